@@ -1,0 +1,89 @@
+//! The edge of every tool: parse the command line, run, and turn an error
+//! into one `TOOL: error: …` line and an exit code (0 ok, 1 failed, 2 bad
+//! usage), with no panic or backtrace reaching the user.
+
+use std::fmt::Display;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Where the store lives: `--store`, else `$SLIPWAY_STORE`, else the
+/// default (`/var/lib/slipway` for root, `$XDG_DATA_HOME/slipway`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// The local store (an OCI image layout). Default: $SLIPWAY_STORE, else
+    /// /var/lib/slipway as root, else $XDG_DATA_HOME/slipway.
+    #[arg(long, value_name = "DIR", env = "SLIPWAY_STORE", global = true)]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    pub fn path(&self) -> PathBuf {
+        self.store
+            .clone()
+            .unwrap_or_else(crate::store::default_path)
+    }
+}
+
+/// Runs a tool: `run` gets the parsed arguments and returns an error that
+/// prints as one line.
+pub fn main<A, E>(tool: &str, run: impl FnOnce(A) -> Result<(), E>) -> ExitCode
+where
+    A: clap::Parser,
+    E: Display,
+{
+    // Die quietly on a closed pipe, as `head` expects of a Unix tool.
+    // SAFETY: setting a signal disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    std::panic::set_hook(Box::new({
+        let tool = tool.to_string();
+        move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            eprintln!("{tool}: error: internal error (a bug, please report it): {msg}");
+        }
+    }));
+    let matches = match A::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return usage_error(tool, e),
+    };
+    let args = match A::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => return usage_error(tool, e),
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(args))) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("{tool}: error: {e}");
+            ExitCode::from(1)
+        }
+        Err(_) => ExitCode::from(1),
+    }
+}
+
+fn usage_error(tool: &str, e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                return ExitCode::from(2);
+            }
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("bad usage");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("{tool}: error: {first} (see '{tool} --help')");
+            ExitCode::from(2)
+        }
+    }
+}

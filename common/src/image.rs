@@ -1,0 +1,229 @@
+//! An image as read from a layout: its manifest (chosen from an index by
+//! platform), and its config kept as raw JSON so that fields oci-spec does
+//! not model (Docker's Healthcheck, OnBuild, Shell…) survive an edit.
+
+use crate::digest::{Digest, DigestError};
+use crate::layout::{Layout, LayoutError};
+use crate::platform::Platform;
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+const DOCKER_SCHEMA1: &[&str] = &[
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+    #[error("{what} {digest}: {msg}")]
+    Malformed {
+        what: &'static str,
+        digest: Digest,
+        msg: String,
+    },
+    #[error("Docker schema 1 manifest {0}: this format is deprecated and not supported; convert it with a current registry or skopeo")]
+    Schema1(Digest),
+    #[error("no image for platform {platform} in index {digest} (it has: {available})")]
+    NoPlatform {
+        platform: Platform,
+        digest: Digest,
+        available: String,
+    },
+    #[error("nested index {0} is deeper than supported")]
+    TooDeep(Digest),
+}
+
+/// A single-platform image.
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub manifest_descriptor: Descriptor,
+    pub manifest: ImageManifest,
+    pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What kind of document a descriptor (or the JSON itself) says it is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DocKind {
+    Manifest,
+    Index,
+    Schema1,
+    Other,
+}
+
+pub fn doc_kind(media_type: &str, body: Option<&serde_json::Value>) -> DocKind {
+    match media_type {
+        "application/vnd.oci.image.manifest.v1+json" | DOCKER_MANIFEST => DocKind::Manifest,
+        "application/vnd.oci.image.index.v1+json" | DOCKER_MANIFEST_LIST => DocKind::Index,
+        t if DOCKER_SCHEMA1.contains(&t) => DocKind::Schema1,
+        _ => match body {
+            Some(v) if v.get("manifests").is_some() => DocKind::Index,
+            Some(v) if v.get("layers").is_some() && v.get("config").is_some() => DocKind::Manifest,
+            Some(v) if v.get("fsLayers").is_some() => DocKind::Schema1,
+            _ => DocKind::Other,
+        },
+    }
+}
+
+pub fn digest_of(d: &Descriptor) -> Result<Digest, DigestError> {
+    Digest::from_oci(d.digest())
+}
+
+impl Image {
+    /// Loads the image a descriptor names, choosing `platform` from an index.
+    pub fn load(
+        layout: &Layout,
+        desc: &Descriptor,
+        platform: &Platform,
+    ) -> Result<Image, ImageError> {
+        Image::load_depth(layout, desc, platform, 0)
+    }
+
+    fn load_depth(
+        layout: &Layout,
+        desc: &Descriptor,
+        platform: &Platform,
+        depth: u32,
+    ) -> Result<Image, ImageError> {
+        let digest = digest_of(desc)?;
+        let bytes = layout.read_blob(&digest, Some(desc.size()))?;
+        let malformed = |what, msg: String| ImageError::Malformed {
+            what,
+            digest: digest.clone(),
+            msg,
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| malformed("manifest", e.to_string()))?;
+        let declared = value
+            .get("mediaType")
+            .and_then(|m| m.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| desc.media_type().to_string());
+        match doc_kind(&declared, Some(&value)) {
+            DocKind::Schema1 => Err(ImageError::Schema1(digest)),
+            DocKind::Index => {
+                if depth > 2 {
+                    return Err(ImageError::TooDeep(digest));
+                }
+                let index = ImageIndex::from_reader(&bytes[..])
+                    .map_err(|e| malformed("index", e.to_string()))?;
+                let chosen =
+                    select_platform(&index, platform).ok_or_else(|| ImageError::NoPlatform {
+                        platform: platform.clone(),
+                        digest: digest.clone(),
+                        available: index
+                            .manifests()
+                            .iter()
+                            .filter_map(|m| m.platform().as_ref())
+                            .map(|p| format!("{}/{}", p.os(), p.architecture()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
+                Image::load_depth(layout, &chosen, platform, depth + 1)
+            }
+            DocKind::Manifest | DocKind::Other => {
+                let manifest = ImageManifest::from_reader(&bytes[..])
+                    .map_err(|e| malformed("manifest", e.to_string()))?;
+                let cdesc = manifest.config();
+                let cdigest = digest_of(cdesc)?;
+                let cbytes = layout.read_blob(&cdigest, Some(cdesc.size()))?;
+                let config = parse_config(&cbytes).map_err(|msg| ImageError::Malformed {
+                    what: "config",
+                    digest: cdigest.clone(),
+                    msg,
+                })?;
+                Ok(Image {
+                    manifest_descriptor: desc.clone(),
+                    manifest,
+                    config,
+                })
+            }
+        }
+    }
+
+    pub fn digest(&self) -> Digest {
+        digest_of(&self.manifest_descriptor).expect("checked when loaded")
+    }
+
+    /// The config digest: what Docker shows as the image ID.
+    pub fn id(&self) -> Digest {
+        digest_of(self.manifest.config()).expect("checked when loaded")
+    }
+
+    /// `created` as seconds since the epoch, where the config has it.
+    pub fn created(&self) -> Option<i64> {
+        self.config
+            .get("created")
+            .and_then(|c| c.as_str())
+            .and_then(crate::time::parse_rfc3339)
+    }
+
+    pub fn labels(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.config
+            .get("config")
+            .and_then(|c| c.get("Labels"))
+            .and_then(|l| l.as_object())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Manifest, config and layer sizes: what the image takes in a layout.
+    pub fn blob_sizes(&self) -> Vec<(Digest, u64)> {
+        let mut v = vec![
+            (self.digest(), self.manifest_descriptor.size()),
+            (self.id(), self.manifest.config().size()),
+        ];
+        for l in self.manifest.layers() {
+            if let Ok(d) = digest_of(l) {
+                v.push((d, l.size()));
+            }
+        }
+        v
+    }
+}
+
+/// Parses a config, checking it against the OCI schema while keeping every
+/// field as it was.
+pub fn parse_config(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let serde_json::Value::Object(map) = value else {
+        return Err("not a JSON object".into());
+    };
+    check_config(&map)?;
+    Ok(map)
+}
+
+/// Checks a raw config against oci-spec's model of it.
+pub fn check_config(map: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    serde_json::from_value::<ImageConfiguration>(serde_json::Value::Object(map.clone()))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// The index entry for `platform`; an entry without a platform matches
+/// anything (single-image indexes often omit it).
+pub fn select_platform(index: &ImageIndex, platform: &Platform) -> Option<Descriptor> {
+    let manifests = index.manifests();
+    manifests
+        .iter()
+        .find(|m| {
+            m.platform().as_ref().is_some_and(|p| {
+                platform.matches(
+                    &p.os().to_string(),
+                    &p.architecture().to_string(),
+                    p.variant().as_deref(),
+                )
+            })
+        })
+        .or_else(|| {
+            manifests
+                .iter()
+                .find(|m| m.platform().is_none() && m.media_type() != &MediaType::ImageIndex)
+        })
+        .cloned()
+}

@@ -1,0 +1,20 @@
+//! The library every slipway tool shares: digests, image references, the OCI
+//! layout and the local store on it, compression, layer tar checks, archives
+//! and the command-line edge (one error line, the exit codes).
+
+pub mod archive;
+pub mod cli;
+pub mod compress;
+pub mod digest;
+pub mod fsutil;
+pub mod image;
+pub mod layer;
+pub mod layout;
+pub mod lock;
+pub mod platform;
+pub mod reference;
+pub mod store;
+pub mod time;
+
+/// Every tool uses this one version of oci-spec.
+pub use oci_spec;

@@ -1,0 +1,357 @@
+//! The local store: an OCI image layout whose `index.json` names images by
+//! the `org.opencontainers.image.ref.name` annotation (the full normalized
+//! name, `docker.io/library/alpine:latest`), so skopeo, umoci and podman can
+//! read it as `oci:STORE:NAME`.
+
+use crate::digest::Digest;
+use crate::image::{self, digest_of, DocKind, Image, ImageError};
+use crate::layout::{Layout, LayoutError};
+use crate::platform::Platform;
+use crate::reference::{Reference, ReferenceError};
+use oci_spec::image::Descriptor;
+use std::collections::{BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error("no such image: {0}")]
+    NotFound(String),
+    #[error("{query:?} is ambiguous: it matches {count} images")]
+    Ambiguous { query: String, count: usize },
+    #[error("image {0} is tagged in several repositories; remove it by name, or use --force")]
+    MultipleTags(String),
+}
+
+/// One `index.json` entry: a descriptor and, unless it is dangling, its name.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub name: Option<Reference>,
+    pub descriptor: Descriptor,
+}
+
+/// Where the store is when neither `--store` nor `$SLIPWAY_STORE` says.
+pub fn default_path() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/slipway");
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("slipway")
+}
+
+pub struct Store {
+    layout: Layout,
+}
+
+fn ref_name(d: &Descriptor) -> Option<&String> {
+    d.annotations().as_ref().and_then(|a| a.get(REF_NAME))
+}
+
+fn with_name(mut d: Descriptor, name: Option<&Reference>) -> Descriptor {
+    let mut ann = d.annotations().clone().unwrap_or_default();
+    ann.remove(REF_NAME);
+    if let Some(n) = name {
+        ann.insert(REF_NAME.to_string(), n.to_string());
+    }
+    d.set_annotations(if ann.is_empty() { None } else { Some(ann) });
+    d
+}
+
+impl Store {
+    /// Opens the store at `path`, creating an empty one there if needed.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Ok(Store {
+            layout: Layout::create(path)?,
+        })
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn entries(&self) -> Result<Vec<Entry>, StoreError> {
+        let index = self.layout.read_index()?;
+        Ok(index
+            .manifests()
+            .iter()
+            .map(|d| Entry {
+                name: ref_name(d).and_then(|n| Reference::parse(n).ok()),
+                descriptor: d.clone(),
+            })
+            .collect())
+    }
+
+    /// Points each name at `desc`, moving the name from any image that had
+    /// it; with no names the image goes in dangling (`<none>`) until gc.
+    pub fn set_tags(&self, names: &[Reference], desc: &Descriptor) -> Result<(), StoreError> {
+        let plain = with_name(desc.clone(), None);
+        self.layout.update_index(|index| {
+            let mut manifests = index.manifests().clone();
+            let wanted: BTreeSet<String> = names.iter().map(|n| n.to_string()).collect();
+            manifests.retain(|d| match ref_name(d) {
+                Some(n) => !wanted.contains(n),
+                // A dangling entry for this same image is superseded.
+                None => d.digest() != plain.digest() || !names.is_empty(),
+            });
+            if names.is_empty() {
+                manifests.push(plain.clone());
+            }
+            for n in names {
+                manifests.push(with_name(plain.clone(), Some(n)));
+            }
+            index.set_manifests(manifests);
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Removes tags; blobs stay until gc. Returns the names removed.
+    pub fn remove(&self, query: &str, force: bool) -> Result<Vec<String>, StoreError> {
+        let targets = self.matching(query)?;
+        let names: Vec<String> = match targets {
+            Match::Names(entries) => entries
+                .iter()
+                .filter_map(|e| e.name.as_ref())
+                .map(|n| n.to_string())
+                .collect(),
+            Match::Image(digest, entries) => {
+                let distinct: BTreeSet<String> = entries
+                    .iter()
+                    .filter_map(|e| e.name.as_ref())
+                    .map(|n| n.name())
+                    .collect();
+                if distinct.len() > 1 && !force {
+                    return Err(StoreError::MultipleTags(digest.short().to_string()));
+                }
+                let mut v: Vec<String> = entries
+                    .iter()
+                    .filter_map(|e| e.name.as_ref())
+                    .map(|n| n.to_string())
+                    .collect();
+                if v.is_empty() {
+                    v.push(format!("<none>@{digest}"));
+                }
+                v
+            }
+        };
+        let dangling_digest = names
+            .iter()
+            .find_map(|n| n.strip_prefix("<none>@").map(str::to_string));
+        self.layout.update_index(|index| {
+            let mut manifests = index.manifests().clone();
+            manifests.retain(|d| match ref_name(d) {
+                Some(n) => !names.contains(n),
+                None => dangling_digest.as_deref() != Some(&d.digest().to_string()),
+            });
+            index.set_manifests(manifests);
+            Ok(())
+        })?;
+        Ok(names)
+    }
+
+    fn by_id(
+        &self,
+        entries: &[Entry],
+        hex: &str,
+    ) -> Result<HashMap<Digest, Vec<Entry>>, StoreError> {
+        let mut found: HashMap<Digest, Vec<Entry>> = HashMap::new();
+        let host = Platform::host();
+        for e in entries {
+            let mdigest = digest_of(&e.descriptor).map_err(ImageError::from)?;
+            let id = Image::load(&self.layout, &e.descriptor, &host)
+                .ok()
+                .map(|i| i.id());
+            if mdigest.hex().starts_with(hex)
+                || id.as_ref().is_some_and(|i| i.hex().starts_with(hex))
+            {
+                found.entry(mdigest).or_default().push(e.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    /// As docker does: a name first, then a digest or an image ID (the
+    /// config digest) whole or as a unique prefix.
+    fn matching(&self, query: &str) -> Result<Match, StoreError> {
+        let entries = self.entries()?;
+        let parsed = Reference::parse(query);
+        if let Ok(r) = &parsed {
+            let hits: Vec<Entry> = match r.digest() {
+                Some(d) => entries
+                    .iter()
+                    .filter(|e| digest_of(&e.descriptor).is_ok_and(|x| &x == d))
+                    .filter(|e| e.name.as_ref().is_some_and(|n| n.name() == r.name()))
+                    .cloned()
+                    .collect(),
+                None => entries
+                    .iter()
+                    .filter(|e| e.name.as_ref() == Some(r))
+                    .cloned()
+                    .collect(),
+            };
+            if !hits.is_empty() {
+                if let Some(d) = r.digest() {
+                    return Ok(Match::Image(d.clone(), hits));
+                }
+                return Ok(Match::Names(hits));
+            }
+        }
+        let hex = query.strip_prefix("sha256:").unwrap_or(query);
+        let is_hex = !hex.is_empty()
+            && hex.len() <= 64
+            && hex
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+        if !is_hex {
+            parsed?;
+            return Err(StoreError::NotFound(query.to_string()));
+        }
+        let mut found = self.by_id(&entries, hex)?;
+        match found.len() {
+            0 => Err(StoreError::NotFound(query.to_string())),
+            1 => {
+                let (d, v) = found.drain().next().expect("one");
+                Ok(Match::Image(d, v))
+            }
+            n => Err(StoreError::Ambiguous {
+                query: query.to_string(),
+                count: n,
+            }),
+        }
+    }
+
+    /// Finds one image by name, `name@digest`, digest or image-ID prefix.
+    pub fn resolve(&self, query: &str) -> Result<Descriptor, StoreError> {
+        match self.matching(query)? {
+            Match::Names(v) => Ok(with_name(v[0].descriptor.clone(), None)),
+            Match::Image(_, v) => Ok(with_name(v[0].descriptor.clone(), None)),
+        }
+    }
+
+    /// Resolves a parsed reference (what `ImageRef::Store` holds).
+    pub fn resolve_reference(&self, r: &Reference) -> Result<Descriptor, StoreError> {
+        self.resolve(&r.to_string())
+    }
+
+    /// Deletes what no tag reaches: dangling entries, unreferenced blobs and
+    /// temp files left by writers that died. Waits for running writers.
+    pub fn gc(&self) -> Result<GcReport, StoreError> {
+        let _session = self.layout.exclusive_session()?;
+        let mut report = GcReport::default();
+        let kept = self.layout.update_index(|index| {
+            let mut manifests = index.manifests().clone();
+            let before = manifests.len();
+            manifests.retain(|d| ref_name(d).is_some());
+            report.untagged = before - manifests.len();
+            index.set_manifests(manifests.clone());
+            Ok(manifests)
+        })?;
+        let mut live = BTreeSet::new();
+        for d in &kept {
+            self.mark(d, &mut live, 0)?;
+        }
+        let blobs = self.layout.root().join("blobs").join("sha256");
+        if let Ok(rd) = fs::read_dir(&blobs) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                let keep = format!("sha256:{name}")
+                    .parse::<Digest>()
+                    .is_ok_and(|d| live.contains(&d));
+                if !keep {
+                    let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                    if fs::remove_file(e.path()).is_ok() {
+                        report.blobs += 1;
+                        report.bytes += size;
+                    }
+                }
+            }
+        }
+        // With the session held exclusively no writer is alive: every temp
+        // file is a leftover of one that died.
+        if let Ok(rd) = fs::read_dir(self.layout.tmp_dir()) {
+            for e in rd.flatten() {
+                let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                if fs::remove_file(e.path()).is_ok() {
+                    report.temp_files += 1;
+                    report.bytes += size;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    fn mark(
+        &self,
+        d: &Descriptor,
+        live: &mut BTreeSet<Digest>,
+        depth: u32,
+    ) -> Result<(), StoreError> {
+        let digest = digest_of(d).map_err(ImageError::from)?;
+        if !live.insert(digest.clone()) || depth > 4 || !self.layout.has_blob(&digest) {
+            return Ok(());
+        }
+        let media = d.media_type().to_string();
+        let kind = image::doc_kind(&media, None);
+        let might_be_doc = kind != DocKind::Other || media.ends_with("+json") || media.is_empty();
+        if !might_be_doc || d.size() > crate::layout::JSON_BLOB_MAX {
+            return Ok(());
+        }
+        // A blob that fails to read or parse keeps what it names alive
+        // rather than guessing: gc must never delete a reachable blob.
+        let Ok(bytes) = self.layout.read_blob(&digest, Some(d.size())) else {
+            return Ok(());
+        };
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            return Ok(());
+        };
+        let mut children: Vec<Descriptor> = Vec::new();
+        for key in ["config", "subject"] {
+            if let Some(c) = value
+                .get(key)
+                .and_then(|c| serde_json::from_value(c.clone()).ok())
+            {
+                children.push(c);
+            }
+        }
+        for key in ["layers", "manifests", "blobs"] {
+            if let Some(list) = value
+                .get(key)
+                .and_then(|l| serde_json::from_value::<Vec<Descriptor>>(l.clone()).ok())
+            {
+                children.extend(list);
+            }
+        }
+        for c in &children {
+            self.mark(c, live, depth + 1)?;
+        }
+        Ok(())
+    }
+}
+
+enum Match {
+    /// Entries found by name (each one tag).
+    Names(Vec<Entry>),
+    /// All entries of one image found by digest or ID.
+    Image(Digest, Vec<Entry>),
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct GcReport {
+    pub untagged: usize,
+    pub blobs: usize,
+    pub temp_files: usize,
+    pub bytes: u64,
+}
