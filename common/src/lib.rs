@@ -13,6 +13,7 @@ pub mod layout;
 pub mod lock;
 pub mod platform;
 pub mod reference;
+pub mod source;
 pub mod store;
 pub mod time;
 

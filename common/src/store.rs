@@ -154,7 +154,7 @@ impl Store {
             let mut manifests = index.manifests().clone();
             manifests.retain(|d| match ref_name(d) {
                 Some(n) => !names.contains(n),
-                None => dangling_digest.as_deref() != Some(&d.digest().to_string()),
+                None => dangling_digest.as_deref() != Some(d.digest().as_ref()),
             });
             index.set_manifests(manifests);
             Ok(())

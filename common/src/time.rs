@@ -134,11 +134,7 @@ pub fn human_size(bytes: u64) -> String {
     let s = format!("{v:.4}");
     // go-units uses %.4g: four significant digits, trailing zeros dropped.
     let digits_before = s.find('.').unwrap_or(s.len());
-    let keep = if digits_before >= 4 {
-        0
-    } else {
-        4 - digits_before
-    };
+    let keep = 4usize.saturating_sub(digits_before);
     let mut out = format!("{v:.keep$}");
     if out.contains('.') {
         out = out.trim_end_matches('0').trim_end_matches('.').to_string();

@@ -1,1 +1,628 @@
+//! image-store: list, inspect, tag, remove, collect garbage in and measure
+//! the local store.
 
+mod glob;
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+use slipway_common::cli::StoreArgs;
+use slipway_common::digest::Digest;
+use slipway_common::fsutil::{IoContext, IoError};
+use slipway_common::image::{self, Image};
+use slipway_common::layout::canonical_json;
+use slipway_common::platform::Platform;
+use slipway_common::reference::{Reference, ReferenceError};
+use slipway_common::store::{Store, StoreError};
+use slipway_common::time;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{self, Write};
+
+const EXAMPLES: &str = "\
+Examples:
+  image-store ls
+  image-store ls --filter reference='busy*' --format '{{.Repository}}:{{.Tag}} {{.Size}}'
+  image-store inspect busybox:local | jq '.[0].config.config.Cmd'
+  image-store tag busybox:local registry.example/team/busybox:1
+  image-store rm busybox:local && image-store gc
+  skopeo inspect oci:$(image-store path):docker.io/library/busybox:local";
+
+/// Manage the local image store (an OCI image layout).
+#[derive(Parser, Debug)]
+#[command(name = "image-store", version, after_help = EXAMPLES)]
+pub struct Args {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List images, as `docker images` does.
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Show images' manifests and configs as a JSON array.
+    Inspect {
+        /// Images: NAME[:TAG], NAME@DIGEST, a digest or an image ID prefix.
+        #[arg(required = true, value_name = "REF")]
+        refs: Vec<String>,
+    },
+    /// Give an image another name.
+    Tag {
+        /// The image: NAME[:TAG], NAME@DIGEST, a digest or an image ID prefix.
+        source: String,
+        /// The new name, NAME[:TAG].
+        target: String,
+    },
+    /// Remove names (untag). Blobs stay until gc.
+    #[command(alias = "rmi")]
+    Rm {
+        /// Remove every name of an image given by ID, even across repositories.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true, value_name = "REF")]
+        refs: Vec<String>,
+    },
+    /// Delete what no tag reaches: untagged images, unreferenced blobs and
+    /// leftovers of interrupted writes. Safe while other tools write.
+    Gc {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disk usage per image: its size, the part it shares with other
+    /// images and the part only it uses (as `docker system df -v`).
+    Du {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the store's path.
+    Path,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LsArgs {
+    /// Only image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// A JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// A Go-style template per image: {{.Repository}}, {{.Tag}}, {{.ID}},
+    /// {{.Digest}}, {{.CreatedSince}}, {{.CreatedAt}}, {{.Size}},
+    /// {{.Labels}}, {{json .}}; a leading "table " prints a header.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// reference=PATTERN (glob on NAME or NAME:TAG), label=KEY[=VALUE],
+    /// dangling=true|false. Repeatable: references are OR'ed, the rest AND'ed.
+    #[arg(short, long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+    /// Full image IDs.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show manifest digests.
+    #[arg(long)]
+    pub digests: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One row of `ls`: one name of an image (or an untagged image).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Row {
+    pub repository: String,
+    pub tag: String,
+    pub name: Option<String>,
+    pub id: Digest,
+    pub digest: Digest,
+    pub created: Option<String>,
+    pub size: u64,
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip)]
+    created_secs: i64,
+    #[serde(skip)]
+    blobs: Vec<(Digest, u64)>,
+}
+
+fn out_err(e: io::Error) -> Error {
+    Error::Io(IoError {
+        op: "write",
+        path: "<stdout>".into(),
+        source: e,
+    })
+}
+
+fn rows(store: &Store) -> Result<Vec<Row>, Error> {
+    let host = Platform::host();
+    let mut out = Vec::new();
+    for e in store.entries()? {
+        let img = match Image::load(store.layout(), &e.descriptor, &host) {
+            Ok(i) => i,
+            Err(err) => {
+                let what = e
+                    .name
+                    .as_ref()
+                    .map(|n| n.familiar())
+                    .unwrap_or_else(|| e.descriptor.digest().to_string());
+                eprintln!("image-store: warning: {what}: {err}");
+                continue;
+            }
+        };
+        let labels = img
+            .labels()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
+            .collect();
+        let blobs = img.blob_sizes();
+        let (repository, tag) = match &e.name {
+            Some(n) => (n.familiar_name(), n.tag().unwrap_or("<none>").to_string()),
+            None => ("<none>".into(), "<none>".into()),
+        };
+        out.push(Row {
+            repository,
+            tag,
+            name: e.name.as_ref().map(|n| n.to_string()),
+            id: img.id(),
+            digest: image::digest_of(&e.descriptor)
+                .map_err(|err| Error::Invalid(err.to_string()))?,
+            created: img
+                .config
+                .get("created")
+                .and_then(|c| c.as_str())
+                .map(str::to_string),
+            size: blobs.iter().map(|(_, s)| s).sum(),
+            labels,
+            created_secs: img.created().unwrap_or(0),
+            blobs,
+        });
+    }
+    out.sort_by(|a, b| {
+        b.created_secs
+            .cmp(&a.created_secs)
+            .then(a.repository.cmp(&b.repository))
+            .then(a.tag.cmp(&b.tag))
+    });
+    Ok(out)
+}
+
+struct Filters {
+    references: Vec<String>,
+    labels: Vec<(String, Option<String>)>,
+    dangling: Option<bool>,
+}
+
+fn parse_filters(list: &[String]) -> Result<Filters, Error> {
+    let mut f = Filters {
+        references: vec![],
+        labels: vec![],
+        dangling: None,
+    };
+    for s in list {
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| Error::Invalid(format!("bad filter {s:?}: expected KEY=VALUE")))?;
+        match k {
+            "reference" => f.references.push(v.to_string()),
+            "label" => f.labels.push(match v.split_once('=') {
+                Some((a, b)) => (a.to_string(), Some(b.to_string())),
+                None => (v.to_string(), None),
+            }),
+            "dangling" => {
+                f.dangling = Some(match v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "bad filter {s:?}: dangling takes true or false"
+                        )))
+                    }
+                })
+            }
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "unknown filter {k:?} (reference, label or dangling)"
+                )))
+            }
+        }
+    }
+    Ok(f)
+}
+
+impl Filters {
+    fn keep(&self, r: &Row) -> bool {
+        let refs_ok = self.references.is_empty()
+            || r.name
+                .as_ref()
+                .and_then(|n| Reference::parse(n).ok())
+                .is_some_and(|n| {
+                    self.references.iter().any(|p| {
+                        glob::matches(p, &n.familiar_name()) || glob::matches(p, &n.familiar())
+                    })
+                });
+        let labels_ok = self.labels.iter().all(|(k, v)| match (r.labels.get(k), v) {
+            (Some(_), None) => true,
+            (Some(have), Some(want)) => have == want,
+            (None, _) => false,
+        });
+        let dangling_ok = self.dangling.is_none_or(|d| d == r.name.is_none());
+        refs_ok && labels_ok && dangling_ok
+    }
+}
+
+fn field(r: &Row, name: &str, no_trunc: bool) -> Result<String, Error> {
+    Ok(match name {
+        "Repository" => r.repository.clone(),
+        "Tag" => r.tag.clone(),
+        "ID" => {
+            if no_trunc {
+                r.id.to_string()
+            } else {
+                r.id.short().to_string()
+            }
+        }
+        "Digest" => r.digest.to_string(),
+        "CreatedSince" => r.created.as_ref().map_or("N/A".into(), |_| {
+            time::human_since(r.created_secs, time::now())
+        }),
+        "CreatedAt" => r.created.clone().unwrap_or_else(|| "N/A".into()),
+        "Size" => time::human_size(r.size),
+        "Labels" => r
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => return Err(Error::Invalid(format!("template: unknown field .{name}"))),
+    })
+}
+
+fn header_of(name: &str) -> &str {
+    match name {
+        "Repository" => "REPOSITORY",
+        "Tag" => "TAG",
+        "ID" => "IMAGE ID",
+        "Digest" => "DIGEST",
+        "CreatedSince" => "CREATED",
+        "CreatedAt" => "CREATED AT",
+        "Size" => "SIZE",
+        "Labels" => "LABELS",
+        other => other,
+    }
+}
+
+/// Renders a `{{.Field}}` template; `json` gives the row as JSON.
+fn render(template: &str, r: Option<&Row>, no_trunc: bool) -> Result<String, Error> {
+    let t = template.replace("\\t", "\t").replace("\\n", "\n");
+    let mut out = String::new();
+    let mut rest = t.as_str();
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find("}}")
+            .ok_or_else(|| Error::Invalid(format!("template {template:?}: unclosed {{{{")))?;
+        let action = rest[start + 2..start + end].trim();
+        let value = if action == "json ." {
+            match r {
+                Some(r) => String::from_utf8(canonical_json(r)).expect("JSON is UTF-8"),
+                None => "JSON".into(),
+            }
+        } else {
+            let name = action.strip_prefix('.').ok_or_else(|| {
+                Error::Invalid(format!("template: unsupported action {{{{{action}}}}}"))
+            })?;
+            match r {
+                Some(r) => field(r, name, no_trunc)?,
+                None => {
+                    field_check(name)?;
+                    header_of(name).to_string()
+                }
+            }
+        };
+        out.push_str(&value);
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn field_check(name: &str) -> Result<(), Error> {
+    match name {
+        "Repository" | "Tag" | "ID" | "Digest" | "CreatedSince" | "CreatedAt" | "Size"
+        | "Labels" => Ok(()),
+        _ => Err(Error::Invalid(format!("template: unknown field .{name}"))),
+    }
+}
+
+/// Pads columns to a common width, three spaces apart, as docker does.
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            line.push_str(cell);
+            if c + 1 < r.len() {
+                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 3));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn ls(store: &Store, a: &LsArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let filters = parse_filters(&a.filter)?;
+    let list: Vec<Row> = rows(store)?
+        .into_iter()
+        .filter(|r| filters.keep(r))
+        .collect();
+    if a.json {
+        writeln!(
+            out,
+            "{}",
+            String::from_utf8(canonical_json(&list)).expect("UTF-8")
+        )
+        .map_err(out_err)?;
+        return Ok(());
+    }
+    if a.quiet {
+        let mut seen = BTreeSet::new();
+        for r in &list {
+            let id = if a.no_trunc {
+                r.id.to_string()
+            } else {
+                r.id.short().to_string()
+            };
+            if seen.insert(id.clone()) {
+                writeln!(out, "{id}").map_err(out_err)?;
+            }
+        }
+        return Ok(());
+    }
+    if let Some(f) = &a.format {
+        let (is_table, t) = match f.strip_prefix("table") {
+            Some(rest) => (true, rest.trim_start()),
+            None => (false, f.as_str()),
+        };
+        if is_table {
+            let mut grid = vec![render(t, None, a.no_trunc)?
+                .split('\t')
+                .map(str::to_string)
+                .collect::<Vec<_>>()];
+            for r in &list {
+                grid.push(
+                    render(t, Some(r), a.no_trunc)?
+                        .split('\t')
+                        .map(str::to_string)
+                        .collect(),
+                );
+            }
+            write!(out, "{}", table(&grid)).map_err(out_err)?;
+        } else {
+            for r in &list {
+                writeln!(out, "{}", render(t, Some(r), a.no_trunc)?).map_err(out_err)?;
+            }
+        }
+        return Ok(());
+    }
+    let mut head = vec!["REPOSITORY", "TAG"];
+    if a.digests {
+        head.push("DIGEST");
+    }
+    head.extend(["IMAGE ID", "CREATED", "SIZE"]);
+    let mut grid = vec![head.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    for r in &list {
+        let mut row = vec![r.repository.clone(), r.tag.clone()];
+        if a.digests {
+            row.push(r.digest.to_string());
+        }
+        row.push(field(r, "ID", a.no_trunc)?);
+        row.push(field(r, "CreatedSince", false)?);
+        row.push(field(r, "Size", false)?);
+        grid.push(row);
+    }
+    write!(out, "{}", table(&grid)).map_err(out_err)
+}
+
+fn inspect(store: &Store, refs: &[String], out: &mut dyn Write) -> Result<(), Error> {
+    let host = Platform::host();
+    let entries = store.entries()?;
+    let mut docs = Vec::new();
+    for r in refs {
+        let desc = store.resolve(r)?;
+        let img = Image::load(store.layout(), &desc, &host).map_err(StoreError::from)?;
+        let names: Vec<String> = entries
+            .iter()
+            .filter(|e| e.descriptor.digest() == desc.digest())
+            .filter_map(|e| e.name.as_ref().map(|n| n.to_string()))
+            .collect();
+        docs.push(json!({
+            "names": names,
+            "digest": img.digest().to_string(),
+            "id": img.id().to_string(),
+            "manifest": serde_json::to_value(&img.manifest).expect("manifests serialize"),
+            "config": Value::Object(img.config.clone()),
+        }));
+    }
+    let text = serde_json::to_string_pretty(&Value::Array(docs)).expect("JSON");
+    writeln!(out, "{text}").map_err(out_err)
+}
+
+fn du(store: &Store, json_out: bool, out: &mut dyn Write) -> Result<(), Error> {
+    let list = rows(store)?;
+    // How many distinct images use each blob.
+    let mut users: HashMap<Digest, BTreeSet<Digest>> = HashMap::new();
+    for r in &list {
+        for (d, _) in &r.blobs {
+            users.entry(d.clone()).or_default().insert(r.digest.clone());
+        }
+    }
+    let mut report = Vec::new();
+    for r in &list {
+        let shared: u64 = r
+            .blobs
+            .iter()
+            .filter(|(d, _)| users[d].len() > 1)
+            .map(|(_, s)| s)
+            .sum();
+        report.push((r, shared));
+    }
+    let blobs_dir = store.layout().root().join("blobs").join("sha256");
+    let on_disk: u64 = std::fs::read_dir(&blobs_dir)
+        .ctx("read directory", &blobs_dir)?
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let referenced: u64 = {
+        let mut seen: BTreeMap<&Digest, u64> = BTreeMap::new();
+        for r in list.iter().filter(|r| r.name.is_some()) {
+            for (d, s) in &r.blobs {
+                seen.insert(d, *s);
+            }
+        }
+        seen.values().sum()
+    };
+    if json_out {
+        let images: Vec<Value> = report
+            .iter()
+            .map(|(r, shared)| {
+                json!({
+                    "repository": r.repository, "tag": r.tag, "id": r.id.to_string(),
+                    "digest": r.digest.to_string(), "size": r.size, "shared_size": shared,
+                    "unique_size": r.size - shared,
+                })
+            })
+            .collect();
+        let doc = json!({"images": images, "total_blob_bytes": on_disk, "reclaimable_bytes": on_disk.saturating_sub(referenced)});
+        writeln!(
+            out,
+            "{}",
+            String::from_utf8(canonical_json(&doc)).expect("UTF-8")
+        )
+        .map_err(out_err)?;
+        return Ok(());
+    }
+    let mut grid = vec![[
+        "REPOSITORY",
+        "TAG",
+        "IMAGE ID",
+        "CREATED",
+        "SIZE",
+        "SHARED SIZE",
+        "UNIQUE SIZE",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect::<Vec<_>>()];
+    for (r, shared) in &report {
+        grid.push(vec![
+            r.repository.clone(),
+            r.tag.clone(),
+            r.id.short().to_string(),
+            field(r, "CreatedSince", false)?,
+            time::human_size(r.size),
+            time::human_size(*shared),
+            time::human_size(r.size - shared),
+        ]);
+    }
+    write!(out, "{}", table(&grid)).map_err(out_err)?;
+    writeln!(
+        out,
+        "\nTotal: {} on disk, {} reclaimable by gc",
+        time::human_size(on_disk),
+        time::human_size(on_disk.saturating_sub(referenced))
+    )
+    .map_err(out_err)
+}
+
+/// Runs a command, writing its data to `out`.
+pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
+    let path = args.store.path();
+    if let Command::Path = args.command {
+        return writeln!(out, "{}", path.display()).map_err(out_err);
+    }
+    let store = Store::open(&path)?;
+    match &args.command {
+        Command::Ls(a) => ls(&store, a, out)?,
+        Command::Inspect { refs } => inspect(&store, refs, out)?,
+        Command::Tag { source, target } => {
+            let target = Reference::parse(target)?;
+            if target.digest().is_some() {
+                return Err(Error::Invalid(format!(
+                    "{target}: a tag cannot carry a digest"
+                )));
+            }
+            let desc = store.resolve(source)?;
+            store.set_tags(&[target], &desc)?;
+        }
+        Command::Rm { force, refs } => {
+            for r in refs {
+                for name in store.remove(r, *force)? {
+                    let shown = Reference::parse(&name)
+                        .map(|n| n.familiar())
+                        .unwrap_or(name);
+                    writeln!(out, "Untagged: {shown}").map_err(out_err)?;
+                }
+            }
+        }
+        Command::Gc { json: as_json } => {
+            let r = store.gc()?;
+            if *as_json {
+                writeln!(
+                    out,
+                    "{}",
+                    String::from_utf8(canonical_json(&r)).expect("UTF-8")
+                )
+                .map_err(out_err)?;
+            } else {
+                writeln!(
+                    out,
+                    "removed {} untagged images, {} blobs and {} temp files: {} freed",
+                    r.untagged,
+                    r.blobs,
+                    r.temp_files,
+                    time::human_size(r.bytes)
+                )
+                .map_err(out_err)?;
+            }
+        }
+        Command::Du { json } => du(&store, *json, out)?,
+        Command::Path => unreachable!("handled above"),
+    }
+    out.flush().map_err(out_err)
+}
+
+pub fn run(args: Args) -> Result<(), Error> {
+    let stdout = io::stdout();
+    let mut lock = stdout.lock();
+    run_to(args, &mut lock)
+}
