@@ -1,1 +1,239 @@
+//! Helpers for the tests that run the built binaries: where they are, a
+//! fresh store per test, a busybox root filesystem as a layer, the peers
+//! (skopeo, umoci, oci-image-tool) as oracles, and the man page check.
 
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub use tempfile::TempDir;
+
+/// The directory holding the built binaries (target/debug).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/debug/deps/test-xxxx -> target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// A built tool. The test command builds the workspace first.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build --workspace` first",
+        p.display()
+    );
+    p
+}
+
+/// A peer program the tests use as an oracle; scripts/test.sh installs them.
+pub fn peer(name: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/sbin", "/bin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} is not installed: run scripts/test.sh, which installs the peers");
+}
+
+/// A command for a tool with the store set.
+pub struct Env {
+    pub dir: TempDir,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    pub fn store(&self) -> PathBuf {
+        self.path("store")
+    }
+    /// A tool command with `SLIPWAY_STORE` pointing at this test's store.
+    pub fn cmd(&self, tool: &str) -> Command {
+        let mut c = Command::new(bin(tool));
+        c.env("SLIPWAY_STORE", self.store())
+            .env_remove("SOURCE_DATE_EPOCH")
+            .current_dir(self.dir.path());
+        c
+    }
+}
+
+/// Runs a command, feeding `stdin`, and returns its output.
+pub fn run_with_input(mut c: Command, stdin: &[u8]) -> Output {
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let mut input = child.stdin.take().expect("stdin");
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer");
+    out
+}
+
+/// Runs a command and insists it succeeded; returns stdout as a string.
+pub fn ok(mut c: Command) -> String {
+    let out = c.stdin(Stdio::null()).output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{:?} failed ({}): {}",
+        c,
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Runs a command that must fail with exit 1 and exactly one stderr line
+/// starting with `TOOL: error:`; returns that line.
+pub fn fails(mut c: Command, tool: &str) -> String {
+    let out = c.stdin(Stdio::null()).output().expect("spawn");
+    assert_one_error(&out, tool)
+}
+
+pub fn assert_one_error(out: &Output, tool: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "expected exit 1, stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.contains(": warning:")).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+    assert!(lines[0].starts_with(&format!("{tool}: error: ")), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    lines[0].to_string()
+}
+
+/// The host's static busybox, which the tests use as a root filesystem.
+pub fn busybox() -> PathBuf {
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!("busybox is not installed: run scripts/test.sh, which installs busybox-static");
+}
+
+/// Writes a minimal busybox root filesystem as an uncompressed layer tar
+/// and returns its path.
+pub fn busybox_layer(dir: &Path) -> PathBuf {
+    let mut b = tar::Builder::new(Vec::new());
+    let dirh = |path: &str, b: &mut tar::Builder<Vec<u8>>| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        b.append_data(&mut h, path, std::io::empty())
+            .expect("dir entry");
+    };
+    for d in ["bin/", "etc/", "tmp/", "root/"] {
+        dirh(d, &mut b);
+    }
+    let bb = fs::read(busybox()).expect("read busybox");
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o755);
+    h.set_size(bb.len() as u64);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    b.append_data(&mut h, "bin/busybox", &bb[..])
+        .expect("busybox entry");
+    for applet in ["sh", "ls", "cat", "echo", "true"] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        b.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .expect("symlink entry");
+    }
+    let passwd = b"root:x:0:0:root:/root:/bin/sh\n";
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(passwd.len() as u64);
+    h.set_mtime(1_700_000_000);
+    h.set_cksum();
+    b.append_data(&mut h, "etc/passwd", &passwd[..])
+        .expect("passwd entry");
+    let path = dir.join("busybox.tar");
+    fs::write(&path, b.into_inner().expect("tar")).expect("write layer");
+    path
+}
+
+/// A layer tar holding the given files (path, contents), mode 0644.
+pub fn files_layer(dir: &Path, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
+    let mut b = tar::Builder::new(Vec::new());
+    for (p, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        b.append_data(&mut h, p, *data).expect("entry");
+    }
+    let path = dir.join(name);
+    fs::write(&path, b.into_inner().expect("tar")).expect("write layer");
+    path
+}
+
+/// Parses JSON output.
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+/// `skopeo inspect [--config|--raw] REF` as JSON.
+pub fn skopeo_inspect(args: &[&str]) -> serde_json::Value {
+    let mut c = Command::new(peer("skopeo"));
+    c.arg("inspect").args(args);
+    json(&ok(c))
+}
+
+/// Checks the man pages in man/ against the clap definition; with
+/// SLIPWAY_BLESS=1 rewrites them instead.
+pub fn check_man_pages(cmd: clap::Command) {
+    let man_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("man");
+    let mut pages = vec![(cmd.get_name().to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        let name = format!("{}-{}", cmd.get_name(), sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name.leak() as &str)));
+    }
+    let bless = std::env::var_os("SLIPWAY_BLESS").is_some();
+    for (name, c) in pages {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(c)
+            .render(&mut buf)
+            .expect("render man page");
+        let path = man_dir.join(format!("{name}.1"));
+        if bless {
+            fs::write(&path, &buf).expect("write man page");
+        } else {
+            let have = fs::read(&path).unwrap_or_default();
+            assert!(
+                have == buf,
+                "{} is stale: run scripts/gen-man.sh to regenerate the man pages",
+                path.display()
+            );
+        }
+    }
+}

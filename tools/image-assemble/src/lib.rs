@@ -101,12 +101,12 @@ pub struct Args {
     pub env: Vec<String>,
 
     /// The default command: a JSON array (exec form) or a string (shell form).
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
     pub cmd: Option<String>,
 
     /// The entrypoint: a JSON array (exec form) or a string (shell form).
     /// As in a Dockerfile, it drops an inherited CMD unless --cmd is given.
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", allow_hyphen_values = true)]
     pub entrypoint: Option<String>,
 
     /// The working directory (relative to the previous one).
@@ -136,7 +136,7 @@ pub struct Args {
     /// A HEALTHCHECK as the instruction writes it: NONE, or
     /// "[--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D]
     /// [--retries=N] CMD command".
-    #[arg(long, value_name = "CHECK")]
+    #[arg(long, value_name = "CHECK", allow_hyphen_values = true)]
     pub healthcheck: Option<String>,
 
     /// The shell for shell-form commands, as a JSON array.
@@ -144,7 +144,7 @@ pub struct Args {
     pub shell: Option<String>,
 
     /// Add an ONBUILD trigger (repeatable).
-    #[arg(long, value_name = "INSTRUCTION")]
+    #[arg(long, value_name = "INSTRUCTION", allow_hyphen_values = true)]
     pub onbuild: Vec<String>,
 
     /// The image author.
@@ -158,7 +158,7 @@ pub struct Args {
     /// History text for the new layers, in order (repeatable). With no
     /// layers, the texts become metadata-only (empty_layer) entries in place
     /// of one entry per edit.
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub history: Vec<String>,
 
     /// Print the manifest descriptor as JSON instead of the digest.
