@@ -258,6 +258,13 @@ impl Layout {
     pub fn read_index(&self) -> Result<ImageIndex, LayoutError> {
         let path = self.root.join(INDEX_FILE);
         let bytes = fs::read(&path).ctx("read", &path)?;
+        // serde_json first: its errors name the line and column.
+        serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
+            LayoutError::Malformed {
+                path: path.clone(),
+                msg: e.to_string(),
+            }
+        })?;
         ImageIndex::from_reader(&bytes[..]).map_err(|e| LayoutError::Malformed {
             path,
             msg: e.to_string(),

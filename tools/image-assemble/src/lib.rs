@@ -448,6 +448,9 @@ pub fn run(args: Args) -> Result<(), Error> {
             Layout::create(staging.path())?
         }
     };
+    // A store or layout whose index cannot be read is refused before a
+    // single blob goes into it.
+    primary.read_index()?;
     let _session = primary.write_session()?;
 
     let mut config = match &base {
@@ -473,6 +476,12 @@ pub fn run(args: Args) -> Result<(), Error> {
             let d = image::digest_of(l).map_err(ImageError::from)?;
             if b.layout.root() != primary.root() {
                 primary.copy_blob_from(&b.layout, &d, Some(l.size()))?;
+            } else if !primary.has_blob(&d) {
+                return Err(LayoutError::MissingBlob {
+                    digest: d,
+                    root: primary.root().to_path_buf(),
+                }
+                .into());
             }
             let mut nl = l.clone();
             nl.set_media_type(MediaType::from(
