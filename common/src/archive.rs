@@ -157,7 +157,7 @@ pub fn write_output(
     match dest {
         PathOrStdio::Stdio => {
             let stdout = io::stdout();
-            let mut w = BufWriter::with_capacity(256 * 1024, stdout.lock());
+            let mut w = BufWriter::with_capacity(128 * 1024, stdout.lock());
             write(&mut w)?;
             w.flush().ctx("write", Path::new("<stdout>"))?;
             Ok(())
@@ -171,7 +171,7 @@ pub fn write_output(
                 .prefix(".tmp-archive-")
                 .tempfile_in(dir)
                 .ctx("create a temp file in", dir)?;
-            let mut w = BufWriter::with_capacity(256 * 1024, tmp.as_file());
+            let mut w = BufWriter::with_capacity(128 * 1024, tmp.as_file());
             write(&mut w)?;
             w.flush().ctx("write", tmp.path())?;
             drop(w);

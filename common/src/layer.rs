@@ -291,6 +291,23 @@ pub fn ingest<W: Write>(
 ) -> Result<(W, LayerBlob), LayerError> {
     let (_, reader) = compress::decompress(input)?;
     let mut tar = CheckedTar::new(reader);
+    if settings.kind == Compression::None {
+        // The blob is the tar itself: its digest is the diff ID, hashed once.
+        let mut out = out;
+        io::copy(&mut tar, &mut out)?;
+        out.flush()?;
+        let (diff_id, size) = tar.finish();
+        return Ok((
+            out,
+            LayerBlob {
+                digest: diff_id.clone(),
+                size,
+                diff_id,
+                uncompressed_size: size,
+                compression: Compression::None,
+            },
+        ));
+    }
     let mut sink = HashingWriter::new(out);
     compress::compress(&mut tar, &mut sink, settings)?;
     sink.flush()?;

@@ -173,7 +173,7 @@ impl Layout {
             }
         })?;
         Ok(VerifyingReader::new(
-            BufReader::with_capacity(256 * 1024, file),
+            BufReader::with_capacity(128 * 1024, file),
             digest.clone(),
             size,
             format!("blob {}", path.display()),
@@ -207,7 +207,7 @@ impl Layout {
             .ctx("create a temp file in", &tmp_dir)?;
         let file = tmp.reopen().ctx("open", tmp.path())?;
         Ok(BlobWriter {
-            inner: HashingWriter::new(BufWriter::with_capacity(256 * 1024, file)),
+            inner: HashingWriter::new(BufWriter::with_capacity(128 * 1024, file)),
             tmp,
             blobs: self.root.join("blobs").join("sha256"),
         })

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Benchmarks slipway against its peers, side by side in one run, and prints
+# each comparison as a ratio (ours / theirs: below 1 is faster).
+#
+#   scripts/bench.sh [--size MB] [--runs N]
+#
+# Work that is CPU-bound runs on tmpfs (/dev/shm) so the disk's noise stays
+# out of it; the runs alternate ours/theirs and the median counts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+SIZE_MB=500
+RUNS=3
+while [ $# -gt 0 ]; do
+    case $1 in
+        --size) SIZE_MB=$2; shift 2 ;;
+        --runs) RUNS=$2; shift 2 ;;
+        *) echo "usage: $0 [--size MB] [--runs N]" >&2; exit 2 ;;
+    esac
+done
+
+apt_need bc pigz openssl skopeo umoci busybox-static docker-registry python3
+need_cargo
+cargo build --release --workspace --bins --examples -q
+BIN=$PWD/target/release
+
+WORK=$(mktemp -d /dev/shm/slipway-bench.XXXXXX)
+REG_PID=
+cleanup() {
+    [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# A registry on loopback, for the comparisons that later issues add.
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$WORK/registry.yml" <<YML
+version: 0.1
+storage: { filesystem: { rootdirectory: $WORK/registry } }
+http: { addr: 127.0.0.1:$PORT }
+log: { level: error }
+YML
+docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+REG_PID=$!
+
+# The busybox base image in a store of its own.
+export SLIPWAY_STORE=$WORK/store
+busybox_rootfs "$WORK/rootfs"
+tar -C "$WORK/rootfs" -cf "$WORK/busybox.tar" .
+"$BIN/image-assemble" -q --tag busybox:bench --cmd sh "$WORK/busybox.tar" >/dev/null
+
+# A layer of about SIZE_MB: the host's own files, many small and some large,
+# chosen in sorted order so every run of the script uses the same ones.
+echo "making a ${SIZE_MB} MB layer from /usr ..." >&2
+find /usr/lib /usr/share /usr/bin -xdev -type f -readable -print0 2>/dev/null | sort -z |
+    python3 -c '
+import os, sys
+# Three fifths of the budget in files under 64 KiB, the rest in files over
+# 1 MiB: many small files and some large ones, as real layers have.
+limit = int(sys.argv[1]) << 20
+small, large, out = 0, 0, []
+for p in sys.stdin.buffer.read().split(b"\0"):
+    if not p: continue
+    try: size = os.path.getsize(p)
+    except OSError: continue
+    if size < 65536 and small + size <= limit * 3 // 5:
+        small += size; out.append(p)
+    elif size > 1 << 20 and large + size <= limit * 2 // 5:
+        large += size; out.append(p)
+sys.stdout.buffer.write(b"".join(p + b"\0" for p in out))
+' "$SIZE_MB" > "$WORK/files"
+tar --null -cf "$WORK/layer.tar" --files-from "$WORK/files" 2>/dev/null
+FILES=$(tr -cd '\0' < "$WORK/files" | wc -c)
+LAYER_MB=$(( $(stat -c %s "$WORK/layer.tar") >> 20 ))
+echo "layer: $LAYER_MB MB, $FILES files" >&2
+head -c 1G /dev/urandom > "$WORK/1g.bin"
+
+# median of the elapsed seconds of N runs of a command
+declare -A TIMES
+timeit() {  # name cmd...
+    local name=$1; shift
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$@" >/dev/null
+    t1=$(date +%s.%N)
+    TIMES[$name]="${TIMES[$name]:-} $(echo "$t1 - $t0" | bc -l)"
+}
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+report() {  # label ours theirs
+    local a b
+    a=$(median "${TIMES[$2]}"); b=$(median "${TIMES[$3]}")
+    printf '%-46s %8.3fs %8.3fs   ratio %.2f\n' "$1" "$a" "$b" "$(echo "$a / $b" | bc -l)"
+}
+
+for i in $(seq "$RUNS"); do
+    rm -rf "$WORK/store-gz"
+    timeit assemble_gzip env SLIPWAY_STORE="$WORK/store-gz" "$BIN/image-assemble" -q --base oci:"$WORK/store":docker.io/library/busybox:bench --tag bench "$WORK/layer.tar"
+    timeit pigz sh -c "pigz -6 -c '$WORK/layer.tar' > '$WORK/layer.tar.gz'"
+    timeit sha_ours "$BIN/examples/sha256" "$WORK/1g.bin"
+    timeit sha_openssl openssl dgst -sha256 "$WORK/1g.bin"
+done
+
+echo
+printf '%-46s %9s %9s\n' "comparison (median of $RUNS, tmpfs)" ours peer
+report "image-assemble gzip ${LAYER_MB}MB vs pigz -6" assemble_gzip pigz
+report "sha256 1 GiB vs openssl dgst -sha256" sha_ours sha_openssl
+ours_size=$(find "$WORK/store-gz/blobs" -type f -size +1M -printf '%s\n' | sort -n | tail -1)
+pigz_size=$(stat -c %s "$WORK/layer.tar.gz")
+printf '%-46s %9s %9s   ratio %.3f\n' "compressed size (bytes)" "$ours_size" "$pigz_size" "$(echo "$ours_size / $pigz_size" | bc -l)"

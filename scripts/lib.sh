@@ -1,0 +1,49 @@
+# Shared by the scripts: install missing Debian packages, build the tools.
+# shellcheck shell=bash
+
+# apt_need PKG... : installs the packages that are not installed yet.
+apt_need() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "installing: ${missing[*]}" >&2
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "error: ${missing[*]} must be installed (run as root, or install them)" >&2
+        return 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# need_cargo: a Rust toolchain new enough for the workspace.
+need_cargo() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    if ! command -v cargo >/dev/null 2>&1; then
+        apt_need cargo rustc gcc
+    fi
+    local v
+    v=$(rustc --version | awk '{print $2}')
+    if [ "$(printf '%s\n1.80.0\n' "$v" | sort -V | head -n1)" != "1.80.0" ]; then
+        echo "error: rustc $v is too old; slipway needs 1.80 or newer (rustup's stable)" >&2
+        return 1
+    fi
+}
+
+# busybox_rootfs DIR: a minimal root filesystem from the host's busybox-static.
+busybox_rootfs() {
+    local dir=$1 bb
+    bb=$(command -v busybox)
+    mkdir -p "$dir/bin" "$dir/etc" "$dir/tmp" "$dir/root"
+    cp "$bb" "$dir/bin/busybox"
+    for a in $("$bb" --list); do
+        [ "$a" = busybox ] || ln -sf busybox "$dir/bin/$a"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$dir/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' > "$dir/etc/group"
+    chmod 1777 "$dir/tmp"
+}

@@ -1,0 +1,249 @@
+//! image-store against stores that image-assemble wrote.
+
+use slipway_tests::*;
+use std::collections::BTreeSet;
+
+fn setup() -> Env {
+    let env = Env::new();
+    let base = busybox_layer(env.dir.path());
+    let mut c = env.cmd("image-assemble");
+    c.args([
+        "-q",
+        "--tag",
+        "busybox:1.36",
+        "--tag",
+        "localhost:5000/tools/busybox:x",
+    ])
+    .arg(&base);
+    ok(c);
+    let app = files_layer(env.dir.path(), "app.tar", &[("app", b"app")]);
+    let mut c = env.cmd("image-assemble");
+    c.args([
+        "-q",
+        "--base",
+        "busybox:1.36",
+        "--tag",
+        "app:1",
+        "--label",
+        "team=web",
+        "--label",
+        "tier=front",
+    ])
+    .arg(&app);
+    ok(c);
+    env
+}
+
+fn store(env: &Env, args: &[&str]) -> String {
+    let mut c = env.cmd("image-store");
+    c.args(args);
+    ok(c)
+}
+
+#[test]
+fn ls_prints_the_docker_images_table() {
+    let env = setup();
+    let out = store(&env, &["ls"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    let head: Vec<&str> = lines[0]
+        .split("   ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(head, ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]);
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("localhost:5000/tools/busybox ") && l.contains(" x ")));
+    // IMAGE ID is the config digest, 12 digits.
+    let rows = json(&store(&env, &["ls", "--json"]));
+    let app = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["repository"] == "app")
+        .unwrap();
+    let id = app["id"].as_str().unwrap();
+    assert!(out.contains(&id[7..19]));
+    let q: BTreeSet<String> = store(&env, &["ls", "-q"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(q.len(), 2, "two distinct images: {q:?}");
+}
+
+#[test]
+fn filters_match_references_by_glob_and_labels_by_key_and_value() {
+    let env = setup();
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["ls", "--format", "{{.Repository}}:{{.Tag}}"];
+        a.extend_from_slice(args);
+        let mut v: Vec<String> = store(&env, &a).lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&["--filter", "reference=busy*"]), ["busybox:1.36"]);
+    assert_eq!(
+        names(&["--filter", "reference=*:1*"]),
+        ["app:1", "busybox:1.36"]
+    );
+    assert_eq!(
+        names(&["--filter", "reference=localhost:5000/*/*"]),
+        ["localhost:5000/tools/busybox:x"]
+    );
+    assert_eq!(names(&["--filter", "label=team"]), ["app:1"]);
+    assert_eq!(
+        names(&["--filter", "label=team=web", "--filter", "label=tier=front"]),
+        ["app:1"]
+    );
+    assert!(names(&["--filter", "label=team=db"]).is_empty());
+    let mut c = env.cmd("image-store");
+    c.args(["ls", "--filter", "color=red"]);
+    assert!(fails(c, "image-store").contains("unknown filter"));
+}
+
+#[test]
+fn format_templates_fill_placeholders_and_tables() {
+    let env = setup();
+    let out = store(
+        &env,
+        &[
+            "ls",
+            "--filter",
+            "reference=app",
+            "--format",
+            "{{.Repository}} {{.Tag}} {{.Labels}} {{.Size}}",
+        ],
+    );
+    assert!(out.starts_with("app 1 team=web,tier=front "), "{out}");
+    let table = store(
+        &env,
+        &[
+            "ls",
+            "--filter",
+            "reference=app",
+            "--format",
+            "table {{.Repository}}\\t{{.ID}}",
+        ],
+    );
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("REPOSITORY") && lines[0].ends_with("IMAGE ID"),
+        "{table}"
+    );
+    let j = json(
+        store(
+            &env,
+            &["ls", "--filter", "reference=app", "--format", "{{json .}}"],
+        )
+        .trim(),
+    );
+    assert_eq!(j["labels"]["team"], "web");
+}
+
+#[test]
+fn inspect_tag_and_rm_work_by_name_digest_and_id() {
+    let env = setup();
+    let doc = json(&store(&env, &["inspect", "app:1"]));
+    let digest = doc[0]["digest"].as_str().unwrap().to_string();
+    let id = doc[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(doc[0]["config"]["config"]["Labels"]["team"], "web");
+    assert_eq!(doc[0]["manifest"]["layers"].as_array().unwrap().len(), 2);
+    // The same image by digest, name@digest and ID prefix.
+    for q in [
+        digest.clone(),
+        format!("app@{digest}"),
+        id[7..19].to_string(),
+        id.clone(),
+    ] {
+        assert_eq!(
+            json(&store(&env, &["inspect", &q]))[0]["digest"],
+            digest.as_str(),
+            "{q}"
+        );
+    }
+    store(&env, &["tag", &id[7..19], "registry.example/team/app:2"]);
+    let doc = json(&store(&env, &["inspect", "registry.example/team/app:2"]));
+    assert_eq!(doc[0]["digest"], digest.as_str());
+    // By ID with names in two repositories: refused without --force.
+    let mut c = env.cmd("image-store");
+    c.args(["rm", &id[7..19]]);
+    assert!(fails(c, "image-store").contains("--force"));
+    let out = store(&env, &["rm", "app:1"]);
+    assert_eq!(out.trim(), "Untagged: app:1");
+    let mut c = env.cmd("image-store");
+    c.args(["inspect", "app:1"]);
+    assert!(fails(c, "image-store").contains("no such image"));
+    // The blobs stay until gc.
+    assert_eq!(
+        json(&store(&env, &["inspect", &digest]))[0]["digest"],
+        digest.as_str()
+    );
+}
+
+#[test]
+fn gc_removes_only_what_no_tag_reaches() {
+    let env = setup();
+    let before = json(&store(&env, &["du", "--json"]));
+    assert_eq!(before["reclaimable_bytes"], 0);
+    store(&env, &["rm", "app:1"]);
+    let after_rm = json(&store(&env, &["du", "--json"]));
+    assert!(after_rm["reclaimable_bytes"].as_u64().unwrap() > 0);
+    let report = json(&store(&env, &["gc", "--json"]));
+    assert_eq!(
+        report["blobs"], 3,
+        "app's manifest, config and own layer: {report}"
+    );
+    assert_eq!(report["bytes"], after_rm["reclaimable_bytes"]);
+    // busybox still reads whole.
+    let mut c = std::process::Command::new(peer("skopeo"));
+    c.args(["copy", "--quiet"])
+        .arg(format!(
+            "oci:{}:docker.io/library/busybox:1.36",
+            env.store().display()
+        ))
+        .arg(format!("oci:{}:b", env.path("copy").display()));
+    ok(c);
+    let again = json(&store(&env, &["gc", "--json"]));
+    assert_eq!(again["blobs"], 0);
+}
+
+#[test]
+fn du_splits_shared_and_unique_sizes() {
+    let env = setup();
+    let d = json(&store(&env, &["du", "--json"]));
+    let images = d["images"].as_array().unwrap();
+    let app = images.iter().find(|i| i["repository"] == "app").unwrap();
+    let bb = images
+        .iter()
+        .find(|i| i["repository"] == "busybox")
+        .unwrap();
+    // busybox's only layer is app's base layer: shared.
+    let layer = json(&store(&env, &["inspect", "busybox:1.36"]))[0]["manifest"]["layers"][0]
+        ["size"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(bb["shared_size"].as_u64().unwrap(), layer);
+    assert_eq!(app["shared_size"].as_u64().unwrap(), layer);
+    assert_eq!(
+        app["unique_size"].as_u64().unwrap() + layer,
+        app["size"].as_u64().unwrap()
+    );
+    let table = store(&env, &["du"]);
+    assert!(table.contains("SHARED SIZE") && table.contains("UNIQUE SIZE"));
+}
+
+#[test]
+fn the_store_flag_and_variable_choose_the_store() {
+    let env = setup();
+    assert_eq!(
+        store(&env, &["path"]).trim(),
+        env.store().display().to_string()
+    );
+    let other = env.path("other");
+    assert_eq!(
+        store(&env, &["--store", other.to_str().unwrap(), "path"]).trim(),
+        other.display().to_string()
+    );
+    assert!(store(&env, &["--store", other.to_str().unwrap(), "ls", "-q"]).is_empty());
+}
