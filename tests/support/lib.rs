@@ -237,3 +237,46 @@ pub fn check_man_pages(cmd: clap::Command) {
         }
     }
 }
+
+/// The validation step after a pipeline stage: in the OCI layout `root`,
+/// the image named `name` has blobs whose sizes and digests match their
+/// descriptors, and layers whose uncompressed digests are the config's
+/// diff IDs. Returns the manifest digest.
+pub fn validate_image(root: &Path, name: &str) -> String {
+    use sha2::Digest as _;
+    let sha = |bytes: &[u8]| format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
+    let blob = |digest: &str| -> Vec<u8> {
+        let hexpart = digest.strip_prefix("sha256:").expect("sha256 digest");
+        let b = fs::read(root.join("blobs/sha256").join(hexpart)).unwrap_or_else(|e| panic!("blob {digest}: {e}"));
+        assert_eq!(sha(&b), digest, "blob content matches its name");
+        b
+    };
+    let index = json(&fs::read_to_string(root.join("index.json")).expect("index.json"));
+    let entry = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not in {}", root.display()))
+        .clone();
+    let mdigest = entry["digest"].as_str().expect("digest").to_string();
+    let mbytes = blob(&mdigest);
+    assert_eq!(mbytes.len() as u64, entry["size"].as_u64().expect("size"));
+    let manifest: serde_json::Value = serde_json::from_slice(&mbytes).expect("manifest JSON");
+    let cdigest = manifest["config"]["digest"].as_str().expect("config digest");
+    let cbytes = blob(cdigest);
+    assert_eq!(cbytes.len() as u64, manifest["config"]["size"].as_u64().expect("size"));
+    let config: serde_json::Value = serde_json::from_slice(&cbytes).expect("config JSON");
+    let layers = manifest["layers"].as_array().expect("layers");
+    let diff_ids = config["rootfs"]["diff_ids"].as_array().expect("diff_ids");
+    assert_eq!(layers.len(), diff_ids.len(), "one diff ID per layer");
+    for (l, want) in layers.iter().zip(diff_ids) {
+        let b = blob(l["digest"].as_str().expect("layer digest"));
+        assert_eq!(b.len() as u64, l["size"].as_u64().expect("size"));
+        let (_, mut r) = slipway_common::compress::decompress(&b[..]).expect("decompress");
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut plain).expect("layer decompresses");
+        assert_eq!(sha(&plain), want.as_str().expect("diff id"), "diff ID is the uncompressed digest");
+    }
+    mdigest
+}

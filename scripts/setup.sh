@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Sets slipway up on a Debian machine and runs the main job: builds the
+# tools, installs them into $PREFIX/bin (default /usr/local), assembles a
+# base image from the host's busybox-static into the store, and lists it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+PREFIX=${PREFIX:-/usr/local}
+apt_need busybox-static ca-certificates
+need_cargo
+cargo build --release --workspace --locked
+TOOLS=(image-assemble image-store)
+if [ -w "$PREFIX/bin" ] || [ "$(id -u)" -eq 0 ]; then
+    mkdir -p "$PREFIX/bin"
+    for t in "${TOOLS[@]}"; do install -m 0755 "target/release/$t" "$PREFIX/bin/$t"; done
+    BIN=$PREFIX/bin
+    echo "installed ${TOOLS[*]} into $BIN" >&2
+else
+    BIN=$PWD/target/release
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+busybox_rootfs "$work/rootfs"
+tar -C "$work/rootfs" --numeric-owner --owner=0 --group=0 -cf "$work/busybox.tar" .
+bbver=$({ busybox 2>&1 || true; } | head -n1 | awk '{print $2}')
+"$BIN/image-assemble" --tag busybox:latest --cmd '["sh"]' \
+    --history "busybox-static $bbver from the host" "$work/busybox.tar"
+"$BIN/image-store" ls
