@@ -247,7 +247,8 @@ pub fn validate_image(root: &Path, name: &str) -> String {
     let sha = |bytes: &[u8]| format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)));
     let blob = |digest: &str| -> Vec<u8> {
         let hexpart = digest.strip_prefix("sha256:").expect("sha256 digest");
-        let b = fs::read(root.join("blobs/sha256").join(hexpart)).unwrap_or_else(|e| panic!("blob {digest}: {e}"));
+        let b = fs::read(root.join("blobs/sha256").join(hexpart))
+            .unwrap_or_else(|e| panic!("blob {digest}: {e}"));
         assert_eq!(sha(&b), digest, "blob content matches its name");
         b
     };
@@ -263,9 +264,14 @@ pub fn validate_image(root: &Path, name: &str) -> String {
     let mbytes = blob(&mdigest);
     assert_eq!(mbytes.len() as u64, entry["size"].as_u64().expect("size"));
     let manifest: serde_json::Value = serde_json::from_slice(&mbytes).expect("manifest JSON");
-    let cdigest = manifest["config"]["digest"].as_str().expect("config digest");
+    let cdigest = manifest["config"]["digest"]
+        .as_str()
+        .expect("config digest");
     let cbytes = blob(cdigest);
-    assert_eq!(cbytes.len() as u64, manifest["config"]["size"].as_u64().expect("size"));
+    assert_eq!(
+        cbytes.len() as u64,
+        manifest["config"]["size"].as_u64().expect("size")
+    );
     let config: serde_json::Value = serde_json::from_slice(&cbytes).expect("config JSON");
     let layers = manifest["layers"].as_array().expect("layers");
     let diff_ids = config["rootfs"]["diff_ids"].as_array().expect("diff_ids");
@@ -276,7 +282,11 @@ pub fn validate_image(root: &Path, name: &str) -> String {
         let (_, mut r) = slipway_common::compress::decompress(&b[..]).expect("decompress");
         let mut plain = Vec::new();
         std::io::Read::read_to_end(&mut r, &mut plain).expect("layer decompresses");
-        assert_eq!(sha(&plain), want.as_str().expect("diff id"), "diff ID is the uncompressed digest");
+        assert_eq!(
+            sha(&plain),
+            want.as_str().expect("diff id"),
+            "diff ID is the uncompressed digest"
+        );
     }
     mdigest
 }
