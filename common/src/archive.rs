@@ -68,8 +68,33 @@ fn extract(input: impl Read, dest: &Path, name: &str, links: bool) -> Result<(),
             return Err(bad(name, format!("unsafe path {:?} in archive", raw)));
         };
         let path = dest.join(&rel);
+        // Never write through a symlink: an archive's links may only be
+        // read later, through checks that resolve them physically.
+        let mut prefix = dest.to_path_buf();
+        for c in rel.parent().into_iter().flat_map(Path::components) {
+            prefix.push(c);
+            if fs::symlink_metadata(&prefix).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(bad(
+                    name,
+                    format!(
+                        "{} goes through the symlink {}",
+                        rel.display(),
+                        prefix.display()
+                    ),
+                ));
+            }
+        }
         if let Some(parent) = path.parent() {
             fsutil::create_dir_all(parent)?;
+        }
+        let is_dir = entry.header().entry_type() == tar::EntryType::Directory;
+        if let Ok(m) = fs::symlink_metadata(&path) {
+            if !(is_dir && m.is_dir()) {
+                return Err(bad(
+                    name,
+                    format!("{} appears twice in the archive", rel.display()),
+                ));
+            }
         }
         match entry.header().entry_type() {
             tar::EntryType::Directory => fsutil::create_dir_all(&path)?,
@@ -367,6 +392,65 @@ pub fn write_docker_archive(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tar written byte by byte, so it can hold what tar::Builder refuses.
+    fn tar_with(entries: &[(&str, Option<&str>)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (path, link) in entries {
+            let mut h = tar::Header::new_old();
+            h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+            h.set_mode(0o644);
+            match link {
+                Some(target) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+                    h.set_size(0);
+                    h.set_cksum();
+                    out.extend_from_slice(h.as_bytes());
+                }
+                None => {
+                    h.set_size(4);
+                    h.set_cksum();
+                    out.extend_from_slice(h.as_bytes());
+                    let mut data = b"evil".to_vec();
+                    data.resize(512, 0);
+                    out.extend_from_slice(&data);
+                }
+            }
+        }
+        out.extend_from_slice(&[0u8; 1024]);
+        out
+    }
+
+    #[test]
+    fn extraction_never_writes_through_symlinks_or_outside() {
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        for entries in [
+            // A link to the archive root makes "a/b/l" live one level up.
+            vec![
+                ("a/x", None),
+                ("a/b", Some(".")),
+                ("a/b/l", Some("../..")),
+                ("a/b/l/victim", None),
+            ],
+            vec![("d", Some("sub")), ("d/f", None)],
+            vec![("f", None), ("f", None)],
+            vec![("../victim", None)],
+            vec![("/abs", None)],
+            vec![("l", Some("/etc"))],
+        ] {
+            let root = outside.path().join("root");
+            let _ = fs::remove_dir_all(&root);
+            fs::create_dir_all(&root).unwrap();
+            let bytes = tar_with(&entries);
+            assert!(
+                extract(&bytes[..], &root, "t", true).is_err(),
+                "{entries:?}"
+            );
+            assert!(!victim.exists(), "{entries:?} wrote outside");
+        }
+    }
 
     #[test]
     fn safe_relative_refuses_escapes() {

@@ -64,28 +64,13 @@ fn checksum_ok(h: &[u8]) -> bool {
     let Some(stored) = parse_octal(&h[148..156]) else {
         return false;
     };
-    let unsigned: u64 = h
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                *b as u64
-            }
-        })
-        .sum();
-    let signed: i64 = h
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                *b as i8 as i64
-            }
-        })
-        .sum();
+    // The field itself counts as spaces; old writers summed signed bytes.
+    let (mut unsigned, mut signed) = (0u64, 0i64);
+    for (i, b) in h.iter().enumerate() {
+        let b = if (148..156).contains(&i) { b' ' } else { *b };
+        unsigned += b as u64;
+        signed += b as i8 as i64;
+    }
     stored == unsigned || stored as i64 == signed
 }
 

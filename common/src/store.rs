@@ -118,48 +118,36 @@ impl Store {
         Ok(())
     }
 
-    /// Removes tags; blobs stay until gc. Returns the names removed.
-    pub fn remove(&self, query: &str, force: bool) -> Result<Vec<String>, StoreError> {
-        let targets = self.matching(query)?;
-        let names: Vec<String> = match targets {
-            Match::Names(entries) => entries
-                .iter()
-                .filter_map(|e| e.name.as_ref())
-                .map(|n| n.to_string())
-                .collect(),
+    /// Removes names (and, given an image by digest or ID, its untagged
+    /// entry); blobs stay until gc.
+    pub fn remove(&self, query: &str, force: bool) -> Result<Vec<Removed>, StoreError> {
+        let (names, image): (Vec<Reference>, Option<Digest>) = match self.matching(query)? {
+            Match::Names(entries) => (entries.into_iter().filter_map(|e| e.name).collect(), None),
             Match::Image(digest, entries) => {
-                let distinct: BTreeSet<String> = entries
-                    .iter()
-                    .filter_map(|e| e.name.as_ref())
-                    .map(|n| n.name())
-                    .collect();
-                if distinct.len() > 1 && !force {
+                let names: Vec<Reference> = entries.into_iter().filter_map(|e| e.name).collect();
+                let repos: BTreeSet<String> = names.iter().map(Reference::name).collect();
+                if repos.len() > 1 && !force {
                     return Err(StoreError::MultipleTags(digest.short().to_string()));
                 }
-                let mut v: Vec<String> = entries
-                    .iter()
-                    .filter_map(|e| e.name.as_ref())
-                    .map(|n| n.to_string())
-                    .collect();
-                if v.is_empty() {
-                    v.push(format!("<none>@{digest}"));
-                }
-                v
+                (names, Some(digest))
             }
         };
-        let dangling_digest = names
-            .iter()
-            .find_map(|n| n.strip_prefix("<none>@").map(str::to_string));
+        let wanted: BTreeSet<String> = names.iter().map(|n| n.to_string()).collect();
+        let image_digest = image.as_ref().map(|d| d.to_string());
         self.layout.update_index(|index| {
             let mut manifests = index.manifests().clone();
             manifests.retain(|d| match ref_name(d) {
-                Some(n) => !names.contains(n),
-                None => dangling_digest.as_deref() != Some(d.digest().as_ref()),
+                Some(n) => !wanted.contains(n),
+                None => image_digest.as_deref() != Some(d.digest().as_ref()),
             });
             index.set_manifests(manifests);
             Ok(())
         })?;
-        Ok(names)
+        let mut out: Vec<Removed> = names.into_iter().map(Removed::Untagged).collect();
+        if out.is_empty() {
+            out.extend(image.map(Removed::Dangling));
+        }
+        Ok(out)
     }
 
     fn by_id(
@@ -346,6 +334,14 @@ enum Match {
     Names(Vec<Entry>),
     /// All entries of one image found by digest or ID.
     Image(Digest, Vec<Entry>),
+}
+
+/// What `remove` took out of the index.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Removed {
+    Untagged(Reference),
+    /// An untagged image's entry, given by digest or ID.
+    Dangling(Digest),
 }
 
 #[derive(Debug, Default, serde::Serialize)]

@@ -201,7 +201,8 @@ pub enum Error {
     Invalid(String),
 }
 
-/// Where the assembled image goes.
+/// Where the assembled image goes besides the store (the transports of
+/// `ImageRef` that --output accepts).
 enum Output {
     Oci {
         dir: PathBuf,
@@ -431,6 +432,26 @@ pub fn run(args: Args) -> Result<(), Error> {
             )
         }
     };
+
+    if let (Some(want), Some(b)) = (&args.platform, &base) {
+        let field = |k: &str| {
+            b.image
+                .config
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
+        let variant = b.image.config.get("variant").and_then(|v| v.as_str());
+        if !want.matches(&field("os"), &field("architecture"), variant) {
+            return Err(Error::Invalid(format!(
+                "--platform {want}: the base {} is {}/{}",
+                args.base,
+                field("os"),
+                field("architecture")
+            )));
+        }
+    }
 
     // The layout the image is assembled in: the store when it is tagged
     // there, else the output layout, else a staging layout for an archive.

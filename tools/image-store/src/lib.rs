@@ -12,7 +12,7 @@ use slipway_common::image::{self, Image};
 use slipway_common::layout::canonical_json;
 use slipway_common::platform::Platform;
 use slipway_common::reference::{Reference, ReferenceError};
-use slipway_common::store::{Store, StoreError};
+use slipway_common::store::{Removed, Store, StoreError};
 use slipway_common::time;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Write};
@@ -586,11 +586,12 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
         }
         Command::Rm { force, refs } => {
             for r in refs {
-                for name in store.remove(r, *force)? {
-                    let shown = Reference::parse(&name)
-                        .map(|n| n.familiar())
-                        .unwrap_or(name);
-                    writeln!(out, "Untagged: {shown}").map_err(out_err)?;
+                for removed in store.remove(r, *force)? {
+                    match removed {
+                        Removed::Untagged(n) => writeln!(out, "Untagged: {}", n.familiar()),
+                        Removed::Dangling(d) => writeln!(out, "Deleted: {d}"),
+                    }
+                    .map_err(out_err)?;
                 }
             }
         }

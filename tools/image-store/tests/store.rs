@@ -247,3 +247,17 @@ fn the_store_flag_and_variable_choose_the_store() {
     );
     assert!(store(&env, &["--store", other.to_str().unwrap(), "ls", "-q"]).is_empty());
 }
+
+#[test]
+fn rm_by_id_removes_an_untagged_image() {
+    let env = setup();
+    let layer = files_layer(env.dir.path(), "u.tar", &[("u", b"u")]);
+    let mut c = env.cmd("image-assemble");
+    c.arg("-q").arg(&layer);
+    let digest = ok(c).trim().to_string();
+    let dangling = store(&env, &["ls", "--filter", "dangling=true", "--format", "{{.Digest}}"]);
+    assert_eq!(dangling.trim(), digest);
+    assert_eq!(store(&env, &["rm", &digest]).trim(), format!("Deleted: {digest}"));
+    assert!(store(&env, &["ls", "--filter", "dangling=true", "-q"]).is_empty());
+    assert_eq!(store(&env, &["ls", "--filter", "dangling=false", "-q"]).lines().count(), 2);
+}
