@@ -2,13 +2,17 @@
 //! layout and the local store on it, compression, layer tar checks, archives
 //! and the command-line edge (one error line, the exit codes).
 
+pub mod apply;
 pub mod archive;
 pub mod cli;
 pub mod compress;
 pub mod digest;
+pub mod fsmeta;
 pub mod fsutil;
+pub mod ignore;
 pub mod image;
 pub mod layer;
+pub mod layer_tar;
 pub mod layout;
 pub mod lock;
 pub mod platform;

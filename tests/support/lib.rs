@@ -290,3 +290,104 @@ pub fn validate_image(root: &Path, name: &str) -> String {
     }
     mdigest
 }
+
+/// Everything a layer must reproduce about a tree, one line per path
+/// (the root itself left out): type, mode, owner, size, mtime with
+/// nanoseconds, content digest, symlink target, device numbers, xattrs,
+/// and the link count of non-directories. Two trees are the same to a
+/// layer exactly when their manifests are equal.
+pub fn tree_manifest(root: &Path) -> std::collections::BTreeMap<Vec<u8>, String> {
+    use sha2::Digest as _;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).expect("read_dir") {
+            let e = e.expect("entry");
+            let p = e.path();
+            let m = fs::symlink_metadata(&p).expect("lstat");
+            let ft = m.file_type();
+            let rel = p
+                .strip_prefix(root)
+                .expect("below root")
+                .as_os_str()
+                .as_bytes()
+                .to_vec();
+            let kind = if ft.is_dir() {
+                stack.push(p.clone());
+                "dir".to_string()
+            } else if ft.is_symlink() {
+                format!(
+                    "symlink->{}",
+                    String::from_utf8_lossy(
+                        fs::read_link(&p).expect("readlink").as_os_str().as_bytes()
+                    )
+                )
+            } else if ft.is_file() {
+                let mut h = sha2::Sha256::new();
+                std::io::copy(&mut fs::File::open(&p).expect("open"), &mut h).expect("read");
+                format!("file:{}", hex::encode(h.finalize()))
+            } else if ft.is_char_device() || ft.is_block_device() {
+                format!(
+                    "dev:{}:{}",
+                    if ft.is_char_device() { 'c' } else { 'b' },
+                    m.rdev()
+                )
+            } else if ft.is_fifo() {
+                "fifo".into()
+            } else {
+                "socket".into()
+            };
+            let xattrs = slipway_common::fsmeta::xattrs(&p).expect("xattrs");
+            let xattrs: Vec<String> = xattrs
+                .iter()
+                .map(|(k, v)| format!("{}={}", String::from_utf8_lossy(k), hex::encode(v)))
+                .collect();
+            let nlink = if ft.is_dir() { 0 } else { m.nlink() };
+            // A symlink's own mtime is kept by layers but not by every peer.
+            out.insert(
+                rel,
+                format!(
+                    "{kind} mode={:o} uid={} gid={} size={} mtime={}.{:09} nlink={nlink} xattrs=[{}]",
+                    m.mode() & 0o7777,
+                    m.uid(),
+                    m.gid(),
+                    if ft.is_dir() { 0 } else { m.len() },
+                    m.mtime(),
+                    m.mtime_nsec(),
+                    xattrs.join(",")
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// Which lines differ between two manifests, for assertion messages.
+pub fn manifest_diff(
+    a: &std::collections::BTreeMap<Vec<u8>, String>,
+    b: &std::collections::BTreeMap<Vec<u8>, String>,
+) -> String {
+    let mut s = String::new();
+    for (k, v) in a {
+        match b.get(k) {
+            Some(w) if w == v => {}
+            Some(w) => s.push_str(&format!(
+                "{}:\n  - {v}\n  + {w}\n",
+                String::from_utf8_lossy(k)
+            )),
+            None => s.push_str(&format!(
+                "{}: only in the first\n",
+                String::from_utf8_lossy(k)
+            )),
+        }
+    }
+    for k in b.keys().filter(|k| !a.contains_key(*k)) {
+        s.push_str(&format!(
+            "{}: only in the second\n",
+            String::from_utf8_lossy(k)
+        ));
+    }
+    s
+}

@@ -255,9 +255,20 @@ fn rm_by_id_removes_an_untagged_image() {
     let mut c = env.cmd("image-assemble");
     c.arg("-q").arg(&layer);
     let digest = ok(c).trim().to_string();
-    let dangling = store(&env, &["ls", "--filter", "dangling=true", "--format", "{{.Digest}}"]);
+    let dangling = store(
+        &env,
+        &["ls", "--filter", "dangling=true", "--format", "{{.Digest}}"],
+    );
     assert_eq!(dangling.trim(), digest);
-    assert_eq!(store(&env, &["rm", &digest]).trim(), format!("Deleted: {digest}"));
+    assert_eq!(
+        store(&env, &["rm", &digest]).trim(),
+        format!("Deleted: {digest}")
+    );
     assert!(store(&env, &["ls", "--filter", "dangling=true", "-q"]).is_empty());
-    assert_eq!(store(&env, &["ls", "--filter", "dangling=false", "-q"]).lines().count(), 2);
+    assert_eq!(
+        store(&env, &["ls", "--filter", "dangling=false", "-q"])
+            .lines()
+            .count(),
+        2
+    );
 }

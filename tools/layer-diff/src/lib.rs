@@ -1,0 +1,199 @@
+//! layer-diff: filesystem changes to OCI layer tars, and layer tars back
+//! to files. Like diff and patch, one tool holds both directions.
+
+mod diff;
+mod emit;
+mod tree;
+mod upper;
+mod walk;
+
+use clap::Parser;
+pub use diff::Compare;
+use emit::Emitter;
+use slipway_common::apply::{self, ApplyError};
+use slipway_common::compress;
+use slipway_common::ignore::{Matcher, PatternError};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+const EXAMPLES: &str = "\
+Examples:
+  # What a build step changed, as a layer
+  layer-diff rootfs.before rootfs.after > step.tar
+
+  # A container's writable overlay layer
+  layer-diff --upper /var/lib/slipway/containers/c1/upper | gzip > c1.tar.gz
+
+  # COPY app/ /srv/app, owned by 1000:1000, without the tests
+  layer-diff --dir app --to /srv/app --chown 1000:1000 --exclude 'test*' > copy.tar
+
+  # docker diff
+  layer-diff --changes --upper upper/ | jq -r 'select(.kind==\"deleted\").path'
+
+  # And back: unpack layers into a root filesystem
+  zstd -dc layer.tar.zst | layer-diff --apply rootfs";
+
+/// Turn filesystem changes into an OCI layer tar on stdout, or apply one.
+///
+/// Exactly one mode: OLD NEW (two trees), --upper (an overlayfs upper
+/// dir), --dir (a whole tree), or --apply (a layer on stdin, plain, gzip or
+/// zstd). Entries are sorted and carry no atime, ctime or user names, so the
+/// same trees always give the same bytes.
+#[derive(Parser, Debug)]
+#[command(name = "layer-diff", version, after_help = EXAMPLES)]
+#[command(group(clap::ArgGroup::new("mode").required(true).args(["old", "upper", "dir", "apply"])))]
+pub struct Args {
+    /// The tree before.
+    #[arg(value_name = "OLD", requires = "new")]
+    pub old: Option<PathBuf>,
+    /// The tree after.
+    #[arg(value_name = "NEW")]
+    pub new: Option<PathBuf>,
+
+    /// An overlayfs upper directory to turn into a layer.
+    #[arg(long, value_name = "DIR")]
+    pub upper: Option<PathBuf>,
+
+    /// With --upper and --changes: the lower directories (repeatable), to
+    /// report a change as modified rather than added.
+    #[arg(long, value_name = "DIR", requires = "upper")]
+    pub lower: Vec<PathBuf>,
+
+    /// A whole directory (or file) as a layer.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// With --dir: where in the layer the tree goes (default /).
+    #[arg(long, value_name = "DEST", requires = "dir", default_value = "/")]
+    pub to: String,
+
+    /// With --dir: numeric owner UID:GID (or UID) for every entry.
+    #[arg(long, value_name = "UID:GID", requires = "dir")]
+    pub chown: Option<String>,
+
+    /// With --dir: octal mode for every file and directory.
+    #[arg(long, value_name = "MODE", requires = "dir")]
+    pub chmod: Option<String>,
+
+    /// With --dir: leave out paths matching a .dockerignore pattern (repeatable).
+    #[arg(long, value_name = "PATTERN", requires = "dir")]
+    pub exclude: Vec<String>,
+
+    /// Read a layer tar on stdin and apply it to DIR (created if missing).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["changes", "upper", "dir", "old"])]
+    pub apply: Option<PathBuf>,
+
+    /// Print JSON lines {"path":…,"kind":"added|modified|deleted"} (as
+    /// docker diff reports) instead of a tar.
+    #[arg(long)]
+    pub changes: bool,
+
+    /// How OLD NEW decide that a file changed.
+    #[arg(long, value_enum, default_value = "metadata")]
+    pub compare: Compare,
+
+    /// Clamp every mtime to at most this many seconds since 1970 (default:
+    /// $SOURCE_DATE_EPOCH when set).
+    #[arg(long, value_name = "SECONDS", env = "SOURCE_DATE_EPOCH")]
+    pub mtime: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Io(String),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io_at(what: &str) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |e| Error::Io(format!("{what}: {e}"))
+}
+
+fn parse_chown(s: &str) -> Result<(u64, u64), Error> {
+    let bad = || Error::Invalid(format!("--chown {s:?}: expected numeric UID[:GID]"));
+    let (u, g) = s.split_once(':').unwrap_or((s, s));
+    Ok((u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?))
+}
+
+fn need_dir(p: &Path) -> Result<(), Error> {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::Invalid(format!("{}: not a directory", p.display()))),
+        Err(e) => Err(Error::Io(format!("{}: {e}", p.display()))),
+    }
+}
+
+pub fn run(args: Args) -> Result<(), Error> {
+    if let Some(dir) = &args.apply {
+        std::fs::create_dir_all(dir).map_err(io_at(&dir.display().to_string()))?;
+        let (_, input) = compress::decompress(io::stdin().lock()).map_err(io_at("stdin"))?;
+        let report = apply::apply(input, dir)?;
+        for w in report.warnings {
+            eprintln!("layer-diff: warning: {w}");
+        }
+        return Ok(());
+    }
+    let stdout = io::stdout();
+    if !args.changes && stdout.is_terminal() {
+        return Err(Error::Invalid(
+            "refusing to write a tar to a terminal: redirect stdout".into(),
+        ));
+    }
+    let out: Box<dyn Write> = Box::new(BufWriter::with_capacity(128 * 1024, stdout.lock()));
+    let mut em = if args.changes {
+        Emitter::changes(out)
+    } else {
+        Emitter::tar(out, args.mtime)
+    };
+    if let (Some(old), Some(new)) = (&args.old, &args.new) {
+        need_dir(old)?;
+        need_dir(new)?;
+        diff::Differ {
+            em: &mut em,
+            compare: args.compare,
+        }
+        .diff(old, new)
+        .map_err(io_at("diff"))?;
+    } else if let Some(up) = &args.upper {
+        need_dir(up)?;
+        upper::Upper {
+            em: &mut em,
+            lowers: args.lower.clone(),
+        }
+        .walk(up)
+        .map_err(io_at(&up.display().to_string()))?;
+    } else if let Some(src) = &args.dir {
+        let to = apply::clean(args.to.as_bytes())?;
+        let chmod = args
+            .chmod
+            .as_deref()
+            .map(|m| {
+                u32::from_str_radix(m, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| Error::Invalid(format!("--chmod {m:?}: expected an octal mode")))
+            })
+            .transpose()?;
+        tree::Tree {
+            em: &mut em,
+            to,
+            chown: args.chown.as_deref().map(parse_chown).transpose()?,
+            chmod,
+            exclude: Matcher::new(&args.exclude)?,
+            parent_mtime: args.mtime.unwrap_or(0),
+        }
+        .walk(src)
+        .map_err(io_at(&src.display().to_string()))?;
+    }
+    let warnings = std::mem::take(&mut em.warnings);
+    em.finish().map_err(io_at("write"))?;
+    for w in warnings {
+        eprintln!("layer-diff: warning: {w}");
+    }
+    Ok(())
+}

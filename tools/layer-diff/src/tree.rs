@@ -1,0 +1,111 @@
+//! A whole tree as a layer (what COPY and ADD need): placed under a
+//! destination, its owner and mode optionally forced, paths excluded by
+//! Docker's ignore rules, and the destination's parents written as
+//! directories a runtime expects.
+
+use crate::emit::{ChangeKind, Emitter};
+use crate::walk::{join, sorted_children};
+use slipway_common::fsmeta::{Kind, Meta};
+use slipway_common::ignore::Matcher;
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub struct Tree<'e, 'a> {
+    pub em: &'e mut Emitter<'a>,
+    /// The destination, cleaned, without a leading `/` (empty for `/`).
+    pub to: Vec<u8>,
+    pub chown: Option<(u64, u64)>,
+    pub chmod: Option<u32>,
+    pub exclude: Matcher,
+    pub parent_mtime: i64,
+}
+
+impl Tree<'_, '_> {
+    fn adjust(&self, mut m: Meta) -> Meta {
+        if let Some((u, g)) = self.chown {
+            m.uid = u;
+            m.gid = g;
+        }
+        if let Some(mode) = self.chmod {
+            if !matches!(m.kind, Kind::Symlink(_)) {
+                m.mode = mode;
+            }
+        }
+        m
+    }
+
+    pub fn walk(&mut self, src: &Path) -> io::Result<()> {
+        // The destination's parents: plain root-owned directories.
+        let comps: Vec<&[u8]> = self
+            .to
+            .split(|b| *b == b'/')
+            .filter(|c| !c.is_empty())
+            .collect();
+        for i in 0..comps.len().saturating_sub(1) {
+            let rel = comps[..=i].join(&b'/');
+            let m = Meta {
+                kind: Kind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                size: 0,
+                mtime: self.parent_mtime,
+                mtime_nsec: 0,
+                dev: 0,
+                ino: 0,
+                nlink: 1,
+                xattrs: BTreeMap::new(),
+            };
+            self.em.entry(&rel, &m, src, ChangeKind::Added)?;
+        }
+        let root = self.adjust(Meta::read(src)?);
+        if root.kind != Kind::Dir {
+            if self.to.is_empty() {
+                return Err(io::Error::other(
+                    "a single file needs a destination path (--to)",
+                ));
+            }
+            let to = self.to.clone();
+            return self.em.entry(&to, &root, src, ChangeKind::Added);
+        }
+        if !self.to.is_empty() {
+            let to = self.to.clone();
+            self.em.entry(&to, &root, src, ChangeKind::Added)?;
+        }
+        let to = self.to.clone();
+        self.em.enter(&to, root, true);
+        self.dir(src, b"")?;
+        self.em.leave();
+        Ok(())
+    }
+
+    fn dir(&mut self, dir: &Path, rel: &[u8]) -> io::Result<()> {
+        for name in sorted_children(dir)? {
+            let p = dir.join(&name);
+            let r = join(rel, name.as_bytes());
+            let out = join(&self.to, &r);
+            let m = self.adjust(Meta::read(&p)?);
+            let ignored =
+                !self.exclude.is_empty() && self.exclude.ignored(&String::from_utf8_lossy(&r));
+            if ignored && !(m.kind == Kind::Dir && self.exclude.has_exceptions()) {
+                continue;
+            }
+            if ignored {
+                // An exception may bring back something inside: the
+                // directory is written only if it does.
+                self.em.enter(&out, m, false);
+            } else {
+                self.em.entry(&out, &m, &p, ChangeKind::Added)?;
+                if m.kind != Kind::Dir {
+                    continue;
+                }
+                self.em.enter(&out, m, true);
+            }
+            self.dir(&p, &r)?;
+            self.em.leave();
+        }
+        Ok(())
+    }
+}

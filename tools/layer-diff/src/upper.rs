@@ -1,0 +1,90 @@
+//! An overlayfs upper directory to a layer: a 0/0 character device (or a
+//! file marked with the overlay whiteout xattr) is a whiteout, a directory
+//! marked opaque hides the lower ones, and overlay's own xattrs stay out.
+
+use crate::emit::{ChangeKind, Emitter};
+use crate::walk::{join, sorted_children};
+use slipway_common::fsmeta::{Kind, Meta};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+fn xattr_is(m: &Meta, names: &[&[u8]], value: &[u8]) -> bool {
+    names
+        .iter()
+        .any(|n| m.xattrs.get(*n).is_some_and(|v| v == value))
+}
+
+fn is_whiteout(m: &Meta) -> bool {
+    m.kind == (Kind::Char { major: 0, minor: 0 })
+        || (m.kind == Kind::File
+            && m.size == 0
+            && names_present(m, &[b"trusted.overlay.whiteout", b"user.overlay.whiteout"]))
+}
+
+fn names_present(m: &Meta, names: &[&[u8]]) -> bool {
+    names.iter().any(|n| m.xattrs.contains_key(*n))
+}
+
+fn is_opaque(m: &Meta) -> bool {
+    xattr_is(
+        m,
+        &[b"trusted.overlay.opaque", b"user.overlay.opaque"],
+        b"y",
+    )
+}
+
+pub struct Upper<'e, 'a> {
+    pub em: &'e mut Emitter<'a>,
+    /// Lower directories, to tell added from modified in `--changes`.
+    pub lowers: Vec<PathBuf>,
+}
+
+impl Upper<'_, '_> {
+    pub fn walk(&mut self, upper: &Path) -> io::Result<()> {
+        let mut root = Meta::read(upper)?;
+        root.drop_overlay_xattrs();
+        self.em.enter(b"", root, false);
+        self.dir(upper, b"")?;
+        self.em.leave();
+        Ok(())
+    }
+
+    fn kind_of(&self, rel: &[u8]) -> ChangeKind {
+        let rel = Path::new(std::ffi::OsStr::from_bytes(rel));
+        if self
+            .lowers
+            .iter()
+            .any(|l| l.join(rel).symlink_metadata().is_ok())
+        {
+            ChangeKind::Modified
+        } else {
+            ChangeKind::Added
+        }
+    }
+
+    fn dir(&mut self, dir: &Path, rel: &[u8]) -> io::Result<()> {
+        for name in sorted_children(dir)? {
+            let p = dir.join(&name);
+            let r = join(rel, name.as_bytes());
+            let mut m = Meta::read(&p)?;
+            if is_whiteout(&m) {
+                self.em.whiteout(&r)?;
+                continue;
+            }
+            let opaque = m.kind == Kind::Dir && is_opaque(&m);
+            m.drop_overlay_xattrs();
+            let kind = self.kind_of(&r);
+            self.em.entry(&r, &m, &p, kind)?;
+            if m.kind == Kind::Dir {
+                if opaque {
+                    self.em.opaque(&r)?;
+                }
+                self.em.enter(&r, m, true);
+                self.dir(&p, &r)?;
+                self.em.leave();
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,163 @@
+//! apply(diff(A, B)) onto a copy of A gives B exactly, for a tree that holds
+//! every kind of entry; and the layers agree with umoci's.
+
+mod common;
+
+use common::*;
+use slipway_tests::{manifest_diff, tree_manifest};
+use std::ffi::OsStr;
+use std::fs;
+use std::process::Command;
+
+fn cp_a(from: &std::path::Path, to: &std::path::Path) {
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn apply_of_diff_onto_a_copy_of_a_gives_b_exactly() {
+    assert!(
+        is_root(),
+        "these tests need root (devices, owners, security xattrs)"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let (a, b, c) = (t.path().join("a"), t.path().join("b"), t.path().join("c"));
+    tree_a(&a);
+    tree_b(&a, &b);
+    let _sock = add_socket(&b.join("new"));
+    let out = layer_diff(&[a.as_os_str(), b.as_os_str()], None);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let layer = ok(out);
+    assert!(stderr.contains("/new/sock: socket skipped"), "{stderr}");
+    cp_a(&a, &c);
+    ok(layer_diff(
+        &[OsStr::new("--apply"), c.as_os_str()],
+        Some(&layer),
+    ));
+    // The socket stays in B (removing it would change the directory's mtime).
+    let (mut want, got) = (tree_manifest(&b), tree_manifest(&c));
+    assert!(want.remove(&b"new/sock"[..]).is_some());
+    assert!(want == got, "trees differ:\n{}", manifest_diff(&want, &got));
+}
+
+#[test]
+fn the_same_trees_always_give_the_same_bytes() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    tree_a(&a);
+    tree_b(&a, &b);
+    let one = ok(layer_diff(&[a.as_os_str(), b.as_os_str()], None));
+    let two = ok(layer_diff(&[a.as_os_str(), b.as_os_str()], None));
+    assert_eq!(one, two);
+    // A removed directory is one whiteout; entries are sorted.
+    let mut ar = tar::Archive::new(&one[..]);
+    let names: Vec<Vec<u8>> = ar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path_bytes().into_owned())
+        .collect();
+    assert!(names.contains(&b".wh.gone".to_vec()));
+    assert!(!names.iter().any(|n| n.starts_with(b"gone/")));
+    let pos = |n: &[u8]| names.iter().position(|x| x == n).unwrap();
+    assert!(pos(b"new/") < pos(b"new/fifo"));
+}
+
+#[test]
+fn changes_report_what_docker_diff_reports() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    tree_a(&a);
+    tree_b(&a, &b);
+    let out = ok(layer_diff(
+        &[OsStr::new("--changes"), a.as_os_str(), b.as_os_str()],
+        None,
+    ));
+    let lines: Vec<serde_json::Value> = out
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let has = |p: &str, k: &str| lines.iter().any(|l| l["path"] == p && l["kind"] == k);
+    assert!(has("/etc/config", "modified"));
+    assert!(has("/gone", "deleted"));
+    assert!(has("/new", "added"));
+    assert!(has("/new/fifo", "added"));
+    assert!(has("/mode_changes", "modified"));
+    assert!(has("/recreated/old_child", "deleted"));
+    assert!(!lines.iter().any(|l| l["path"] == "/etc/unchanged"));
+}
+
+#[test]
+fn content_comparison_ignores_mtimes_but_not_bytes() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    fs::create_dir_all(&a).unwrap();
+    fs::write(a.join("touched"), b"same").unwrap();
+    fs::write(a.join("edited"), b"aaaa").unwrap();
+    cp_a(&a, &b);
+    set_mtime(&b.join("touched"), 1_000_000_000, 0);
+    fs::write(b.join("edited"), b"bbbb").unwrap();
+    set_mtime(&b.join("edited"), 1_000_000_000, 0);
+    set_mtime(&a.join("edited"), 1_000_000_000, 0);
+    let args = |mode: &'static str| {
+        vec![
+            OsStr::new("--changes"),
+            OsStr::new("--compare"),
+            OsStr::new(mode),
+            a.as_os_str(),
+            b.as_os_str(),
+        ]
+    };
+    let by_meta = String::from_utf8(ok(layer_diff(&args("metadata"), None))).unwrap();
+    let by_content = String::from_utf8(ok(layer_diff(&args("content"), None))).unwrap();
+    assert!(
+        by_meta.contains("/touched") && !by_meta.contains("/edited"),
+        "{by_meta}"
+    );
+    assert!(
+        !by_content.contains("/touched") && by_content.contains("/edited"),
+        "{by_content}"
+    );
+}
+
+#[test]
+fn mtime_clamp_makes_layers_reproducible() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    fs::create_dir_all(&a).unwrap();
+    fs::create_dir_all(b.join("x")).unwrap();
+    fs::write(b.join("x/f"), b"f").unwrap();
+    let one = ok(layer_diff(
+        &[
+            OsStr::new("--mtime"),
+            OsStr::new("1000"),
+            a.as_os_str(),
+            b.as_os_str(),
+        ],
+        None,
+    ));
+    set_mtime(&b.join("x/f"), 2_000_000_000, 7);
+    let two = ok(layer_diff(
+        &[
+            OsStr::new("--mtime"),
+            OsStr::new("1000"),
+            a.as_os_str(),
+            b.as_os_str(),
+        ],
+        None,
+    ));
+    assert_eq!(one, two);
+    let mut ar = tar::Archive::new(&one[..]);
+    for e in ar.entries().unwrap() {
+        assert!(e.unwrap().header().mtime().unwrap() <= 1000);
+    }
+}
