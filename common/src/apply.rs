@@ -215,36 +215,88 @@ impl Applier {
                 return Ok(fd.as_raw_fd());
             }
         }
-        let fd = match open_in_root(
-            self.root.as_raw_fd(),
-            path,
-            libc::O_PATH | libc::O_DIRECTORY,
-        ) {
-            Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                let (pp, name) = split_parent(path);
-                let pfd = self.parent(pp)?;
-                let cname = cstr(name).map_err(io_err("create directory", path))?;
-                // SAFETY: valid descriptor and C string.
-                let rc = unsafe { libc::mkdirat(pfd, cname.as_ptr(), 0o755) };
-                if rc < 0 {
-                    let e = io::Error::last_os_error();
-                    if e.kind() != io::ErrorKind::AlreadyExists {
-                        return Err(io_err("create directory", path)(e));
-                    }
-                }
-                open_in_root(
-                    self.root.as_raw_fd(),
-                    path,
-                    libc::O_PATH | libc::O_DIRECTORY,
-                )
-                .map_err(io_err("open directory", path))?
-            }
-            Err(e) => return Err(io_err("open directory", path)(e)),
-        };
+        let fd = self.make_dirs(path, 0)?;
         let raw = fd.as_raw_fd();
         self.parent_cache = Some((path.to_vec(), fd));
         Ok(raw)
+    }
+
+    /// Opens `path` as a directory, creating what is missing. A component
+    /// that is a dangling symlink is followed the way the kernel would,
+    /// inside the root (as containerd resolves it), and its target made.
+    fn make_dirs(&self, path: &[u8], depth: u32) -> Result<OwnedFd, ApplyError> {
+        let root = self.root.as_raw_fd();
+        match open_in_root(root, path, libc::O_PATH | libc::O_DIRECTORY) {
+            Ok(fd) => return Ok(fd),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => return Err(io_err("open directory", path)(e)),
+        }
+        if depth > 40 {
+            return Err(io_err("open directory", path)(
+                io::Error::from_raw_os_error(libc::ELOOP),
+            ));
+        }
+        let comps: Vec<&[u8]> = path
+            .split(|b| *b == b'/')
+            .filter(|c| !c.is_empty())
+            .collect();
+        let mut dir = open_in_root(root, b"", libc::O_PATH | libc::O_DIRECTORY)
+            .map_err(io_err("open", b"."))?;
+        for (i, comp) in comps.iter().enumerate() {
+            let prefix = comps[..=i].join(&b'/');
+            if let Ok(fd) = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY) {
+                dir = fd;
+                continue;
+            }
+            let cname = cstr(comp).map_err(io_err("create directory", &prefix))?;
+            match lstat_at(dir.as_raw_fd(), &cname) {
+                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+                    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+                    // SAFETY: valid descriptor, C string and buffer.
+                    let n = unsafe {
+                        libc::readlinkat(
+                            dir.as_raw_fd(),
+                            cname.as_ptr(),
+                            buf.as_mut_ptr().cast(),
+                            buf.len(),
+                        )
+                    };
+                    if n < 0 {
+                        return Err(io_err("read symlink", &prefix)(io::Error::last_os_error()));
+                    }
+                    buf.truncate(n as usize);
+                    let parent = comps[..i].join(&b'/');
+                    let mut target = if buf.starts_with(b"/") {
+                        buf
+                    } else {
+                        [&parent[..], b"/", &buf[..]].concat()
+                    };
+                    for rest in &comps[i + 1..] {
+                        target.push(b'/');
+                        target.extend_from_slice(rest);
+                    }
+                    // openat2 resolves the `..` in it, confined to the root.
+                    return self.make_dirs(&target, depth + 1);
+                }
+                Ok(_) => {
+                    return Err(io_err("open directory", &prefix)(
+                        io::Error::from_raw_os_error(libc::ENOTDIR),
+                    ))
+                }
+                Err(_) => {
+                    // SAFETY: valid descriptor and C string.
+                    let rc = unsafe { libc::mkdirat(dir.as_raw_fd(), cname.as_ptr(), 0o755) };
+                    if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::AlreadyExists {
+                        return Err(io_err("create directory", &prefix)(
+                            io::Error::last_os_error(),
+                        ));
+                    }
+                    dir = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY)
+                        .map_err(io_err("open directory", &prefix))?;
+                }
+            }
+        }
+        Ok(dir)
     }
 
     /// Forgets the cached parent if `path` replaces or removes it.

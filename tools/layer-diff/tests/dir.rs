@@ -1,0 +1,157 @@
+//! --dir: a whole tree as a layer, as COPY and ADD need it.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+/// path -> (type char, mode, uid, gid)
+fn entries(layer: &[u8]) -> BTreeMap<String, (char, u32, u64, u64)> {
+    let mut ar = tar::Archive::new(layer);
+    ar.entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let h = e.header();
+            let t = match h.entry_type() {
+                tar::EntryType::Directory => 'd',
+                tar::EntryType::Symlink => 'l',
+                tar::EntryType::Link => 'h',
+                _ => 'f',
+            };
+            (
+                String::from_utf8_lossy(&e.path_bytes()).into_owned(),
+                (t, h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap()),
+            )
+        })
+        .collect()
+}
+
+fn src() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    let s = t.path();
+    fs::create_dir_all(s.join("lib/sub")).unwrap();
+    fs::create_dir_all(s.join("tests/fixtures")).unwrap();
+    fs::write(s.join("main.py"), b"print()\n").unwrap();
+    fs::write(s.join("lib/sub/mod.py"), b"x\n").unwrap();
+    fs::write(s.join("tests/test_a.py"), b"t\n").unwrap();
+    fs::write(s.join("tests/fixtures/keep.json"), b"{}\n").unwrap();
+    fs::write(s.join("notes.md"), b"#\n").unwrap();
+    fs::set_permissions(s.join("main.py"), fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink("main.py", s.join("entry")).unwrap();
+    fs::hard_link(s.join("notes.md"), s.join("notes-link.md")).unwrap();
+    t
+}
+
+#[test]
+fn a_tree_goes_under_its_destination_with_parents_written() {
+    let s = src();
+    let layer = ok(layer_diff(
+        &[
+            OsStr::new("--dir"),
+            s.path().as_os_str(),
+            OsStr::new("--to"),
+            OsStr::new("/srv/app/"),
+        ],
+        None,
+    ));
+    let e = entries(&layer);
+    assert_eq!(
+        e["srv/"],
+        ('d', 0o755, 0, 0),
+        "parents are plain root directories"
+    );
+    assert_eq!(e["srv/app/"].0, 'd');
+    assert_eq!(e["srv/app/main.py"].1, 0o700);
+    assert_eq!(e["srv/app/entry"].0, 'l');
+    assert!(e.contains_key("srv/app/lib/sub/mod.py"));
+    // Hard links inside the tree stay links.
+    let links = ["srv/app/notes-link.md", "srv/app/notes.md"]
+        .iter()
+        .filter(|p| e[**p].0 == 'h')
+        .count();
+    assert_eq!(links, 1);
+}
+
+#[test]
+fn chown_and_chmod_apply_to_every_entry_but_symlink_modes() {
+    let s = src();
+    let layer = ok(layer_diff(
+        &[
+            OsStr::new("--dir"),
+            s.path().as_os_str(),
+            OsStr::new("--chown"),
+            OsStr::new("1000:2000"),
+            OsStr::new("--chmod"),
+            OsStr::new("640"),
+        ],
+        None,
+    ));
+    for (path, (t, mode, uid, gid)) in entries(&layer) {
+        assert_eq!((uid, gid), (1000, 2000), "{path}");
+        if t != 'l' {
+            assert_eq!(mode, 0o640, "{path}");
+        }
+    }
+    let out = layer_diff(
+        &[
+            OsStr::new("--dir"),
+            s.path().as_os_str(),
+            OsStr::new("--chown"),
+            OsStr::new("app"),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("numeric"));
+}
+
+#[test]
+fn excludes_follow_dockerignore_rules_with_exceptions() {
+    let s = src();
+    let layer = ok(layer_diff(
+        &[
+            OsStr::new("--dir"),
+            s.path().as_os_str(),
+            OsStr::new("--exclude"),
+            OsStr::new("tests"),
+            OsStr::new("--exclude"),
+            OsStr::new("!tests/fixtures"),
+            OsStr::new("--exclude"),
+            OsStr::new("*.md"),
+        ],
+        None,
+    ));
+    let e = entries(&layer);
+    let names: Vec<&String> = e.keys().collect();
+    assert!(e.contains_key("tests/fixtures/keep.json"), "{names:?}");
+    assert!(
+        e.contains_key("tests/"),
+        "the parent of an exception is written: {names:?}"
+    );
+    assert!(!e.contains_key("tests/test_a.py"), "{names:?}");
+    assert!(!e.keys().any(|k| k.ends_with(".md")), "{names:?}");
+    assert!(e.contains_key("lib/sub/mod.py"));
+}
+
+#[test]
+fn a_single_file_lands_at_its_destination() {
+    let s = src();
+    let layer = ok(layer_diff(
+        &[
+            OsStr::new("--dir"),
+            s.path().join("main.py").as_os_str(),
+            OsStr::new("--to"),
+            OsStr::new("/usr/local/bin/app"),
+        ],
+        None,
+    ));
+    let e = entries(&layer);
+    assert_eq!(
+        e.keys().collect::<Vec<_>>(),
+        ["usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/app"]
+    );
+}
