@@ -1,4 +1,6 @@
 //! Building trees that hold every kind of entry a layer must carry.
+// Each test crate uses some of these helpers, not all.
+#![allow(dead_code)]
 
 use std::ffi::{CString, OsStr};
 use std::fs;
