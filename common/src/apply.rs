@@ -201,6 +201,7 @@ struct Applier {
     warned_owner: bool,
     warned_dev: bool,
     parent_cache: Option<(Vec<u8>, OwnedFd)>,
+    buf: Vec<u8>,
 }
 
 impl Applier {
@@ -355,7 +356,11 @@ impl Applier {
                 libc::O_PATH | libc::O_DIRECTORY,
             ) {
                 Ok(fd) => fd,
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+                // Nothing there to delete (umoci writes a whiteout below a
+                // directory it replaced with a file, after the file).
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                    return Ok(())
+                }
                 Err(e) => return Err(io_err("open directory", &parent)(e)),
             };
             let ctarget = cstr(target).map_err(io_err("whiteout", &path))?;
@@ -418,7 +423,7 @@ impl Applier {
                 .map_err(io_err("create", &path))?;
                 let mut f = std::fs::File::from(fd);
                 let size = e.size();
-                let copied = io::copy(&mut e, &mut f).map_err(|err| {
+                let copied = self.copy_sparse(&mut e, &mut f).map_err(|err| {
                     ApplyError::Tar(format!("{}: {err}", String::from_utf8_lossy(&path)))
                 })?;
                 if copied != size {
@@ -505,6 +510,34 @@ impl Applier {
         Ok(())
     }
 
+    /// Copies file data, leaving holes where whole blocks are zero: a
+    /// sparse 10 GB file in a layer does not take 10 GB of disk again.
+    fn copy_sparse(&mut self, r: &mut impl Read, f: &mut std::fs::File) -> io::Result<u64> {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut total = 0u64;
+        let mut holes = false;
+        loop {
+            let n = match r.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let chunk = &self.buf[..n];
+            if n % 4096 == 0 && chunk.iter().all(|b| *b == 0) {
+                f.seek(SeekFrom::Current(n as i64))?;
+                holes = true;
+            } else {
+                f.write_all(chunk)?;
+            }
+            total += n as u64;
+        }
+        if holes {
+            f.set_len(total)?;
+        }
+        Ok(total)
+    }
+
     fn opaque(&mut self, dir: &[u8]) -> Result<(), ApplyError> {
         let fd = match open_in_root(
             self.root.as_raw_fd(),
@@ -512,7 +545,9 @@ impl Applier {
             libc::O_RDONLY | libc::O_DIRECTORY,
         ) {
             Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                return Ok(())
+            }
             Err(e) => return Err(io_err("open directory", dir)(e)),
         };
         for child in list_dir(fd.as_raw_fd()).map_err(io_err("read directory", dir))? {
@@ -756,6 +791,7 @@ pub fn apply(input: impl Read, root: &Path) -> Result<ApplyReport, ApplyError> {
         warned_owner: false,
         warned_dev: false,
         parent_cache: None,
+        buf: vec![0u8; 128 * 1024],
     };
     let mut ar = tar::Archive::new(input);
     let entries = ar.entries().map_err(|e| ApplyError::Tar(e.to_string()))?;

@@ -161,3 +161,93 @@ fn mtime_clamp_makes_layers_reproducible() {
         assert!(e.unwrap().header().mtime().unwrap() <= 1000);
     }
 }
+
+#[test]
+fn a_sparse_file_over_8_gib_round_trips_through_pax_size() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b, c) = (t.path().join("a"), t.path().join("b"), t.path().join("c"));
+    fs::create_dir_all(&a).unwrap();
+    fs::create_dir_all(&b).unwrap();
+    let big = b.join("big.img");
+    let f = fs::File::create(&big).unwrap();
+    let size: u64 = (8 << 30) + 12345; // past the 8 GiB - 1 of a ustar size field
+    f.set_len(size).unwrap();
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = f;
+    f.seek(SeekFrom::Start(size - 5)).unwrap();
+    f.write_all(b"tail!").unwrap();
+    f.seek(SeekFrom::Start(1 << 20)).unwrap();
+    f.write_all(b"head").unwrap();
+    drop(f);
+    // Stream the layer straight into --apply: 9 GiB never sits in memory.
+    fs::create_dir_all(&c).unwrap();
+    let mut diff = Command::new(slipway_tests::bin("layer-diff"))
+        .arg(&a)
+        .arg(&b)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = Command::new(slipway_tests::bin("layer-diff"))
+        .arg("--apply")
+        .arg(&c)
+        .stdin(diff.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(diff.wait().unwrap().success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = c.join("big.img");
+    assert_eq!(fs::metadata(&got).unwrap().len(), size);
+    let mut g = fs::File::open(&got).unwrap();
+    let mut buf = [0u8; 5];
+    use std::io::Read;
+    g.seek(SeekFrom::Start(size - 5)).unwrap();
+    g.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"tail!");
+    g.seek(SeekFrom::Start(1 << 20)).unwrap();
+    g.read_exact(&mut buf[..4]).unwrap();
+    assert_eq!(&buf[..4], b"head");
+    // Written sparse: far less disk than its size.
+    use std::os::unix::fs::MetadataExt;
+    assert!(fs::metadata(&got).unwrap().blocks() * 512 < 64 << 20);
+}
+
+#[test]
+fn apply_reads_gzip_and_zstd_layers() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    fs::create_dir_all(&a).unwrap();
+    fs::create_dir_all(b.join("d")).unwrap();
+    fs::write(b.join("d/f"), b"compressed layers too").unwrap();
+    let layer = ok(layer_diff(&[a.as_os_str(), b.as_os_str()], None));
+    for (name, prog) in [("gz", "gzip"), ("zst", "zstd")] {
+        let comp = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{prog} -c"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn();
+        let Ok(mut child) = comp else { continue };
+        let mut stdin = child.stdin.take().unwrap();
+        let data = layer.clone();
+        let w = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &data));
+        let out = child.wait_with_output().unwrap();
+        w.join().unwrap().unwrap();
+        if !out.status.success() {
+            assert_eq!(prog, "zstd", "gzip is always there");
+            continue;
+        }
+        let dest = t.path().join(name);
+        ok(layer_diff(
+            &[OsStr::new("--apply"), dest.as_os_str()],
+            Some(&out.stdout),
+        ));
+        assert_eq!(
+            fs::read(dest.join("d/f")).unwrap(),
+            b"compressed layers too"
+        );
+    }
+}
