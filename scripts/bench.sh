@@ -101,6 +101,38 @@ for i in $(seq "$RUNS"); do
     timeit sha_openssl openssl dgst -sha256 "$WORK/1g.bin"
 done
 
+
+# layer-diff: a tree of 20,000 files, about 200 MB (90% of the files small).
+python3 - "$WORK/tree" <<'PY'
+import os, random, sys
+random.seed(42)
+root = sys.argv[1]
+for d in range(200):
+    dp = os.path.join(root, f"d{d:03}", f"sub{d % 7}")
+    os.makedirs(dp, exist_ok=True)
+    for f in range(100):
+        size = random.randint(64, 8192) if random.random() < 0.9 else random.randint(32768, 98304)
+        with open(os.path.join(dp, f"f{f:03}.bin"), "wb") as fh:
+            fh.write(os.urandom(size))
+PY
+mkdir -p "$WORK/emptydir"
+cp -a "$WORK/tree" "$WORK/tree2"
+for f in $(cd "$WORK/tree2" && find . -type f | sort | head -n 10); do
+    echo changed >> "$WORK/tree2/$f"
+done
+tar -cf "$WORK/tree.tar" -C "$WORK/tree" .
+LD=$BIN/layer-diff
+for i in $(seq "$RUNS"); do
+    timeit ld_full sh -c "'$LD' '$WORK/emptydir' '$WORK/tree' | cat > /dev/null"
+    timeit tar_full sh -c "tar -cf - -C '$WORK/tree' . | cat > /dev/null"
+    timeit ld_full_null sh -c "'$LD' '$WORK/emptydir' '$WORK/tree' > /dev/null"
+    timeit tar_full_null sh -c "tar -cf - -C '$WORK/tree' . > /dev/null"
+    timeit ld_diff10 sh -c "'$LD' '$WORK/tree' '$WORK/tree2' | cat > /dev/null"
+    timeit ld_upper sh -c "'$LD' --upper '$WORK/tree' | cat > /dev/null"
+    rm -rf "$WORK/x1" "$WORK/x2"; mkdir -p "$WORK/x1" "$WORK/x2"
+    timeit ld_apply sh -c "'$LD' --apply '$WORK/x1' < '$WORK/tree.tar'"
+    timeit tar_apply tar -xf "$WORK/tree.tar" -C "$WORK/x2"
+done
 echo
 printf '%-46s %9s %9s\n' "comparison (median of $RUNS, tmpfs)" ours peer
 report "image-assemble gzip ${LAYER_MB}MB vs pigz -6" assemble_gzip pigz
@@ -108,3 +140,9 @@ report "sha256 1 GiB vs openssl dgst -sha256" sha_ours sha_openssl
 ours_size=$(find "$WORK/store-gz/blobs" -type f -size +1M -printf '%s\n' | sort -n | tail -1)
 pigz_size=$(stat -c %s "$WORK/layer.tar.gz")
 printf '%-46s %9s %9s   ratio %.3f\n' "compressed size (bytes)" "$ours_size" "$pigz_size" "$(echo "$ours_size / $pigz_size" | bc -l)"
+report "layer-diff EMPTY TREE | cat vs tar -cf - | cat" ld_full tar_full
+report "layer-diff EMPTY TREE >/dev/null vs tar (*)" ld_full_null tar_full_null
+report "layer-diff, 10 files changed vs full tar" ld_diff10 tar_full
+report "layer-diff --upper vs tar -cf" ld_upper tar_full
+report "layer-diff --apply vs tar -xf" ld_apply tar_apply
+echo "(*) GNU tar does not read file contents when its archive is /dev/null."

@@ -101,7 +101,7 @@ impl<W: Write> LayerWriter<W> {
             out,
             links: HashMap::new(),
             clamp,
-            buf: vec![0u8; 128 * 1024],
+            buf: vec![0u8; 32 * 1024],
         }
     }
 

@@ -144,7 +144,7 @@ pub fn run(args: Args) -> Result<(), Error> {
             "refusing to write a tar to a terminal: redirect stdout".into(),
         ));
     }
-    let out: Box<dyn Write> = Box::new(BufWriter::with_capacity(128 * 1024, stdout.lock()));
+    let out: Box<dyn Write> = Box::new(BufWriter::with_capacity(32 * 1024, stdout.lock()));
     let mut em = if args.changes {
         Emitter::changes(out)
     } else {
