@@ -24,11 +24,15 @@ pub fn whiteout_path(path: &[u8]) -> Vec<u8> {
     }
 }
 
-fn octal(field: &mut [u8], v: u64) {
+fn octal(field: &mut [u8], mut v: u64) {
+    // Zero-padded octal digits and a NUL, without allocating: this runs
+    // seven times for every entry of every layer.
     let digits = field.len() - 1;
-    let s = format!("{v:0digits$o}");
-    field[..digits].copy_from_slice(s.as_bytes());
     field[digits] = 0;
+    for slot in field[..digits].iter_mut().rev() {
+        *slot = b'0' + (v & 7) as u8;
+        v >>= 3;
+    }
 }
 
 fn pax_record(key: &[u8], value: &[u8]) -> Vec<u8> {
@@ -80,8 +84,8 @@ fn ustar(name: &[u8], typeflag: u8, link: &[u8], dev: (u32, u32), nums: [u64; 5]
     octal(&mut h[337..345], dev.1 as u64);
     h[148..156].fill(b' ');
     let sum: u64 = h.iter().map(|b| *b as u64).sum();
-    let s = format!("{sum:06o}\0 ");
-    h[148..156].copy_from_slice(s.as_bytes());
+    octal(&mut h[148..155], sum);
+    h[155] = b' ';
     h
 }
 

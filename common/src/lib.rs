@@ -7,6 +7,7 @@ pub mod archive;
 pub mod cli;
 pub mod compress;
 pub mod digest;
+pub mod dirfd;
 pub mod fsmeta;
 pub mod fsutil;
 pub mod ignore;

@@ -6,7 +6,6 @@ use slipway_common::fsmeta::{Kind, Meta};
 use slipway_common::layer_tar::LayerWriter;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -60,6 +59,11 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Whether file contents are wanted (a tar), or only names (--changes).
+    pub fn wants_content(&self) -> bool {
+        matches!(self.sink, Sink::Tar(_))
+    }
+
     /// Entering a directory. One already `written` (a change itself) is
     /// only tracked; any other is written just before the first change
     /// below it, if there is one.
@@ -94,21 +98,20 @@ impl<'a> Emitter<'a> {
         &mut self,
         rel: &[u8],
         meta: &Meta,
-        disk: Option<&Path>,
+        content: Option<File>,
         kind: ChangeKind,
     ) -> io::Result<()> {
         match &mut self.sink {
-            Sink::Tar(w) => {
-                if meta.kind == Kind::File && meta.size > 0 {
-                    let path = disk.ok_or_else(|| io::Error::other("file content needed"))?;
-                    let mut f = File::open(path).map_err(|e| {
-                        io::Error::new(e.kind(), format!("open {}: {e}", path.display()))
-                    })?;
+            Sink::Tar(w) => match content {
+                Some(mut f) if meta.kind == Kind::File && meta.size > 0 => {
                     w.entry(rel, meta, Some(&mut f))
-                } else {
-                    w.entry(rel, meta, None)
                 }
-            }
+                None if meta.kind == Kind::File && meta.size > 0 => Err(io::Error::other(format!(
+                    "{}: no content to write",
+                    shown(rel)
+                ))),
+                _ => w.entry(rel, meta, None),
+            },
             Sink::Changes(out) => {
                 let line = serde_json::to_string(&ChangeLine {
                     path: &shown(rel),
@@ -120,12 +123,13 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// An added or modified entry; `disk` is where its content is read from.
+    /// An added or modified entry; a regular file's content comes from
+    /// `content` (not needed with --changes).
     pub fn entry(
         &mut self,
         rel: &[u8],
         meta: &Meta,
-        disk: &Path,
+        content: Option<File>,
         kind: ChangeKind,
     ) -> io::Result<()> {
         if meta.kind == Kind::Socket {
@@ -134,7 +138,7 @@ impl<'a> Emitter<'a> {
             return Ok(());
         }
         self.flush_parents()?;
-        self.write(rel, meta, Some(disk), kind)
+        self.write(rel, meta, content, kind)
     }
 
     pub fn whiteout(&mut self, rel: &[u8]) -> io::Result<()> {

@@ -4,12 +4,13 @@
 //! directories a runtime expects.
 
 use crate::emit::{ChangeKind, Emitter};
-use crate::walk::{join, sorted_children};
+use crate::walk::{join, Node};
+use slipway_common::dirfd::Opened;
 use slipway_common::fsmeta::{Kind, Meta};
 use slipway_common::ignore::Matcher;
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub struct Tree<'e, 'a> {
@@ -58,53 +59,61 @@ impl Tree<'_, '_> {
                 nlink: 1,
                 xattrs: BTreeMap::new(),
             };
-            self.em.entry(&rel, &m, src, ChangeKind::Added)?;
+            self.em.entry(&rel, &m, None, ChangeKind::Added)?;
         }
         let root = self.adjust(Meta::read(src)?);
+        let to = self.to.clone();
         if root.kind != Kind::Dir {
-            if self.to.is_empty() {
+            if to.is_empty() {
                 return Err(io::Error::other(
                     "a single file needs a destination path (--to)",
                 ));
             }
-            let to = self.to.clone();
-            return self.em.entry(&to, &root, src, ChangeKind::Added);
+            let content = if root.kind == Kind::File {
+                Some(File::open(src)?)
+            } else {
+                None
+            };
+            return self.em.entry(&to, &root, content, ChangeKind::Added);
         }
-        if !self.to.is_empty() {
-            let to = self.to.clone();
-            self.em.entry(&to, &root, src, ChangeKind::Added)?;
+        if !to.is_empty() {
+            self.em.entry(&to, &root, None, ChangeKind::Added)?;
         }
-        let to = self.to.clone();
         self.em.enter(&to, root, true);
-        self.dir(src, b"")?;
+        self.dir(&Node::open(src)?, b"")?;
         self.em.leave();
         Ok(())
     }
 
-    fn dir(&mut self, dir: &Path, rel: &[u8]) -> io::Result<()> {
-        for name in sorted_children(dir)? {
-            let p = dir.join(&name);
-            let r = join(rel, name.as_bytes());
+    fn dir(&mut self, node: &Node, rel: &[u8]) -> io::Result<()> {
+        let want = self.em.wants_content();
+        for name in node.dir.sorted_names()? {
+            let r = join(rel, name.to_bytes());
             let out = join(&self.to, &r);
-            let m = self.adjust(Meta::read(&p)?);
             let ignored =
                 !self.exclude.is_empty() && self.exclude.ignored(&String::from_utf8_lossy(&r));
-            if ignored && !(m.kind == Kind::Dir && self.exclude.has_exceptions()) {
-                continue;
-            }
-            if ignored {
-                // An exception may bring back something inside: the
-                // directory is written only if it does.
-                self.em.enter(&out, m, false);
-            } else {
-                self.em.entry(&out, &m, &p, ChangeKind::Added)?;
-                if m.kind != Kind::Dir {
-                    continue;
+            let (m, opened, path) = node.child(&name, want && !ignored)?;
+            let m = self.adjust(m);
+            match opened {
+                Opened::Dir(d) => {
+                    if ignored && !self.exclude.has_exceptions() {
+                        continue;
+                    }
+                    if ignored {
+                        // An exception may bring back something inside: the
+                        // directory is written only if it does.
+                        self.em.enter(&out, m, false);
+                    } else {
+                        self.em.entry(&out, &m, None, ChangeKind::Added)?;
+                        self.em.enter(&out, m, true);
+                    }
+                    self.dir(&Node { dir: d, path }, &r)?;
+                    self.em.leave();
                 }
-                self.em.enter(&out, m, true);
+                _ if ignored => {}
+                Opened::File(f) => self.em.entry(&out, &m, Some(f), ChangeKind::Added)?,
+                Opened::None => self.em.entry(&out, &m, None, ChangeKind::Added)?,
             }
-            self.dir(&p, &r)?;
-            self.em.leave();
         }
         Ok(())
     }

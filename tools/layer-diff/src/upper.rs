@@ -3,35 +3,26 @@
 //! marked opaque hides the lower ones, and overlay's own xattrs stay out.
 
 use crate::emit::{ChangeKind, Emitter};
-use crate::walk::{join, sorted_children};
+use crate::walk::{join, Node};
+use slipway_common::dirfd::Opened;
 use slipway_common::fsmeta::{Kind, Meta};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-fn xattr_is(m: &Meta, names: &[&[u8]], value: &[u8]) -> bool {
-    names
-        .iter()
-        .any(|n| m.xattrs.get(*n).is_some_and(|v| v == value))
-}
-
 fn is_whiteout(m: &Meta) -> bool {
     m.kind == (Kind::Char { major: 0, minor: 0 })
         || (m.kind == Kind::File
             && m.size == 0
-            && names_present(m, &[b"trusted.overlay.whiteout", b"user.overlay.whiteout"]))
-}
-
-fn names_present(m: &Meta, names: &[&[u8]]) -> bool {
-    names.iter().any(|n| m.xattrs.contains_key(*n))
+            && [&b"trusted.overlay.whiteout"[..], b"user.overlay.whiteout"]
+                .iter()
+                .any(|n| m.xattrs.contains_key(*n)))
 }
 
 fn is_opaque(m: &Meta) -> bool {
-    xattr_is(
-        m,
-        &[b"trusted.overlay.opaque", b"user.overlay.opaque"],
-        b"y",
-    )
+    [&b"trusted.overlay.opaque"[..], b"user.overlay.opaque"]
+        .iter()
+        .any(|n| m.xattrs.get(*n).is_some_and(|v| v == b"y"))
 }
 
 pub struct Upper<'e, 'a> {
@@ -45,7 +36,7 @@ impl Upper<'_, '_> {
         let mut root = Meta::read(upper)?;
         root.drop_overlay_xattrs();
         self.em.enter(b"", root, false);
-        self.dir(upper, b"")?;
+        self.dir(&Node::open(upper)?, b"")?;
         self.em.leave();
         Ok(())
     }
@@ -63,11 +54,11 @@ impl Upper<'_, '_> {
         }
     }
 
-    fn dir(&mut self, dir: &Path, rel: &[u8]) -> io::Result<()> {
-        for name in sorted_children(dir)? {
-            let p = dir.join(&name);
-            let r = join(rel, name.as_bytes());
-            let mut m = Meta::read(&p)?;
+    fn dir(&mut self, node: &Node, rel: &[u8]) -> io::Result<()> {
+        let want = self.em.wants_content();
+        for name in node.dir.sorted_names()? {
+            let r = join(rel, name.to_bytes());
+            let (mut m, opened, path) = node.child(&name, want)?;
             if is_whiteout(&m) {
                 self.em.whiteout(&r)?;
                 continue;
@@ -75,14 +66,18 @@ impl Upper<'_, '_> {
             let opaque = m.kind == Kind::Dir && is_opaque(&m);
             m.drop_overlay_xattrs();
             let kind = self.kind_of(&r);
-            self.em.entry(&r, &m, &p, kind)?;
-            if m.kind == Kind::Dir {
-                if opaque {
-                    self.em.opaque(&r)?;
+            match opened {
+                Opened::Dir(d) => {
+                    self.em.entry(&r, &m, None, kind)?;
+                    if opaque {
+                        self.em.opaque(&r)?;
+                    }
+                    self.em.enter(&r, m, true);
+                    self.dir(&Node { dir: d, path }, &r)?;
+                    self.em.leave();
                 }
-                self.em.enter(&r, m, true);
-                self.dir(&p, &r)?;
-                self.em.leave();
+                Opened::File(f) => self.em.entry(&r, &m, Some(f), kind)?,
+                Opened::None => self.em.entry(&r, &m, None, kind)?,
             }
         }
         Ok(())
