@@ -164,6 +164,19 @@ fn list_dir(dir: RawFd) -> io::Result<Vec<CString>> {
     Ok(out)
 }
 
+/// Runs `make`, which creates `name` in `dir`; if something is there
+/// already, removes it (a whole directory tree, never following a link)
+/// and makes it again.
+fn replacing<T>(dir: RawFd, name: &CStr, mut make: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    match make() {
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            remove_all_at(dir, name)?;
+            make()
+        }
+        r => r,
+    }
+}
+
 /// A tar path cleaned to components: a leading `/` is dropped (the path is
 /// confined to the root), `.` and empty components vanish, `..` is refused.
 pub fn clean(raw: &[u8]) -> Result<Vec<u8>, ApplyError> {
@@ -392,18 +405,20 @@ impl Applier {
         }
         let pfd = self.parent(&parent)?;
         let cname = cstr(&name).map_err(io_err("create", &path))?;
-        // Replace what is there, unless both are directories.
-        if let Ok(st) = lstat_at(pfd, &cname) {
-            if !(is_dir(&st) && kind.is_dir()) {
-                remove_all_at(pfd, &cname).map_err(io_err("replace", &path))?;
-            }
-        }
+        // What is there already is replaced, unless both are directories:
+        // creating first and looking only on EEXIST saves a stat per entry.
         match kind {
             tar::EntryType::Directory => {
                 // SAFETY: valid descriptor and C string.
-                let rc = unsafe { libc::mkdirat(pfd, cname.as_ptr(), 0o700) };
-                if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::AlreadyExists {
-                    return Err(io_err("create directory", &path)(io::Error::last_os_error()));
+                let mkdir = || check(unsafe { libc::mkdirat(pfd, cname.as_ptr(), 0o700) });
+                match mkdir() {
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                        if !lstat_at(pfd, &cname).is_ok_and(|st| is_dir(&st)) {
+                            remove_all_at(pfd, &cname).map_err(io_err("replace", &path))?;
+                            mkdir().map_err(io_err("create directory", &path))?;
+                        }
+                    }
+                    r => r.map_err(io_err("create directory", &path))?,
                 }
                 let fd = openat(
                     pfd,
@@ -415,11 +430,13 @@ impl Applier {
                 self.dir_times.push((path.clone(), times));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let fd = openat(
-                    pfd,
-                    &cname,
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-                )
+                let fd = replacing(pfd, &cname, || {
+                    openat(
+                        pfd,
+                        &cname,
+                        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                    )
+                })
                 .map_err(io_err("create", &path))?;
                 let mut f = std::fs::File::from(fd);
                 let size = e.size();
@@ -443,8 +460,10 @@ impl Applier {
                     .ok_or_else(|| ApplyError::Tar("symlink without a target".into()))?;
                 let ctarget = cstr(&target).map_err(io_err("symlink", &path))?;
                 // SAFETY: valid descriptor and C strings.
-                check(unsafe { libc::symlinkat(ctarget.as_ptr(), pfd, cname.as_ptr()) })
-                    .map_err(io_err("symlink", &path))?;
+                replacing(pfd, &cname, || {
+                    check(unsafe { libc::symlinkat(ctarget.as_ptr(), pfd, cname.as_ptr()) })
+                })
+                .map_err(io_err("symlink", &path))?;
                 self.owner_at(pfd, &cname, uid, gid, &path)?;
                 self.xattrs_at(pfd, &cname, &xattrs, &path)?;
                 self.times_at(pfd, &cname, times, &path)?;
@@ -461,8 +480,10 @@ impl Applier {
                 // Without AT_SYMLINK_FOLLOW linkat links a symlink itself:
                 // the target is never followed out of the root.
                 // SAFETY: valid descriptors and C strings.
-                check(unsafe {
-                    libc::linkat(tfd.as_raw_fd(), ctn.as_ptr(), pfd, cname.as_ptr(), 0)
+                replacing(pfd, &cname, || {
+                    check(unsafe {
+                        libc::linkat(tfd.as_raw_fd(), ctn.as_ptr(), pfd, cname.as_ptr(), 0)
+                    })
                 })
                 .map_err(io_err("hard link", &path))?;
             }
@@ -473,9 +494,10 @@ impl Applier {
                     _ => (libc::S_IFIFO, 0),
                 };
                 // SAFETY: valid descriptor and C string.
-                let rc = unsafe { libc::mknodat(pfd, cname.as_ptr(), t | (mode & 0o777), dev) };
-                if rc < 0 {
-                    let err = io::Error::last_os_error();
+                let made = replacing(pfd, &cname, || {
+                    check(unsafe { libc::mknodat(pfd, cname.as_ptr(), t | (mode & 0o777), dev) })
+                });
+                if let Err(err) = made {
                     if err.raw_os_error() == Some(libc::EPERM) && t != libc::S_IFIFO {
                         if !self.warned_dev {
                             self.warned_dev = true;
@@ -791,7 +813,7 @@ pub fn apply(input: impl Read, root: &Path) -> Result<ApplyReport, ApplyError> {
         warned_owner: false,
         warned_dev: false,
         parent_cache: None,
-        buf: vec![0u8; 128 * 1024],
+        buf: vec![0u8; 32 * 1024],
     };
     let mut ar = tar::Archive::new(input);
     let entries = ar.entries().map_err(|e| ApplyError::Tar(e.to_string()))?;

@@ -80,7 +80,7 @@ impl Compression {
 
 /// Wraps `input` in the decompressor its first bytes call for.
 pub fn decompress<'a, R: Read + 'a>(input: R) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
-    let mut buf = BufReader::with_capacity(128 * 1024, input);
+    let mut buf = BufReader::with_capacity(64 * 1024, input);
     let kind = Compression::detect(buf.fill_buf()?);
     let reader: Box<dyn Read> = match kind {
         Compression::None => Box::new(buf),
