@@ -290,3 +290,38 @@ fn bad_usage_and_missing_trees_are_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("layer-diff: error: "));
 }
+
+#[test]
+fn unprivileged_apply_skips_devices_and_owners_with_a_warning() {
+    assert!(is_root(), "needs root to drop to nobody");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("owned"), b"x").unwrap();
+    lchown(&src.join("owned"), 1234, 1234);
+    mknod(&src.join("null"), libc::S_IFCHR, 1, 3);
+    let layer = ok(layer_diff(&[OsStr::new("--dir"), src.as_os_str()], None));
+    let dest = t.path().join("dest");
+    fs::create_dir_all(&dest).unwrap();
+    lchown(&dest, 65534, 65534);
+    // SAFETY: valid path.
+    unsafe { libc::chmod(c(t.path()).as_ptr(), 0o755) };
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(slipway_tests::bin("layer-diff"))
+        .arg("--apply")
+        .arg(&dest);
+    let out = slipway_tests::run_with_input(cmd, &layer);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: not privileged: file ownership is not restored"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: not privileged: device nodes are skipped"),
+        "{err}"
+    );
+    assert_eq!(fs::read(dest.join("owned")).unwrap(), b"x");
+    assert!(!dest.join("null").exists());
+}
