@@ -18,6 +18,7 @@ pub mod layout;
 pub mod lock;
 pub mod platform;
 pub mod reference;
+pub mod shell;
 pub mod source;
 pub mod store;
 pub mod time;

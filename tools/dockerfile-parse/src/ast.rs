@@ -1,0 +1,731 @@
+//! The Dockerfile syntax tree, read the way BuildKit's parser reads it:
+//! parser directives, logical lines joined by the escape character,
+//! comments and blank lines inside continuations, builder flags, each
+//! instruction's own argument grammar, and heredocs.
+
+use crate::gostr;
+use slipway_common::shell::{Lex, NoEnv};
+
+const MAX_LINE: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: usize,
+    pub col: usize,
+    pub msg: String,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.col, self.msg)
+    }
+}
+
+fn perr<T>(line: usize, msg: impl Into<String>) -> Result<T, ParseError> {
+    Err(ParseError {
+        line,
+        col: 1,
+        msg: msg.into(),
+    })
+}
+
+/// An argument: a value, or (for ONBUILD) a whole instruction.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum Arg {
+    Value(String),
+    Instruction(Box<Instruction>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Heredoc {
+    pub name: String,
+    pub content: String,
+    pub expand: bool,
+    pub chomp: bool,
+    pub fd: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Instruction {
+    /// The keyword as written.
+    pub keyword: String,
+    /// The keyword in lower case.
+    pub cmd: String,
+    pub flags: Vec<String>,
+    pub args: Vec<Arg>,
+    /// Exec form: the arguments came from a JSON array.
+    pub json: bool,
+    /// The logical line, continuations joined.
+    pub original: String,
+    pub start_line: usize,
+    pub end_line: usize,
+    pub heredocs: Vec<Heredoc>,
+    pub comments: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    pub line: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Directives {
+    pub escape: Option<String>,
+    pub syntax: Option<String>,
+    pub check: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ast {
+    pub instructions: Vec<Instruction>,
+    pub directives: Directives,
+    pub escape: char,
+    pub warnings: Vec<Warning>,
+}
+
+struct DirectiveState {
+    done: bool,
+    seen: Vec<String>,
+    escape: char,
+    directives: Directives,
+}
+
+/// `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`
+fn directive_match(line: &str) -> Option<(String, String)> {
+    let rest = line.strip_prefix('#')?.trim_start();
+    let name_len = rest
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(rest.len());
+    let name = &rest[..name_len];
+    if name.is_empty() || !name.as_bytes()[0].is_ascii_alphabetic() {
+        return None;
+    }
+    let rest = rest[name_len..].trim_start().strip_prefix('=')?.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    Some((name.to_ascii_lowercase(), rest.to_string()))
+}
+
+impl DirectiveState {
+    fn possible(&mut self, line: &str, lineno: usize) -> Result<(), ParseError> {
+        if self.done {
+            return Ok(());
+        }
+        let Some((k, v)) = directive_match(line) else {
+            self.done = true;
+            return Ok(());
+        };
+        if !["escape", "syntax", "check"].contains(&k.as_str()) {
+            self.done = true;
+            return Ok(());
+        }
+        if self.seen.contains(&k) {
+            return perr(lineno, format!("only one {k} parser directive can be used"));
+        }
+        self.seen.push(k.clone());
+        match k.as_str() {
+            "escape" => {
+                if v != "`" && v != "\\" {
+                    return perr(
+                        lineno,
+                        format!("invalid escape token '{v}' does not match ` or \\"),
+                    );
+                }
+                self.escape = v.chars().next().expect("checked");
+                self.directives.escape = Some(v);
+            }
+            "syntax" => self.directives.syntax = Some(v),
+            _ => self.directives.check = Some(v),
+        }
+        Ok(())
+    }
+}
+
+fn is_comment(line: &str) -> bool {
+    line.trim_start().starts_with('#')
+}
+
+/// Drops a trailing escape character (and blanks after it): the line
+/// continues. Returns the line and whether it ended.
+///
+/// BuildKit's rule is the regex `([^E])?E[ \t]*$` with E the escape char,
+/// leftmost match: an escape after another escape (`\\`) is an escaped
+/// escape and does not continue the line; a lone escape does.
+fn trim_continuation(line: &str, escape: char) -> (String, bool) {
+    let t = line.trim_end_matches([' ', '\t']);
+    match t.strip_suffix(escape) {
+        Some(head) if !head.ends_with(escape) => (head.to_string(), false),
+        _ => (line.to_string(), true),
+    }
+}
+
+fn is_go_space(c: char) -> bool {
+    c.is_whitespace()
+}
+
+/// BuildKit's extractBuilderFlags: the leading `--name[=value]` words.
+fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
+    let b: Vec<char> = line.chars().collect();
+    let mut words = Vec::new();
+    let (mut word, mut blank_ok, mut quote) = (String::new(), false, '\0');
+    #[derive(PartialEq)]
+    enum P {
+        Spaces,
+        Word,
+        Quote,
+    }
+    let mut phase = P::Spaces;
+    let mut pos = 0;
+    let rest_from = |pos: usize| b[pos..].iter().collect::<String>();
+    loop {
+        let at_end = pos == b.len();
+        let ch = if at_end { '\0' } else { b[pos] };
+        if phase == P::Spaces {
+            if at_end {
+                break;
+            }
+            if is_go_space(ch) {
+                pos += 1;
+                continue;
+            }
+            if ch != '-' || pos + 1 == b.len() || b[pos + 1] != '-' {
+                return (rest_from(pos), words);
+            }
+            phase = P::Word;
+        }
+        if at_end {
+            if word != "--" && (blank_ok || !word.is_empty()) {
+                words.push(word);
+            }
+            break;
+        }
+        if phase == P::Word {
+            if is_go_space(ch) {
+                phase = P::Spaces;
+                if word == "--" {
+                    return (rest_from(pos), words);
+                }
+                if blank_ok || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                word.clear();
+                blank_ok = false;
+                pos += 1;
+                continue;
+            }
+            if ch == '\'' || ch == '"' {
+                quote = ch;
+                blank_ok = true;
+                phase = P::Quote;
+                pos += 1;
+                continue;
+            }
+            let mut c = ch;
+            if ch == escape {
+                if pos + 1 == b.len() {
+                    pos += 1;
+                    continue;
+                }
+                pos += 1;
+                c = b[pos];
+            }
+            word.push(c);
+            pos += 1;
+            continue;
+        }
+        // In quotes.
+        if ch == quote {
+            phase = P::Word;
+            pos += 1;
+            continue;
+        }
+        let mut c = ch;
+        if ch == escape {
+            if pos + 1 == b.len() {
+                phase = P::Word;
+                pos += 1;
+                continue;
+            }
+            pos += 1;
+            c = b[pos];
+        }
+        word.push(c);
+        pos += 1;
+    }
+    (String::new(), words)
+}
+
+/// BuildKit's parseWords: whitespace-separated words, quotes kept.
+pub fn parse_words(rest: &str, escape: char) -> Vec<String> {
+    let b: Vec<char> = rest.chars().collect();
+    let mut words = Vec::new();
+    let (mut word, mut blank_ok, mut quote) = (String::new(), false, '\0');
+    let mut in_word = false;
+    let mut in_quote = false;
+    let mut pos = 0;
+    loop {
+        let at_end = pos == b.len();
+        let ch = if at_end { '\0' } else { b[pos] };
+        if !in_word && !in_quote {
+            if at_end {
+                break;
+            }
+            if is_go_space(ch) {
+                pos += 1;
+                continue;
+            }
+            in_word = true;
+        }
+        if at_end {
+            if blank_ok || !word.is_empty() {
+                words.push(word);
+            }
+            break;
+        }
+        if in_word && !in_quote {
+            if is_go_space(ch) {
+                in_word = false;
+                if blank_ok || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                blank_ok = false;
+                pos += 1;
+                continue;
+            }
+            if ch == '\'' || ch == '"' {
+                quote = ch;
+                blank_ok = true;
+                in_quote = true;
+            }
+            let mut c = ch;
+            if ch == escape {
+                if pos + 1 == b.len() {
+                    pos += 1;
+                    continue;
+                }
+                word.push(ch);
+                pos += 1;
+                c = b[pos];
+            }
+            word.push(c);
+            pos += 1;
+            continue;
+        }
+        // In quotes.
+        if ch == quote {
+            in_quote = false;
+        }
+        let mut c = ch;
+        if ch == escape && quote != '\'' {
+            if pos + 1 == b.len() {
+                in_quote = false;
+                pos += 1;
+                continue;
+            }
+            pos += 1;
+            word.push(ch);
+            c = b[pos];
+        }
+        word.push(c);
+        pos += 1;
+    }
+    words
+}
+
+/// Go's regexp `[\t\v\f\r ]+` split.
+fn split_ws(s: &str, limit: Option<usize>) -> Vec<String> {
+    let is = |c: char| matches!(c, '\t' | '\u{b}' | '\u{c}' | '\r' | ' ');
+    let mut out = Vec::new();
+    let mut rest = s;
+    loop {
+        if limit.is_some_and(|l| out.len() + 1 == l) {
+            out.push(rest.to_string());
+            break;
+        }
+        match rest.find(is) {
+            Some(i) => {
+                out.push(rest[..i].to_string());
+                rest = rest[i..].trim_start_matches(is);
+            }
+            None => {
+                out.push(rest.to_string());
+                break;
+            }
+        }
+    }
+    out
+}
+
+enum Json {
+    Strings(Vec<String>),
+    NotStrings,
+    Invalid,
+}
+
+fn parse_json(rest: &str) -> Json {
+    let rest = rest.trim_start();
+    if !rest.starts_with('[') {
+        return Json::Invalid;
+    }
+    match serde_json::from_str::<Vec<serde_json::Value>>(rest) {
+        Ok(v) => {
+            let mut out = Vec::new();
+            for x in v {
+                match x {
+                    serde_json::Value::String(s) => out.push(s),
+                    _ => return Json::NotStrings,
+                }
+            }
+            Json::Strings(out)
+        }
+        Err(_) => Json::Invalid,
+    }
+}
+
+const NOT_STRINGS: &str = "when using JSON array syntax, arrays must be comprised of strings only";
+
+fn values(v: Vec<String>) -> Vec<Arg> {
+    v.into_iter().map(Arg::Value).collect()
+}
+
+type Parsed = (Vec<Arg>, bool);
+
+fn maybe_json(rest: &str, line: usize) -> Result<Parsed, ParseError> {
+    if rest.is_empty() {
+        return Ok((vec![], false));
+    }
+    match parse_json(rest) {
+        Json::Strings(v) => Ok((values(v), true)),
+        Json::NotStrings => perr(line, NOT_STRINGS),
+        Json::Invalid => Ok((vec![Arg::Value(rest.to_string())], false)),
+    }
+}
+
+fn maybe_json_list(rest: &str, line: usize) -> Result<Parsed, ParseError> {
+    match parse_json(rest) {
+        Json::Strings(v) => Ok((values(v), true)),
+        Json::NotStrings => perr(line, NOT_STRINGS),
+        Json::Invalid => Ok((ws_delimited(rest), false)),
+    }
+}
+
+fn ws_delimited(rest: &str) -> Vec<Arg> {
+    if rest.is_empty() {
+        return vec![];
+    }
+    values(split_ws(rest, None))
+}
+
+fn name_val(rest: &str, key: &str, escape: char, line: usize) -> Result<Parsed, ParseError> {
+    let words = parse_words(rest, escape);
+    if words.is_empty() {
+        return Ok((vec![], false));
+    }
+    if !words[0].contains('=') {
+        let parts = split_ws(rest, Some(2));
+        if parts.len() < 2 {
+            return perr(line, format!("{key} must have two arguments"));
+        }
+        return Ok((
+            values(vec![parts[0].clone(), parts[1].clone(), String::new()]),
+            false,
+        ));
+    }
+    let mut out = Vec::new();
+    for w in words {
+        let Some((k, v)) = w.split_once('=') else {
+            return perr(
+                line,
+                format!(
+                    "Syntax error - can't find = in {}. Must be of the form: name=value",
+                    gostr::quote(&w)
+                ),
+            );
+        };
+        out.extend([k.to_string(), v.to_string(), "=".to_string()]);
+    }
+    Ok((values(out), false))
+}
+
+fn health(rest: &str, line: usize) -> Result<Parsed, ParseError> {
+    let sep = rest.find(is_go_space).unwrap_or(rest.len());
+    if sep == 0 {
+        return Ok((vec![], false));
+    }
+    let typ = &rest[..sep];
+    let next = rest[sep..].trim_start_matches(is_go_space);
+    let (cmd, json) = maybe_json(next, line)?;
+    let mut args = vec![Arg::Value(typ.to_string())];
+    args.extend(cmd);
+    Ok((args, json))
+}
+
+/// The parse of one logical line (an instruction without its heredocs).
+fn node_from_line(line: &str, escape: char, lineno: usize) -> Result<Instruction, ParseError> {
+    let trimmed = line.trim();
+    let mut split = split_ws(trimmed, Some(2));
+    let keyword = split.remove(0);
+    let (rest, flags) = match split.pop() {
+        Some(r) => extract_flags(&r, escape),
+        None => (String::new(), vec![]),
+    };
+    let rest = rest.trim().to_string();
+    let cmd = keyword.to_lowercase();
+    let (args, json) = match cmd.as_str() {
+        "add" | "copy" | "volume" => maybe_json_list(&rest, lineno)?,
+        "arg" => (values(parse_words(&rest, escape)), false),
+        "cmd" | "entrypoint" | "run" | "shell" => maybe_json(&rest, lineno)?,
+        "env" => name_val(&rest, "ENV", escape, lineno)?,
+        "label" => name_val(&rest, "LABEL", escape, lineno)?,
+        "expose" | "from" => (ws_delimited(&rest), false),
+        "healthcheck" => health(&rest, lineno)?,
+        "maintainer" | "user" | "workdir" | "stopsignal" => (
+            if rest.is_empty() {
+                vec![]
+            } else {
+                vec![Arg::Value(rest.clone())]
+            },
+            false,
+        ),
+        "onbuild" => {
+            if rest.is_empty() {
+                (vec![], false)
+            } else {
+                let child = node_from_line(&rest, escape, lineno)?;
+                (vec![Arg::Instruction(Box::new(child))], false)
+            }
+        }
+        // Unknown instructions parse (and are refused later).
+        _ => (vec![Arg::Value(String::new())], false),
+    };
+    Ok(Instruction {
+        keyword,
+        cmd,
+        flags,
+        args,
+        json,
+        original: line.to_string(),
+        start_line: lineno,
+        end_line: lineno,
+        heredocs: vec![],
+        comments: vec![],
+    })
+}
+
+/// `^(\d*)<<(-?)([^<]*)$` and the quoting rules of BuildKit's ParseHeredoc.
+pub fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, ParseError> {
+    let digits = word.bytes().take_while(u8::is_ascii_digit).count();
+    let Some(after) = word[digits..].strip_prefix("<<") else {
+        return Ok(None);
+    };
+    let (chomp, rest) = match after.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, after),
+    };
+    if rest.contains('<') || rest.is_empty() {
+        return Ok(None);
+    }
+    let fd: u32 = word[..digits].parse().unwrap_or(0);
+    let mut lex = Lex::new('\\');
+    lex.skip_unset_env = true;
+    let words = lex.process_words(rest, &NoEnv).map_err(|e| ParseError {
+        line: 0,
+        col: 1,
+        msg: e.0,
+    })?;
+    if words.len() != 1 {
+        return Ok(None);
+    }
+    lex.raw_quotes = true;
+    let raw = lex.process_words(rest, &NoEnv).map_err(|e| ParseError {
+        line: 0,
+        col: 1,
+        msg: e.0,
+    })?;
+    if raw.len() != words.len() {
+        return perr(
+            0,
+            format!("internal lexing of heredoc produced inconsistent results: {rest}"),
+        );
+    }
+    let quotes = |s: &str| s.matches(['\'', '"']).count();
+    Ok(Some(Heredoc {
+        name: words[0].clone(),
+        content: String::new(),
+        expand: quotes(&words[0]) == quotes(&raw[0]),
+        chomp,
+        fd,
+    }))
+}
+
+fn heredocs_from_line(line: &str) -> Result<Vec<Heredoc>, ParseError> {
+    let mut lex = Lex::new('\\');
+    lex.raw_quotes = true;
+    lex.raw_escapes = true;
+    let words = lex.process_words(line, &NoEnv).unwrap_or_default();
+    let mut out = Vec::new();
+    for w in words {
+        if let Some(h) = parse_heredoc(&w)? {
+            out.push(h);
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a whole Dockerfile.
+pub fn parse(text: &str) -> Result<Ast, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Lines as bufio.ScanLines gives them: split on \n, a final \r dropped.
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    if lines.last() == Some(&"") {
+        lines.pop();
+    }
+    let mut d = DirectiveState {
+        done: false,
+        seen: vec![],
+        escape: '\\',
+        directives: Directives::default(),
+    };
+    let mut instructions = Vec::new();
+    let mut warnings = Vec::new();
+    let mut comments: Vec<String> = Vec::new();
+    let mut i = 0;
+    let mut current = 0;
+    let next_line = |i: &mut usize| -> Option<&str> {
+        let l = lines.get(*i).copied();
+        *i += 1;
+        l
+    };
+    while let Some(raw) = next_line(&mut i) {
+        if raw.len() > MAX_LINE {
+            return perr(
+                current + 1,
+                "dockerfile line greater than max allowed size of 65535",
+            );
+        }
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        if is_comment(raw) {
+            let c = raw.trim_start()[1..].trim();
+            if c.is_empty() {
+                comments.clear();
+            } else {
+                comments.push(c.to_string());
+            }
+        }
+        let token = raw.trim_start();
+        d.possible(token, current + 1)?;
+        let token = if is_comment(token) { "" } else { token };
+        current += 1;
+        let start = current;
+        let (first, mut ended) = trim_continuation(token, d.escape);
+        if ended && first.is_empty() {
+            continue;
+        }
+        let mut buf = first;
+        let mut empty_continuation = false;
+        while !ended {
+            let Some(next) = next_line(&mut i) else { break };
+            let next = next.strip_suffix('\r').unwrap_or(next);
+            d.possible(next, current + 1)?;
+            current += 1;
+            if is_comment(next) {
+                continue;
+            }
+            if next.trim_start().is_empty() {
+                empty_continuation = true;
+                continue;
+            }
+            let (part, e) = trim_continuation(next, d.escape);
+            ended = e;
+            buf.push_str(&part);
+        }
+        if empty_continuation {
+            warnings.push(Warning {
+                line: start,
+                message: format!("Empty continuation line found in: {buf}"),
+            });
+        }
+        let mut node = node_from_line(&buf, d.escape, start).map_err(|mut e| {
+            e.line = start;
+            e
+        })?;
+        node.comments = std::mem::take(&mut comments);
+        if matches!(node.cmd.as_str(), "add" | "copy" | "run") && !node.json && buf.contains("<<") {
+            let mut docs = heredocs_from_line(&buf).map_err(|mut e| {
+                e.line = start;
+                e
+            })?;
+            for h in &mut docs {
+                let mut terminated = false;
+                while let Some(body) = next_line(&mut i) {
+                    current += 1;
+                    let body_trim = body.strip_suffix('\r').unwrap_or(body);
+                    let candidate = if h.chomp {
+                        body_trim.trim_start_matches('\t')
+                    } else {
+                        body_trim
+                    };
+                    if candidate == h.name {
+                        terminated = true;
+                        break;
+                    }
+                    h.content.push_str(body_trim);
+                    h.content.push('\n');
+                }
+                if !terminated {
+                    return perr(start, "unterminated heredoc");
+                }
+            }
+            node.heredocs = docs;
+        }
+        node.start_line = start;
+        node.end_line = current;
+        instructions.push(node);
+    }
+    if instructions.is_empty() {
+        return perr(current.max(1), "file with no instructions");
+    }
+    Ok(Ast {
+        instructions,
+        directives: d.directives,
+        escape: d.escape,
+        warnings,
+    })
+}
+
+impl Instruction {
+    /// Go's `Node.Dump()` of this instruction, without the outer parens.
+    pub fn dump(&self) -> String {
+        let mut s = self.cmd.clone();
+        if !self.flags.is_empty() {
+            let f: Vec<String> = self.flags.iter().map(|x| gostr::quote(x)).collect();
+            s.push_str(&format!(" [{}]", f.join(" ")));
+        }
+        for a in &self.args {
+            match a {
+                Arg::Value(v) => {
+                    s.push(' ');
+                    s.push_str(&gostr::quote(v));
+                }
+                Arg::Instruction(i) => {
+                    s.push_str(&format!(" ({})", i.dump()));
+                }
+            }
+        }
+        s.trim().to_string()
+    }
+}
+
+impl Ast {
+    /// BuildKit's dump of the whole file: one `(…)` line per instruction.
+    pub fn dump(&self) -> String {
+        let mut s = String::new();
+        for i in &self.instructions {
+            s.push_str(&format!("({})\n", i.dump()));
+        }
+        format!("{}\n", s.trim())
+    }
+}
