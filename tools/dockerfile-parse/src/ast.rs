@@ -525,6 +525,8 @@ pub fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, ParseError> {
         Some(r) => (true, r),
         None => (false, after),
     };
+    // `\s*` between `<<-` and the name.
+    let rest = rest.trim_start();
     if rest.contains('<') || rest.is_empty() {
         return Ok(None);
     }
@@ -561,18 +563,51 @@ pub fn parse_heredoc(word: &str) -> Result<Option<Heredoc>, ParseError> {
     }))
 }
 
-fn heredocs_from_line(line: &str) -> Result<Vec<Heredoc>, ParseError> {
+pub fn heredocs_from_line(line: &str) -> Result<Vec<Heredoc>, ParseError> {
     let mut lex = Lex::new('\\');
     lex.raw_quotes = true;
     lex.raw_escapes = true;
+    lex.skip_unset_env = true;
     let words = lex.process_words(line, &NoEnv).unwrap_or_default();
     let mut out = Vec::new();
-    for w in words {
-        if let Some(h) = parse_heredoc(&w)? {
+    let mut i = 0;
+    while i < words.len() {
+        // `<< EOF` and `<<- EOF`: the operator and the name may stand apart.
+        let bare = {
+            let w = words[i].trim_start_matches(|c: char| c.is_ascii_digit());
+            w == "<<" || w == "<<-"
+        };
+        let word = match words.get(i + 1) {
+            Some(next) if bare => {
+                i += 1;
+                format!("{} {next}", words[i - 1])
+            }
+            _ => words[i].clone(),
+        };
+        if let Some(h) = parse_heredoc(&word)? {
             out.push(h);
         }
+        i += 1;
     }
     Ok(out)
+}
+
+/// The parser directives at the top of a file (only the known ones).
+pub fn directives(text: &str) -> Result<Directives, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut d = DirectiveState {
+        done: false,
+        seen: vec![],
+        escape: '\\',
+        directives: Directives::default(),
+    };
+    for (n, line) in text.lines().enumerate() {
+        d.possible(line.trim_start(), n + 1)?;
+        if d.done {
+            break;
+        }
+    }
+    Ok(d.directives)
 }
 
 /// Parses a whole Dockerfile.
