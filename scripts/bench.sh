@@ -157,4 +157,24 @@ report "layer-diff, 10 files changed vs full tar" ld_diff10 tar_full
 report "layer-diff --upper vs tar -cf" ld_upper tar_full
 report "layer-diff --upper, 10 files changed vs full tar" ld_upper10 tar_full
 report "layer-diff --apply vs tar -xf" ld_apply tar_apply
+# dockerfile-parse: linear time and memory on a generated 10 MB Dockerfile
+# (no peer here: BuildKit's parser is not packaged for Debian).
+python3 - "$WORK/Dockerfile.big" <<'PY'
+import sys
+parts = ["ARG BASE=alpine\n"]
+i = 0
+size = 0
+while size < 10 << 20:
+    chunk = (f"FROM $BASE AS s{i}\nENV A{i}=1 B{i}=\"two words\"\n"
+             f"RUN --mount=type=cache,target=/c{i} echo step {i} && \\\n    make -j2 target{i}\n"
+             f"COPY --from=s{max(i-1,0)} /a /b\nLABEL k{i}=v{i}\n")
+    parts.append(chunk)
+    size += len(chunk)
+    i += 1
+open(sys.argv[1], "w").write("".join(parts))
+PY
+DP=$BIN/dockerfile-parse
+/usr/bin/time -f "%e %M" "$DP" "$WORK/Dockerfile.big" > /dev/null 2> "$WORK/dp.time"
+read -r dp_secs dp_kb < <(tail -n1 "$WORK/dp.time")
+printf '%-46s %8.3fs, peak RSS %d MB for %d MB of Dockerfile\n' "dockerfile-parse 10 MB Dockerfile (plan)" "$dp_secs" $((dp_kb / 1024)) $(( $(stat -c %s "$WORK/Dockerfile.big") >> 20 ))
 echo "(*) GNU tar does not read file contents when its archive is /dev/null."

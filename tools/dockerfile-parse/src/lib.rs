@@ -3,6 +3,7 @@
 
 pub mod ast;
 pub mod gostr;
+pub mod plan;
 
 use clap::Parser;
 use std::io::{self, Read, Write};
@@ -27,9 +28,27 @@ pub struct Args {
     #[arg(value_name = "DOCKERFILE", default_value = "Dockerfile")]
     pub file: PathBuf,
 
-    /// Output format.
-    #[arg(long, value_name = "FORMAT", default_value = "ast", value_parser = ["ast", "buildkit-ast"])]
+    /// Output format: plan (the build plan, see dockerfile-plan(5)), ast
+    /// (the syntax tree as JSON) or buildkit-ast (BuildKit's dump).
+    #[arg(long, value_name = "FORMAT", default_value = "plan", value_parser = ["plan", "ast", "buildkit-ast"])]
     pub format: String,
+
+    /// A build argument (repeatable): overrides ARG defaults.
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+
+    /// Build this stage (by name); the plan marks the stages it needs.
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+
+    /// The target platform (default: the host's), for TARGETPLATFORM and
+    /// the other predefined ARGs.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// A .dockerignore file whose rules go into the plan.
+    #[arg(long, value_name = "PATH")]
+    pub dockerignore: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +59,10 @@ pub enum Error {
     Io(String, io::Error),
     #[error("{0}: not UTF-8 text")]
     NotUtf8(String),
+    #[error("--build-arg {0:?}: expected KEY=VALUE")]
+    BuildArg(String),
+    #[error("{0}: {1}")]
+    Ignore(String, slipway_common::ignore::PatternError),
 }
 
 #[derive(serde::Serialize)]
@@ -68,6 +91,42 @@ pub fn run(args: Args) -> Result<(), Error> {
     })?;
     let out = match args.format.as_str() {
         "buildkit-ast" => parsed.dump(),
+        "plan" => {
+            let mut opts = plan::Options {
+                target: args.target.clone(),
+                build_platform: slipway_common::platform::Platform::host().to_string(),
+                ..Default::default()
+            };
+            opts.target_platform = args
+                .platform
+                .clone()
+                .unwrap_or_else(|| opts.build_platform.clone());
+            for kv in &args.build_args {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| Error::BuildArg(kv.clone()))?;
+                opts.build_args.insert(k.to_string(), v.to_string());
+            }
+            if let Some(p) = &args.dockerignore {
+                let shown = p.display().to_string();
+                let text = std::fs::read_to_string(p).map_err(|e| Error::Io(shown.clone(), e))?;
+                let m = slipway_common::ignore::Matcher::parse(&text)
+                    .map_err(|e| Error::Ignore(shown.clone(), e))?;
+                opts.dockerignore = Some(m.patterns().iter().map(|s| s.to_string()).collect());
+            }
+            let p = plan::plan(parsed, &opts).map_err(|err| Error::Parse {
+                file: name.clone(),
+                err,
+            })?;
+            // Streamed: a plan is several times its Dockerfile once pretty.
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            serde_json::to_writer_pretty(&mut out, &p)
+                .map_err(io::Error::from)
+                .and_then(|_| out.write_all(b"\n"))
+                .and_then(|_| out.flush())
+                .map_err(|e| Error::Io("<stdout>".into(), e))?;
+            return Ok(());
+        }
         _ => {
             let doc = AstDoc {
                 version: 1,
