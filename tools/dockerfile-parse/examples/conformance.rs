@@ -145,6 +145,7 @@ fn main() {
         extracted::misc(root),
         extracted::directives(root),
         extracted::doc_snippets(root),
+        instructions::cases(root),
     ];
     let (mut pass, mut fail) = (0, 0);
     for t in &tallies {
@@ -399,6 +400,30 @@ mod extracted {
     pub fn directives(root: &Path) -> Tally {
         let mut t = Tally::new("extracted: directives");
         let d = load(root, "parser_directive_cases.json");
+        for (key, any) in [("detect_syntax", true), ("parse_directive_check", false)] {
+            let name = if key == "detect_syntax" {
+                "syntax"
+            } else {
+                "check"
+            };
+            for c in d[key]["cases"].as_array().unwrap() {
+                let mut text = c["text"].as_str().unwrap().to_string();
+                if c.get("text_hex_prefix").is_some() {
+                    text.insert(0, '\u{feff}');
+                }
+                let got = ast::detect_directive(&text, name, any);
+                let ok = match (&got, c["ok"].as_bool().unwrap()) {
+                    (Some(f), true) => {
+                        c["ref"].as_str().is_none_or(|r| r == f.reference)
+                            && c["cmdline"].as_str().is_none_or(|v| v == f.value)
+                            && c["line"].as_u64().is_none_or(|l| l as usize == f.line)
+                    }
+                    (None, false) => true,
+                    _ => false,
+                };
+                t.check(ok, || format!("{key} {text:?}: {got:?}"));
+            }
+        }
         for c in d["parse_all"]["cases"].as_array().unwrap() {
             let got = ast::directives(c["text"].as_str().unwrap());
             let want = &c["expected"][0];
@@ -455,6 +480,115 @@ mod extracted {
                 )
             });
         }
+        t
+    }
+}
+
+mod instructions {
+    use super::*;
+    use dockerfile_parse::plan;
+    use serde_json::Value;
+
+    fn plan_of(df: &str) -> Result<plan::Plan, String> {
+        let opts = plan::Options {
+            build_platform: "linux/amd64".into(),
+            target_platform: "linux/amd64".into(),
+            ..Default::default()
+        };
+        // The vectors are single instructions: give them a stage.
+        let src = format!("FROM scratch\n{df}");
+        let a = ast::parse(&src).map_err(|e| e.msg)?;
+        plan::plan(a, &opts).map_err(|e| e.msg)
+    }
+
+    pub fn cases(root: &Path) -> Tally {
+        let mut t = Tally::new("extracted: instruction layer");
+        let d: Value = serde_json::from_str(
+            &fs::read_to_string(root.join("extracted/instructions_cases.json")).unwrap(),
+        )
+        .unwrap();
+        for key in [
+            "exactly_one_argument",
+            "at_least_one_argument",
+            "no_destination",
+        ] {
+            let c = &d[key];
+            for df in c["dockerfiles"].as_array().unwrap() {
+                let df = df.as_str().unwrap();
+                let cmd = df.split_whitespace().next().unwrap();
+                let want = c["error"].as_str().unwrap().replace("<CMD>", cmd);
+                let got = plan_of(df);
+                t.check(got.as_ref().is_err_and(|e| e == &want), || {
+                    format!("{df:?}: want {want:?}, got {:?}", got.err())
+                });
+            }
+        }
+        for c in d["error_cases"].as_array().unwrap() {
+            let df = c["dockerfile"].as_str().unwrap();
+            let got = plan_of(df);
+            t.check(
+                got.as_ref()
+                    .is_err_and(|e| e.contains(c["error_contains"].as_str().unwrap())),
+                || {
+                    format!(
+                        "{}: want error {:?}, got {:?}",
+                        c["name"],
+                        c["error_contains"],
+                        got.as_ref().err()
+                    )
+                },
+            );
+        }
+        for c in d["copy_heredoc"].as_array().unwrap() {
+            let df = c["dockerfile"].as_str().unwrap();
+            let got = plan_of(df);
+            let ok = got.as_ref().is_ok_and(|p| {
+                let s = &p.stages[0].steps[0];
+                let inline: Vec<Value> = s
+                    .inline
+                    .iter()
+                    .map(
+                        |i| serde_json::json!({"path": i.path, "data": i.data, "expand": i.expand}),
+                    )
+                    .collect();
+                s.dest.as_deref() == c["dest"].as_str()
+                    && serde_json::json!(s.sources) == c["source_paths"]
+                    && Value::Array(inline) == c["source_contents"]
+            });
+            t.check(ok, || {
+                format!(
+                    "copy heredoc {df:?}: {:?}",
+                    got.map(|p| (
+                        p.stages[0].steps[0].dest.clone(),
+                        p.stages[0].steps[0].sources.clone(),
+                        p.stages[0].steps[0].inline.clone()
+                    ))
+                )
+            });
+        }
+        for c in d["run_heredoc"].as_array().unwrap() {
+            let df = c["dockerfile"].as_str().unwrap();
+            let got = plan_of(df);
+            let ok = got.as_ref().is_ok_and(|p| {
+                let s = &p.stages[0].steps[0];
+                let files: Vec<Value> = s.heredocs.iter().map(|h| serde_json::json!({"name": h.name, "data": h.content, "chomp": h.chomp})).collect();
+                (s.form == Some("shell")) == c["prepend_shell"].as_bool().unwrap() && serde_json::json!(s.args) == c["cmdline"] && Value::Array(files) == c["files"]
+            });
+            t.check(ok, || format!("run heredoc {df:?}"));
+        }
+        let r = &d["run_flags_used"];
+        let got = plan_of(r["dockerfile"].as_str().unwrap());
+        t.check(
+            got.as_ref().is_ok_and(|p| {
+                p.stages[0].steps[0]
+                    .flags
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    == ["mount"]
+            }),
+            || "run flags used".into(),
+        );
         t
     }
 }

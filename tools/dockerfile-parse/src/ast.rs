@@ -764,3 +764,55 @@ impl Ast {
         format!("{}\n", s.trim())
     }
 }
+
+/// A directive found by `detect_directive`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The value up to its first whitespace (the frontend reference).
+    pub reference: String,
+    /// The whole value.
+    pub value: String,
+    /// 1-based line.
+    pub line: usize,
+}
+
+/// BuildKit's ParseDirective: finds directive `key` at the top of `text`.
+/// A `#!` first line is skipped; a blank line ends the search. With
+/// `any_format` (as for `syntax`), a whole-file JSON object
+/// `{"syntax": "…"}` and `//key=value` comments count too.
+pub fn detect_directive(text: &str, key: &str, any_format: bool) -> Option<Found> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let found = |value: &str, line: usize| Found {
+        reference: value.split_whitespace().next().unwrap_or("").to_string(),
+        value: value.to_string(),
+        line,
+    };
+    let scan = |prefix: &str| -> Option<Found> {
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            if n == 0 && line.starts_with("#!") {
+                continue;
+            }
+            let Some(rest) = line.strip_prefix(prefix) else {
+                return None;
+            };
+            let (k, v) = directive_match(&format!("#{rest}"))?;
+            if k == key {
+                return Some(found(&v, n + 1));
+            }
+        }
+        None
+    };
+    if let Some(f) = scan("#") {
+        return Some(f);
+    }
+    if !any_format {
+        return None;
+    }
+    if let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(text) {
+        if let Some(serde_json::Value::String(v)) = m.get(key) {
+            return Some(found(v, 1));
+        }
+    }
+    scan("//")
+}

@@ -114,10 +114,11 @@ pub fn run(args: Args) -> Result<(), Error> {
                     .map_err(|e| Error::Ignore(shown.clone(), e))?;
                 opts.dockerignore = Some(m.patterns().iter().map(|s| s.to_string()).collect());
             }
-            let p = plan::plan(parsed, &opts).map_err(|err| Error::Parse {
+            let mut p = plan::plan(parsed, &opts).map_err(|err| Error::Parse {
                 file: name.clone(),
                 err,
             })?;
+            p.syntax = ast::detect_directive(&text, "syntax", true).map(|f| f.value);
             // Streamed: a plan is several times its Dockerfile once pretty.
             let mut out = io::BufWriter::new(io::stdout().lock());
             serde_json::to_writer_pretty(&mut out, &p)

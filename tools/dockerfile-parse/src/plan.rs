@@ -37,8 +37,11 @@ pub struct Options {
 #[derive(Debug, Serialize)]
 pub struct Plan {
     pub version: u32,
+    /// The `syntax` directive (`#`, `//` or a JSON object, as BuildKit
+    /// detects it).
     pub syntax: Option<String>,
-    pub check: Option<String>,
+    /// The `check` directive, parsed.
+    pub check: Option<CheckOptions>,
     pub escape: String,
     pub build_args: BTreeMap<String, String>,
     /// ARGs before the first FROM, with their values (usable in FROM only).
@@ -49,6 +52,50 @@ pub struct Plan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dockerignore: Option<Vec<String>>,
     pub warnings: Vec<Warning>,
+}
+
+/// `# check=skip=A,B;error=true;experimental=C`
+#[derive(Debug, Serialize, Clone, Default, PartialEq)]
+pub struct CheckOptions {
+    pub skip: Vec<String>,
+    pub error: bool,
+    pub experimental: Vec<String>,
+}
+
+/// Parses the value of the `check` directive.
+pub fn parse_check(v: &str, line: usize) -> Result<CheckOptions, ParseError> {
+    let mut c = CheckOptions::default();
+    for part in v.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, val) = part.split_once('=').ok_or_else(|| ParseError {
+            line,
+            col: 1,
+            msg: format!("invalid check option {part:?}"),
+        })?;
+        let list = || {
+            val.split(',')
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty())
+                .collect::<Vec<_>>()
+        };
+        match k.trim().to_ascii_lowercase().as_str() {
+            "skip" => c.skip = list(),
+            "experimental" => c.experimental = list(),
+            "error" => {
+                c.error = match val.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => {
+                        return perr(
+                            line,
+                            format!("invalid check option error={val}: not a boolean"),
+                        )
+                    }
+                }
+            }
+            _ => return perr(line, format!("invalid check option {k:?}")),
+        }
+    }
+    Ok(c)
 }
 
 #[derive(Debug, Serialize, Clone)]
@@ -118,6 +165,30 @@ pub struct Step {
     /// ONBUILD: the trigger's text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
+    /// COPY and ADD: the destination, the source paths, and the inline
+    /// files that heredocs give.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dest: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inline: Vec<Inline>,
+}
+
+/// A COPY/ADD source written inline as a heredoc.
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct Inline {
+    pub path: String,
+    pub data: String,
+    /// Whether the builder expands variables in `data`.
+    pub expand: bool,
+}
+
+/// `<<-`: leading tabs go from every line.
+pub fn chomp(s: &str) -> String {
+    s.split_inclusive('\n')
+        .map(|l| l.trim_start_matches('\t'))
+        .collect()
 }
 
 #[derive(Debug, Serialize, Clone)]
@@ -434,6 +505,9 @@ impl Builder<'_> {
             arg_values: vec![],
             from: vec![],
             trigger: None,
+            dest: None,
+            sources: vec![],
+            inline: vec![],
         };
         match cmd {
             "run" | "cmd" | "entrypoint" | "shell" => {
@@ -469,15 +543,33 @@ impl Builder<'_> {
             }
             "add" | "copy" => {
                 let dest = args.last().cloned().unwrap_or_default();
-                if ins.heredocs.iter().any(|h| {
-                    dest.contains(&format!("<<{}", h.name))
-                        || dest.ends_with(&h.name) && dest.starts_with("<<")
-                }) {
+                let is_heredoc = |w: &str| crate::ast::parse_heredoc(w).ok().flatten().is_some();
+                if !ins.heredocs.is_empty() && is_heredoc(&dest) {
                     return perr(
                         line,
                         format!("{} cannot accept a heredoc as a destination", upper(cmd)),
                     );
                 }
+                step.dest = Some(dest);
+                step.sources = args[..args.len().saturating_sub(1)]
+                    .iter()
+                    .filter(|w| ins.heredocs.is_empty() || !is_heredoc(w))
+                    .cloned()
+                    .collect();
+                step.inline = ins
+                    .heredocs
+                    .iter()
+                    .map(|h| Inline {
+                        path: h.name.clone(),
+                        // COPY and ADD strip the tabs of <<- bodies here.
+                        data: if h.chomp {
+                            chomp(&h.content)
+                        } else {
+                            h.content.clone()
+                        },
+                        expand: h.expand,
+                    })
+                    .collect();
                 if let Some(f) = step
                     .flags
                     .get("from")
@@ -684,12 +776,13 @@ pub fn plan(ast: Ast, opts: &Options) -> Result<Plan, ParseError> {
     };
     b.from_env = b.builtins();
     let last_line = ast.instructions.last().map_or(1, |i| i.end_line);
-    let (syntax, check, escape, warnings) = (
-        ast.directives.syntax,
-        ast.directives.check,
-        ast.escape,
-        ast.warnings,
-    );
+    let check = ast
+        .directives
+        .check
+        .as_deref()
+        .map(|c| parse_check(c, 1))
+        .transpose()?;
+    let (syntax, escape, warnings) = (ast.directives.syntax, ast.escape, ast.warnings);
     for ins in ast.instructions {
         match ins.cmd.as_str() {
             "from" => b.from(&ins)?,
