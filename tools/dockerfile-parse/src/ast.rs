@@ -793,9 +793,7 @@ pub fn detect_directive(text: &str, key: &str, any_format: bool) -> Option<Found
             if n == 0 && line.starts_with("#!") {
                 continue;
             }
-            let Some(rest) = line.strip_prefix(prefix) else {
-                return None;
-            };
+            let rest = line.strip_prefix(prefix)?;
             let (k, v) = directive_match(&format!("#{rest}"))?;
             if k == key {
                 return Some(found(&v, n + 1));
