@@ -67,6 +67,8 @@ pub struct Instruction {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Warning {
     pub line: usize,
+    /// BuildKit's build-check rule name.
+    pub rule: String,
     pub message: String,
 }
 
@@ -680,6 +682,7 @@ pub fn parse(text: &str) -> Result<Ast, ParseError> {
         if empty_continuation {
             warnings.push(Warning {
                 line: start,
+                rule: "NoEmptyContinuation".into(),
                 message: format!("Empty continuation line found in: {buf}"),
             });
         }

@@ -3,6 +3,7 @@
 
 pub mod ast;
 pub mod gostr;
+pub mod lint;
 pub mod plan;
 
 use clap::Parser;

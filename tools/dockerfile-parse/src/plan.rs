@@ -782,7 +782,14 @@ pub fn plan(ast: Ast, opts: &Options) -> Result<Plan, ParseError> {
         .as_deref()
         .map(|c| parse_check(c, 1))
         .transpose()?;
-    let (syntax, escape, warnings) = (ast.directives.syntax, ast.escape, ast.warnings);
+    let mut warnings = ast.warnings.clone();
+    warnings.extend(crate::lint::check(&ast));
+    // Rules the check directive skips are not reported.
+    if let Some(c) = &check {
+        warnings.retain(|w| !c.skip.iter().any(|s| s == &w.rule || s == "all"));
+    }
+    warnings.sort_by_key(|w| w.line);
+    let (syntax, escape) = (ast.directives.syntax, ast.escape);
     for ins in ast.instructions {
         match ins.cmd.as_str() {
             "from" => b.from(&ins)?,
