@@ -122,46 +122,11 @@ fn remove_all_at(dir: RawFd, name: &CStr) -> io::Result<()> {
     }
     // SAFETY: a descriptor we just opened.
     let sub = unsafe { OwnedFd::from_raw_fd(fd) };
-    for child in list_dir(sub.as_raw_fd())? {
+    for child in crate::dirfd::list_names(sub.as_raw_fd())? {
         remove_all_at(sub.as_raw_fd(), &child)?;
     }
     // SAFETY: valid descriptor and C string.
     check(unsafe { libc::unlinkat(dir, name.as_ptr(), libc::AT_REMOVEDIR) })
-}
-
-/// The names in a directory (not `.` or `..`).
-fn list_dir(dir: RawFd) -> io::Result<Vec<CString>> {
-    // fdopendir takes ownership: give it a duplicate.
-    // SAFETY: dup of a valid descriptor.
-    let dup = unsafe { libc::fcntl(dir, libc::F_DUPFD_CLOEXEC, 0) };
-    if dup < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a descriptor we own, handed to fdopendir.
-    let d = unsafe { libc::fdopendir(dup) };
-    if d.is_null() {
-        // SAFETY: fdopendir failed, so the duplicate is still ours.
-        unsafe { libc::close(dup) };
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: rewind a valid DIR* (the duplicate shares the offset).
-    unsafe { libc::rewinddir(d) };
-    let mut out = Vec::new();
-    loop {
-        // SAFETY: readdir on a valid DIR*; the entry is copied out at once.
-        let ent = unsafe { libc::readdir(d) };
-        if ent.is_null() {
-            break;
-        }
-        // SAFETY: d_name is NUL-terminated.
-        let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
-        if name.to_bytes() != b"." && name.to_bytes() != b".." {
-            out.push(name.to_owned());
-        }
-    }
-    // SAFETY: closes the DIR* and its descriptor.
-    unsafe { libc::closedir(d) };
-    Ok(out)
 }
 
 /// Runs `make`, which creates `name` in `dir`; if something is there
@@ -572,7 +537,9 @@ impl Applier {
             }
             Err(e) => return Err(io_err("open directory", dir)(e)),
         };
-        for child in list_dir(fd.as_raw_fd()).map_err(io_err("read directory", dir))? {
+        for child in
+            crate::dirfd::list_names(fd.as_raw_fd()).map_err(io_err("read directory", dir))?
+        {
             let p = if dir.is_empty() {
                 child.to_bytes().to_vec()
             } else {

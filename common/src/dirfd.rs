@@ -74,32 +74,7 @@ impl Dir {
 
     /// The names in this directory, in byte order (not `.` or `..`).
     pub fn sorted_names(&self) -> io::Result<Vec<CString>> {
-        // fdopendir takes its descriptor: give it a fresh one.
-        let dup = self.openat(c".", libc::O_RDONLY | libc::O_DIRECTORY)?;
-        let raw = std::mem::ManuallyDrop::new(dup).as_raw_fd();
-        // SAFETY: a descriptor we own, handed to fdopendir.
-        let d = unsafe { libc::fdopendir(raw) };
-        if d.is_null() {
-            let e = io::Error::last_os_error();
-            // SAFETY: fdopendir failed, so the descriptor is still ours.
-            unsafe { libc::close(raw) };
-            return Err(e);
-        }
-        let mut out = Vec::new();
-        loop {
-            // SAFETY: readdir on a valid DIR*; the name is copied at once.
-            let ent = unsafe { libc::readdir(d) };
-            if ent.is_null() {
-                break;
-            }
-            // SAFETY: d_name is NUL-terminated.
-            let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
-            if name.to_bytes() != b"." && name.to_bytes() != b".." {
-                out.push(name.to_owned());
-            }
-        }
-        // SAFETY: closes the DIR* and its descriptor.
-        unsafe { libc::closedir(d) };
+        let mut out = list_names(self.fd())?;
         out.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         Ok(out)
     }
@@ -173,6 +148,48 @@ impl Dir {
         };
         Ok((meta, opened))
     }
+}
+
+/// The names in the directory open as `dir` (not `.` or `..`), in the
+/// order the filesystem gives them.
+pub fn list_names(dir: RawFd) -> io::Result<Vec<CString>> {
+    // fdopendir takes its descriptor, and a dup would share the offset:
+    // open the directory afresh.
+    // SAFETY: valid descriptor and C string.
+    let raw = unsafe {
+        libc::openat(
+            dir,
+            c".".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor we own, handed to fdopendir.
+    let d = unsafe { libc::fdopendir(raw) };
+    if d.is_null() {
+        let e = io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so the descriptor is still ours.
+        unsafe { libc::close(raw) };
+        return Err(e);
+    }
+    let mut out = Vec::new();
+    loop {
+        // SAFETY: readdir on a valid DIR*; the name is copied at once.
+        let ent = unsafe { libc::readdir(d) };
+        if ent.is_null() {
+            break;
+        }
+        // SAFETY: d_name is NUL-terminated.
+        let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
+        if name.to_bytes() != b"." && name.to_bytes() != b".." {
+            out.push(name.to_owned());
+        }
+    }
+    // SAFETY: closes the DIR* and its descriptor.
+    unsafe { libc::closedir(d) };
+    Ok(out)
 }
 
 /// Extended attributes through a descriptor.

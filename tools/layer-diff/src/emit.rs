@@ -38,6 +38,16 @@ pub struct Emitter<'a> {
     pub warnings: Vec<String>,
 }
 
+/// One `--changes` line.
+fn change_line(out: &mut dyn Write, rel: &[u8], kind: ChangeKind) -> io::Result<()> {
+    let line = serde_json::to_string(&ChangeLine {
+        path: &shown(rel),
+        kind,
+    })
+    .expect("JSON");
+    writeln!(out, "{line}")
+}
+
 fn shown(rel: &[u8]) -> String {
     format!("/{}", String::from_utf8_lossy(rel))
 }
@@ -112,14 +122,7 @@ impl<'a> Emitter<'a> {
                 ))),
                 _ => w.entry(rel, meta, None),
             },
-            Sink::Changes(out) => {
-                let line = serde_json::to_string(&ChangeLine {
-                    path: &shown(rel),
-                    kind,
-                })
-                .expect("JSON");
-                writeln!(out, "{line}")
-            }
+            Sink::Changes(out) => change_line(out, rel, kind),
         }
     }
 
@@ -145,14 +148,7 @@ impl<'a> Emitter<'a> {
         self.flush_parents()?;
         match &mut self.sink {
             Sink::Tar(w) => w.whiteout(rel),
-            Sink::Changes(out) => {
-                let line = serde_json::to_string(&ChangeLine {
-                    path: &shown(rel),
-                    kind: ChangeKind::Deleted,
-                })
-                .expect("JSON");
-                writeln!(out, "{line}")
-            }
+            Sink::Changes(out) => change_line(out, rel, ChangeKind::Deleted),
         }
     }
 
