@@ -250,9 +250,44 @@ impl Matcher {
     }
 }
 
+/// Which ignore file applies to a build: `<Dockerfile>.dockerignore`
+/// beside the Dockerfile wins, else `.dockerignore` at the context root.
+pub fn ignore_file_for(
+    context: &std::path::Path,
+    dockerfile: &std::path::Path,
+) -> Option<std::path::PathBuf> {
+    let mut beside = dockerfile.as_os_str().to_owned();
+    beside.push(".dockerignore");
+    let beside = std::path::PathBuf::from(beside);
+    if beside.is_file() {
+        return Some(beside);
+    }
+    let root = context.join(".dockerignore");
+    root.is_file().then_some(root)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dockerfile_specific_ignore_file_wins() {
+        let t = tempfile::tempdir().unwrap();
+        let df = t.path().join("build/Dockerfile");
+        std::fs::create_dir_all(df.parent().unwrap()).unwrap();
+        std::fs::write(&df, "FROM a\n").unwrap();
+        assert_eq!(ignore_file_for(t.path(), &df), None);
+        std::fs::write(t.path().join(".dockerignore"), "*.log\n").unwrap();
+        assert_eq!(
+            ignore_file_for(t.path(), &df),
+            Some(t.path().join(".dockerignore"))
+        );
+        std::fs::write(t.path().join("build/Dockerfile.dockerignore"), "*.tmp\n").unwrap();
+        assert_eq!(
+            ignore_file_for(t.path(), &df),
+            Some(t.path().join("build/Dockerfile.dockerignore"))
+        );
+    }
 
     #[test]
     fn docker_ignore_rules() {

@@ -156,11 +156,11 @@ fn is_comment(line: &str) -> bool {
 /// BuildKit's rule is the regex `([^E])?E[ \t]*$` with E the escape char,
 /// leftmost match: an escape after another escape (`\\`) is an escaped
 /// escape and does not continue the line; a lone escape does.
-fn trim_continuation(line: &str, escape: char) -> (String, bool) {
+fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
     let t = line.trim_end_matches([' ', '\t']);
     match t.strip_suffix(escape) {
-        Some(head) if !head.ends_with(escape) => (head.to_string(), false),
-        _ => (line.to_string(), true),
+        Some(head) if !head.ends_with(escape) => (head, false),
+        _ => (line, true),
     }
 }
 
@@ -169,10 +169,12 @@ fn is_go_space(c: char) -> bool {
 }
 
 /// BuildKit's extractBuilderFlags: the leading `--name[=value]` words.
-fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
-    let b: Vec<char> = line.chars().collect();
+/// Like BuildKit it works on bytes: every delimiter is ASCII.
+fn extract_flags(line: &str, escape: char) -> (&str, Vec<String>) {
+    let b = line.as_bytes();
+    let esc = escape as u8;
     let mut words = Vec::new();
-    let (mut word, mut blank_ok, mut quote) = (String::new(), false, '\0');
+    let (mut word, mut blank_ok, mut quote) = (Vec::new(), false, 0u8);
     #[derive(PartialEq)]
     enum P {
         Spaces,
@@ -181,44 +183,44 @@ fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
     }
     let mut phase = P::Spaces;
     let mut pos = 0;
-    let rest_from = |pos: usize| b[pos..].iter().collect::<String>();
+    let take = |w: &mut Vec<u8>| String::from_utf8_lossy(&std::mem::take(w)).into_owned();
     loop {
         let at_end = pos == b.len();
-        let ch = if at_end { '\0' } else { b[pos] };
+        let ch = if at_end { 0 } else { b[pos] };
         if phase == P::Spaces {
             if at_end {
                 break;
             }
-            if is_go_space(ch) {
+            if ch.is_ascii_whitespace() || ch == 0x0b {
                 pos += 1;
                 continue;
             }
-            if ch != '-' || pos + 1 == b.len() || b[pos + 1] != '-' {
-                return (rest_from(pos), words);
+            if ch != b'-' || pos + 1 == b.len() || b[pos + 1] != b'-' {
+                return (&line[pos..], words);
             }
             phase = P::Word;
         }
         if at_end {
-            if word != "--" && (blank_ok || !word.is_empty()) {
-                words.push(word);
+            if word != b"--" && (blank_ok || !word.is_empty()) {
+                words.push(take(&mut word));
             }
             break;
         }
         if phase == P::Word {
-            if is_go_space(ch) {
+            if ch.is_ascii_whitespace() || ch == 0x0b {
                 phase = P::Spaces;
-                if word == "--" {
-                    return (rest_from(pos), words);
+                if word == b"--" {
+                    return (&line[pos..], words);
                 }
                 if blank_ok || !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
+                    words.push(take(&mut word));
                 }
                 word.clear();
                 blank_ok = false;
                 pos += 1;
                 continue;
             }
-            if ch == '\'' || ch == '"' {
+            if ch == b'\'' || ch == b'"' {
                 quote = ch;
                 blank_ok = true;
                 phase = P::Quote;
@@ -226,7 +228,7 @@ fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
                 continue;
             }
             let mut c = ch;
-            if ch == escape {
+            if ch == esc {
                 if pos + 1 == b.len() {
                     pos += 1;
                     continue;
@@ -245,7 +247,7 @@ fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
             continue;
         }
         let mut c = ch;
-        if ch == escape {
+        if ch == esc {
             if pos + 1 == b.len() {
                 phase = P::Word;
                 pos += 1;
@@ -257,7 +259,7 @@ fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
         word.push(c);
         pos += 1;
     }
-    (String::new(), words)
+    ("", words)
 }
 
 /// BuildKit's parseWords: whitespace-separated words, quotes kept.
@@ -467,28 +469,33 @@ fn health(rest: &str, line: usize) -> Result<Parsed, ParseError> {
 
 /// The parse of one logical line (an instruction without its heredocs).
 fn node_from_line(line: &str, escape: char, lineno: usize) -> Result<Instruction, ParseError> {
+    let is = |c: char| matches!(c, '\t' | '\u{b}' | '\u{c}' | '\r' | ' ');
     let trimmed = line.trim();
-    let mut split = split_ws(trimmed, Some(2));
-    let keyword = split.remove(0);
-    let (rest, flags) = match split.pop() {
-        Some(r) => extract_flags(&r, escape),
-        None => (String::new(), vec![]),
+    let (keyword, rest) = match trimmed.find(is) {
+        Some(i) => (&trimmed[..i], trimmed[i..].trim_start_matches(is)),
+        None => (trimmed, ""),
     };
-    let rest = rest.trim().to_string();
+    let keyword = keyword.to_string();
+    let (rest, flags) = if rest.is_empty() {
+        ("", vec![])
+    } else {
+        extract_flags(rest, escape)
+    };
+    let rest = rest.trim();
     let cmd = keyword.to_lowercase();
     let (args, json) = match cmd.as_str() {
-        "add" | "copy" | "volume" => maybe_json_list(&rest, lineno)?,
-        "arg" => (values(parse_words(&rest, escape)), false),
-        "cmd" | "entrypoint" | "run" | "shell" => maybe_json(&rest, lineno)?,
-        "env" => name_val(&rest, "ENV", escape, lineno)?,
-        "label" => name_val(&rest, "LABEL", escape, lineno)?,
-        "expose" | "from" => (ws_delimited(&rest), false),
-        "healthcheck" => health(&rest, lineno)?,
+        "add" | "copy" | "volume" => maybe_json_list(rest, lineno)?,
+        "arg" => (values(parse_words(rest, escape)), false),
+        "cmd" | "entrypoint" | "run" | "shell" => maybe_json(rest, lineno)?,
+        "env" => name_val(rest, "ENV", escape, lineno)?,
+        "label" => name_val(rest, "LABEL", escape, lineno)?,
+        "expose" | "from" => (ws_delimited(rest), false),
+        "healthcheck" => health(rest, lineno)?,
         "maintainer" | "user" | "workdir" | "stopsignal" => (
             if rest.is_empty() {
                 vec![]
             } else {
-                vec![Arg::Value(rest.clone())]
+                vec![Arg::Value(rest.to_string())]
             },
             false,
         ),
@@ -496,7 +503,7 @@ fn node_from_line(line: &str, escape: char, lineno: usize) -> Result<Instruction
             if rest.is_empty() {
                 (vec![], false)
             } else {
-                let child = node_from_line(&rest, escape, lineno)?;
+                let child = node_from_line(rest, escape, lineno)?;
                 (vec![Arg::Instruction(Box::new(child))], false)
             }
         }
@@ -661,7 +668,7 @@ pub fn parse(text: &str) -> Result<Ast, ParseError> {
         if ended && first.is_empty() {
             continue;
         }
-        let mut buf = first;
+        let mut buf = first.to_string();
         let mut empty_continuation = false;
         while !ended {
             let Some(next) = next_line(&mut i) else { break };
@@ -677,7 +684,7 @@ pub fn parse(text: &str) -> Result<Ast, ParseError> {
             }
             let (part, e) = trim_continuation(next, d.escape);
             ended = e;
-            buf.push_str(&part);
+            buf.push_str(part);
         }
         if empty_continuation {
             warnings.push(Warning {

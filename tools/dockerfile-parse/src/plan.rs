@@ -443,14 +443,19 @@ impl Builder<'_> {
         Ok(Source::Image(v.to_string()))
     }
 
-    fn check_counts(&self, ins: &Instruction, args: &[String]) -> Result<(), ParseError> {
+    fn check_counts(
+        &self,
+        ins: &Instruction,
+        args: &[String],
+        has_args: bool,
+    ) -> Result<(), ParseError> {
         let line = ins.start_line;
         let up = upper(&ins.cmd);
         match ins.cmd.as_str() {
             "maintainer" | "workdir" | "user" | "stopsignal" if args.len() != 1 => {
                 perr(line, format!("{up} requires exactly one argument"))
             }
-            "env" | "label" | "onbuild" | "healthcheck" | "expose" | "volume" | "arg" | "shell" if ins.args.is_empty() => {
+            "env" | "label" | "onbuild" | "healthcheck" | "expose" | "volume" | "arg" | "shell" if !has_args => {
                 perr(line, format!("{up} requires at least one argument"))
             }
             "add" | "copy" if args.len() + ins.heredocs.len() < 2 => perr(
@@ -463,29 +468,37 @@ impl Builder<'_> {
 
     fn step(
         &mut self,
-        ins: Instruction,
+        mut ins: Instruction,
         current: usize,
         in_onbuild: bool,
     ) -> Result<Step, ParseError> {
         let line = ins.start_line;
-        let cmd = ins.cmd.as_str();
+        let cmd = ins.cmd.clone();
+        let cmd = cmd.as_str();
         if !KNOWN.contains(&cmd) {
             return perr(line, format!("unknown instruction: {}", ins.keyword));
         }
-        let check_flags = !(cmd == "healthcheck"
-            && values(&ins.args)
-                .first()
-                .is_some_and(|t| t.eq_ignore_ascii_case("none")));
+        // The values move out of the instruction; ONBUILD's is nested.
+        let mut args = Vec::with_capacity(ins.args.len());
+        let mut nested: Option<Box<Instruction>> = None;
+        let has_args = !ins.args.is_empty();
+        for a in std::mem::take(&mut ins.args) {
+            match a {
+                Arg::Value(v) => args.push(v),
+                Arg::Instruction(i) => nested = Some(i),
+            }
+        }
+        let check_flags =
+            !(cmd == "healthcheck" && args.first().is_some_and(|t| t.eq_ignore_ascii_case("none")));
         let flags = parse_flags(cmd, &ins.flags, line, check_flags)?;
-        let args = values(&ins.args);
-        self.check_counts(&ins, &args)?;
+        self.check_counts(&ins, &args, has_args)?;
         let mut step = Step {
             cmd: cmd.to_string(),
             line,
             end_line: ins.end_line,
             original: String::new(),
             flags,
-            args: args.clone(),
+            args: Vec::new(),
             form: None,
             expand: matches!(
                 cmd,
@@ -615,7 +628,7 @@ impl Builder<'_> {
                 }
             }
             "onbuild" => {
-                let Some(Arg::Instruction(inner)) = ins.args.first() else {
+                let Some(inner) = nested.as_ref() else {
                     return perr(line, "ONBUILD requires at least one argument");
                 };
                 match inner.cmd.as_str() {
@@ -669,6 +682,7 @@ impl Builder<'_> {
         }
         step.original = ins.original;
         step.heredocs = ins.heredocs;
+        step.args = args;
         Ok(step)
     }
 
