@@ -18,6 +18,8 @@ pub mod layout;
 pub mod lock;
 pub mod platform;
 pub mod reference;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod shell;
 pub mod source;
 pub mod store;

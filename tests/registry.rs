@@ -1,0 +1,177 @@
+//! Push and pull against Debian's docker-registry, with skopeo as the
+//! oracle for what the registry holds.
+
+use slipway_tests::*;
+use std::process::Command;
+
+#[test]
+fn push_then_pull_keeps_every_digest_and_skopeo_agrees() {
+    let reg = TestRegistry::start();
+    let env = Env::new();
+    let base = busybox_layer(env.dir.path());
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "--tag", "busybox:reg", "--cmd", r#"["sh"]"#])
+        .arg(&base);
+    let assembled = ok(c).trim().to_string();
+    let dest = format!("docker://{}/tools/busybox:1", reg.host);
+    let mut c = env.cmd("image-push");
+    c.args(["-q", "busybox:reg", &dest]);
+    assert_eq!(
+        ok(c).trim(),
+        assembled,
+        "the pushed manifest is the assembled one"
+    );
+    // skopeo reads it back from the registry.
+    let info = skopeo_inspect(&["--tls-verify=false", &dest]);
+    assert_eq!(info["Digest"].as_str(), Some(assembled.as_str()));
+    // Pushing again uploads nothing new and gives the same digest.
+    let mut c = env.cmd("image-push");
+    c.args(["busybox:reg", &dest]);
+    let out = c.output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already there"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), assembled);
+
+    // Pull into a fresh store: same digest, blobs verified, tagged by name.
+    let other = Env::new();
+    let mut c = other.cmd("image-pull");
+    c.args(["-q", &dest, "--tag", "mine:1"]);
+    assert_eq!(ok(c).trim(), assembled);
+    let name = format!("{}/tools/busybox:1", reg.host);
+    assert_eq!(validate_image(&other.store(), &name), assembled);
+    validate_image(&other.store(), "docker.io/library/mine:1");
+    // And by digest.
+    let third = Env::new();
+    let mut c = third.cmd("image-pull");
+    c.args([
+        "-q",
+        &format!("{}/tools/busybox@{assembled}", reg.host),
+        "--tag",
+        "pinned",
+    ]);
+    assert_eq!(ok(c).trim(), assembled);
+}
+
+#[test]
+fn an_image_skopeo_pushed_pulls_with_ours() {
+    let reg = TestRegistry::start();
+    let env = Env::new();
+    let base = busybox_layer(env.dir.path());
+    let mut c = env.cmd("image-assemble");
+    c.args([
+        "-q",
+        "--output",
+        &format!("oci:{}:v1", env.path("layout").display()),
+    ])
+    .arg(&base);
+    ok(c);
+    let dest = format!("docker://{}/from/skopeo:v1", reg.host);
+    let mut c = Command::new(peer("skopeo"));
+    c.args([
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        "--format",
+        "v2s2",
+    ])
+    .arg(format!("oci:{}:v1", env.path("layout").display()))
+    .arg(&dest);
+    ok(c);
+    let theirs = skopeo_inspect(&["--tls-verify=false", &dest]);
+    let mut c = env.cmd("image-pull");
+    c.args(["-q", &dest]);
+    let digest = ok(c).trim().to_string();
+    assert_eq!(Some(digest.as_str()), theirs["Digest"].as_str());
+    let doc = json(&ok({
+        let mut c = env.cmd("image-store");
+        c.args(["inspect", &format!("{}/from/skopeo:v1", reg.host)]);
+        c
+    }));
+    assert_eq!(
+        doc[0]["manifest"]["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+}
+
+#[test]
+fn registry_errors_are_one_line() {
+    let reg = TestRegistry::start();
+    let env = Env::new();
+    let mut c = env.cmd("image-pull");
+    c.args([&format!("{}/no/such:thing", reg.host)]);
+    let line = fails(c, "image-pull");
+    assert!(line.contains("404") || line.contains("unknown"), "{line}");
+    let mut c = env.cmd("image-push");
+    c.args(["nope:1", &format!("docker://{}/x:1", reg.host)]);
+    assert!(fails(c, "image-push").contains("no such image"));
+    let mut c = env.cmd("image-pull");
+    c.args(["registry.example.com/x:1"]);
+    assert!(fails(c, "image-pull").contains("HTTPS registries are not supported yet"));
+}
+
+#[test]
+fn corrupt_blobs_are_refused_on_both_sides() {
+    let reg = TestRegistry::start();
+    let env = Env::new();
+    let layer = files_layer(env.dir.path(), "l.tar", &[("f", &[b'x'; 10_000][..])]);
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "--tag", "c:1"]).arg(&layer);
+    ok(c);
+    let doc = json(&ok({
+        let mut c = env.cmd("image-store");
+        c.args(["inspect", "c:1"]);
+        c
+    }));
+    let layer_digest = doc[0]["manifest"]["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Push: a damaged blob in the store never reaches the registry.
+    let blob = env.store().join("blobs/sha256").join(&layer_digest[7..]);
+    let good = std::fs::read(&blob).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x01;
+    std::fs::write(&blob, &bad).unwrap();
+    let dest = format!("docker://{}/c:1", reg.host);
+    let mut c = env.cmd("image-push");
+    c.args(["-q", "c:1", &dest]);
+    let line = fails(c, "image-push");
+    assert!(
+        line.contains("digest mismatch") || line.contains("PUT"),
+        "{line}"
+    );
+    let out = Command::new(peer("skopeo"))
+        .args(["inspect", "--tls-verify=false", &dest])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "no manifest may be pushed after a failed blob"
+    );
+    // Pull: a blob the registry serves damaged is refused and not kept.
+    std::fs::write(&blob, &good).unwrap();
+    let mut c = env.cmd("image-push");
+    c.args(["-q", "c:1", &dest]);
+    ok(c);
+    let data = reg_blob_path(&reg, &layer_digest);
+    std::fs::write(&data, &bad).unwrap();
+    let other = Env::new();
+    let mut c = other.cmd("image-pull");
+    c.args(["-q", &dest]);
+    let line = fails(c, "image-pull");
+    assert!(line.contains("digest mismatch"), "{line}");
+    assert!(!other
+        .store()
+        .join("blobs/sha256")
+        .join(&layer_digest[7..])
+        .exists());
+}
+
+/// Where docker-registry's filesystem driver keeps a blob's bytes.
+fn reg_blob_path(reg: &TestRegistry, digest: &str) -> std::path::PathBuf {
+    let hex = &digest[7..];
+    reg.data_dir().join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+        &hex[..2]
+    ))
+}
