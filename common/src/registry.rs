@@ -235,6 +235,54 @@ impl Registry {
     }
 }
 
+/// How many blobs move at once, as docker and skopeo do by default.
+pub const PARALLEL_BLOBS: usize = 3;
+
+/// Runs `work` on every item, `PARALLEL_BLOBS` at a time, reporting each
+/// result line through `progress` (on this thread) as it comes; the first
+/// error stops the rest from starting and is returned.
+fn for_each_parallel<T: Sync>(
+    items: &[T],
+    progress: &mut dyn FnMut(&str),
+    work: impl Fn(&T) -> Result<String, PushPullError> + Sync,
+) -> Result<(), PushPullError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::channel::<Result<String, PushPullError>>();
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL_BLOBS.min(items.len()) {
+            let tx = tx.clone();
+            let (next, stop, work) = (&next, &stop, &work);
+            scope.spawn(move || loop {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { return };
+                let r = work(item);
+                if r.is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                if tx.send(r).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        let mut first_err = None;
+        for r in rx {
+            match r {
+                Ok(line) => progress(&line),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    })
+}
+
 /// Pushes an image whose blobs are in `layout`: layers and config first
 /// (each skipped when the registry has it), the manifest last, byte for
 /// byte. Returns the manifest digest.
@@ -252,16 +300,15 @@ pub fn push_image(
         blobs.push((digest_of(l)?, l.size()));
     }
     blobs.push((image.id(), image.manifest.config().size()));
-    for (d, size) in &blobs {
+    for_each_parallel(&blobs, progress, |(d, size)| {
         if reg.has_blob(repo, d)? {
-            progress(&format!("{d}: already there"));
-            continue;
+            return Ok(format!("{d}: already there"));
         }
         // The reader verifies the digest as it streams: a damaged blob in
         // the store fails the upload instead of reaching the registry.
         reg.push_blob(repo, d, *size, layout.open_blob(d, Some(*size))?)?;
-        progress(&format!("{d}: pushed ({})", crate::time::human_size(*size)));
-    }
+        Ok(format!("{d}: pushed ({})", crate::time::human_size(*size)))
+    })?;
     let mdigest = image.digest();
     let mbytes = layout.read_blob(&mdigest, Some(image.manifest_descriptor.size()))?;
     let media = image.manifest_descriptor.media_type().to_string();
@@ -321,11 +368,10 @@ pub fn pull_image(
         .map_err(|e| RegistryError::Protocol(format!("manifest: {e}")))?;
     let mut blobs = vec![manifest.config().clone()];
     blobs.extend(manifest.layers().iter().cloned());
-    for b in &blobs {
+    for_each_parallel(&blobs, progress, |b| {
         let d = crate::image::digest_of(b)?;
         if layout.has_blob(&d) {
-            progress(&format!("{d}: already there"));
-            continue;
+            return Ok(format!("{d}: already there"));
         }
         let body = reg.get_blob(repo, &d)?;
         let mut verified = crate::digest::VerifyingReader::new(
@@ -335,16 +381,16 @@ pub fn pull_image(
             format!("blob {d}"),
         );
         let mut w = layout.blob_writer()?;
-        std::io::copy(&mut verified, &mut w)
-            .map_err(|e| crate::layout::verify_error(e, std::path::Path::new(&d.to_string())))?;
+        let what = std::path::PathBuf::from(d.to_string());
+        std::io::copy(&mut verified, &mut w).map_err(|e| crate::layout::verify_error(e, &what))?;
         w.flush()
-            .map_err(|e| crate::layout::verify_error(e, std::path::Path::new(&d.to_string())))?;
+            .map_err(|e| crate::layout::verify_error(e, &what))?;
         w.finish(Some(&d))?;
-        progress(&format!(
+        Ok(format!(
             "{d}: pulled ({})",
             crate::time::human_size(b.size())
-        ));
-    }
+        ))
+    })?;
     let (mdigest, msize) = layout.write_blob(&bytes)?;
     let media = if media.is_empty() {
         value["mediaType"]

@@ -34,7 +34,9 @@ pub enum SourceError {
     NoSuchRef(String, String),
     #[error("{0}: the layout holds {1} images; name one as {0}:REF")]
     Ambiguous(String, usize),
-    #[error("{0}: this tool reads local images; pull it into the store first with `image-pull {0}`")]
+    #[error(
+        "{0}: this tool reads local images; pull it into the store first with `image-pull {0}`"
+    )]
     Registry(String),
 }
 
