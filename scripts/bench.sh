@@ -144,6 +144,22 @@ for i in $(seq "$RUNS"); do
         fi
     done
 done
+# image-push / image-pull against skopeo copy, through the loopback
+# registry started above, with the image assembled from the big layer.
+"$BIN/image-assemble" -q --store "$WORK/store-reg" --tag regbench "$WORK/layer.tar" > /dev/null
+until (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; do sleep 0.1; done
+for i in $(seq "$RUNS"); do
+    timeit push_ours "$BIN/image-push" -q --store "$WORK/store-reg" regbench "docker://127.0.0.1:$PORT/ours$i:1"
+    timeit push_skopeo skopeo copy -q --dest-tls-verify=false "oci:$WORK/store-reg:docker.io/library/regbench:latest" "docker://127.0.0.1:$PORT/theirs$i:1"
+    rm -rf "$WORK/pull-ours" "$WORK/pull-skopeo"
+    timeit pull_ours "$BIN/image-pull" -q --store "$WORK/pull-ours" "127.0.0.1:$PORT/ours$i:1"
+    timeit pull_skopeo skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$PORT/theirs$i:1" "oci:$WORK/pull-skopeo:x"
+done
+rm -rf "$WORK/pull-ours"
+/usr/bin/time -f "%M" -o "$WORK/pull.rss" "$BIN/image-pull" -q --store "$WORK/pull-ours" "127.0.0.1:$PORT/ours1:1" > /dev/null
+rm -rf "$WORK/pull-skopeo"
+/usr/bin/time -f "%M" -o "$WORK/skopeo.rss" skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$PORT/theirs1:1" "oci:$WORK/pull-skopeo:x"
+
 echo
 printf '%-46s %9s %9s\n' "comparison (median of $RUNS, tmpfs)" ours peer
 report "image-assemble gzip ${LAYER_MB}MB vs pigz -6" assemble_gzip pigz
@@ -177,4 +193,7 @@ DP=$BIN/dockerfile-parse
 /usr/bin/time -f "%e %M" "$DP" "$WORK/Dockerfile.big" > /dev/null 2> "$WORK/dp.time"
 read -r dp_secs dp_kb < <(tail -n1 "$WORK/dp.time")
 printf '%-46s %8.3fs, peak RSS %d MB for %d MB of Dockerfile\n' "dockerfile-parse 10 MB Dockerfile (plan)" "$dp_secs" $((dp_kb / 1024)) $(( $(stat -c %s "$WORK/Dockerfile.big") >> 20 ))
+report "image-push ${LAYER_MB}MB image vs skopeo copy" push_ours push_skopeo
+report "image-pull ${LAYER_MB}MB image vs skopeo copy" pull_ours pull_skopeo
+printf '%-46s %8d MB %7d MB\n' "image-pull peak RSS vs skopeo copy" $(( $(cat "$WORK/pull.rss") / 1024 )) $(( $(cat "$WORK/skopeo.rss") / 1024 ))
 echo "(*) GNU tar does not read file contents when its archive is /dev/null."
