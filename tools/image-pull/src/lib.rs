@@ -1,8 +1,7 @@
 //! image-pull: an image from a registry into the store.
 
 use clap::Parser;
-use slipway_common::cli::StoreArgs;
-use slipway_common::platform::Platform;
+use slipway_common::cli::{RegistryArgs, StoreArgs};
 use slipway_common::reference::{Reference, ReferenceError};
 use slipway_common::registry::{self, PushPullError, Registry};
 use slipway_common::store::{Store, StoreError};
@@ -30,15 +29,8 @@ pub struct Args {
     /// Also tag the image in the store under this name (repeatable).
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
-    /// Allow plain HTTP to this registry host (repeatable).
-    #[arg(long = "insecure-registry", value_name = "HOST")]
-    pub insecure: Vec<String>,
-    /// The platform to choose from a multi-platform image (default: the host's).
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<Platform>,
-    /// No progress lines on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -83,18 +75,12 @@ pub fn run(args: Args) -> Result<(), Error> {
     if src.digest().is_none() {
         names.insert(0, src.clone());
     }
-    let insecure = args.insecure.iter().any(|h| h == src.domain());
-    let reg = Registry::for_reference(&src, insecure)?;
+    let reg = Registry::for_reference(&src, args.registry.insecure(src.domain()))?;
     let store = Store::open(&args.store.path())?;
     store.layout().read_index()?;
     let _session = store.layout().write_session()?;
-    let platform = args.platform.clone().unwrap_or_else(Platform::host);
-    let quiet = args.quiet;
-    let mut progress = |m: &str| {
-        if !quiet {
-            eprintln!("image-pull: {m}");
-        }
-    };
+    let platform = args.registry.platform();
+    let mut progress = args.registry.progress("image-pull");
     let desc = registry::pull_image(
         &reg,
         store.layout(),

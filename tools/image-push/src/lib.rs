@@ -1,9 +1,8 @@
 //! image-push: an image to a registry, blobs first, the manifest last.
 
 use clap::Parser;
-use slipway_common::cli::StoreArgs;
+use slipway_common::cli::{RegistryArgs, StoreArgs};
 use slipway_common::compress::{Compression, Settings};
-use slipway_common::platform::Platform;
 use slipway_common::reference::{ImageRef, Reference, ReferenceError};
 use slipway_common::registry::{self, PushPullError, Registry};
 use slipway_common::source::{self, SourceError};
@@ -32,18 +31,11 @@ pub struct Args {
     /// Where: docker://HOST/REPO[:TAG] (the docker:// may be left out).
     #[arg(value_name = "DEST")]
     pub dest: String,
-    /// Allow plain HTTP to this registry host (repeatable).
-    #[arg(long = "insecure-registry", value_name = "HOST")]
-    pub insecure: Vec<String>,
     /// Also write the manifest digest to this file.
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
-    /// The platform to take from a multi-platform source (default: the host's).
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<Platform>,
-    /// No progress lines on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -88,7 +80,7 @@ pub fn run(args: Args) -> Result<(), Error> {
             "registry to registry copies are not supported yet: pull first".into(),
         ));
     }
-    let platform = args.platform.clone().unwrap_or_else(Platform::host);
+    let platform = args.registry.platform();
     let source = source::open(
         &src,
         &args.store.path(),
@@ -105,14 +97,8 @@ pub fn run(args: Args) -> Result<(), Error> {
             )));
         }
     }
-    let insecure = args.insecure.iter().any(|h| h == dest.domain());
-    let reg = Registry::for_reference(&dest, insecure)?;
-    let quiet = args.quiet;
-    let mut progress = |m: &str| {
-        if !quiet {
-            eprintln!("image-push: {m}");
-        }
-    };
+    let reg = Registry::for_reference(&dest, args.registry.insecure(dest.domain()))?;
+    let mut progress = args.registry.progress("image-push");
     let digest = registry::push_image(
         &reg,
         &source.layout,
