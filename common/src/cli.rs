@@ -133,10 +133,17 @@ fn usage_error(tool: &str, e: clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
+            // clap puts details (the missing arguments) on the lines after
+            // the first: keep them, on one line, up to the usage block.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("bad usage");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("{tool}: error: {first} (see '{tool} --help')");
+            let msg: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
+                .map(str::trim)
+                .collect();
+            let msg = msg.join(" ");
+            let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+            eprintln!("{tool}: error: {} (see '{tool} --help')", one_line(msg));
             ExitCode::from(2)
         }
     }

@@ -88,12 +88,13 @@ pub struct Args {
     #[arg(long)]
     pub changes: bool,
 
-    /// How OLD NEW decide that a file changed.
-    #[arg(long, value_enum, default_value = "metadata")]
+    /// How OLD NEW decide that a file changed (two-tree mode only).
+    #[arg(long, value_enum, default_value = "metadata", requires = "old")]
     pub compare: Compare,
 
-    /// Clamp every mtime to at most this many seconds since 1970 (default:
-    /// $SOURCE_DATE_EPOCH when set).
+    /// Clamp every mtime in the layer written to at most this many seconds
+    /// since 1970 (default: $SOURCE_DATE_EPOCH when set). Not used by --apply,
+    /// which keeps the layer's own times.
     #[arg(long, value_name = "SECONDS", env = "SOURCE_DATE_EPOCH")]
     pub mtime: Option<i64>,
 }

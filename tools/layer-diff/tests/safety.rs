@@ -283,6 +283,22 @@ fn bad_usage_and_missing_trees_are_errors() {
     let t = tempfile::tempdir().unwrap();
     let out = layer_diff(&[], None);
     assert_eq!(out.status.code(), Some(2));
+    // --compare only means something for two trees.
+    let out = layer_diff(
+        &[
+            OsStr::new("--upper"),
+            t.path().as_os_str(),
+            OsStr::new("--compare"),
+            OsStr::new("content"),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("layer-diff: error: ") && err.lines().count() == 1 && err.contains("OLD"),
+        "{err}"
+    );
     let out = layer_diff(
         &[t.path().join("nope").as_os_str(), t.path().as_os_str()],
         None,
