@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 PREFIX=${PREFIX:-/usr/local}
-apt_need busybox-static ca-certificates
+apt_need busybox-static ca-certificates slirp4netns
 need_cargo
 cargo build --release --workspace --locked
-TOOLS=(dockerfile-parse image-assemble image-pull image-push image-store layer-diff)
+TOOLS=(container-run dockerfile-parse image-assemble image-pull image-push image-store layer-diff)
 if [ -w "$PREFIX/bin" ] || [ "$(id -u)" -eq 0 ]; then
     mkdir -p "$PREFIX/bin"
     for t in "${TOOLS[@]}"; do install -m 0755 "target/release/$t" "$PREFIX/bin/$t"; done
@@ -28,3 +28,5 @@ bbver=$({ busybox 2>&1 || true; } | head -n1 | awk '{print $2}')
 "$BIN/image-assemble" --tag busybox:latest --cmd '["sh"]' \
     --history "busybox-static $bbver from the host" "$work/busybox.tar"
 "$BIN/image-store" ls
+# And run it: a container from the image just made.
+"$BIN/container-run" --rm --network none busybox:latest sh -c 'echo "hello from a container: $(uname -sr), pid $$"'

@@ -41,6 +41,19 @@ pub struct ApplyReport {
     pub warnings: Vec<String>,
 }
 
+/// What a whiteout does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// Delete what it names, as when layers are applied onto one tree.
+    #[default]
+    Delete,
+    /// Keep it as overlayfs spells it, for a layer unpacked alone to be an
+    /// overlay lower dir: `.wh.NAME` becomes a 0/0 character device NAME,
+    /// an opaque marker the xattr `PREFIX.overlay.opaque=y` on its directory
+    /// (`trusted` as root, `user` for overlay's `userxattr` mode).
+    Overlay { user_xattr: bool },
+}
+
 /// Extended attributes of an entry, name and value.
 type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -59,6 +72,17 @@ fn check(rc: libc::c_int) -> io::Result<()> {
 /// openat2 confined to `root`: absolute symlinks and `..` resolve as if
 /// `root` were `/`, and /proc magic links are refused.
 fn open_in_root(root: RawFd, path: &[u8], flags: libc::c_int) -> io::Result<OwnedFd> {
+    openat_in_root(root, path, flags, 0)
+}
+
+/// [`open_in_root`] with a mode for `O_CREAT`; also for container-run's
+/// mount targets, which must not escape the container's root either.
+pub fn openat_in_root(
+    root: RawFd,
+    path: &[u8],
+    flags: libc::c_int,
+    mode: u32,
+) -> io::Result<OwnedFd> {
     let p = if path.is_empty() {
         cstr(b".")?
     } else {
@@ -67,6 +91,7 @@ fn open_in_root(root: RawFd, path: &[u8], flags: libc::c_int) -> io::Result<Owne
     // SAFETY: open_how is plain data; zeroed is a valid value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.mode = mode as u64;
     how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     // SAFETY: valid pointers to a C string and an open_how of the size passed.
     let fd = unsafe {
@@ -168,9 +193,83 @@ fn split_parent(p: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// Opens `path` inside `root` as a directory, creating what is missing;
+/// also for container-run's mount points. A component
+/// that is a dangling symlink is followed the way the kernel would,
+/// inside the root (as containerd resolves it), and its target made.
+fn make_dirs_in(root: RawFd, path: &[u8], depth: u32) -> io::Result<OwnedFd> {
+    match open_in_root(root, path, libc::O_PATH | libc::O_DIRECTORY) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    if depth > 40 {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
+    let comps: Vec<&[u8]> = path
+        .split(|b| *b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    let mut dir = open_in_root(root, b"", libc::O_PATH | libc::O_DIRECTORY)?;
+    for (i, comp) in comps.iter().enumerate() {
+        let prefix = comps[..=i].join(&b'/');
+        if let Ok(fd) = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY) {
+            dir = fd;
+            continue;
+        }
+        let cname = cstr(comp)?;
+        match lstat_at(dir.as_raw_fd(), &cname) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+                let mut buf = vec![0u8; libc::PATH_MAX as usize];
+                // SAFETY: valid descriptor, C string and buffer.
+                let n = unsafe {
+                    libc::readlinkat(
+                        dir.as_raw_fd(),
+                        cname.as_ptr(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                    )
+                };
+                if n < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                buf.truncate(n as usize);
+                let parent = comps[..i].join(&b'/');
+                let mut target = if buf.starts_with(b"/") {
+                    buf
+                } else {
+                    [&parent[..], b"/", &buf[..]].concat()
+                };
+                for rest in &comps[i + 1..] {
+                    target.push(b'/');
+                    target.extend_from_slice(rest);
+                }
+                // openat2 resolves the `..` in it, confined to the root.
+                return make_dirs_in(root, &target, depth + 1);
+            }
+            Ok(_) => return Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
+            Err(_) => {
+                // SAFETY: valid descriptor and C string.
+                let rc = unsafe { libc::mkdirat(dir.as_raw_fd(), cname.as_ptr(), 0o755) };
+                if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::AlreadyExists {
+                    return Err(io::Error::last_os_error());
+                }
+                dir = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY)?;
+            }
+        }
+    }
+    Ok(dir)
+}
+
+/// [`make_dirs_in`] from the top.
+pub fn mkdir_all_in_root(root: RawFd, path: &[u8]) -> io::Result<OwnedFd> {
+    make_dirs_in(root, path, 0)
+}
+
 struct Applier {
     root: OwnedFd,
     privileged: bool,
+    whiteouts: Whiteouts,
     report: ApplyReport,
     /// Paths this layer created: an opaque whiteout keeps them.
     created: HashSet<Vec<u8>>,
@@ -200,82 +299,9 @@ impl Applier {
         Ok(raw)
     }
 
-    /// Opens `path` as a directory, creating what is missing. A component
-    /// that is a dangling symlink is followed the way the kernel would,
-    /// inside the root (as containerd resolves it), and its target made.
-    fn make_dirs(&self, path: &[u8], depth: u32) -> Result<OwnedFd, ApplyError> {
-        let root = self.root.as_raw_fd();
-        match open_in_root(root, path, libc::O_PATH | libc::O_DIRECTORY) {
-            Ok(fd) => return Ok(fd),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-            Err(e) => return Err(io_err("open directory", path)(e)),
-        }
-        if depth > 40 {
-            return Err(io_err("open directory", path)(
-                io::Error::from_raw_os_error(libc::ELOOP),
-            ));
-        }
-        let comps: Vec<&[u8]> = path
-            .split(|b| *b == b'/')
-            .filter(|c| !c.is_empty())
-            .collect();
-        let mut dir = open_in_root(root, b"", libc::O_PATH | libc::O_DIRECTORY)
-            .map_err(io_err("open", b"."))?;
-        for (i, comp) in comps.iter().enumerate() {
-            let prefix = comps[..=i].join(&b'/');
-            if let Ok(fd) = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY) {
-                dir = fd;
-                continue;
-            }
-            let cname = cstr(comp).map_err(io_err("create directory", &prefix))?;
-            match lstat_at(dir.as_raw_fd(), &cname) {
-                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
-                    let mut buf = vec![0u8; libc::PATH_MAX as usize];
-                    // SAFETY: valid descriptor, C string and buffer.
-                    let n = unsafe {
-                        libc::readlinkat(
-                            dir.as_raw_fd(),
-                            cname.as_ptr(),
-                            buf.as_mut_ptr().cast(),
-                            buf.len(),
-                        )
-                    };
-                    if n < 0 {
-                        return Err(io_err("read symlink", &prefix)(io::Error::last_os_error()));
-                    }
-                    buf.truncate(n as usize);
-                    let parent = comps[..i].join(&b'/');
-                    let mut target = if buf.starts_with(b"/") {
-                        buf
-                    } else {
-                        [&parent[..], b"/", &buf[..]].concat()
-                    };
-                    for rest in &comps[i + 1..] {
-                        target.push(b'/');
-                        target.extend_from_slice(rest);
-                    }
-                    // openat2 resolves the `..` in it, confined to the root.
-                    return self.make_dirs(&target, depth + 1);
-                }
-                Ok(_) => {
-                    return Err(io_err("open directory", &prefix)(
-                        io::Error::from_raw_os_error(libc::ENOTDIR),
-                    ))
-                }
-                Err(_) => {
-                    // SAFETY: valid descriptor and C string.
-                    let rc = unsafe { libc::mkdirat(dir.as_raw_fd(), cname.as_ptr(), 0o755) };
-                    if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::AlreadyExists {
-                        return Err(io_err("create directory", &prefix)(
-                            io::Error::last_os_error(),
-                        ));
-                    }
-                    dir = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY)
-                        .map_err(io_err("open directory", &prefix))?;
-                }
-            }
-        }
-        Ok(dir)
+    /// Opens `path` as a directory, creating what is missing.
+    fn make_dirs(&self, path: &[u8], _depth: u32) -> Result<OwnedFd, ApplyError> {
+        mkdir_all_in_root(self.root.as_raw_fd(), path).map_err(io_err("create directory", path))
     }
 
     /// Forgets the cached parent if `path` replaces or removes it.
@@ -316,7 +342,10 @@ impl Applier {
         // Whiteouts delete; they are never created as files.
         if name.starts_with(WHITEOUT_PREFIX) {
             if name == OPAQUE_WHITEOUT {
-                return self.opaque(&parent);
+                return match self.whiteouts {
+                    Whiteouts::Delete => self.opaque(&parent),
+                    Whiteouts::Overlay { user_xattr } => self.mark_opaque(&parent, user_xattr),
+                };
             }
             if name.starts_with(WHITEOUT_META_PREFIX) {
                 return Ok(());
@@ -327,6 +356,16 @@ impl Applier {
                     path: String::from_utf8_lossy(&raw_path).into_owned(),
                     why: "a whiteout must name an entry of its own directory",
                 });
+            }
+            if let Whiteouts::Overlay { .. } = self.whiteouts {
+                let pfd = self.parent(&parent)?;
+                let ctarget = cstr(target).map_err(io_err("whiteout", &path))?;
+                let _ = remove_all_at(pfd, &ctarget);
+                // SAFETY: valid descriptor and C string.
+                let rc = unsafe {
+                    libc::mknodat(pfd, ctarget.as_ptr(), libc::S_IFCHR, libc::makedev(0, 0))
+                };
+                return check(rc).map_err(io_err("create whiteout", &path));
             }
             let pfd = match open_in_root(
                 self.root.as_raw_fd(),
@@ -552,6 +591,23 @@ impl Applier {
         Ok(())
     }
 
+    /// Marks `dir` opaque for overlayfs, creating it if the layer has not.
+    fn mark_opaque(&mut self, dir: &[u8], user_xattr: bool) -> Result<(), ApplyError> {
+        self.invalidate(dir);
+        let fd = self.make_dirs(dir, 0)?;
+        let fd = open_in_root(fd.as_raw_fd(), b"", libc::O_RDONLY | libc::O_DIRECTORY)
+            .map_err(io_err("open directory", dir))?;
+        let name: &CStr = if user_xattr {
+            c"user.overlay.opaque"
+        } else {
+            c"trusted.overlay.opaque"
+        };
+        // SAFETY: valid descriptor, C string and buffer.
+        let rc =
+            unsafe { libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
+        check(rc).map_err(io_err("mark opaque", dir))
+    }
+
     fn chown_failed(&mut self, err: io::Error, path: &[u8]) -> Result<(), ApplyError> {
         if err.raw_os_error() == Some(libc::EPERM) && !self.privileged {
             if !self.warned_owner {
@@ -754,6 +810,15 @@ fn entry_xattrs(e: &mut tar::Entry<'_, impl Read>) -> Result<Xattrs, ApplyError>
 
 /// Applies an uncompressed layer tar to `root`.
 pub fn apply(input: impl Read, root: &Path) -> Result<ApplyReport, ApplyError> {
+    apply_with(input, root, Whiteouts::Delete)
+}
+
+/// Applies an uncompressed layer tar to `root`, whiteouts as asked.
+pub fn apply_with(
+    input: impl Read,
+    root: &Path,
+    whiteouts: Whiteouts,
+) -> Result<ApplyReport, ApplyError> {
     let croot = cstr(root.as_os_str().as_encoded_bytes())
         .map_err(io_err("open", root.as_os_str().as_encoded_bytes()))?;
     // SAFETY: valid C string.
@@ -774,6 +839,7 @@ pub fn apply(input: impl Read, root: &Path) -> Result<ApplyReport, ApplyError> {
         // SAFETY: the descriptor just opened.
         root: unsafe { OwnedFd::from_raw_fd(fd) },
         privileged,
+        whiteouts,
         report: ApplyReport::default(),
         created: HashSet::new(),
         dir_times: Vec::new(),

@@ -70,6 +70,30 @@ where
     A: clap::Parser,
     E: Display,
 {
+    main_status(
+        tool,
+        Codes {
+            usage: 2,
+            failure: 1,
+        },
+        |a| run(a).map(|()| 0),
+    )
+}
+
+/// The exit codes of a tool's own failures.
+#[derive(Clone, Copy, Debug)]
+pub struct Codes {
+    pub usage: u8,
+    pub failure: u8,
+}
+
+/// Like [`main`] for a tool whose success has a status of its own (the
+/// container's, for container-run) and whose failures use `codes`.
+pub fn main_status<A, E>(tool: &str, codes: Codes, run: impl FnOnce(A) -> Result<u8, E>) -> ExitCode
+where
+    A: clap::Parser,
+    E: Display,
+{
     // Die quietly on a closed pipe, as `head` expects of a Unix tool.
     // SAFETY: setting a signal disposition before any thread starts.
     unsafe {
@@ -89,19 +113,19 @@ where
     }));
     let matches = match A::command().try_get_matches() {
         Ok(m) => m,
-        Err(e) => return usage_error(tool, e),
+        Err(e) => return usage_error(tool, e, codes.usage),
     };
     let args = match A::from_arg_matches(&matches) {
         Ok(a) => a,
-        Err(e) => return usage_error(tool, e),
+        Err(e) => return usage_error(tool, e, codes.usage),
     };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(args))) {
-        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Ok(status)) => ExitCode::from(status),
         Ok(Err(e)) => {
             eprintln!("{tool}: error: {}", one_line(&e.to_string()));
-            ExitCode::from(1)
+            ExitCode::from(codes.failure)
         }
-        Err(_) => ExitCode::from(1),
+        Err(_) => ExitCode::from(codes.failure),
     }
 }
 
@@ -120,7 +144,7 @@ pub fn one_line(msg: &str) -> String {
     out
 }
 
-fn usage_error(tool: &str, e: clap::Error) -> ExitCode {
+fn usage_error(tool: &str, e: clap::Error, code: u8) -> ExitCode {
     use clap::error::ErrorKind;
     match e.kind() {
         ErrorKind::DisplayHelp
@@ -128,7 +152,7 @@ fn usage_error(tool: &str, e: clap::Error) -> ExitCode {
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = e.print();
             if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                return ExitCode::from(2);
+                return ExitCode::from(code);
             }
             ExitCode::SUCCESS
         }
@@ -144,7 +168,7 @@ fn usage_error(tool: &str, e: clap::Error) -> ExitCode {
             let msg = msg.join(" ");
             let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
             eprintln!("{tool}: error: {} (see '{tool} --help')", one_line(msg));
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
     }
 }

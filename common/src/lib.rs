@@ -6,6 +6,8 @@ pub mod apply;
 pub mod archive;
 pub mod cli;
 pub mod compress;
+#[cfg(feature = "container")]
+pub mod container;
 pub mod digest;
 pub mod dirfd;
 pub mod fsmeta;

@@ -41,6 +41,15 @@ pub fn peer(name: &str) -> PathBuf {
     panic!("{name} is not installed: run scripts/test.sh, which installs the peers");
 }
 
+/// Finds PROGRAM in PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
 /// A command for a tool with the store set.
 pub struct Env {
     pub dir: TempDir,
@@ -179,6 +188,91 @@ pub fn busybox_layer(dir: &Path) -> PathBuf {
     let path = dir.join("busybox.tar");
     fs::write(&path, b.into_inner().expect("tar")).expect("write layer");
     path
+}
+
+/// A busybox root filesystem with every applet linked, users root,
+/// nobody and app (1000, in groups wheel and audio) and a 1777 /tmp, as
+/// an image NAME in the test's store: what containers run in the tests.
+pub fn busybox_image(env: &Env, name: &str, extra: &[&str]) {
+    let mut b = tar::Builder::new(Vec::new());
+    let entry = |b: &mut tar::Builder<Vec<u8>>,
+                 path: &str,
+                 kind: tar::EntryType,
+                 mode: u32,
+                 data: &[u8],
+                 link: Option<&str>| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_700_000_000);
+        h.set_uid(0);
+        h.set_gid(0);
+        match link {
+            Some(l) => b.append_link(&mut h, path, l).expect("link entry"),
+            None => {
+                h.set_cksum();
+                b.append_data(&mut h, path, data).expect("entry")
+            }
+        }
+    };
+    for (d, mode) in [
+        ("bin/", 0o755),
+        ("etc/", 0o755),
+        ("root/", 0o700),
+        ("tmp/", 0o1777),
+        ("home/", 0o755),
+    ] {
+        entry(&mut b, d, tar::EntryType::Directory, mode, b"", None);
+    }
+    let bb = fs::read(busybox()).expect("read busybox");
+    entry(
+        &mut b,
+        "bin/busybox",
+        tar::EntryType::Regular,
+        0o755,
+        &bb,
+        None,
+    );
+    let list = Command::new(busybox())
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            entry(
+                &mut b,
+                &format!("bin/{applet}"),
+                tar::EntryType::Symlink,
+                0o777,
+                b"",
+                Some("busybox"),
+            );
+        }
+    }
+    let passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n";
+    let group = "root:x:0:\nwheel:x:10:app\naudio:x:29:app\napp:x:1000:\nnogroup:x:65534:\n";
+    entry(
+        &mut b,
+        "etc/passwd",
+        tar::EntryType::Regular,
+        0o644,
+        passwd.as_bytes(),
+        None,
+    );
+    entry(
+        &mut b,
+        "etc/group",
+        tar::EntryType::Regular,
+        0o644,
+        group.as_bytes(),
+        None,
+    );
+    let layer = env.path(&format!("{}.tar", name.replace([':', '/'], "_")));
+    fs::write(&layer, b.into_inner().expect("tar")).expect("write layer");
+    let mut c = env.cmd("image-assemble");
+    c.arg("-t").arg(name).args(extra).arg(&layer);
+    ok(c);
 }
 
 /// A layer tar holding the given files (path, contents), mode 0644.

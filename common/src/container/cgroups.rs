@@ -1,0 +1,354 @@
+//! A container's cgroup, on whichever hierarchy the host mounts: the unified
+//! cgroup v2 tree, or the v1 controllers (also on hybrid hosts, where the
+//! controllers that matter are v1 and the v2 mount holds none of them).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const ROOT: &str = "/sys/fs/cgroup";
+const CGROUP2_MAGIC: i64 = 0x6367_7270;
+/// Our cgroups live below this name in each hierarchy.
+const PARENT: &str = "slipway";
+const CPU_PERIOD: u64 = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0} needs the cgroup {1} controller, which this host does not mount")]
+    NoController(&'static str, &'static str),
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CgroupError + 'a {
+    move |source| CgroupError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Resource limits, as `docker run` spells them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Limits {
+    /// Bytes of memory (`--memory`); swap is limited to the same again, as
+    /// Docker does when `--memory-swap` is not given.
+    pub memory: Option<u64>,
+    /// Processes (`--pids-limit`).
+    pub pids: Option<u64>,
+    /// CPUs (`--cpus`), in billionths.
+    pub nano_cpus: Option<u64>,
+}
+
+impl Limits {
+    pub fn is_empty(&self) -> bool {
+        *self == Limits::default()
+    }
+}
+
+/// Which kind of hierarchy the host has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hierarchy {
+    V2,
+    V1,
+}
+
+pub fn hierarchy() -> Hierarchy {
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    let path = c"/sys/fs/cgroup";
+    // SAFETY: valid C string and out buffer.
+    let rc = unsafe { libc::statfs(path.as_ptr(), &mut st) };
+    if rc == 0 && st.f_type as i64 == CGROUP2_MAGIC {
+        Hierarchy::V2
+    } else {
+        Hierarchy::V1
+    }
+}
+
+/// The cgroup directories of one container (one per v1 controller, or one
+/// v2 directory).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Cgroup {
+    pub paths: Vec<PathBuf>,
+    pub v2: bool,
+}
+
+/// v1 controllers we place containers in: those with limits, and freezer
+/// so that stop and kill reach every process.
+const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu", "freezer"];
+
+fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
+    fs::write(path, value).map_err(io_err("write", path))
+}
+
+impl Cgroup {
+    /// Creates the container's cgroup with `limits` set. On v1 a controller
+    /// that is not mounted is left out, unless a limit needs it.
+    pub fn create(id: &str, limits: &Limits) -> Result<Cgroup, CgroupError> {
+        match hierarchy() {
+            Hierarchy::V2 => Self::create_v2(id, limits),
+            Hierarchy::V1 => Self::create_v1(id, limits),
+        }
+    }
+
+    fn create_v2(id: &str, limits: &Limits) -> Result<Cgroup, CgroupError> {
+        let root = Path::new(ROOT);
+        let parent = root.join(PARENT);
+        mkdir(&parent)?;
+        let available = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+        let wanted: Vec<&str> = ["memory", "pids", "cpu"]
+            .into_iter()
+            .filter(|c| available.split_whitespace().any(|a| a == *c))
+            .collect();
+        for (what, c) in [
+            (limits.memory.map(|_| "--memory"), "memory"),
+            (limits.pids.map(|_| "--pids-limit"), "pids"),
+            (limits.nano_cpus.map(|_| "--cpus"), "cpu"),
+        ] {
+            if let Some(flag) = what {
+                if !wanted.contains(&c) {
+                    return Err(CgroupError::NoController(flag, c));
+                }
+            }
+        }
+        let enable: String = wanted.iter().map(|c| format!("+{c} ")).collect();
+        if !enable.is_empty() {
+            for dir in [root, parent.as_path()] {
+                let f = dir.join("cgroup.subtree_control");
+                let have = fs::read_to_string(&f).unwrap_or_default();
+                if !wanted
+                    .iter()
+                    .all(|c| have.split_whitespace().any(|h| h == *c))
+                {
+                    write(&f, enable.trim_end())?;
+                }
+            }
+        }
+        let dir = parent.join(id);
+        mkdir(&dir)?;
+        let cg = Cgroup {
+            paths: vec![dir.clone()],
+            v2: true,
+        };
+        let set = || -> Result<(), CgroupError> {
+            if let Some(m) = limits.memory {
+                write(&dir.join("memory.max"), &m.to_string())?;
+                let swap = dir.join("memory.swap.max");
+                if swap.exists() {
+                    write(&swap, &m.to_string())?;
+                }
+            }
+            if let Some(p) = limits.pids {
+                write(&dir.join("pids.max"), &p.to_string())?;
+            }
+            if let Some(n) = limits.nano_cpus {
+                let quota = n * CPU_PERIOD / 1_000_000_000;
+                write(&dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD}"))?;
+            }
+            Ok(())
+        };
+        if let Err(e) = set() {
+            cg.remove();
+            return Err(e);
+        }
+        Ok(cg)
+    }
+
+    fn create_v1(id: &str, limits: &Limits) -> Result<Cgroup, CgroupError> {
+        let mut cg = Cgroup {
+            paths: Vec::new(),
+            v2: false,
+        };
+        for (what, c) in [
+            (limits.memory.map(|_| "--memory"), "memory"),
+            (limits.pids.map(|_| "--pids-limit"), "pids"),
+            (limits.nano_cpus.map(|_| "--cpus"), "cpu"),
+        ] {
+            if let Some(flag) = what {
+                if !Path::new(ROOT).join(c).join("tasks").exists() {
+                    return Err(CgroupError::NoController(flag, c));
+                }
+            }
+        }
+        let result = (|| {
+            for c in V1_CONTROLLERS {
+                let base = Path::new(ROOT).join(c);
+                if !base.join("tasks").exists() {
+                    continue;
+                }
+                let parent = base.join(PARENT);
+                mkdir(&parent)?;
+                let dir = parent.join(id);
+                mkdir(&dir)?;
+                cg.paths.push(dir.clone());
+                match *c {
+                    "memory" => {
+                        if let Some(m) = limits.memory {
+                            write(&dir.join("memory.limit_in_bytes"), &m.to_string())?;
+                            let sw = dir.join("memory.memsw.limit_in_bytes");
+                            if sw.exists() {
+                                write(&sw, &(m.saturating_mul(2)).to_string())?;
+                            }
+                        }
+                    }
+                    "pids" => {
+                        if let Some(p) = limits.pids {
+                            write(&dir.join("pids.max"), &p.to_string())?;
+                        }
+                    }
+                    "cpu" => {
+                        if let Some(n) = limits.nano_cpus {
+                            write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD.to_string())?;
+                            let quota = n * CPU_PERIOD / 1_000_000_000;
+                            write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => Ok(cg),
+            Err(e) => {
+                cg.remove();
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves process `pid` into the cgroup.
+    pub fn add(&self, pid: i32) -> Result<(), CgroupError> {
+        for dir in &self.paths {
+            write(&dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The processes in the cgroup.
+    pub fn pids(&self) -> Vec<i32> {
+        let Some(dir) = self.paths.first() else {
+            return Vec::new();
+        };
+        fs::read_to_string(dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Sends `signal` to every process in the cgroup.
+    pub fn signal_all(&self, signal: i32) {
+        if self.v2 && signal == libc::SIGKILL {
+            if let Some(dir) = self.paths.first() {
+                if fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+                    return;
+                }
+            }
+        }
+        for pid in self.pids() {
+            // SAFETY: kill with integer arguments.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+
+    /// Kills what is left and removes the directories; waits briefly for
+    /// dying processes to leave. Best effort: called on every exit path.
+    pub fn remove(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for dir in self.paths.iter().rev() {
+            loop {
+                match fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    Err(_) if Instant::now() < deadline => {
+                        self.signal_all(libc::SIGKILL);
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+
+    /// Whether the memory limit killed a process (the OOM killer ran).
+    pub fn oom_killed(&self) -> bool {
+        for dir in &self.paths {
+            if self.v2 {
+                if let Ok(s) = fs::read_to_string(dir.join("memory.events")) {
+                    return s
+                        .lines()
+                        .any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n.trim() != "0"));
+                }
+            } else if let Ok(s) = fs::read_to_string(dir.join("memory.oom_control")) {
+                return s
+                    .lines()
+                    .any(|l| l.strip_prefix("oom_kill ").is_some_and(|n| n.trim() != "0"));
+            }
+        }
+        false
+    }
+}
+
+fn mkdir(p: &Path) -> Result<(), CgroupError> {
+    match fs::create_dir(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_err("create cgroup", p)(e)),
+    }
+}
+
+/// Parses `--memory` as Docker does: a number with an optional b, k, m or
+/// g suffix (powers of 1024).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mult) = match t.chars().last() {
+        Some('b') => (&t[..t.len() - 1], 1u64),
+        Some('k') => (&t[..t.len() - 1], 1 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t.as_str(), 1),
+    };
+    let num = num.strip_suffix('i').unwrap_or(num);
+    let v: f64 = num.parse().map_err(|_| {
+        format!("invalid size {s:?}: expected a number with an optional b, k, m or g")
+    })?;
+    if v.is_sign_negative() || !v.is_finite() {
+        return Err(format!("invalid size {s:?}"));
+    }
+    Ok((v * mult as f64) as u64)
+}
+
+/// Parses `--cpus` (a decimal number of CPUs) into billionths.
+pub fn parse_cpus(s: &str) -> Result<u64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid --cpus {s:?}: expected a number such as 1.5"))?;
+    if !(v > 0.0 && v.is_finite()) {
+        return Err(format!("invalid --cpus {s:?}: must be more than 0"));
+    }
+    Ok((v * 1e9) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_as_docker_reads_them() {
+        assert_eq!(parse_bytes("64m").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("512").unwrap(), 512);
+        assert_eq!(parse_bytes("1.5k").unwrap(), 1536);
+        assert!(parse_bytes("lots").is_err());
+        assert_eq!(parse_cpus("0.5").unwrap(), 500_000_000);
+        assert!(parse_cpus("0").is_err());
+    }
+}

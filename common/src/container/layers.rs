@@ -1,0 +1,168 @@
+//! Unpacked layers, kept in the store by diff ID to be overlayfs lower
+//! dirs: each layer is unpacked alone, once, with its whiteouts kept in
+//! overlay's form, so a stack of them mounts as the image's filesystem.
+
+use crate::apply::{self, ApplyError, Whiteouts};
+use crate::compress;
+use crate::digest::{Digest, DigestError, HashingReader};
+use crate::fsutil::{IoContext, IoError};
+use crate::image::{digest_of, Image};
+use crate::layout::{Layout, LayoutError};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayersError {
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+    #[error("layer {layer}: {source}")]
+    Apply {
+        layer: Digest,
+        #[source]
+        source: ApplyError,
+    },
+    #[error("layer {layer}: {source}")]
+    Read {
+        layer: Digest,
+        #[source]
+        source: io::Error,
+    },
+    #[error("layer {layer} unpacks to {actual}, but the config's diff ID is {expected}")]
+    DiffId {
+        layer: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("the config lists {diff_ids} diff IDs for {layers} layers")]
+    Count { diff_ids: usize, layers: usize },
+}
+
+/// Where unpacked layers live: `STORE/.slipway/layers/HEX`.
+pub fn layers_dir(store: &Path) -> PathBuf {
+    store.join(".slipway").join("layers")
+}
+
+/// The image's diff IDs, bottom layer first.
+pub fn diff_ids(image: &Image) -> Result<Vec<Digest>, DigestError> {
+    image
+        .config
+        .get("rootfs")
+        .and_then(|r| r.get("diff_ids"))
+        .and_then(|d| d.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().unwrap_or_default().parse())
+                .collect()
+        })
+        .unwrap_or_else(|| Ok(Vec::new()))
+}
+
+/// Unpacks what is missing and returns the layer directories, bottom
+/// first. `user_xattr` marks opaque directories as overlay's `userxattr`
+/// mode (rootless) reads them.
+pub fn unpack(
+    layout: &Layout,
+    store: &Path,
+    image: &Image,
+    user_xattr: bool,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<PathBuf>, LayersError> {
+    let ids = diff_ids(image)?;
+    let layers = image.manifest.layers();
+    if ids.len() != layers.len() {
+        return Err(LayersError::Count {
+            diff_ids: ids.len(),
+            layers: layers.len(),
+        });
+    }
+    let dir = layers_dir(store);
+    crate::fsutil::create_dir_all(&dir)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for (desc, id) in layers.iter().zip(&ids) {
+        let path = dir.join(id.hex());
+        if !path.is_dir() {
+            let blob = digest_of(desc)?;
+            progress(&format!("unpacking layer {}", blob.short()));
+            unpack_one(layout, &blob, desc.size(), id, &path, user_xattr)?;
+        }
+        out.push(path);
+    }
+    Ok(out)
+}
+
+fn unpack_one(
+    layout: &Layout,
+    blob: &Digest,
+    size: u64,
+    diff_id: &Digest,
+    dest: &Path,
+    user_xattr: bool,
+) -> Result<(), LayersError> {
+    let parent = dest.parent().expect("a layer dir has a parent");
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempdir_in(parent)
+        .ctx("create a temp dir in", parent)?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+        .ctx("chmod", tmp.path())?;
+    let input = layout.open_blob(blob, Some(size))?;
+    let (_, plain) = compress::decompress(input).map_err(|source| LayersError::Read {
+        layer: blob.clone(),
+        source,
+    })?;
+    let mut hashing = HashingReader::new(plain);
+    apply::apply_with(&mut hashing, tmp.path(), Whiteouts::Overlay { user_xattr }).map_err(
+        |source| LayersError::Apply {
+            layer: blob.clone(),
+            source,
+        },
+    )?;
+    // The tar's end-of-archive blocks and any padding after count too.
+    io::copy(&mut hashing, &mut io::sink()).map_err(|source| LayersError::Read {
+        layer: blob.clone(),
+        source,
+    })?;
+    let (actual, _) = hashing.finish();
+    if &actual != diff_id {
+        return Err(LayersError::DiffId {
+            layer: blob.clone(),
+            expected: diff_id.clone(),
+            actual,
+        });
+    }
+    // A crash after the rename must not leave a half-written layer that
+    // later containers would trust.
+    let f = std::fs::File::open(tmp.path()).ctx("open", tmp.path())?;
+    // SAFETY: syncfs on a valid descriptor.
+    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) } < 0 {
+        return Err(IoError {
+            op: "sync",
+            path: tmp.path().to_path_buf(),
+            source: io::Error::last_os_error(),
+        }
+        .into());
+    }
+    let tmp = tmp.keep();
+    match std::fs::rename(&tmp, dest) {
+        Ok(()) => Ok(()),
+        // Another container unpacked it first: theirs is as good.
+        Err(_) if dest.is_dir() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(IoError {
+                op: "rename",
+                path: dest.to_path_buf(),
+                source: e,
+            }
+            .into())
+        }
+    }
+}

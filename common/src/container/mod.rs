@@ -1,0 +1,10 @@
+//! What container-run and container-ctl share: capabilities, the seccomp
+//! filter, cgroups, unpacked layers, becoming the container's process, and
+//! the state of containers.
+
+pub mod caps;
+pub mod cgroups;
+pub mod layers;
+pub mod process;
+pub mod seccomp;
+pub mod state;

@@ -1,0 +1,295 @@
+//! Becoming the container's process: the user from the image's passwd and
+//! group files, the environment Docker gives, and the exec with `PATH`
+//! searched as the container sees it. Runs inside the container's root.
+
+use std::ffi::CString;
+use std::io;
+
+/// The default `PATH` of `docker run` when the image sets none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Who the process runs as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub home: String,
+}
+
+struct PasswdEntry<'a> {
+    name: &'a str,
+    uid: u32,
+    gid: u32,
+    home: &'a str,
+}
+
+fn passwd_entries(passwd: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
+    passwd.lines().filter_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        if f.len() < 7 || l.starts_with('#') {
+            return None;
+        }
+        Some(PasswdEntry {
+            name: f[0],
+            uid: f[2].parse().ok()?,
+            gid: f[3].parse().ok()?,
+            home: f[5],
+        })
+    })
+}
+
+/// (name, gid, members) of each group line.
+fn group_entries(group: &str) -> impl Iterator<Item = (&str, u32, Vec<&str>)> {
+    group.lines().filter_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        if f.len() < 4 || l.starts_with('#') {
+            return None;
+        }
+        let members = f[3].split(',').filter(|m| !m.is_empty()).collect();
+        Some((f[0], f[2].parse().ok()?, members))
+    })
+}
+
+/// Resolves `-u NAME|UID[:GROUP|GID]` against the image's /etc/passwd and
+/// /etc/group as Docker (runc's libcontainer/user) does: a name must
+/// exist; a number need not; the primary group comes from passwd unless
+/// given; supplementary groups are those that list the user by name.
+pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, String> {
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let user_part = if user_part.is_empty() { "0" } else { user_part };
+    let found = passwd_entries(passwd)
+        .find(|e| e.name == user_part || (user_part.parse::<u32>().ok() == Some(e.uid)));
+    let (uid, mut gid, name, home) = match (found, user_part.parse::<u32>()) {
+        (Some(e), _) => (e.uid, e.gid, Some(e.name.to_string()), e.home.to_string()),
+        (None, Ok(uid)) => (uid, 0, None, "/".to_string()),
+        (None, Err(_)) => {
+            return Err(format!(
+                "unable to find user {user_part}: no matching entries in passwd file"
+            ))
+        }
+    };
+    if let Some(g) = group_part {
+        gid = match group_entries(group).find(|(n, id, _)| *n == g || g.parse() == Ok(*id)) {
+            Some((_, id, _)) => id,
+            None => g.parse().map_err(|_| {
+                format!("unable to find group {g}: no matching entries in group file")
+            })?,
+        };
+    }
+    let mut groups = Vec::new();
+    if group_part.is_none() {
+        if let Some(name) = &name {
+            for (_, id, members) in group_entries(group) {
+                if members.contains(&name.as_str()) && id != gid && !groups.contains(&id) {
+                    groups.push(id);
+                }
+            }
+        }
+    }
+    Ok(User {
+        uid,
+        gid,
+        groups,
+        home: if home.is_empty() { "/".into() } else { home },
+    })
+}
+
+/// Switches to `user`: groups first, while we still may.
+pub fn switch_user(user: &User) -> io::Result<()> {
+    let groups: Vec<libc::gid_t> = user.groups.clone();
+    // SAFETY: pointer and length of a live vector.
+    if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: integer arguments.
+    if unsafe { libc::setresgid(user.gid, user.gid, user.gid) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: integer arguments.
+    if unsafe { libc::setresuid(user.uid, user.uid, user.uid) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Marks every descriptor above stderr close-on-exec, so nothing of the
+/// runtime's (a store file, a host directory) reaches the container: the
+/// leak behind CVE-2024-21626.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with integer arguments.
+    let rc = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Why an exec failed, with Docker's exit code for it.
+#[derive(Debug)]
+pub struct ExecError {
+    pub code: u8,
+    pub message: String,
+}
+
+fn env_value<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
+    env.iter()
+        .rev()
+        .find_map(|e| e.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Executes `argv` with `env`, searching the container's `PATH` for a
+/// bare name. Returns only on failure: 127 when nothing is found, 126 when
+/// found but not executable, as `docker run` reports.
+pub fn exec(argv: &[String], env: &[String]) -> ExecError {
+    let Some(cmd) = argv.first() else {
+        return ExecError {
+            code: 127,
+            message: "no command specified".into(),
+        };
+    };
+    let to_c = |s: &String| CString::new(s.as_bytes()).ok();
+    let Some(cargv) = argv.iter().map(to_c).collect::<Option<Vec<_>>>() else {
+        return ExecError {
+            code: 127,
+            message: "an argument contains a NUL byte".into(),
+        };
+    };
+    let Some(cenv) = env.iter().map(to_c).collect::<Option<Vec<_>>>() else {
+        return ExecError {
+            code: 127,
+            message: "an environment variable contains a NUL byte".into(),
+        };
+    };
+    let mut argp: Vec<*const libc::c_char> = cargv.iter().map(|c| c.as_ptr()).collect();
+    argp.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let candidates: Vec<String> = if cmd.contains('/') {
+        vec![cmd.clone()]
+    } else {
+        env_value(env, "PATH")
+            .unwrap_or(DEFAULT_PATH)
+            .split(':')
+            .map(|d| {
+                let d = if d.is_empty() { "." } else { d };
+                format!("{}/{cmd}", d.trim_end_matches('/'))
+            })
+            .collect()
+    };
+    let mut denied: Option<(String, io::Error)> = None;
+    let mut other: Option<(String, io::Error)> = None;
+    for path in &candidates {
+        let Ok(cpath) = CString::new(path.as_bytes()) else {
+            continue;
+        };
+        // SAFETY: NUL-terminated arrays of valid C strings that outlive the call.
+        unsafe { libc::execve(cpath.as_ptr(), argp.as_ptr(), envp.as_ptr()) };
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => {}
+            Some(libc::EACCES) | Some(libc::EPERM) => {
+                denied.get_or_insert((path.clone(), err));
+            }
+            _ => {
+                other.get_or_insert((path.clone(), err));
+            }
+        }
+    }
+    if let Some((path, e)) = other {
+        // ENOEXEC and friends: found, but it cannot run here.
+        let code = if e.raw_os_error() == Some(libc::ENOEXEC) {
+            126
+        } else {
+            127
+        };
+        return ExecError {
+            code,
+            message: format!("exec {path}: {e}"),
+        };
+    }
+    if let Some((path, e)) = denied {
+        return ExecError {
+            code: 126,
+            message: format!("exec {path}: {e}"),
+        };
+    }
+    ExecError {
+        code: 127,
+        message: if cmd.contains('/') {
+            format!("exec {cmd}: no such file or directory")
+        } else {
+            format!("exec {cmd:?}: executable file not found in $PATH")
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
+        daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+        app:x:1000:1000::/home/app:/bin/sh\n";
+    const GROUP: &str = "root:x:0:\n\
+        daemon:x:1:\n\
+        wheel:x:10:app,other\n\
+        app:x:1000:\n\
+        audio:x:29:app\n";
+
+    #[test]
+    fn a_name_gets_its_passwd_ids_home_and_groups() {
+        let u = resolve_user("app", PASSWD, GROUP).unwrap();
+        assert_eq!((u.uid, u.gid), (1000, 1000));
+        assert_eq!(u.groups, vec![10, 29]);
+        assert_eq!(u.home, "/home/app");
+    }
+
+    #[test]
+    fn a_number_need_not_exist_and_gets_gid_0() {
+        let u = resolve_user("4242", PASSWD, GROUP).unwrap();
+        assert_eq!((u.uid, u.gid, u.home.as_str()), (4242, 0, "/"));
+        let u = resolve_user("1:1000", PASSWD, GROUP).unwrap();
+        assert_eq!((u.uid, u.gid), (1, 1000));
+        assert!(u.groups.is_empty());
+    }
+
+    #[test]
+    fn user_and_group_by_name() {
+        let u = resolve_user("daemon:wheel", PASSWD, GROUP).unwrap();
+        assert_eq!((u.uid, u.gid), (1, 10));
+    }
+
+    #[test]
+    fn unknown_names_are_errors_as_in_docker() {
+        let e = resolve_user("nobody", PASSWD, GROUP).unwrap_err();
+        assert_eq!(
+            e,
+            "unable to find user nobody: no matching entries in passwd file"
+        );
+        assert!(resolve_user("app:nogroup", PASSWD, GROUP).is_err());
+    }
+
+    #[test]
+    fn exec_reports_not_found_as_127() {
+        let e = exec(
+            &["surely-not-a-command-here".into()],
+            &["PATH=/nonexistent".into()],
+        );
+        assert_eq!(e.code, 127);
+        assert!(e.message.contains("executable file not found"));
+    }
+
+    #[test]
+    fn exec_of_a_non_executable_file_is_126() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("data");
+        std::fs::write(&f, "x").unwrap();
+        let e = exec(&[f.to_string_lossy().into_owned()], &[]);
+        assert_eq!(e.code, 126, "{}", e.message);
+    }
+}

@@ -1,0 +1,249 @@
+//! The containers container-run started, as container-ctl finds them:
+//! `STORE/.slipway/containers/ID/state.json`, beside the container's
+//! writable layer (`upper/`, `work/`) and its log.
+
+use crate::container::cgroups::Cgroup;
+use crate::fsutil::{self, IoContext, IoError};
+use crate::lock::{FileLock, LockKind};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("container state {}: {msg}", path.display())]
+    Corrupt { path: PathBuf, msg: String },
+    #[error(
+        "the name {0:?} is already in use by container {1}; remove it first (container-ctl rm {0})"
+    )]
+    NameInUse(String, String),
+    #[error("invalid container name {0:?}: use letters, digits, '_', '.' and '-', starting with a letter or digit")]
+    BadName(String),
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error("{0:?} names {1} containers; give more of the ID")]
+    Ambiguous(String, usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+/// One container, as recorded on disk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    pub name: String,
+    /// The image as the user named it, and its ID (config digest).
+    pub image: String,
+    pub image_id: Option<String>,
+    pub command: Vec<String>,
+    pub created: String,
+    pub status: Status,
+    /// The container's init as seen from the host, and its start time in
+    /// clock ticks (from /proc/PID/stat) so a reused PID is not mistaken.
+    pub pid: Option<i32>,
+    pub pid_start: Option<u64>,
+    pub exit_code: Option<i32>,
+    pub oom_killed: bool,
+    pub finished: Option<String>,
+    pub cgroup: Option<Cgroup>,
+    /// The writable layer, when it is not the container dir's own `upper/`.
+    pub upper: Option<PathBuf>,
+    pub detached: bool,
+    pub auto_remove: bool,
+}
+
+/// `STORE/.slipway/containers`.
+pub fn containers_dir(store: &Path) -> PathBuf {
+    store.join(".slipway").join("containers")
+}
+
+/// A new random container ID: 64 hex digits, as Docker's.
+pub fn new_id() -> String {
+    let mut b = [0u8; 32];
+    // SAFETY: getrandom into a buffer of its length.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != b.len() as isize {
+        // Time and PID are unique enough on one host if getrandom fails.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        return crate::digest::Digest::of(format!("{t}-{}", std::process::id()).as_bytes())
+            .hex()
+            .to_string();
+    }
+    hex::encode(b)
+}
+
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && name.len() <= 128
+}
+
+/// The start time of process `pid` in clock ticks since boot.
+pub fn process_start(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after
+    // the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+impl State {
+    /// Whether the recorded process is still the one that runs.
+    pub fn alive(&self) -> bool {
+        match (self.pid, self.pid_start) {
+            (Some(pid), Some(start)) => process_start(pid) == Some(start),
+            _ => false,
+        }
+    }
+
+    /// The status, corrected for a runner that died without recording it.
+    pub fn current_status(&self) -> Status {
+        match self.status {
+            Status::Running if !self.alive() => Status::Exited,
+            s => s,
+        }
+    }
+}
+
+/// The containers directory of a store, locked for changes of names.
+pub struct Containers {
+    dir: PathBuf,
+}
+
+impl Containers {
+    pub fn open(store: &Path) -> Result<Containers, StateError> {
+        let dir = containers_dir(store);
+        fsutil::create_dir_all(&dir)?;
+        Ok(Containers { dir })
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    fn lock(&self) -> Result<FileLock, StateError> {
+        let p = self.dir.join(".lock");
+        Ok(FileLock::acquire(&p, LockKind::Exclusive).ctx("lock", &p)?)
+    }
+
+    /// Records a new container, its name checked unique under the lock.
+    pub fn create(&self, state: &State) -> Result<PathBuf, StateError> {
+        if !valid_name(&state.name) {
+            return Err(StateError::BadName(state.name.clone()));
+        }
+        let _lock = self.lock()?;
+        for other in self.list()? {
+            if other.name == state.name {
+                return Err(StateError::NameInUse(state.name.clone(), other.id));
+            }
+        }
+        let dir = self.dir(&state.id);
+        fsutil::create_dir_all(&dir)?;
+        self.save(state)?;
+        Ok(dir)
+    }
+
+    pub fn save(&self, state: &State) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec_pretty(state).expect("state serializes");
+        fsutil::write_atomic(&self.dir(&state.id).join("state.json"), &bytes)?;
+        Ok(())
+    }
+
+    pub fn load(&self, id: &str) -> Result<State, StateError> {
+        let p = self.dir(id).join("state.json");
+        let bytes = std::fs::read(&p).ctx("read", &p)?;
+        serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+            path: p,
+            msg: e.to_string(),
+        })
+    }
+
+    /// Every recorded container, oldest first.
+    pub fn list(&self) -> Result<Vec<State>, StateError> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(&self.dir).ctx("read", &self.dir)? {
+            let e = e.ctx("read", &self.dir)?;
+            let name = e.file_name();
+            let Some(id) = name.to_str() else { continue };
+            if id.starts_with('.') || !e.path().join("state.json").is_file() {
+                continue;
+            }
+            if let Ok(s) = self.load(id) {
+                out.push(s);
+            }
+        }
+        out.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Finds a container by name, full ID or unique ID prefix.
+    pub fn find(&self, query: &str) -> Result<State, StateError> {
+        let all = self.list()?;
+        if let Some(s) = all.iter().find(|s| s.name == query || s.id == query) {
+            return Ok(s.clone());
+        }
+        let hits: Vec<&State> = all
+            .iter()
+            .filter(|s| !query.is_empty() && s.id.starts_with(query))
+            .collect();
+        match hits.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(StateError::NotFound(query.to_string())),
+            many => Err(StateError::Ambiguous(query.to_string(), many.len())),
+        }
+    }
+
+    /// Deletes a container's directory (its writable layer included).
+    pub fn remove(&self, id: &str) -> Result<(), StateError> {
+        let dir = self.dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(IoError {
+                op: "remove",
+                path: dir,
+                source: e,
+            }
+            .into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_dockers_rule() {
+        assert!(valid_name("web-1.a_b"));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name("a/b"));
+        assert!(!valid_name(""));
+    }
+
+    #[test]
+    fn start_time_of_this_process_is_readable() {
+        let me = std::process::id() as i32;
+        assert!(process_start(me).is_some());
+        assert_eq!(process_start(me), process_start(me));
+    }
+
+    #[test]
+    fn ids_are_64_hex_and_differ() {
+        let (a, b) = (new_id(), new_id());
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}

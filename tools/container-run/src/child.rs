@@ -1,0 +1,140 @@
+//! The container's first process, from clone to exec: it waits for the
+//! parent to place it in its cgroup, builds the filesystem, becomes the
+//! image's user with Docker's capabilities and seccomp filter, and execs.
+//! A failure is written to the error pipe as a code byte and one line.
+
+use crate::config::{Network, Plan};
+use crate::{mounts, net};
+use slipway_common::container::caps::{self, CapSet};
+use slipway_common::container::cgroups::{hierarchy, Hierarchy};
+use slipway_common::container::process;
+use slipway_common::container::seccomp::Filter;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+struct Fail {
+    code: u8,
+    msg: String,
+}
+
+fn fail(msg: impl std::fmt::Display) -> Fail {
+    Fail {
+        code: 125,
+        msg: msg.to_string(),
+    }
+}
+
+fn os(what: &str) -> Fail {
+    fail(format!("{what}: {}", std::io::Error::last_os_error()))
+}
+
+/// Runs in the cloned child; never returns.
+pub fn main(plan: &Plan, go: OwnedFd, err: OwnedFd) -> ! {
+    let result = setup_and_exec(plan, go);
+    let f = match result {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let mut w = std::fs::File::from(err);
+    let mut msg = vec![f.code];
+    msg.extend_from_slice(f.msg.as_bytes());
+    let _ = w.write_all(&msg);
+    // SAFETY: ends this process without running the parent's destructors.
+    unsafe { libc::_exit(f.code as i32) }
+}
+
+enum Never {}
+
+fn setup_and_exec(plan: &Plan, go: OwnedFd) -> Result<Never, Fail> {
+    let mut byte = [0u8; 1];
+    let mut go = std::fs::File::from(go);
+    if go.read(&mut byte).unwrap_or(0) != 1 {
+        // The parent went away before the container was ready.
+        return Err(fail("container-run stopped before the container started"));
+    }
+    drop(go);
+    // Our own session: the terminal's signals reach container-run, which
+    // forwards them, and not the container twice.
+    // SAFETY: setsid has no preconditions.
+    unsafe { libc::setsid() };
+    if hierarchy() == Hierarchy::V2 {
+        // Now that the parent has placed us in our cgroup, it is the root
+        // of the container's cgroup namespace.
+        // SAFETY: unshare with a flag.
+        if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } < 0 {
+            return Err(os("new cgroup namespace"));
+        }
+    }
+    let host = plan.hostname.as_bytes();
+    // SAFETY: pointer and length of a live buffer.
+    if unsafe { libc::sethostname(host.as_ptr().cast(), host.len()) } < 0 {
+        return Err(os("set the hostname"));
+    }
+    if plan.network != Network::Host {
+        net::loopback_up().map_err(|e| fail(format!("bring up loopback: {e}")))?;
+    }
+    mounts::setup(plan).map_err(fail)?;
+
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let user = process::resolve_user(&plan.user, &passwd, &group).map_err(fail)?;
+    let mut env = plan.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
+    std::env::set_current_dir(&plan.cwd)
+        .map_err(|e| fail(format!("enter the working directory {}: {e}", plan.cwd)))?;
+    if !plan.interactive {
+        let null =
+            std::fs::File::open("/dev/null").map_err(|e| fail(format!("open /dev/null: {e}")))?;
+        // SAFETY: dup2 of valid descriptors.
+        if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
+            return Err(os("redirect stdin"));
+        }
+    }
+
+    // Capabilities survive the change of user only where asked.
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } < 0 {
+        return Err(os("keep capabilities"));
+    }
+    caps::drop_bounding(plan.caps).map_err(|e| fail(format!("drop capabilities: {e}")))?;
+    process::switch_user(&user).map_err(|e| fail(format!("switch to user {}: {e}", plan.user)))?;
+    // A non-root process keeps none, as in Docker: its bounding set is the
+    // limit for what setuid-less file capabilities could grant.
+    let effective = if user.uid == 0 { plan.caps } else { CapSet(0) };
+    caps::set(effective).map_err(|e| fail(format!("set capabilities: {e}")))?;
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
+        return Err(os("set no_new_privs"));
+    }
+
+    reset_signals();
+    process::cloexec_from(3).map_err(|e| fail(format!("close descriptors: {e}")))?;
+    if plan.seccomp {
+        Filter::docker_default(effective)
+            .install()
+            .map_err(|e| fail(format!("install the seccomp filter: {e}")))?;
+    }
+    let e = process::exec(&plan.argv, &env);
+    Err(Fail {
+        code: e.code,
+        msg: e.message,
+    })
+}
+
+/// Default dispositions and an empty mask, whatever container-run had.
+fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: setting a default disposition.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    }
+    // SAFETY: an empty set, initialized by sigemptyset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}

@@ -1,0 +1,626 @@
+//! From the command line and the image config to a plan: everything the
+//! container's first process needs, decided before it is created.
+
+use crate::{Args, Error};
+use serde_json::{Map, Value};
+use slipway_common::compress::{Compression, Settings};
+use slipway_common::container::caps::{self, CapSet};
+use slipway_common::container::cgroups::{self, Limits};
+use slipway_common::container::layers;
+use slipway_common::container::process::DEFAULT_PATH;
+use slipway_common::container::state::{self, Containers, State, Status};
+use slipway_common::fsutil::{self, IoContext};
+use slipway_common::platform::Platform;
+use slipway_common::reference::ImageRef;
+use slipway_common::source;
+use std::path::{Path, PathBuf};
+
+/// How the root filesystem is made.
+#[derive(Debug, Clone)]
+pub enum Root {
+    /// overlayfs: `lowers` are names inside `lowers_dir`, topmost first.
+    Overlay {
+        lowers_dir: PathBuf,
+        lowers: Vec<String>,
+        upper: PathBuf,
+        work: PathBuf,
+    },
+    /// A plain directory, bind mounted.
+    Bind(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub enum MountKind {
+    Bind { source: PathBuf, read_only: bool },
+    Tmpfs { options: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Mount {
+    pub target: String,
+    pub kind: MountKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    None,
+    Host,
+    Private,
+}
+
+/// A port published with `-p`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub proto: String,
+}
+
+/// Everything the container's process needs.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub id: String,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    /// The user as given (resolved inside the container's root).
+    pub user: String,
+    pub hostname: String,
+    pub root: Root,
+    /// Where the root is assembled before pivot_root.
+    pub mountpoint: PathBuf,
+    pub mounts: Vec<Mount>,
+    /// Files written by us and bind mounted: container path, host file.
+    pub etc: Vec<(String, PathBuf)>,
+    pub read_only: bool,
+    pub caps: CapSet,
+    pub privileged: bool,
+    pub seccomp: bool,
+    pub network: Network,
+    pub publish: Vec<Publish>,
+    pub interactive: bool,
+    pub limits: Limits,
+}
+
+/// A plan and the records that go with it.
+pub struct Prepared {
+    pub plan: Plan,
+    pub state: State,
+    pub containers: Containers,
+    pub container_dir: PathBuf,
+    /// A work dir of ours beside a caller's --upper, removed at the end.
+    pub own_work: Option<PathBuf>,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::Invalid(msg.into())
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Sets KEY in `env`, replacing an earlier KEY.
+fn set_env(env: &mut Vec<String>, entry: String) {
+    let key = entry.split('=').next().unwrap_or_default().to_string();
+    env.retain(|e| e.split('=').next() != Some(key.as_str()));
+    env.push(entry);
+}
+
+/// `-e KEY=VALUE` sets; `-e KEY` passes our value on, or nothing.
+fn env_arg(env: &mut Vec<String>, arg: &str) -> Result<(), Error> {
+    if arg.is_empty() || arg.starts_with('=') {
+        return Err(invalid(format!("invalid environment variable {arg:?}")));
+    }
+    if arg.contains('=') {
+        set_env(env, arg.to_string());
+    } else if let Ok(v) = std::env::var(arg) {
+        set_env(env, format!("{arg}={v}"));
+    }
+    Ok(())
+}
+
+fn env_file(env: &mut Vec<String>, path: &Path) -> Result<(), Error> {
+    let text = std::fs::read_to_string(path).ctx("read", path)?;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        env_arg(env, line).map_err(|e| invalid(format!("{}:{}: {e}", path.display(), i + 1)))?;
+    }
+    Ok(())
+}
+
+/// The image's (or our) entrypoint and cmd, as `docker run` combines them.
+fn command(args: &Args, cmd_args: &[String], config: &Map<String, Value>) -> Vec<String> {
+    let (entrypoint, default_cmd) = match &args.entrypoint {
+        Some(e) if e.is_empty() => (Vec::new(), Vec::new()),
+        Some(e) => (vec![e.clone()], Vec::new()),
+        None => (
+            strings(config.get("Entrypoint")),
+            strings(config.get("Cmd")),
+        ),
+    };
+    let cmd = if cmd_args.is_empty() {
+        default_cmd
+    } else {
+        cmd_args.to_vec()
+    };
+    entrypoint.into_iter().chain(cmd).collect()
+}
+
+fn parse_volume(spec: &str, store: &Path) -> Result<Mount, Error> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, o] => (*s, *d, *o),
+        _ => {
+            return Err(invalid(format!(
+                "invalid volume {spec:?}: expected HOST:CONTAINER[:ro|rw]"
+            )))
+        }
+    };
+    let mut read_only = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            other => {
+                return Err(invalid(format!(
+                    "invalid volume option {other:?} in {spec:?}: expected ro or rw"
+                )))
+            }
+        }
+    }
+    if !dst.starts_with('/') {
+        return Err(invalid(format!(
+            "invalid volume {spec:?}: the container path must be absolute"
+        )));
+    }
+    let source = if src.starts_with('/') || src.starts_with('.') {
+        let p = std::fs::canonicalize(src).ctx("find volume source", Path::new(src))?;
+        p
+    } else {
+        if !state::valid_name(src) {
+            return Err(invalid(format!("invalid volume name {src:?}")));
+        }
+        let p = store.join(".slipway").join("volumes").join(src);
+        fsutil::create_dir_all(&p)?;
+        p
+    };
+    Ok(Mount {
+        target: dst.to_string(),
+        kind: MountKind::Bind { source, read_only },
+    })
+}
+
+fn parse_tmpfs(spec: &str) -> Result<Mount, Error> {
+    let (path, options) = spec.split_once(':').unwrap_or((spec, ""));
+    if !path.starts_with('/') {
+        return Err(invalid(format!(
+            "invalid --tmpfs {spec:?}: the path must be absolute"
+        )));
+    }
+    let mut opts = vec!["nosuid", "nodev", "noexec"];
+    for o in options.split(',').filter(|o| !o.is_empty()) {
+        if matches!(o, "exec" | "dev" | "suid") {
+            opts.retain(|x| x.strip_prefix("no") != Some(o));
+        } else {
+            opts.push(o);
+        }
+    }
+    Ok(Mount {
+        target: path.to_string(),
+        kind: MountKind::Tmpfs {
+            options: opts.join(","),
+        },
+    })
+}
+
+fn parse_publish(spec: &str) -> Result<Publish, Error> {
+    let bad = || {
+        invalid(format!(
+            "invalid --publish {spec:?}: expected [IP:]HOST:CONTAINER[/tcp|udp]"
+        ))
+    };
+    let (ports, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
+    if proto != "tcp" && proto != "udp" {
+        return Err(bad());
+    }
+    let parts: Vec<&str> = ports.split(':').collect();
+    let (ip, host, ctr) = match parts.as_slice() {
+        [h, c] => ("0.0.0.0", *h, *c),
+        [i, h, c] => (*i, *h, *c),
+        _ => return Err(bad()),
+    };
+    Ok(Publish {
+        host_ip: ip.to_string(),
+        host_port: host.parse().map_err(|_| bad())?,
+        container_port: ctr.parse().map_err(|_| bad())?,
+        proto: proto.to_string(),
+    })
+}
+
+/// Finds PROGRAM in our PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+fn now_rfc3339() -> String {
+    slipway_common::time::format_rfc3339(slipway_common::time::now())
+}
+
+pub fn prepare(args: &Args) -> Result<Prepared, Error> {
+    let store = args.store.path();
+    let limits = Limits {
+        memory: args
+            .memory
+            .as_deref()
+            .map(cgroups::parse_bytes)
+            .transpose()
+            .map_err(invalid)?,
+        pids: args.pids_limit,
+        nano_cpus: args
+            .cpus
+            .as_deref()
+            .map(cgroups::parse_cpus)
+            .transpose()
+            .map_err(invalid)?,
+    };
+    let mut seccomp = !args.privileged;
+    for o in &args.security_opt {
+        match o.as_str() {
+            "seccomp=unconfined" | "seccomp:unconfined" => seccomp = false,
+            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {}
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "--security-opt {other:?} is not supported (supported: seccomp=unconfined, no-new-privileges)"
+                )))
+            }
+        }
+    }
+    let caps = if args.privileged {
+        CapSet::all()
+    } else {
+        CapSet::docker_default()
+            .with_changes(&args.cap_add, &args.cap_drop)
+            .map_err(invalid)?
+    };
+    // What we do not hold we cannot give (a host may bound root's set).
+    let caps = CapSet(caps.0 & caps::current_permitted().0);
+    let network = match args.network.as_str() {
+        "none" => Network::None,
+        "host" => Network::Host,
+        _ => Network::Private,
+    };
+    if network == Network::Private && which("slirp4netns").is_none() {
+        return Err(Error::Unsupported(
+            "--network private needs slirp4netns, which is not installed (apt install slirp4netns); or use --network none or host".into(),
+        ));
+    }
+    if !args.publish.is_empty() && network != Network::Private {
+        return Err(invalid("--publish needs --network private"));
+    }
+    let publish = args
+        .publish
+        .iter()
+        .map(|p| parse_publish(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut mounts = Vec::new();
+    for v in &args.volumes {
+        mounts.push(parse_volume(v, &store)?);
+    }
+    for t in &args.tmpfs {
+        mounts.push(parse_tmpfs(t)?);
+    }
+
+    // The image (or directory) and its config.
+    let (image_name, image_id, config, cmd_args, lowers) = if let Some(dir) = &args.rootfs {
+        let dir = std::fs::canonicalize(dir).ctx("find --rootfs", dir)?;
+        if !dir.is_dir() {
+            return Err(invalid(format!(
+                "--rootfs {}: not a directory",
+                dir.display()
+            )));
+        }
+        (
+            dir.display().to_string(),
+            None,
+            Map::new(),
+            args.args.clone(),
+            None,
+        )
+    } else {
+        let Some((image, rest)) = args.args.split_first() else {
+            return Err(invalid(
+                "name an image to run (or a directory with --rootfs)",
+            ));
+        };
+        let r = ImageRef::parse(image).map_err(|e| invalid(e.to_string()))?;
+        let platform = match &args.platform {
+            Some(p) => p.parse::<Platform>().map_err(|e| invalid(e.to_string()))?,
+            None => Platform::host(),
+        };
+        let src = source::open(&r, &store, &platform, Settings::new(Compression::Gzip))?;
+        // stderr is the container's: progress only where a person watches.
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let dirs = layers::unpack(&src.layout, &store, &src.image, false, |m| {
+            if tty {
+                eprintln!("container-run: {m}")
+            }
+        })?;
+        let config = src
+            .image
+            .config
+            .get("config")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let names: Vec<String> = dirs
+            .iter()
+            .rev()
+            .map(|d| {
+                d.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        (
+            image.clone(),
+            Some(src.image.id().to_string()),
+            config,
+            rest.to_vec(),
+            Some((layers::layers_dir(&store), names)),
+        )
+    };
+
+    let argv = command(args, &cmd_args, &config);
+    if argv.is_empty() {
+        return Err(invalid(
+            "no command specified: the image has none, so give one",
+        ));
+    }
+    let id = state::new_id();
+    let hostname = args
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id[..12].to_string());
+    let mut env = Vec::new();
+    set_env(&mut env, format!("PATH={DEFAULT_PATH}"));
+    set_env(&mut env, format!("HOSTNAME={hostname}"));
+    for e in strings(config.get("Env")) {
+        set_env(&mut env, e);
+    }
+    for f in &args.env_file {
+        env_file(&mut env, f)?;
+    }
+    for e in &args.env {
+        env_arg(&mut env, e)?;
+    }
+    let cwd = match &args.workdir {
+        Some(w) if !w.starts_with('/') => {
+            return Err(invalid(format!(
+                "the working directory {w:?} is invalid: it needs to be an absolute path"
+            )))
+        }
+        Some(w) => w.clone(),
+        None => config
+            .get("WorkingDir")
+            .and_then(Value::as_str)
+            .filter(|w| !w.is_empty())
+            .unwrap_or("/")
+            .to_string(),
+    };
+    let user = args.user.clone().unwrap_or_else(|| {
+        config
+            .get("User")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    });
+
+    let containers = Containers::open(&store)?;
+    let state = State {
+        id: id.clone(),
+        name: args.name.clone().unwrap_or_else(|| id[..12].to_string()),
+        image: image_name,
+        image_id,
+        command: argv.clone(),
+        created: now_rfc3339(),
+        status: Status::Created,
+        pid: None,
+        pid_start: None,
+        exit_code: None,
+        oom_killed: false,
+        finished: None,
+        cgroup: None,
+        upper: args.upper.clone(),
+        detached: false,
+        auto_remove: args.rm,
+    };
+    let dir = containers.create(&state)?;
+    let result = (|| {
+        let mountpoint = dir.join("rootfs");
+        fsutil::create_dir_all(&mountpoint)?;
+        let mut own_work = None;
+        let root = match (lowers, &args.rootfs, &args.upper) {
+            (None, Some(d), None) => Root::Bind(std::fs::canonicalize(d).ctx("find", d)?),
+            (lowers, rootfs, upper) => {
+                let (lowers_dir, lowers) = match (lowers, rootfs) {
+                    (Some((d, names)), _) if names.is_empty() => {
+                        let empty = d.join("empty");
+                        fsutil::create_dir_all(&empty)?;
+                        (d, vec!["empty".to_string()])
+                    }
+                    (Some(l), _) => l,
+                    (None, Some(r)) => (std::fs::canonicalize(r).ctx("find", r)?, vec![".".into()]),
+                    (None, None) => unreachable!("an image or --rootfs"),
+                };
+                let (upper, work) = match upper {
+                    Some(u) => {
+                        fsutil::create_dir_all(u)?;
+                        let u = std::fs::canonicalize(u).ctx("find", u)?;
+                        let parent = u.parent().unwrap_or(Path::new("/"));
+                        let w = parent.join(format!(
+                            ".{}.work-{}",
+                            u.file_name().unwrap_or_default().to_string_lossy(),
+                            &id[..12]
+                        ));
+                        fsutil::create_dir_all(&w)?;
+                        own_work = Some(w.clone());
+                        (u, w)
+                    }
+                    None => {
+                        let (u, w) = (dir.join("upper"), dir.join("work"));
+                        fsutil::create_dir_all(&u)?;
+                        fsutil::create_dir_all(&w)?;
+                        (u, w)
+                    }
+                };
+                for p in [&upper, &work] {
+                    let s = p.to_string_lossy();
+                    if s.contains(',') || s.contains(':') {
+                        return Err(invalid(format!(
+                            "{s}: overlayfs cannot take a path with ',' or ':'"
+                        )));
+                    }
+                }
+                Root::Overlay {
+                    lowers_dir,
+                    lowers,
+                    upper,
+                    work,
+                }
+            }
+        };
+        let etc = etc_files(&dir, &hostname, network)?;
+        Ok((root, mountpoint, etc, own_work))
+    })();
+    let (root, mountpoint, etc, own_work) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = containers.remove(&id);
+            return Err(e);
+        }
+    };
+    Ok(Prepared {
+        plan: Plan {
+            id,
+            argv,
+            env,
+            cwd,
+            user,
+            hostname,
+            root,
+            mountpoint,
+            mounts,
+            etc,
+            read_only: args.read_only,
+            caps,
+            privileged: args.privileged,
+            seccomp,
+            network,
+            publish,
+            interactive: args.interactive,
+            limits,
+        },
+        state,
+        containers,
+        container_dir: dir,
+        own_work,
+    })
+}
+
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf, as Docker writes them.
+fn etc_files(
+    dir: &Path,
+    hostname: &str,
+    network: Network,
+) -> Result<Vec<(String, PathBuf)>, Error> {
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = match network {
+        // slirp4netns answers DNS on its own address.
+        Network::Private => {
+            let mut r: String = host_resolv
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("nameserver"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            r.push_str("nameserver 10.0.2.3\n");
+            r
+        }
+        _ => host_resolv,
+    };
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    match network {
+        Network::Private => hosts.push_str(&format!("10.0.2.100\t{hostname}\n")),
+        Network::None => hosts.push_str(&format!("127.0.1.1\t{hostname}\n")),
+        Network::Host => {}
+    }
+    let mut out = Vec::new();
+    for (name, body) in [
+        ("hostname", format!("{hostname}\n")),
+        ("hosts", hosts),
+        ("resolv.conf", resolv),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, body).ctx("write", &p)?;
+        out.push((format!("/etc/{name}"), p));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_later_settings_replace_earlier_keys() {
+        let mut env = vec!["PATH=/bin".to_string(), "A=1".to_string()];
+        set_env(&mut env, "A=2".into());
+        env_arg(&mut env, "B=x=y").unwrap();
+        assert_eq!(env, vec!["PATH=/bin", "A=2", "B=x=y"]);
+        assert!(env_arg(&mut env, "=v").is_err());
+    }
+
+    #[test]
+    fn publish_specs_parse_as_docker_writes_them() {
+        assert_eq!(
+            parse_publish("8080:80").unwrap(),
+            Publish {
+                host_ip: "0.0.0.0".into(),
+                host_port: 8080,
+                container_port: 80,
+                proto: "tcp".into()
+            }
+        );
+        assert_eq!(parse_publish("127.0.0.1:53:53/udp").unwrap().proto, "udp");
+        assert!(parse_publish("80").is_err());
+        assert!(parse_publish("1:2/sctp").is_err());
+    }
+
+    #[test]
+    fn tmpfs_options_keep_safe_defaults_unless_asked() {
+        let MountKind::Tmpfs { options } = parse_tmpfs("/run:size=1m,exec").unwrap().kind else {
+            panic!()
+        };
+        assert_eq!(options, "nosuid,nodev,size=1m");
+        assert!(parse_tmpfs("run").is_err());
+    }
+}

@@ -1,0 +1,192 @@
+//! container-run: an image (or a directory) run as a container, as
+//! `docker run` does: namespaces, an overlayfs root over the image's
+//! unpacked layers, a fresh /proc, /sys and /dev, Docker's capabilities,
+//! seccomp profile and masked paths, cgroup limits, and the container's
+//! exit status as ours.
+
+mod child;
+mod config;
+mod mounts;
+mod net;
+mod parent;
+
+use clap::Parser;
+use slipway_common::cli::StoreArgs;
+use slipway_common::container::cgroups::CgroupError;
+use slipway_common::container::layers::LayersError;
+use slipway_common::container::state::StateError;
+use slipway_common::fsutil::IoError;
+use slipway_common::source::SourceError;
+
+pub use config::Plan;
+
+const EXAMPLES: &str = "\
+Examples:
+  container-run --rm busybox echo hello
+  container-run --rm -i -e NAME=x -w /tmp -u 1000 busybox sh
+  container-run --rm --network none --memory 64m --pids-limit 100 busybox sh -c 'ulimit -a'
+  container-run --rm -v /srv/data:/data:ro busybox ls /data
+  container-run --rootfs ./rootfs --upper ./changes /bin/sh -c 'touch /new'";
+
+/// Run a command in a new container.
+///
+/// The image comes from the store (or any local transport: oci:DIR,
+/// oci-archive:FILE, docker-archive:FILE); its layers are unpacked once per
+/// diff ID into the store and stacked with overlayfs under a per-container
+/// writable layer. The container gets its own mount, PID, UTS, IPC and
+/// network namespaces, a fresh /proc, read-only /sys and a minimal /dev,
+/// Docker's default capabilities, seccomp profile and masked paths, and
+/// no_new_privs. Exit status: the container's, or 125 when container-run
+/// fails, 126 when the command cannot be invoked, 127 when it is not found.
+#[derive(Parser, Debug)]
+#[command(
+    name = "container-run",
+    version,
+    after_help = EXAMPLES,
+    disable_help_flag = true,
+    trailing_var_arg = true
+)]
+pub struct Args {
+    /// The image, then the command and its arguments (the image's
+    /// entrypoint and cmd by default). With --rootfs, only the command.
+    #[arg(value_name = "IMAGE [COMMAND [ARG...]]", required = false)]
+    pub args: Vec<String>,
+
+    /// Run this directory as the root filesystem instead of an image
+    /// (with --upper, as the lower layer of an overlay).
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<std::path::PathBuf>,
+    /// Keep the container's writable layer (the overlayfs upper dir) in
+    /// DIR, for `layer-diff --upper DIR`.
+    #[arg(long, value_name = "DIR")]
+    pub upper: Option<std::path::PathBuf>,
+    /// A name for the container (default: none; container-ctl also takes
+    /// the ID).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Keep stdin open for the container (default: /dev/null).
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+
+    /// Set an environment variable (KEY=VALUE, or KEY to pass ours on).
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file, one KEY[=VALUE] per line.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// The working directory inside the container (created if missing).
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// The user: NAME|UID[:GROUP|GID], names from the image's /etc/passwd
+    /// and /etc/group.
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Override the image's entrypoint ("" for none); the image's cmd is
+    /// then not used either.
+    #[arg(long, value_name = "COMMAND")]
+    pub entrypoint: Option<String>,
+    /// The container's hostname (default: the first 12 digits of its ID).
+    #[arg(short = 'h', long, value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// Bind mount HOST-PATH at CONTAINER-PATH; a NAME instead of a path is
+    /// a named volume kept in the store.
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro|rw]")]
+    pub volumes: Vec<String>,
+    /// Mount a tmpfs at PATH, with mount options such as size=64m,mode=1777.
+    #[arg(long, value_name = "PATH[:OPTIONS]")]
+    pub tmpfs: Vec<String>,
+    /// Mount the root filesystem read-only.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+
+    /// none: only loopback; host: the host's network namespace.
+    #[arg(long, visible_alias = "net", value_name = "MODE", default_value = "private",
+          value_parser = ["none", "host", "private"])]
+    pub network: String,
+    /// Publish a container port on the host (--network private).
+    #[arg(
+        short = 'p',
+        long = "publish",
+        value_name = "[IP:]HOST:CONTAINER[/PROTO]"
+    )]
+    pub publish: Vec<String>,
+
+    /// Memory limit (bytes, or with a k, m or g suffix).
+    #[arg(short = 'm', long, value_name = "BYTES")]
+    pub memory: Option<String>,
+    /// Limit on the number of processes.
+    #[arg(long = "pids-limit", value_name = "N")]
+    pub pids_limit: Option<u64>,
+    /// CPU limit, in CPUs (1.5 is one and a half).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+
+    /// Add a capability to Docker's default set (ALL for all).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from Docker's default set (ALL for all).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Give the container every capability, no seccomp filter and no masked
+    /// paths, writable /sys and /proc/sys.
+    #[arg(long)]
+    pub privileged: bool,
+    /// seccomp=unconfined (no seccomp filter) or no-new-privileges (the
+    /// default here).
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+
+    /// The platform to select from a multi-platform image.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Source(Box<SourceError>),
+    #[error(transparent)]
+    Layers(#[from] LayersError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{what}: {source}")]
+    Os {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<SourceError> for Error {
+    fn from(e: SourceError) -> Error {
+        Error::Source(Box::new(e))
+    }
+}
+
+pub fn run(args: Args) -> Result<u8, Error> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(Error::Unsupported(
+            "running as a non-root user (rootless) is not supported yet; run as root".into(),
+        ));
+    }
+    let prepared = config::prepare(&args)?;
+    parent::run(prepared)
+}

@@ -1,0 +1,607 @@
+//! The container's filesystem, made inside its new mount namespace: the
+//! root (overlayfs or a bind), /proc, /sys, /dev, the /etc files, the
+//! user's mounts, then pivot_root and the masked and read-only paths.
+//!
+//! Every mount target inside the root is opened with openat2
+//! RESOLVE_IN_ROOT and mounted on through /proc/self/fd, so a symlink in
+//! the image cannot send a mount to a host path.
+
+use crate::config::{MountKind, Network, Plan, Root};
+use slipway_common::apply::{mkdir_all_in_root, openat_in_root};
+use slipway_common::container::cgroups::{hierarchy, Hierarchy};
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Docker's masked paths: hidden behind /dev/null or an empty read-only
+/// tmpfs, as they leak host information or control.
+const MASKED: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Docker's read-only paths.
+const READ_ONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// The device nodes of a container's /dev: name, major, minor.
+const DEVICES: &[(&str, u32, u32)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+fn c(s: &str) -> CString {
+    CString::new(s).expect("no NUL in a mount argument")
+}
+
+fn ctx<T>(what: impl FnOnce() -> String) -> impl FnOnce(io::Error) -> io::Result<T> {
+    move |e| Err(io::Error::new(e.kind(), format!("{}: {e}", what())))
+}
+
+fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> io::Result<()> {
+    // SAFETY: valid C strings or null, as mount(2) takes them.
+    let rc = unsafe {
+        libc::mount(
+            source.map_or(std::ptr::null(), CStr::as_ptr),
+            target.as_ptr(),
+            fstype.map_or(std::ptr::null(), CStr::as_ptr),
+            flags,
+            data.map_or(std::ptr::null(), |d| d.as_ptr().cast()),
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// The path that names an open descriptor, for mount(2).
+fn fd_path(fd: &OwnedFd) -> CString {
+    c(&format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+fn open_path(root: RawFd, path: &str) -> io::Result<OwnedFd> {
+    openat_in_root(root, path.as_bytes(), libc::O_PATH, 0)
+}
+
+/// Opens directory `path` inside the root, creating what is missing; a
+/// symlink on the way is followed inside the root, never out of it.
+fn mkdir_all(root: RawFd, path: &str) -> io::Result<OwnedFd> {
+    mkdir_all_in_root(root, path.as_bytes())
+}
+
+/// Opens file `path` inside the root, creating it (and its parents).
+fn touch(root: RawFd, path: &str) -> io::Result<OwnedFd> {
+    if let Some((parent, _)) = path.trim_end_matches('/').rsplit_once('/') {
+        mkdir_all(root, parent)?;
+    }
+    match open_path(root, path) {
+        Ok(fd) => Ok(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            let fd = openat_in_root(
+                root,
+                path.as_bytes(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW,
+                0o644,
+            )?;
+            drop(fd);
+            open_path(root, path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn is_dir(fd: &OwnedFd) -> io::Result<bool> {
+    // SAFETY: stat is plain data written by the kernel.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid descriptor and out pointer.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+}
+
+fn overlay_options(lowers: &[String], upper: &Path, work: &Path) -> String {
+    let mut o = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.join(":"),
+        upper.display(),
+        work.display()
+    );
+    // The build reads the upper dir with layer-diff --upper: renamed
+    // directories and metadata-only copies would hide changes from it, and
+    // the inode index is of no use to a throwaway mount.
+    for (param, opt) in [
+        ("index", ",index=off"),
+        ("redirect_dir", ",redirect_dir=off"),
+        ("metacopy", ",metacopy=off"),
+    ] {
+        if Path::new("/sys/module/overlay/parameters")
+            .join(param)
+            .exists()
+        {
+            o.push_str(opt);
+        }
+    }
+    o
+}
+
+/// Assembles the root at the plan's mountpoint and moves into it.
+pub fn setup(plan: &Plan) -> io::Result<()> {
+    mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
+        .or_else(ctx(|| "make / private".into()))?;
+    // Device nodes work only where we put them: every other mount is
+    // nodev, so a node made with CAP_MKNOD (a host disk, say) cannot be
+    // opened. This is the policy Docker's device cgroup enforces, without
+    // needing the devices controller (v1) or a BPF program (v2).
+    let nodev = if plan.privileged { 0 } else { libc::MS_NODEV };
+    let mp = c(&plan.mountpoint.to_string_lossy());
+    match &plan.root {
+        Root::Overlay {
+            lowers_dir,
+            lowers,
+            upper,
+            work,
+        } => {
+            // Lower dirs are named relative to their directory, so that many
+            // layers fit in the one page mount options may take.
+            std::env::set_current_dir(lowers_dir)
+                .or_else(ctx(|| format!("enter {}", lowers_dir.display())))?;
+            let opts = c(&overlay_options(lowers, upper, work));
+            mount(Some(c"overlay"), &mp, Some(c"overlay"), nodev, Some(&opts))
+                .or_else(ctx(|| "mount the overlay root".into()))?;
+        }
+        Root::Bind(dir) => {
+            let src = c(&dir.to_string_lossy());
+            mount(Some(&src), &mp, None, libc::MS_BIND | libc::MS_REC, None)
+                .or_else(ctx(|| format!("bind mount {}", dir.display())))?;
+            if nodev != 0 {
+                mount(
+                    None,
+                    &mp,
+                    None,
+                    libc::MS_BIND | libc::MS_REMOUNT | nodev,
+                    None,
+                )
+                .or_else(ctx(|| format!("remount {} nodev", dir.display())))?;
+            }
+        }
+    }
+    // SAFETY: valid C string.
+    let raw = unsafe {
+        libc::open(
+            mp.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error()).or_else(ctx(|| "open the root".into()));
+    }
+    // SAFETY: a descriptor we just opened.
+    let root = unsafe { OwnedFd::from_raw_fd(raw) };
+    let r = root.as_raw_fd();
+
+    mkdir_all(r, &plan.cwd)
+        .or_else(ctx(|| format!("create the working directory {}", plan.cwd)))?;
+
+    let nosuid_nodev_noexec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    let proc_ = mkdir_all(r, "/proc").or_else(ctx(|| "create /proc".into()))?;
+    mount(
+        Some(c"proc"),
+        &fd_path(&proc_),
+        Some(c"proc"),
+        nosuid_nodev_noexec,
+        None,
+    )
+    .or_else(ctx(|| "mount /proc".into()))?;
+
+    let sys = mkdir_all(r, "/sys").or_else(ctx(|| "create /sys".into()))?;
+    let ro = if plan.privileged { 0 } else { libc::MS_RDONLY };
+    let sys_result = mount(
+        Some(c"sysfs"),
+        &fd_path(&sys),
+        Some(c"sysfs"),
+        nosuid_nodev_noexec | ro,
+        None,
+    );
+    match sys_result {
+        Ok(()) => {}
+        // A host network namespace as a non-init user cannot mount sysfs:
+        // bind the host's instead, as runc does.
+        Err(e) if plan.network == Network::Host && e.raw_os_error() == Some(libc::EPERM) => {
+            mount(
+                Some(c"/sys"),
+                &fd_path(&sys),
+                None,
+                libc::MS_BIND | libc::MS_REC,
+                None,
+            )
+            .or_else(ctx(|| "bind /sys".into()))?;
+        }
+        Err(e) => return Err(e).or_else(ctx(|| "mount /sys".into())),
+    }
+    if hierarchy() == Hierarchy::V2 {
+        let cg = mkdir_all(r, "/sys/fs/cgroup").or_else(ctx(|| "open /sys/fs/cgroup".into()))?;
+        mount(
+            Some(c"cgroup2"),
+            &fd_path(&cg),
+            Some(c"cgroup2"),
+            nosuid_nodev_noexec | ro,
+            None,
+        )
+        .or_else(ctx(|| "mount /sys/fs/cgroup".into()))?;
+    }
+
+    dev(r, plan.privileged)?;
+
+    for (target, host) in &plan.etc {
+        let fd = touch(r, target).or_else(ctx(|| format!("create {target}")))?;
+        let src = c(&host.to_string_lossy());
+        mount(Some(&src), &fd_path(&fd), None, libc::MS_BIND, None)
+            .or_else(ctx(|| format!("mount {target}")))?;
+    }
+
+    let mut user_mounts: Vec<_> = plan.mounts.iter().collect();
+    // Parents before children, whatever the order on the command line.
+    user_mounts.sort_by_key(|m| m.target.split('/').filter(|c| !c.is_empty()).count());
+    for m in user_mounts {
+        match &m.kind {
+            MountKind::Bind { source, read_only } => {
+                let target = if source.is_dir() {
+                    mkdir_all(r, &m.target)
+                } else {
+                    touch(r, &m.target)
+                }
+                .or_else(ctx(|| format!("create mount point {}", m.target)))?;
+                let src = c(&source.to_string_lossy());
+                mount(
+                    Some(&src),
+                    &fd_path(&target),
+                    None,
+                    libc::MS_BIND | libc::MS_REC,
+                    None,
+                )
+                .or_else(ctx(|| {
+                    format!("mount {} at {}", source.display(), m.target)
+                }))?;
+                let ro = if *read_only { libc::MS_RDONLY } else { 0 };
+                if ro | nodev != 0 {
+                    let now = open_path(r, &m.target)?;
+                    mount(
+                        None,
+                        &fd_path(&now),
+                        None,
+                        libc::MS_BIND | libc::MS_REMOUNT | ro | nodev,
+                        None,
+                    )
+                    .or_else(ctx(|| format!("remount {}", m.target)))?;
+                }
+            }
+            MountKind::Tmpfs { options } => {
+                let target =
+                    mkdir_all(r, &m.target).or_else(ctx(|| format!("create {}", m.target)))?;
+                let mut flags = 0;
+                let mut data = Vec::new();
+                for o in options.split(',') {
+                    match o {
+                        "nosuid" => flags |= libc::MS_NOSUID,
+                        "nodev" => flags |= libc::MS_NODEV,
+                        "noexec" => flags |= libc::MS_NOEXEC,
+                        "ro" => flags |= libc::MS_RDONLY,
+                        "rw" => {}
+                        o => data.push(o),
+                    }
+                }
+                let data = c(&data.join(","));
+                mount(
+                    Some(c"tmpfs"),
+                    &fd_path(&target),
+                    Some(c"tmpfs"),
+                    flags,
+                    Some(&data),
+                )
+                .or_else(ctx(|| format!("mount tmpfs at {}", m.target)))?;
+            }
+        }
+    }
+
+    pivot(&root)?;
+    drop(root);
+
+    if plan.read_only {
+        mount(
+            None,
+            c"/",
+            None,
+            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+            None,
+        )
+        .or_else(ctx(|| "make the root read-only".into()))?;
+    }
+    if !plan.privileged {
+        mask_paths()?;
+    }
+    Ok(())
+}
+
+/// A fresh /dev: a tmpfs of ours with the standard nodes, so nothing in
+/// the image can stand in for /dev/null while masked paths use it.
+fn dev(r: RawFd, privileged: bool) -> io::Result<()> {
+    let dev = mkdir_all(r, "/dev").or_else(ctx(|| "create /dev".into()))?;
+    let nodev = if privileged { 0 } else { libc::MS_NODEV };
+    mount(
+        Some(c"tmpfs"),
+        &fd_path(&dev),
+        Some(c"tmpfs"),
+        libc::MS_NOSUID | libc::MS_STRICTATIME | nodev,
+        Some(c"mode=755,size=65536k"),
+    )
+    .or_else(ctx(|| "mount /dev".into()))?;
+    let dev = open_path(r, "/dev")?;
+    // SAFETY: a valid path descriptor, reopened as a directory.
+    let d = unsafe {
+        libc::openat(
+            dev.as_raw_fd(),
+            c".".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if d < 0 {
+        return Err(io::Error::last_os_error()).or_else(ctx(|| "open /dev".into()));
+    }
+    // SAFETY: a descriptor we just opened.
+    let d = unsafe { OwnedFd::from_raw_fd(d) };
+    let mut nodes: Vec<(String, libc::mode_t, libc::dev_t)> = DEVICES
+        .iter()
+        .map(|(n, ma, mi)| (n.to_string(), libc::S_IFCHR, libc::makedev(*ma, *mi)))
+        .collect();
+    if privileged {
+        for (name, mode, rdev) in host_devices() {
+            // ptmx is the devpts instance's, through the symlink below.
+            if name != "ptmx" && !nodes.iter().any(|(n, _, _)| *n == name) {
+                nodes.push((name, mode, rdev));
+            }
+        }
+    }
+    for (name, kind, rdev) in nodes {
+        let n = c(&name);
+        if privileged {
+            // SAFETY: valid descriptor and C string.
+            let rc = unsafe { libc::mknodat(d.as_raw_fd(), n.as_ptr(), kind | 0o666, rdev) };
+            if rc < 0 {
+                return Err(io::Error::last_os_error())
+                    .or_else(ctx(|| format!("create /dev/{name}")));
+            }
+            // The umask must not narrow them.
+            // SAFETY: valid descriptor and C string.
+            unsafe { libc::fchmodat(d.as_raw_fd(), n.as_ptr(), 0o666, 0) };
+            continue;
+        }
+        // The host's node, bound over an empty file: the bind mount keeps
+        // the host /dev's permission to open devices, our nodev /dev not.
+        let host = format!("/dev/{name}");
+        // O_PATH: a reference to the node that does not open the device
+        // (the host's /dev/tty cannot be opened without a terminal).
+        let src = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+            .open(&host)
+            .or_else(ctx(|| format!("open the host's {host}")))?;
+        let meta = src.metadata()?;
+        if !meta.file_type().is_char_device() || meta.rdev() as libc::dev_t != rdev {
+            return Err(io::Error::other(format!(
+                "the host's {host} is not the device it should be"
+            )));
+        }
+        // SAFETY: valid descriptor and C string.
+        let fd = unsafe {
+            libc::openat(
+                d.as_raw_fd(),
+                n.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o666,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error()).or_else(ctx(|| format!("create /dev/{name}")));
+        }
+        // SAFETY: a descriptor we just opened.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        let target = open_path(r, &host)?;
+        let src_path = c(&format!("/proc/self/fd/{}", src.as_raw_fd()));
+        mount(
+            Some(&src_path),
+            &fd_path(&target),
+            None,
+            libc::MS_BIND,
+            None,
+        )
+        .or_else(ctx(|| format!("mount {host}")))?;
+    }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("ptmx", "pts/ptmx"),
+        ("core", "/proc/kcore"),
+    ] {
+        let (n, t) = (c(name), c(target));
+        // SAFETY: valid C strings and descriptor.
+        if unsafe { libc::symlinkat(t.as_ptr(), d.as_raw_fd(), n.as_ptr()) } < 0 {
+            return Err(io::Error::last_os_error()).or_else(ctx(|| format!("create /dev/{name}")));
+        }
+    }
+    for (name, fstype, flags, data) in [
+        (
+            "pts",
+            c"devpts",
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            c"newinstance,ptmxmode=0666,mode=0620,gid=5",
+        ),
+        (
+            "shm",
+            c"tmpfs",
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            c"mode=1777,size=65536k",
+        ),
+        (
+            "mqueue",
+            c"mqueue",
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            c"",
+        ),
+    ] {
+        let n = c(name);
+        // SAFETY: valid descriptor and C string.
+        if unsafe { libc::mkdirat(d.as_raw_fd(), n.as_ptr(), 0o755) } < 0 {
+            return Err(io::Error::last_os_error()).or_else(ctx(|| format!("create /dev/{name}")));
+        }
+        let fd = open_path(r, &format!("/dev/{name}"))?;
+        mount(Some(fstype), &fd_path(&fd), Some(fstype), flags, Some(data))
+            .or_else(ctx(|| format!("mount /dev/{name}")))?;
+    }
+    Ok(())
+}
+
+/// The host's device nodes at the top of /dev, for --privileged.
+fn host_devices() -> Vec<(String, libc::mode_t, libc::dev_t)> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/dev") {
+        for e in rd.flatten() {
+            let Ok(m) = e.path().symlink_metadata() else {
+                continue;
+            };
+            let ft = m.file_type();
+            let kind = if ft.is_char_device() {
+                libc::S_IFCHR
+            } else if ft.is_block_device() {
+                libc::S_IFBLK
+            } else {
+                continue;
+            };
+            if let Some(name) = e.file_name().to_str() {
+                out.push((name.to_string(), kind, m.rdev() as libc::dev_t));
+            }
+        }
+    }
+    out
+}
+
+/// pivot_root into `root` with the old root stacked on it and detached,
+/// as runc does: no directory for the old root is needed in the image.
+fn pivot(root: &OwnedFd) -> io::Result<()> {
+    // SAFETY: a valid directory descriptor.
+    if unsafe { libc::fchdir(root.as_raw_fd()) } < 0 {
+        return Err(io::Error::last_os_error()).or_else(ctx(|| "enter the root".into()));
+    }
+    // SAFETY: valid C strings.
+    if unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) } < 0 {
+        return Err(io::Error::last_os_error()).or_else(ctx(|| "pivot_root".into()));
+    }
+    mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
+        .or_else(ctx(|| "make the old root a slave".into()))?;
+    // SAFETY: valid C string.
+    if unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) } < 0 {
+        return Err(io::Error::last_os_error()).or_else(ctx(|| "detach the old root".into()));
+    }
+    std::env::set_current_dir("/").or_else(ctx(|| "enter /".into()))
+}
+
+/// Masked paths get /dev/null (files) or an empty read-only tmpfs
+/// (directories); read-only paths are bound onto themselves read-only.
+fn mask_paths() -> io::Result<()> {
+    // SAFETY: valid C string.
+    let raw = unsafe {
+        libc::open(
+            c"/".as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor we just opened.
+    let root = unsafe { OwnedFd::from_raw_fd(raw) };
+    let r = root.as_raw_fd();
+    let null = open_path(r, "/dev/null")?;
+    for path in MASKED {
+        let fd = match open_path(r, path) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e).or_else(ctx(|| format!("open {path}"))),
+        };
+        if is_dir(&fd)? {
+            mount(
+                Some(c"tmpfs"),
+                &fd_path(&fd),
+                Some(c"tmpfs"),
+                libc::MS_RDONLY,
+                None,
+            )
+        } else {
+            mount(
+                Some(&fd_path(&null)),
+                &fd_path(&fd),
+                None,
+                libc::MS_BIND,
+                None,
+            )
+        }
+        .or_else(ctx(|| format!("mask {path}")))?;
+    }
+    for path in READ_ONLY {
+        let fd = match open_path(r, path) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) => return Err(e).or_else(ctx(|| format!("open {path}"))),
+        };
+        let p = fd_path(&fd);
+        mount(Some(&p), &p, None, libc::MS_BIND | libc::MS_REC, None)
+            .or_else(ctx(|| format!("bind {path}")))?;
+        let now = open_path(r, path)?;
+        mount(
+            None,
+            &fd_path(&now),
+            None,
+            libc::MS_BIND
+                | libc::MS_REMOUNT
+                | libc::MS_RDONLY
+                | libc::MS_NOSUID
+                | libc::MS_NODEV
+                | libc::MS_NOEXEC
+                | libc::MS_REC,
+            None,
+        )
+        .or_else(ctx(|| format!("make {path} read-only")))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,643 @@
+//! container-run against the kernel: real namespaces, overlayfs, cgroups
+//! and seccomp, each security property tried from inside a container.
+
+use slipway_tests::{busybox_image, ok, Env};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output, Stdio};
+
+fn env() -> Env {
+    let e = Env::new();
+    busybox_image(&e, "bb", &[]);
+    e
+}
+
+/// container-run --rm --network none ARGS…, stdin closed.
+fn run(e: &Env, args: &[&str]) -> Output {
+    let mut c = e.cmd("container-run");
+    c.args(["--rm", "--network", "none"]).args(args);
+    c.stdin(Stdio::null())
+        .output()
+        .expect("spawn container-run")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn sh(e: &Env, flags: &[&str], script: &str) -> Output {
+    let mut args: Vec<&str> = flags.to_vec();
+    args.extend(["bb", "sh", "-c", script]);
+    run(e, &args)
+}
+
+fn sh_ok(e: &Env, flags: &[&str], script: &str) -> String {
+    let o = sh(e, flags, script);
+    assert!(
+        o.status.success(),
+        "{script}: {} {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    stdout(&o)
+}
+
+fn status_line(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("no {key} in {status}"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn output_and_exit_status_pass_through() {
+    let e = env();
+    let o = sh(&e, &[], "echo out; echo err >&2; exit 7");
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(stdout(&o), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+}
+
+#[test]
+fn own_failures_are_125_126_127_with_one_line() {
+    let e = env();
+    let o = run(&e, &["bb", "no-such-command"]);
+    assert_eq!(o.status.code(), Some(127));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("container-run: error: ") && err.contains("not found"),
+        "{err}"
+    );
+    let o = run(&e, &["bb", "/etc/passwd"]);
+    assert_eq!(
+        o.status.code(),
+        Some(126),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run(&e, &["no-such-image"]);
+    assert_eq!(o.status.code(), Some(125));
+    let o = run(&e, &["--bogus-flag", "bb"]);
+    assert_eq!(o.status.code(), Some(125));
+    let o = run(&e, &["-u", "nosuchuser", "bb", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unable to find user nosuchuser"));
+    // Nothing of the failed containers is left behind.
+    let left = std::fs::read_dir(e.store().join(".slipway/containers"))
+        .unwrap()
+        .filter(|d| {
+            !d.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn image_config_sets_env_workdir_user_and_command() {
+    let e = Env::new();
+    busybox_image(
+        &e,
+        "cfg",
+        &[
+            "-e",
+            "GREETING=hello",
+            "-e",
+            "PATH=/bin",
+            "-w",
+            "/srv/app",
+            "-u",
+            "app",
+            "--entrypoint",
+            r#"["sh","-c"]"#,
+            "--cmd",
+            r#"["echo $GREETING from $(pwd) as $(id -un) home=$HOME"]"#,
+        ],
+    );
+    let o = run(&e, &["cfg"]);
+    assert_eq!(
+        stdout(&o),
+        "hello from /srv/app as app home=/home/app\n",
+        "{o:?}"
+    );
+    // Flags override the image; --entrypoint drops the image's cmd.
+    let o = run(
+        &e,
+        &[
+            "-e",
+            "GREETING=hi",
+            "-w",
+            "/tmp",
+            "-u",
+            "0",
+            "cfg",
+            "echo $GREETING $(pwd) $(id -u)",
+        ],
+    );
+    assert_eq!(stdout(&o), "hi /tmp 0\n");
+    let o = run(&e, &["--entrypoint", "pwd", "cfg"]);
+    assert_eq!(stdout(&o), "/srv/app\n");
+    let o = run(
+        &e,
+        &[
+            "--env-file",
+            "/dev/null",
+            "-e",
+            "HOSTNAME",
+            "--hostname",
+            "box",
+            "cfg",
+            "echo $HOSTNAME $(hostname)",
+        ],
+    );
+    assert_eq!(stdout(&o), "box box\n");
+}
+
+#[test]
+fn user_by_name_gets_its_groups_and_no_capabilities() {
+    let e = env();
+    let out = sh_ok(&e, &["-u", "app"], "id; cat /proc/self/status");
+    assert!(
+        out.starts_with("uid=1000(app) gid=1000(app) groups=10(wheel),29(audio)"),
+        "{out}"
+    );
+    assert_eq!(status_line(&out, "CapEff"), "0000000000000000");
+    assert_eq!(status_line(&out, "CapPrm"), "0000000000000000");
+    assert_eq!(status_line(&out, "CapBnd"), "00000000a80425fb");
+}
+
+#[test]
+fn root_gets_dockers_capabilities_no_new_privs_and_seccomp() {
+    let e = env();
+    let out = sh_ok(&e, &[], "cat /proc/self/status");
+    for key in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(status_line(&out, key), "00000000a80425fb", "{key}");
+    }
+    assert_eq!(status_line(&out, "CapInh"), "0000000000000000");
+    assert_eq!(status_line(&out, "CapAmb"), "0000000000000000");
+    assert_eq!(status_line(&out, "NoNewPrivs"), "1");
+    assert_eq!(status_line(&out, "Seccomp"), "2");
+    let out = sh_ok(
+        &e,
+        &["--cap-drop", "ALL", "--cap-add", "chown"],
+        "cat /proc/self/status",
+    );
+    assert_eq!(status_line(&out, "CapEff"), "0000000000000001");
+    let out = sh_ok(&e, &["--privileged"], "cat /proc/self/status");
+    assert_eq!(status_line(&out, "Seccomp"), "0");
+    let out = sh_ok(
+        &e,
+        &["--security-opt", "seccomp=unconfined"],
+        "cat /proc/self/status",
+    );
+    assert_eq!(status_line(&out, "Seccomp"), "0");
+}
+
+#[test]
+fn the_container_has_its_own_namespaces() {
+    let e = env();
+    let out = sh_ok(
+        &e,
+        &["--hostname", "inside"],
+        "echo pid=$$; hostname; ls /proc | grep -c '^[0-9]'; ls /sys/class/net; \
+         for n in mnt pid uts ipc net; do readlink /proc/self/ns/$n; done",
+    );
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("pid=1"));
+    assert_eq!(lines.next(), Some("inside"));
+    let procs: u32 = lines.next().unwrap().parse().unwrap();
+    assert!(
+        procs <= 3,
+        "only the container's processes are visible: {out}"
+    );
+    assert_eq!(lines.next(), Some("lo"), "--network none has only loopback");
+    for (ns, inside) in ["mnt", "pid", "uts", "ipc", "net"].iter().zip(lines) {
+        let host = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
+        assert_ne!(
+            inside,
+            host.to_string_lossy(),
+            "{ns} namespace is the host's"
+        );
+    }
+}
+
+#[test]
+fn mount_module_loading_and_raw_devices_are_refused() {
+    let e = env();
+    let out = sh_ok(
+        &e,
+        &[],
+        "mount -t tmpfs none /mnt 2>/dev/null && echo mounted; \
+         umount /proc/sys 2>/dev/null && echo unmounted; \
+         unshare -m true 2>/dev/null && echo unshared; \
+         insmod /nonexistent.ko 2>/dev/null; rmmod loop 2>/dev/null && echo rmmod; \
+         mknod /tmp/disk b 254 0 && head -c1 /tmp/disk >/dev/null 2>&1 && echo read-disk; \
+         mknod /dev/disk2 b 8 0 && head -c1 /dev/disk2 >/dev/null 2>&1 && echo read-disk2; \
+         echo x > /proc/sysrq-trigger 2>/dev/null && echo sysrq; \
+         echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo wrote-proc-sys; \
+         touch /sys/kernel/x 2>/dev/null && echo wrote-sys; \
+         echo done",
+    );
+    assert_eq!(out, "done\n", "something privileged worked: {out}");
+}
+
+#[test]
+fn masked_paths_show_nothing_of_the_host() {
+    let e = env();
+    let out = sh_ok(
+        &e,
+        &[],
+        "wc -c < /proc/keys; wc -c < /proc/timer_list; ls /sys/firmware | wc -l; \
+         cat /proc/interrupts | wc -c",
+    );
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "0", "0"],
+        "{out}"
+    );
+    // --privileged masks nothing.
+    let out = sh_ok(&e, &["--privileged"], "wc -c < /proc/timer_list");
+    assert_ne!(out.trim(), "0");
+}
+
+#[test]
+fn no_descriptor_of_ours_reaches_the_container() {
+    let e = env();
+    let leak = std::fs::File::open("/").unwrap();
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&leak);
+    let mut c = e.cmd("container-run");
+    c.args(["--rm", "--network", "none", "bb", "ls", "/proc/self/fd"]);
+    // SAFETY: only dup2 between fork and exec: fd 9 is inherited, as a
+    // careless caller might leave it (the CVE-2024-21626 pattern).
+    unsafe {
+        c.pre_exec(move || {
+            if libc::dup2(raw, 9) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = ok(c);
+    // ls itself holds one descriptor for the directory it lists.
+    let fds: Vec<&str> = out.lines().collect();
+    assert_eq!(fds, ["0", "1", "2", "3"], "{out}");
+}
+
+#[test]
+fn mount_targets_cannot_escape_through_symlinks() {
+    let e = env();
+    let host_dir = e.path("host-target");
+    std::fs::create_dir(&host_dir).unwrap();
+    // An image whose /mnt is an absolute symlink to a host path.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_mode(0o777);
+    h.set_size(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    b.append_link(&mut h, "mnt", &host_dir).unwrap();
+    let layer = e.path("evil.tar");
+    std::fs::write(&layer, b.into_inner().unwrap()).unwrap();
+    let mut c = e.cmd("image-assemble");
+    c.args(["--base", "bb", "-t", "evil"]).arg(&layer);
+    ok(c);
+    let vol = e.path("vol");
+    std::fs::create_dir(&vol).unwrap();
+    std::fs::write(vol.join("f"), "in the volume").unwrap();
+    let spec = format!("{}:/mnt/sub/dir", vol.display());
+    let o = run(&e, &["-v", &spec, "evil", "cat", "/mnt/sub/dir/f"]);
+    assert_eq!(
+        stdout(&o),
+        "in the volume",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(&host_dir).unwrap().count(),
+        0,
+        "the host dir was touched"
+    );
+}
+
+#[test]
+fn volumes_tmpfs_and_read_only_root() {
+    let e = env();
+    let vol = e.path("vol");
+    std::fs::create_dir(&vol).unwrap();
+    std::fs::write(vol.join("f"), "data\n").unwrap();
+    let ro = format!("{}:/data:ro", vol.display());
+    let rw = format!("{}:/rw", vol.display());
+    let out = sh_ok(
+        &e,
+        &[
+            "-v",
+            &ro,
+            "-v",
+            &rw,
+            "--tmpfs",
+            "/scratch:size=1m",
+            "--read-only",
+        ],
+        "cat /data/f; touch /data/x 2>/dev/null || echo ro-refused; \
+         touch /root/x 2>/dev/null || echo root-ro; touch /scratch/x && echo tmpfs-ok; \
+         echo new > /rw/written",
+    );
+    assert_eq!(out, "data\nro-refused\nroot-ro\ntmpfs-ok\n");
+    assert_eq!(
+        std::fs::read_to_string(vol.join("written")).unwrap(),
+        "new\n"
+    );
+    // A named volume lives in the store and outlives the container.
+    sh_ok(&e, &["-v", "cache:/cache"], "echo kept > /cache/k");
+    assert_eq!(sh_ok(&e, &["-v", "cache:/cache"], "cat /cache/k"), "kept\n");
+}
+
+#[test]
+fn the_writable_layer_lands_in_upper_for_layer_diff() {
+    let e = env();
+    let upper = e.path("upper");
+    let spec = upper.to_string_lossy().into_owned();
+    sh_ok(
+        &e,
+        &["--upper", &spec],
+        "echo hi > /root/new; rm /bin/ls; mkdir -p /srv/a",
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("root/new")).unwrap(),
+        "hi\n"
+    );
+    assert!(upper.join("srv/a").is_dir());
+    // The deleted file is an overlay whiteout, which layer-diff turns into
+    // .wh.ls.
+    let mut c = e.cmd("layer-diff");
+    c.arg("--upper").arg(&upper);
+    let out = c.output().unwrap();
+    assert!(out.status.success());
+    let mut names: Vec<String> = tar::Archive::new(&out.stdout[..])
+        .entries()
+        .unwrap()
+        .map(|en| en.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.contains(&"bin/.wh.ls".to_string()), "{names:?}");
+    assert!(names.contains(&"root/new".to_string()), "{names:?}");
+    // The image's own layer is untouched.
+    assert_eq!(sh_ok(&e, &[], "ls /bin/ls"), "/bin/ls\n");
+}
+
+#[test]
+fn a_plain_directory_runs_with_rootfs() {
+    let e = env();
+    let root = e.path("rootfs");
+    // The image's files as a plain tree, through layer-diff --apply.
+    let layer = e.path("bb.tar");
+    let mut c = e.cmd("layer-diff");
+    c.arg("--apply")
+        .arg(&root)
+        .stdin(std::fs::File::open(layer).unwrap());
+    std::fs::create_dir(&root).unwrap();
+    assert!(c.status().unwrap().success());
+    let o = run(
+        &e,
+        &[
+            "--rootfs",
+            root.to_str().unwrap(),
+            "sh",
+            "-c",
+            "echo plain > /root/f; cat /root/f",
+        ],
+    );
+    assert_eq!(
+        stdout(&o),
+        "plain\n",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        root.join("root/f").exists(),
+        "without --upper, writes go to the directory"
+    );
+}
+
+#[test]
+fn memory_and_pids_limits_are_enforced() {
+    let e = env();
+    // A memory hog: tail must hold the whole line of zeros.
+    let o = sh(
+        &e,
+        &["--memory", "32m"],
+        "head -c 200000000 /dev/zero | tail > /dev/null",
+    );
+    assert_eq!(o.status.code(), Some(137), "{o:?}");
+    // A fork bomb meets the pids limit.
+    let out = sh_ok(
+        &e,
+        &["--pids-limit", "20"],
+        "sh -c 'i=0; while [ $i -lt 60 ]; do sleep 10 & i=$((i+1)); done' 2>/dev/null; \
+         set -- /proc/[0-9]*; echo running=$#",
+    );
+    let running: u32 = out
+        .trim()
+        .strip_prefix("running=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(running <= 20, "{out}");
+}
+
+#[test]
+fn cpu_limit_is_written_to_the_cgroup() {
+    let e = env();
+    let out = sh_ok(&e, &["--cpus", "0.5"], "cat /proc/self/cgroup");
+    // On a v1 host the container sees its cgroup path; on v2 its own
+    // namespace root. Read the limit through the host in both cases.
+    let v2 = out.lines().any(|l| l.starts_with("0::"));
+    if v2 {
+        assert!(out.contains("0::/"), "{out}");
+    } else {
+        let line = out
+            .lines()
+            .find(|l| l.contains(":cpu,") || l.contains(":cpu:") || l.contains("cpu,cpuacct"))
+            .unwrap();
+        assert!(line.contains("/slipway/"), "{out}");
+    }
+    // While it runs, the host's cgroup holds the quota.
+    let mut c = e.cmd("container-run");
+    c.args([
+        "--rm",
+        "--network",
+        "none",
+        "--cpus",
+        "0.5",
+        "--name",
+        "cpuq",
+        "bb",
+        "sleep",
+        "5",
+    ]);
+    let mut child = c.spawn().unwrap();
+    let quota = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let state = std::fs::read_dir(e.store().join(".slipway/containers")).ok()?;
+            for d in state.flatten() {
+                let id = d.file_name().to_string_lossy().into_owned();
+                for f in [
+                    format!("/sys/fs/cgroup/cpu/slipway/{id}/cpu.cfs_quota_us"),
+                    format!("/sys/fs/cgroup/slipway/{id}/cpu.max"),
+                ] {
+                    if let Ok(q) = std::fs::read_to_string(&f) {
+                        return Some(q);
+                    }
+                }
+            }
+            None
+        })
+        .expect("the container's cgroup appears");
+    // SAFETY: kill with integer arguments.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    assert!(quota.starts_with("50000"), "{quota}");
+}
+
+#[test]
+fn signals_are_forwarded_to_the_container() {
+    let e = env();
+    let mut c = e.cmd("container-run");
+    c.args([
+        "--rm",
+        "--network",
+        "none",
+        "bb",
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done",
+    ])
+    .stdout(Stdio::piped())
+    .stdin(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    std::io::Read::read_exact(&mut out, &mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+    // SAFETY: kill with integer arguments.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(rest, "got TERM\n");
+    assert_eq!(status.code(), Some(3));
+}
+
+#[test]
+fn stdin_is_closed_unless_interactive() {
+    let e = env();
+    let mut c = e.cmd("container-run");
+    c.args(["--rm", "--network", "none", "bb", "cat"]);
+    let o = slipway_tests::run_with_input(c, b"typed\n");
+    assert_eq!(stdout(&o), "");
+    let mut c = e.cmd("container-run");
+    c.args(["--rm", "--network", "none", "-i", "bb", "cat"]);
+    let o = slipway_tests::run_with_input(c, b"typed\n");
+    assert_eq!(stdout(&o), "typed\n");
+}
+
+#[test]
+fn a_container_without_rm_is_recorded_with_its_exit_code() {
+    let e = env();
+    let mut c = e.cmd("container-run");
+    c.args([
+        "--network",
+        "none",
+        "--name",
+        "kept",
+        "bb",
+        "sh",
+        "-c",
+        "exit 4",
+    ]);
+    assert_eq!(c.status().unwrap().code(), Some(4));
+    let dir = e.store().join(".slipway/containers");
+    let states: Vec<serde_json::Value> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|d| d.path().join("state.json").exists())
+        .map(|d| {
+            serde_json::from_slice(&std::fs::read(d.path().join("state.json")).unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0]["name"], "kept");
+    assert_eq!(states[0]["status"], "exited");
+    assert_eq!(states[0]["exit_code"], 4);
+    // The name is taken until the container is removed.
+    let o = run(&e, &["--name", "kept", "bb", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already in use"));
+}
+
+#[test]
+fn private_network_reaches_out_and_publishes_ports() {
+    let e = env();
+    if slipway_tests::which("slirp4netns").is_none() {
+        panic!("slirp4netns is not installed: run scripts/test.sh, which installs it");
+    }
+    // A port published on loopback: the host connects to the container.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut c = e.cmd("container-run");
+    let publish = format!("127.0.0.1:{port}:80");
+    c.args([
+        "--rm",
+        "-p",
+        &publish,
+        "bb",
+        "sh",
+        "-c",
+        "echo served | nc -l -p 80",
+    ])
+    .stdin(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let got = (0..100).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let mut buf = String::new();
+        std::io::Read::read_to_string(&mut s, &mut buf).ok()?;
+        (!buf.is_empty()).then_some(buf)
+    });
+    child.wait().unwrap();
+    assert_eq!(got.as_deref(), Some("served\n"));
+    // The container has its own interface and an address of slirp4netns.
+    let mut c = e.cmd("container-run");
+    c.args([
+        "--rm",
+        "bb",
+        "sh",
+        "-c",
+        "ip -4 addr show tap0 | grep -o 'inet [0-9.]*'",
+    ]);
+    assert_eq!(ok(c), "inet 10.0.2.100\n");
+}
+
+#[test]
+fn nothing_is_left_mounted_or_running() {
+    let e = env();
+    sh_ok(&e, &["-v", "x:/x", "--tmpfs", "/t"], "sleep 0.1 & true");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let store = e.store().to_string_lossy().into_owned();
+    assert!(
+        !mounts.contains(&store),
+        "a mount under the store is left: {mounts}"
+    );
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&ps.stdout).contains("sleep 0.1"));
+}
