@@ -6,5 +6,6 @@ pub mod caps;
 pub mod cgroups;
 pub mod layers;
 pub mod process;
+pub mod sealed;
 pub mod seccomp;
 pub mod state;

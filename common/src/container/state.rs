@@ -34,6 +34,19 @@ pub enum Status {
     Exited,
 }
 
+/// How the container's process was made, for `container-ctl exec` to
+/// make another one like it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ProcessSpec {
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    /// The capability set, as a mask.
+    pub caps: u64,
+    pub seccomp: bool,
+    pub privileged: bool,
+}
+
 /// One container, as recorded on disk.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct State {
@@ -57,7 +70,16 @@ pub struct State {
     pub upper: Option<PathBuf>,
     pub detached: bool,
     pub auto_remove: bool,
+    #[serde(default)]
+    pub process: ProcessSpec,
+    /// The hostname it was given.
+    #[serde(default)]
+    pub hostname: String,
 }
+
+/// The log of a detached container: JSON lines as Docker's json-file
+/// driver writes them.
+pub const LOG_FILE: &str = "container.log";
 
 /// `STORE/.slipway/containers`.
 pub fn containers_dir(store: &Path) -> PathBuf {

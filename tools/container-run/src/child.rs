@@ -28,9 +28,32 @@ fn os(what: &str) -> Fail {
     fail(format!("{what}: {}", std::io::Error::last_os_error()))
 }
 
+/// Where the container's stdout and stderr go: ours, or (detached) the
+/// monitor's log pipes.
+pub struct Stdio {
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+}
+
+impl Stdio {
+    pub fn inherit() -> Stdio {
+        Stdio {
+            out: None,
+            err: None,
+        }
+    }
+
+    pub fn to(out: OwnedFd, err: OwnedFd) -> Stdio {
+        Stdio {
+            out: Some(out),
+            err: Some(err),
+        }
+    }
+}
+
 /// Runs in the cloned child; never returns.
-pub fn main(plan: &Plan, go: OwnedFd, err: OwnedFd) -> ! {
-    let result = setup_and_exec(plan, go);
+pub fn main(plan: &Plan, go: OwnedFd, err: OwnedFd, stdio: Stdio) -> ! {
+    let result = setup_and_exec(plan, go, stdio);
     let f = match result {
         Ok(never) => match never {},
         Err(f) => f,
@@ -45,7 +68,7 @@ pub fn main(plan: &Plan, go: OwnedFd, err: OwnedFd) -> ! {
 
 enum Never {}
 
-fn setup_and_exec(plan: &Plan, go: OwnedFd) -> Result<Never, Fail> {
+fn setup_and_exec(plan: &Plan, go: OwnedFd, stdio: Stdio) -> Result<Never, Fail> {
     let mut byte = [0u8; 1];
     let mut go = std::fs::File::from(go);
     if go.read(&mut byte).unwrap_or(0) != 1 {
@@ -84,6 +107,14 @@ fn setup_and_exec(plan: &Plan, go: OwnedFd) -> Result<Never, Fail> {
     }
     std::env::set_current_dir(&plan.cwd)
         .map_err(|e| fail(format!("enter the working directory {}: {e}", plan.cwd)))?;
+    for (fd, target) in [(stdio.out, 1), (stdio.err, 2)] {
+        if let Some(fd) = fd {
+            // SAFETY: dup2 of valid descriptors.
+            if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
+                return Err(os("redirect output"));
+            }
+        }
+    }
     if !plan.interactive {
         let null =
             std::fs::File::open("/dev/null").map_err(|e| fail(format!("open /dev/null: {e}")))?;

@@ -8,7 +8,7 @@ use slipway_common::container::caps::{self, CapSet};
 use slipway_common::container::cgroups::{self, Limits};
 use slipway_common::container::layers;
 use slipway_common::container::process::DEFAULT_PATH;
-use slipway_common::container::state::{self, Containers, State, Status};
+use slipway_common::container::state::{self, Containers, ProcessSpec, State, Status};
 use slipway_common::fsutil::{self, IoContext};
 use slipway_common::platform::Platform;
 use slipway_common::reference::ImageRef;
@@ -310,6 +310,11 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             "--network private needs slirp4netns, which is not installed (apt install slirp4netns); or use --network none or host".into(),
         ));
     }
+    if args.detach && args.interactive {
+        return Err(invalid(
+            "-i cannot be used with -d: a detached container has no stdin",
+        ));
+    }
     if !args.publish.is_empty() && network != Network::Private {
         return Err(invalid("--publish needs --network private"));
     }
@@ -448,8 +453,17 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         finished: None,
         cgroup: None,
         upper: args.upper.clone(),
-        detached: false,
+        detached: args.detach,
         auto_remove: args.rm,
+        process: ProcessSpec {
+            env: env.clone(),
+            cwd: cwd.clone(),
+            user: user.clone(),
+            caps: caps.0,
+            seccomp,
+            privileged: args.privileged,
+        },
+        hostname: hostname.clone(),
     };
     let dir = containers.create(&state)?;
     let result = (|| {

@@ -14,6 +14,7 @@ use clap::Parser;
 use slipway_common::cli::StoreArgs;
 use slipway_common::container::cgroups::CgroupError;
 use slipway_common::container::layers::LayersError;
+use slipway_common::container::sealed;
 use slipway_common::container::state::StateError;
 use slipway_common::fsutil::IoError;
 use slipway_common::source::SourceError;
@@ -67,6 +68,10 @@ pub struct Args {
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Run in the background: print the container's ID and return; its
+    /// output goes to a log (container-ctl logs).
+    #[arg(short = 'd', long)]
+    pub detach: bool,
     /// Keep stdin open for the container (default: /dev/null).
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -187,6 +192,12 @@ pub fn run(args: Args) -> Result<u8, Error> {
             "running as a non-root user (rootless) is not supported yet; run as root".into(),
         ));
     }
+    // The container's first process is a fork of us until it execs: run
+    // from a sealed copy, so that nothing in it can reach our binary.
+    sealed::reexec_sealed("container-run").map_err(|source| Error::Os {
+        what: "run from a sealed copy of container-run".into(),
+        source,
+    })?;
     let prepared = config::prepare(&args)?;
     parent::run(prepared)
 }

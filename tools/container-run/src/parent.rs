@@ -1,15 +1,16 @@
 //! container-run's side of a container's life: the cgroup, the clone into
-//! new namespaces, the network helper, signals forwarded while it runs,
-//! its exit status, and the cleanup after.
+//! new namespaces, the network helper, then either the foreground (signals
+//! forwarded, its exit status ours) or, with -d, a monitor process that
+//! outlives us, keeps the container's output as a log and records its end.
 
-use crate::child;
+use crate::child::{self, Stdio};
 use crate::config::{Network, Prepared};
 use crate::net::Slirp;
 use crate::Error;
 use slipway_common::container::cgroups::Cgroup;
-use slipway_common::container::state::{process_start, Status};
+use slipway_common::container::state::{process_start, Status, LOG_FILE};
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// The signals a user sends to container-run that are meant for the
 /// container; SIGCHLD tells us it has exited.
@@ -42,15 +43,16 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-fn signal_set() -> libc::sigset_t {
-    // SAFETY: sigset_t initialized by sigemptyset before use.
+fn block(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigset_t initialized by sigemptyset before use; blocking
+    // signals has no other precondition.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for s in FORWARDED {
+        for s in signals {
             libc::sigaddset(&mut set, *s);
         }
-        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     }
 }
@@ -66,14 +68,128 @@ fn exit_code(status: libc::c_int) -> i32 {
     }
 }
 
-/// Everything to undo when the container is gone.
-struct Cleanup<'a> {
-    p: &'a mut Prepared,
+/// What starting the container came to.
+enum Started {
+    Running(libc::pid_t),
+    /// Setup failed inside the child: Docker's code and the message.
+    Failed(u8, String),
+}
+
+/// A container with its cgroup and network helper: torn down once.
+struct Container {
+    p: Prepared,
     cgroup: Option<Cgroup>,
     slirp: Option<Slirp>,
 }
 
-impl Cleanup<'_> {
+impl Container {
+    fn new(mut p: Prepared) -> Result<Container, Error> {
+        let cgroup = match Cgroup::create(&p.plan.id, &p.plan.limits) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = p.containers.remove(&p.state.id);
+                if let Some(w) = &p.own_work {
+                    let _ = std::fs::remove_dir_all(w);
+                }
+                return Err(e.into());
+            }
+        };
+        p.state.cgroup = Some(cgroup.clone());
+        let _ = p.containers.save(&p.state);
+        Ok(Container {
+            p,
+            cgroup: Some(cgroup),
+            slirp: None,
+        })
+    }
+
+    /// Clones the container's first process and lets it go; returns once
+    /// it has exec'd the command or failed trying.
+    fn start(&mut self, stdio: Stdio) -> Result<Started, Error> {
+        let plan = self.p.plan.clone();
+        let (go_rd, go_wr) = pipe()?;
+        let (err_rd, err_wr) = pipe()?;
+        let mut flags =
+            libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
+        if plan.network != Network::Host {
+            flags |= libc::CLONE_NEWNET;
+        }
+        // A fork with new namespaces: the child continues here on a copy
+        // of our memory. container-run has no other threads at this
+        // point, so the child may allocate.
+        // SAFETY: clone without CLONE_VM behaves as fork.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (flags | libc::SIGCHLD) as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        };
+        if pid < 0 {
+            return Err(os("create the container's namespaces"));
+        }
+        if pid == 0 {
+            drop(go_wr);
+            drop(err_rd);
+            child::main(&plan, go_rd, err_wr, stdio);
+        }
+        drop(stdio);
+        let pid = pid as libc::pid_t;
+        drop(go_rd);
+        drop(err_wr);
+        let kill_and_reap = || {
+            // SAFETY: kill and waitpid with integer arguments.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        };
+        if let Some(cg) = &self.cgroup {
+            if let Err(e) = cg.add(pid) {
+                kill_and_reap();
+                return Err(e.into());
+            }
+        }
+        if plan.network == Network::Private {
+            match Slirp::start(pid, &plan.id, &plan.publish) {
+                Ok(s) => self.slirp = Some(s),
+                Err(e) => {
+                    kill_and_reap();
+                    return Err(Error::Os {
+                        what: "start the container's network".into(),
+                        source: e,
+                    });
+                }
+            }
+        }
+        let mut go = std::fs::File::from(go_wr);
+        if go.write_all(b"g").is_err() {
+            kill_and_reap();
+            return Err(os("start the container"));
+        }
+        drop(go);
+        // The error pipe closes on exec; a message means setup failed.
+        let mut msg = Vec::new();
+        let _ = std::fs::File::from(err_rd).read_to_end(&mut msg);
+        if let Some((&code, text)) = msg.split_first() {
+            // SAFETY: waitpid on our child.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+            return Ok(Started::Failed(
+                code,
+                String::from_utf8_lossy(text).into_owned(),
+            ));
+        }
+        let s = &mut self.p.state;
+        s.pid = Some(pid);
+        s.pid_start = process_start(pid);
+        s.status = Status::Running;
+        let _ = self.p.containers.save(s);
+        Ok(Started::Running(pid))
+    }
+
     fn finish(mut self, exit: Option<i32>) {
         if let Some(s) = self.slirp.take() {
             s.stop();
@@ -85,8 +201,8 @@ impl Cleanup<'_> {
         if let Some(w) = self.p.own_work.take() {
             let _ = std::fs::remove_dir_all(w);
         }
-        let p = &mut *self.p;
-        if p.state.auto_remove {
+        let p = &mut self.p;
+        if p.state.auto_remove || exit.is_none() {
             let _ = p.containers.remove(&p.state.id);
             return;
         }
@@ -101,142 +217,261 @@ impl Cleanup<'_> {
     }
 }
 
-pub fn run(mut p: Prepared) -> Result<u8, Error> {
-    let cgroup = match Cgroup::create(&p.plan.id, &p.plan.limits) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = p.containers.remove(&p.state.id);
-            if let Some(w) = &p.own_work {
-                let _ = std::fs::remove_dir_all(w);
-            }
-            return Err(e.into());
-        }
-    };
-    p.state.cgroup = Some(cgroup.clone());
-    let _ = p.containers.save(&p.state);
-    let mut cleanup = Cleanup {
-        p: &mut p,
-        cgroup: Some(cgroup),
-        slirp: None,
-    };
-    match start_and_wait(&mut cleanup) {
-        Ok((code, exit)) => {
-            cleanup.finish(exit);
-            Ok(code)
-        }
-        Err(e) => {
-            cleanup.finish(None);
-            Err(e)
-        }
+pub fn run(p: Prepared) -> Result<u8, Error> {
+    if p.state.detached {
+        return detach(p);
     }
+    let set = block(&[FORWARDED, &[libc::SIGCHLD]].concat());
+    let mut c = Container::new(p)?;
+    let pid = match c.start(Stdio::inherit()) {
+        Ok(Started::Running(pid)) => pid,
+        Ok(Started::Failed(code, msg)) => {
+            c.finish(None);
+            eprintln!(
+                "container-run: error: {}",
+                slipway_common::cli::one_line(&msg)
+            );
+            return Ok(code);
+        }
+        Err(e) => {
+            c.finish(None);
+            return Err(e);
+        }
+    };
+    let code = forward_until_exit(pid, &set);
+    c.finish(Some(code));
+    Ok(code as u8)
 }
 
-/// Returns our exit code and the container's own status, if it ran.
-fn start_and_wait(c: &mut Cleanup<'_>) -> Result<(u8, Option<i32>), Error> {
-    let plan = c.p.plan.clone();
-    let set = signal_set();
-    // Blocked before the clone so none is lost; the child unblocks them.
-    // SAFETY: a valid set; the old mask is not needed.
-    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    let (go_rd, go_wr) = pipe()?;
-    let (err_rd, err_wr) = pipe()?;
-    let mut flags =
-        libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
-    if plan.network != Network::Host {
-        flags |= libc::CLONE_NEWNET;
-    }
-    // A fork with new namespaces: the child continues here on a copy of
-    // our memory. container-run has no other threads at this point, so the
-    // child may allocate.
-    // SAFETY: clone without CLONE_VM behaves as fork.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        )
-    };
-    if pid < 0 {
-        return Err(os("create the container's namespaces"));
-    }
-    if pid == 0 {
-        drop(go_wr);
-        drop(err_rd);
-        child::main(&plan, go_rd, err_wr);
-    }
-    let pid = pid as libc::pid_t;
-    drop(go_rd);
-    drop(err_wr);
-    let kill_and_reap = || {
-        // SAFETY: kill and waitpid with integer arguments.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
-        }
-    };
-    if let Some(cg) = &c.cgroup {
-        if let Err(e) = cg.add(pid) {
-            kill_and_reap();
-            return Err(e.into());
-        }
-    }
-    if plan.network == Network::Private {
-        match Slirp::start(pid, &plan.id, &plan.publish) {
-            Ok(s) => c.slirp = Some(s),
-            Err(e) => {
-                kill_and_reap();
-                return Err(Error::Os {
-                    what: "start the container's network".into(),
-                    source: e,
-                });
-            }
-        }
-    }
-    let mut go = std::fs::File::from(go_wr);
-    if go.write_all(b"g").is_err() {
-        kill_and_reap();
-        return Err(os("start the container"));
-    }
-    drop(go);
-    c.p.state.pid = Some(pid);
-    c.p.state.pid_start = process_start(pid);
-    c.p.state.status = Status::Running;
-    let _ = c.p.containers.save(&c.p.state);
-
-    // The error pipe closes on exec; a message means setup failed.
-    let mut msg = Vec::new();
-    let _ = std::fs::File::from(err_rd).read_to_end(&mut msg);
-    let mut status = 0;
-    if let Some((&code, text)) = msg.split_first() {
-        // SAFETY: waitpid on our child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        eprintln!(
-            "container-run: error: {}",
-            slipway_common::cli::one_line(&String::from_utf8_lossy(text))
-        );
-        return Ok((code, None));
-    }
+/// Forwards our signals to the container until it exits.
+fn forward_until_exit(pid: libc::pid_t, set: &libc::sigset_t) -> i32 {
     loop {
         // SAFETY: siginfo is written by the kernel.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: a valid set and out pointer.
-        let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
+        let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
         if sig < 0 {
             continue;
         }
         if sig == libc::SIGCHLD {
+            let mut status = 0;
             // SAFETY: waitpid on our child.
-            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            if r == pid {
-                let code = exit_code(status);
-                return Ok((code as u8, Some(code)));
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                return exit_code(status);
             }
             continue;
         }
         // SAFETY: kill with integer arguments.
         unsafe { libc::kill(pid, sig) };
     }
+}
+
+/// -d: a monitor process, in a session of its own and reparented away
+/// from us, runs the container; we return its ID once it has started.
+fn detach(p: Prepared) -> Result<u8, Error> {
+    let (ready_rd, ready_wr) = pipe()?;
+    let id = p.state.id.clone();
+    // SAFETY: container-run is single-threaded here; the child only
+    // forks again and runs our code.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(os("start the monitor"));
+    }
+    if pid == 0 {
+        drop(ready_rd);
+        // SAFETY: setsid and fork in a single-threaded child.
+        unsafe {
+            libc::setsid();
+            if libc::fork() != 0 {
+                libc::_exit(0);
+            }
+        }
+        monitor(p, ready_wr);
+        // SAFETY: ends the monitor without running destructors twice.
+        unsafe { libc::_exit(0) }
+    }
+    drop(ready_wr);
+    // SAFETY: waitpid on the intermediate child, which exits at once.
+    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    let mut msg = Vec::new();
+    let _ = std::fs::File::from(ready_rd).read_to_end(&mut msg);
+    match msg.split_first() {
+        Some((0, _)) => {
+            println!("{id}");
+            Ok(0)
+        }
+        Some((&code, text)) => {
+            eprintln!(
+                "container-run: error: {}",
+                slipway_common::cli::one_line(&String::from_utf8_lossy(text))
+            );
+            Ok(code)
+        }
+        None => Err(Error::Invalid(
+            "the container's monitor ended before it started".into(),
+        )),
+    }
+}
+
+/// Runs in the monitor: starts the container with its output into log
+/// pipes, reports on `ready`, then logs until it exits.
+fn monitor(p: Prepared, ready: OwnedFd) {
+    let mut ready = std::fs::File::from(ready);
+    // Nothing of the terminal we were started from is ours any more.
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            // SAFETY: dup2 of valid descriptors.
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
+    }
+    // SIGCHLD comes through a signalfd; a stray SIGHUP or SIGINT must not
+    // end the monitor and orphan the container's log and state.
+    let set = block(&[libc::SIGCHLD, libc::SIGHUP, libc::SIGINT, libc::SIGTERM]);
+    let log_path = p.container_dir.join(LOG_FILE);
+    let log = match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            report(
+                &mut ready,
+                125,
+                &format!("open {}: {e}", log_path.display()),
+            );
+            return;
+        }
+    };
+    let pipes = (|| -> Result<_, Error> { Ok((pipe()?, pipe()?)) })();
+    let ((out_rd, out_wr), (err_rd, err_wr)) = match pipes {
+        Ok(p) => p,
+        Err(e) => {
+            report(&mut ready, 125, &e.to_string());
+            return;
+        }
+    };
+    let mut c = match Container::new(p) {
+        Ok(c) => c,
+        Err(e) => {
+            report(&mut ready, 125, &e.to_string());
+            return;
+        }
+    };
+    let pid = match c.start(Stdio::to(out_wr, err_wr)) {
+        Ok(Started::Running(pid)) => pid,
+        Ok(Started::Failed(code, msg)) => {
+            c.finish(None);
+            report(&mut ready, code, &msg);
+            return;
+        }
+        Err(e) => {
+            c.finish(None);
+            report(&mut ready, 125, &e.to_string());
+            return;
+        }
+    };
+    let _ = ready.write_all(&[0]);
+    drop(ready);
+    let code = log_until_exit(pid, &set, out_rd, err_rd, log);
+    c.finish(Some(code));
+}
+
+/// Tells the waiting container-run that the start failed: a code, a line.
+fn report(ready: &mut std::fs::File, code: u8, msg: &str) {
+    let mut m = vec![code];
+    m.extend_from_slice(msg.as_bytes());
+    let _ = ready.write_all(&m);
+}
+
+/// Copies the container's stdout and stderr into the log as JSON lines
+/// until it exits and both pipes are drained.
+fn log_until_exit(
+    pid: libc::pid_t,
+    set: &libc::sigset_t,
+    out: OwnedFd,
+    err: OwnedFd,
+    mut log: std::fs::File,
+) -> i32 {
+    // SAFETY: a valid set; the kernel returns a new descriptor.
+    let sfd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
+    let mut streams = [Some((out, "stdout")), Some((err, "stderr"))];
+    let mut code = None;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        if code.is_some() && streams.iter().all(Option::is_none) {
+            break;
+        }
+        let mut fds: Vec<libc::pollfd> = vec![libc::pollfd {
+            fd: sfd,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        for (fd, _) in streams.iter().flatten() {
+            fds.push(libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        // SAFETY: a valid array of pollfds.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            continue;
+        }
+        if fds[0].revents != 0 {
+            let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+            // SAFETY: reading a signalfd into a buffer of its record size.
+            unsafe { libc::read(sfd, info.as_mut_ptr().cast(), info.len()) };
+            let mut status = 0;
+            // SAFETY: waitpid on our child.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                code = Some(exit_code(status));
+            }
+        }
+        for slot in streams.iter_mut() {
+            let Some((fd, name)) = slot.as_ref() else {
+                continue;
+            };
+            let Some(p) = fds.iter().find(|p| p.fd == fd.as_raw_fd()) else {
+                continue;
+            };
+            if p.revents == 0 {
+                continue;
+            }
+            // SAFETY: reading into a buffer of its length.
+            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                *slot = None;
+                continue;
+            }
+            let _ = log.write_all(&log_lines(&buf[..n as usize], name));
+        }
+    }
+    code.unwrap_or(125)
+}
+
+/// Docker's json-file records: one per line of output (a line cut by a
+/// read comes out in two records, as Docker's also may).
+fn log_lines(bytes: &[u8], stream: &str) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let base = slipway_common::time::format_rfc3339(now.as_secs() as i64);
+    let time = format!("{}.{:09}Z", base.trim_end_matches('Z'), now.subsec_nanos());
+    let mut out = Vec::new();
+    for line in bytes.split_inclusive(|b| *b == b'\n') {
+        let rec = serde_json::json!({
+            "log": String::from_utf8_lossy(line),
+            "stream": stream,
+            "time": time,
+        });
+        out.extend_from_slice(rec.to_string().as_bytes());
+        out.push(b'\n');
+    }
+    out
 }

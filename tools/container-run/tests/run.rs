@@ -641,3 +641,44 @@ fn nothing_is_left_mounted_or_running() {
     let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&ps.stdout).contains("sleep 0.1"));
 }
+
+#[test]
+fn the_runtime_runs_from_a_sealed_copy_the_container_cannot_write() {
+    let e = env();
+    // A command that is `#!/proc/self/exe` makes the kernel run whatever
+    // binary the container's first process was forked from: it must be the
+    // sealed copy, not container-run's file on the host.
+    let mut b = tar::Builder::new(Vec::new());
+    let script = b"#!/proc/self/exe\n";
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o755);
+    h.set_size(script.len() as u64);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_cksum();
+    b.append_data(&mut h, "evil", &script[..]).unwrap();
+    let layer = e.path("evil.tar");
+    std::fs::write(&layer, b.into_inner().unwrap()).unwrap();
+    let mut c = e.cmd("image-assemble");
+    c.args(["--base", "bb", "-t", "evil"]).arg(&layer);
+    ok(c);
+    let before = std::fs::read(slipway_tests::bin("container-run")).unwrap();
+    let mut c = e.cmd("container-run");
+    c.args(["--rm", "--network", "none", "bb", "sleep", "2"]);
+    let mut child = c.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let exe = std::fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
+    assert!(exe.to_string_lossy().starts_with("/memfd:"), "{exe:?}");
+    let w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{}/exe", child.id()));
+    assert!(w.is_err(), "the running runtime's binary is writable");
+    child.wait().unwrap();
+    // Run the #! trick; whatever it does, the file on the host is intact.
+    let _ = run(&e, &["evil", "/evil"]);
+    assert_eq!(
+        std::fs::read(slipway_tests::bin("container-run")).unwrap(),
+        before
+    );
+}
