@@ -4,7 +4,7 @@
 //! A failure is written to the error pipe as a code byte and one line.
 
 use crate::config::{Network, Plan};
-use crate::{mounts, net};
+use crate::{init, mounts, net, tty};
 use slipway_common::container::caps::{self, CapSet};
 use slipway_common::container::cgroups::{hierarchy, Hierarchy};
 use slipway_common::container::process;
@@ -33,6 +33,8 @@ fn os(what: &str) -> Fail {
 pub struct Stdio {
     out: Option<OwnedFd>,
     err: Option<OwnedFd>,
+    /// With -t: where to send the pty's master.
+    tty: Option<OwnedFd>,
 }
 
 impl Stdio {
@@ -40,6 +42,16 @@ impl Stdio {
         Stdio {
             out: None,
             err: None,
+            tty: None,
+        }
+    }
+
+    /// A pty, its master sent over `sock`.
+    pub fn tty(sock: OwnedFd) -> Stdio {
+        Stdio {
+            out: None,
+            err: None,
+            tty: Some(sock),
         }
     }
 
@@ -47,6 +59,7 @@ impl Stdio {
         Stdio {
             out: Some(out),
             err: Some(err),
+            tty: None,
         }
     }
 }
@@ -115,7 +128,10 @@ fn setup_and_exec(plan: &Plan, go: OwnedFd, stdio: Stdio) -> Result<Never, Fail>
             }
         }
     }
-    if !plan.interactive {
+    if let Some(sock) = &stdio.tty {
+        tty::attach_new_pty(sock, user.uid, user.gid)
+            .map_err(|e| fail(format!("set up the terminal: {e}")))?;
+    } else if !plan.interactive {
         let null =
             std::fs::File::open("/dev/null").map_err(|e| fail(format!("open /dev/null: {e}")))?;
         // SAFETY: dup2 of valid descriptors.
@@ -146,6 +162,10 @@ fn setup_and_exec(plan: &Plan, go: OwnedFd, stdio: Stdio) -> Result<Never, Fail>
         Filter::docker_default(effective)
             .install()
             .map_err(|e| fail(format!("install the seccomp filter: {e}")))?;
+    }
+    if plan.init {
+        // Returns in the child, which execs the command below.
+        init::fork_init().map_err(|e| fail(format!("start the init: {e}")))?;
     }
     let e = process::exec(&plan.argv, &env);
     Err(Fail {

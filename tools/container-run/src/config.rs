@@ -80,6 +80,8 @@ pub struct Plan {
     pub network: Network,
     pub publish: Vec<Publish>,
     pub interactive: bool,
+    pub tty: bool,
+    pub init: bool,
     pub limits: Limits,
 }
 
@@ -415,6 +417,9 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     for e in &args.env {
         env_arg(&mut env, e)?;
     }
+    if args.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        set_env(&mut env, "TERM=xterm".into());
+    }
     let cwd = match &args.workdir {
         Some(w) if !w.starts_with('/') => {
             return Err(invalid(format!(
@@ -549,6 +554,8 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             network,
             publish,
             interactive: args.interactive,
+            tty: args.tty,
+            init: args.init,
             limits,
         },
         state,

@@ -6,9 +6,11 @@
 
 mod child;
 mod config;
+mod init;
 mod mounts;
 mod net;
 mod parent;
+mod tty;
 
 use clap::Parser;
 use slipway_common::cli::StoreArgs;
@@ -72,6 +74,14 @@ pub struct Args {
     /// output goes to a log (container-ctl logs).
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Give the container a terminal (a pty of its own devpts); ours goes
+    /// to raw mode while it runs.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Run a small init as PID 1 that forwards signals to the command and
+    /// reaps zombies, as docker run --init does.
+    #[arg(long)]
+    pub init: bool,
     /// Keep stdin open for the container (default: /dev/null).
     #[arg(short = 'i', long)]
     pub interactive: bool,

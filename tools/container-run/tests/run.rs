@@ -682,3 +682,130 @@ fn the_runtime_runs_from_a_sealed_copy_the_container_cannot_write() {
         before
     );
 }
+
+/// The processes below `pid` with their states, from the host's /proc.
+fn descendants(pid: u32) -> Vec<(u32, char)> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+                continue;
+            };
+            let rest = &stat[stat.rfind(')').unwrap() + 2..];
+            let mut f = rest.split(' ');
+            let state = f.next().unwrap().chars().next().unwrap();
+            let ppid: u32 = f.next().unwrap().parse().unwrap();
+            if ppid == p {
+                out.push((child, state));
+                todo.push(child);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn init_reaps_orphans_and_forwards_signals() {
+    let e = env();
+    // An orphan lands on PID 1; `sleep` as PID 1 never reaps it.
+    let zombies = |flags: &[&str]| {
+        let mut c = e.cmd("container-run");
+        c.args(["--rm", "--network", "none"]).args(flags);
+        c.args(["bb", "sh", "-c", "(sleep 0.1 &); exec sleep 1"]);
+        let mut child = c.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        let z = descendants(child.id())
+            .iter()
+            .filter(|(_, s)| *s == 'Z')
+            .count();
+        child.wait().unwrap();
+        z
+    };
+    assert_eq!(zombies(&[]), 1, "without --init the orphan stays a zombie");
+    assert_eq!(zombies(&["--init"]), 0);
+    // PID 1 ignores SIGTERM without a handler; behind the init, the command
+    // gets it and its death by signal is the exit status.
+    let mut c = e.cmd("container-run");
+    c.args(["--rm", "--network", "none", "--init", "bb", "sleep", "30"]);
+    let mut child = c.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    // SAFETY: kill with integer arguments.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    // Failures of the command still come out as Docker's codes.
+    let o = run(&e, &["--init", "bb", "no-such-command"]);
+    assert_eq!(o.status.code(), Some(127));
+}
+
+#[test]
+fn tty_gives_the_container_a_terminal_of_its_own() {
+    let e = env();
+    // script(1) gives container-run a terminal of 33 rows and 99 columns.
+    let cr = slipway_tests::bin("container-run");
+    // Unpacked before, so that no progress line is shown on the terminal.
+    run(&e, &["bb", "true"]);
+    let cmd = format!(
+        "stty rows 33 cols 99; {} --rm -t --network none bb sh -c 'tty; stty size; echo $TERM; exit 6'",
+        cr.display()
+    );
+    let mut c = Command::new("script");
+    c.args(["-qec", &cmd, "/dev/null"])
+        .env("SLIPWAY_STORE", e.store())
+        .stdin(Stdio::null());
+    let o = c.output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).replace('\r', "");
+    assert_eq!(out, "/dev/pts/0\n33 99\nxterm\n", "{o:?}");
+    assert_eq!(o.status.code(), Some(6));
+    // Without a terminal of ours, -t still gives the container one.
+    let o = run(&e, &["-t", "bb", "tty"]);
+    assert_eq!(stdout(&o).replace('\r', ""), "/dev/pts/0\n");
+}
+
+#[test]
+fn detached_containers_log_both_streams_and_record_their_end() {
+    let e = env();
+    let mut c = e.cmd("container-run");
+    c.args([
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "bg",
+        "bb",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; sleep 0.3; exit 5",
+    ]);
+    let id = ok(c).trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let dir = e.store().join(".slipway/containers").join(&id);
+    let state = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap()
+    };
+    assert_eq!(state()["status"], "running");
+    let done = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        state()["status"] == "exited"
+    });
+    assert!(done, "the monitor records the end");
+    assert_eq!(state()["exit_code"], 5);
+    let log = std::fs::read_to_string(dir.join("container.log")).unwrap();
+    let recs: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 2, "{log}");
+    let find = |s: &str| recs.iter().find(|r| r["stream"] == s).unwrap()["log"].clone();
+    assert_eq!(find("stdout"), "out\n");
+    assert_eq!(find("stderr"), "err\n");
+    // A detached start that fails says so at once, with Docker's code.
+    let o = run(&e, &["-d", "bb", "no-such-command"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not found"));
+    let rm = std::fs::remove_dir_all(&dir);
+    assert!(rm.is_ok());
+}
