@@ -25,6 +25,7 @@ pub mod registry;
 pub mod shell;
 pub mod source;
 pub mod store;
+pub mod template;
 pub mod time;
 
 /// Every tool uses this one version of oci-spec.

@@ -4,6 +4,7 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod exec;
 pub mod layers;
 pub mod process;
 pub mod sealed;

@@ -242,6 +242,23 @@ impl Containers {
     }
 }
 
+/// Where a container's files are, for container-ctl.
+impl Containers {
+    /// The container's writable layer: its own `upper/`, or the `--upper`
+    /// directory it was given.
+    pub fn upper_dir(&self, state: &State) -> PathBuf {
+        state
+            .upper
+            .clone()
+            .unwrap_or_else(|| self.dir(&state.id).join("upper"))
+    }
+
+    /// The json-file log of a detached container.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(LOG_FILE)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

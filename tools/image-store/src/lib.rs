@@ -13,6 +13,7 @@ use slipway_common::layout::canonical_json;
 use slipway_common::platform::Platform;
 use slipway_common::reference::{Reference, ReferenceError};
 use slipway_common::store::{Removed, Store, StoreError};
+use slipway_common::template::{table, Fields, Template};
 use slipway_common::time;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Write};
@@ -267,8 +268,8 @@ impl Filters {
     }
 }
 
-fn field(r: &Row, name: &str, no_trunc: bool) -> Result<String, Error> {
-    Ok(match name {
+fn field(r: &Row, name: &str, no_trunc: bool) -> String {
+    match name {
         "Repository" => r.repository.clone(),
         "Tag" => r.tag.clone(),
         "ID" => {
@@ -290,92 +291,35 @@ fn field(r: &Row, name: &str, no_trunc: bool) -> Result<String, Error> {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(","),
-        _ => return Err(Error::Invalid(format!("template: unknown field .{name}"))),
-    })
-}
-
-fn header_of(name: &str) -> &str {
-    match name {
-        "Repository" => "REPOSITORY",
-        "Tag" => "TAG",
-        "ID" => "IMAGE ID",
-        "Digest" => "DIGEST",
-        "CreatedSince" => "CREATED",
-        "CreatedAt" => "CREATED AT",
-        "Size" => "SIZE",
-        "Labels" => "LABELS",
-        other => other,
+        _ => String::new(),
     }
 }
 
-/// Renders a `{{.Field}}` template; `json` gives the row as JSON.
-fn render(template: &str, r: Option<&Row>, no_trunc: bool) -> Result<String, Error> {
-    let t = template.replace("\\t", "\t").replace("\\n", "\n");
-    let mut out = String::new();
-    let mut rest = t.as_str();
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find("}}")
-            .ok_or_else(|| Error::Invalid(format!("template {template:?}: unclosed {{{{")))?;
-        let action = rest[start + 2..start + end].trim();
-        let value = if action == "json ." {
-            match r {
-                Some(r) => String::from_utf8(canonical_json(r)).expect("JSON is UTF-8"),
-                None => "JSON".into(),
-            }
-        } else {
-            let name = action.strip_prefix('.').ok_or_else(|| {
-                Error::Invalid(format!("template: unsupported action {{{{{action}}}}}"))
-            })?;
-            match r {
-                Some(r) => field(r, name, no_trunc)?,
-                None => {
-                    field_check(name)?;
-                    header_of(name).to_string()
-                }
-            }
-        };
-        out.push_str(&value);
-        rest = &rest[start + end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
+/// The fields of `ls --format` and their table headers.
+const FIELDS: &[(&str, &str)] = &[
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("ID", "IMAGE ID"),
+    ("Digest", "DIGEST"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+    ("Labels", "LABELS"),
+];
+
+/// A row as `--format` shows it.
+struct Shown<'a> {
+    row: &'a Row,
+    no_trunc: bool,
 }
 
-fn field_check(name: &str) -> Result<(), Error> {
-    match name {
-        "Repository" | "Tag" | "ID" | "Digest" | "CreatedSince" | "CreatedAt" | "Size"
-        | "Labels" => Ok(()),
-        _ => Err(Error::Invalid(format!("template: unknown field .{name}"))),
+impl Fields for Shown<'_> {
+    fn field(&self, name: &str) -> String {
+        field(self.row, name, self.no_trunc)
     }
-}
-
-/// Pads columns to a common width, three spaces apart, as docker does.
-fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (c, cell) in r.iter().enumerate() {
-            line.push_str(cell);
-            if c + 1 < r.len() {
-                line.push_str(&" ".repeat(widths[c] - cell.chars().count() + 3));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
+    fn json(&self) -> String {
+        String::from_utf8(canonical_json(self.row)).expect("JSON is UTF-8")
     }
-    out
 }
 
 fn ls(store: &Store, a: &LsArgs, out: &mut dyn Write) -> Result<(), Error> {
@@ -408,30 +352,16 @@ fn ls(store: &Store, a: &LsArgs, out: &mut dyn Write) -> Result<(), Error> {
         return Ok(());
     }
     if let Some(f) = &a.format {
-        let (is_table, t) = match f.strip_prefix("table") {
-            Some(rest) => (true, rest.trim_start()),
-            None => (false, f.as_str()),
-        };
-        if is_table {
-            let mut grid = vec![render(t, None, a.no_trunc)?
-                .split('\t')
-                .map(str::to_string)
-                .collect::<Vec<_>>()];
-            for r in &list {
-                grid.push(
-                    render(t, Some(r), a.no_trunc)?
-                        .split('\t')
-                        .map(str::to_string)
-                        .collect(),
-                );
-            }
-            write!(out, "{}", table(&grid)).map_err(out_err)?;
-        } else {
-            for r in &list {
-                writeln!(out, "{}", render(t, Some(r), a.no_trunc)?).map_err(out_err)?;
-            }
-        }
-        return Ok(());
+        let t = Template::parse(f, FIELDS).map_err(|e| Error::Invalid(e.to_string()))?;
+        let shown: Vec<Shown> = list
+            .iter()
+            .map(|row| Shown {
+                row,
+                no_trunc: a.no_trunc,
+            })
+            .collect();
+        let rows: Vec<&dyn Fields> = shown.iter().map(|s| s as &dyn Fields).collect();
+        return t.write(&rows, out).map_err(out_err);
     }
     let mut head = vec!["REPOSITORY", "TAG"];
     if a.digests {
@@ -444,9 +374,9 @@ fn ls(store: &Store, a: &LsArgs, out: &mut dyn Write) -> Result<(), Error> {
         if a.digests {
             row.push(r.digest.to_string());
         }
-        row.push(field(r, "ID", a.no_trunc)?);
-        row.push(field(r, "CreatedSince", false)?);
-        row.push(field(r, "Size", false)?);
+        row.push(field(r, "ID", a.no_trunc));
+        row.push(field(r, "CreatedSince", false));
+        row.push(field(r, "Size", false));
         grid.push(row);
     }
     write!(out, "{}", table(&grid)).map_err(out_err)
@@ -548,7 +478,7 @@ fn du(store: &Store, json_out: bool, out: &mut dyn Write) -> Result<(), Error> {
             r.repository.clone(),
             r.tag.clone(),
             r.id.short().to_string(),
-            field(r, "CreatedSince", false)?,
+            field(r, "CreatedSince", false),
             time::human_size(r.size),
             time::human_size(*shared),
             time::human_size(r.size - shared),

@@ -1,0 +1,156 @@
+//! Joining a running container, as runc's nsexec and nsenter(1) do: the
+//! namespaces of its first process, opened from the host while their
+//! /proc entries are still ours to read, then entered with setns(2).
+//!
+//! The PID namespace is special: setns only decides where the caller's
+//! children are born. So the caller joins it first, forks, and the child
+//! enters every other namespace, the mount namespace last.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("open {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("join the container's {kind} namespace: {source}")]
+    Setns {
+        kind: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The namespaces a container can have, in the order they are joined: the
+/// user namespace first (it grants the rights to join the others), the
+/// mount namespace last (it changes our root).
+const KINDS: &[(&str, libc::c_int)] = &[
+    ("user", libc::CLONE_NEWUSER),
+    ("cgroup", libc::CLONE_NEWCGROUP),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("uts", libc::CLONE_NEWUTS),
+    ("net", libc::CLONE_NEWNET),
+    ("pid", libc::CLONE_NEWPID),
+    ("mnt", libc::CLONE_NEWNS),
+];
+
+/// The namespaces of a process that differ from ours, open.
+#[derive(Debug)]
+pub struct Namespaces {
+    open: Vec<(&'static str, libc::c_int, OwnedFd)>,
+}
+
+fn same(a: &str, b: &str) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+fn setns(kind: &'static str, nstype: libc::c_int, fd: &OwnedFd) -> Result<(), JoinError> {
+    // SAFETY: setns with a descriptor we hold open and its type.
+    if unsafe { libc::setns(fd.as_raw_fd(), nstype) } < 0 {
+        return Err(JoinError::Setns {
+            kind,
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+impl Namespaces {
+    /// Opens `/proc/PID/ns/*` of process `pid`, leaving out each namespace
+    /// we already are in (a container without its own user or cgroup
+    /// namespace, say) and kinds this kernel does not have.
+    pub fn open(pid: i32) -> Result<Namespaces, JoinError> {
+        let mut open = Vec::new();
+        for &(kind, nstype) in KINDS {
+            let ours = format!("/proc/self/ns/{kind}");
+            let theirs = format!("/proc/{pid}/ns/{kind}");
+            if !std::path::Path::new(&ours).exists() || same(&ours, &theirs) {
+                continue;
+            }
+            let f = File::open(&theirs).map_err(|source| JoinError::Open {
+                path: theirs.clone(),
+                source,
+            })?;
+            open.push((kind, nstype, OwnedFd::from(f)));
+        }
+        Ok(Namespaces { open })
+    }
+
+    /// The kinds that will be joined, in order.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.open.iter().map(|(k, _, _)| *k).collect()
+    }
+
+    /// Makes the children forked from now on members of the container's
+    /// PID namespace; the caller stays where it is.
+    pub fn enter_pid_for_children(&self) -> Result<(), JoinError> {
+        for (kind, nstype, fd) in &self.open {
+            if *nstype == libc::CLONE_NEWPID {
+                setns(kind, *nstype, fd)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Joins every namespace but the PID one. The caller must be single
+    /// threaded (the kernel refuses user and mount namespaces otherwise).
+    /// After the mount namespace, our root and working directory are the
+    /// container's root.
+    pub fn enter(&self) -> Result<(), JoinError> {
+        for (kind, nstype, fd) in &self.open {
+            if *nstype != libc::CLONE_NEWPID {
+                setns(kind, *nstype, fd)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Default dispositions and an empty signal mask, whatever the runtime
+/// had, for a process about to exec the container's command.
+pub fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: setting a default disposition.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    }
+    // SAFETY: an empty set, initialized by sigemptyset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_namespaces_are_all_left_out() {
+        let me = std::process::id() as i32;
+        let ns = Namespaces::open(me).unwrap();
+        assert!(ns.kinds().is_empty(), "{:?}", ns.kinds());
+        // Nothing to join is no error.
+        ns.enter_pid_for_children().unwrap();
+    }
+
+    #[test]
+    fn a_missing_process_is_an_error_naming_its_path() {
+        // PID numbers stop well below this.
+        match Namespaces::open(i32::MAX) {
+            Err(JoinError::Open { path, .. }) => assert!(path.starts_with("/proc/2147483647/")),
+            other => panic!("{other:?}"),
+        }
+    }
+}

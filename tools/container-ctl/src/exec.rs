@@ -1,0 +1,349 @@
+//! exec: another process in a running container, made as its first one
+//! was. We join its PID namespace for our children and fork; the child
+//! waits until we have put it in the container's cgroup, joins the other
+//! namespaces, becomes the user with the container's capabilities and
+//! seccomp filter, and execs. We stay outside the cgroup (a stop does not
+//! take us with it) and pass on signals until the process exits.
+
+use crate::Error;
+use slipway_common::container::caps::{self, CapSet};
+use slipway_common::container::exec::{reset_signals, Namespaces};
+use slipway_common::container::process;
+use slipway_common::container::sealed;
+use slipway_common::container::seccomp::Filter;
+use slipway_common::container::state::{Containers, Status};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+#[derive(clap::Args, Debug)]
+pub struct ExecArgs {
+    /// Keep stdin open for the command (default: /dev/null).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Set an environment variable (KEY=VALUE, or KEY to pass ours on).
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// The working directory inside the container (default: the
+    /// container's).
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// The user: NAME|UID[:GROUP|GID], names from the container's
+    /// /etc/passwd and /etc/group (default: the container's user).
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// The command and its arguments.
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<String>,
+}
+
+/// The signals meant for the command when they reach us.
+const FORWARDED: &[libc::c_int] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+    libc::SIGALRM,
+];
+
+/// Docker's code for a process that could not be set up to run.
+const CANNOT_RUN: u8 = 126;
+
+/// What the child needs, decided before the fork.
+struct Plan {
+    argv: Vec<String>,
+    env: Vec<String>,
+    cwd: String,
+    user: String,
+    caps: CapSet,
+    seccomp: bool,
+    interactive: bool,
+}
+
+fn os(what: &str) -> Error {
+    Error::Os {
+        what: what.into(),
+        source: std::io::Error::last_os_error(),
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 into a two-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(os("create a pipe"));
+    }
+    // SAFETY: descriptors we just created.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn block(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigset_t initialized by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, *s);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Sets KEY in `env`, replacing an earlier KEY; `KEY` alone passes ours.
+fn env_arg(env: &mut Vec<String>, arg: &str) -> Result<(), Error> {
+    if arg.is_empty() || arg.starts_with('=') {
+        return Err(Error::Invalid(format!(
+            "invalid environment variable {arg:?}"
+        )));
+    }
+    let entry = if arg.contains('=') {
+        arg.to_string()
+    } else if let Ok(v) = std::env::var(arg) {
+        format!("{arg}={v}")
+    } else {
+        return Ok(());
+    };
+    let key = entry.split('=').next().unwrap_or_default().to_string();
+    env.retain(|e| e.split('=').next() != Some(key.as_str()));
+    env.push(entry);
+    Ok(())
+}
+
+pub fn exec(store: &Path, a: &ExecArgs) -> Result<u8, Error> {
+    // Until it execs, the child is a fork of us inside the container:
+    // run from a sealed copy, so nothing there can reach our binary
+    // through /proc (CVE-2019-5736).
+    sealed::reexec_sealed("container-ctl").map_err(|source| Error::Os {
+        what: "run from a sealed copy of container-ctl".into(),
+        source,
+    })?;
+    let containers = Containers::open(store)?;
+    let s = containers.find(&a.container)?;
+    let not_running = || Error::NotRunning(a.container.clone());
+    let pid = match s.pid {
+        Some(pid) if s.current_status() == Status::Running => pid,
+        _ => return Err(not_running()),
+    };
+    let ns = Namespaces::open(pid)?;
+    // The PID may have been reused since we looked: the namespaces must
+    // be those of the container's process.
+    if !s.alive() {
+        return Err(not_running());
+    }
+    let mut env = s.process.env.clone();
+    for e in &a.env {
+        env_arg(&mut env, e)?;
+    }
+    let cwd = match a.workdir.clone() {
+        Some(w) => w,
+        None if s.process.cwd.is_empty() => "/".into(),
+        None => s.process.cwd.clone(),
+    };
+    if !cwd.starts_with('/') {
+        return Err(Error::Invalid(format!(
+            "the working directory {cwd:?} is invalid: it needs to be an absolute path"
+        )));
+    }
+    let plan = Plan {
+        argv: a.command.clone(),
+        env,
+        cwd,
+        user: a.user.clone().unwrap_or_else(|| s.process.user.clone()),
+        caps: CapSet(s.process.caps),
+        seccomp: s.process.seccomp,
+        interactive: a.interactive,
+    };
+
+    let set = block(&[FORWARDED, &[libc::SIGCHLD]].concat());
+    ns.enter_pid_for_children()?;
+    let (go_rd, go_wr) = pipe()?;
+    let (err_rd, err_wr) = pipe()?;
+    // SAFETY: container-ctl is single-threaded; the child runs our code
+    // and execs or _exits.
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(os("fork"));
+    }
+    if child == 0 {
+        drop(go_wr);
+        drop(err_rd);
+        child_main(&ns, &plan, go_rd, err_wr);
+    }
+    drop(go_rd);
+    drop(err_wr);
+    let kill_and_reap = || {
+        // SAFETY: kill and waitpid on our child.
+        unsafe {
+            libc::kill(child, libc::SIGKILL);
+            libc::waitpid(child, std::ptr::null_mut(), 0);
+        }
+    };
+    if let Some(cg) = &s.cgroup {
+        if let Err(e) = cg.add(child) {
+            kill_and_reap();
+            return Err(e.into());
+        }
+    }
+    if std::fs::File::from(go_wr).write_all(b"g").is_err() {
+        kill_and_reap();
+        return Err(os("start the process"));
+    }
+    // The error pipe closes on exec; a message means setup failed.
+    let mut msg = Vec::new();
+    let _ = std::fs::File::from(err_rd).read_to_end(&mut msg);
+    if let Some((&code, text)) = msg.split_first() {
+        // SAFETY: waitpid on our child.
+        unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
+        eprintln!(
+            "container-ctl: error: {}",
+            slipway_common::cli::one_line(&String::from_utf8_lossy(text))
+        );
+        return Ok(code);
+    }
+    Ok(forward_until_exit(child, &set))
+}
+
+/// Forwards our signals to the process until it exits; its status as a
+/// shell reports it (128+signal when killed).
+fn forward_until_exit(pid: libc::pid_t, set: &libc::sigset_t) -> u8 {
+    loop {
+        // SAFETY: siginfo is written by the kernel.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid set and out pointer.
+        let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
+        if sig < 0 {
+            continue;
+        }
+        if sig == libc::SIGCHLD {
+            let mut status = 0;
+            // SAFETY: waitpid on our child.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                return if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status) as u8
+                } else if libc::WIFSIGNALED(status) {
+                    (128 + libc::WTERMSIG(status)) as u8
+                } else {
+                    CANNOT_RUN
+                };
+            }
+            continue;
+        }
+        // SAFETY: kill with integer arguments.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+struct Fail {
+    code: u8,
+    msg: String,
+}
+
+fn fail(msg: impl std::fmt::Display) -> Fail {
+    Fail {
+        code: CANNOT_RUN,
+        msg: msg.to_string(),
+    }
+}
+
+fn last_os(what: &str) -> Fail {
+    fail(format!("{what}: {}", std::io::Error::last_os_error()))
+}
+
+enum Never {}
+
+/// Runs in the forked child; never returns.
+fn child_main(ns: &Namespaces, plan: &Plan, go: OwnedFd, err: OwnedFd) -> ! {
+    let f = match setup_and_exec(ns, plan, go) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let mut msg = vec![f.code];
+    msg.extend_from_slice(f.msg.as_bytes());
+    let _ = std::fs::File::from(err).write_all(&msg);
+    // SAFETY: ends the child without running the parent's destructors.
+    unsafe { libc::_exit(f.code as i32) }
+}
+
+fn setup_and_exec(ns: &Namespaces, plan: &Plan, go: OwnedFd) -> Result<Never, Fail> {
+    let mut byte = [0u8; 1];
+    if std::fs::File::from(go).read(&mut byte).unwrap_or(0) != 1 {
+        return Err(fail("container-ctl stopped before the process started"));
+    }
+    if !plan.interactive {
+        let null =
+            std::fs::File::open("/dev/null").map_err(|e| fail(format!("open /dev/null: {e}")))?;
+        // SAFETY: dup2 of valid descriptors.
+        if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
+            return Err(last_os("redirect stdin"));
+        }
+    }
+    ns.enter().map_err(fail)?;
+    // Our own session: a terminal's signals reach container-ctl, which
+    // forwards them, and not the process twice.
+    // SAFETY: setsid has no preconditions.
+    unsafe { libc::setsid() };
+    // After setns(mnt) our root is the container's: these are its files.
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let user = process::resolve_user(&plan.user, &passwd, &group).map_err(fail)?;
+    let mut env = plan.env.clone();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user.home));
+    }
+    std::env::set_current_dir(&plan.cwd)
+        .map_err(|e| fail(format!("enter the working directory {}: {e}", plan.cwd)))?;
+
+    // As container-run's child: the bounding set first, then the user,
+    // then the capabilities a process of that user keeps.
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } < 0 {
+        return Err(last_os("keep capabilities"));
+    }
+    caps::drop_bounding(plan.caps).map_err(|e| fail(format!("drop capabilities: {e}")))?;
+    process::switch_user(&user).map_err(|e| fail(format!("switch to user {}: {e}", plan.user)))?;
+    let effective = if user.uid == 0 { plan.caps } else { CapSet(0) };
+    caps::set(effective).map_err(|e| fail(format!("set capabilities: {e}")))?;
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
+        return Err(last_os("set no_new_privs"));
+    }
+    reset_signals();
+    process::cloexec_from(3).map_err(|e| fail(format!("close descriptors: {e}")))?;
+    if plan.seccomp {
+        Filter::docker_default(effective)
+            .install()
+            .map_err(|e| fail(format!("install the seccomp filter: {e}")))?;
+    }
+    let e = process::exec(&plan.argv, &env);
+    Err(Fail {
+        code: e.code,
+        msg: e.message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_flags_replace_the_containers_values() {
+        let mut env = vec!["PATH=/bin".to_string(), "A=1".to_string()];
+        env_arg(&mut env, "A=2").unwrap();
+        env_arg(&mut env, "B=x=y").unwrap();
+        env_arg(&mut env, "SURELY_UNSET_HERE_42").unwrap();
+        assert_eq!(env, ["PATH=/bin", "A=2", "B=x=y"]);
+        assert!(env_arg(&mut env, "=v").is_err());
+    }
+}

@@ -1,0 +1,81 @@
+//! inspect: containers as a JSON array, in the shape of `docker inspect`
+//! where the same facts exist.
+
+use crate::lifecycle::settle;
+use crate::ps::status_word;
+use crate::{each, out_err, Error};
+use serde_json::{json, Value};
+use slipway_common::container::state::{Containers, State, Status};
+use std::io::Write;
+
+/// Go's zero time, which docker prints for "never".
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+pub fn document(containers: &Containers, s: &State) -> Value {
+    let status = s.current_status();
+    let running = status == Status::Running;
+    let dir = containers.dir(&s.id);
+    let upper = containers.upper_dir(s);
+    let mut data = json!({ "UpperDir": upper });
+    if s.upper.is_none() {
+        data["WorkDir"] = json!(dir.join("work"));
+        data["MergedDir"] = json!(dir.join("rootfs"));
+    }
+    let (path, args) = s
+        .command
+        .split_first()
+        .map_or((None, &[][..]), |(p, a)| (Some(p), a));
+    json!({
+        "Id": s.id,
+        "Created": s.created,
+        "Path": path,
+        "Args": args,
+        "State": {
+            "Status": status_word(status),
+            "Running": running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": s.oom_killed,
+            "Dead": false,
+            "Pid": if running { s.pid.unwrap_or(0) } else { 0 },
+            "ExitCode": if status == Status::Exited { s.exit_code.unwrap_or(255) } else { 0 },
+            "StartedAt": if status == Status::Created { ZERO_TIME } else { s.created.as_str() },
+            "FinishedAt": s.finished.as_deref().unwrap_or(ZERO_TIME),
+        },
+        "Image": s.image_id.as_deref().unwrap_or_default(),
+        "LogPath": if s.detached { json!(containers.log_path(&s.id)) } else { json!("") },
+        "Name": format!("/{}", s.name),
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": {
+            "AutoRemove": s.auto_remove,
+            "Privileged": s.process.privileged,
+        },
+        "GraphDriver": { "Name": "overlay", "Data": data },
+        "Config": {
+            "Hostname": s.hostname,
+            "User": s.process.user,
+            "Env": s.process.env,
+            // The entrypoint and the command are recorded as one.
+            "Cmd": s.command,
+            "Image": s.image,
+            "WorkingDir": s.process.cwd,
+        },
+    })
+}
+
+pub fn inspect(containers: &Containers, names: &[String]) -> Result<(), Error> {
+    let mut docs = Vec::new();
+    // As docker: the ones found are printed, the others are errors.
+    let found = each(names, |name| {
+        let s = settle(containers, containers.find(name)?);
+        docs.push(document(containers, &s));
+        Ok(())
+    });
+    let text = serde_json::to_string_pretty(&Value::Array(docs)).expect("JSON");
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    writeln!(out, "{text}").map_err(out_err)?;
+    out.flush().map_err(out_err)?;
+    found
+}

@@ -1,0 +1,181 @@
+//! container-ctl: the containers container-run started, handled with
+//! docker's commands and meanings: ps, stop, kill, rm, logs, inspect,
+//! exec and commit.
+
+mod commit;
+mod exec;
+mod inspect;
+mod lifecycle;
+mod logs;
+mod ps;
+mod signal;
+
+use clap::{Parser, Subcommand};
+use slipway_common::cli::StoreArgs;
+use slipway_common::container::cgroups::CgroupError;
+use slipway_common::container::exec::JoinError;
+use slipway_common::container::state::{Containers, StateError};
+use slipway_common::fsutil::IoError;
+use slipway_common::store::StoreError;
+use std::io;
+
+const EXAMPLES: &str = "\
+Examples:
+  container-run -d --network none --name web busybox httpd -f -p 8080
+  container-ctl ps -a --format 'table {{.Names}}\\t{{.Status}}'
+  container-ctl logs -f --tail 10 web
+  container-ctl exec web ps
+  container-ctl exec -u 1000 -w /tmp -e DEBUG=1 web sh -c 'id; pwd'
+  container-ctl commit -m 'add config' -c 'CMD [\"httpd\",\"-f\"]' web web:snapshot
+  container-ctl stop -t 2 web && container-ctl rm web";
+
+/// Manage the containers that container-run started.
+///
+/// A container is named by its name, its full ID or a unique prefix of its
+/// ID. The state of each container lives in the store, beside its
+/// writable layer and (with container-run -d) its log.
+#[derive(Parser, Debug)]
+#[command(name = "container-ctl", version, after_help = EXAMPLES)]
+pub struct Args {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List containers, as `docker ps` does (running ones unless -a).
+    #[command(alias = "ls", alias = "list")]
+    Ps(ps::PsArgs),
+    /// Stop containers: SIGTERM to the first process, then after the
+    /// timeout SIGKILL to every process of the container.
+    Stop {
+        /// Seconds to wait for the container to exit before killing it
+        /// (negative: wait for ever).
+        #[arg(
+            short = 't',
+            long = "time",
+            visible_alias = "timeout",
+            value_name = "SECONDS",
+            default_value_t = 10,
+            allow_negative_numbers = true
+        )]
+        time: i64,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Send a signal to the first process of running containers.
+    Kill {
+        /// The signal: a name (KILL, SIGTERM, RTMIN+1) or a number.
+        #[arg(short, long, value_name = "SIGNAL", default_value = "KILL")]
+        signal: String,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Remove containers: their state and writable layer (not a directory
+    /// given to container-run --upper).
+    #[command(alias = "remove")]
+    Rm {
+        /// Kill a running container first.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Print the output of a container started with container-run -d:
+    /// its stdout to stdout, its stderr to stderr.
+    Logs(logs::LogsArgs),
+    /// Show containers as a JSON array of docker-like documents.
+    Inspect {
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Run a command in a running container: in its namespaces and cgroup,
+    /// as its user (or -u), with its environment, capabilities and
+    /// seccomp filter. Exits with the command's status; 126 when it
+    /// cannot be run, 127 when it is not found.
+    Exec(exec::ExecArgs),
+    /// Make an image of a container's changes: its writable layer on top
+    /// of its image (by layer-diff --upper and image-assemble). Prints the
+    /// new image's manifest digest.
+    Commit(commit::CommitArgs),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error(transparent)]
+    Join(#[from] JoinError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}: {source}")]
+    Os {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn out_err(e: io::Error) -> Error {
+    Error::Io(IoError {
+        op: "write",
+        path: "<stdout>".into(),
+        source: e,
+    })
+}
+
+/// Runs `one` on each container named; as docker does, a failure does not
+/// stop the others: each but the last is reported here, the last returned.
+fn each(names: &[String], mut one: impl FnMut(&str) -> Result<(), Error>) -> Result<(), Error> {
+    let mut last = None;
+    for n in names {
+        if let Err(e) = one(n) {
+            if let Some(prev) = last.replace(e) {
+                eprintln!(
+                    "container-ctl: error: {}",
+                    slipway_common::cli::one_line(&prev.to_string())
+                );
+            }
+        }
+    }
+    last.map_or(Ok(()), Err)
+}
+
+pub fn run(args: Args) -> Result<u8, Error> {
+    let store = args.store.path();
+    // exec re-executes itself before it touches anything.
+    if let Command::Exec(a) = args.command {
+        return exec::exec(&store, &a);
+    }
+    let containers = Containers::open(&store)?;
+    match args.command {
+        Command::Ps(a) => ps::ps(&containers, &a)?,
+        Command::Stop {
+            time,
+            containers: c,
+        } => lifecycle::stop(&containers, &c, time)?,
+        Command::Kill {
+            signal,
+            containers: c,
+        } => lifecycle::kill(&containers, &c, &signal)?,
+        Command::Rm {
+            force,
+            containers: c,
+        } => lifecycle::rm(&containers, &c, force)?,
+        Command::Logs(a) => logs::logs(&containers, &a)?,
+        Command::Inspect { containers: c } => inspect::inspect(&containers, &c)?,
+        Command::Commit(a) => commit::commit(&store, &containers, &a)?,
+        Command::Exec(_) => unreachable!("handled above"),
+    }
+    Ok(0)
+}

@@ -1,0 +1,162 @@
+//! stop, kill and rm: signals to a container's processes, and waiting
+//! until whoever runs it (container-run, or the monitor of a detached
+//! container) has recorded its end.
+
+use crate::{each, signal, Error};
+use slipway_common::container::state::{Containers, State, Status};
+use std::time::{Duration, Instant};
+
+/// How long a dead container may stay recorded as running before we take
+/// it that nobody is left to record its end (its monitor was killed).
+const RECORD_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a SIGKILLed container may take to be recorded as ended.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
+fn send(pid: i32, sig: libc::c_int) {
+    // SAFETY: kill with integer arguments.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// Sends `sig` to the container's first process, if it is still the one
+/// recorded (a PID is not trusted alone: it may have been reused).
+fn signal_init(s: &State, sig: libc::c_int) -> bool {
+    match s.pid {
+        Some(pid) if s.alive() => {
+            send(pid, sig);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// SIGKILL to every process of the container: its cgroup holds them all,
+/// those that `exec` added included.
+fn kill_all(s: &State) {
+    signal_init(s, libc::SIGKILL);
+    if let Some(cg) = &s.cgroup {
+        cg.signal_all(libc::SIGKILL);
+    }
+}
+
+/// Whether the container's end is recorded, or nobody is left to record
+/// it: its state is gone (--rm), says it is no longer running, or its
+/// process has been dead for a while (`dead_since` keeps when we saw that).
+pub fn ended(containers: &Containers, id: &str, dead_since: &mut Option<Instant>) -> bool {
+    let Ok(s) = containers.load(id) else {
+        return true;
+    };
+    if s.status != Status::Running {
+        return true;
+    }
+    if s.alive() {
+        *dead_since = None;
+        return false;
+    }
+    dead_since.get_or_insert_with(Instant::now).elapsed() >= RECORD_GRACE
+}
+
+/// Waits until [`ended`] or `limit` has passed (None: for ever); true if
+/// the container ended.
+pub fn wait_ended(containers: &Containers, id: &str, limit: Option<Duration>) -> bool {
+    let start = Instant::now();
+    let mut dead_since = None;
+    loop {
+        if ended(containers, id, &mut dead_since) {
+            return true;
+        }
+        if limit.is_some_and(|l| start.elapsed() >= l) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The container's state once its end, if it has come, is recorded: a
+/// process that just died is given its runner's record (its exit code)
+/// rather than shown as "Exited (255)". If nobody records it in time (the
+/// runner was killed), we record it, as docker marks a container whose
+/// runner died: exited, with no code.
+pub fn settle(containers: &Containers, s: State) -> State {
+    if s.status != Status::Running || s.alive() {
+        return s;
+    }
+    wait_ended(containers, &s.id, Some(RECORD_GRACE));
+    let mut s = containers.load(&s.id).unwrap_or(s);
+    if s.status == Status::Running && !s.alive() {
+        s.status = Status::Exited;
+        s.finished = Some(slipway_common::time::format_rfc3339(
+            slipway_common::time::now(),
+        ));
+        let _ = containers.save(&s);
+    }
+    s
+}
+
+pub fn stop(containers: &Containers, names: &[String], time: i64) -> Result<(), Error> {
+    each(names, |name| {
+        let s = containers.find(name)?;
+        // Stopping a stopped container is no error, as in docker.
+        if s.current_status() == Status::Running {
+            // The image's STOPSIGNAL is not recorded: SIGTERM, docker's default.
+            signal_init(&s, libc::SIGTERM);
+            let limit = u64::try_from(time).ok().map(Duration::from_secs);
+            if !wait_ended(containers, &s.id, limit) {
+                kill_all(&s);
+                if !wait_ended(containers, &s.id, Some(KILL_WAIT)) {
+                    return Err(Error::Invalid(format!(
+                        "container {name} did not stop after SIGKILL"
+                    )));
+                }
+            }
+        }
+        println!("{name}");
+        Ok(())
+    })
+}
+
+pub fn kill(containers: &Containers, names: &[String], sig: &str) -> Result<(), Error> {
+    let sig = signal::parse(sig).map_err(Error::Invalid)?;
+    each(names, |name| {
+        let s = containers.find(name)?;
+        if s.current_status() != Status::Running || !signal_init(&s, sig) {
+            return Err(Error::NotRunning(name.to_string()));
+        }
+        if sig == libc::SIGKILL {
+            // As docker: a KILL returns once the container is dead.
+            kill_all(&s);
+            wait_ended(containers, &s.id, Some(KILL_WAIT));
+        }
+        println!("{name}");
+        Ok(())
+    })
+}
+
+pub fn rm(containers: &Containers, names: &[String], force: bool) -> Result<(), Error> {
+    each(names, |name| {
+        let s = containers.find(name)?;
+        if s.current_status() == Status::Running {
+            if !force {
+                return Err(Error::Invalid(format!(
+                    "cannot remove container {name}: container is running: stop the container before removing or force remove (rm -f)"
+                )));
+            }
+            kill_all(&s);
+            if !wait_ended(containers, &s.id, Some(KILL_WAIT)) {
+                return Err(Error::Invalid(format!(
+                    "cannot remove container {name}: it did not die after SIGKILL"
+                )));
+            }
+        } else if s.status == Status::Running {
+            // Dead, but its monitor may be writing the end: let it finish.
+            wait_ended(containers, &s.id, Some(RECORD_GRACE));
+        }
+        // Normally gone with the container; left when its runner died.
+        if let Some(cg) = &s.cgroup {
+            cg.remove();
+        }
+        containers.remove(&s.id)?;
+        println!("{name}");
+        Ok(())
+    })
+}

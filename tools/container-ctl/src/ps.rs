@@ -1,0 +1,247 @@
+//! ps: the containers as `docker ps` lists them.
+
+use crate::lifecycle::settle;
+use crate::{out_err, Error};
+use serde::Serialize;
+use slipway_common::container::state::{Containers, State, Status};
+use slipway_common::layout::canonical_json;
+use slipway_common::template::{Fields, Template};
+use slipway_common::time;
+use std::io::Write;
+
+#[derive(clap::Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default: running ones).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only container IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate IDs and commands.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// One JSON object per line, with full IDs and commands: ID, Image,
+    /// Command, CreatedAt, RunningFor, State, Status, Names, ExitCode, Pid.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// A Go-style template per container: {{.ID}}, {{.Image}},
+    /// {{.Command}}, {{.CreatedAt}}, {{.RunningFor}}, {{.Status}},
+    /// {{.State}}, {{.Names}}, {{json .}}; a leading "table " prints a
+    /// header.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+}
+
+/// docker ps's own table.
+const DEFAULT: &str =
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}";
+
+const FIELDS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Status", "STATUS"),
+    ("State", "STATE"),
+    ("Names", "NAMES"),
+];
+
+/// One container as ps shows it; also its JSON form.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Row {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub image: String,
+    /// Quoted, as docker shows it.
+    pub command: String,
+    /// `2024-01-02 03:04:05 +0000 UTC`, as docker prints Go times.
+    pub created_at: String,
+    /// `5 seconds ago`.
+    pub running_for: String,
+    /// created, running or exited.
+    pub state: String,
+    /// `Up 3 seconds`, `Exited (0) 5 seconds ago`, `Created`.
+    pub status: String,
+    pub names: String,
+    pub exit_code: Option<i32>,
+    pub pid: Option<i32>,
+}
+
+impl Fields for Row {
+    fn field(&self, name: &str) -> String {
+        match name {
+            "ID" => self.id.clone(),
+            "Image" => self.image.clone(),
+            "Command" => self.command.clone(),
+            "CreatedAt" => self.created_at.clone(),
+            "RunningFor" => self.running_for.clone(),
+            "Status" => self.status.clone(),
+            "State" => self.state.clone(),
+            "Names" => self.names.clone(),
+            _ => String::new(),
+        }
+    }
+    fn json(&self) -> String {
+        String::from_utf8(canonical_json(self)).expect("JSON is UTF-8")
+    }
+}
+
+/// go-units' HumanDuration, the words docker uses for ages.
+fn duration(secs: i64) -> String {
+    let s = time::human_since(0, secs);
+    s.strip_suffix(" ago").unwrap_or(&s).to_string()
+}
+
+/// Cuts `s` to `max` characters, the last one an ellipsis.
+fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+fn go_time(secs: i64) -> String {
+    let t = time::format_rfc3339(secs);
+    format!("{} +0000 UTC", t.trim_end_matches('Z').replace('T', " "))
+}
+
+pub fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Created => "created",
+        Status::Running => "running",
+        Status::Exited => "exited",
+    }
+}
+
+pub fn row(s: &State, trunc: bool, now: i64) -> Row {
+    let created = time::parse_rfc3339(&s.created).unwrap_or(now);
+    let status = s.current_status();
+    // The start is not recorded apart from the creation: container-run
+    // starts a container as soon as it has recorded it.
+    let text = match status {
+        Status::Created => "Created".to_string(),
+        Status::Running => format!("Up {}", duration(now - created)),
+        Status::Exited => {
+            // 255 is docker's code for a container whose end nobody saw.
+            let code = s.exit_code.unwrap_or(255);
+            match s.finished.as_deref().and_then(time::parse_rfc3339) {
+                Some(f) => format!("Exited ({code}) {}", time::human_since(f, now)),
+                None => format!("Exited ({code})"),
+            }
+        }
+    };
+    let command = s.command.join(" ");
+    let command = if trunc {
+        ellipsis(&command, 20)
+    } else {
+        command
+    };
+    Row {
+        id: if trunc {
+            s.id.chars().take(12).collect()
+        } else {
+            s.id.clone()
+        },
+        image: s.image.clone(),
+        command: serde_json::to_string(&command).expect("a string serializes"),
+        created_at: go_time(created),
+        running_for: time::human_since(created, now),
+        state: status_word(status).to_string(),
+        status: text,
+        names: s.name.clone(),
+        exit_code: (status == Status::Exited).then(|| s.exit_code.unwrap_or(255)),
+        pid: if status == Status::Running {
+            s.pid
+        } else {
+            None
+        },
+    }
+}
+
+pub fn ps(containers: &Containers, a: &PsArgs) -> Result<(), Error> {
+    let now = time::now();
+    // Newest first, as docker lists them.
+    let list: Vec<State> = containers
+        .list()?
+        .into_iter()
+        .rev()
+        .map(|s| settle(containers, s))
+        .filter(|s| a.all || s.current_status() == Status::Running)
+        .collect();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.quiet {
+        for s in &list {
+            writeln!(out, "{}", row(s, !a.no_trunc, now).id).map_err(out_err)?;
+        }
+    } else if a.json {
+        for s in &list {
+            writeln!(out, "{}", row(s, false, now).json()).map_err(out_err)?;
+        }
+    } else {
+        let t = Template::parse(a.format.as_deref().unwrap_or(DEFAULT), FIELDS)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let rows: Vec<Row> = list.iter().map(|s| row(s, !a.no_trunc, now)).collect();
+        let shown: Vec<&dyn Fields> = rows.iter().map(|r| r as &dyn Fields).collect();
+        t.write(&shown, &mut out).map_err(out_err)?;
+    }
+    out.flush().map_err(out_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(status: Status) -> State {
+        State {
+            id: "0123456789abcdef".repeat(4),
+            name: "web".into(),
+            image: "busybox".into(),
+            image_id: None,
+            command: vec!["sh".into(), "-c".into(), "while :; do sleep 1; done".into()],
+            created: time::format_rfc3339(1_000),
+            status,
+            pid: None,
+            pid_start: None,
+            exit_code: Some(3),
+            oom_killed: false,
+            finished: Some(time::format_rfc3339(1_060)),
+            cgroup: None,
+            upper: None,
+            detached: true,
+            auto_remove: false,
+            process: Default::default(),
+            hostname: String::new(),
+        }
+    }
+
+    #[test]
+    fn rows_read_as_dockers() {
+        let r = row(&state(Status::Exited), true, 1_065);
+        assert_eq!(r.id, "0123456789ab");
+        assert_eq!(r.command, "\"sh -c while :; do s…\"");
+        assert_eq!(r.status, "Exited (3) 5 seconds ago");
+        assert_eq!(r.running_for, "About a minute ago");
+        assert_eq!(r.created_at, "1970-01-01 00:16:40 +0000 UTC");
+        assert_eq!(r.state, "exited");
+        let full = row(&state(Status::Created), false, 1_065);
+        assert_eq!(full.id.len(), 64);
+        assert_eq!(full.command, "\"sh -c while :; do sleep 1; done\"");
+        assert_eq!(full.status, "Created");
+        assert_eq!(full.exit_code, None);
+    }
+
+    #[test]
+    fn a_dead_process_recorded_as_running_shows_as_exited() {
+        let mut s = state(Status::Running);
+        s.pid = Some(i32::MAX);
+        s.pid_start = Some(1);
+        s.exit_code = None;
+        s.finished = None;
+        assert_eq!(row(&s, true, 1_065).status, "Exited (255)");
+    }
+}

@@ -1,0 +1,572 @@
+//! container-ctl against containers that container-run started, on the
+//! real kernel: every test removes its containers, and checks that no
+//! process, cgroup or mount of theirs is left.
+
+use serde_json::Value;
+use slipway_tests::{busybox_image, fails, json, ok, run_with_input, Env};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A store with the busybox image `bb`; its containers are force-removed
+/// when it goes, and (unless the test failed already) checked gone.
+struct Ctl {
+    env: Env,
+}
+
+impl Ctl {
+    fn new() -> Ctl {
+        let env = Env::new();
+        busybox_image(&env, "bb", &[]);
+        Ctl { env }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.env.cmd("container-ctl");
+        c.args(args);
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        ok(self.cmd(args))
+    }
+
+    fn output(&self, args: &[&str]) -> Output {
+        self.cmd(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn container-ctl")
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        fails(self.cmd(args), "container-ctl")
+    }
+
+    /// `container-run -d --network none --name NAME [FLAGS] bb COMMAND…`;
+    /// returns the ID.
+    fn start(&self, name: &str, flags: &[&str], command: &[&str]) -> String {
+        let mut c = self.env.cmd("container-run");
+        c.args(["-d", "--network", "none", "--name", name])
+            .args(flags)
+            .arg("bb")
+            .args(command);
+        let id = ok(c).trim().to_string();
+        assert_eq!(id.len(), 64, "{id}");
+        id
+    }
+
+    /// A container run in the foreground and kept (no --rm); its status.
+    fn run_kept(&self, name: &str, script: &str) -> i32 {
+        let mut c = self.env.cmd("container-run");
+        c.args([
+            "--network",
+            "none",
+            "--name",
+            name,
+            "bb",
+            "sh",
+            "-c",
+            script,
+        ]);
+        c.stdin(Stdio::null())
+            .status()
+            .expect("spawn container-run")
+            .code()
+            .expect("an exit code")
+    }
+
+    fn inspect(&self, name: &str) -> Value {
+        json(&self.ok(&["inspect", name]))[0].clone()
+    }
+
+    fn wait_exited(&self, name: &str) -> Value {
+        wait_for(10, || {
+            let doc = self.inspect(name);
+            (doc["State"]["Status"] == "exited").then_some(doc)
+        })
+    }
+
+    fn containers_dir(&self) -> PathBuf {
+        self.env.store().join(".slipway/containers")
+    }
+
+    fn ids(&self) -> Vec<String> {
+        std::fs::read_dir(self.containers_dir())
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().join("state.json").exists())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Ctl {
+    fn drop(&mut self) {
+        let ids = self.ids();
+        for id in &ids {
+            let _ = self.output(&["rm", "-f", id]);
+        }
+        if std::thread::panicking() {
+            return;
+        }
+        for id in &ids {
+            assert_gone(id, &self.env.store());
+        }
+    }
+}
+
+/// Polls `f` until it gives a value, for up to `secs` seconds.
+fn wait_for<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The cgroup directories a container would have, on v1 or v2.
+fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut out = vec![root.join("slipway").join(id)];
+    if let Ok(rd) = std::fs::read_dir(root) {
+        for e in rd.flatten() {
+            out.push(e.path().join("slipway").join(id));
+        }
+    }
+    out
+}
+
+/// Nothing of container `id` is left: its directory, cgroups, mounts.
+fn assert_gone(id: &str, store: &Path) {
+    assert!(
+        !store.join(".slipway/containers").join(id).exists(),
+        "container {id} is still recorded"
+    );
+    for d in cgroup_dirs(id) {
+        assert!(!d.exists(), "{} is left", d.display());
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&store.to_string_lossy().into_owned()),
+        "a mount under the store is left: {mounts}"
+    );
+}
+
+fn pid_alive(pid: i64) -> bool {
+    // A zombie has no namespaces left to show: count it as gone.
+    Path::new(&format!("/proc/{pid}/ns/mnt")).exists()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The cells of a table line, split where docker pads (two spaces or more).
+fn cells(line: &str) -> Vec<String> {
+    line.split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn ps_lists_running_containers_and_with_all_the_exited_ones() {
+    let c = Ctl::new();
+    let web = c.start("web", &[], &["sleep", "30"]);
+    assert_eq!(c.run_kept("done", "exit 3"), 3);
+
+    let out = c.ok(&["ps"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        cells(lines[0]),
+        [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "NAMES"
+        ]
+    );
+    assert_eq!(lines.len(), 2, "only the running one: {out}");
+    let row = cells(lines[1]);
+    assert_eq!(row[0], web[..12]);
+    assert_eq!(row[1], "bb");
+    assert_eq!(row[2], "\"sleep 30\"");
+    assert!(row[4].starts_with("Up "), "{out}");
+    assert_eq!(row[5], "web");
+
+    let all = c.ok(&["ps", "-a"]);
+    let done = all
+        .lines()
+        .find(|l| l.ends_with(" done"))
+        .unwrap_or_else(|| panic!("{all}"));
+    assert!(cells(done)[4].starts_with("Exited (3) "), "{all}");
+
+    assert_eq!(c.ok(&["ps", "-q"]), format!("{}\n", &web[..12]));
+    assert_eq!(c.ok(&["ps", "-q", "--no-trunc"]), format!("{web}\n"));
+
+    let rows: Vec<Value> = c.ok(&["ps", "-a", "--json"]).lines().map(json).collect();
+    assert_eq!(rows.len(), 2);
+    let by_name = |n: &str| rows.iter().find(|r| r["Names"] == n).unwrap().clone();
+    let (w, d) = (by_name("web"), by_name("done"));
+    assert_eq!(w["ID"], web.as_str());
+    assert_eq!(w["State"], "running");
+    assert!(w["Pid"].as_i64().unwrap() > 0);
+    assert_eq!(w["ExitCode"], Value::Null);
+    assert_eq!(d["State"], "exited");
+    assert_eq!(d["ExitCode"], 3);
+    assert!(d["CreatedAt"].as_str().unwrap().ends_with(" +0000 UTC"));
+
+    let mut f: Vec<String> = c
+        .ok(&["ps", "-a", "--format", "{{.Names}} {{.State}} {{.Image}}"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    f.sort();
+    assert_eq!(f, ["done exited bb", "web running bb"]);
+    let t = c.ok(&["ps", "--format", "table {{.ID}}\\t{{.Names}}"]);
+    assert_eq!(t, format!("CONTAINER ID   NAMES\n{}   web\n", &web[..12]));
+    let j = json(c.ok(&["ps", "--format", "{{json .}}"]).trim());
+    assert_eq!(j["Names"], "web");
+    assert!(c
+        .fails(&["ps", "--format", "{{.Nope}}"])
+        .contains("unknown field .Nope"));
+}
+
+#[test]
+fn stop_terminates_then_kills_after_the_timeout() {
+    let c = Ctl::new();
+    // A shell that traps TERM ends at once; a bare sleep, as PID 1 of its
+    // namespace, ignores TERM and is killed when -t runs out.
+    c.start(
+        "polite",
+        &[],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; echo ready; while :; do sleep 0.1; done",
+        ],
+    );
+    c.start("stubborn", &[], &["sleep", "30"]);
+    wait_for(10, || {
+        c.ok(&["logs", "polite"]).contains("ready").then_some(())
+    });
+
+    let t = Instant::now();
+    assert_eq!(c.ok(&["stop", "polite"]), "polite\n");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let doc = c.inspect("polite");
+    assert_eq!(doc["State"]["Status"], "exited");
+    assert_eq!(doc["State"]["ExitCode"], 0);
+
+    let t = Instant::now();
+    assert_eq!(c.ok(&["stop", "-t", "1", "stubborn"]), "stubborn\n");
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    let doc = c.inspect("stubborn");
+    assert_eq!(doc["State"]["Status"], "exited");
+    assert_eq!(doc["State"]["ExitCode"], 137);
+
+    // Stopping a stopped container is no error, as in docker.
+    assert_eq!(c.ok(&["stop", "stubborn"]), "stubborn\n");
+}
+
+#[test]
+fn kill_sends_the_signal_it_is_given() {
+    let c = Ctl::new();
+    c.start(
+        "k",
+        &[],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got USR1; exit 5' USR1; echo ready; while :; do sleep 0.1; done",
+        ],
+    );
+    c.start("k9", &[], &["sleep", "30"]);
+    wait_for(10, || c.ok(&["logs", "k"]).contains("ready").then_some(()));
+    assert_eq!(c.ok(&["kill", "-s", "SIGUSR1", "k"]), "k\n");
+    let doc = c.wait_exited("k");
+    assert_eq!(doc["State"]["ExitCode"], 5);
+    assert!(c.ok(&["logs", "k"]).contains("got USR1"));
+    assert!(c.fails(&["kill", "k"]).contains("is not running"));
+    assert!(c
+        .fails(&["kill", "-s", "BOGUS", "k9"])
+        .contains("invalid signal"));
+    // The default is KILL, and kill returns once the container is dead.
+    assert_eq!(c.ok(&["kill", "k9"]), "k9\n");
+    let doc = c.inspect("k9");
+    assert_eq!(doc["State"]["Status"], "exited");
+    assert_eq!(doc["State"]["ExitCode"], 137);
+}
+
+#[test]
+fn rm_refuses_a_running_container_unless_forced_and_leaves_nothing() {
+    let c = Ctl::new();
+    let id = c.start("r", &[], &["sleep", "30"]);
+    let pid = c.inspect("r")["State"]["Pid"].as_i64().unwrap();
+    assert!(pid_alive(pid));
+    assert!(
+        cgroup_dirs(&id).iter().any(|d| d.exists()),
+        "the container has a cgroup"
+    );
+    assert!(c.fails(&["rm", "r"]).contains("container is running"));
+    assert!(pid_alive(pid));
+    assert_eq!(c.ok(&["rm", "-f", "r"]), "r\n");
+    assert!(!pid_alive(pid), "the container's process is left");
+    assert_gone(&id, &c.env.store());
+    assert_eq!(c.ok(&["ps", "-aq"]), "");
+
+    // An exited one goes without -f, by a prefix of its ID.
+    assert_eq!(c.run_kept("gone", "true"), 0);
+    let id = c.inspect("gone")["Id"].as_str().unwrap().to_string();
+    assert_eq!(c.ok(&["rm", &id[..8]]), format!("{}\n", &id[..8]));
+    assert_gone(&id, &c.env.store());
+}
+
+#[test]
+fn logs_split_the_streams_and_follow_ends_with_the_container() {
+    let c = Ctl::new();
+    c.start(
+        "talk",
+        &[],
+        &["sh", "-c", "echo out; echo err >&2; sleep 1; echo late"],
+    );
+    let t = Instant::now();
+    let o = c.output(&["logs", "-f", "talk"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_eq!(stdout(&o), "out\nlate\n");
+    assert_eq!(stderr(&o), "err\n");
+    assert_eq!(c.inspect("talk")["State"]["Status"], "exited");
+
+    assert_eq!(c.ok(&["logs", "--tail", "1", "talk"]), "late\n");
+    for line in c.ok(&["logs", "-t", "talk"]).lines() {
+        let (time, text) = line.split_once(' ').unwrap();
+        assert!(
+            slipway_common::time::parse_rfc3339(time).is_some(),
+            "{line}"
+        );
+        assert!(text == "out" || text == "late", "{line}");
+    }
+    // A container run in the foreground has no log: its output went to
+    // the terminal.
+    assert_eq!(c.run_kept("fg", "true"), 0);
+    assert!(c.fails(&["logs", "fg"]).contains("not run with -d"));
+}
+
+#[test]
+fn inspect_shows_dockers_fields() {
+    let c = Ctl::new();
+    let id = c.start(
+        "insp",
+        &["-e", "A=1", "-w", "/tmp", "-u", "app", "-h", "box"],
+        &["sleep", "30"],
+    );
+    let d = c.inspect("insp");
+    assert_eq!(d["Id"], id.as_str());
+    assert_eq!(d["Name"], "/insp");
+    assert_eq!(d["Path"], "sleep");
+    assert_eq!(d["Args"], serde_json::json!(["30"]));
+    let s = &d["State"];
+    assert_eq!(s["Status"], "running");
+    assert_eq!(s["Running"], true);
+    assert!(pid_alive(s["Pid"].as_i64().unwrap()));
+    assert_eq!(s["ExitCode"], 0);
+    assert_eq!(s["OOMKilled"], false);
+    assert_eq!(s["FinishedAt"], "0001-01-01T00:00:00Z");
+    let cfg = &d["Config"];
+    assert_eq!(cfg["Image"], "bb");
+    assert_eq!(cfg["Cmd"], serde_json::json!(["sleep", "30"]));
+    assert!(cfg["Env"].as_array().unwrap().contains(&Value::from("A=1")));
+    assert_eq!(cfg["WorkingDir"], "/tmp");
+    assert_eq!(cfg["User"], "app");
+    assert_eq!(cfg["Hostname"], "box");
+    assert!(d["Image"].as_str().unwrap().starts_with("sha256:"));
+    assert!(Path::new(d["LogPath"].as_str().unwrap()).is_file());
+    assert!(Path::new(d["GraphDriver"]["Data"]["UpperDir"].as_str().unwrap()).is_dir());
+
+    // The ones found are printed, the others are one error each.
+    let o = c.output(&["inspect", "insp", "nosuch"]);
+    let err = slipway_tests::assert_one_error(&o, "container-ctl");
+    assert!(err.contains("no such container: nosuch"), "{err}");
+    assert_eq!(json(&stdout(&o)).as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn exec_runs_a_process_as_the_containers_own() {
+    let c = Ctl::new();
+    let id = c.start("x", &[], &["sleep", "30"]);
+    let doc = c.inspect("x");
+    let pid = doc["State"]["Pid"].as_i64().unwrap();
+
+    assert!(c
+        .ok(&["exec", "x", "id"])
+        .starts_with("uid=0(root) gid=0(root)"));
+    assert_eq!(
+        c.ok(&["exec", "x", "hostname"]).trim(),
+        doc["Config"]["Hostname"]
+    );
+    // Its namespaces are those of the container's first process.
+    let kinds = ["mnt", "pid", "uts", "ipc", "net", "cgroup", "user"];
+    let inside = c.ok(&[
+        "exec",
+        "x",
+        "sh",
+        "-c",
+        "for n in mnt pid uts ipc net cgroup user; do readlink /proc/self/ns/$n; done",
+    ]);
+    let host: Vec<String> = kinds
+        .iter()
+        .map(|k| {
+            std::fs::read_link(format!("/proc/{pid}/ns/{k}"))
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(inside.lines().collect::<Vec<_>>(), host);
+    let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    assert_ne!(Path::new(&host[1]), ours, "the container has its own PIDs");
+    // Docker's capabilities, no_new_privs and seccomp, as the container's.
+    let status = c.ok(&["exec", "x", "cat", "/proc/self/status"]);
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}:")))
+            .unwrap_or_else(|| panic!("{k} in {status}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(field("CapEff"), "00000000a80425fb");
+    assert_eq!(field("CapBnd"), "00000000a80425fb");
+    assert_eq!(field("NoNewPrivs"), "1");
+    assert_eq!(field("Seccomp"), "2");
+    // In the container's cgroup (its namespace root on cgroup v2).
+    let cg = c.ok(&["exec", "x", "cat", "/proc/self/cgroup"]);
+    assert!(cg.contains(&id) || cg.trim() == "0::/", "{cg}");
+
+    // -u, -w, -e; a non-root user keeps no capabilities.
+    assert_eq!(
+        c.ok(&[
+            "exec",
+            "-u",
+            "app",
+            "-w",
+            "/tmp",
+            "-e",
+            "FOO=bar",
+            "x",
+            "sh",
+            "-c",
+            "echo $(id -u) $(pwd) $FOO $HOME; grep CapEff /proc/self/status",
+        ]),
+        "1000 /tmp bar /home/app\nCapEff:\t0000000000000000\n"
+    );
+    // Its exit status is ours; 127 and 126 for what cannot run.
+    let o = c.output(&["exec", "x", "sh", "-c", "exit 7"]);
+    assert_eq!(o.status.code(), Some(7));
+    let o = c.output(&["exec", "x", "no-such-command"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("container-ctl: error: "));
+    let o = c.output(&["exec", "x", "/etc/passwd"]);
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+    // stdin only with -i.
+    let o = run_with_input(c.cmd(&["exec", "-i", "x", "cat"]), b"typed\n");
+    assert_eq!(stdout(&o), "typed\n");
+    let o = run_with_input(c.cmd(&["exec", "x", "cat"]), b"typed\n");
+    assert_eq!(stdout(&o), "");
+
+    c.ok(&["stop", "-t", "0", "x"]);
+    assert!(c
+        .fails(&["exec", "x", "true"])
+        .contains("container x is not running"));
+}
+
+#[test]
+fn commit_makes_an_image_of_the_containers_changes() {
+    let c = Ctl::new();
+    assert_eq!(
+        c.run_kept("made", "echo committed > /made; rm /etc/group"),
+        0
+    );
+    let digest = c.ok(&[
+        "commit",
+        "-m",
+        "made a file",
+        "-c",
+        "ENV X=1",
+        "-c",
+        r#"CMD ["cat", "/made"]"#,
+        "made",
+        "img:1",
+    ]);
+    assert!(digest.trim().starts_with("sha256:"), "{digest}");
+    let run = |args: &[&str]| {
+        let mut r = c.env.cmd("container-run");
+        r.args(["--rm", "--network", "none"]).args(args);
+        ok(r)
+    };
+    assert_eq!(run(&["img:1"]), "committed\n");
+    assert_eq!(
+        run(&["img:1", "sh", "-c", "echo $X; ls /etc/group || true"]),
+        "1\n"
+    );
+    let mut i = c.env.cmd("image-store");
+    i.args(["inspect", "img:1"]);
+    let history = json(&ok(i))[0]["config"]["history"].clone();
+    assert!(history
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["created_by"] == "made a file"));
+
+    // A running container too (not paused, unlike docker).
+    c.start("live", &[], &["sh", "-c", "echo live > /live; sleep 30"]);
+    wait_for(10, || {
+        c.output(&["exec", "live", "cat", "/live"])
+            .status
+            .success()
+            .then_some(())
+    });
+    c.ok(&["commit", "live", "img:2"]);
+    assert_eq!(run(&["img:2", "cat", "/live"]), "live\n");
+    assert!(c
+        .fails(&["commit", "-c", "RUN true", "made"])
+        .contains("RUN is not a change"));
+}
+
+#[test]
+fn unknown_containers_and_bad_usage_are_one_error_line() {
+    let c = Ctl::new();
+    for args in [
+        &["stop", "nosuch"][..],
+        &["kill", "nosuch"],
+        &["rm", "-f", "nosuch"],
+        &["logs", "nosuch"],
+        &["inspect", "nosuch"],
+        &["exec", "nosuch", "true"],
+        &["commit", "nosuch"],
+    ] {
+        let e = c.fails(args);
+        assert!(e.contains("no such container: nosuch"), "{args:?}: {e}");
+    }
+    let o = c.output(&["stop"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}
