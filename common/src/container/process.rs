@@ -2,8 +2,11 @@
 //! group files, the environment Docker gives, and the exec with `PATH`
 //! searched as the container sees it. Runs inside the container's root.
 
+use crate::container::caps::{self, CapSet};
+use crate::container::seccomp::Filter;
 use std::ffi::CString;
 use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
 
 /// The default `PATH` of `docker run` when the image sets none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -127,6 +130,128 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// The signals a user sends to the runtime that are meant for the
+/// container's process; the runtime blocks them and passes them on.
+pub const FORWARDED_SIGNALS: &[libc::c_int] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+    libc::SIGALRM,
+];
+
+/// Blocks `signals` in this thread and returns them as a set, for
+/// sigwaitinfo or a signalfd.
+pub fn block_signals(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigset_t initialized by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, *s);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+/// Default dispositions and an empty signal mask, whatever the runtime
+/// had, for a process about to exec the container's command.
+pub fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: setting a default disposition.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    }
+    // SAFETY: an empty set, initialized by sigemptyset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// What a waitpid status means to a shell: the code, or 128+signal.
+pub fn exit_code(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        125
+    }
+}
+
+/// A pipe whose ends close on exec.
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 into a two-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: descriptors we just created.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Sets `-e KEY=VALUE` in `env`, replacing an earlier KEY; `-e KEY` passes
+/// our own value on, or nothing when we have none.
+pub fn env_arg(env: &mut Vec<String>, arg: &str) -> Result<(), String> {
+    if arg.is_empty() || arg.starts_with('=') {
+        return Err(format!("invalid environment variable {arg:?}"));
+    }
+    let entry = if arg.contains('=') {
+        arg.to_string()
+    } else if let Ok(v) = std::env::var(arg) {
+        format!("{arg}={v}")
+    } else {
+        return Ok(());
+    };
+    set_env(env, entry);
+    Ok(())
+}
+
+/// Sets KEY=VALUE in `env`, replacing an earlier KEY.
+pub fn set_env(env: &mut Vec<String>, entry: String) {
+    let key = entry.split('=').next().unwrap_or_default().to_string();
+    env.retain(|e| e.split('=').next() != Some(key.as_str()));
+    env.push(entry);
+}
+
+/// The last steps before the exec, the same for a container's first
+/// process and for one exec'd into it: the bounding set while we may, the
+/// user, the capabilities a process of that user keeps (none unless root,
+/// as in Docker), no_new_privs, default signals, every descriptor above
+/// stderr close-on-exec, and the seccomp filter last. Returns the
+/// effective set.
+pub fn drop_privileges(user: &User, caps: CapSet, seccomp: bool) -> Result<CapSet, String> {
+    let os = |what: &str| format!("{what}: {}", io::Error::last_os_error());
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } < 0 {
+        return Err(os("keep capabilities"));
+    }
+    caps::drop_bounding(caps).map_err(|e| format!("drop capabilities: {e}"))?;
+    switch_user(user).map_err(|e| format!("switch to user {}: {e}", user.uid))?;
+    let effective = if user.uid == 0 { caps } else { CapSet(0) };
+    caps::set(effective).map_err(|e| format!("set capabilities: {e}"))?;
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
+        return Err(os("set no_new_privs"));
+    }
+    reset_signals();
+    cloexec_from(3).map_err(|e| format!("close descriptors: {e}"))?;
+    if seccomp {
+        Filter::docker_default(effective)
+            .install()
+            .map_err(|e| format!("install the seccomp filter: {e}"))?;
+    }
+    Ok(effective)
 }
 
 /// Why an exec failed, with Docker's exit code for it.
@@ -272,6 +397,16 @@ mod tests {
             "unable to find user nobody: no matching entries in passwd file"
         );
         assert!(resolve_user("app:nogroup", PASSWD, GROUP).is_err());
+    }
+
+    #[test]
+    fn env_flags_replace_earlier_keys_and_pass_ours_on() {
+        let mut env = vec!["PATH=/bin".to_string(), "A=1".to_string()];
+        env_arg(&mut env, "A=2").unwrap();
+        env_arg(&mut env, "B=x=y").unwrap();
+        env_arg(&mut env, "SURELY_UNSET_HERE_42").unwrap();
+        assert_eq!(env, ["PATH=/bin", "A=2", "B=x=y"]);
+        assert!(env_arg(&mut env, "=v").is_err());
     }
 
     #[test]

@@ -6,14 +6,13 @@
 //! take us with it) and pass on signals until the process exits.
 
 use crate::Error;
-use slipway_common::container::caps::{self, CapSet};
-use slipway_common::container::exec::{reset_signals, Namespaces};
+use slipway_common::container::caps::CapSet;
+use slipway_common::container::exec::Namespaces;
 use slipway_common::container::process;
 use slipway_common::container::sealed;
-use slipway_common::container::seccomp::Filter;
 use slipway_common::container::state::{Containers, Status};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 #[derive(clap::Args, Debug)]
@@ -44,19 +43,6 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
-/// The signals meant for the command when they reach us.
-const FORWARDED: &[libc::c_int] = &[
-    libc::SIGHUP,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGTERM,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGWINCH,
-    libc::SIGCONT,
-    libc::SIGALRM,
-];
-
 /// Docker's code for a process that could not be set up to run.
 const CANNOT_RUN: u8 = 126;
 
@@ -76,49 +62,6 @@ fn os(what: &str) -> Error {
         what: what.into(),
         source: std::io::Error::last_os_error(),
     }
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 into a two-element array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(os("create a pipe"));
-    }
-    // SAFETY: descriptors we just created.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn block(signals: &[libc::c_int]) -> libc::sigset_t {
-    // SAFETY: sigset_t initialized by sigemptyset before use.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in signals {
-            libc::sigaddset(&mut set, *s);
-        }
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
-/// Sets KEY in `env`, replacing an earlier KEY; `KEY` alone passes ours.
-fn env_arg(env: &mut Vec<String>, arg: &str) -> Result<(), Error> {
-    if arg.is_empty() || arg.starts_with('=') {
-        return Err(Error::Invalid(format!(
-            "invalid environment variable {arg:?}"
-        )));
-    }
-    let entry = if arg.contains('=') {
-        arg.to_string()
-    } else if let Ok(v) = std::env::var(arg) {
-        format!("{arg}={v}")
-    } else {
-        return Ok(());
-    };
-    let key = entry.split('=').next().unwrap_or_default().to_string();
-    env.retain(|e| e.split('=').next() != Some(key.as_str()));
-    env.push(entry);
-    Ok(())
 }
 
 pub fn exec(store: &Path, a: &ExecArgs) -> Result<u8, Error> {
@@ -144,7 +87,7 @@ pub fn exec(store: &Path, a: &ExecArgs) -> Result<u8, Error> {
     }
     let mut env = s.process.env.clone();
     for e in &a.env {
-        env_arg(&mut env, e)?;
+        process::env_arg(&mut env, e).map_err(Error::Invalid)?;
     }
     let cwd = match a.workdir.clone() {
         Some(w) => w,
@@ -166,10 +109,16 @@ pub fn exec(store: &Path, a: &ExecArgs) -> Result<u8, Error> {
         interactive: a.interactive,
     };
 
-    let set = block(&[FORWARDED, &[libc::SIGCHLD]].concat());
+    let set = process::block_signals(&[process::FORWARDED_SIGNALS, &[libc::SIGCHLD]].concat());
     ns.enter_pid_for_children()?;
-    let (go_rd, go_wr) = pipe()?;
-    let (err_rd, err_wr) = pipe()?;
+    let (go_rd, go_wr) = process::pipe().map_err(|source| Error::Os {
+        what: "create a pipe".into(),
+        source,
+    })?;
+    let (err_rd, err_wr) = process::pipe().map_err(|source| Error::Os {
+        what: "create a pipe".into(),
+        source,
+    })?;
     // SAFETY: container-ctl is single-threaded; the child runs our code
     // and execs or _exits.
     let child = unsafe { libc::fork() };
@@ -305,45 +254,10 @@ fn setup_and_exec(ns: &Namespaces, plan: &Plan, go: OwnedFd) -> Result<Never, Fa
     std::env::set_current_dir(&plan.cwd)
         .map_err(|e| fail(format!("enter the working directory {}: {e}", plan.cwd)))?;
 
-    // As container-run's child: the bounding set first, then the user,
-    // then the capabilities a process of that user keeps.
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } < 0 {
-        return Err(last_os("keep capabilities"));
-    }
-    caps::drop_bounding(plan.caps).map_err(|e| fail(format!("drop capabilities: {e}")))?;
-    process::switch_user(&user).map_err(|e| fail(format!("switch to user {}: {e}", plan.user)))?;
-    let effective = if user.uid == 0 { plan.caps } else { CapSet(0) };
-    caps::set(effective).map_err(|e| fail(format!("set capabilities: {e}")))?;
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
-        return Err(last_os("set no_new_privs"));
-    }
-    reset_signals();
-    process::cloexec_from(3).map_err(|e| fail(format!("close descriptors: {e}")))?;
-    if plan.seccomp {
-        Filter::docker_default(effective)
-            .install()
-            .map_err(|e| fail(format!("install the seccomp filter: {e}")))?;
-    }
+    process::drop_privileges(&user, plan.caps, plan.seccomp).map_err(fail)?;
     let e = process::exec(&plan.argv, &env);
     Err(Fail {
         code: e.code,
         msg: e.message,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_flags_replace_the_containers_values() {
-        let mut env = vec!["PATH=/bin".to_string(), "A=1".to_string()];
-        env_arg(&mut env, "A=2").unwrap();
-        env_arg(&mut env, "B=x=y").unwrap();
-        env_arg(&mut env, "SURELY_UNSET_HERE_42").unwrap();
-        assert_eq!(env, ["PATH=/bin", "A=2", "B=x=y"]);
-        assert!(env_arg(&mut env, "=v").is_err());
-    }
 }

@@ -5,10 +5,8 @@
 
 use crate::config::{Network, Plan};
 use crate::{init, mounts, net, tty};
-use slipway_common::container::caps::{self, CapSet};
 use slipway_common::container::cgroups::{hierarchy, Hierarchy};
 use slipway_common::container::process;
-use slipway_common::container::seccomp::Filter;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -140,29 +138,7 @@ fn setup_and_exec(plan: &Plan, go: OwnedFd, stdio: Stdio) -> Result<Never, Fail>
         }
     }
 
-    // Capabilities survive the change of user only where asked.
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } < 0 {
-        return Err(os("keep capabilities"));
-    }
-    caps::drop_bounding(plan.caps).map_err(|e| fail(format!("drop capabilities: {e}")))?;
-    process::switch_user(&user).map_err(|e| fail(format!("switch to user {}: {e}", plan.user)))?;
-    // A non-root process keeps none, as in Docker: its bounding set is the
-    // limit for what setuid-less file capabilities could grant.
-    let effective = if user.uid == 0 { plan.caps } else { CapSet(0) };
-    caps::set(effective).map_err(|e| fail(format!("set capabilities: {e}")))?;
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
-        return Err(os("set no_new_privs"));
-    }
-
-    reset_signals();
-    process::cloexec_from(3).map_err(|e| fail(format!("close descriptors: {e}")))?;
-    if plan.seccomp {
-        Filter::docker_default(effective)
-            .install()
-            .map_err(|e| fail(format!("install the seccomp filter: {e}")))?;
-    }
+    process::drop_privileges(&user, plan.caps, plan.seccomp).map_err(fail)?;
     if plan.init {
         // Returns in the child, which execs the command below.
         init::fork_init().map_err(|e| fail(format!("start the init: {e}")))?;
@@ -172,20 +148,4 @@ fn setup_and_exec(plan: &Plan, go: OwnedFd, stdio: Stdio) -> Result<Never, Fail>
         code: e.code,
         msg: e.message,
     })
-}
-
-/// Default dispositions and an empty mask, whatever container-run had.
-fn reset_signals() {
-    for sig in 1..libc::SIGRTMAX() {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            // SAFETY: setting a default disposition.
-            unsafe { libc::signal(sig, libc::SIG_DFL) };
-        }
-    }
-    // SAFETY: an empty set, initialized by sigemptyset.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    }
 }

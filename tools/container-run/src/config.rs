@@ -7,7 +7,11 @@ use slipway_common::compress::{Compression, Settings};
 use slipway_common::container::caps::{self, CapSet};
 use slipway_common::container::cgroups::{self, Limits};
 use slipway_common::container::layers;
-use slipway_common::container::process::DEFAULT_PATH;
+use slipway_common::container::process::{set_env, DEFAULT_PATH};
+
+fn env_arg(env: &mut Vec<String>, arg: &str) -> Result<(), Error> {
+    slipway_common::container::process::env_arg(env, arg).map_err(Error::Invalid)
+}
 use slipway_common::container::state::{self, Containers, ProcessSpec, State, Status};
 use slipway_common::fsutil::{self, IoContext};
 use slipway_common::platform::Platform;
@@ -107,26 +111,6 @@ fn strings(v: Option<&Value>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Sets KEY in `env`, replacing an earlier KEY.
-fn set_env(env: &mut Vec<String>, entry: String) {
-    let key = entry.split('=').next().unwrap_or_default().to_string();
-    env.retain(|e| e.split('=').next() != Some(key.as_str()));
-    env.push(entry);
-}
-
-/// `-e KEY=VALUE` sets; `-e KEY` passes our value on, or nothing.
-fn env_arg(env: &mut Vec<String>, arg: &str) -> Result<(), Error> {
-    if arg.is_empty() || arg.starts_with('=') {
-        return Err(invalid(format!("invalid environment variable {arg:?}")));
-    }
-    if arg.contains('=') {
-        set_env(env, arg.to_string());
-    } else if let Ok(v) = std::env::var(arg) {
-        set_env(env, format!("{arg}={v}"));
-    }
-    Ok(())
 }
 
 fn env_file(env: &mut Vec<String>, path: &Path) -> Result<(), Error> {

@@ -4,38 +4,13 @@
 //! SIGTERM and leaves zombies. This init forwards signals to the command,
 //! reaps every child, and exits with the command's status.
 
-/// Signals the init passes on; SIGCHLD it handles itself.
-const PASSED: &[libc::c_int] = &[
-    libc::SIGHUP,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGTERM,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGWINCH,
-    libc::SIGCONT,
-    libc::SIGALRM,
-];
-
-fn set_of(signals: &[libc::c_int]) -> libc::sigset_t {
-    // SAFETY: sigset_t initialized by sigemptyset before use.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in signals {
-            libc::sigaddset(&mut set, *s);
-        }
-        set
-    }
-}
+use slipway_common::container::process::{block_signals, exit_code, FORWARDED_SIGNALS};
 
 /// Forks: the child returns (to exec the command), the parent stays as
 /// the init and never returns.
 pub fn fork_init() -> Result<(), std::io::Error> {
-    let set = set_of(&[PASSED, &[libc::SIGCHLD]].concat());
     // Blocked before the fork so that none sent in between is lost.
-    // SAFETY: a valid set.
-    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    let set = block_signals(&[FORWARDED_SIGNALS, &[libc::SIGCHLD]].concat());
     // SAFETY: this process is single-threaded.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -82,11 +57,7 @@ fn serve(child: libc::pid_t, set: &libc::sigset_t) -> i32 {
                 break;
             }
             if r == child {
-                done = Some(if libc::WIFSIGNALED(status) {
-                    128 + libc::WTERMSIG(status)
-                } else {
-                    libc::WEXITSTATUS(status)
-                });
+                done = Some(exit_code(status));
             }
         }
         if let Some(code) = done {

@@ -9,63 +9,24 @@ use crate::net::Slirp;
 use crate::tty::{self, RawMode};
 use crate::Error;
 use slipway_common::container::cgroups::Cgroup;
+use slipway_common::container::process::{
+    self, block_signals as block, exit_code, FORWARDED_SIGNALS as FORWARDED,
+};
 use slipway_common::container::state::{process_start, Status, LOG_FILE};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
-/// The signals a user sends to container-run that are meant for the
-/// container; SIGCHLD tells us it has exited.
-const FORWARDED: &[libc::c_int] = &[
-    libc::SIGHUP,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGTERM,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGWINCH,
-    libc::SIGCONT,
-    libc::SIGALRM,
-];
+fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
+    process::pipe().map_err(|source| Error::Os {
+        what: "create a pipe".into(),
+        source,
+    })
+}
 
 fn os(what: &str) -> Error {
     Error::Os {
         what: what.into(),
         source: std::io::Error::last_os_error(),
-    }
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 into a two-element array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(os("create a pipe"));
-    }
-    // SAFETY: descriptors we just created.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn block(signals: &[libc::c_int]) -> libc::sigset_t {
-    // SAFETY: sigset_t initialized by sigemptyset before use; blocking
-    // signals has no other precondition.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in signals {
-            libc::sigaddset(&mut set, *s);
-        }
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    }
-}
-
-/// The status a waitpid status means to a shell: the code, or 128+signal.
-fn exit_code(status: libc::c_int) -> i32 {
-    if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else if libc::WIFSIGNALED(status) {
-        128 + libc::WTERMSIG(status)
-    } else {
-        125
     }
 }
 
