@@ -1,7 +1,7 @@
 //! From the command line and the image config to a plan: everything the
 //! container's first process needs, decided before it is created.
 
-use crate::{Args, Error};
+use crate::{initlayer, Args, Error};
 use serde_json::{Map, Value};
 use slipway_common::compress::{Compression, Settings};
 use slipway_common::container::caps::{self, CapSet};
@@ -472,6 +472,15 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
                     (None, Some(r)) => (std::fs::canonicalize(r).ctx("find", r)?, vec![".".into()]),
                     (None, None) => unreachable!("an image or --rootfs"),
                 };
+                let mut lowers = lowers;
+                let stack: Vec<PathBuf> = lowers.iter().map(|n| lowers_dir.join(n)).collect();
+                let init_dir = layers::layers_dir(&store);
+                fsutil::create_dir_all(&init_dir)?;
+                if let Some(init) =
+                    initlayer::ensure(&init_dir, &stack).ctx("make the init layer in", &init_dir)?
+                {
+                    lowers.insert(0, init.to_string_lossy().into_owned());
+                }
                 let (upper, work) = match upper {
                     Some(u) => {
                         fsutil::create_dir_all(u)?;

@@ -7,6 +7,7 @@
 mod child;
 mod config;
 mod init;
+mod initlayer;
 mod mounts;
 mod net;
 mod parent;

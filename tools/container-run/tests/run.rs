@@ -390,6 +390,22 @@ fn the_writable_layer_lands_in_upper_for_layer_diff() {
     assert!(names.contains(&"root/new".to_string()), "{names:?}");
     // The image's own layer is untouched.
     assert_eq!(sh_ok(&e, &[], "ls /bin/ls"), "/bin/ls\n");
+    // The mount points the image lacks (/dev, /proc, /sys, the /etc files)
+    // come from an init layer below, not into the writable one.
+    let clean = e.path("clean-upper");
+    let spec = clean.to_string_lossy().into_owned();
+    let out = sh_ok(
+        &e,
+        &["--upper", &spec],
+        "cat /etc/hostname; ls -d /proc/1 /sys/kernel /dev/null",
+    );
+    assert!(out.ends_with("/dev/null\n/proc/1\n/sys/kernel\n"), "{out}");
+    let left: Vec<_> = std::fs::read_dir(&clean)
+        .unwrap()
+        .flatten()
+        .map(|d| d.file_name())
+        .collect();
+    assert!(left.is_empty(), "the writable layer holds {left:?}");
 }
 
 #[test]
