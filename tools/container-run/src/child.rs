@@ -99,6 +99,15 @@ fn setup_and_exec(plan: &Plan, go: OwnedFd, stdio: Stdio) -> Result<Never, Fail>
             return Err(os("new cgroup namespace"));
         }
     }
+    // Keys are not namespaced: a session keyring of its own keeps the
+    // container away from the one it was started from, as runc does.
+    let ring = std::ffi::CString::new(format!("_ses.{}", &plan.id[..12.min(plan.id.len())]))
+        .map_err(fail)?;
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl with a valid C string.
+    if unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, ring.as_ptr()) } < 0 {
+        return Err(os("join a session keyring of its own"));
+    }
     let host = plan.hostname.as_bytes();
     // SAFETY: pointer and length of a live buffer.
     if unsafe { libc::sethostname(host.as_ptr().cast(), host.len()) } < 0 {
@@ -111,7 +120,12 @@ fn setup_and_exec(plan: &Plan, go: OwnedFd, stdio: Stdio) -> Result<Never, Fail>
 
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    let user = process::resolve_user(&plan.user, &passwd, &group).map_err(fail)?;
+    let mut user = process::resolve_user(&plan.user, &passwd, &group).map_err(fail)?;
+    for g in &plan.extra_groups {
+        if !user.groups.contains(g) {
+            user.groups.push(*g);
+        }
+    }
     let mut env = plan.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
@@ -138,6 +152,17 @@ fn setup_and_exec(plan: &Plan, go: OwnedFd, stdio: Stdio) -> Result<Never, Fail>
         }
     }
 
+    // Before the capabilities go: raising a hard limit needs them.
+    for (resource, soft, hard) in &plan.rlimits {
+        let lim = libc::rlimit {
+            rlim_cur: *soft,
+            rlim_max: *hard,
+        };
+        // SAFETY: a valid rlimit struct.
+        if unsafe { libc::setrlimit(*resource as _, &lim) } < 0 {
+            return Err(os("set a resource limit"));
+        }
+    }
     process::drop_privileges(&user, plan.caps, plan.seccomp).map_err(fail)?;
     if plan.init {
         // Returns in the child, which execs the command below.

@@ -1,7 +1,7 @@
 //! From the command line and the image config to a plan: everything the
 //! container's first process needs, decided before it is created.
 
-use crate::{initlayer, Args, Error};
+use crate::{initlayer, mounts, Args, Error};
 use serde_json::{Map, Value};
 use slipway_common::compress::{Compression, Settings};
 use slipway_common::container::caps::{self, CapSet};
@@ -87,6 +87,13 @@ pub struct Plan {
     pub tty: bool,
     pub init: bool,
     pub limits: Limits,
+    /// Paths hidden and made read-only (Docker's, or a bundle's own).
+    pub masked: Vec<String>,
+    pub readonly: Vec<String>,
+    /// Supplementary groups beyond the user's own (a bundle's).
+    pub extra_groups: Vec<u32>,
+    /// Resource limits to set: (resource, soft, hard).
+    pub rlimits: Vec<(i32, u64, u64)>,
 }
 
 /// A plan and the records that go with it.
@@ -550,6 +557,10 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             tty: args.tty,
             init: args.init,
             limits,
+            masked: mounts::MASKED.iter().map(|s| s.to_string()).collect(),
+            readonly: mounts::READ_ONLY.iter().map(|s| s.to_string()).collect(),
+            extra_groups: Vec::new(),
+            rlimits: Vec::new(),
         },
         state,
         containers,

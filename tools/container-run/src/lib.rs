@@ -4,6 +4,7 @@
 //! seccomp profile and masked paths, cgroup limits, and the container's
 //! exit status as ours.
 
+mod bundle;
 mod child;
 mod config;
 mod init;
@@ -60,6 +61,10 @@ pub struct Args {
     /// (with --upper, as the lower layer of an overlay).
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<std::path::PathBuf>,
+    /// Run an OCI runtime bundle: DIR/config.json (runtime-spec) and the
+    /// root it names, as runc run does; no image or command is given.
+    #[arg(long, value_name = "DIR", conflicts_with = "rootfs")]
+    pub bundle: Option<std::path::PathBuf>,
     /// Keep the container's writable layer (the overlayfs upper dir) in
     /// DIR, for `layer-diff --upper DIR`.
     #[arg(long, value_name = "DIR")]
@@ -209,6 +214,16 @@ pub fn run(args: Args) -> Result<u8, Error> {
         what: "run from a sealed copy of container-run".into(),
         source,
     })?;
-    let prepared = config::prepare(&args)?;
+    let prepared = match &args.bundle {
+        Some(dir) => {
+            let (a, extras) = bundle::to_args(&args, dir)?;
+            let mut p = config::prepare(&a)?;
+            p.state.process.env = extras.env.clone();
+            extras.apply(&mut p.plan);
+            let _ = p.containers.save(&p.state);
+            p
+        }
+        None => config::prepare(&args)?,
+    };
     parent::run(prepared)
 }

@@ -17,7 +17,7 @@ use std::path::Path;
 
 /// Docker's masked paths: hidden behind /dev/null or an empty read-only
 /// tmpfs, as they leak host information or control.
-const MASKED: &[&str] = &[
+pub const MASKED: &[&str] = &[
     "/proc/asound",
     "/proc/acpi",
     "/proc/interrupts",
@@ -33,7 +33,7 @@ const MASKED: &[&str] = &[
 ];
 
 /// Docker's read-only paths.
-const READ_ONLY: &[&str] = &[
+pub const READ_ONLY: &[&str] = &[
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",
@@ -316,7 +316,10 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
                         "nodev" => flags |= libc::MS_NODEV,
                         "noexec" => flags |= libc::MS_NOEXEC,
                         "ro" => flags |= libc::MS_RDONLY,
-                        "rw" => {}
+                        "strictatime" => flags |= libc::MS_STRICTATIME,
+                        "noatime" => flags |= libc::MS_NOATIME,
+                        // Propagation and atime defaults of a spec's list.
+                        "rw" | "relatime" | "private" | "rprivate" | "slave" | "rslave" => {}
                         o => data.push(o),
                     }
                 }
@@ -347,7 +350,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
         .or_else(ctx(|| "make the root read-only".into()))?;
     }
     if !plan.privileged {
-        mask_paths()?;
+        mask_paths(&plan.masked, &plan.readonly)?;
     }
     Ok(())
 }
@@ -538,7 +541,7 @@ fn pivot(root: &OwnedFd) -> io::Result<()> {
 
 /// Masked paths get /dev/null (files) or an empty read-only tmpfs
 /// (directories); read-only paths are bound onto themselves read-only.
-fn mask_paths() -> io::Result<()> {
+fn mask_paths(masked: &[String], readonly: &[String]) -> io::Result<()> {
     // SAFETY: valid C string.
     let raw = unsafe {
         libc::open(
@@ -553,7 +556,7 @@ fn mask_paths() -> io::Result<()> {
     let root = unsafe { OwnedFd::from_raw_fd(raw) };
     let r = root.as_raw_fd();
     let null = open_path(r, "/dev/null")?;
-    for path in MASKED {
+    for path in masked {
         let fd = match open_path(r, path) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
@@ -578,7 +581,7 @@ fn mask_paths() -> io::Result<()> {
         }
         .or_else(ctx(|| format!("mask {path}")))?;
     }
-    for path in READ_ONLY {
+    for path in readonly {
         let fd = match open_path(r, path) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,

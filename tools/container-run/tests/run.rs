@@ -825,3 +825,55 @@ fn detached_containers_log_both_streams_and_record_their_end() {
     let rm = std::fs::remove_dir_all(&dir);
     assert!(rm.is_ok());
 }
+
+#[test]
+fn a_runtime_bundle_runs_as_runc_runs_it() {
+    let e = env();
+    // umoci unpacks the image into a bundle with a runtime-spec config.
+    let bundle = e.path("bundle");
+    let image = format!("{}:docker.io/library/bb:latest", e.store().display());
+    let o = Command::new(slipway_tests::peer("umoci"))
+        .args(["unpack", "--image", &image])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let probe = "id; hostname; grep -E 'Cap(Eff|Bnd)|NoNewPrivs|Seccomp:' /proc/self/status; \
+                 ls /sys/class/net; ulimit -n; pwd";
+    let cfg_path = bundle.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    cfg["process"]["args"] = serde_json::json!(["sh", "-c", probe]);
+    cfg["process"]["terminal"] = serde_json::json!(false);
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let mut c = e.cmd("container-run");
+    c.arg("--rm").arg("--bundle").arg(&bundle);
+    let ours = ok(c);
+    let theirs = Command::new(slipway_tests::peer("runc"))
+        .args(["run", "-b"])
+        .arg(&bundle)
+        .arg(format!("slipway-test-{}", std::process::id()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(theirs.status.success(), "{theirs:?}");
+    assert_eq!(ours, String::from_utf8_lossy(&theirs.stdout));
+    // What the runtime cannot honour is refused by name.
+    cfg["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/true"}]});
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let o = run(&e, &["--bundle", bundle.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("hooks is not supported"));
+}
+
+#[test]
+fn each_container_has_a_session_keyring_of_its_own() {
+    let e = env();
+    // /proc/keys is masked unless privileged.
+    let out = sh_ok(
+        &e,
+        &["--privileged"],
+        "grep -oE 'keyring +_ses\\.[0-9a-f]{12}' /proc/keys",
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
