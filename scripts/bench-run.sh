@@ -60,6 +60,8 @@ for i in $(seq 1 "$RUNS"); do
     T[ours]+="$(( (t1 - t0) / 1000 )) "
     t0=$(now); "$BIN/container-run" --rm --network none --rootfs "$WORK/bundle/rootfs" /bin/true; t1=$(now)
     T[ours_rootfs]+="$(( (t1 - t0) / 1000 )) "
+    t0=$(now); "$BIN/container-run" --rm --bundle "$WORK/bundle" >/dev/null; t1=$(now)
+    T[ours_bundle]+="$(( (t1 - t0) / 1000 )) "
     t0=$(now); runc run -b "$WORK/bundle" "bench-runc-$i" >/dev/null; t1=$(now)
     T[runc]+="$(( (t1 - t0) / 1000 )) "
     t0=$(now); crun run -b "$WORK/bundle" "bench-crun-$i" >/dev/null; t1=$(now)
@@ -68,14 +70,16 @@ for i in $(seq 1 "$RUNS"); do
 done
 
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ours=$(median "${T[ours]}"); rootfs=$(median "${T[ours_rootfs]}")
+ours=$(median "${T[ours]}"); rootfs=$(median "${T[ours_rootfs]}"); bundle=$(median "${T[ours_bundle]}")
 runc=$(median "${T[runc]}"); crun=$(median "${T[crun]}")
 printf '%-46s %8s\n' "start-to-exit of /bin/true, median of $n (µs)" ""
 printf '  %-44s %8d\n' "container-run IMAGE (overlay over the store)" "$ours"
 printf '  %-44s %8d\n' "container-run --rootfs BUNDLE/rootfs" "$rootfs"
+printf '  %-44s %8d\n' "container-run --bundle BUNDLE" "$bundle"
 printf '  %-44s %8d\n' "runc run BUNDLE" "$runc"
 printf '  %-44s %8d\n' "crun run BUNDLE" "$crun"
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 echo "ratios (ours / theirs, below 1 is faster):"
 echo "  image vs runc:  $(ratio "$ours" "$runc")    image vs crun:  $(ratio "$ours" "$crun")"
 echo "  rootfs vs runc: $(ratio "$rootfs" "$runc")    rootfs vs crun: $(ratio "$rootfs" "$crun")"
+echo "  bundle vs runc: $(ratio "$bundle" "$runc")    bundle vs crun: $(ratio "$bundle" "$crun")"
