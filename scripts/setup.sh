@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets slipway up on a Debian machine and runs the main job: builds the
 # tools, installs them into $PREFIX/bin (default /usr/local), assembles a
-# base image from the host's busybox-static into the store, and lists it.
+# base image from the host's busybox-static into the store, builds a small
+# Dockerfile on it with image-build and runs the result with container-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -10,7 +11,7 @@ PREFIX=${PREFIX:-/usr/local}
 apt_need busybox-static ca-certificates slirp4netns
 need_cargo
 cargo build --release --workspace --locked
-TOOLS=(container-ctl container-run dockerfile-parse image-assemble image-pull image-push image-store layer-diff)
+TOOLS=(container-ctl container-run image-build dockerfile-parse image-assemble image-pull image-push image-store layer-diff)
 if [ -w "$PREFIX/bin" ] || [ "$(id -u)" -eq 0 ]; then
     mkdir -p "$PREFIX/bin"
     for t in "${TOOLS[@]}"; do install -m 0755 "target/release/$t" "$PREFIX/bin/$t"; done
@@ -28,5 +29,15 @@ bbver=$({ busybox 2>&1 || true; } | head -n1 | awk '{print $2}')
 "$BIN/image-assemble" --tag busybox:latest --cmd '["sh"]' \
     --history "busybox-static $bbver from the host" "$work/busybox.tar"
 "$BIN/image-store" ls
-# And run it: a container from the image just made.
-"$BIN/container-run" --rm --network none busybox:latest sh -c 'echo "hello from a container: $(uname -sr), pid $$"'
+# The main job: a Dockerfile built on it, and a container of the result.
+mkdir -p "$work/ctx"
+printf 'hello from slipway\n' > "$work/ctx/greeting"
+cat > "$work/ctx/Dockerfile" <<'DOCKERFILE'
+FROM busybox:latest
+COPY greeting /srv/greeting
+RUN echo "built on $(uname -sr)" >> /srv/greeting
+CMD ["cat", "/srv/greeting"]
+DOCKERFILE
+"$BIN/image-build" --network none -t hello:latest "$work/ctx"
+"$BIN/image-store" ls
+"$BIN/container-run" --rm --network none hello:latest

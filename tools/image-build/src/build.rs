@@ -1,0 +1,1214 @@
+//! The driver: walks the plan's stages and turns each instruction into
+//! calls of the other tools (see `tools`). Every step makes a new image in
+//! the store under a build-private tag, so the next step, a debug shell or
+//! a rerun of one line of the script can name it.
+
+use crate::context::{Context, Item};
+use crate::plan::{Base, Plan, Source, Stage, Step};
+use crate::tools::{render, render_command, Action, Call, Failed, Out, Runner, Tools, Word};
+use crate::Error;
+use slipway_common::ignore::clean_path;
+use slipway_common::shell::Lex;
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+/// The image config fields the driver follows from step to step: what
+/// expansion, RUN and the debug hint need.
+#[derive(Clone, Debug, Default)]
+struct State {
+    /// The image the stage has reached: a store reference, or "scratch".
+    image: String,
+    env: Vec<String>,
+    workdir: String,
+    user: String,
+    shell: Vec<String>,
+    /// CMD set in this stage (ENTRYPOINT keeps it then, as BuildKit does).
+    cmd_set: Option<Vec<String>>,
+    /// The ARGs declared in this stage, in order, with their values.
+    args: Vec<(String, Option<String>)>,
+}
+
+fn default_shell() -> Vec<String> {
+    vec!["/bin/sh".into(), "-c".into()]
+}
+
+impl State {
+    fn env_has(&self, key: &str) -> bool {
+        self.env
+            .iter()
+            .any(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k) == key)
+    }
+
+    /// What `$VAR` sees: the ARGs in scope, overridden by the ENV.
+    fn lookup(&self) -> HashMap<String, String> {
+        let mut m: HashMap<String, String> = self
+            .args
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect();
+        for kv in &self.env {
+            if let Some((k, v)) = kv.split_once('=') {
+                m.insert(k.into(), v.into());
+            }
+        }
+        m
+    }
+
+    /// The ARGs a RUN sees as environment variables (not kept in the
+    /// image); an ENV of the same name wins.
+    fn run_args(&self) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        let mut out: Vec<String> = Vec::new();
+        for (k, v) in self.args.iter().rev() {
+            if let Some(v) = v {
+                if !self.env_has(k) && seen.insert(k.clone()) {
+                    out.push(format!("{k}={v}"));
+                }
+            }
+        }
+        out.reverse();
+        out
+    }
+
+    fn set_env(&mut self, key: &str, value: &str) {
+        let kv = format!("{key}={value}");
+        match self
+            .env
+            .iter_mut()
+            .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key)
+        {
+            Some(e) => *e = kv,
+            None => self.env.push(kv),
+        }
+    }
+}
+
+/// The config of an image in the store, as `image-store inspect` shows it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImageConfig {
+    #[serde(default)]
+    env: Option<Vec<String>>,
+    #[serde(default)]
+    working_dir: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    shell: Option<Vec<String>>,
+    #[serde(default)]
+    on_build: Option<Vec<String>>,
+}
+
+/// An image as `image-store inspect` reports it.
+pub struct Inspected {
+    pub digest: String,
+    pub id: String,
+    config: ImageConfig,
+    /// The layer digests, bottom first.
+    layers: Vec<String>,
+}
+
+/// What the driver does with the calls: run them, or print them.
+pub enum Mode<'a> {
+    Run(Runner<'a>),
+    Script(Vec<String>),
+}
+
+pub struct Options {
+    pub file_name: String,
+    pub network: &'static str,
+    pub progress: bool,
+    pub labels: Vec<(String, String)>,
+    pub tags: Vec<String>,
+    /// `--store DIR` for the debug hint, when one was given.
+    pub store_flag: Option<String>,
+    pub store: std::path::PathBuf,
+}
+
+pub struct Driver<'a> {
+    pub plan: &'a Plan,
+    pub ctx: &'a Context,
+    pub tools: &'a Tools,
+    pub opts: Options,
+    pub mode: Mode<'a>,
+    lex: Lex,
+    /// The build-private repository the intermediate images are tagged in.
+    repo: String,
+    /// Every intermediate tag, removed at the end.
+    pub temps: Vec<String>,
+    /// The tag a failed RUN's debug hint names: kept.
+    pub keep: Option<String>,
+    /// Without --tag, the final image keeps its build-private name: an
+    /// image without any name would be left to image-store gc.
+    pub keep_final: Option<String>,
+    results: HashMap<usize, State>,
+    /// Source images of COPY --from already unpacked: reference -> dir.
+    rootfs: HashMap<String, String>,
+    count: usize,
+    started: Instant,
+}
+
+/// The result of a build.
+pub struct Built {
+    /// What names the image: the first tag, else an intermediate tag.
+    pub reference: String,
+}
+
+fn go_quote_list(v: &[String]) -> String {
+    // Go's %q of a []string: ["a" "b"].
+    let items: Vec<String> = v
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap_or_default())
+        .collect();
+    format!("[{}]", items.join(" "))
+}
+
+fn json(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+impl<'a> Driver<'a> {
+    pub fn new(
+        plan: &'a Plan,
+        ctx: &'a Context,
+        tools: &'a Tools,
+        opts: Options,
+        mode: Mode<'a>,
+        build_id: &str,
+    ) -> Driver<'a> {
+        let escape = plan.escape.chars().next().unwrap_or('\\');
+        Driver {
+            plan,
+            ctx,
+            tools,
+            opts,
+            mode,
+            lex: Lex::new(escape),
+            repo: format!("localhost/image-build/{build_id}"),
+            temps: vec![],
+            keep: None,
+            keep_final: None,
+            results: HashMap::new(),
+            rootfs: HashMap::new(),
+            count: 0,
+            started: Instant::now(),
+        }
+    }
+
+    fn script(&self) -> bool {
+        matches!(self.mode, Mode::Script(_))
+    }
+
+    fn say(&mut self, line: String) {
+        match &mut self.mode {
+            Mode::Script(lines) => lines.push(format!("# {line}")),
+            Mode::Run(_) if self.opts.progress => eprintln!("{line}"),
+            Mode::Run(_) => {}
+        }
+    }
+
+    fn err(&self, step_line: usize, what: &str, msg: impl Into<String>) -> Error {
+        Error::Step {
+            file: self.opts.file_name.clone(),
+            line: step_line,
+            what: one_line_text(what),
+            msg: msg.into(),
+        }
+    }
+
+    /// Runs (or prints) the actions of one step.
+    fn act(&mut self, actions: &[Action]) -> Result<(), Failed> {
+        match &mut self.mode {
+            Mode::Script(lines) => {
+                lines.extend(actions.iter().map(render));
+                Ok(())
+            }
+            Mode::Run(r) => actions.iter().try_for_each(|a| r.run(a)),
+        }
+    }
+
+    /// `image-store inspect REF`, run in both modes: only images that
+    /// exist before the build are inspected.
+    pub fn inspect(&self, reference: &str) -> Result<Inspected, String> {
+        inspect(self.tools, reference, &self.opts.store)
+    }
+
+    fn expand(&self, st: &State, step: &Step, word: &str) -> Result<String, Error> {
+        if !step.expand {
+            return Ok(word.to_string());
+        }
+        self.lex
+            .process_word(word, &st.lookup())
+            .map_err(|e| self.err(step.line, &step.original, e.0))
+    }
+
+    fn expand_words(&self, st: &State, step: &Step, word: &str) -> Result<Vec<String>, Error> {
+        if !step.expand {
+            return Ok(vec![word.to_string()]);
+        }
+        self.lex
+            .process_words(word, &st.lookup())
+            .map_err(|e| self.err(step.line, &step.original, e.0))
+    }
+
+    /// Builds the stages the target needs, in order.
+    pub fn build(&mut self) -> Result<Built, Error> {
+        let plan = self.plan;
+        for stage in plan.stages.iter().filter(|s| s.needed) {
+            self.stage(stage)?;
+        }
+        let mut fin = self.results.remove(&plan.target).unwrap_or_default();
+        if !self.opts.labels.is_empty() || fin.image == "scratch" {
+            let next = self.next_tag(plan.target, "final");
+            let mut edits: Vec<Word> = vec![];
+            let mut texts = vec![];
+            for (k, v) in &self.opts.labels {
+                edits.push("-l".into());
+                edits.push(format!("{k}={v}").into());
+                texts.push(format!("{k}={v}"));
+            }
+            if !texts.is_empty() {
+                edits.push("--history".into());
+                edits.push(format!("LABEL {} (image-build --label)", texts.join(" ")).into());
+            }
+            self.say(format!("#{} [final] labels and tags", self.count + 1));
+            self.commit(&mut fin, next, edits, None)
+                .map_err(|e| Error::Msg(e.to_string()))?;
+        }
+        let mut actions = vec![];
+        for t in &self.opts.tags {
+            actions.push(Action::Call(
+                Call::new("image-store")
+                    .arg("tag")
+                    .arg(fin.image.as_str())
+                    .arg(t.as_str()),
+            ));
+        }
+        self.act(&actions).map_err(|e| Error::Msg(e.to_string()))?;
+        let reference = match self.opts.tags.first() {
+            Some(t) => t.clone(),
+            None => {
+                self.keep_final = Some(fin.image.clone());
+                fin.image.clone()
+            }
+        };
+        Ok(Built { reference })
+    }
+
+    /// The calls that remove the intermediate tags (all but `keep`).
+    pub fn cleanup_actions(&self) -> Vec<Action> {
+        let tags: Vec<&String> = self
+            .temps
+            .iter()
+            .filter(|t| Some(*t) != self.keep.as_ref() && Some(*t) != self.keep_final.as_ref())
+            .collect();
+        if tags.is_empty() {
+            return vec![];
+        }
+        vec![Action::Call(
+            Call::new("image-store")
+                .arg("rm")
+                .args(tags.into_iter().map(String::as_str)),
+        )]
+    }
+
+    pub fn cleanup(&mut self) -> Result<(), Failed> {
+        let a = self.cleanup_actions();
+        self.act(&a)
+    }
+
+    fn next_tag(&mut self, stage: usize, step: &str) -> String {
+        let t = format!("{}:{stage}-{step}", self.repo);
+        self.temps.push(t.clone());
+        t
+    }
+
+    /// image-assemble: the state's image plus an optional layer and edits
+    /// becomes `next`.
+    fn commit(
+        &mut self,
+        st: &mut State,
+        next: String,
+        edits: Vec<Word>,
+        layer: Option<Word>,
+    ) -> Result<(), Failed> {
+        let mut c = Call::new("image-assemble")
+            .arg("-q")
+            .arg("--base")
+            .arg(st.image.as_str())
+            .arg("-t")
+            .arg(next.as_str())
+            .args(edits);
+        if let Some(l) = layer {
+            c = c.arg(l);
+        }
+        self.act(&[Action::Call(c)])?;
+        st.image = next;
+        Ok(())
+    }
+
+    fn stage(&mut self, stage: &Stage) -> Result<(), Error> {
+        let name = stage
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{}", stage.index));
+        let total = stage.steps.len() + 1;
+        self.count += 1;
+        let from_text = match &stage.base {
+            Base::Scratch => "scratch".to_string(),
+            Base::Stage(i) => self.plan.stages[*i]
+                .name
+                .clone()
+                .unwrap_or_else(|| i.to_string()),
+            Base::Image(r) => r.clone(),
+        };
+        self.say(format!(
+            "#{} [{name} 1/{total}] FROM {from_text}",
+            self.count
+        ));
+        let from_line = format!("FROM {from_text}");
+        if let Some(p) = &stage.platform {
+            let host = slipway_common::platform::Platform::host().to_string();
+            if *p != host && format!("{p}/") != format!("{host}/") {
+                return Err(self.err(
+                    stage.line,
+                    &from_line,
+                    format!("--platform={p}: building for another platform than the host's ({host}) is not supported yet"),
+                ));
+            }
+        }
+        let mut st = match &stage.base {
+            Base::Scratch => State {
+                image: "scratch".into(),
+                workdir: "/".into(),
+                shell: default_shell(),
+                ..State::default()
+            },
+            Base::Stage(i) => {
+                let prev = self.results.get(i).cloned().ok_or_else(|| {
+                    self.err(stage.line, &from_line, format!("stage {i} was not built"))
+                })?;
+                State {
+                    cmd_set: None,
+                    args: vec![],
+                    ..prev
+                }
+            }
+            Base::Image(r) => {
+                let found = self.inspect(r).map_err(|e| {
+                    self.err(
+                        stage.line,
+                        &from_line,
+                        format!("{e}: pull it into the store first (image-pull {r})"),
+                    )
+                })?;
+                if found
+                    .config
+                    .on_build
+                    .as_ref()
+                    .is_some_and(|v| !v.is_empty())
+                {
+                    return Err(self.err(
+                        stage.line,
+                        &from_line,
+                        "the base image has ONBUILD triggers, which image-build does not run yet",
+                    ));
+                }
+                // Pinned by digest: a tag moved during the build does not
+                // change it halfway.
+                let image = match r.split_once('@') {
+                    Some(_) => r.clone(),
+                    None => format!("{r}@{}", found.digest),
+                };
+                let c = found.config;
+                State {
+                    image,
+                    env: c.env.unwrap_or_default(),
+                    workdir: c
+                        .working_dir
+                        .filter(|w| !w.is_empty())
+                        .unwrap_or("/".into()),
+                    user: c.user.unwrap_or_default(),
+                    shell: c
+                        .shell
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(default_shell),
+                    cmd_set: None,
+                    args: vec![],
+                }
+            }
+        };
+        for (i, step) in stage.steps.iter().enumerate() {
+            self.count += 1;
+            let started = Instant::now();
+            self.say(format!(
+                "#{} [{name} {}/{total}] {}",
+                self.count,
+                i + 2,
+                one_line_text(&step.original)
+            ));
+            let next = self.next_tag(stage.index, &(i + 1).to_string());
+            self.step(&mut st, step, next)?;
+            if !self.script() && matches!(step.cmd.as_str(), "run" | "copy" | "add") {
+                let secs = started.elapsed().as_secs_f64();
+                self.say(format!("#{} DONE {secs:.1}s", self.count));
+            }
+        }
+        self.results.insert(stage.index, st);
+        Ok(())
+    }
+
+    fn step(&mut self, st: &mut State, step: &Step, next: String) -> Result<(), Error> {
+        let up = step.cmd.to_ascii_uppercase();
+        let mut edits: Vec<String> = vec![];
+        let history: String;
+        match step.cmd.as_str() {
+            "run" => return self.run(st, step, next),
+            "copy" | "add" => return self.copy(st, step, next),
+            "arg" => {
+                let mut texts = vec![];
+                for d in &step.arg_values {
+                    let default = d
+                        .default
+                        .as_deref()
+                        .map(|v| self.expand(st, step, v))
+                        .transpose()?;
+                    let value = d.build_arg.clone().or(default).or(d.global.clone());
+                    texts.push(match &value {
+                        Some(v) => format!("{}={v}", d.name),
+                        None => d.name.clone(),
+                    });
+                    st.args.retain(|(k, _)| *k != d.name);
+                    st.args.push((d.name.clone(), value));
+                }
+                history = format!("ARG {}", texts.join(" "));
+            }
+            "env" | "label" => {
+                // All pairs expand against the state before the step.
+                let mut pairs = vec![];
+                for (k, v) in &step.pairs {
+                    pairs.push((self.expand(st, step, k)?, self.expand(st, step, v)?));
+                }
+                let flag = if step.cmd == "env" { "-e" } else { "-l" };
+                let mut texts = vec![];
+                for (k, v) in pairs {
+                    if step.cmd == "env" {
+                        st.set_env(&k, &v);
+                    }
+                    edits.push(flag.into());
+                    edits.push(format!("{k}={v}"));
+                    texts.push(format!("{k}={v}"));
+                }
+                history = format!("{up} {}", texts.join(" "));
+            }
+            "workdir" => {
+                let w = self.expand(st, step, &step.args[0])?;
+                let abs = if w.starts_with('/') {
+                    clean_path(&w)
+                } else {
+                    clean_path(&format!("{}/{w}", st.workdir))
+                };
+                st.workdir = abs.clone();
+                edits.extend(["-w".into(), abs.clone()]);
+                history = format!("WORKDIR {abs}");
+            }
+            "user" => {
+                let u = self.expand(st, step, &step.args[0])?;
+                st.user = u.clone();
+                edits.extend(["-u".into(), u.clone()]);
+                history = format!("USER {u}");
+            }
+            "expose" => {
+                let mut ports = BTreeSet::new();
+                for a in &step.args {
+                    for p in self.expand_words(st, step, a)? {
+                        edits.extend(["--expose".into(), p.clone()]);
+                        ports.extend(port_keys(&p));
+                    }
+                }
+                let keys: Vec<String> = ports.into_iter().map(|p| format!("{p}:{{}}")).collect();
+                history = format!("EXPOSE map[{}]", keys.join(" "));
+            }
+            "volume" => {
+                let mut vols = vec![];
+                for a in &step.args {
+                    let v = self.expand(st, step, a)?;
+                    if v.is_empty() {
+                        return Err(self.err(
+                            step.line,
+                            &step.original,
+                            "VOLUME specified can not be an empty string",
+                        ));
+                    }
+                    edits.extend(["--volume".into(), v.clone()]);
+                    vols.push(v);
+                }
+                history = format!("VOLUME [{}]", vols.join(" "));
+            }
+            "stopsignal" => {
+                let s = self.expand(st, step, &step.args[0])?;
+                edits.extend(["--stopsignal".into(), s.clone()]);
+                history = format!("STOPSIGNAL {s}");
+            }
+            "cmd" | "entrypoint" => {
+                let argv = if step.is_exec() {
+                    step.args.clone()
+                } else {
+                    let mut v = st.shell.clone();
+                    v.push(step.args.join(" "));
+                    v
+                };
+                edits.extend([format!("--{}", step.cmd), json(&argv)]);
+                if step.cmd == "cmd" {
+                    st.cmd_set = Some(argv.clone());
+                } else if let Some(c) = &st.cmd_set {
+                    // A CMD of this stage survives ENTRYPOINT; only an
+                    // inherited one is dropped.
+                    edits.extend(["--cmd".into(), json(c)]);
+                }
+                history = format!("{up} {}", go_quote_list(&argv));
+            }
+            "shell" => {
+                st.shell = step.args.clone();
+                edits.extend(["--shell".into(), json(&step.args)]);
+                history = format!("SHELL [{}]", step.args.join(" "));
+            }
+            "healthcheck" => {
+                let text = strip_keyword(&step.original);
+                edits.extend(["--healthcheck".into(), text.to_string()]);
+                history = format!("HEALTHCHECK {text}");
+            }
+            "onbuild" => {
+                let t = step.trigger.clone().unwrap_or_default();
+                edits.extend(["--onbuild".into(), t.clone()]);
+                history = format!("ONBUILD {t}");
+            }
+            "maintainer" => {
+                let m = step.args.join(" ");
+                edits.extend(["--author".into(), m.clone()]);
+                history = format!("MAINTAINER {m}");
+            }
+            other => {
+                return Err(self.err(
+                    step.line,
+                    &step.original,
+                    format!("the {other} instruction is not supported"),
+                ))
+            }
+        }
+        let mut words: Vec<Word> = edits.into_iter().map(Word::Lit).collect();
+        words.push("--history".into());
+        words.push(history.into());
+        self.commit(st, next, words, None)
+            .map_err(|e| self.err(step.line, &step.original, e.to_string()))
+    }
+
+    fn run(&mut self, st: &mut State, step: &Step, next: String) -> Result<(), Error> {
+        let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
+        if !step.flag_list("mount").is_empty() {
+            return Err(fail(self, "RUN --mount is not supported yet".into()));
+        }
+        if !step.flag_list("device").is_empty() {
+            return Err(fail(self, "RUN --device is not supported yet".into()));
+        }
+        if step.flag("security").is_some_and(|s| s != "sandbox") {
+            return Err(fail(
+                self,
+                "RUN --security=insecure is not supported".into(),
+            ));
+        }
+        let network = match step.flag("network") {
+            None | Some("default") => self.opts.network,
+            Some("none") => "none",
+            Some("host") => "host",
+            Some(other) => return Err(fail(self, format!("unsupported RUN --network={other}"))),
+        };
+        if st.image == "scratch" {
+            return Err(fail(
+                self,
+                "the stage is still empty (FROM scratch): there is nothing to run".into(),
+            ));
+        }
+        let argv = if step.is_exec() {
+            step.args.clone()
+        } else {
+            let script = run_script(step).map_err(|m| fail(self, m))?;
+            let mut v = st.shell.clone();
+            v.push(script);
+            v
+        };
+        // The container: the ARGs as environment for this command only;
+        // the image's own ENV, USER and WORKDIR are in its config.
+        let mut opts: Vec<String> = vec![];
+        for kv in st.run_args() {
+            opts.extend(["-e".into(), kv]);
+        }
+        opts.extend(["-w".into(), st.workdir.clone()]);
+        if !st.user.is_empty() {
+            opts.extend(["-u".into(), st.user.clone()]);
+        }
+        let upper = Word::Tmp("upper".into());
+        let layer = Word::Tmp("layer.tar".into());
+        let run = Call::new("container-run")
+            .args(["--rm", "--upper"])
+            .arg(upper.clone())
+            .args(["--network", network, "--entrypoint", ""])
+            .args(opts.clone())
+            .arg(st.image.as_str())
+            .args(argv.clone())
+            .stdout(Out::Progress);
+        let prep = [Action::Remove(upper.clone())];
+        self.act(&prep).map_err(|e| fail(self, e.to_string()))?;
+        if let Err(e) = self.act(&[Action::Call(run)]) {
+            let status = match e.status {
+                Some(n) => format!("exit status {n}"),
+                None => "killed by a signal".to_string(),
+            };
+            let cause = if e.message.is_empty() {
+                status
+            } else {
+                format!("{status} ({})", e.message)
+            };
+            // One command that opens a shell where the step failed: the
+            // image it started from, its environment, user and workdir.
+            let mut dbg: Vec<String> = vec!["--rm".into(), "-it".into()];
+            if let Some(s) = &self.opts.store_flag {
+                dbg.extend(["--store".into(), s.clone()]);
+            }
+            dbg.extend([
+                "--network".into(),
+                network.into(),
+                "--entrypoint".into(),
+                "".into(),
+            ]);
+            dbg.extend(opts);
+            dbg.push(st.image.clone());
+            dbg.push(
+                st.shell
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "/bin/sh".into()),
+            );
+            self.keep = Some(st.image.clone());
+            let _ = self.act(&[Action::Remove(upper)]);
+            return Err(fail(
+                self,
+                format!(
+                    "{cause}; to debug it: {}",
+                    render_command("container-run", &dbg)
+                ),
+            ));
+        }
+        let history = format!("RUN {} # buildkit", run_history(st, &argv));
+        let actions = [Action::Call(
+            Call::new("layer-diff")
+                .arg("--upper")
+                .arg(upper.clone())
+                .stdout(Out::File(layer.clone())),
+        )];
+        self.act(&actions).map_err(|e| fail(self, e.to_string()))?;
+        self.commit(
+            st,
+            next,
+            vec!["--history".into(), history.into()],
+            Some(layer.clone()),
+        )
+        .map_err(|e| fail(self, e.to_string()))?;
+        self.act(&[Action::Remove(upper), Action::Remove(layer)])
+            .map_err(|e| fail(self, e.to_string()))
+    }
+
+    fn copy(&mut self, st: &mut State, step: &Step, next: String) -> Result<(), Error> {
+        let up = step.cmd.to_ascii_uppercase();
+        let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
+        let from = match step.from.first() {
+            None => None,
+            Some(_) if self.script() => {
+                return Err(fail(
+                    self,
+                    format!("--print-script cannot write {up} --from yet: its sources are only known once the stage is built"),
+                ))
+            }
+            Some(Source::Stage(i)) => {
+                let image = self.results.get(i).map(|s| s.image.clone()).ok_or_else(|| {
+                    fail(self, format!("stage {i} was not built"))
+                })?;
+                Some(image)
+            }
+            Some(Source::Image(r)) => Some(r.clone()),
+        };
+        if step.flags.get("parents").and_then(|v| v.as_bool()) == Some(true) {
+            return Err(fail(self, format!("{up} --parents is not supported yet")));
+        }
+        if step.flags.get("unpack").and_then(|v| v.as_bool()) == Some(true) {
+            return Err(fail(self, "ADD --unpack is not supported yet".into()));
+        }
+        if !step.inline.is_empty() {
+            return Err(fail(
+                self,
+                format!("{up} with a heredoc source is not supported yet"),
+            ));
+        }
+        let mut sources = vec![];
+        for s in &step.sources {
+            let s = self.expand(st, step, s)?;
+            if step.cmd == "add" && is_remote(&s) {
+                return Err(fail(
+                    self,
+                    format!("ADD from a URL or git repository ({s}) is not supported yet"),
+                ));
+            }
+            sources.push(s);
+        }
+        let dest = self.expand(st, step, step.dest.as_deref().unwrap_or_default())?;
+        // Files from the context are owned by root unless --chown says
+        // otherwise; COPY --from keeps the owners they have in the image.
+        let chown = match step.flag("chown") {
+            Some(c) => {
+                let c = self.expand(st, step, c)?;
+                Some(
+                    self.owner(&st.image, &c)
+                        .map_err(|m| fail(self, format!("--chown={c}: {m}")))?,
+                )
+            }
+            None if from.is_some() => None,
+            None => Some("0:0".to_string()),
+        };
+        let chmod = match step.flag("chmod") {
+            Some(m) => {
+                let m = self.expand(st, step, m)?;
+                if m.is_empty() || m.len() > 4 || !m.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                    return Err(fail(
+                        self,
+                        format!("--chmod={m}: only an octal mode is supported"),
+                    ));
+                }
+                Some(m)
+            }
+            None => None,
+        };
+        let mut excludes = vec![];
+        for e in step.flag_list("exclude") {
+            excludes.push(self.expand(st, step, &e)?);
+        }
+        let from_ctx;
+        let ctx = match &from {
+            None => self.ctx,
+            Some(image) => {
+                let root = self
+                    .unpack(image)
+                    .map_err(|m| fail(self, format!("--from={image}: {m}")))?;
+                from_ctx = Context {
+                    root,
+                    ignore: Default::default(),
+                };
+                &from_ctx
+            }
+        };
+        let (dest_abs, items) = ctx
+            .resolve(&up, &sources, &dest, &st.workdir)
+            .map_err(|m| fail(self, m))?;
+        if step.cmd == "add" {
+            if let Some(a) = items.iter().find(|i| !i.is_dir && is_archive(&i.src)) {
+                return Err(fail(
+                    self,
+                    format!("ADD of a local archive ({}) extracts it, which is not supported yet: COPY copies it as a file", a.rel),
+                ));
+            }
+        }
+        let layer = Word::Tmp("layer.tar".into());
+        let owner = |c: Call| {
+            let mut c = c;
+            if let Some(o) = &chown {
+                c = c.args(["--chown", o.as_str()]);
+            }
+            if let Some(m) = &chmod {
+                c = c.args(["--chmod", m.as_str()]);
+            }
+            c
+        };
+        let with_excludes = |mut c: Call, item: &Item| {
+            for e in item.excludes.iter().chain(&excludes) {
+                c = c.arg("--exclude").arg(e.as_str());
+            }
+            c
+        };
+        let mut actions = vec![];
+        let staging = Word::Tmp("staging".into());
+        if let [item] = items.as_slice() {
+            let c = Call::new("layer-diff")
+                .arg("--dir")
+                .arg(item.src.as_path())
+                .arg("--to")
+                .arg(item.target.as_str());
+            actions.push(Action::Call(
+                with_excludes(owner(c), item).stdout(Out::File(layer.clone())),
+            ));
+        } else {
+            // Several sources make one layer: each goes into one staging
+            // tree where it lands below the destination, and the tree
+            // becomes the layer.
+            actions.push(Action::Mkdir(staging.clone()));
+            for item in &items {
+                let rel = item
+                    .target
+                    .strip_prefix(dest_abs.trim_end_matches('/'))
+                    .filter(|r| r.is_empty() || r.starts_with('/'))
+                    .unwrap_or("");
+                let rel = if rel.is_empty() { "/" } else { rel };
+                let c = Call::new("layer-diff")
+                    .arg("--dir")
+                    .arg(item.src.as_path())
+                    .arg("--to")
+                    .arg(rel);
+                actions
+                    .push(Action::Call(with_excludes(c, item).pipe(
+                        Call::new("layer-diff").arg("--apply").arg(staging.clone()),
+                    )));
+            }
+            let c = Call::new("layer-diff")
+                .arg("--dir")
+                .arg(staging.clone())
+                .arg("--to")
+                .arg(dest_abs.as_str());
+            actions.push(Action::Call(owner(c).stdout(Out::File(layer.clone()))));
+        }
+        self.act(&actions).map_err(|e| fail(self, e.to_string()))?;
+        let history = format!("{up} {} # buildkit", strip_keyword(&step.original));
+        self.commit(
+            st,
+            next,
+            vec!["--history".into(), history.into()],
+            Some(layer.clone()),
+        )
+        .map_err(|e| fail(self, e.to_string()))?;
+        let mut done = vec![Action::Remove(layer)];
+        if items.len() > 1 {
+            done.push(Action::Remove(staging));
+        }
+        self.act(&done).map_err(|e| fail(self, e.to_string()))
+    }
+
+    /// `--chown`'s USER[:GROUP] as numbers: names from the /etc/passwd
+    /// and /etc/group of the image the step starts from; a user alone is
+    /// its own group, as Docker documents.
+    fn owner(&mut self, image: &str, spec: &str) -> Result<String, String> {
+        if let Some(n) = numeric_owner(spec) {
+            return Ok(n);
+        }
+        if self.script() {
+            return Err("--print-script takes numeric ids only: names are looked up in the image, which exists only once the build runs".into());
+        }
+        let (user, group) = match spec.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (spec, None),
+        };
+        let root = self.unpack(image)?;
+        let find = |file: &str, name: &str, field: usize| -> Result<u32, String> {
+            if let Ok(n) = name.parse::<u32>() {
+                return Ok(n);
+            }
+            let p = root.join(file);
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(format!("/{file} is a symlink, which is not followed yet"));
+            }
+            let text = std::fs::read_to_string(&p)
+                .map_err(|_| format!("the image has no /{file} to look up {name:?} in"))?;
+            text.lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.first() == Some(&name))
+                .and_then(|f| f.get(field).and_then(|v| v.parse().ok()))
+                .ok_or_else(|| format!("no {name:?} in the image's /{file}"))
+        };
+        let uid = find("etc/passwd", user, 2)?;
+        let gid = match group {
+            Some(g) => find("etc/group", g, 2)?,
+            None => uid,
+        };
+        Ok(format!("{uid}:{gid}"))
+    }
+
+    /// The root filesystem of a store image, unpacked once per build from
+    /// its layer blobs (the store is an OCI layout) by `layer-diff --apply`.
+    fn unpack(&mut self, image: &str) -> Result<std::path::PathBuf, String> {
+        let Mode::Run(r) = &self.mode else {
+            return Err("only a running build unpacks images".into());
+        };
+        let tmp = r.tmp.clone();
+        if let Some(rel) = self.rootfs.get(image) {
+            return Ok(tmp.join(rel));
+        }
+        if image == "scratch" {
+            let dir = tmp.join("rootfs-scratch");
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            return Ok(dir);
+        }
+        let found = self
+            .inspect(image)
+            .map_err(|e| format!("{e}: pull it into the store first (image-pull {image})"))?;
+        let rel = format!("rootfs-{}", self.rootfs.len());
+        let dir = Word::Tmp(rel.clone());
+        let mut actions = vec![Action::Mkdir(dir.clone())];
+        for l in &found.layers {
+            let hex = l
+                .strip_prefix("sha256:")
+                .ok_or_else(|| format!("layer {l}: not a sha256 digest"))?;
+            let blob = self.opts.store.join("blobs/sha256").join(hex);
+            actions.push(Action::Call(
+                Call::new("layer-diff")
+                    .arg("--apply")
+                    .arg(dir.clone())
+                    .stdin(Word::from(blob.as_path())),
+            ));
+        }
+        self.act(&actions).map_err(|e| e.to_string())?;
+        self.rootfs.insert(image.to_string(), rel.clone());
+        Ok(tmp.join(rel))
+    }
+
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// `image-store inspect REF` as the driver needs it.
+pub fn inspect(
+    tools: &Tools,
+    reference: &str,
+    store: &std::path::Path,
+) -> Result<Inspected, String> {
+    let mut c = std::process::Command::new(tools.path("image-store"));
+    c.arg("inspect").arg(reference).env("SLIPWAY_STORE", store);
+    let out = c
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("image-store: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err.lines().last().unwrap_or("image-store inspect failed");
+        return Err(line
+            .strip_prefix("image-store: error: ")
+            .unwrap_or(line)
+            .to_string());
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        digest: String,
+        id: String,
+        config: Outer,
+        manifest: Manifest,
+    }
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        #[serde(default)]
+        layers: Vec<Layer>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Layer {
+        digest: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Outer {
+        #[serde(default)]
+        config: Option<ImageConfig>,
+    }
+    let mut v: Vec<Entry> = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("image-store inspect {reference}: unexpected output: {e}"))?;
+    if v.is_empty() {
+        return Err(format!("no such image: {reference}"));
+    }
+    let e = v.remove(0);
+    Ok(Inspected {
+        digest: e.digest,
+        id: e.id,
+        config: e.config.config.unwrap_or_default(),
+        layers: e.manifest.layers.into_iter().map(|l| l.digest).collect(),
+    })
+}
+
+/// The text after the instruction keyword.
+fn strip_keyword(original: &str) -> &str {
+    let t = original.trim_start();
+    t[t.find(char::is_whitespace).unwrap_or(t.len())..].trim()
+}
+
+/// A progress or error text on one line.
+fn one_line_text(s: &str) -> String {
+    let first = s.lines().next().unwrap_or("");
+    if s.lines().count() > 1 {
+        format!("{first} …")
+    } else {
+        first.to_string()
+    }
+}
+
+/// The shell script of a shell-form RUN, heredocs as BuildKit treats them:
+/// a RUN that is only `<<EOF` runs the body; otherwise the heredocs are
+/// put back after the command line for the shell to read.
+fn run_script(step: &Step) -> Result<String, String> {
+    let cmdline = step.args.join(" ");
+    if step.heredocs.is_empty() {
+        return Ok(cmdline);
+    }
+    let first = &step.heredocs[0];
+    if step.heredocs.len() == 1 && is_lone_heredoc(&cmdline, &first.name) {
+        if first.content.starts_with("#!") {
+            return Err(
+                "RUN with a #! heredoc (a script for another interpreter) is not supported yet"
+                    .into(),
+            );
+        }
+        return Ok(if first.chomp {
+            first
+                .content
+                .split_inclusive('\n')
+                .map(|l| l.trim_start_matches('\t'))
+                .collect()
+        } else {
+            first.content.clone()
+        });
+    }
+    let mut full = cmdline;
+    for h in &step.heredocs {
+        full.push('\n');
+        full.push_str(&h.content);
+        full.push_str(&h.name);
+    }
+    Ok(full)
+}
+
+/// Whether a command line is just `<<NAME` (`<<-`, quotes allowed).
+fn is_lone_heredoc(cmdline: &str, name: &str) -> bool {
+    let Some(rest) = cmdline.trim().strip_prefix("<<") else {
+        return false;
+    };
+    let rest = rest.strip_prefix('-').unwrap_or(rest).trim();
+    let unquoted = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .or_else(|| rest.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')))
+        .unwrap_or(rest);
+    unquoted == name
+}
+
+/// BuildKit's history text of a RUN: `|N K=V… ` for the stage's ARGs, then
+/// the command.
+fn run_history(st: &State, argv: &[String]) -> String {
+    let lookup = st.lookup();
+    let mut args: Vec<String> = vec![];
+    let mut seen = BTreeSet::new();
+    for (k, v) in &st.args {
+        if seen.insert(k.clone()) {
+            let v = lookup.get(k).cloned().or(v.clone()).unwrap_or_default();
+            args.push(format!("{k}={v}"));
+        }
+    }
+    let mut parts = vec![];
+    if !args.is_empty() {
+        parts.push(format!("|{}", args.len()));
+        parts.extend(args);
+    }
+    parts.extend(argv.iter().cloned());
+    parts.join(" ")
+}
+
+/// EXPOSE's ports as config keys (`80/tcp`), ranges one per port.
+fn port_keys(p: &str) -> Vec<String> {
+    let (ports, proto) = match p.split_once('/') {
+        Some((a, b)) => (a, b.to_ascii_lowercase()),
+        None => (p, "tcp".to_string()),
+    };
+    let range = ports
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    match range {
+        Some((a, b)) if a <= b && b - a < 65536 => {
+            (a..=b).map(|n| format!("{n}/{proto}")).collect()
+        }
+        _ => vec![format!("{ports}/{proto}")],
+    }
+}
+
+/// `UID[:GID]` with numbers only; a lone UID is the GID too, as Docker
+/// does.
+fn numeric_owner(s: &str) -> Option<String> {
+    let (u, g) = match s.split_once(':') {
+        Some((u, g)) => (u, g),
+        None => (s, s),
+    };
+    let u: u32 = u.parse().ok()?;
+    let g: u32 = g.parse().ok()?;
+    Some(format!("{u}:{g}"))
+}
+
+fn is_remote(s: &str) -> bool {
+    s.contains("://") || s.starts_with("git@")
+}
+
+/// A tar or a compressed file, which ADD would extract.
+fn is_archive(p: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 265];
+    let n = std::fs::File::open(p)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let h = &head[..n];
+    h.starts_with(&[0x1f, 0x8b])
+        || h.starts_with(b"BZh")
+        || h.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
+        || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || (n >= 262 && &h[257..262] == b"ustar")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_texts_are_buildkits() {
+        assert_eq!(
+            go_quote_list(&["/bin/sh".into(), "-c".into(), "echo \"hi\"".into()]),
+            r#"["/bin/sh" "-c" "echo \"hi\""]"#
+        );
+        let st = State {
+            args: vec![("V".into(), Some("2".into())), ("U".into(), None)],
+            env: vec!["U=env".into()],
+            ..State::default()
+        };
+        assert_eq!(
+            run_history(&st, &["/bin/sh".into(), "-c".into(), "echo $V".into()]),
+            "|2 V=2 U=env /bin/sh -c echo $V"
+        );
+        assert_eq!(port_keys("80"), ["80/tcp"]);
+        assert_eq!(port_keys("53/UDP"), ["53/udp"]);
+        assert_eq!(port_keys("8000-8002"), ["8000/tcp", "8001/tcp", "8002/tcp"]);
+    }
+
+    #[test]
+    fn env_overrides_an_arg_of_the_same_name() {
+        let st = State {
+            args: vec![
+                ("A".into(), Some("arg".into())),
+                ("B".into(), Some("b".into())),
+            ],
+            env: vec!["A=env".into()],
+            ..State::default()
+        };
+        assert_eq!(st.lookup()["A"], "env");
+        assert_eq!(st.run_args(), ["B=b"]);
+    }
+
+    #[test]
+    fn owners_are_numeric_and_a_lone_uid_is_the_gid() {
+        assert_eq!(numeric_owner("1000").as_deref(), Some("1000:1000"));
+        assert_eq!(numeric_owner("1:2").as_deref(), Some("1:2"));
+        assert_eq!(numeric_owner("app"), None);
+    }
+
+    #[test]
+    fn a_lone_heredoc_is_the_whole_script() {
+        assert!(is_lone_heredoc("<<EOF", "EOF"));
+        assert!(is_lone_heredoc("<<-'EOT'", "EOT"));
+        assert!(!is_lone_heredoc("cat <<EOF", "EOF"));
+    }
+}

@@ -1,0 +1,415 @@
+//! image-build: `docker build` composed from the other tools. The plan
+//! comes from dockerfile-parse; each instruction becomes calls of
+//! container-run, layer-diff, image-assemble and image-store, run as
+//! processes, or printed as a shell script with `--print-script`.
+
+mod build;
+mod context;
+mod plan;
+mod tools;
+
+use build::Mode;
+use clap::{Parser, ValueEnum};
+use slipway_common::cli::StoreArgs;
+use slipway_common::ignore::Matcher;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tools::{Runner, Tools};
+
+pub use tools::sh_quote;
+
+const EXAMPLES: &str = "\
+Examples:
+  image-build -t hello:1 examples/hello
+  image-build -t app --build-arg VERSION=2 --target runtime -f build/Dockerfile .
+  image-build --print-script -t app . > build.sh && sh -e build.sh
+  image-build --progress quiet --iidfile id.txt -t app . && container-run --rm app";
+
+/// Build an image from a Dockerfile and a context directory, as docker build does.
+///
+/// The Dockerfile goes through dockerfile-parse; each instruction then runs
+/// as calls of the other slipway tools: RUN in container-run, its writable
+/// layer turned into a layer by layer-diff; COPY and ADD as layers made by
+/// layer-diff straight from the context (honouring .dockerignore, or
+/// Dockerfile.dockerignore beside the Dockerfile); every instruction
+/// committed by image-assemble as a new image in the store, under a
+/// build-private name (localhost/image-build/ID:STAGE-STEP) removed at the
+/// end. The final image gets the --tag names (without one it keeps its
+/// build-private name); its manifest digest is printed on stdout, its
+/// image ID written by --iidfile.
+///
+/// Not in this version: a build cache (every step runs every time), ADD
+/// of URLs and archives, COPY from heredocs, RUN --mount, pulling a
+/// missing base image (use image-pull first), ONBUILD triggers of the
+/// base image, and --print-script of COPY --from or of --chown with names
+/// (both need the images the build makes).
+#[derive(Parser, Debug)]
+#[command(name = "image-build", version, after_help = EXAMPLES)]
+pub struct Args {
+    /// The build context: a directory.
+    #[arg(value_name = "CONTEXT")]
+    pub context: PathBuf,
+
+    /// Name the image NAME[:TAG] (repeatable).
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]", value_parser = parse_tag)]
+    pub tags: Vec<String>,
+
+    /// The Dockerfile ('-' for stdin). Default: CONTEXT/Dockerfile.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// A build argument (repeatable); KEY alone takes the value from the
+    /// environment.
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
+
+    /// Build this stage (by name) and the stages it needs, not the last one.
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+
+    /// Set a label on the final image (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+
+    /// Write the image ID (the config digest) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+
+    /// The network of RUN steps: private (their own namespace, as Docker's
+    /// default bridge), host, or none. RUN --network overrides it.
+    #[arg(long, value_enum, default_value = "private", value_name = "MODE")]
+    pub network: Network,
+
+    /// Print the build as a POSIX shell script of tool calls instead of
+    /// running it; any line can be rerun alone.
+    #[arg(long)]
+    pub print_script: bool,
+
+    /// plain: one line per step and the RUN output on stderr; quiet:
+    /// nothing but errors.
+    #[arg(long, value_enum, default_value = "plain", value_name = "MODE")]
+    pub progress: Progress,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Network {
+    Private,
+    Host,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    Plain,
+    Quiet,
+}
+
+fn parse_tag(s: &str) -> Result<String, String> {
+    let r = slipway_common::reference::Reference::parse(s).map_err(|e| e.to_string())?;
+    if r.digest().is_some() {
+        return Err(format!("{s}: a tag names NAME[:TAG], not a digest"));
+    }
+    Ok(s.to_string())
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Msg(String),
+    #[error("{file}:{line}: {what}: {msg}")]
+    Step {
+        file: String,
+        line: usize,
+        what: String,
+        msg: String,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn io_at(p: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: p.display().to_string(),
+        source,
+    }
+}
+
+/// The plan: dockerfile-parse run on the Dockerfile.
+fn parse(
+    tools: &Tools,
+    args: &Args,
+    dockerfile: &Path,
+    file_name: &str,
+    stdin: Option<&[u8]>,
+) -> Result<plan::Plan, Error> {
+    let mut c = std::process::Command::new(tools.path("dockerfile-parse"));
+    for b in &args.build_args {
+        match b.split_once('=') {
+            Some(_) => {
+                c.arg("--build-arg").arg(b);
+            }
+            None => {
+                if let Ok(v) = std::env::var(b) {
+                    c.arg("--build-arg").arg(format!("{b}={v}"));
+                }
+            }
+        }
+    }
+    if let Some(t) = &args.target {
+        c.arg("--target").arg(t);
+    }
+    c.arg(dockerfile)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        });
+    let mut child = c
+        .spawn()
+        .map_err(|e| Error::Msg(format!("dockerfile-parse: {e}")))?;
+    if let (Some(data), Some(mut w)) = (stdin, child.stdin.take()) {
+        w.write_all(data)
+            .map_err(|e| Error::Msg(format!("dockerfile-parse: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::Msg(format!("dockerfile-parse: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("dockerfile-parse: error: "))
+            .unwrap_or("dockerfile-parse failed");
+        let msg = line
+            .strip_prefix("dockerfile-parse: error: ")
+            .unwrap_or(line);
+        let given = dockerfile.display().to_string();
+        let msg = match msg.strip_prefix(&given) {
+            Some(rest) if rest.starts_with(':') => format!("{file_name}{rest}"),
+            _ => msg.to_string(),
+        };
+        return Err(Error::Msg(msg));
+    }
+    let plan: plan::Plan = serde_json::from_slice(&out.stdout)
+        .map_err(|e| Error::Msg(format!("dockerfile-parse printed an unexpected plan: {e}")))?;
+    if plan.version != 1 {
+        return Err(Error::Msg(format!(
+            "dockerfile-parse printed plan version {}, this image-build reads version 1",
+            plan.version
+        )));
+    }
+    Ok(plan)
+}
+
+/// A name for this build's intermediate images: unique enough that two
+/// builds at once do not meet.
+fn build_id() -> String {
+    let mut b = [0u8; 6];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_ok();
+    if !ok {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let mix = t ^ ((std::process::id() as u128) << 64);
+        b.copy_from_slice(&mix.to_le_bytes()[..6]);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn run(args: Args) -> Result<(), Error> {
+    let tools = Tools::find().map_err(Error::Msg)?;
+    if args.context.as_os_str() == "-" {
+        return Err(Error::Msg(
+            "a context as a tar on stdin is not supported yet: give a directory".into(),
+        ));
+    }
+    let context = args.context.canonicalize().map_err(io_at(&args.context))?;
+    if !context.is_dir() {
+        return Err(Error::Msg(format!(
+            "{}: the context must be a directory",
+            args.context.display()
+        )));
+    }
+    let from_stdin = args.file.as_deref() == Some(Path::new("-"));
+    let (dockerfile, file_name, stdin) = if from_stdin {
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)
+            .map_err(io_at(Path::new("stdin")))?;
+        (PathBuf::from("-"), "Dockerfile".to_string(), Some(data))
+    } else {
+        let f = args
+            .file
+            .clone()
+            .unwrap_or_else(|| context.join("Dockerfile"));
+        // Errors name the file as BuildKit does: by its name alone.
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "Dockerfile".into());
+        (f, name, None)
+    };
+    let plan = parse(&tools, &args, &dockerfile, &file_name, stdin.as_deref())?;
+    let ignore_file = if from_stdin {
+        Some(context.join(".dockerignore")).filter(|p| p.is_file())
+    } else {
+        slipway_common::ignore::ignore_file_for(&context, &dockerfile)
+    };
+    let ignore = match &ignore_file {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(io_at(p))?;
+            Matcher::parse(&text).map_err(|e| Error::Msg(format!("{}: {}", p.display(), e.0)))?
+        }
+        None => Matcher::default(),
+    };
+    let quiet = args.progress == Progress::Quiet;
+    if !quiet && !args.print_script {
+        for w in &plan.warnings {
+            eprintln!(
+                "image-build: warning: {file_name}:{}: {}: {}",
+                w.line, w.rule, w.message
+            );
+        }
+    }
+    let ctx = context::Context {
+        root: context.clone(),
+        ignore,
+    };
+    let store = args.store.path();
+    let network = match args.network {
+        Network::Private => "private",
+        Network::Host => "host",
+        Network::None => "none",
+    };
+    let opts = build::Options {
+        file_name,
+        network,
+        progress: !quiet,
+        labels: args.labels.clone(),
+        tags: args.tags.clone(),
+        // The debug hint names the store only when the environment
+        // would not.
+        store_flag: args
+            .store
+            .store
+            .as_ref()
+            .filter(|p| std::env::var_os("SLIPWAY_STORE").as_deref() != Some(p.as_os_str()))
+            .map(|p| p.display().to_string()),
+        store: store.clone(),
+    };
+    let id = build_id();
+    if args.print_script {
+        return print_script(&plan, &ctx, &tools, opts, &store, &id);
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix("image-build.")
+        .tempdir()
+        .map_err(|e| Error::Msg(format!("a temporary directory: {e}")))?;
+    let runner = Runner {
+        tools: &tools,
+        tmp: tmp.path().to_path_buf(),
+        store: store.clone(),
+        show_output: !quiet,
+    };
+    let mut d = build::Driver::new(&plan, &ctx, &tools, opts, Mode::Run(runner), &id);
+    // The final image is inspected before the intermediate tags go: one
+    // of them may be the only name it has.
+    let result = d
+        .build()
+        .and_then(|b| d.inspect(&b.reference).map_err(Error::Msg));
+    let cleaned = d.cleanup();
+    let found = result?;
+    cleaned.map_err(|e| Error::Msg(e.to_string()))?;
+    if let Some(f) = &args.iidfile {
+        std::fs::write(f, &found.id).map_err(io_at(f))?;
+    }
+    if !quiet {
+        eprintln!(
+            "image-build: built {} in {:.1}s{}",
+            found.digest,
+            d.elapsed(),
+            match (args.tags.as_slice(), &d.keep_final) {
+                ([], Some(name)) => format!(", named {name} (no --tag given)"),
+                ([], None) => String::new(),
+                (t, _) => format!(", tagged {}", t.join(", ")),
+            }
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", found.digest)
+        .and_then(|()| out.flush())
+        .map_err(io_at(Path::new("stdout")))
+}
+
+fn print_script(
+    plan: &plan::Plan,
+    ctx: &context::Context,
+    tools: &Tools,
+    opts: build::Options,
+    store: &Path,
+    id: &str,
+) -> Result<(), Error> {
+    let mut d = build::Driver::new(plan, ctx, tools, opts, Mode::Script(vec![]), id);
+    // Only images that exist now are inspected: the FROM images.
+    let built = d.build()?;
+    let cleanup = d.cleanup_actions();
+    let Mode::Script(lines) = d.mode else {
+        unreachable!("a script driver")
+    };
+    let dirs: Vec<String> = tools
+        .dirs()
+        .iter()
+        .map(|p| sh_quote(&p.to_string_lossy()))
+        .collect();
+    let mut s = String::new();
+    s.push_str("#!/bin/sh\n");
+    s.push_str(&format!(
+        "# image-build --print-script: the build of {} as calls of the slipway tools.\n",
+        sh_quote(&ctx.root.to_string_lossy())
+    ));
+    s.push_str("# Each step makes an image tagged in the build's own repository, so any\n");
+    s.push_str("# line can be rerun alone once the image it starts from exists.\n");
+    s.push_str("set -eu\n");
+    s.push_str(&format!("PATH={}:\"$PATH\"\n", dirs.join(":")));
+    s.push_str(&format!(
+        "SLIPWAY_STORE={}\nexport SLIPWAY_STORE\n",
+        sh_quote(&store.to_string_lossy())
+    ));
+    s.push_str("T=$(mktemp -d \"${TMPDIR:-/tmp}/image-build.XXXXXX\")\n");
+    s.push_str("trap 'rm -rf \"$T\"' EXIT\n");
+    for l in lines {
+        s.push_str(&l);
+        s.push('\n');
+    }
+    s.push_str("# the manifest digest, then the intermediate tags go\n");
+    s.push_str(&format!(
+        "image-store inspect {} | sed -n 's/^    \"digest\": \"\\(.*\\)\",$/\\1/p'\n",
+        sh_quote(&built.reference)
+    ));
+    for a in &cleanup {
+        s.push_str(&tools::render(a));
+        s.push('\n');
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(s.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(io_at(Path::new("stdout")))
+}

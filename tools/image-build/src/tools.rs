@@ -1,0 +1,484 @@
+//! The calls image-build makes to the other tools, as data: the same list
+//! either runs (one process per call, a pipe where two are joined) or is
+//! printed as a POSIX shell script (`--print-script`), so what the script
+//! does is exactly what the build does.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The tools the driver calls.
+pub const TOOLS: [&str; 5] = [
+    "dockerfile-parse",
+    "container-run",
+    "layer-diff",
+    "image-assemble",
+    "image-store",
+];
+
+/// A word of a command line: literal text, or a path inside the build's
+/// temporary directory (`$T` in the script).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Word {
+    Lit(String),
+    Tmp(String),
+}
+
+impl From<&str> for Word {
+    fn from(s: &str) -> Word {
+        Word::Lit(s.to_string())
+    }
+}
+
+impl From<String> for Word {
+    fn from(s: String) -> Word {
+        Word::Lit(s)
+    }
+}
+
+impl From<&Path> for Word {
+    fn from(p: &Path) -> Word {
+        Word::Lit(p.to_string_lossy().into_owned())
+    }
+}
+
+/// Where a call's stdout goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Out {
+    /// Not wanted (`>/dev/null`).
+    Discard,
+    /// Into a file (`> FILE`).
+    File(Word),
+    /// The build's output stream: a RUN's output, shown on stderr as
+    /// progress (`>&2`).
+    Progress,
+}
+
+/// One tool call.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub tool: &'static str,
+    pub args: Vec<Word>,
+    pub stdout: Out,
+    /// Read from this file (`< FILE`) instead of nothing.
+    pub stdin: Option<Word>,
+    /// Joined by a pipe to this call's stdin (then `stdout` is unused).
+    pub pipe_to: Option<Box<Call>>,
+}
+
+impl Call {
+    pub fn new(tool: &'static str) -> Call {
+        Call {
+            tool,
+            args: vec![],
+            stdout: Out::Discard,
+            stdin: None,
+            pipe_to: None,
+        }
+    }
+    pub fn stdin(mut self, w: Word) -> Call {
+        self.stdin = Some(w);
+        self
+    }
+    pub fn arg(mut self, w: impl Into<Word>) -> Call {
+        self.args.push(w.into());
+        self
+    }
+    pub fn args<W: Into<Word>>(mut self, ws: impl IntoIterator<Item = W>) -> Call {
+        self.args.extend(ws.into_iter().map(Into::into));
+        self
+    }
+    pub fn stdout(mut self, o: Out) -> Call {
+        self.stdout = o;
+        self
+    }
+    pub fn pipe(mut self, next: Call) -> Call {
+        self.pipe_to = Some(Box::new(next));
+        self
+    }
+}
+
+/// One thing a step does.
+#[derive(Clone, Debug)]
+pub enum Action {
+    Call(Call),
+    /// Remove a temporary path (`rm -rf`), so a call starts afresh.
+    Remove(Word),
+    /// An empty directory, created afresh.
+    Mkdir(Word),
+}
+
+/// A call that failed: the tool, its exit status, and its error line.
+#[derive(Debug)]
+pub struct Failed {
+    pub tool: &'static str,
+    pub status: Option<i32>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.message.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            match self.status {
+                Some(s) => write!(f, "{} failed: exit status {s}", self.tool),
+                None => write!(f, "{} was killed by a signal", self.tool),
+            }
+        }
+    }
+}
+
+/// Where each tool is: beside our own executable, else in PATH.
+#[derive(Clone, Debug)]
+pub struct Tools {
+    paths: Vec<(&'static str, PathBuf)>,
+}
+
+impl Tools {
+    pub fn find() -> Result<Tools, String> {
+        let own = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let mut paths = Vec::new();
+        for t in TOOLS {
+            let beside = own.as_ref().map(|d| d.join(t)).filter(|p| p.is_file());
+            let found = beside.or_else(|| {
+                std::env::var_os("PATH").and_then(|ps| {
+                    std::env::split_paths(&ps)
+                        .map(|d| d.join(t))
+                        .find(|p| p.is_file())
+                })
+            });
+            match found {
+                Some(p) => paths.push((t, p)),
+                None => {
+                    return Err(format!(
+                        "{t} is not installed: it is looked for beside image-build and in PATH"
+                    ))
+                }
+            }
+        }
+        Ok(Tools { paths })
+    }
+
+    pub fn path(&self, tool: &str) -> &Path {
+        self.paths
+            .iter()
+            .find(|(t, _)| *t == tool)
+            .map(|(_, p)| p.as_path())
+            .expect("every tool is found before the build starts")
+    }
+
+    /// The directories the tools are in, for the script's PATH.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let set: BTreeSet<PathBuf> = self
+            .paths
+            .iter()
+            .filter_map(|(_, p)| p.parent().map(Path::to_path_buf))
+            .collect();
+        set.into_iter().collect()
+    }
+}
+
+/// Runs actions for real.
+pub struct Runner<'a> {
+    pub tools: &'a Tools,
+    pub tmp: PathBuf,
+    pub store: PathBuf,
+    /// Show RUN output and the tools' warnings on stderr.
+    pub show_output: bool,
+}
+
+impl Runner<'_> {
+    fn word(&self, w: &Word) -> OsString {
+        match w {
+            Word::Lit(s) => s.into(),
+            Word::Tmp(rel) => self.tmp.join(rel).into_os_string(),
+        }
+    }
+
+    fn command(&self, c: &Call) -> Command {
+        let mut cmd = Command::new(self.tools.path(c.tool));
+        cmd.args(c.args.iter().map(|w| self.word(w)))
+            .env("SLIPWAY_STORE", &self.store)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    fn stdout_for(&self, o: &Out) -> Result<Stdio, Failed> {
+        Ok(match o {
+            Out::Discard => Stdio::null(),
+            Out::File(w) => {
+                let p = self.word(w);
+                let f = std::fs::File::create(&p).map_err(|e| Failed {
+                    tool: "image-build",
+                    status: None,
+                    message: format!("{}: {e}", PathBuf::from(&p).display()),
+                })?;
+                Stdio::from(f)
+            }
+            Out::Progress if self.show_output => std::io::stderr()
+                .as_fd()
+                .try_clone_to_owned()
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+            Out::Progress => Stdio::null(),
+        })
+    }
+
+    pub fn run(&self, a: &Action) -> Result<(), Failed> {
+        let fs_err = |p: &OsString, e: std::io::Error| Failed {
+            tool: "image-build",
+            status: None,
+            message: format!("{}: {e}", PathBuf::from(p).display()),
+        };
+        match a {
+            Action::Remove(w) => {
+                let p = self.word(w);
+                match std::fs::symlink_metadata(&p) {
+                    Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p).map_err(|e| fs_err(&p, e)),
+                    Ok(_) => std::fs::remove_file(&p).map_err(|e| fs_err(&p, e)),
+                    Err(_) => Ok(()),
+                }
+            }
+            Action::Mkdir(w) => {
+                self.run(&Action::Remove(w.clone()))?;
+                let p = self.word(w);
+                std::fs::create_dir_all(&p).map_err(|e| fs_err(&p, e))
+            }
+            Action::Call(c) => self.call(c),
+        }
+    }
+
+    fn spawn(&self, c: &Call, cmd: &mut Command) -> Result<(Child, StderrReader), Failed> {
+        let mut child = cmd.spawn().map_err(|e| Failed {
+            tool: c.tool,
+            status: None,
+            message: format!("{}: {e}", self.tools.path(c.tool).display()),
+        })?;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let reader = StderrReader::start(c.tool, stderr, self.show_output);
+        Ok((child, reader))
+    }
+
+    fn call(&self, c: &Call) -> Result<(), Failed> {
+        let mut first = self.command(c);
+        if let Some(w) = &c.stdin {
+            let p = self.word(w);
+            let f = std::fs::File::open(&p).map_err(|e| Failed {
+                tool: "image-build",
+                status: None,
+                message: format!("{}: {e}", PathBuf::from(&p).display()),
+            })?;
+            first.stdin(Stdio::from(f));
+        }
+        match &c.pipe_to {
+            None => {
+                first.stdout(self.stdout_for(&c.stdout)?);
+                let (mut child, reader) = self.spawn(c, &mut first)?;
+                let status = child.wait();
+                finish(c.tool, status, reader)
+            }
+            Some(next) => {
+                first.stdout(Stdio::piped());
+                let (mut a, ra) = self.spawn(c, &mut first)?;
+                let pipe = a.stdout.take().expect("stdout is piped");
+                let mut second = self.command(next);
+                second
+                    .stdin(Stdio::from(pipe))
+                    .stdout(self.stdout_for(&next.stdout)?);
+                let (mut b, rb) = match self.spawn(next, &mut second) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let _ = a.kill();
+                        let _ = a.wait();
+                        return Err(e);
+                    }
+                };
+                let sb = b.wait();
+                let sa = a.wait();
+                // The writer's own error explains a reader's failure best.
+                finish(c.tool, sa, ra)?;
+                finish(next.tool, sb, rb)
+            }
+        }
+    }
+}
+
+fn finish(
+    tool: &'static str,
+    status: std::io::Result<std::process::ExitStatus>,
+    reader: StderrReader,
+) -> Result<(), Failed> {
+    let lines = reader.join();
+    let status = status.map_err(|e| Failed {
+        tool,
+        status: None,
+        message: format!("{tool}: {e}"),
+    })?;
+    if status.success() {
+        return Ok(());
+    }
+    let prefix = format!("{tool}: error:");
+    let message = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with(&prefix))
+        .cloned()
+        .unwrap_or_default();
+    Err(Failed {
+        tool,
+        status: status.code(),
+        message,
+    })
+}
+
+/// Reads a child's stderr on a thread: keeps its error lines, and shows
+/// container-run's (the RUN's own output) and every tool's warnings when
+/// output is shown.
+struct StderrReader {
+    handle: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl StderrReader {
+    fn start(tool: &'static str, stderr: impl Read + Send + 'static, show: bool) -> StderrReader {
+        let handle = std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let prefix = format!("{tool}: ");
+            for line in BufReader::new(stderr).split(b'\n') {
+                let Ok(line) = line else { break };
+                let line = String::from_utf8_lossy(&line).into_owned();
+                let ours = line.starts_with(&prefix);
+                if show && (tool == "container-run" || line.contains(": warning:")) {
+                    eprintln!("{line}");
+                }
+                if ours {
+                    kept.push(line);
+                    if kept.len() > 50 {
+                        kept.remove(0);
+                    }
+                }
+            }
+            kept
+        });
+        StderrReader { handle }
+    }
+
+    fn join(self) -> Vec<String> {
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// Quotes a word for a POSIX shell.
+pub fn sh_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+fn render_word(w: &Word) -> String {
+    match w {
+        Word::Lit(s) => sh_quote(s),
+        Word::Tmp(rel) => format!("\"$T\"/{}", sh_quote(rel)),
+    }
+}
+
+fn render_call(c: &Call) -> String {
+    let mut s = c.tool.to_string();
+    for w in &c.args {
+        s.push(' ');
+        s.push_str(&render_word(w));
+    }
+    if let Some(w) = &c.stdin {
+        s.push_str(" < ");
+        s.push_str(&render_word(w));
+    }
+    match &c.pipe_to {
+        Some(next) => {
+            s.push_str(" | ");
+            s.push_str(&render_call(next));
+        }
+        None => match &c.stdout {
+            Out::Discard => s.push_str(" >/dev/null"),
+            Out::File(w) => {
+                s.push_str(" > ");
+                s.push_str(&render_word(w));
+            }
+            Out::Progress => s.push_str(" >&2"),
+        },
+    }
+    s
+}
+
+/// The script line of an action.
+pub fn render(a: &Action) -> String {
+    match a {
+        Action::Call(c) => render_call(c),
+        Action::Remove(w) => format!("rm -rf {}", render_word(w)),
+        Action::Mkdir(w) => format!("rm -rf {0} && mkdir -p {0}", render_word(w)),
+    }
+}
+
+/// A command line as a user would type it (for the debug hint).
+pub fn render_command(tool: &str, args: &[String]) -> String {
+    let mut s = tool.to_string();
+    for a in args {
+        s.push(' ');
+        s.push_str(&sh_quote(a));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_keeps_words_whole() {
+        for (w, want) in [
+            ("plain", "plain"),
+            ("", "''"),
+            ("a b", "'a b'"),
+            ("it's", "'it'\\''s'"),
+            ("$HOME", "'$HOME'"),
+            ("line\nbreak", "'line\nbreak'"),
+            ("A=1", "A=1"),
+        ] {
+            assert_eq!(sh_quote(w), want, "{w:?}");
+        }
+    }
+
+    #[test]
+    fn calls_render_as_script_lines() {
+        let c = Call::new("layer-diff")
+            .arg("--dir")
+            .arg("/ctx/app dir")
+            .pipe(
+                Call::new("layer-diff")
+                    .arg("--apply")
+                    .arg(Word::Tmp("s1".into())),
+            );
+        assert_eq!(
+            render(&Action::Call(c)),
+            "layer-diff --dir '/ctx/app dir' | layer-diff --apply \"$T\"/s1 >/dev/null"
+        );
+        let c = Call::new("layer-diff")
+            .arg("--upper")
+            .arg(Word::Tmp("upper".into()))
+            .stdout(Out::File(Word::Tmp("layer.tar".into())));
+        assert_eq!(
+            render(&Action::Call(c)),
+            "layer-diff --upper \"$T\"/upper > \"$T\"/layer.tar"
+        );
+    }
+}

@@ -1,0 +1,359 @@
+//! image-build end to end, with the real tools: builds run containers
+//! (as root) in a fresh store per test, and the results are checked by
+//! running them and by `image-store inspect`.
+
+use slipway_tests::{busybox_image, fails, json, ok, Env};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+fn write(root: &Path, files: &[(&str, &str)]) {
+    for (p, data) in files {
+        let p = root.join(p);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, data).unwrap();
+    }
+}
+
+fn inspect(env: &Env, image: &str) -> serde_json::Value {
+    let mut c = env.cmd("image-store");
+    c.arg("inspect").arg(image);
+    json(&ok(c))[0].clone()
+}
+
+const DOCKERFILE: &str = r#"# syntax=docker/dockerfile:1
+FROM bb
+ARG GREETING=hello
+ENV APP_HOME=/srv/app MODE="two words"
+WORKDIR $APP_HOME
+RUN echo "$GREETING from $MODE" > greeting && echo built-as-$(id -u) > who
+RUN ["sh", "-c", "echo exec-form > exec"]
+RUN <<EOF
+echo first > heredoc
+echo second >> heredoc
+EOF
+COPY notes.txt ./
+COPY src/ code/
+COPY *.conf conf/
+COPY --chown=1000:1000 --chmod=600 secret.txt owned/secret.txt
+USER app
+LABEL org.example.greeting=$GREETING "with space"=yes
+EXPOSE 8080 53/udp
+ENTRYPOINT ["sh", "-c"]
+CMD ["id -u; pwd; echo $MODE; env | grep -c GREETING; cat greeting who exec heredoc notes.txt code/main.c code/lib/util.c conf/a.conf conf/b.conf; ls code conf; stat -c '%u:%g %a' owned/secret.txt"]
+"#;
+
+fn context(env: &Env) -> std::path::PathBuf {
+    let ctx = env.path("ctx");
+    write(
+        &ctx,
+        &[
+            ("Dockerfile", DOCKERFILE),
+            (".dockerignore", "src/*.o\nc.conf\n"),
+            ("notes.txt", "notes\n"),
+            ("src/main.c", "int main;\n"),
+            ("src/main.o", "object\n"),
+            ("src/lib/util.c", "util\n"),
+            ("a.conf", "a-conf\n"),
+            ("b.conf", "b-conf\n"),
+            ("c.conf", "ignored-conf\n"),
+            ("secret.txt", "secret\n"),
+        ],
+    );
+    ctx
+}
+
+#[test]
+fn builds_every_basic_instruction_and_the_script_builds_the_same_image() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = context(&env);
+    let iid = env.path("iid");
+    let started = std::time::Instant::now();
+    let mut c = env.cmd("image-build");
+    c.env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["-t", "app:1", "-t", "app:other", "--iidfile"])
+        .arg(&iid)
+        .arg(&ctx);
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    eprintln!("build took {:.1}s", started.elapsed().as_secs_f64());
+    let digest = String::from_utf8(out.stdout).unwrap();
+    let digest = digest.trim();
+    // Progress: one line per step, BuildKit's numbering.
+    assert!(stderr.contains("#1 [stage-0 1/16] FROM bb"), "{stderr}");
+    assert!(
+        stderr.contains("#5 [stage-0 5/16] RUN echo \"$GREETING"),
+        "{stderr}"
+    );
+
+    // The container shows what the steps made.
+    let mut c = env.cmd("container-run");
+    c.args(["--rm", "--network", "none", "app:1"]);
+    let shown = ok(c);
+    let want = [
+        "1000\n/srv/app\ntwo words\n0\n",
+        "hello from two words\nbuilt-as-0\nexec-form\nfirst\nsecond\nnotes\nint main;\nutil\na-conf\nb-conf\n",
+        "1000:1000 600\n",
+    ];
+    for w in want {
+        assert!(shown.contains(w), "{w:?} not in:\n{shown}");
+    }
+    // Directory contents, a glob, and what .dockerignore leaves out.
+    let listing = shown.split("b-conf\n").nth(1).unwrap();
+    assert!(listing.contains("lib\nmain.c\n"), "{listing}");
+    assert!(
+        !listing.contains("main.o") && !listing.contains("c.conf"),
+        "{listing}"
+    );
+
+    // The config and the history.
+    let img = inspect(&env, "app:1");
+    assert_eq!(img["digest"], digest);
+    assert_eq!(
+        fs::read_to_string(&iid).unwrap(),
+        img["id"].as_str().unwrap()
+    );
+    let cfg = &img["config"]["config"];
+    assert_eq!(
+        cfg["Env"],
+        json(r#"["APP_HOME=/srv/app", "MODE=two words"]"#)
+    );
+    assert_eq!(
+        cfg["Labels"],
+        json(r#"{"org.example.greeting": "hello", "with space": "yes"}"#)
+    );
+    assert_eq!(
+        cfg["ExposedPorts"],
+        json(r#"{"8080/tcp": {}, "53/udp": {}}"#)
+    );
+    assert_eq!(cfg["User"], "app");
+    assert_eq!(cfg["WorkingDir"], "/srv/app");
+    assert_eq!(cfg["Entrypoint"], json(r#"["sh", "-c"]"#));
+    assert!(cfg["Cmd"][0].as_str().unwrap().starts_with("id -u;"));
+    let history = img["config"]["history"].as_array().unwrap();
+    let entry = |prefix: &str| {
+        history
+            .iter()
+            .find(|h| h["created_by"].as_str().unwrap_or("").starts_with(prefix))
+            .unwrap_or_else(|| panic!("no history entry {prefix:?}: {history:?}"))
+    };
+    for meta in [
+        "ARG GREETING=hello",
+        "ENV APP_HOME=/srv/app MODE=two words",
+        "WORKDIR /srv/app",
+        "USER app",
+        "EXPOSE map[53/udp:{} 8080/tcp:{}]",
+        "ENTRYPOINT [\"sh\" \"-c\"]",
+        "CMD [\"id -u;",
+    ] {
+        assert_eq!(entry(meta)["empty_layer"], true, "{meta}");
+    }
+    for layer in [
+        "RUN |1 GREETING=hello /bin/sh -c echo",
+        "RUN |1 GREETING=hello sh -c echo exec-form > exec # buildkit",
+        "COPY --chown=1000:1000 --chmod=600 secret.txt owned/secret.txt # buildkit",
+    ] {
+        assert!(entry(layer).get("empty_layer").is_none(), "{layer}");
+    }
+    // The base's layer, three RUNs and four COPYs.
+    let layers = img["config"]["rootfs"]["diff_ids"].as_array().unwrap();
+    assert_eq!(layers.len(), 8);
+    // The build leaves no intermediate names behind.
+    let mut c = env.cmd("image-store");
+    c.arg("ls");
+    assert!(!ok(c).contains("image-build"));
+
+    // The same build as a script of tool calls gives the same image.
+    let mut c = env.cmd("image-build");
+    c.args(["--print-script", "-t", "app:script"]).arg(&ctx);
+    let script = ok(c);
+    for call in [
+        "container-run --rm --upper",
+        "layer-diff --upper",
+        "layer-diff --dir",
+        "image-assemble -q --base",
+        "image-store tag",
+    ] {
+        assert!(script.contains(call), "{call} not in:\n{script}");
+    }
+    let path = env.path("build.sh");
+    fs::write(&path, &script).unwrap();
+    let out = Command::new("sh")
+        .arg("-e")
+        .arg(&path)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env_remove("SLIPWAY_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_script = inspect(&env, "app:script");
+    let strip = |v: &serde_json::Value| {
+        let mut v = v["config"].clone();
+        v.as_object_mut().unwrap().remove("created");
+        for h in v["history"].as_array_mut().unwrap() {
+            h.as_object_mut().unwrap().remove("created");
+        }
+        v
+    };
+    assert_eq!(strip(&from_script), strip(&img));
+    assert_eq!(from_script["id"], img["id"], "the same layers and config");
+}
+
+#[test]
+fn target_builds_only_the_stages_it_needs_and_copies_from_them() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM bb AS deps\n\
+                 RUN echo deps > /deps && mkdir /out && echo o > /out/f && chown -R 1000:1000 /out\n\
+                 FROM bb AS unused\nRUN echo unused > /unused\n\
+                 FROM deps AS app\nENV FROM_APP=1\nRUN cat /deps > /app-saw\n\
+                 COPY --from=deps /out /copied/\n\
+                 COPY --from=bb /etc/group /from-image/\n\
+                 COPY --chown=app:wheel file /named\n\
+                 FROM app AS last\nRUN echo last > /last\n",
+            ),
+            ("file", "f\n"),
+        ],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-t", "multi", "--target", "app"]).arg(&ctx);
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stages: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with('#') && l.contains(" FROM "))
+        .collect();
+    assert_eq!(
+        stages,
+        ["#1 [deps 1/2] FROM bb", "#3 [app 1/6] FROM deps"],
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("unused") && !stderr.contains("[last"),
+        "{stderr}"
+    );
+    let mut c = env.cmd("container-run");
+    c.args(["--rm", "--network", "none", "multi", "sh", "-c"])
+        .arg(
+            "cat /app-saw; echo $FROM_APP; ls /unused /last 2>&1 | wc -l; \
+         stat -c %u:%g /copied/f /named; head -1 /from-image/group",
+        );
+    assert_eq!(ok(c), "deps\n1\n2\n1000:1000\n1000:10\nroot:x:0:\n");
+}
+
+#[test]
+fn a_failing_run_names_its_line_and_a_command_to_debug_it() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM bb\nENV STATE=before\nRUN echo kept > /marker\nRUN echo out; exit 3\nRUN echo never\n",
+        )],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["--progress", "quiet", "-t", "never"]).arg(&ctx);
+    let line = fails(c, "image-build");
+    assert!(
+        line.starts_with("image-build: error: Dockerfile:4: RUN echo out; exit 3: exit status 3; to debug it: container-run --rm -it "),
+        "{line}"
+    );
+    // The hint opens a shell in the state the step started from: run it
+    // with a command instead of the shell.
+    let hint = line.split("to debug it: ").nth(1).unwrap();
+    let words: Vec<&str> = hint.split(' ').collect();
+    assert_eq!(*words.last().unwrap(), "/bin/sh");
+    let image = words[words.len() - 2];
+    let mut c = env.cmd("container-run");
+    c.args([
+        "--rm",
+        "--network",
+        "none",
+        image,
+        "sh",
+        "-c",
+        "cat /marker; echo $STATE",
+    ]);
+    assert_eq!(ok(c), "kept\nbefore\n");
+    // Only that step's image keeps a name.
+    let mut c = env.cmd("image-store");
+    c.arg("ls");
+    let names = ok(c);
+    assert_eq!(names.matches("image-build").count(), 1, "{names}");
+    assert!(!names.contains("never"), "{names}");
+}
+
+#[test]
+fn what_the_slice_does_not_do_is_refused_in_one_line() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    for (file, dockerfile, want) in [
+        (
+            "missing",
+            "FROM nothere:1\nRUN true\n",
+            "missing:1: FROM nothere:1: no such image",
+        ),
+        (
+            "heredoc",
+            "FROM bb\nCOPY <<EOF /x\nhi\nEOF\n",
+            "heredoc:2: COPY <<EOF /x: COPY with a heredoc source is not supported yet",
+        ),
+        (
+            "url",
+            "FROM bb\nADD https://example.org/x /x\n",
+            "ADD from a URL or git repository (https://example.org/x) is not supported yet",
+        ),
+        (
+            "chown",
+            "FROM bb\nCOPY --chown=nosuch file /x\n",
+            "--chown=nosuch: no \"nosuch\" in the image's /etc/passwd",
+        ),
+        (
+            "syntax",
+            "FROM bb\nNOPE x\n",
+            "syntax:2:1: unknown instruction: NOPE",
+        ),
+    ] {
+        write(&ctx, &[(file, dockerfile), ("file", "x")]);
+        let mut c = env.cmd("image-build");
+        c.args(["--progress", "quiet", "-f"])
+            .arg(ctx.join(file))
+            .arg(&ctx);
+        let line = fails(c, "image-build");
+        assert!(line.contains(want), "{want:?} not in {line}");
+        if file == "missing" {
+            assert!(line.contains("image-pull nothere:1"), "{line}");
+        }
+    }
+    // A script cannot name what only the build knows.
+    write(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM bb AS a\nFROM bb\nCOPY --from=a /bin/sh /x\n",
+        )],
+    );
+    let mut c = env.cmd("image-build");
+    c.arg("--print-script").arg(&ctx);
+    let line = fails(c, "image-build");
+    assert!(
+        line.contains("--print-script cannot write COPY --from yet"),
+        "{line}"
+    );
+}
