@@ -79,9 +79,9 @@ pub struct Cgroup {
     pub v2: bool,
 }
 
-/// v1 controllers we place containers in: those with limits, and freezer
-/// so that stop and kill reach every process.
-const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu", "freezer"];
+/// v1 controllers we place containers in: those that carry the limits
+/// (and list every process, for stop and kill).
+const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu"];
 
 fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
     fs::write(path, value).map_err(io_err("write", path))

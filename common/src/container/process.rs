@@ -189,6 +189,15 @@ pub fn exit_code(status: libc::c_int) -> i32 {
     }
 }
 
+/// Kills a child that will not be started after all, and reaps it.
+pub fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: kill and waitpid with integer arguments, on our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
 /// A pipe whose ends close on exec.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];

@@ -132,13 +132,7 @@ pub fn exec(store: &Path, a: &ExecArgs) -> Result<u8, Error> {
     }
     drop(go_rd);
     drop(err_wr);
-    let kill_and_reap = || {
-        // SAFETY: kill and waitpid on our child.
-        unsafe {
-            libc::kill(child, libc::SIGKILL);
-            libc::waitpid(child, std::ptr::null_mut(), 0);
-        }
-    };
+    let kill_and_reap = || process::kill_and_reap(child);
     if let Some(cg) = &s.cgroup {
         if let Err(e) = cg.add(child) {
             kill_and_reap();

@@ -102,13 +102,7 @@ impl Container {
         let pid = pid as libc::pid_t;
         drop(go_rd);
         drop(err_wr);
-        let kill_and_reap = || {
-            // SAFETY: kill and waitpid with integer arguments.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
-            }
-        };
+        let kill_and_reap = || process::kill_and_reap(pid);
         if let Some(cg) = &self.cgroup {
             if let Err(e) = cg.add(pid) {
                 kill_and_reap();

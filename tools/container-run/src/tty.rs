@@ -69,21 +69,32 @@ pub fn attach_new_pty(sock: &OwnedFd, uid: u32, gid: u32) -> io::Result<()> {
     send_fd(sock, master.as_raw_fd())
 }
 
-fn send_fd(sock: &OwnedFd, fd: RawFd) -> io::Result<()> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
+/// A one-byte message with room for one descriptor: what both ends of
+/// the pty handover use. The buffers must outlive every use of the header.
+fn message(byte: &mut [u8; 1], iov: &mut libc::iovec, cbuf: &mut Vec<u8>) -> libc::msghdr {
+    *iov = libc::iovec {
         iov_base: byte.as_mut_ptr().cast(),
         iov_len: 1,
     };
     // SAFETY: CMSG_SPACE is a pure computation.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
+    cbuf.resize(space, 0);
     // SAFETY: msghdr is plain data; the pointers set below stay valid.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
+    msg.msg_iov = iov;
     msg.msg_iovlen = 1;
     msg.msg_control = cbuf.as_mut_ptr().cast();
     msg.msg_controllen = space as _;
+    msg
+}
+
+fn send_fd(sock: &OwnedFd, fd: RawFd) -> io::Result<()> {
+    let (mut byte, mut cbuf) = ([0u8; 1], Vec::new());
+    let mut iov = libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    };
+    let msg = message(&mut byte, &mut iov, &mut cbuf);
     // SAFETY: the control buffer has room for one header and one fd.
     unsafe {
         let c = libc::CMSG_FIRSTHDR(&msg);
@@ -101,20 +112,12 @@ fn send_fd(sock: &OwnedFd, fd: RawFd) -> io::Result<()> {
 /// Receives the master the child sent; None if it sent none (it failed
 /// before opening the pty).
 pub fn recv_fd(sock: &OwnedFd) -> io::Result<Option<OwnedFd>> {
-    let mut byte = [0u8; 1];
+    let (mut byte, mut cbuf) = ([0u8; 1], Vec::new());
     let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
     };
-    // SAFETY: CMSG_SPACE is a pure computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
-    // SAFETY: msghdr is plain data; the pointers set below stay valid.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
+    let mut msg = message(&mut byte, &mut iov, &mut cbuf);
     // SAFETY: a valid socket and message.
     let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
     if n < 0 {
