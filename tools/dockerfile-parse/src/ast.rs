@@ -4,7 +4,9 @@
 //! instruction's own argument grammar, and heredocs.
 
 use crate::gostr;
+use crate::stream::{self, Failed, Lazy, WriteError};
 use slipway_common::shell::{Lex, NoEnv};
+use std::io::Write;
 
 const MAX_LINE: usize = 64 * 1024;
 
@@ -20,6 +22,8 @@ impl std::fmt::Display for ParseError {
         write!(f, "{}:{}: {}", self.line, self.col, self.msg)
     }
 }
+
+impl std::error::Error for ParseError {}
 
 fn perr<T>(line: usize, msg: impl Into<String>) -> Result<T, ParseError> {
     Err(ParseError {
@@ -183,7 +187,12 @@ fn extract_flags(line: &str, escape: char) -> (&str, Vec<String>) {
     }
     let mut phase = P::Spaces;
     let mut pos = 0;
-    let take = |w: &mut Vec<u8>| String::from_utf8_lossy(&std::mem::take(w)).into_owned();
+    // The buffer is kept for the next word; each word is copied out once.
+    let take = |w: &mut Vec<u8>| {
+        let s = String::from_utf8_lossy(w).into_owned();
+        w.clear();
+        s
+    };
     loop {
         let at_end = pos == b.len();
         let ch = if at_end { 0 } else { b[pos] };
@@ -263,80 +272,63 @@ fn extract_flags(line: &str, escape: char) -> (&str, Vec<String>) {
 }
 
 /// BuildKit's parseWords: whitespace-separated words, quotes kept.
+///
+/// A word keeps every character it spans, escapes and quotes too, but an
+/// escape that ends the input: each word is a slice of `rest`.
 pub fn parse_words(rest: &str, escape: char) -> Vec<String> {
-    let b: Vec<char> = rest.chars().collect();
+    words(rest, escape)
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `parse_words`, borrowing.
+fn words(rest: &str, escape: char) -> Vec<&str> {
     let mut words = Vec::new();
-    let (mut word, mut blank_ok, mut quote) = (String::new(), false, '\0');
-    let mut in_word = false;
-    let mut in_quote = false;
-    let mut pos = 0;
+    let mut chars = rest.char_indices().peekable();
     loop {
-        let at_end = pos == b.len();
-        let ch = if at_end { '\0' } else { b[pos] };
-        if !in_word && !in_quote {
-            if at_end {
-                break;
-            }
-            if is_go_space(ch) {
-                pos += 1;
-                continue;
-            }
-            in_word = true;
-        }
-        if at_end {
-            if blank_ok || !word.is_empty() {
-                words.push(word);
-            }
-            break;
-        }
-        if in_word && !in_quote {
-            if is_go_space(ch) {
-                in_word = false;
-                if blank_ok || !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
+        let start = loop {
+            match chars.peek() {
+                None => return words,
+                Some(&(_, c)) if is_go_space(c) => {
+                    chars.next();
                 }
-                blank_ok = false;
-                pos += 1;
-                continue;
+                Some(&(i, _)) => break i,
             }
-            if ch == '\'' || ch == '"' {
-                quote = ch;
-                blank_ok = true;
-                in_quote = true;
-            }
-            let mut c = ch;
-            if ch == escape {
-                if pos + 1 == b.len() {
-                    pos += 1;
-                    continue;
+        };
+        let mut end = rest.len();
+        let (mut blank_ok, mut quote) = (false, None);
+        while let Some((i, ch)) = chars.next() {
+            let escapes = match quote {
+                None => {
+                    if is_go_space(ch) {
+                        end = i;
+                        break;
+                    }
+                    if ch == '\'' || ch == '"' {
+                        quote = Some(ch);
+                        blank_ok = true;
+                    }
+                    ch == escape
                 }
-                word.push(ch);
-                pos += 1;
-                c = b[pos];
+                Some(q) => {
+                    if ch == q {
+                        quote = None;
+                    }
+                    ch == escape && q != '\''
+                }
+            };
+            // The escaped character is kept whatever it is; an escape with
+            // nothing after it goes.
+            if escapes && chars.next().is_none() {
+                end = i;
             }
-            word.push(c);
-            pos += 1;
-            continue;
         }
-        // In quotes.
-        if ch == quote {
-            in_quote = false;
+        let word = &rest[start..end];
+        if blank_ok || !word.is_empty() {
+            words.push(word);
         }
-        let mut c = ch;
-        if ch == escape && quote != '\'' {
-            if pos + 1 == b.len() {
-                in_quote = false;
-                pos += 1;
-                continue;
-            }
-            pos += 1;
-            word.push(ch);
-            c = b[pos];
-        }
-        word.push(c);
-        pos += 1;
     }
-    words
 }
 
 /// Go's regexp `[\t\v\f\r ]+` split.
@@ -424,7 +416,7 @@ fn ws_delimited(rest: &str) -> Vec<Arg> {
 }
 
 fn name_val(rest: &str, key: &str, escape: char, line: usize) -> Result<Parsed, ParseError> {
-    let words = parse_words(rest, escape);
+    let words = words(rest, escape);
     if words.is_empty() {
         return Ok((vec![], false));
     }
@@ -438,20 +430,20 @@ fn name_val(rest: &str, key: &str, escape: char, line: usize) -> Result<Parsed, 
             false,
         ));
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(words.len() * 3);
     for w in words {
         let Some((k, v)) = w.split_once('=') else {
             return perr(
                 line,
                 format!(
                     "Syntax error - can't find = in {}. Must be of the form: name=value",
-                    gostr::quote(&w)
+                    gostr::quote(w)
                 ),
             );
         };
-        out.extend([k.to_string(), v.to_string(), "=".to_string()]);
+        out.extend([k, v, "="].map(|s| Arg::Value(s.to_string())));
     }
-    Ok((values(out), false))
+    Ok((out, false))
 }
 
 fn health(rest: &str, line: usize) -> Result<Parsed, ParseError> {
@@ -467,7 +459,8 @@ fn health(rest: &str, line: usize) -> Result<Parsed, ParseError> {
     Ok((args, json))
 }
 
-/// The parse of one logical line (an instruction without its heredocs).
+/// The parse of one logical line (an instruction without its heredocs,
+/// and without its `original` text, which the caller moves in).
 fn node_from_line(line: &str, escape: char, lineno: usize) -> Result<Instruction, ParseError> {
     let is = |c: char| matches!(c, '\t' | '\u{b}' | '\u{c}' | '\r' | ' ');
     let trimmed = line.trim();
@@ -485,7 +478,13 @@ fn node_from_line(line: &str, escape: char, lineno: usize) -> Result<Instruction
     let cmd = keyword.to_lowercase();
     let (args, json) = match cmd.as_str() {
         "add" | "copy" | "volume" => maybe_json_list(rest, lineno)?,
-        "arg" => (values(parse_words(rest, escape)), false),
+        "arg" => (
+            words(rest, escape)
+                .into_iter()
+                .map(|w| Arg::Value(w.to_string()))
+                .collect(),
+            false,
+        ),
         "cmd" | "entrypoint" | "run" | "shell" => maybe_json(rest, lineno)?,
         "env" => name_val(rest, "ENV", escape, lineno)?,
         "label" => name_val(rest, "LABEL", escape, lineno)?,
@@ -503,7 +502,8 @@ fn node_from_line(line: &str, escape: char, lineno: usize) -> Result<Instruction
             if rest.is_empty() {
                 (vec![], false)
             } else {
-                let child = node_from_line(rest, escape, lineno)?;
+                let mut child = node_from_line(rest, escape, lineno)?;
+                child.original = rest.to_string();
                 (vec![Arg::Instruction(Box::new(child))], false)
             }
         }
@@ -516,7 +516,7 @@ fn node_from_line(line: &str, escape: char, lineno: usize) -> Result<Instruction
         flags,
         args,
         json,
-        original: line.to_string(),
+        original: String::new(),
         start_line: lineno,
         end_line: lineno,
         heredocs: vec![],
@@ -621,146 +621,227 @@ pub fn directives(text: &str) -> Result<Directives, ParseError> {
 
 /// Parses a whole Dockerfile.
 pub fn parse(text: &str) -> Result<Ast, ParseError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    // Lines as bufio.ScanLines gives them: split on \n, a final \r dropped.
-    let mut lines: Vec<&str> = text.split('\n').collect();
-    if lines.last() == Some(&"") {
-        lines.pop();
+    let mut p = Parser::new(text);
+    let instructions = p.by_ref().collect::<Result<Vec<_>, _>>()?;
+    let (directives, escape, warnings) = p.finish();
+    Ok(Ast {
+        instructions,
+        directives,
+        escape,
+        warnings,
+    })
+}
+
+/// A Dockerfile read one instruction at a time: a caller that writes each
+/// instruction out before reading the next holds one instruction in memory,
+/// not the whole syntax tree (a 10 MB file has hundreds of thousands).
+///
+/// The directives and the escape character are final once the first
+/// instruction is out: directives must come before it. After an error the
+/// parser yields nothing more.
+pub struct Parser<'a> {
+    // Lines as bufio.ScanLines gives them: split on \n, a final \r dropped
+    // (below), no empty line after a final \n.
+    lines: std::str::SplitTerminator<'a, char>,
+    d: DirectiveState,
+    comments: Vec<String>,
+    /// The number of the last line read.
+    current: usize,
+    warnings: Vec<Warning>,
+    any: bool,
+    done: bool,
+}
+
+impl<'a> Parser<'a> {
+    pub fn new(text: &'a str) -> Parser<'a> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        Parser {
+            lines: text.split_terminator('\n'),
+            d: DirectiveState {
+                done: false,
+                seen: vec![],
+                escape: '\\',
+                directives: Directives::default(),
+            },
+            comments: Vec::new(),
+            current: 0,
+            warnings: Vec::new(),
+            any: false,
+            done: false,
+        }
     }
-    let mut d = DirectiveState {
-        done: false,
-        seen: vec![],
-        escape: '\\',
-        directives: Directives::default(),
-    };
-    let mut instructions = Vec::new();
-    let mut warnings = Vec::new();
-    let mut comments: Vec<String> = Vec::new();
-    let mut i = 0;
-    let mut current = 0;
-    let next_line = |i: &mut usize| -> Option<&str> {
-        let l = lines.get(*i).copied();
-        *i += 1;
-        l
-    };
-    while let Some(raw) = next_line(&mut i) {
-        if raw.len() > MAX_LINE {
-            return perr(
-                current + 1,
-                "dockerfile line greater than max allowed size of 65535",
-            );
-        }
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        if is_comment(raw) {
-            let c = raw.trim_start()[1..].trim();
-            if c.is_empty() {
-                comments.clear();
-            } else {
-                comments.push(c.to_string());
+
+    pub fn directives(&self) -> &Directives {
+        &self.d.directives
+    }
+
+    pub fn escape(&self) -> char {
+        self.d.escape
+    }
+
+    /// The directives, the escape character and the warnings.
+    pub fn finish(self) -> (Directives, char, Vec<Warning>) {
+        (self.d.directives, self.d.escape, self.warnings)
+    }
+
+    fn instruction(&mut self) -> Result<Option<Instruction>, ParseError> {
+        while let Some(raw) = self.lines.next() {
+            if raw.len() > MAX_LINE {
+                return perr(
+                    self.current + 1,
+                    "dockerfile line greater than max allowed size of 65535",
+                );
             }
-        }
-        let token = raw.trim_start();
-        d.possible(token, current + 1)?;
-        let token = if is_comment(token) { "" } else { token };
-        current += 1;
-        let start = current;
-        let (first, mut ended) = trim_continuation(token, d.escape);
-        if ended && first.is_empty() {
-            continue;
-        }
-        let mut buf = first.to_string();
-        let mut empty_continuation = false;
-        while !ended {
-            let Some(next) = next_line(&mut i) else { break };
-            let next = next.strip_suffix('\r').unwrap_or(next);
-            d.possible(next, current + 1)?;
-            current += 1;
-            if is_comment(next) {
+            let raw = raw.strip_suffix('\r').unwrap_or(raw);
+            if is_comment(raw) {
+                let c = raw.trim_start()[1..].trim();
+                if c.is_empty() {
+                    self.comments.clear();
+                } else {
+                    self.comments.push(c.to_string());
+                }
+            }
+            let token = raw.trim_start();
+            self.d.possible(token, self.current + 1)?;
+            let token = if is_comment(token) { "" } else { token };
+            self.current += 1;
+            let start = self.current;
+            let (first, mut ended) = trim_continuation(token, self.d.escape);
+            if ended && first.is_empty() {
                 continue;
             }
-            if next.trim_start().is_empty() {
-                empty_continuation = true;
-                continue;
+            let mut buf = first.to_string();
+            let mut empty_continuation = false;
+            while !ended {
+                let Some(next) = self.lines.next() else { break };
+                let next = next.strip_suffix('\r').unwrap_or(next);
+                self.d.possible(next, self.current + 1)?;
+                self.current += 1;
+                if is_comment(next) {
+                    continue;
+                }
+                if next.trim_start().is_empty() {
+                    empty_continuation = true;
+                    continue;
+                }
+                let (part, e) = trim_continuation(next, self.d.escape);
+                ended = e;
+                buf.push_str(part);
             }
-            let (part, e) = trim_continuation(next, d.escape);
-            ended = e;
-            buf.push_str(part);
-        }
-        if empty_continuation {
-            warnings.push(Warning {
-                line: start,
-                rule: "NoEmptyContinuation".into(),
-                message: format!("Empty continuation line found in: {buf}"),
-            });
-        }
-        let mut node = node_from_line(&buf, d.escape, start).map_err(|mut e| {
-            e.line = start;
-            e
-        })?;
-        node.comments = std::mem::take(&mut comments);
-        if matches!(node.cmd.as_str(), "add" | "copy" | "run") && !node.json && buf.contains("<<") {
-            let mut docs = heredocs_from_line(&buf).map_err(|mut e| {
+            if empty_continuation {
+                self.warnings.push(Warning {
+                    line: start,
+                    rule: "NoEmptyContinuation".into(),
+                    message: format!("Empty continuation line found in: {buf}"),
+                });
+            }
+            let mut node = node_from_line(&buf, self.d.escape, start).map_err(|mut e| {
                 e.line = start;
                 e
             })?;
-            for h in &mut docs {
-                let mut terminated = false;
-                while let Some(body) = next_line(&mut i) {
-                    current += 1;
-                    let body_trim = body.strip_suffix('\r').unwrap_or(body);
-                    let candidate = if h.chomp {
-                        body_trim.trim_start_matches('\t')
-                    } else {
-                        body_trim
-                    };
-                    if candidate == h.name {
-                        terminated = true;
-                        break;
+            node.comments = std::mem::take(&mut self.comments);
+            if matches!(node.cmd.as_str(), "add" | "copy" | "run")
+                && !node.json
+                && buf.contains("<<")
+            {
+                let mut docs = heredocs_from_line(&buf).map_err(|mut e| {
+                    e.line = start;
+                    e
+                })?;
+                for h in &mut docs {
+                    let mut terminated = false;
+                    for body in self.lines.by_ref() {
+                        self.current += 1;
+                        let body_trim = body.strip_suffix('\r').unwrap_or(body);
+                        let candidate = if h.chomp {
+                            body_trim.trim_start_matches('\t')
+                        } else {
+                            body_trim
+                        };
+                        if candidate == h.name {
+                            terminated = true;
+                            break;
+                        }
+                        h.content.push_str(body_trim);
+                        h.content.push('\n');
                     }
-                    h.content.push_str(body_trim);
-                    h.content.push('\n');
+                    if !terminated {
+                        return perr(start, "unterminated heredoc");
+                    }
                 }
-                if !terminated {
-                    return perr(start, "unterminated heredoc");
-                }
+                node.heredocs = docs;
             }
-            node.heredocs = docs;
+            node.original = buf;
+            node.start_line = start;
+            node.end_line = self.current;
+            return Ok(Some(node));
         }
-        node.start_line = start;
-        node.end_line = current;
-        instructions.push(node);
+        Ok(None)
     }
-    if instructions.is_empty() {
-        return perr(current.max(1), "file with no instructions");
+}
+
+impl Iterator for Parser<'_> {
+    type Item = Result<Instruction, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let r = match self.instruction() {
+            Ok(Some(i)) => {
+                self.any = true;
+                return Some(Ok(i));
+            }
+            Ok(None) if self.any => None,
+            Ok(None) => Some(perr(self.current.max(1), "file with no instructions")),
+            Err(e) => Some(Err(e)),
+        };
+        self.done = true;
+        r
     }
-    Ok(Ast {
-        instructions,
-        directives: d.directives,
-        escape: d.escape,
-        warnings,
-    })
 }
 
 impl Instruction {
     /// Go's `Node.Dump()` of this instruction, without the outer parens.
     pub fn dump(&self) -> String {
-        let mut s = self.cmd.clone();
+        let mut s = String::new();
+        self.dump_into(&mut s);
+        s
+    }
+
+    /// `dump`, appended to `out`.
+    fn dump_into(&self, out: &mut String) {
+        let start = out.len();
+        out.push_str(&self.cmd);
         if !self.flags.is_empty() {
-            let f: Vec<String> = self.flags.iter().map(|x| gostr::quote(x)).collect();
-            s.push_str(&format!(" [{}]", f.join(" ")));
+            out.push_str(" [");
+            for (n, f) in self.flags.iter().enumerate() {
+                if n > 0 {
+                    out.push(' ');
+                }
+                gostr::quote_into(f, out);
+            }
+            out.push(']');
         }
         for a in &self.args {
             match a {
                 Arg::Value(v) => {
-                    s.push(' ');
-                    s.push_str(&gostr::quote(v));
+                    out.push(' ');
+                    gostr::quote_into(v, out);
                 }
                 Arg::Instruction(i) => {
-                    s.push_str(&format!(" ({})", i.dump()));
+                    out.push_str(" (");
+                    i.dump_into(out);
+                    out.push(')');
                 }
             }
         }
-        s.trim().to_string()
+        let trimmed = out[start..].trim();
+        if trimmed.len() != out.len() - start {
+            let trimmed = trimmed.to_string();
+            out.truncate(start);
+            out.push_str(&trimmed);
+        }
     }
 }
 
@@ -773,6 +854,54 @@ impl Ast {
         }
         format!("{}\n", s.trim())
     }
+}
+
+/// Writes BuildKit's dump of `text` (as `Ast::dump`) while parsing it.
+/// The file is parsed once before anything is written, so that a file
+/// that fails prints nothing.
+pub fn write_dump<W: Write>(text: &str, mut w: W) -> Result<(), WriteError> {
+    for i in Parser::new(text) {
+        i?;
+    }
+    let mut line = String::new();
+    for i in Parser::new(text) {
+        line.clear();
+        line.push('(');
+        i?.dump_into(&mut line);
+        line.push_str(")\n");
+        w.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The `--format ast` document.
+#[derive(serde::Serialize)]
+struct AstDoc<'a, I> {
+    version: u32,
+    directives: &'a Directives,
+    escape: String,
+    warnings: &'a [Warning],
+    instructions: I,
+}
+
+/// Writes the syntax tree of `text` as pretty JSON while parsing it. The
+/// warnings come before the instructions, so a first pass gathers them
+/// (and finds any error before anything is written).
+pub fn write_json<W: Write>(text: &str, w: W) -> Result<(), WriteError> {
+    let mut p = Parser::new(text);
+    for i in p.by_ref() {
+        i?;
+    }
+    let (directives, escape, warnings) = p.finish();
+    let failed = Failed::default();
+    let doc = AstDoc {
+        version: 1,
+        directives: &directives,
+        escape: escape.to_string(),
+        warnings: &warnings,
+        instructions: Lazy::new(Parser::new(text), &failed),
+    };
+    stream::write_pretty(w, &doc, &failed)
 }
 
 /// A directive found by `detect_directive`.

@@ -2,7 +2,22 @@
 
 pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    quote_into(s, &mut out);
+    out
+}
+
+/// `quote`, appended to `out`.
+pub fn quote_into(s: &str, out: &mut String) {
     out.push('"');
+    // Printable ASCII but the quote and the backslash stands for itself:
+    // most words are only that.
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -23,7 +38,6 @@ pub fn quote(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 /// An approximation of Go's unicode.IsPrint: letters, marks, numbers,

@@ -5,6 +5,7 @@ pub mod ast;
 pub mod gostr;
 pub mod lint;
 pub mod plan;
+pub mod stream;
 
 use clap::Parser;
 use std::io::{self, Read, Write};
@@ -66,15 +67,6 @@ pub enum Error {
     Ignore(String, slipway_common::ignore::PatternError),
 }
 
-#[derive(serde::Serialize)]
-struct AstDoc<'a> {
-    version: u32,
-    directives: &'a ast::Directives,
-    escape: String,
-    warnings: &'a [ast::Warning],
-    instructions: &'a [ast::Instruction],
-}
-
 pub fn run(args: Args) -> Result<(), Error> {
     let name = args.file.display().to_string();
     let mut bytes = Vec::new();
@@ -86,12 +78,19 @@ pub fn run(args: Args) -> Result<(), Error> {
         bytes = std::fs::read(&args.file).map_err(|e| Error::Io(name.clone(), e))?;
     }
     let text = String::from_utf8(bytes).map_err(|_| Error::NotUtf8(name.clone()))?;
-    let parsed = ast::parse(&text).map_err(|err| Error::Parse {
-        file: name.clone(),
-        err,
-    })?;
-    let out = match args.format.as_str() {
-        "buildkit-ast" => parsed.dump(),
+    let failed = |e: stream::WriteError| match e {
+        stream::WriteError::Parse(err) => Error::Parse {
+            file: name.clone(),
+            err,
+        },
+        stream::WriteError::Io(e) => Error::Io("<stdout>".into(), e),
+    };
+    // Every format is written while the file is parsed (a second time,
+    // after a first pass has found any error): holding the syntax tree or
+    // the output whole took twenty to forty times the file's size.
+    let mut out = io::BufWriter::with_capacity(64 << 10, io::stdout().lock());
+    match args.format.as_str() {
+        "buildkit-ast" => ast::write_dump(&text, &mut out).map_err(failed)?,
         "plan" => {
             let mut opts = plan::Options {
                 target: args.target.clone(),
@@ -115,34 +114,14 @@ pub fn run(args: Args) -> Result<(), Error> {
                     .map_err(|e| Error::Ignore(shown.clone(), e))?;
                 opts.dockerignore = Some(m.patterns().iter().map(|s| s.to_string()).collect());
             }
-            let mut p = plan::plan(parsed, &opts).map_err(|err| Error::Parse {
+            let mut p = plan::streamed(&text, &opts).map_err(|err| Error::Parse {
                 file: name.clone(),
                 err,
             })?;
             p.syntax = ast::detect_directive(&text, "syntax", true).map(|f| f.value);
-            // Streamed: a plan is several times its Dockerfile once pretty.
-            let mut out = io::BufWriter::new(io::stdout().lock());
-            serde_json::to_writer_pretty(&mut out, &p)
-                .map_err(io::Error::from)
-                .and_then(|_| out.write_all(b"\n"))
-                .and_then(|_| out.flush())
-                .map_err(|e| Error::Io("<stdout>".into(), e))?;
-            return Ok(());
+            p.write(&mut out).map_err(failed)?;
         }
-        _ => {
-            let doc = AstDoc {
-                version: 1,
-                directives: &parsed.directives,
-                escape: parsed.escape.to_string(),
-                warnings: &parsed.warnings,
-                instructions: &parsed.instructions,
-            };
-            serde_json::to_string_pretty(&doc).expect("JSON") + "\n"
-        }
-    };
-    let mut stdout = io::stdout().lock();
-    stdout
-        .write_all(out.as_bytes())
-        .and_then(|_| stdout.flush())
-        .map_err(|e| Error::Io("<stdout>".into(), e))
+        _ => ast::write_json(&text, &mut out).map_err(failed)?,
+    }
+    out.flush().map_err(|e| Error::Io("<stdout>".into(), e))
 }

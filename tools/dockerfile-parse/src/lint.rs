@@ -42,6 +42,25 @@ fn referenced(word: &str) -> Vec<String> {
     out
 }
 
+/// `s == s.to_uppercase()`, without a new string for ASCII words: the
+/// rules ask it of every keyword.
+fn is_upper(s: &str) -> bool {
+    if s.is_ascii() {
+        !s.bytes().any(|b| b.is_ascii_lowercase())
+    } else {
+        s == s.to_uppercase()
+    }
+}
+
+/// `s == s.to_lowercase()`, as `is_upper`.
+fn is_lower(s: &str) -> bool {
+    if s.is_ascii() {
+        !s.bytes().any(|b| b.is_ascii_uppercase())
+    } else {
+        s == s.to_lowercase()
+    }
+}
+
 fn secret_like(name: &str) -> bool {
     const WORDS: &[&str] = &[
         "apikey",
@@ -55,9 +74,9 @@ fn secret_like(name: &str) -> bool {
         "secret",
         "token",
     ];
-    name.to_ascii_lowercase()
-        .split('_')
-        .any(|p| WORDS.contains(&p))
+    // The words are ASCII lower case: compared so, no lower-cased copy.
+    name.split('_')
+        .any(|p| WORDS.iter().any(|w| p.eq_ignore_ascii_case(w)))
 }
 
 fn values(i: &Instruction) -> Vec<&str> {
@@ -92,79 +111,128 @@ const BUILTIN: &[&str] = &[
     "all_proxy",
 ];
 
+/// Every rule over a whole file, the warnings in line order.
 pub fn check(ast: &Ast) -> Vec<Warning> {
-    let mut out = Vec::new();
-    // ConsistentInstructionCasing: the minority casing is flagged.
-    let (mut upper, mut lower) = (0, 0);
+    let mut lint = Lint::default();
     for i in &ast.instructions {
-        if i.keyword == i.keyword.to_uppercase() {
-            upper += 1;
-        } else if i.keyword == i.keyword.to_lowercase() {
-            lower += 1;
-        }
+        lint.feed(i);
     }
-    let majority_upper = upper >= lower;
-    let mut global_args: HashSet<String> = HashSet::new();
-    let mut stage_names: HashMap<String, usize> = HashMap::new();
-    let mut in_stage = false;
-    let mut seen: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut abs_workdir = false;
-    let flush_multiple = |seen: &mut HashMap<&str, Vec<usize>>, out: &mut Vec<Warning>| {
-        for (cmd, lines) in seen.drain() {
+    let (rest, casing) = lint.finish();
+    let mut out: Vec<Warning> = ast
+        .instructions
+        .iter()
+        .filter_map(|i| casing.check(i))
+        .collect();
+    // Sorted stably: at one line the casing warning stays first.
+    out.extend(rest);
+    out.sort_by_key(|x| x.line);
+    out
+}
+
+/// The rules, fed one instruction at a time, so that a file need not be
+/// held whole to be checked. ConsistentInstructionCasing cannot be told
+/// before the end (the majority decides): `finish` gives a `Casing` to
+/// check the instructions with on a second pass.
+#[derive(Default)]
+pub struct Lint {
+    out: Vec<Warning>,
+    upper: usize,
+    lower: usize,
+    global_args: HashSet<String>,
+    /// Boxed: a file can have tens of thousands of stages.
+    stage_names: HashSet<Box<str>>,
+    in_stage: bool,
+    seen: HashMap<&'static str, Vec<usize>>,
+    abs_workdir: bool,
+}
+
+/// ConsistentInstructionCasing, once the majority is known.
+#[derive(Debug, Clone, Copy)]
+pub struct Casing {
+    majority_upper: bool,
+}
+
+impl Casing {
+    pub fn check(&self, i: &Instruction) -> Option<Warning> {
+        let cased = if self.majority_upper {
+            is_upper(&i.keyword)
+        } else {
+            is_lower(&i.keyword)
+        };
+        (!cased).then(|| {
+            w(
+                i.start_line,
+                "ConsistentInstructionCasing",
+                format!(
+                    "Command '{}' should match the case of the command majority ({})",
+                    i.keyword,
+                    if self.majority_upper {
+                        "uppercase"
+                    } else {
+                        "lowercase"
+                    }
+                ),
+            )
+        })
+    }
+}
+
+impl Lint {
+    fn flush_multiple(&mut self) {
+        for (cmd, lines) in self.seen.drain() {
             for l in &lines[..lines.len().saturating_sub(1)] {
-                out.push(w(
+                self.out.push(w(
                     *l,
                     "MultipleInstructionsDisallowed",
                     format!("Multiple {} instructions should not be used in the same stage because only the last one will be used", cmd.to_uppercase()),
                 ));
             }
         }
-    };
-    for i in &ast.instructions {
-        let line = i.start_line;
-        let cased = if majority_upper {
-            i.keyword.to_uppercase()
-        } else {
-            i.keyword.to_lowercase()
+    }
+
+    /// The warnings of every rule but the casing one (not in line order:
+    /// the caller sorts, stably), and the casing rule.
+    pub fn finish(mut self) -> (Vec<Warning>, Casing) {
+        self.flush_multiple();
+        let casing = Casing {
+            majority_upper: self.upper >= self.lower,
         };
-        if i.keyword != cased {
-            out.push(w(
-                line,
-                "ConsistentInstructionCasing",
-                format!(
-                    "Command '{}' should match the case of the command majority ({})",
-                    i.keyword,
-                    if majority_upper {
-                        "uppercase"
-                    } else {
-                        "lowercase"
-                    }
-                ),
-            ));
+        (self.out, casing)
+    }
+
+    pub fn feed(&mut self, i: &Instruction) {
+        if is_upper(&i.keyword) {
+            self.upper += 1;
+        } else if is_lower(&i.keyword) {
+            self.lower += 1;
         }
+        let line = i.start_line;
+        let out = &mut self.out;
         let args = values(i);
         match i.cmd.as_str() {
             "from" => {
-                flush_multiple(&mut seen, &mut out);
-                in_stage = true;
-                abs_workdir = false;
+                self.flush_multiple();
+                let out = &mut self.out;
+                self.in_stage = true;
+                self.abs_workdir = false;
                 if args.len() == 3 {
-                    let kw_upper = i.keyword == i.keyword.to_uppercase();
-                    let as_upper = args[1] == args[1].to_uppercase();
+                    let kw_upper = is_upper(&i.keyword);
+                    let as_upper = is_upper(args[1]);
                     if kw_upper != as_upper {
                         out.push(w(line, "FromAsCasing", "'as' and 'FROM' keywords' casing do not match".into()));
                     }
                     let name = args[2];
-                    if name != name.to_lowercase() {
+                    let lname = name.to_lowercase();
+                    if name != lname {
                         out.push(w(line, "StageNameCasing", format!("Stage name '{name}' should be lowercase")));
                     }
-                    let lname = name.to_lowercase();
                     if ["scratch", "context"].contains(&lname.as_str()) {
                         out.push(w(line, "ReservedStageName", format!("'{lname}' is reserved and should not be used as a stage name")));
                     }
-                    if let Some(first) = stage_names.insert(lname.clone(), line) {
-                        let _ = first;
+                    if self.stage_names.contains(lname.as_str()) {
                         out.push(w(line, "DuplicateStageName", format!("Duplicate stage name \"{lname}\", stage names should be unique")));
+                    } else {
+                        self.stage_names.insert(lname.into_boxed_str());
                     }
                 }
                 let mut words: Vec<&str> = args.first().copied().into_iter().collect();
@@ -172,7 +240,7 @@ pub fn check(ast: &Ast) -> Vec<Warning> {
                 words.extend(platform);
                 for word in words {
                     for name in referenced(word) {
-                        if !global_args.contains(&name) && !BUILTIN.contains(&name.as_str()) {
+                        if !self.global_args.contains(&name) && !BUILTIN.contains(&name.as_str()) {
                             out.push(w(line, "UndefinedArgInFrom", format!("FROM argument '{name}' is not declared")));
                         }
                     }
@@ -188,8 +256,8 @@ pub fn check(ast: &Ast) -> Vec<Warning> {
             "arg" => {
                 for a in &args {
                     let name = a.split_once('=').map_or(*a, |(n, _)| n);
-                    if !in_stage {
-                        global_args.insert(name.to_string());
+                    if !self.in_stage {
+                        self.global_args.insert(name.to_string());
                     }
                     if secret_like(name) {
                         out.push(w(line, "SecretsUsedInArgOrEnv", format!("Do not use ARG or ENV instructions for sensitive data (ARG \"{name}\")")));
@@ -222,14 +290,14 @@ pub fn check(ast: &Ast) -> Vec<Warning> {
                         format!("JSON arguments recommended for {} to prevent unintended behavior related to OS signals", i.cmd.to_uppercase()),
                     ));
                 }
-                seen.entry(if i.cmd == "cmd" { "cmd" } else { "entrypoint" }).or_default().push(line);
+                self.seen.entry(if i.cmd == "cmd" { "cmd" } else { "entrypoint" }).or_default().push(line);
             }
-            "healthcheck" => seen.entry("healthcheck").or_default().push(line),
+            "healthcheck" => self.seen.entry("healthcheck").or_default().push(line),
             "workdir" => {
                 if let Some(p) = args.first() {
                     if p.starts_with('/') || p.starts_with('$') {
-                        abs_workdir = true;
-                    } else if !abs_workdir {
+                        self.abs_workdir = true;
+                    } else if !self.abs_workdir {
                         out.push(w(
                             line,
                             "WorkdirRelativePath",
@@ -257,9 +325,6 @@ pub fn check(ast: &Ast) -> Vec<Warning> {
             _ => {}
         }
     }
-    flush_multiple(&mut seen, &mut out);
-    out.sort_by_key(|x| x.line);
-    out
 }
 
 #[cfg(test)]

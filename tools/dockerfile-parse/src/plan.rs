@@ -8,10 +8,14 @@
 //! image's, which only the build driver knows. It expands them with the
 //! same code (`slipway_common::shell`).
 
-use crate::ast::{Arg, Ast, Heredoc, Instruction, ParseError, Warning};
+use crate::ast::{Arg, Ast, Heredoc, Instruction, ParseError, Parser, Warning};
+use crate::lint::{Casing, Lint};
+use crate::stream::{self, Failed, Lazy, WriteError};
 use serde::Serialize;
-use slipway_common::shell::Lex;
+use slipway_common::shell::{Env, Lex, NoEnv, ShellError};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 
 pub const PLAN_VERSION: u32 = 1;
 
@@ -34,8 +38,10 @@ pub struct Options {
     pub dockerignore: Option<Vec<String>>,
 }
 
+/// The plan. `S` and `W` are the stages and the warnings: vectors, or
+/// (when the plan is streamed out) arrays made while they are written.
 #[derive(Debug, Serialize)]
-pub struct Plan {
+pub struct Plan<S = Vec<Stage>, W = Vec<Warning>> {
     pub version: u32,
     /// The `syntax` directive (`#`, `//` or a JSON object, as BuildKit
     /// detects it).
@@ -48,10 +54,10 @@ pub struct Plan {
     pub global_args: Vec<ArgValue>,
     /// The stage that is built: `--target`, else the last one.
     pub target: usize,
-    pub stages: Vec<Stage>,
+    pub stages: S,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dockerignore: Option<Vec<String>>,
-    pub warnings: Vec<Warning>,
+    pub warnings: W,
 }
 
 /// `# check=skip=A,B;error=true;experimental=C`
@@ -106,7 +112,7 @@ pub struct ArgValue {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Stage {
+pub struct Stage<T = Vec<Step>> {
     pub index: usize,
     pub name: Option<String>,
     pub line: usize,
@@ -118,7 +124,22 @@ pub struct Stage {
     pub depends_on: Vec<usize>,
     /// Whether the target needs this stage.
     pub needed: bool,
-    pub steps: Vec<Step>,
+    pub steps: T,
+}
+
+impl<T> Stage<T> {
+    fn with_steps<U>(self, steps: U) -> Stage<U> {
+        Stage {
+            index: self.index,
+            name: self.name,
+            line: self.line,
+            base: self.base,
+            platform: self.platform,
+            depends_on: self.depends_on,
+            needed: self.needed,
+            steps,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Clone, PartialEq)]
@@ -351,8 +372,19 @@ fn values(args: &[Arg]) -> Vec<String> {
         .collect()
 }
 
-fn upper(cmd: &str) -> String {
-    cmd.to_ascii_uppercase()
+/// A keyword in upper case, for messages: made only when shown.
+struct Upper<'a>(&'a str);
+
+impl std::fmt::Display for Upper<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0
+            .chars()
+            .try_for_each(|c| std::fmt::Write::write_char(f, c.to_ascii_uppercase()))
+    }
+}
+
+fn upper(cmd: &str) -> Upper<'_> {
+    Upper(cmd)
 }
 
 fn valid_stage_name(n: &str) -> bool {
@@ -369,6 +401,17 @@ fn mount_from(spec: &str) -> Option<String> {
         let (k, v) = f.split_once('=')?;
         (k.trim().eq_ignore_ascii_case("from")).then(|| v.trim().trim_matches('"').to_string())
     })
+}
+
+/// `lex.process_word`, which gives back a word without a `$`, a quote or
+/// the escape character as it is: such a word is most words, and the lexer
+/// costs a tenth of the plan of a large file.
+fn process_word(lex: &Lex, word: &str, env: &dyn Env) -> Result<String, ShellError> {
+    if word.contains(['$', '\'', '"', lex.escape]) {
+        lex.process_word(word, env)
+    } else {
+        Ok(word.to_string())
+    }
 }
 
 const KNOWN: &[&str] = &[
@@ -399,11 +442,81 @@ struct Builder<'a> {
     /// The predefined args plus the global ARGs: what FROM lines see.
     from_env: HashMap<String, String>,
     global_args: Vec<ArgValue>,
-    stages: Vec<Stage>,
+    /// How many stages have begun.
+    stages: usize,
     names: HashMap<String, usize>,
+    /// The end line of the last instruction fed.
+    last_line: usize,
 }
 
-impl Builder<'_> {
+/// What one instruction made of the plan.
+// Most instructions are steps, and each is taken at once: boxing the step
+// would only add an allocation per instruction.
+#[allow(clippy::large_enum_variant)]
+enum Fed {
+    GlobalArg,
+    /// A stage, without its steps.
+    Stage(Stage<()>),
+    /// A step of the latest stage.
+    Step(Step),
+}
+
+impl<'a> Builder<'a> {
+    fn new(opts: &'a Options, escape: char) -> Builder<'a> {
+        let mut b = Builder {
+            opts,
+            lex: Lex::new(escape),
+            global_env: HashMap::new(),
+            from_env: HashMap::new(),
+            global_args: vec![],
+            stages: 0,
+            names: HashMap::new(),
+            last_line: 1,
+        };
+        b.from_env = b.builtins();
+        b
+    }
+
+    fn feed(&mut self, ins: Instruction) -> Result<Fed, ParseError> {
+        self.last_line = ins.end_line;
+        match ins.cmd.as_str() {
+            "from" => Ok(Fed::Stage(self.from(&ins)?)),
+            "arg" if self.stages == 0 => {
+                self.global_arg(&ins)?;
+                Ok(Fed::GlobalArg)
+            }
+            _ if self.stages == 0 => {
+                if !KNOWN.contains(&ins.cmd.as_str()) {
+                    return perr(
+                        ins.start_line,
+                        format!("unknown instruction: {}", ins.keyword),
+                    );
+                }
+                perr(ins.start_line, "no build stage in current context")
+            }
+            _ => Ok(Fed::Step(self.step(ins, self.stages - 1, false)?)),
+        }
+    }
+
+    /// The target stage, once every instruction is in.
+    fn target(&self) -> Result<usize, ParseError> {
+        if self.stages == 0 {
+            return perr(self.last_line, "no build stage in current context");
+        }
+        match &self.opts.target {
+            Some(t) => self
+                .names
+                .get(&t.to_ascii_lowercase())
+                .copied()
+                .ok_or_else(|| ParseError {
+                    line: 1,
+                    col: 1,
+                    msg: format!("target stage {t:?} could not be found"),
+                }),
+            None => Ok(self.stages - 1),
+        }
+    }
+
     fn builtins(&self) -> HashMap<String, String> {
         let split = |p: &str| {
             let mut it = p.split('/');
@@ -445,13 +558,14 @@ impl Builder<'_> {
 
     fn check_counts(
         &self,
+        cmd: &str,
         ins: &Instruction,
         args: &[String],
         has_args: bool,
     ) -> Result<(), ParseError> {
         let line = ins.start_line;
-        let up = upper(&ins.cmd);
-        match ins.cmd.as_str() {
+        let up = upper(cmd);
+        match cmd {
             "maintainer" | "workdir" | "user" | "stopsignal" if args.len() != 1 => {
                 perr(line, format!("{up} requires exactly one argument"))
             }
@@ -473,8 +587,9 @@ impl Builder<'_> {
         in_onbuild: bool,
     ) -> Result<Step, ParseError> {
         let line = ins.start_line;
-        let cmd = ins.cmd.clone();
-        let cmd = cmd.as_str();
+        // Moved out, into the step at the end.
+        let cmd_owned = std::mem::take(&mut ins.cmd);
+        let cmd = cmd_owned.as_str();
         if !KNOWN.contains(&cmd) {
             return perr(line, format!("unknown instruction: {}", ins.keyword));
         }
@@ -491,9 +606,9 @@ impl Builder<'_> {
         let check_flags =
             !(cmd == "healthcheck" && args.first().is_some_and(|t| t.eq_ignore_ascii_case("none")));
         let flags = parse_flags(cmd, &ins.flags, line, check_flags)?;
-        self.check_counts(&ins, &args, has_args)?;
+        self.check_counts(cmd, &ins, &args, has_args)?;
         let mut step = Step {
-            cmd: cmd.to_string(),
+            cmd: String::new(),
             line,
             end_line: ins.end_line,
             original: String::new(),
@@ -589,13 +704,7 @@ impl Builder<'_> {
                     .and_then(|v| v.as_str())
                     .map(str::to_string)
                 {
-                    if self
-                        .lex
-                        .process_word(&f, &HashMap::<String, String>::new())
-                        .ok()
-                        .as_deref()
-                        != Some(f.as_str())
-                    {
+                    if process_word(&self.lex, &f, &NoEnv).ok().as_deref() != Some(f.as_str()) {
                         return perr(line, "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround");
                     }
                     step.from.push(self.resolve_source(&f, line, current)?);
@@ -680,6 +789,7 @@ impl Builder<'_> {
             // A trigger's own checks are done; its text is what is kept.
             step.expand = false;
         }
+        step.cmd = cmd_owned;
         step.original = ins.original;
         step.heredocs = ins.heredocs;
         step.args = args;
@@ -696,7 +806,7 @@ impl Builder<'_> {
             let value = match (self.opts.build_args.get(&name), default) {
                 (Some(v), _) => Some(v.clone()),
                 (None, Some(d)) => {
-                    Some(self.lex.process_word(&d, env).map_err(|e| ParseError {
+                    Some(process_word(&self.lex, &d, env).map_err(|e| ParseError {
                         line: ins.start_line,
                         col: 1,
                         msg: e.0,
@@ -713,7 +823,7 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn from(&mut self, ins: &Instruction) -> Result<(), ParseError> {
+    fn from(&mut self, ins: &Instruction) -> Result<Stage<()>, ParseError> {
         let line = ins.start_line;
         let flags = parse_flags("from", &ins.flags, line, true)?;
         let args = values(&ins.args);
@@ -722,7 +832,7 @@ impl Builder<'_> {
         }
         let env = &self.from_env;
         let expand = |lex: &Lex, w: &str| {
-            lex.process_word(w, env).map_err(|e| ParseError {
+            process_word(lex, w, env).map_err(|e| ParseError {
                 line,
                 col: 1,
                 msg: e.0,
@@ -747,7 +857,7 @@ impl Builder<'_> {
             }
             None => None,
         };
-        let index = self.stages.len();
+        let index = self.stages;
         let base = if image.eq_ignore_ascii_case("scratch") {
             Base::Scratch
         } else if let Some(i) = self.names.get(&image.to_ascii_lowercase()) {
@@ -762,7 +872,8 @@ impl Builder<'_> {
         if let Some(n) = &name {
             self.names.insert(n.clone(), index);
         }
-        self.stages.push(Stage {
+        self.stages += 1;
+        Ok(Stage {
             index,
             name,
             line,
@@ -770,100 +881,333 @@ impl Builder<'_> {
             platform,
             depends_on,
             needed: false,
-            steps: vec![],
-        });
-        Ok(())
+            steps: (),
+        })
     }
 }
 
-/// Builds the plan from a parsed file.
-/// Builds the plan, consuming the syntax tree (its strings move over).
-pub fn plan(ast: Ast, opts: &Options) -> Result<Plan, ParseError> {
-    let mut b = Builder {
-        opts,
-        lex: Lex::new(ast.escape),
-        global_env: HashMap::new(),
-        from_env: HashMap::new(),
-        global_args: vec![],
-        stages: vec![],
-        names: HashMap::new(),
-    };
-    b.from_env = b.builtins();
-    let last_line = ast.instructions.last().map_or(1, |i| i.end_line);
-    let check = ast
-        .directives
+/// The `check` directive, parsed.
+fn check_directive(
+    directives: &crate::ast::Directives,
+) -> Result<Option<CheckOptions>, ParseError> {
+    directives
         .check
         .as_deref()
         .map(|c| parse_check(c, 1))
-        .transpose()?;
-    let mut warnings = ast.warnings.clone();
-    warnings.extend(crate::lint::check(&ast));
-    // Rules the check directive skips are not reported.
-    if let Some(c) = &check {
+        .transpose()
+}
+
+/// The stages a step reads from join its stage's dependencies.
+fn add_dependencies(depends_on: &mut Vec<usize>, step: &Step) {
+    for f in &step.from {
+        if let Source::Stage(i) = f {
+            if !depends_on.contains(i) {
+                depends_on.push(*i);
+            }
+        }
+    }
+}
+
+/// Which stages the target needs, following the graph back.
+fn needed(target: usize, depends_on: &[&[usize]]) -> Vec<bool> {
+    let mut needed = vec![false; depends_on.len()];
+    let mut todo = vec![target];
+    while let Some(i) = todo.pop() {
+        if let Some(n) = needed.get_mut(i).filter(|n| !**n) {
+            *n = true;
+            todo.extend_from_slice(depends_on[i]);
+        }
+    }
+    needed
+}
+
+/// The warnings as the plan lists them: the parser's, then the rules',
+/// less those the check directive skips, sorted stably by line.
+fn final_warnings(mut warnings: Vec<Warning>, check: &Option<CheckOptions>) -> Vec<Warning> {
+    if let Some(c) = check {
         warnings.retain(|w| !c.skip.iter().any(|s| s == &w.rule || s == "all"));
     }
     warnings.sort_by_key(|w| w.line);
-    let (syntax, escape) = (ast.directives.syntax, ast.escape);
+    warnings
+}
+
+/// Builds the plan, consuming the syntax tree (its strings move over).
+pub fn plan(ast: Ast, opts: &Options) -> Result<Plan, ParseError> {
+    let check = check_directive(&ast.directives)?;
+    let mut warnings = ast.warnings.clone();
+    warnings.extend(crate::lint::check(&ast));
+    let mut b = Builder::new(opts, ast.escape);
+    let mut stages: Vec<Stage> = Vec::new();
     for ins in ast.instructions {
-        match ins.cmd.as_str() {
-            "from" => b.from(&ins)?,
-            "arg" if b.stages.is_empty() => b.global_arg(&ins)?,
-            _ if b.stages.is_empty() => {
-                if !KNOWN.contains(&ins.cmd.as_str()) {
-                    return perr(
-                        ins.start_line,
-                        format!("unknown instruction: {}", ins.keyword),
-                    );
+        match b.feed(ins)? {
+            Fed::GlobalArg => {}
+            Fed::Stage(s) => stages.push(s.with_steps(Vec::new())),
+            Fed::Step(step) => {
+                if let Some(stage) = stages.last_mut() {
+                    add_dependencies(&mut stage.depends_on, &step);
+                    stage.steps.push(step);
                 }
-                return perr(ins.start_line, "no build stage in current context");
-            }
-            _ => {
-                let current = b.stages.len() - 1;
-                let step = b.step(ins, current, false)?;
-                let stage = &mut b.stages[current];
-                for f in &step.from {
-                    if let Source::Stage(i) = f {
-                        if !stage.depends_on.contains(i) {
-                            stage.depends_on.push(*i);
-                        }
-                    }
-                }
-                stage.steps.push(step);
             }
         }
     }
-    if b.stages.is_empty() {
-        return perr(last_line, "no build stage in current context");
-    }
-    let target = match &opts.target {
-        Some(t) => *b
-            .names
-            .get(&t.to_ascii_lowercase())
-            .ok_or_else(|| ParseError {
-                line: 1,
-                col: 1,
-                msg: format!("target stage {t:?} could not be found"),
-            })?,
-        None => b.stages.len() - 1,
-    };
-    // Mark what the target needs, following the graph back.
-    let mut todo = vec![target];
-    while let Some(i) = todo.pop() {
-        if !b.stages[i].needed {
-            b.stages[i].needed = true;
-            todo.extend(b.stages[i].depends_on.clone());
-        }
+    let target = b.target()?;
+    let graph: Vec<&[usize]> = stages.iter().map(|s| s.depends_on.as_slice()).collect();
+    let needed = needed(target, &graph);
+    for (s, n) in stages.iter_mut().zip(needed) {
+        s.needed = n;
     }
     Ok(Plan {
         version: PLAN_VERSION,
-        syntax,
-        check,
-        escape: escape.to_string(),
+        syntax: ast.directives.syntax,
+        check: check.clone(),
+        escape: ast.escape.to_string(),
         build_args: opts.build_args.clone(),
         global_args: b.global_args,
         target,
-        stages: b.stages,
+        stages,
         dockerignore: opts.dockerignore.clone(),
-        warnings,
+        warnings: final_warnings(warnings, &check),
     })
+}
+
+/// The plan of a Dockerfile, ready to be written out while the file is
+/// parsed a second time: the plan of a large file is many times its size,
+/// and only this summary of the first pass is held meanwhile.
+///
+/// The first pass finds every error, so nothing is written for a file that
+/// fails; it also finds what the plan says before the steps (the target and
+/// the stages it needs, each stage's dependencies) and the warnings.
+pub struct Streamed<'a> {
+    text: &'a str,
+    opts: &'a Options,
+    /// The `syntax` directive; the caller may put another reading in.
+    pub syntax: Option<String>,
+    check: Option<CheckOptions>,
+    escape: char,
+    global_args: Vec<ArgValue>,
+    target: usize,
+    /// Each stage's dependencies and whether the target needs it.
+    depends_on: Vec<Vec<usize>>,
+    needed: Vec<bool>,
+    /// The parser's warnings, and the rules' but the casing rule's (which
+    /// the second pass adds).
+    parser_warnings: Vec<Warning>,
+    rule_warnings: Vec<Warning>,
+    casing: Casing,
+}
+
+/// Reads `text` once for its plan: see `Streamed`. The errors are those
+/// `plan(parse(text)?, opts)` gives: a parse error first, wherever it is.
+pub fn streamed<'a>(text: &'a str, opts: &'a Options) -> Result<Streamed<'a>, ParseError> {
+    let mut parser = Parser::new(text);
+    let mut run: Option<(Builder, Lint)> = None;
+    let mut check = None;
+    let mut depends_on: Vec<Vec<usize>> = Vec::new();
+    // The first plan error waits: a parse error further on comes first,
+    // as when the whole file is parsed before it is planned.
+    let mut failed: Option<ParseError> = None;
+    while let Some(ins) = parser.next() {
+        let ins = ins?;
+        if failed.is_some() {
+            continue;
+        }
+        let (b, lint) = match &mut run {
+            Some(r) => r,
+            None => {
+                // The directives are final once the first instruction is out.
+                match check_directive(parser.directives()) {
+                    Ok(c) => check = c,
+                    Err(e) => {
+                        failed = Some(e);
+                        continue;
+                    }
+                }
+                run.insert((Builder::new(opts, parser.escape()), Lint::default()))
+            }
+        };
+        lint.feed(&ins);
+        match b.feed(ins) {
+            Ok(Fed::GlobalArg) => {}
+            Ok(Fed::Stage(s)) => depends_on.push(s.depends_on),
+            Ok(Fed::Step(step)) => {
+                if let Some(d) = depends_on.last_mut() {
+                    add_dependencies(d, &step);
+                }
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let (directives, escape, parser_warnings) = parser.finish();
+    let Some((b, lint)) = run else {
+        // The parser yields an error for a file without instructions.
+        return perr(1, "file with no instructions");
+    };
+    let target = b.target()?;
+    let graph: Vec<&[usize]> = depends_on.iter().map(Vec::as_slice).collect();
+    let needed = needed(target, &graph);
+    let (rule_warnings, casing) = lint.finish();
+    Ok(Streamed {
+        text,
+        opts,
+        syntax: directives.syntax,
+        check,
+        escape,
+        global_args: b.global_args,
+        target,
+        depends_on,
+        needed,
+        parser_warnings,
+        rule_warnings,
+        casing,
+    })
+}
+
+/// The second pass: instructions parsed and made into stages and steps
+/// while the plan is written.
+struct Pass2<'a> {
+    parser: Parser<'a>,
+    builder: Builder<'a>,
+    casing: Casing,
+    casing_warnings: Vec<Warning>,
+    /// The first pass's stage graph, taken stage by stage.
+    depends_on: std::vec::IntoIter<Vec<usize>>,
+    needed: std::vec::IntoIter<bool>,
+    /// The next stage, read while the steps of the one before were taken.
+    next_stage: Option<Stage<()>>,
+}
+
+impl Pass2<'_> {
+    fn feed(&mut self) -> Option<Result<Fed, ParseError>> {
+        let ins = match self.parser.next()? {
+            Ok(i) => i,
+            Err(e) => return Some(Err(e)),
+        };
+        self.casing_warnings.extend(self.casing.check(&ins));
+        Some(self.builder.feed(ins))
+    }
+}
+
+struct Stages<'s, 'a> {
+    pass: &'s RefCell<Pass2<'a>>,
+    failed: &'s Failed,
+}
+
+impl<'s, 'a> Iterator for Stages<'s, 'a> {
+    type Item = Result<Stage<Lazy<'s, Steps<'s, 'a>>>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut pass = self.pass.borrow_mut();
+        let mut stage = match pass.next_stage.take() {
+            Some(s) => s,
+            None => loop {
+                match pass.feed()? {
+                    Ok(Fed::GlobalArg) => {}
+                    Ok(Fed::Stage(s)) => break s,
+                    // The steps of a stage are taken with it.
+                    Ok(Fed::Step(step)) => {
+                        return Some(perr(step.line, "internal error: a step outside a stage"))
+                    }
+                    Err(e) => return Some(Err(e)),
+                }
+            },
+        };
+        if let (Some(d), Some(n)) = (pass.depends_on.next(), pass.needed.next()) {
+            stage.depends_on = d;
+            stage.needed = n;
+        }
+        let steps = Steps { pass: self.pass };
+        Some(Ok(stage.with_steps(Lazy::new(steps, self.failed))))
+    }
+}
+
+/// The steps of the current stage, up to the next FROM.
+struct Steps<'s, 'a> {
+    pass: &'s RefCell<Pass2<'a>>,
+}
+
+impl Iterator for Steps<'_, '_> {
+    type Item = Result<Step, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut pass = self.pass.borrow_mut();
+        if pass.next_stage.is_some() {
+            return None;
+        }
+        match pass.feed()? {
+            Ok(Fed::Step(step)) => Some(Ok(step)),
+            Ok(Fed::Stage(s)) => {
+                pass.next_stage = Some(s);
+                None
+            }
+            Ok(Fed::GlobalArg) => Some(perr(
+                pass.builder.last_line,
+                "internal error: a global ARG inside a stage",
+            )),
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// The warnings, known once the stages are written.
+struct Warnings<'s, 'a> {
+    pass: &'s RefCell<Pass2<'a>>,
+    parser: RefCell<Vec<Warning>>,
+    rules: RefCell<Vec<Warning>>,
+    check: &'s Option<CheckOptions>,
+}
+
+impl Serialize for Warnings<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // The parser's, the casing rule's, the other rules': sorted stably,
+        // that is the order `plan` gives the warnings of one line.
+        let mut all = std::mem::take(&mut *self.parser.borrow_mut());
+        all.append(&mut self.pass.borrow_mut().casing_warnings);
+        all.append(&mut self.rules.borrow_mut());
+        final_warnings(all, self.check).serialize(s)
+    }
+}
+
+impl Streamed<'_> {
+    /// Writes the plan as pretty JSON, parsing the file again meanwhile:
+    /// the same bytes as `plan` and `serde_json::to_writer_pretty`, and a
+    /// newline.
+    pub fn write<W: Write>(self, w: W) -> Result<(), WriteError> {
+        let pass = RefCell::new(Pass2 {
+            parser: Parser::new(self.text),
+            builder: Builder::new(self.opts, self.escape),
+            casing: self.casing,
+            casing_warnings: Vec::new(),
+            depends_on: self.depends_on.into_iter(),
+            needed: self.needed.into_iter(),
+            next_stage: None,
+        });
+        let failed = Failed::default();
+        let plan = Plan {
+            version: PLAN_VERSION,
+            syntax: self.syntax,
+            check: self.check.clone(),
+            escape: self.escape.to_string(),
+            build_args: self.opts.build_args.clone(),
+            global_args: self.global_args,
+            target: self.target,
+            stages: Lazy::new(
+                Stages {
+                    pass: &pass,
+                    failed: &failed,
+                },
+                &failed,
+            ),
+            dockerignore: self.opts.dockerignore.clone(),
+            warnings: Warnings {
+                pass: &pass,
+                parser: RefCell::new(self.parser_warnings),
+                rules: RefCell::new(self.rule_warnings),
+                check: &self.check,
+            },
+        };
+        stream::write_pretty(w, &plan, &failed)
+    }
 }
