@@ -1,14 +1,21 @@
 //! Two trees to a layer: walk OLD and NEW side by side in sorted order,
 //! write what NEW adds or changes and a whiteout for what it removes.
+//!
+//! With `--compare metadata` an unchanged tree costs what its metadata
+//! costs: each directory is read whole (`getdents64`, then one `fstatat`
+//! and one `listxattrat` per entry, nothing opened), OLD's on a second
+//! thread (see `ahead`), and only what differs is opened and read.
 
+use crate::ahead::{Ahead, Old};
 use crate::emit::{ChangeKind, Emitter};
-use crate::walk::{join, Node};
-use slipway_common::dirfd::Opened;
+use crate::walk::{push, Listing};
+use slipway_common::dirfd::{Dir, Names};
 use slipway_common::fsmeta::{Kind, Meta};
 use std::cmp::Ordering;
-use std::ffi::CStr;
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -22,6 +29,13 @@ pub enum Compare {
 /// Docker's sameFsTimeSpec: a side without nanoseconds matches any.
 fn same_time(a: &Meta, b: &Meta) -> bool {
     a.mtime == b.mtime && (a.mtime_nsec == b.mtime_nsec || a.mtime_nsec == 0 || b.mtime_nsec == 0)
+}
+
+/// One inode seen from both trees (a hard-linked copy, or OLD and NEW
+/// overlapping): nothing in it can differ, so it is not even compared, and
+/// a directory not walked, as Docker's walker skips equal inodes.
+fn same_object(a: &Meta, b: &Meta) -> bool {
+    a.dev == b.dev && a.ino == b.ino
 }
 
 fn same_bytes(mut fa: File, mut fb: File) -> io::Result<bool> {
@@ -49,19 +63,95 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-pub struct Differ<'e, 'a> {
-    pub em: &'e mut Emitter<'a>,
-    pub compare: Compare,
+/// Where the merge of two sorted directories goes next.
+#[derive(Clone, Copy)]
+enum Step {
+    /// Only in OLD (`i`).
+    Old(usize),
+    /// Only in NEW (`j`).
+    New(usize),
+    Both(usize, usize),
 }
 
-impl Differ<'_, '_> {
+fn merge(a: &Names, b: &Names) -> Vec<Step> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let order = if i == a.len() {
+            Ordering::Greater
+        } else if j == b.len() {
+            Ordering::Less
+        } else {
+            a.bytes(i).cmp(b.bytes(j))
+        };
+        match order {
+            Ordering::Less => {
+                out.push(Step::Old(i));
+                i += 1;
+            }
+            Ordering::Greater => {
+                out.push(Step::New(j));
+                j += 1;
+            }
+            Ordering::Equal => {
+                out.push(Step::Both(i, j));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Whether the walk descends into both sides of a common entry.
+fn walks_both(a: &Meta, b: &Meta) -> bool {
+    a.kind == Kind::Dir && b.kind == Kind::Dir && !same_object(a, b)
+}
+
+/// Writes the changes from `old` to `new` to `em`.
+pub fn diff(em: &mut Emitter<'_>, compare: Compare, old: &Path, new: &Path) -> io::Result<()> {
+    let root = Meta::read(new)?;
+    let id = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| (m.dev(), m.ino()))
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))
+    };
+    em.enter(b"", root, false);
+    // OLD and NEW one directory (`layer-diff T T`): nothing can differ.
+    if id(old)? != id(new)? {
+        let dir = Dir::open(old)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", old.display())))?;
+        let (mut ahead, mark) = Ahead::new(dir, old);
+        // NEW's side here while the reader does OLD's; OLD's error, if
+        // both fail, as a walk of OLD first gives.
+        let new_root = Listing::open(new);
+        let old_root = ahead.take(&mark)?;
+        let mut w = Walk {
+            em: &mut *em,
+            compare,
+            ahead,
+        };
+        w.dir(old_root, new_root?, &mut Vec::new())?;
+    }
+    em.leave();
+    Ok(())
+}
+
+struct Walk<'e, 'a> {
+    em: &'e mut Emitter<'a>,
+    compare: Compare,
+    ahead: Ahead,
+}
+
+impl Walk<'_, '_> {
     fn unchanged(
         &self,
         a: &Meta,
-        old: &Node,
+        old: &Listing,
+        i: usize,
         b: &Meta,
-        new: &Node,
-        name: &CStr,
+        new: &Listing,
+        j: usize,
     ) -> io::Result<bool> {
         if a.kind != b.kind
             || a.mode != b.mode
@@ -77,109 +167,126 @@ impl Differ<'_, '_> {
         match self.compare {
             Compare::Metadata => Ok(a.size == b.size && same_time(a, b)),
             Compare::Content => Ok(a.size == b.size
-                && (b.kind != Kind::File
-                    || same_bytes(old.dir.open_file(name)?, new.dir.open_file(name)?)?)),
+                && (b.kind != Kind::File || same_bytes(old.open_file(i)?, new.open_file(j)?)?)),
         }
     }
 
-    pub fn diff(&mut self, old: &Path, new: &Path) -> io::Result<()> {
-        let root = Meta::read(new)?;
-        self.em.enter(b"", root, false);
-        self.dir(&Node::open(old)?, &Node::open(new)?, b"")?;
-        self.em.leave();
-        Ok(())
-    }
-
-    fn content(&self, node: &Node, name: &CStr, m: &Meta) -> io::Result<Option<File>> {
+    fn content(&self, node: &Listing, j: usize, m: &Meta) -> io::Result<Option<File>> {
         if m.kind == Kind::File && m.size > 0 && self.em.wants_content() {
-            node.dir.open_file(name).map(Some)
+            node.open_file(j).map(Some)
         } else {
             Ok(None)
         }
     }
 
-    fn dir(&mut self, old: &Node, new: &Node, rel: &[u8]) -> io::Result<()> {
-        let a = old.dir.sorted_names()?;
-        let b = new.dir.sorted_names()?;
-        let (mut i, mut j) = (0, 0);
-        while i < a.len() || j < b.len() {
-            let order = match (a.get(i), b.get(j)) {
-                (Some(x), Some(y)) => x.as_bytes().cmp(y.as_bytes()),
-                (Some(_), None) => Ordering::Less,
-                _ => Ordering::Greater,
+    /// Merges two directories; `rel` is their path in the layer, and comes
+    /// back as it went in.
+    fn dir(&mut self, old: Old, mut new: Listing, rel: &mut Vec<u8>) -> io::Result<()> {
+        let steps = merge(&old.listing.names, &new.names);
+        // The reader is walking OLD ahead: tell it now which directories
+        // the diff will not walk, before it reads their insides.
+        for s in &steps {
+            let (i, walked) = match *s {
+                Step::Old(i) => (i, false),
+                Step::Both(i, j) => match (old.listing.meta(i), new.meta(j)) {
+                    (Some(a), Some(b)) => (i, walks_both(a, b)),
+                    _ => (i, true),
+                },
+                Step::New(_) => continue,
             };
-            match order {
-                Ordering::Less => {
+            if !walked {
+                old.skip(i);
+            }
+        }
+        let Old {
+            listing: mut old,
+            children,
+        } = old;
+        for step in steps {
+            match step {
+                Step::Old(i) => {
                     // Gone from NEW: one whiteout, even for a whole directory.
-                    self.em.whiteout(&join(rel, a[i].to_bytes()))?;
-                    i += 1;
+                    let n = push(rel, old.names.bytes(i));
+                    self.em.whiteout(rel)?;
+                    rel.truncate(n);
                 }
-                Ordering::Greater => {
-                    self.add_tree(new, &b[j], &join(rel, b[j].to_bytes()), ChangeKind::Added)?;
-                    j += 1;
+                Step::New(j) => {
+                    let n = push(rel, new.names.bytes(j));
+                    self.add(&mut new, j, rel, ChangeKind::Added)?;
+                    rel.truncate(n);
                 }
-                Ordering::Equal => {
-                    let name = &b[j];
-                    let r = join(rel, name.to_bytes());
-                    let (ma, oa, _) = old.child(name, false)?;
-                    let (mb, ob, pb) = new.child(name, false)?;
-                    match (oa, ob) {
-                        (Opened::Dir(da), Opened::Dir(db)) => {
-                            let (na, nb) = (
-                                Node {
-                                    dir: da,
-                                    path: old.child_path(name),
-                                },
-                                Node { dir: db, path: pb },
-                            );
-                            let same = self.unchanged(&ma, old, &mb, new, name)?;
-                            if !same {
-                                self.em.entry(&r, &mb, None, ChangeKind::Modified)?;
-                            }
-                            self.em.enter(&r, mb, !same);
-                            self.dir(&na, &nb, &r)?;
-                            self.em.leave();
-                        }
-                        // Was something else, now a directory: all of it is new.
-                        (_, Opened::Dir(db)) => {
-                            self.add_dir(Node { dir: db, path: pb }, mb, &r, ChangeKind::Modified)?
-                        }
-                        _ => {
-                            if !self.unchanged(&ma, old, &mb, new, name)? {
-                                let content = self.content(new, name, &mb)?;
-                                self.em.entry(&r, &mb, content, ChangeKind::Modified)?;
-                            }
-                        }
+                Step::Both(i, j) => {
+                    let ma = old.take(i)?;
+                    let mb = new.take(j)?;
+                    if same_object(&ma, &mb) {
+                        continue;
                     }
-                    i += 1;
-                    j += 1;
+                    let n = push(rel, new.names.bytes(j));
+                    if walks_both(&ma, &mb) {
+                        // NEW's side here while the reader does OLD's.
+                        let sub_new = new.open_child(j, true);
+                        let sub_old = match children.get(i).and_then(Option::as_ref) {
+                            Some(mark) => self.ahead.take(mark),
+                            None => Err(io::Error::other("lost a directory of OLD")),
+                        };
+                        let (sub_old, sub_new) = (sub_old?, sub_new?);
+                        let same = self.unchanged(&ma, &old, i, &mb, &new, j)?;
+                        if !same {
+                            self.em.entry(rel, &mb, None, ChangeKind::Modified)?;
+                        }
+                        self.em.enter(rel, mb, !same);
+                        self.dir(sub_old, sub_new, rel)?;
+                        self.em.leave();
+                    } else if mb.kind == Kind::Dir {
+                        // Was something else, now a directory: all of it is new.
+                        let sub = new.open_child(j, false)?;
+                        self.add_dir(sub, mb, rel, ChangeKind::Modified)?;
+                    } else if !self.unchanged(&ma, &old, i, &mb, &new, j)? {
+                        let content = self.content(&new, j, &mb)?;
+                        self.em.entry(rel, &mb, content, ChangeKind::Modified)?;
+                    }
+                    rel.truncate(n);
                 }
             }
         }
         Ok(())
     }
 
-    fn add_tree(
+    /// Entry `j` of `parent`, and all below it if it is a directory. What
+    /// is all new is listed without xattrs: each entry's come through the
+    /// descriptor it is opened with anyway, as `--dir` reads them.
+    fn add(
         &mut self,
-        parent: &Node,
-        name: &CStr,
-        rel: &[u8],
+        parent: &mut Listing,
+        j: usize,
+        rel: &mut Vec<u8>,
         kind: ChangeKind,
     ) -> io::Result<()> {
-        let want = self.em.wants_content();
-        let (m, opened, path) = parent.child(name, want)?;
-        match opened {
-            Opened::Dir(d) => self.add_dir(Node { dir: d, path }, m, rel, kind),
-            Opened::File(f) => self.em.entry(rel, &m, Some(f), kind),
-            Opened::None => self.em.entry(rel, &m, None, kind),
+        let mut m = parent.take(j)?;
+        if m.kind == Kind::Dir {
+            let sub = parent.open_child(j, false)?;
+            parent.complete(j, &mut m, Some(sub.dir.fd()))?;
+            self.add_dir(sub, m, rel, kind)
+        } else {
+            let content = self.content(parent, j, &m)?;
+            parent.complete(j, &mut m, content.as_ref().map(|f| f.as_raw_fd()))?;
+            self.em.entry(rel, &m, content, kind)
         }
     }
 
-    fn add_dir(&mut self, node: Node, m: Meta, rel: &[u8], kind: ChangeKind) -> io::Result<()> {
+    fn add_dir(
+        &mut self,
+        mut node: Listing,
+        m: Meta,
+        rel: &mut Vec<u8>,
+        kind: ChangeKind,
+    ) -> io::Result<()> {
         self.em.entry(rel, &m, None, kind)?;
         self.em.enter(rel, m, true);
-        for name in node.dir.sorted_names()? {
-            self.add_tree(&node, &name, &join(rel, name.to_bytes()), ChangeKind::Added)?;
+        for j in 0..node.names.len() {
+            let n = push(rel, node.names.bytes(j));
+            self.add(&mut node, j, rel, ChangeKind::Added)?;
+            rel.truncate(n);
         }
         self.em.leave();
         Ok(())

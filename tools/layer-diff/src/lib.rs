@@ -1,6 +1,7 @@
 //! layer-diff: filesystem changes to OCI layer tars, and layer tars back
 //! to files. Like diff and patch, one tool holds both directions.
 
+mod ahead;
 mod diff;
 mod emit;
 mod tree;
@@ -154,12 +155,7 @@ pub fn run(args: Args) -> Result<(), Error> {
     if let (Some(old), Some(new)) = (&args.old, &args.new) {
         need_dir(old)?;
         need_dir(new)?;
-        diff::Differ {
-            em: &mut em,
-            compare: args.compare,
-        }
-        .diff(old, new)
-        .map_err(io_at("diff"))?;
+        diff::diff(&mut em, args.compare, old, new).map_err(io_at("diff"))?;
     } else if let Some(up) = &args.upper {
         need_dir(up)?;
         upper::Upper {

@@ -80,19 +80,20 @@ impl Tree<'_, '_> {
             self.em.entry(&to, &root, None, ChangeKind::Added)?;
         }
         self.em.enter(&to, root, true);
-        self.dir(&Node::open(src)?, b"")?;
+        self.dir(&mut Node::open(src)?, b"")?;
         self.em.leave();
         Ok(())
     }
 
-    fn dir(&mut self, node: &Node, rel: &[u8]) -> io::Result<()> {
+    fn dir(&mut self, node: &mut Node, rel: &[u8]) -> io::Result<()> {
         let want = self.em.wants_content();
-        for name in node.dir.sorted_names()? {
+        let names = node.sorted_names()?;
+        for name in names.iter() {
             let r = join(rel, name.to_bytes());
             let out = join(&self.to, &r);
             let ignored =
                 !self.exclude.is_empty() && self.exclude.ignored(&String::from_utf8_lossy(&r));
-            let (m, opened, path) = node.child(&name, want && !ignored)?;
+            let (m, opened) = node.child(name, want && !ignored)?;
             let m = self.adjust(m);
             match opened {
                 Opened::Dir(d) => {
@@ -107,7 +108,8 @@ impl Tree<'_, '_> {
                         self.em.entry(&out, &m, None, ChangeKind::Added)?;
                         self.em.enter(&out, m, true);
                     }
-                    self.dir(&Node { dir: d, path }, &r)?;
+                    let path = node.child_path(name);
+                    self.dir(&mut Node { dir: d, path }, &r)?;
                     self.em.leave();
                 }
                 _ if ignored => {}

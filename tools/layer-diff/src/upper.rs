@@ -36,7 +36,7 @@ impl Upper<'_, '_> {
         let mut root = Meta::read(upper)?;
         root.drop_overlay_xattrs();
         self.em.enter(b"", root, false);
-        self.dir(&Node::open(upper)?, b"")?;
+        self.dir(&mut Node::open(upper)?, b"")?;
         self.em.leave();
         Ok(())
     }
@@ -54,11 +54,12 @@ impl Upper<'_, '_> {
         }
     }
 
-    fn dir(&mut self, node: &Node, rel: &[u8]) -> io::Result<()> {
+    fn dir(&mut self, node: &mut Node, rel: &[u8]) -> io::Result<()> {
         let want = self.em.wants_content();
-        for name in node.dir.sorted_names()? {
+        let names = node.sorted_names()?;
+        for name in names.iter() {
             let r = join(rel, name.to_bytes());
-            let (mut m, opened, path) = node.child(&name, want)?;
+            let (mut m, opened) = node.child(name, want)?;
             if is_whiteout(&m) {
                 self.em.whiteout(&r)?;
                 continue;
@@ -73,7 +74,8 @@ impl Upper<'_, '_> {
                         self.em.opaque(&r)?;
                     }
                     self.em.enter(&r, m, true);
-                    self.dir(&Node { dir: d, path }, &r)?;
+                    let path = node.child_path(name);
+                    self.dir(&mut Node { dir: d, path }, &r)?;
                     self.em.leave();
                 }
                 Opened::File(f) => self.em.entry(&r, &m, Some(f), kind)?,

@@ -251,3 +251,80 @@ fn apply_reads_gzip_and_zstd_layers() {
         );
     }
 }
+
+/// Runs layer-diff on one core, where OLD is read by the walk itself
+/// rather than by a second thread.
+fn layer_diff_one_core(args: &[&OsStr]) -> Vec<u8> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(slipway_tests::bin("layer-diff"));
+    cmd.args(args).env_remove("SOURCE_DATE_EPOCH");
+    // SAFETY: only sched_setaffinity runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    ok(cmd.output().unwrap())
+}
+
+#[test]
+fn a_wide_tree_diffs_to_the_same_bytes_on_one_core_and_applies_back() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b, c) = (t.path().join("a"), t.path().join("b"), t.path().join("c"));
+    // More directories than OLD's reader reads ahead of the walk.
+    for d in 0..300 {
+        for f in 0..3 {
+            let p = a.join(format!("d{d:03}/s/f{f}"));
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, format!("{d}/{f}")).unwrap();
+        }
+    }
+    cp_a(&a, &b);
+    fs::remove_dir_all(b.join("d010")).unwrap();
+    fs::remove_dir_all(b.join("d020")).unwrap();
+    fs::write(b.join("d020"), b"a file now").unwrap();
+    fs::remove_dir_all(b.join("d299/s")).unwrap();
+    fs::write(b.join("d200/s/f1"), b"edited").unwrap();
+    fs::create_dir_all(b.join("d150/s/new/deeper")).unwrap();
+    fs::write(b.join("d150/s/new/deeper/x"), b"x").unwrap();
+    fs::remove_file(b.join("d000/s/f0")).unwrap();
+    let args = [a.as_os_str(), b.as_os_str()];
+    let two = ok(layer_diff(&args, None));
+    assert_eq!(layer_diff_one_core(&args), two);
+    let changes = [OsStr::new("--changes"), a.as_os_str(), b.as_os_str()];
+    assert_eq!(
+        layer_diff_one_core(&changes),
+        ok(layer_diff(&changes, None))
+    );
+    cp_a(&a, &c);
+    ok(layer_diff(
+        &[OsStr::new("--apply"), c.as_os_str()],
+        Some(&two),
+    ));
+    let (want, got) = (tree_manifest(&b), tree_manifest(&c));
+    assert!(want == got, "trees differ:\n{}", manifest_diff(&want, &got));
+}
+
+#[test]
+fn a_hard_linked_copy_and_the_tree_itself_diff_to_an_empty_layer() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    fs::create_dir_all(a.join("d/e")).unwrap();
+    fs::write(a.join("d/e/f"), b"shared").unwrap();
+    fs::write(a.join("g"), b"shared too").unwrap();
+    let out = Command::new("cp")
+        .arg("-al")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let empty = vec![0u8; 1024];
+    assert_eq!(ok(layer_diff(&[a.as_os_str(), b.as_os_str()], None)), empty);
+    assert_eq!(ok(layer_diff(&[a.as_os_str(), a.as_os_str()], None)), empty);
+}
