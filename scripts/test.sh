@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test. Installs what the tests need where it is missing: the
 # peers used as oracles (skopeo, umoci, oci-image-tool), busybox-static for
-# root filesystems, docker-registry for registry tests, slirp4netns for
-# container networking, and runc and crun (the runtime peers).
+# root filesystems, docker-registry for registry tests (with openssl for
+# their CAs, certificates and token signatures, apache2-utils for bcrypt
+# htpasswd files, curl as a client), slirp4netns for container
+# networking, and runc and crun (the runtime peers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 apt_need skopeo umoci oci-image-tool busybox-static docker-registry pigz gzip tar ca-certificates \
-    slirp4netns runc crun procps iproute2
+    openssl apache2-utils curl slirp4netns runc crun procps iproute2
 need_cargo
 # The cross-tool tests spawn the built binaries: build them all first.
 cargo build --workspace --locked

@@ -1,6 +1,7 @@
 //! Helpers for the tests that run the built binaries: where they are, a
 //! fresh store per test, a busybox root filesystem as a layer, the peers
-//! (skopeo, umoci, oci-image-tool) as oracles, and the man page check.
+//! (skopeo, umoci, oci-image-tool) as oracles, the man page check, and
+//! registries to push to and pull from (see `registry`).
 
 use std::fs;
 use std::io::Write;
@@ -8,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 pub use tempfile::TempDir;
+
+pub mod registry;
+pub use registry::{FaultProxy, Faults, Route, TestRegistry};
 
 /// The directory holding the built binaries (target/debug).
 pub fn bin_dir() -> PathBuf {
@@ -486,63 +490,15 @@ pub fn manifest_diff(
     s
 }
 
-/// Debian's docker-registry, serving on a free loopback port from a temp
-/// directory for as long as this value lives.
-pub struct TestRegistry {
-    child: std::process::Child,
-    pub host: String,
-    _dir: TempDir,
-}
-
-impl TestRegistry {
-    /// The registry's storage (its filesystem driver's root).
-    pub fn data_dir(&self) -> PathBuf {
-        self._dir.path().join("data")
-    }
-
-    pub fn start() -> TestRegistry {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let config = dir.path().join("config.yml");
-        fs::write(
-            &config,
-            format!(
-                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .expect("write registry config");
-        let child = Command::new(peer("docker-registry"))
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let host = format!("127.0.0.1:{port}");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(&host).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "docker-registry did not start on {host}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        TestRegistry {
-            child,
-            host,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for TestRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `len` bytes that gzip cannot shrink, the same on every run (xorshift).
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }
