@@ -4,6 +4,9 @@
 #
 #   scripts/bench.sh [--size MB] [--runs N]
 #
+# image-push/image-pull: scripts/bench-registry.sh; container start:
+# scripts/bench-run.sh.
+#
 # Work that is CPU-bound runs on tmpfs (/dev/shm) so the disk's noise stays
 # out of it; the runs alternate ours/theirs and the median counts.
 set -euo pipefail
@@ -20,29 +23,13 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-apt_need bc cpio pigz openssl skopeo umoci busybox-static docker-registry python3
+apt_need bc cpio pigz openssl umoci busybox-static python3
 need_cargo
 cargo build --release --workspace --bins --examples -q
 BIN=$PWD/target/release
 
 WORK=$(mktemp -d /dev/shm/slipway-bench.XXXXXX)
-REG_PID=
-cleanup() {
-    [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# A registry on loopback, for the comparisons that later issues add.
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$WORK/registry.yml" <<YML
-version: 0.1
-storage: { filesystem: { rootdirectory: $WORK/registry } }
-http: { addr: 127.0.0.1:$PORT }
-log: { level: error }
-YML
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
+trap 'rm -rf "$WORK"' EXIT
 
 # The busybox base image in a store of its own.
 export SLIPWAY_STORE=$WORK/store
@@ -144,22 +131,6 @@ for i in $(seq "$RUNS"); do
         fi
     done
 done
-# image-push / image-pull against skopeo copy, through the loopback
-# registry started above, with the image assembled from the big layer.
-"$BIN/image-assemble" -q --store "$WORK/store-reg" --tag regbench "$WORK/layer.tar" > /dev/null
-until (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; do sleep 0.1; done
-for i in $(seq "$RUNS"); do
-    timeit push_ours "$BIN/image-push" -q --store "$WORK/store-reg" regbench "docker://127.0.0.1:$PORT/ours$i:1"
-    timeit push_skopeo skopeo copy -q --dest-tls-verify=false "oci:$WORK/store-reg:docker.io/library/regbench:latest" "docker://127.0.0.1:$PORT/theirs$i:1"
-    rm -rf "$WORK/pull-ours" "$WORK/pull-skopeo"
-    timeit pull_ours "$BIN/image-pull" -q --store "$WORK/pull-ours" "127.0.0.1:$PORT/ours$i:1"
-    timeit pull_skopeo skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$PORT/theirs$i:1" "oci:$WORK/pull-skopeo:x"
-done
-rm -rf "$WORK/pull-ours"
-/usr/bin/time -f "%M" -o "$WORK/pull.rss" "$BIN/image-pull" -q --store "$WORK/pull-ours" "127.0.0.1:$PORT/ours1:1" > /dev/null
-rm -rf "$WORK/pull-skopeo"
-/usr/bin/time -f "%M" -o "$WORK/skopeo.rss" skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$PORT/theirs1:1" "oci:$WORK/pull-skopeo:x"
-
 echo
 printf '%-46s %9s %9s\n' "comparison (median of $RUNS, tmpfs)" ours peer
 report "image-assemble gzip ${LAYER_MB}MB vs pigz -6" assemble_gzip pigz
@@ -193,7 +164,4 @@ DP=$BIN/dockerfile-parse
 /usr/bin/time -f "%e %M" "$DP" "$WORK/Dockerfile.big" > /dev/null 2> "$WORK/dp.time"
 read -r dp_secs dp_kb < <(tail -n1 "$WORK/dp.time")
 printf '%-46s %8.3fs, peak RSS %d MB for %d MB of Dockerfile\n' "dockerfile-parse 10 MB Dockerfile (plan)" "$dp_secs" $((dp_kb / 1024)) $(( $(stat -c %s "$WORK/Dockerfile.big") >> 20 ))
-report "image-push ${LAYER_MB}MB image vs skopeo copy" push_ours push_skopeo
-report "image-pull ${LAYER_MB}MB image vs skopeo copy" pull_ours pull_skopeo
-printf '%-46s %8d MB %7d MB\n' "image-pull peak RSS vs skopeo copy" $(( $(cat "$WORK/pull.rss") / 1024 )) $(( $(cat "$WORK/skopeo.rss") / 1024 ))
 echo "(*) GNU tar does not read file contents when its archive is /dev/null."

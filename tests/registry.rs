@@ -105,7 +105,11 @@ fn registry_errors_are_one_line() {
     assert!(fails(c, "image-push").contains("no such image"));
     let mut c = env.cmd("image-pull");
     c.args(["registry.example.com/x:1"]);
-    assert!(fails(c, "image-pull").contains("HTTPS registries are not supported yet"));
+    let line = fails(c, "image-pull");
+    assert!(
+        line.contains("registry.example.com") && line.contains("Dns Failed"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -174,4 +178,94 @@ fn reg_blob_path(reg: &TestRegistry, digest: &str) -> std::path::PathBuf {
         "docker/registry/v2/blobs/sha256/{}/{hex}/data",
         &hex[..2]
     ))
+}
+
+#[test]
+fn chunked_uploads_several_tags_and_mounts_between_repositories() {
+    let reg = TestRegistry::start();
+    let env = Env::new();
+    let data = noise(3 << 20);
+    let layer = files_layer(env.dir.path(), "l.tar", &[("noise", &data[..])]);
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "--tag", "big:1"]).arg(&layer);
+    let digest = ok(c).trim().to_string();
+    // Chunks of 1 MiB: the layer goes up in several PATCH requests.
+    let one = format!("docker://{}/a/one", reg.host);
+    let mut c = env.cmd("image-push");
+    c.args([
+        "--chunk-size",
+        "1m",
+        "big:1",
+        &format!("{one}:1"),
+        &format!("{one}:2"),
+    ]);
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), digest);
+    for tag in ["1", "2"] {
+        let info = skopeo_inspect(&["--tls-verify=false", &format!("{one}:{tag}")]);
+        assert_eq!(info["Digest"].as_str(), Some(digest.as_str()), "tag {tag}");
+    }
+    // Another repository of the same registry: the blobs are mounted, not
+    // uploaded again, because the store saw them go to a/one.
+    let two = format!("docker://{}/b/two:1", reg.host);
+    let mut c = env.cmd("image-push");
+    c.args(["big:1", &two]);
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches("mounted from a/one").count(), 2, "{err}");
+    let info = skopeo_inspect(&["--tls-verify=false", &two]);
+    assert_eq!(info["Digest"].as_str(), Some(digest.as_str()));
+    // And it pulls back whole, one blob at a time.
+    let other = Env::new();
+    let mut c = other.cmd("image-pull");
+    c.args(["-q", "--jobs", "1", &two]);
+    assert_eq!(ok(c).trim(), digest);
+    validate_image(&other.store(), &format!("{}/b/two:1", reg.host));
+}
+
+#[test]
+fn pulls_into_an_oci_layout_or_archive_that_skopeo_reads() {
+    let reg = TestRegistry::start();
+    let env = Env::new();
+    let layer = files_layer(env.dir.path(), "l.tar", &[("a", b"a\n")]);
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "--tag", "o:1"]).arg(&layer);
+    let digest = ok(c).trim().to_string();
+    let src = format!("{}/out/o:1", reg.host);
+    let mut c = env.cmd("image-push");
+    c.args(["-q", "o:1", &format!("docker://{src}")]);
+    ok(c);
+
+    let other = Env::new();
+    let dir = other.path("layout");
+    let mut c = other.cmd("image-pull");
+    c.args(["-q", "--output", &format!("oci:{}:v1", dir.display()), &src]);
+    assert_eq!(ok(c).trim(), digest);
+    let info = skopeo_inspect(&[&format!("oci:{}:v1", dir.display())]);
+    assert_eq!(info["Digest"].as_str(), Some(digest.as_str()));
+    assert!(!other.store().exists(), "the store is left alone");
+
+    // An archive on stdout: nothing else goes there.
+    let mut c = other.cmd("image-pull");
+    c.args(["-q", "--output", "oci-archive:-:v1", &src]);
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = other.path("o.tar");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let info = skopeo_inspect(&[&format!("oci-archive:{}:v1", file.display())]);
+    assert_eq!(info["Digest"].as_str(), Some(digest.as_str()));
+
+    let mut c = other.cmd("image-pull");
+    c.args(["--output", "docker://x/y:1", &src]);
+    assert!(fails(c, "image-pull").contains("--output"));
 }

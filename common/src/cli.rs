@@ -24,45 +24,6 @@ impl StoreArgs {
     }
 }
 
-/// The options of the tools that talk to registries.
-#[derive(clap::Args, Debug, Clone)]
-pub struct RegistryArgs {
-    /// Allow plain HTTP to this registry host (repeatable); loopback hosts
-    /// always may.
-    #[arg(long = "insecure-registry", value_name = "HOST")]
-    pub insecure: Vec<String>,
-
-    /// The platform to choose from a multi-platform image (default: the host's).
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<crate::platform::Platform>,
-
-    /// No progress lines on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
-}
-
-impl RegistryArgs {
-    pub fn platform(&self) -> crate::platform::Platform {
-        self.platform
-            .clone()
-            .unwrap_or_else(crate::platform::Platform::host)
-    }
-
-    pub fn insecure(&self, host: &str) -> bool {
-        self.insecure.iter().any(|h| h == host)
-    }
-
-    /// Prints a progress line for `tool` unless quiet.
-    pub fn progress(&self, tool: &'static str) -> impl FnMut(&str) {
-        let quiet = self.quiet;
-        move |m: &str| {
-            if !quiet {
-                eprintln!("{tool}: {m}");
-            }
-        }
-    }
-}
-
 /// Runs a tool: `run` gets the parsed arguments and returns an error that
 /// prints as one line.
 pub fn main<A, E>(tool: &str, run: impl FnOnce(A) -> Result<(), E>) -> ExitCode

@@ -283,6 +283,38 @@ impl Layout {
         fsutil::write_atomic(&self.root.join(INDEX_FILE), &canonical_json(&index))?;
         Ok(out)
     }
+
+    /// Lists a manifest in `index.json`, named `name` (the ref.name
+    /// annotation, as umoci and skopeo name images in a layout): an entry
+    /// of that name gives way; unnamed, only an unnamed entry of the same
+    /// digest does.
+    pub fn add_manifest(
+        &self,
+        desc: &oci_spec::image::Descriptor,
+        name: Option<&str>,
+    ) -> Result<(), LayoutError> {
+        use crate::store::REF_NAME;
+        let mut entry = desc.clone();
+        if let Some(n) = name {
+            entry.set_annotations(Some(std::collections::HashMap::from([(
+                REF_NAME.to_string(),
+                n.to_string(),
+            )])));
+        }
+        self.update_index(|index| {
+            let mut m = index.manifests().clone();
+            m.retain(|d| {
+                let existing = d.annotations().as_ref().and_then(|a| a.get(REF_NAME));
+                match name {
+                    Some(n) => existing.map(String::as_str) != Some(n),
+                    None => existing.is_some() || d.digest() != desc.digest(),
+                }
+            });
+            m.push(entry);
+            index.set_manifests(m);
+            Ok(())
+        })
+    }
 }
 
 /// Turns a verification failure surfacing as an io::Error into a

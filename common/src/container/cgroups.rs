@@ -304,26 +304,7 @@ fn mkdir(p: &Path) -> Result<(), CgroupError> {
     }
 }
 
-/// Parses `--memory` as Docker does: a number with an optional b, k, m or
-/// g suffix (powers of 1024).
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let (num, mult) = match t.chars().last() {
-        Some('b') => (&t[..t.len() - 1], 1u64),
-        Some('k') => (&t[..t.len() - 1], 1 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        _ => (t.as_str(), 1),
-    };
-    let num = num.strip_suffix('i').unwrap_or(num);
-    let v: f64 = num.parse().map_err(|_| {
-        format!("invalid size {s:?}: expected a number with an optional b, k, m or g")
-    })?;
-    if v.is_sign_negative() || !v.is_finite() {
-        return Err(format!("invalid size {s:?}"));
-    }
-    Ok((v * mult as f64) as u64)
-}
+pub use crate::time::parse_bytes;
 
 /// Parses `--cpus` (a decimal number of CPUs) into billionths.
 pub fn parse_cpus(s: &str) -> Result<u64, String> {

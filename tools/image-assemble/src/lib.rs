@@ -20,7 +20,7 @@ use slipway_common::oci_spec;
 use slipway_common::platform::Platform;
 use slipway_common::reference::{ImageRef, PathOrStdio, Reference, ReferenceError};
 use slipway_common::source::{self, SourceError};
-use slipway_common::store::{Store, StoreError, REF_NAME};
+use slipway_common::store::{Store, StoreError};
 use slipway_common::time;
 use std::collections::HashMap;
 use std::fs::File;
@@ -704,22 +704,6 @@ fn write_into(
             out.copy_blob_from(from, &d, Some(size))?;
         }
     }
-    let mut entry = mdesc.clone();
-    if let Some(n) = name {
-        entry.set_annotations(Some(HashMap::from([(REF_NAME.to_string(), n.to_string())])));
-    }
-    out.update_index(|index| {
-        let mut m = index.manifests().clone();
-        m.retain(|d| {
-            let existing = d.annotations().as_ref().and_then(|a| a.get(REF_NAME));
-            match name {
-                Some(n) => existing.map(String::as_str) != Some(n),
-                None => existing.is_some() || d.digest() != mdesc.digest(),
-            }
-        });
-        m.push(entry);
-        index.set_manifests(m);
-        Ok(())
-    })?;
+    out.add_manifest(mdesc, name)?;
     Ok(())
 }

@@ -1,25 +1,34 @@
 //! image-pull: an image from a registry into the store.
 
 use clap::Parser;
-use slipway_common::cli::{RegistryArgs, StoreArgs};
-use slipway_common::reference::{Reference, ReferenceError};
-use slipway_common::registry::{self, PushPullError, Registry};
+use slipway_common::archive;
+use slipway_common::cli::StoreArgs;
+use slipway_common::fsutil::IoContext;
+use slipway_common::layout::Layout;
+use slipway_common::reference::{ImageRef, PathOrStdio, Reference, ReferenceError};
+use slipway_common::registry::{
+    self, Access, BlobSources, Job, PushPullError, Registry, RegistryArgs, Transfer,
+};
 use slipway_common::store::{Store, StoreError};
 use std::io::Write;
+use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
 Examples:
   image-pull docker://127.0.0.1:5000/tools/busybox:1
-  image-pull localhost:5000/app@sha256:... --tag app:pinned";
+  image-pull localhost:5000/app@sha256:... --tag app:pinned
+  image-pull --output oci:./layout:app 127.0.0.1:5000/app:1
+  image-pull -q --output oci-archive:- 127.0.0.1:5000/app:1 > app.tar";
 
-/// Pull an image from a registry (OCI distribution API) into the store.
+/// Pull an image from a registry (OCI distribution API) into the store, or
+/// into an OCI layout or archive.
 ///
 /// The manifest is fetched for the tag or digest (from an index, the
 /// platform asked for, default the host's); every blob is verified against
 /// its digest before it is kept, and blobs the store has are not fetched.
-/// The image is tagged with its own name (and --tag names). Prints the
-/// manifest digest. This version speaks plain HTTP to loopback registries
-/// and to hosts given with --insecure-registry, without authentication.
+/// Blobs are fetched several at once and resumed with a Range request
+/// after a dropped connection. The image is tagged with its own name (and
+/// --tag names). Prints the manifest digest.
 #[derive(Parser, Debug)]
 #[command(name = "image-pull", version, after_help = EXAMPLES)]
 pub struct Args {
@@ -29,6 +38,10 @@ pub struct Args {
     /// Also tag the image in the store under this name (repeatable).
     #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
     pub tags: Vec<String>,
+    /// Write the image to an OCI layout (oci:DIR[:REF]) or an OCI archive
+    /// (oci-archive:FILE[:REF], '-' for stdout) instead of the store.
+    #[arg(short, long, value_name = "DEST", conflicts_with = "tags")]
+    pub output: Option<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
@@ -47,8 +60,35 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Layout(#[from] slipway_common::layout::LayoutError),
+    #[error(transparent)]
+    Archive(#[from] slipway_common::archive::ArchiveError),
+    #[error(transparent)]
+    Io(#[from] slipway_common::fsutil::IoError),
     #[error("{0}")]
     Invalid(String),
+}
+
+/// Where the pulled image goes.
+enum Dest {
+    Store,
+    Oci {
+        dir: PathBuf,
+        name: Option<String>,
+    },
+    Archive {
+        file: PathOrStdio,
+        name: Option<String>,
+    },
+}
+
+fn parse_output(s: &str) -> Result<Dest, Error> {
+    match ImageRef::parse(s)? {
+        ImageRef::Oci { dir, name } => Ok(Dest::Oci { dir, name }),
+        ImageRef::OciArchive { file, name } => Ok(Dest::Archive { file, name }),
+        _ => Err(Error::Invalid(format!(
+            "--output {s:?}: takes oci:DIR[:REF] or oci-archive:FILE[:REF] (the store is the default)"
+        ))),
+    }
 }
 
 pub fn run(args: Args) -> Result<(), Error> {
@@ -75,21 +115,67 @@ pub fn run(args: Args) -> Result<(), Error> {
     if src.digest().is_none() {
         names.insert(0, src.clone());
     }
-    let reg = Registry::for_reference(&src, args.registry.insecure(src.domain()))?;
-    let store = Store::open(&args.store.path())?;
-    store.layout().read_index()?;
-    let _session = store.layout().write_session()?;
-    let platform = args.registry.platform();
-    let mut progress = args.registry.progress("image-pull");
-    let desc = registry::pull_image(
-        &reg,
-        store.layout(),
-        src.path(),
-        &reference,
-        &platform,
-        &mut progress,
+    let reg = Registry::connect(
+        src.domain(),
+        &args.registry.options(src.domain())?,
+        Access::Pull,
     )?;
-    store.set_tags(&names, &desc)?;
+    let dest = match &args.output {
+        Some(o) => parse_output(o)?,
+        None => Dest::Store,
+    };
+    // The blobs land in the store, the layout asked for, or a staging
+    // layout that becomes the archive.
+    let mut _staging_dir = None;
+    let (store, owned) = match &dest {
+        Dest::Store => (Some(Store::open(&args.store.path())?), None),
+        Dest::Oci { dir, .. } => (None, Some(Layout::create(dir)?)),
+        Dest::Archive { .. } => {
+            let tmp = tempfile::tempdir().ctx("create a temp dir in", &std::env::temp_dir())?;
+            let l = Layout::create(tmp.path())?;
+            _staging_dir = Some(tmp);
+            (None, Some(l))
+        }
+    };
+    let layout = match (&store, &owned) {
+        (Some(s), _) => s.layout(),
+        (None, Some(l)) => l,
+        (None, None) => return Err(Error::Invalid("no destination".into())),
+    };
+    layout.read_index()?;
+    let _session = layout.write_session()?;
+    let platform = args.registry.platform();
+    let progress = args.registry.progress("image-pull");
+    let sources = BlobSources::load(Some(&args.store.path()));
+    let transfer = Transfer {
+        jobs: args.registry.jobs.into(),
+        chunk_size: None,
+    };
+    let job = Job {
+        reg: &reg,
+        layout,
+        repo: src.path(),
+        sources: &sources,
+        transfer,
+        progress: &progress,
+    };
+    let desc = registry::pull_image(&job, &reference, &platform)?;
+    match &dest {
+        Dest::Store => {
+            if let Some(s) = &store {
+                s.set_tags(&names, &desc)?;
+            }
+        }
+        Dest::Oci { name, .. } => layout.add_manifest(&desc, name.as_deref())?,
+        Dest::Archive { file, name } => {
+            layout.add_manifest(&desc, name.as_deref())?;
+            archive::write_output(file, |w| archive::write_layout_tar(layout, w))?;
+            if matches!(file, PathOrStdio::Stdio) {
+                // stdout holds the archive.
+                return Ok(());
+            }
+        }
+    }
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", desc.digest())
         .and_then(|_| out.flush())

@@ -1,10 +1,12 @@
 //! image-push: an image to a registry, blobs first, the manifest last.
 
 use clap::Parser;
-use slipway_common::cli::{RegistryArgs, StoreArgs};
+use slipway_common::cli::StoreArgs;
 use slipway_common::compress::{Compression, Settings};
 use slipway_common::reference::{ImageRef, Reference, ReferenceError};
-use slipway_common::registry::{self, PushPullError, Registry};
+use slipway_common::registry::{
+    self, Access, BlobSources, Job, PushPullError, Registry, RegistryArgs, Transfer,
+};
 use slipway_common::source::{self, SourceError};
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,15 +14,18 @@ use std::path::PathBuf;
 const EXAMPLES: &str = "\
 Examples:
   image-push busybox:local docker://127.0.0.1:5000/tools/busybox:1
-  image-push oci:out:app localhost:5000/app:v2 --digestfile app.digest";
+  image-push oci:out:app localhost:5000/app:v2 localhost:5000/app:latest --digestfile app.digest
+  image-push --creds ci:$TOKEN --chunk-size 4m app:1 ghcr.io/acme/app:1";
 
 /// Push an image to a registry (OCI distribution API).
 ///
-/// Blobs the registry lacks are uploaded (checked with HEAD first), each
-/// verified against its digest as it streams; the manifest goes up last,
-/// byte for byte, so the digest never changes on the way. Prints the
-/// manifest digest. This version speaks plain HTTP to loopback registries
-/// and to hosts given with --insecure-registry, without authentication.
+/// Blobs the registry lacks (checked with HEAD first) are mounted from
+/// another repository of the same registry where the store has seen them,
+/// uploaded otherwise: in one streamed PUT, or in PATCH chunks with
+/// --chunk-size, resumed from where the registry stands after a dropped
+/// connection. Each is verified against its digest as it streams and
+/// confirmed present; the manifest goes up last, byte for byte, so the
+/// digest never changes on the way. Prints the manifest digest.
 #[derive(Parser, Debug)]
 #[command(name = "image-push", version, after_help = EXAMPLES)]
 pub struct Args {
@@ -28,9 +33,15 @@ pub struct Args {
     /// oci-archive:FILE[:REF] ('-' is stdin) or docker-archive:FILE.
     #[arg(value_name = "SOURCE")]
     pub source: String,
-    /// Where: docker://HOST/REPO[:TAG] (the docker:// may be left out).
-    #[arg(value_name = "DEST")]
-    pub dest: String,
+    /// Where: docker://HOST/REPO[:TAG|@DIGEST] (the docker:// may be left
+    /// out); several destinations get the same image, blobs mounted
+    /// between repositories of one registry.
+    #[arg(value_name = "DEST", required = true)]
+    pub dests: Vec<String>,
+    /// Upload each blob in PATCH requests of this size (as registries with
+    /// a request limit need, such as GHCR's 4 MiB) instead of one PUT.
+    #[arg(long, value_name = "SIZE", value_parser = parse_chunk)]
+    pub chunk_size: Option<u64>,
     /// Also write the manifest digest to this file.
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
@@ -56,24 +67,41 @@ pub enum Error {
     Io(#[from] slipway_common::fsutil::IoError),
 }
 
-pub fn run(args: Args) -> Result<(), Error> {
-    let dest = match args.dest.strip_prefix("docker://") {
+fn parse_chunk(s: &str) -> Result<u64, String> {
+    match slipway_common::time::parse_bytes(s)? {
+        0 => Err("the chunk size must be more than 0".into()),
+        n => Ok(n),
+    }
+}
+
+/// A destination as a registry reference and the tag (or digest) to put
+/// the manifest under.
+fn destination(dest: &str) -> Result<(Reference, String), Error> {
+    let r = match dest.strip_prefix("docker://") {
         Some(d) => Reference::parse(d)?,
-        None if args.dest.contains(':')
-            && ImageRef::parse(&args.dest).is_ok_and(|r| !matches!(r, ImageRef::Store(_))) =>
+        None if dest.contains(':')
+            && ImageRef::parse(dest).is_ok_and(|r| !matches!(r, ImageRef::Store(_))) =>
         {
             return Err(Error::Invalid(format!(
-                "{}: image-push writes to a registry (docker://HOST/REPO[:TAG])",
-                args.dest
+                "{dest}: image-push writes to a registry (docker://HOST/REPO[:TAG])"
             )))
         }
-        None => Reference::parse(&args.dest)?,
+        None => Reference::parse(dest)?,
     };
-    let tag = match (dest.tag(), dest.digest()) {
+    let tag = match (r.tag(), r.digest()) {
         (Some(t), _) => t.to_string(),
         (None, Some(d)) => d.to_string(),
         (None, None) => "latest".to_string(),
     };
+    Ok((r, tag))
+}
+
+pub fn run(args: Args) -> Result<(), Error> {
+    let dests: Vec<(Reference, String)> = args
+        .dests
+        .iter()
+        .map(|d| destination(d))
+        .collect::<Result<_, _>>()?;
     let src = ImageRef::parse(&args.source)?;
     if matches!(src, ImageRef::Registry(_)) {
         return Err(Error::Invalid(
@@ -81,32 +109,58 @@ pub fn run(args: Args) -> Result<(), Error> {
         ));
     }
     let platform = args.registry.platform();
-    let source = source::open(
-        &src,
-        &args.store.path(),
-        &platform,
-        Settings::new(Compression::Gzip),
-    )
-    .map_err(|e| Error::Source(args.source.clone(), Box::new(e)))?;
-    if let Some(d) = dest.digest() {
-        if *d != source.image.digest() {
-            return Err(Error::Invalid(format!(
-                "{}: the image's digest is {}",
-                args.dest,
-                source.image.digest()
-            )));
+    let store = args.store.path();
+    let source = source::open(&src, &store, &platform, Settings::new(Compression::Gzip))
+        .map_err(|e| Error::Source(args.source.clone(), Box::new(e)))?;
+    for (dest, _) in &dests {
+        if let Some(d) = dest.digest() {
+            if *d != source.image.digest() {
+                return Err(Error::Invalid(format!(
+                    "{dest}: the image's digest is {}",
+                    source.image.digest()
+                )));
+            }
         }
     }
-    let reg = Registry::for_reference(&dest, args.registry.insecure(dest.domain()))?;
-    let mut progress = args.registry.progress("image-push");
-    let digest = registry::push_image(
-        &reg,
-        &source.layout,
-        &source.image,
-        dest.path(),
-        &tag,
-        &mut progress,
-    )?;
+    let sources = BlobSources::load(Some(&store));
+    let progress = args.registry.progress("image-push");
+    let transfer = Transfer {
+        jobs: args.registry.jobs.into(),
+        chunk_size: args.chunk_size,
+    };
+    let mut digest = None;
+    // One connection per registry host; tags of one repository go up
+    // together, after its blobs.
+    let mut done: Vec<(String, String)> = Vec::new();
+    for (dest, _) in &dests {
+        let key = (dest.domain().to_string(), dest.path().to_string());
+        if done.contains(&key) {
+            continue;
+        }
+        let tags: Vec<String> = dests
+            .iter()
+            .filter(|(d, _)| d.domain() == key.0 && d.path() == key.1)
+            .map(|(_, t)| t.clone())
+            .collect();
+        let reg = Registry::connect(
+            dest.domain(),
+            &args.registry.options(dest.domain())?,
+            Access::Push,
+        )?;
+        let job = Job {
+            reg: &reg,
+            layout: &source.layout,
+            repo: dest.path(),
+            sources: &sources,
+            transfer,
+            progress: &progress,
+        };
+        digest = Some(registry::push_image(&job, &source.image, &tags)?);
+        done.push(key);
+    }
+    let Some(digest) = digest else {
+        return Err(Error::Invalid("no destination given".into()));
+    };
     if let Some(f) = &args.digestfile {
         slipway_common::fsutil::write_atomic(f, digest.to_string().as_bytes())?;
     }

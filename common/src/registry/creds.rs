@@ -1,0 +1,266 @@
+//! Where a registry's credentials come from, in the order skopeo and
+//! Docker look: `--creds`, `$REGISTRY_AUTH_FILE`, the containers auth files,
+//! then Docker's `config.json` (`credHelpers`, `auths`, `credsStore`), a
+//! helper being `docker-credential-NAME get`.
+
+use super::RegistryError;
+use base64::Engine;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// A user name and a secret. Never printed: `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials({}, ***)", self.username)
+    }
+}
+
+impl Credentials {
+    /// Docker's helpers answer with this user name for an identity token
+    /// (an OAuth2 refresh token) instead of a password.
+    pub fn is_identity_token(&self) -> bool {
+        self.username == "<token>"
+    }
+
+    /// `USER:PASS` as `--creds` takes it.
+    pub fn parse(s: &str) -> Result<Credentials, RegistryError> {
+        match s.split_once(':') {
+            Some((u, p)) if !u.is_empty() => Ok(Credentials {
+                username: u.into(),
+                secret: p.into(),
+            }),
+            _ => Err(RegistryError::Auth(
+                "--creds takes USER:PASSWORD (an empty user name is not allowed)".into(),
+            )),
+        }
+    }
+
+    pub fn basic_header(&self) -> String {
+        let raw = format!("{}:{}", self.username, self.secret);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
+    }
+}
+
+/// The keys a registry host goes by in auth files: Docker Hub has several.
+fn host_keys(host: &str) -> Vec<String> {
+    match host {
+        "docker.io" | "registry-1.docker.io" | "index.docker.io" => vec![
+            "https://index.docker.io/v1/".into(),
+            "docker.io".into(),
+            "index.docker.io".into(),
+            "registry-1.docker.io".into(),
+        ],
+        h => vec![h.to_string()],
+    }
+}
+
+/// An auth-file key without its scheme and path (`https://h:5000/v1/` → `h:5000`).
+fn normalize_key(k: &str) -> &str {
+    let k = k
+        .strip_prefix("https://")
+        .or_else(|| k.strip_prefix("http://"))
+        .unwrap_or(k);
+    k.split('/').next().unwrap_or(k)
+}
+
+/// The auth files to read, most specific first.
+fn auth_files() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(f) = std::env::var_os("REGISTRY_AUTH_FILE") {
+        out.push(PathBuf::from(f));
+        return out;
+    }
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR") {
+        out.push(PathBuf::from(d).join("containers/auth.json"));
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    if let Some(h) = &home {
+        out.push(h.join(".config/containers/auth.json"));
+    }
+    match std::env::var_os("DOCKER_CONFIG") {
+        Some(d) => out.push(PathBuf::from(d).join("config.json")),
+        None => {
+            if let Some(h) = &home {
+                out.push(h.join(".docker/config.json"));
+            }
+        }
+    }
+    out
+}
+
+/// The credentials for `host`, if any source has them.
+pub fn lookup(host: &str) -> Result<Option<Credentials>, RegistryError> {
+    for file in auth_files() {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(RegistryError::Auth(format!("{}: {e}", file.display())));
+            }
+        };
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| RegistryError::Auth(format!("{}: not JSON: {e}", file.display())))?;
+        if let Some(c) = from_config(&doc, host, &file)? {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
+}
+
+fn from_config(
+    doc: &serde_json::Value,
+    host: &str,
+    file: &std::path::Path,
+) -> Result<Option<Credentials>, RegistryError> {
+    let keys = host_keys(host);
+    if let Some(helpers) = doc["credHelpers"].as_object() {
+        for (k, helper) in helpers {
+            if keys.iter().any(|h| h == normalize_key(k)) {
+                if let Some(name) = helper.as_str() {
+                    return run_helper(name, &keys[0]);
+                }
+            }
+        }
+    }
+    if let Some(auths) = doc["auths"].as_object() {
+        for (k, entry) in auths {
+            if !keys.iter().any(|h| h == normalize_key(k)) {
+                continue;
+            }
+            if let Some(token) = entry["identitytoken"].as_str().filter(|t| !t.is_empty()) {
+                return Ok(Some(Credentials {
+                    username: "<token>".into(),
+                    secret: token.into(),
+                }));
+            }
+            let Some(b64) = entry["auth"].as_str().filter(|a| !a.is_empty()) else {
+                continue;
+            };
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    RegistryError::Auth(format!(
+                        "{}: the auth entry for {k} is not base64 of USER:PASSWORD",
+                        file.display()
+                    ))
+                })?;
+            return Credentials::parse(&raw).map(Some).map_err(|_| {
+                RegistryError::Auth(format!(
+                    "{}: the auth entry for {k} is not USER:PASSWORD",
+                    file.display()
+                ))
+            });
+        }
+    }
+    if let Some(store) = doc["credsStore"].as_str().filter(|s| !s.is_empty()) {
+        return run_helper(store, &keys[0]);
+    }
+    Ok(None)
+}
+
+/// `docker-credential-NAME get`, the server on stdin, JSON on stdout.
+fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, RegistryError> {
+    let program = format!("docker-credential-{name}");
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| RegistryError::Auth(format!("{program}: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits before reading is judged by its status.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| RegistryError::Auth(format!("{program}: {e}")))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stdout).trim().to_string()
+            + String::from_utf8_lossy(&out.stderr).trim();
+        // The helpers' protocol says "not found" this way, not as a code.
+        if msg.contains("credentials not found") {
+            return Ok(None);
+        }
+        return Err(RegistryError::Auth(format!(
+            "{program} get failed ({}): {}",
+            out.status,
+            msg.lines().next().unwrap_or("")
+        )));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| RegistryError::Auth(format!("{program} get: not JSON: {e}")))?;
+    match (v["Username"].as_str(), v["Secret"].as_str()) {
+        (Some(u), Some(s)) if !s.is_empty() => Ok(Some(Credentials {
+            username: u.into(),
+            secret: s.into(),
+        })),
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn creds(u: &str, p: &str) -> Option<Credentials> {
+        Some(Credentials {
+            username: u.into(),
+            secret: p.into(),
+        })
+    }
+
+    #[test]
+    fn auths_entries_match_with_or_without_scheme() {
+        let f = std::path::Path::new("config.json");
+        let b64 = base64::engine::general_purpose::STANDARD.encode("al:pw");
+        let doc = json!({"auths": {"https://reg.example:5000/v2/": {"auth": b64}}});
+        assert_eq!(
+            from_config(&doc, "reg.example:5000", f).unwrap(),
+            creds("al", "pw")
+        );
+        assert_eq!(from_config(&doc, "reg.example", f).unwrap(), None);
+        let doc = json!({"auths": {"https://index.docker.io/v1/": {"auth": b64}}});
+        assert_eq!(
+            from_config(&doc, "docker.io", f).unwrap(),
+            creds("al", "pw")
+        );
+    }
+
+    #[test]
+    fn a_bad_auth_entry_is_an_error_that_names_no_secret() {
+        let f = std::path::Path::new("config.json");
+        let doc = json!({"auths": {"h": {"auth": "%%%"}}});
+        let e = from_config(&doc, "h", f).unwrap_err().to_string();
+        assert!(e.contains("config.json") && !e.contains("%%%"), "{e}");
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let c = Credentials::parse("u:hunter2").unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(Credentials::parse(":x").is_err());
+        assert!(Credentials::parse("nocolon").is_err());
+    }
+
+    #[test]
+    fn identity_tokens_are_kept_as_such() {
+        let f = std::path::Path::new("config.json");
+        let doc = json!({"auths": {"h": {"auth": "", "identitytoken": "tok"}}});
+        let c = from_config(&doc, "h", f).unwrap().unwrap();
+        assert!(c.is_identity_token());
+    }
+}

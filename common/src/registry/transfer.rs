@@ -1,0 +1,468 @@
+//! Whole images to and from a registry: blobs several at a time, each
+//! resumed after a dropped connection and verified, the manifest last.
+
+use super::client::{backoff, Piece, Registry, Upload, UploadFailure};
+use super::progress::Progress;
+use super::sources::BlobSources;
+use super::{PushPullError, RegistryError};
+use crate::digest::Digest;
+use crate::layout::Layout;
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex};
+
+/// How blobs move.
+#[derive(Clone, Copy, Debug)]
+pub struct Transfer {
+    /// Blobs at once (docker and skopeo move 3).
+    pub jobs: usize,
+    /// Upload in PATCH requests of this many bytes instead of one PUT.
+    pub chunk_size: Option<u64>,
+}
+
+impl Default for Transfer {
+    fn default() -> Self {
+        Transfer {
+            jobs: 3,
+            chunk_size: None,
+        }
+    }
+}
+
+/// What every blob of one image's transfer shares.
+pub struct Job<'a> {
+    pub reg: &'a Registry,
+    pub layout: &'a Layout,
+    pub repo: &'a str,
+    pub sources: &'a BlobSources,
+    pub transfer: Transfer,
+    pub progress: &'a Progress,
+}
+
+/// Runs `work` on every item, `jobs` at a time; the first error stops the
+/// rest from starting and is returned.
+fn for_each_parallel<T: Sync>(
+    items: &[T],
+    jobs: usize,
+    work: impl Fn(&T) -> Result<(), PushPullError> + Sync,
+) -> Result<(), PushPullError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let first_err = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1).min(items.len()) {
+            scope.spawn(|| loop {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { return };
+                if let Err(e) = work(item) {
+                    stop.store(true, Ordering::Relaxed);
+                    first_err
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(e);
+                    return;
+                }
+            });
+        }
+    });
+    first_err
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .map_or(Ok(()), Err)
+}
+
+/// A reader that counts what passes for the progress bar.
+struct Counting<'a, R> {
+    inner: R,
+    done: u64,
+    progress: &'a Progress,
+    bar: usize,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        self.progress.update(self.bar, self.done);
+        Ok(n)
+    }
+}
+
+/// A reader of the local blob that keeps its own failure (a damaged blob,
+/// a read error) apart from the network's, which a retry may cure.
+struct Local<R> {
+    inner: R,
+    failed: Arc<Mutex<Option<io::Error>>>,
+}
+
+impl<R: Read> Read for Local<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            *self.failed.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(io::Error::new(e.kind(), e.to_string()));
+        })
+    }
+}
+
+/// Uploads one blob of `layout` to `repo`, resuming from where the
+/// registry says it stands after a failure, within the retry budget.
+fn upload_blob(
+    job: &Job,
+    digest: &Digest,
+    size: u64,
+    session: Option<String>,
+    bar: usize,
+) -> Result<(), PushPullError> {
+    let Job {
+        reg,
+        layout,
+        repo,
+        transfer,
+        progress,
+        ..
+    } = *job;
+    let mut session = session;
+    let mut offset = 0u64;
+    let mut failures = 0;
+    loop {
+        let location = match session.take() {
+            Some(l) => l,
+            None => {
+                offset = 0;
+                match reg.start_upload(repo, None)? {
+                    Upload::Session(l) => l,
+                    Upload::Mounted => return Ok(()),
+                }
+            }
+        };
+        let piece = match transfer.chunk_size {
+            _ if offset >= size && (offset > 0 || transfer.chunk_size.is_some()) => Piece::Finish,
+            None if offset == 0 => Piece::Whole { size },
+            chunk => Piece::Patch {
+                offset,
+                len: chunk.unwrap_or(size).min(size - offset),
+            },
+        };
+        let failed = Arc::new(Mutex::new(None));
+        let body = open_at(layout, digest, size, offset)?;
+        let len = match piece {
+            Piece::Whole { size } => size,
+            Piece::Patch { len, .. } => len,
+            Piece::Finish => 0,
+        };
+        let body = Counting {
+            inner: Local {
+                inner: body.take(len),
+                failed: failed.clone(),
+            },
+            done: offset,
+            progress,
+            bar,
+        };
+        match reg.send_upload(repo, &location, digest, piece, body) {
+            Ok(None) => return Ok(()),
+            Ok(Some(next)) => {
+                offset += len;
+                session = Some(next);
+            }
+            Err(f) => {
+                if let Some(e) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    reg.cancel_upload(repo, &location);
+                    let what = layout.blob_path(digest);
+                    return Err(crate::layout::verify_error(e, &what).into());
+                }
+                if is_range_refused(&f) {
+                    // The registry lost count: start over in a new session.
+                    reg.cancel_upload(repo, &location);
+                    session = None;
+                    failures += 1;
+                } else if !f.retry {
+                    return Err(f.error.into());
+                } else {
+                    failures += 1;
+                    if failures > reg.retries() {
+                        return Err(f.error.into());
+                    }
+                    std::thread::sleep(f.retry_after.unwrap_or_else(|| backoff(failures - 1)));
+                    match reg.upload_status(repo, &location) {
+                        Ok((next, loc)) if next <= size => {
+                            progress
+                                .note(&format!("{digest}: {} (resuming at byte {next})", f.error));
+                            offset = next;
+                            session = Some(loc);
+                        }
+                        _ => {
+                            progress.note(&format!("{digest}: {} (starting again)", f.error));
+                            session = None;
+                        }
+                    }
+                }
+                if failures > reg.retries() {
+                    return Err(f.error.into());
+                }
+            }
+        }
+    }
+}
+
+fn is_range_refused(f: &UploadFailure) -> bool {
+    matches!(f.error, RegistryError::Status { status: 416, .. })
+}
+
+/// The blob from `offset` on, still verified whole: the bytes before the
+/// offset are read and hashed, not sent, so a damaged blob never passes.
+fn open_at(
+    layout: &Layout,
+    digest: &Digest,
+    size: u64,
+    offset: u64,
+) -> Result<impl Read, PushPullError> {
+    let mut r = layout.open_blob(digest, Some(size))?;
+    if offset > 0 {
+        io::copy(&mut (&mut r).take(offset), &mut io::sink())
+            .map_err(|e| crate::layout::verify_error(e, &layout.blob_path(digest)))?;
+    }
+    Ok(r)
+}
+
+/// Pushes an image whose blobs are in `layout` to `repo`: every blob the
+/// registry lacks is mounted from another repository where one is known,
+/// uploaded otherwise, and confirmed present; the manifest goes up last,
+/// byte for byte, under each of `tags`. Returns the manifest digest.
+pub fn push_image(
+    job: &Job,
+    image: &crate::image::Image,
+    tags: &[String],
+) -> Result<Digest, PushPullError> {
+    let Job {
+        reg,
+        layout,
+        repo,
+        sources,
+        transfer,
+        progress,
+    } = *job;
+    use crate::image::digest_of;
+    let mut blobs: Vec<(Digest, u64)> = Vec::new();
+    for l in image.manifest.layers() {
+        blobs.push((digest_of(l)?, l.size()));
+    }
+    blobs.push((image.id(), image.manifest.config().size()));
+    let bars: Vec<usize> = blobs
+        .iter()
+        .map(|(d, s)| progress.start(&d.to_string(), *s))
+        .collect();
+    let work: Vec<(Digest, u64, usize)> = blobs
+        .into_iter()
+        .zip(bars)
+        .map(|((d, s), b)| (d, s, b))
+        .collect();
+    for_each_parallel(&work, transfer.jobs, |(d, size, bar)| {
+        if reg.has_blob(repo, d)?.is_some() {
+            sources.record(d, reg.host(), repo);
+            progress.finish(*bar, "already there");
+            return Ok(());
+        }
+        let mut session = None;
+        if let Some(from) = sources.find(d, reg.host(), repo) {
+            match reg.start_upload(repo, Some((d, &from))) {
+                Ok(Upload::Mounted) => {
+                    sources.record(d, reg.host(), repo);
+                    progress.finish(*bar, &format!("mounted from {from}"));
+                    return Ok(());
+                }
+                Ok(Upload::Session(l)) => session = Some(l),
+                // A refused mount is only a missed shortcut.
+                Err(_) => {}
+            }
+        }
+        upload_blob(job, d, *size, session, *bar)?;
+        match reg.has_blob(repo, d)? {
+            Some(n) if n == *size || n == 0 => {}
+            Some(n) => {
+                return Err(RegistryError::Protocol(format!(
+                    "{d}: the registry holds {n} bytes after the upload, not {size}"
+                ))
+                .into())
+            }
+            None => {
+                return Err(
+                    RegistryError::Protocol(format!("{d}: not in {repo} after the upload")).into(),
+                )
+            }
+        }
+        sources.record(d, reg.host(), repo);
+        progress.finish(
+            *bar,
+            &format!("pushed ({})", crate::time::human_size(*size)),
+        );
+        Ok(())
+    })?;
+    let mdigest = image.digest();
+    let mbytes = layout.read_blob(&mdigest, Some(image.manifest_descriptor.size()))?;
+    let media = image.manifest_descriptor.media_type().to_string();
+    for tag in tags {
+        reg.put_manifest(repo, tag, &media, &mbytes)?;
+    }
+    Ok(mdigest)
+}
+
+/// Fetches one blob into `layout`, resuming with a Range request after a
+/// dropped connection; kept only when its size and digest are right.
+fn download_blob(job: &Job, digest: &Digest, size: u64, bar: usize) -> Result<(), PushPullError> {
+    let Job {
+        reg,
+        layout,
+        repo,
+        progress,
+        ..
+    } = *job;
+    let mut w = layout.blob_writer()?;
+    let what = layout.blob_path(digest);
+    let mut done = 0u64;
+    let mut failures = 0;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let (status, mut body) = reg.get_blob(repo, digest, done)?;
+        let mut skip = if status == 206 { 0 } else { done };
+        let net_err: Option<io::Error> = loop {
+            let n = match body.read(&mut buf) {
+                Ok(0) => break None,
+                Ok(n) => n,
+                Err(e) => break Some(e),
+            };
+            // A registry that ignored the Range sends the start again.
+            let fresh = &buf[(skip.min(n as u64) as usize)..n];
+            skip -= skip.min(n as u64);
+            if done + fresh.len() as u64 > size {
+                return Err(RegistryError::Protocol(format!(
+                    "{digest}: the registry sent more than the {size} bytes the manifest says"
+                ))
+                .into());
+            }
+            w.write_all(fresh)
+                .map_err(|e| crate::layout::verify_error(e, &what))?;
+            done += fresh.len() as u64;
+            progress.update(bar, done);
+        };
+        if net_err.is_none() && done == size {
+            break;
+        }
+        failures += 1;
+        let why = net_err.map_or_else(
+            || "the connection closed early".to_string(),
+            |e| e.to_string(),
+        );
+        if failures > reg.retries() {
+            return Err(RegistryError::Transport {
+                method: "GET",
+                url: format!("blob {digest}"),
+                message: format!("{why} after {done} of {size} bytes"),
+            }
+            .into());
+        }
+        progress.note(&format!("{digest}: {why} (resuming at byte {done})"));
+        std::thread::sleep(backoff(failures - 1));
+    }
+    w.flush()
+        .map_err(|e| crate::layout::verify_error(e, &what))?;
+    w.finish(Some(digest))?;
+    Ok(())
+}
+
+/// Pulls `reference` (a tag or digest) of `repo` into `layout`, choosing
+/// `platform` from an index; every blob is verified before it is kept.
+/// Returns the descriptor of the image manifest.
+pub fn pull_image(
+    job: &Job,
+    reference: &str,
+    platform: &crate::platform::Platform,
+) -> Result<oci_spec::image::Descriptor, PushPullError> {
+    let Job {
+        reg,
+        layout,
+        repo,
+        sources,
+        transfer,
+        progress,
+    } = *job;
+    use crate::image::{doc_kind, select_platform, DocKind};
+    let (mut media, mut bytes) = reg.get_manifest(repo, reference)?;
+    if let Ok(want) = reference.parse::<Digest>() {
+        if Digest::of(&bytes) != want {
+            return Err(RegistryError::Protocol(format!(
+                "manifest {reference}: the registry sent other bytes"
+            ))
+            .into());
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| RegistryError::Protocol(format!("manifest {reference}: {e}")))?;
+    match doc_kind(&media, Some(&value)) {
+        DocKind::Index => {
+            let index = oci_spec::image::ImageIndex::from_reader(&bytes[..])
+                .map_err(|e| RegistryError::Protocol(format!("index {reference}: {e}")))?;
+            let chosen = select_platform(&index, platform).ok_or_else(|| {
+                RegistryError::Protocol(format!("{repo}:{reference}: no image for {platform}"))
+            })?;
+            let d = chosen.digest().to_string();
+            (media, bytes) = reg.get_manifest(repo, &d)?;
+            if Digest::of(&bytes).to_string() != d {
+                return Err(RegistryError::Protocol(format!(
+                    "manifest {d}: the registry sent other bytes"
+                ))
+                .into());
+            }
+        }
+        DocKind::Schema1 => {
+            return Err(RegistryError::Unsupported(format!(
+                "{repo}:{reference} is a Docker schema 1 manifest, which is not supported"
+            ))
+            .into())
+        }
+        _ => {}
+    }
+    let manifest = oci_spec::image::ImageManifest::from_reader(&bytes[..])
+        .map_err(|e| RegistryError::Protocol(format!("manifest: {e}")))?;
+    let mut blobs = vec![manifest.config().clone()];
+    blobs.extend(manifest.layers().iter().cloned());
+    let work: Vec<(oci_spec::image::Descriptor, usize)> = blobs
+        .into_iter()
+        .map(|b| {
+            let bar = progress.start(b.digest().as_ref(), b.size());
+            (b, bar)
+        })
+        .collect();
+    for_each_parallel(&work, transfer.jobs, |(b, bar)| {
+        let d = crate::image::digest_of(b)?;
+        if layout.has_blob(&d) {
+            progress.finish(*bar, "already there");
+            return Ok(());
+        }
+        download_blob(job, &d, b.size(), *bar)?;
+        sources.record(&d, reg.host(), repo);
+        progress.finish(
+            *bar,
+            &format!("pulled ({})", crate::time::human_size(b.size())),
+        );
+        Ok(())
+    })?;
+    let (mdigest, msize) = layout.write_blob(&bytes)?;
+    let media = if media.is_empty() {
+        value["mediaType"]
+            .as_str()
+            .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+            .to_string()
+    } else {
+        media
+    };
+    Ok(oci_spec::image::DescriptorBuilder::default()
+        .media_type(oci_spec::image::MediaType::from(media.as_str()))
+        .digest(mdigest.to_oci())
+        .size(msize)
+        .build()
+        .expect("complete descriptor"))
+}
