@@ -127,6 +127,7 @@ fn upload_blob(
     let mut session = session;
     let mut offset = 0u64;
     let mut failures = 0;
+    let mut chunk_size = transfer.chunk_size;
     loop {
         let location = match session.take() {
             Some(l) => l,
@@ -138,8 +139,8 @@ fn upload_blob(
                 }
             }
         };
-        let piece = match transfer.chunk_size {
-            _ if offset >= size && (offset > 0 || transfer.chunk_size.is_some()) => Piece::Finish,
+        let piece = match chunk_size {
+            _ if offset >= size && (offset > 0 || chunk_size.is_some()) => Piece::Finish,
             None if offset == 0 => Piece::Whole { size },
             chunk => Piece::Patch {
                 offset,
@@ -174,7 +175,18 @@ fn upload_blob(
                     let what = layout.blob_path(digest);
                     return Err(crate::layout::verify_error(e, &what).into());
                 }
-                if is_range_refused(&f) {
+                if chunk_size.is_none() && is_too_large(&f) {
+                    // A registry with a request size limit: chunks it can take.
+                    progress.note(&format!(
+                        "{digest}: {} (uploading in chunks of {} instead)",
+                        f.error,
+                        crate::time::human_size(FALLBACK_CHUNK)
+                    ));
+                    reg.cancel_upload(repo, &location);
+                    chunk_size = Some(FALLBACK_CHUNK);
+                    session = None;
+                    failures += 1;
+                } else if is_range_refused(&f) {
                     // The registry lost count: start over in a new session.
                     reg.cancel_upload(repo, &location);
                     session = None;
@@ -206,6 +218,14 @@ fn upload_blob(
             }
         }
     }
+}
+
+/// The chunk size after a 413: GHCR's limit per request, which the others
+/// allow too.
+const FALLBACK_CHUNK: u64 = 4 << 20;
+
+fn is_too_large(f: &UploadFailure) -> bool {
+    matches!(f.error, RegistryError::Status { status: 413, .. })
 }
 
 fn is_range_refused(f: &UploadFailure) -> bool {
