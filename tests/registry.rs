@@ -140,10 +140,8 @@ fn corrupt_blobs_are_refused_on_both_sides() {
     let mut c = env.cmd("image-push");
     c.args(["-q", "c:1", &dest]);
     let line = fails(c, "image-push");
-    assert!(
-        line.contains("digest mismatch") || line.contains("PUT"),
-        "{line}"
-    );
+    // Caught by our own check as it streams, not by the registry.
+    assert!(line.contains("digest mismatch"), "{line}");
     let out = Command::new(peer("skopeo"))
         .args(["inspect", "--tls-verify=false", &dest])
         .output()

@@ -188,7 +188,8 @@ pub fn parse_token_response(body: &[u8]) -> Result<(String, Duration), RegistryE
         .or_else(|| v["access_token"].as_str())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| RegistryError::Auth("token response holds no token".into()))?;
-    let secs = v["expires_in"].as_u64().unwrap_or(60).max(1);
+    // Bounded: a server that says "forever" must not overflow the clock.
+    let secs = v["expires_in"].as_u64().unwrap_or(60).clamp(1, 86_400);
     Ok((token.to_string(), Duration::from_secs(secs)))
 }
 
@@ -261,5 +262,12 @@ mod tests {
         let (t, life) = parse_token_response(br#"{"token":"x","expires_in":300}"#).unwrap();
         assert_eq!((t.as_str(), life.as_secs()), ("x", 300));
         assert!(parse_token_response(b"{}").is_err());
+        let (_, life) =
+            parse_token_response(br#"{"token":"x","expires_in":18446744073709551615}"#).unwrap();
+        assert_eq!(
+            life.as_secs(),
+            86_400,
+            "a day at most: the clock must not overflow"
+        );
     }
 }

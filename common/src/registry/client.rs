@@ -47,7 +47,7 @@ impl Access {
 /// The longest a request keeps retrying, whatever the count allows.
 const RETRY_BUDGET: Duration = Duration::from_secs(120);
 /// The longest one `Retry-After` is honoured.
-const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
+pub(super) const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
 
 /// One registry host.
 pub struct Registry {
@@ -225,15 +225,18 @@ impl Registry {
             for (k, v) in headers {
                 req = req.set(k, v);
             }
-            if let Some(h) = self.auth_header(scopes)? {
-                req = req.set("Authorization", &h);
+            if self.same_origin(url) {
+                if let Some(h) = self.auth_header(scopes)? {
+                    req = req.set("Authorization", &h);
+                }
             }
+            let sent = normalized(&req, url);
             let r = match body {
                 Body::Empty => req.call(),
                 Body::Bytes(b) => req.send_bytes(b),
             };
             match r {
-                Ok(resp) => return Ok(resp),
+                Ok(resp) => return not_redirected(method, &sent, resp),
                 Err(e) => {
                     let f = failure(method, url, e);
                     if !renewed && self.renew(&f, scopes) {
@@ -244,6 +247,13 @@ impl Registry {
                 }
             }
         }
+    }
+
+    /// Whether `url` is on the host this client authenticates to: an upload
+    /// Location elsewhere (another host, or plain HTTP) gets no credentials.
+    fn same_origin(&self, url: &str) -> bool {
+        url.strip_prefix(self.base.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     }
 
     /// After a 401: takes the challenge it carries and forgets the token
@@ -439,7 +449,11 @@ impl Registry {
             headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         // A streamed body cannot be replayed after a 401: the token is made
         // sure of before the bytes go.
-        let auth = self.auth_header(&scopes).map_err(UploadFailure::from)?;
+        let auth = if self.same_origin(&url) {
+            self.auth_header(&scopes).map_err(UploadFailure::from)?
+        } else {
+            None
+        };
         let mut req = self.agent.request(method, &url);
         for (k, v) in &header_refs {
             req = req.set(k, v);
@@ -447,17 +461,20 @@ impl Registry {
         if let Some(h) = auth {
             req = req.set("Authorization", &h);
         }
+        let sent = normalized(&req, &url);
         let r = match piece {
             Piece::Finish => req.call(),
             _ => req.send(body),
         };
-        match r {
+        match r
+            .map_err(|e| failure(method, &url, e))
+            .and_then(|resp| not_redirected(method, &sent, resp))
+        {
             Ok(resp) => match piece {
                 Piece::Patch { .. } => Ok(Some(self.location(&resp, method, &url)?)),
                 _ => Ok(None),
             },
-            Err(e) => {
-                let f = failure(method, &url, e);
+            Err(f) => {
                 if f.challenge.is_some() {
                     self.renew(&f, &scopes);
                 }
@@ -481,9 +498,13 @@ impl Registry {
                     .trim_start_matches("bytes=")
                     .split_once('-')
                     .map(|(_, e)| e);
+                // Distribution says 0-0 for an empty upload as for one
+                // byte: starting over at 0 is right for the first and only
+                // costs a 416 for the second.
                 match end.and_then(|e| e.parse::<u64>().ok()) {
-                    Some(e) => e + 1,
-                    None => {
+                    Some(0) => 0,
+                    Some(e) if e < u64::MAX => e + 1,
+                    _ => {
                         return Err(RegistryError::Protocol(format!(
                             "GET {location}: unreadable Range {r:?}"
                         )))
@@ -635,6 +656,38 @@ impl From<RegistryError> for UploadFailure {
             retry_after: None,
         }
     }
+}
+
+/// The URL as ureq will send it (parsed and serialized), to compare with
+/// the one it answers from.
+fn normalized(req: &ureq::Request, url: &str) -> String {
+    req.request_url()
+        .map(|u| u.as_url().to_string())
+        .unwrap_or_else(|_| url.to_string())
+}
+
+/// A write that ureq answered with a redirect it did not follow, or
+/// followed as a GET, stored nothing: it is an error, not a success.
+fn not_redirected(
+    method: &'static str,
+    sent: &str,
+    resp: ureq::Response,
+) -> Result<ureq::Response, Failure> {
+    let moved = (300..400).contains(&resp.status())
+        || (method != "GET" && method != "HEAD" && resp.get_url() != sent);
+    if moved {
+        return Err(Failure {
+                error: RegistryError::Protocol(format!(
+                    "{method} {sent}: redirected ({} to {}), which a registry must not do to this request",
+                    resp.status(),
+                    resp.get_url()
+                )),
+                retry: false,
+                retry_after: None,
+                challenge: None,
+            });
+    }
+    Ok(resp)
 }
 
 /// Exponential backoff: 0.5 s, 1 s, 2 s, … capped at 16 s.

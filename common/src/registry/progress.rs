@@ -150,9 +150,9 @@ fn up(lines: usize) -> String {
 
 fn render(b: &Bar) -> String {
     const WIDTH: u64 = 30;
-    let filled = (b.done.min(b.total) * WIDTH)
-        .checked_div(b.total)
-        .unwrap_or(WIDTH);
+    let filled = (u128::from(b.done.min(b.total)) * u128::from(WIDTH))
+        .checked_div(u128::from(b.total))
+        .map_or(WIDTH, |f| f as u64);
     let bar: String = (0..WIDTH)
         .map(|i| if i < filled { '=' } else { ' ' })
         .collect();

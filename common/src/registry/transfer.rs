@@ -107,6 +107,36 @@ impl<R: Read> Read for Local<R> {
     }
 }
 
+/// `left` bytes of a reader; with `check_end`, the read that delivers the
+/// last of them also reads the inner reader's end, so its verdict (a
+/// digest mismatch) fails the request before the registry gets the end.
+/// An HTTP client stops reading at Content-Length and would never ask.
+struct Piecewise<R> {
+    inner: R,
+    left: u64,
+    check_end: bool,
+}
+
+impl<R: Read> Read for Piecewise<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left -= n as u64;
+        if self.left == 0 && self.check_end && self.inner.read(&mut [0u8; 1])? != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the blob is longer than its descriptor says",
+            ));
+        }
+        Ok(n)
+    }
+}
+
 /// Uploads one blob of `layout` to `repo`, resuming from where the
 /// registry says it stands after a failure, within the retry budget.
 fn upload_blob(
@@ -156,7 +186,14 @@ fn upload_blob(
         };
         let body = Counting {
             inner: Local {
-                inner: body.take(len),
+                inner: Piecewise {
+                    inner: body,
+                    left: len,
+                    // The piece that ends the blob reads on to EOF, where
+                    // the verifying reader checks the digest: a damaged
+                    // local blob fails here, not at the registry.
+                    check_end: offset + len == size,
+                },
                 failed: failed.clone(),
             },
             done: offset,
@@ -198,7 +235,11 @@ fn upload_blob(
                     if failures > reg.retries() {
                         return Err(f.error.into());
                     }
-                    std::thread::sleep(f.retry_after.unwrap_or_else(|| backoff(failures - 1)));
+                    std::thread::sleep(
+                        f.retry_after
+                            .map(|d| d.min(super::client::RETRY_AFTER_MAX))
+                            .unwrap_or_else(|| backoff(failures - 1)),
+                    );
                     match reg.upload_status(repo, &location) {
                         Ok((next, loc)) if next <= size => {
                             progress
@@ -368,7 +409,10 @@ fn download_blob(job: &Job, digest: &Digest, size: u64, bar: usize) -> Result<()
             done += fresh.len() as u64;
             progress.update(bar, done);
         };
-        if net_err.is_none() && done == size {
+        // Every byte arrived: an error after the last one changes nothing
+        // (and a Range from the end would only get a 416); the digest
+        // check below judges the bytes.
+        if done == size {
             break;
         }
         failures += 1;

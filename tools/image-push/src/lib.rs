@@ -129,9 +129,9 @@ pub fn run(args: Args) -> Result<(), Error> {
         chunk_size: args.chunk_size,
     };
     let mut digest = None;
-    // One connection per registry host; tags of one repository go up
-    // together, after its blobs.
+    // Tags of one repository go up together, after its blobs.
     let mut done: Vec<(String, String)> = Vec::new();
+    let mut options: Vec<(String, registry::Options)> = Vec::new();
     for (dest, _) in &dests {
         let key = (dest.domain().to_string(), dest.path().to_string());
         if done.contains(&key) {
@@ -142,11 +142,16 @@ pub fn run(args: Args) -> Result<(), Error> {
             .filter(|(d, _)| d.domain() == key.0 && d.path() == key.1)
             .map(|(_, t)| t.clone())
             .collect();
-        let reg = Registry::connect(
-            dest.domain(),
-            &args.registry.options(dest.domain())?,
-            Access::Push,
-        )?;
+        // Options once per host: --creds USER asks for the password once.
+        let opts = match options.iter().find(|(h, _)| h == dest.domain()) {
+            Some((_, o)) => o.clone(),
+            None => {
+                let o = args.registry.options(dest.domain())?;
+                options.push((dest.domain().to_string(), o.clone()));
+                o
+            }
+        };
+        let reg = Registry::connect(dest.domain(), &opts, Access::Push)?;
         let job = Job {
             reg: &reg,
             layout: &source.layout,
