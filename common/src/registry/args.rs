@@ -21,7 +21,15 @@ pub struct RegistryArgs {
     /// Verify the registry's TLS certificate (true even for loopback
     /// hosts, which otherwise may be plain HTTP), or not (false: any
     /// certificate, and plain HTTP where the host has no TLS).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    // `=` is required, as skopeo's Go flags do: `--tls-verify IMAGE` must
+    // not read the image as the value.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
     pub tls_verify: Option<bool>,
 
     /// Treat this host as Docker treats an insecure registry (repeatable):

@@ -158,6 +158,9 @@ fn upload_blob(
     let mut offset = 0u64;
     let mut failures = 0;
     let mut chunk_size = transfer.chunk_size;
+    // The local blob, left where the last piece stopped: the next chunk
+    // goes on from there instead of reading the blob again to its offset.
+    let mut source: Option<(u64, BlobReader)> = None;
     loop {
         let location = match session.take() {
             Some(l) => l,
@@ -178,16 +181,25 @@ fn upload_blob(
             },
         };
         let failed = Arc::new(Mutex::new(None));
-        let body = open_at(layout, digest, size, offset)?;
         let len = match piece {
             Piece::Whole { size } => size,
             Piece::Patch { len, .. } => len,
             Piece::Finish => 0,
         };
+        let mut opened = match source.take() {
+            _ if len == 0 => None,
+            Some((pos, r)) if pos == offset => Some(r),
+            _ => Some(open_at(layout, digest, size, offset)?),
+        };
+        let mut nothing = io::empty();
+        let inner: &mut dyn Read = match opened.as_mut() {
+            Some(r) => r,
+            None => &mut nothing,
+        };
         let body = Counting {
             inner: Local {
                 inner: Piecewise {
-                    inner: body,
+                    inner,
                     left: len,
                     // The piece that ends the blob reads on to EOF, where
                     // the verifying reader checks the digest: a damaged
@@ -205,6 +217,7 @@ fn upload_blob(
             Ok(Some(next)) => {
                 offset += len;
                 session = Some(next);
+                source = opened.map(|r| (offset, r));
             }
             Err(f) => {
                 if let Some(e) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -273,6 +286,8 @@ fn is_range_refused(f: &UploadFailure) -> bool {
     matches!(f.error, RegistryError::Status { status: 416, .. })
 }
 
+type BlobReader = crate::digest::VerifyingReader<io::BufReader<std::fs::File>>;
+
 /// The blob from `offset` on, still verified whole: the bytes before the
 /// offset are read and hashed, not sent, so a damaged blob never passes.
 fn open_at(
@@ -280,7 +295,7 @@ fn open_at(
     digest: &Digest,
     size: u64,
     offset: u64,
-) -> Result<impl Read, PushPullError> {
+) -> Result<BlobReader, PushPullError> {
     let mut r = layout.open_blob(digest, Some(size))?;
     if offset > 0 {
         io::copy(&mut (&mut r).take(offset), &mut io::sink())
