@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod archive;
+pub mod buildcache;
 pub mod cli;
 pub mod compress;
 #[cfg(feature = "container")]

@@ -323,6 +323,27 @@ pub enum ImageRef {
     },
     /// `docker://HOST/REPO[:TAG|@DIGEST]`: a registry.
     Registry(Reference),
+    /// `sha256:HEX` or 64 hex digits: an image in the store by its ID (the
+    /// config digest) or manifest digest, whole or a unique prefix, as
+    /// `docker run sha256:…` takes it.
+    Id(String),
+}
+
+/// Whether `s` names an image by ID rather than by name: `sha256:` and
+/// hex digits, or 64 hex digits (which no repository name may be).
+fn id_query(s: &str) -> Option<&str> {
+    let hex = |h: &str| {
+        !h.is_empty()
+            && h.len() <= 64
+            && h.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    };
+    match s.strip_prefix("sha256:") {
+        Some(h) if hex(h) => Some(s),
+        Some(_) => None,
+        None if s.len() == 64 && hex(s) => Some(s),
+        None => None,
+    }
 }
 
 /// An OCI layout ref name (`org.opencontainers.image.ref.name`): what the
@@ -438,6 +459,9 @@ impl ImageRef {
                 ));
             }
         }
+        if let Some(id) = id_query(s) {
+            return Ok(ImageRef::Id(id.to_string()));
+        }
         Ok(ImageRef::Store(Reference::parse(s)?))
     }
 }
@@ -466,6 +490,7 @@ impl fmt::Display for ImageRef {
                 name.iter().try_for_each(|n| write!(f, ":{}", n.familiar()))
             }
             ImageRef::Registry(r) => write!(f, "docker://{r}"),
+            ImageRef::Id(id) => f.write_str(id),
         }
     }
 }
@@ -597,6 +622,7 @@ mod tests {
 
     #[test]
     fn transports_parse_as_skopeo_writes_them() {
+        let hex64 = "ab".repeat(32);
         let cases: Vec<(&str, Option<ImageRef>)> = vec![
             (
                 "oci:/tmp/l",
@@ -655,6 +681,8 @@ mod tests {
                 "busybox",
                 Some(ImageRef::Store(Reference::parse("busybox").unwrap())),
             ),
+            ("sha256:0a1b", Some(ImageRef::Id("sha256:0a1b".into()))),
+            (hex64.as_str(), Some(ImageRef::Id(hex64.clone()))),
             ("docker:alpine", None),
             ("oci:", None),
             ("oci:-", None),

@@ -84,9 +84,12 @@ pub fn open(
 ) -> Result<Source, SourceError> {
     let what = r.to_string();
     match r {
-        ImageRef::Store(reference) => {
+        ImageRef::Store(_) | ImageRef::Id(_) => {
             let s = Store::open(store)?;
-            let desc = s.resolve_reference(reference)?;
+            let desc = match r {
+                ImageRef::Store(reference) => s.resolve_reference(reference)?,
+                _ => s.resolve(&what)?,
+            };
             let image = Image::load(s.layout(), &desc, platform)?;
             Ok(Source {
                 layout: s.layout().clone(),

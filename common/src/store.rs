@@ -3,7 +3,9 @@
 //! name, `docker.io/library/alpine:latest`), so skopeo, umoci and podman can
 //! read it as `oci:STORE:NAME`.
 
+use crate::buildcache;
 use crate::digest::Digest;
+use crate::fsutil::IoError;
 use crate::image::{self, digest_of, DocKind, Image, ImageError};
 use crate::layout::{Layout, LayoutError};
 use crate::platform::Platform;
@@ -222,23 +224,96 @@ impl Store {
     }
 
     /// Finds one image by name, `name@digest`, digest or image-ID prefix.
+    /// A whole manifest digest also finds an image that no index entry
+    /// names but whose blobs are kept (the build cache's step images).
     pub fn resolve(&self, query: &str) -> Result<Descriptor, StoreError> {
-        match self.matching(query)? {
-            Match::Names(v) => Ok(with_name(v[0].descriptor.clone(), None)),
-            Match::Image(_, v) => Ok(with_name(v[0].descriptor.clone(), None)),
+        match self.matching(query) {
+            Ok(Match::Names(v)) => Ok(with_name(v[0].descriptor.clone(), None)),
+            Ok(Match::Image(_, v)) => Ok(with_name(v[0].descriptor.clone(), None)),
+            Err(StoreError::NotFound(q)) => self.unindexed(query).ok_or(StoreError::NotFound(q)),
+            Err(e) => Err(e),
         }
     }
 
-    /// Resolves a parsed reference (what `ImageRef::Store` holds).
+    /// A manifest (or index) kept as a blob, named by its whole digest.
+    fn unindexed(&self, query: &str) -> Option<Descriptor> {
+        let digest: Digest = query.parse().ok()?;
+        // A layer named by mistake is not read whole.
+        let size = fs::metadata(self.layout.blob_path(&digest)).ok()?.len();
+        if size > crate::layout::JSON_BLOB_MAX {
+            return None;
+        }
+        let bytes = self.layout.read_blob(&digest, Some(size)).ok()?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let media = value
+            .get("mediaType")
+            .and_then(|m| m.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let media = match image::doc_kind(&media, Some(&value)) {
+            DocKind::Manifest if media.is_empty() => {
+                "application/vnd.oci.image.manifest.v1+json".to_string()
+            }
+            DocKind::Index if media.is_empty() => {
+                "application/vnd.oci.image.index.v1+json".to_string()
+            }
+            DocKind::Manifest | DocKind::Index => media,
+            _ => return None,
+        };
+        oci_spec::image::DescriptorBuilder::default()
+            .media_type(oci_spec::image::MediaType::from(media.as_str()))
+            .digest(digest.to_oci())
+            .size(bytes.len() as u64)
+            .build()
+            .ok()
+    }
+
+    /// Resolves a parsed reference (what `ImageRef::Store` holds). A name
+    /// that is all hex digits and found nowhere is tried as an image ID
+    /// prefix, as `docker run 3f2a…` does.
     pub fn resolve_reference(&self, r: &Reference) -> Result<Descriptor, StoreError> {
-        self.resolve(&r.to_string())
+        match self.resolve(&r.to_string()) {
+            Err(StoreError::NotFound(q)) => match hex_name(r) {
+                Some(hex) => self.resolve(hex).map_err(|e| match e {
+                    StoreError::NotFound(_) => StoreError::NotFound(q),
+                    e => e,
+                }),
+                None => Err(StoreError::NotFound(q)),
+            },
+            other => other,
+        }
     }
 
     /// Deletes what no tag reaches: dangling entries, unreferenced blobs and
-    /// temp files left by writers that died. Waits for running writers.
-    pub fn gc(&self) -> Result<GcReport, StoreError> {
+    /// temp files left by writers that died. Waits for running writers. The
+    /// build cache's images are kept, unless `forget_build_cache` drops the
+    /// cache first (as `docker builder prune` does).
+    pub fn gc(&self, forget_build_cache: bool) -> Result<GcReport, StoreError> {
         let _session = self.layout.exclusive_session()?;
         let mut report = GcReport::default();
+        let root = self.layout.root().to_path_buf();
+        let mut cached = Vec::new();
+        if forget_build_cache {
+            report.cache_records = buildcache::clear(&root).map_err(|e| {
+                LayoutError::from(IoError {
+                    op: "clear the build cache in",
+                    path: buildcache::dir(&root),
+                    source: e,
+                })
+            })?;
+        } else {
+            for (key, rec) in buildcache::records(&root) {
+                match self.unindexed(&rec.image.to_string()) {
+                    Some(d) => cached.push(d),
+                    // Its image is gone: the record can never hit again.
+                    None => {
+                        if buildcache::forget(&root, &key).is_ok() {
+                            report.cache_records += 1;
+                        }
+                    }
+                }
+            }
+        }
         let kept = self.layout.update_index(|index| {
             let mut manifests = index.manifests().clone();
             let before = manifests.len();
@@ -248,7 +323,7 @@ impl Store {
             Ok(manifests)
         })?;
         let mut live = BTreeSet::new();
-        for d in &kept {
+        for d in kept.iter().chain(&cached) {
             self.mark(d, &mut live, 0)?;
         }
         let blobs = self.layout.root().join("blobs").join("sha256");
@@ -329,6 +404,19 @@ impl Store {
     }
 }
 
+/// `3f2a` in `docker.io/library/3f2a:latest`: a short name of hex digits
+/// that may be an image ID prefix.
+fn hex_name(r: &Reference) -> Option<&str> {
+    let name = r.path().strip_prefix("library/")?;
+    let hex = r.domain() == crate::reference::DEFAULT_DOMAIN
+        && r.tag() == Some(crate::reference::DEFAULT_TAG)
+        && r.digest().is_none()
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+    hex.then_some(name)
+}
+
 enum Match {
     /// Entries found by name (each one tag).
     Names(Vec<Entry>),
@@ -347,6 +435,9 @@ pub enum Removed {
 #[derive(Debug, Default, serde::Serialize)]
 pub struct GcReport {
     pub untagged: usize,
+    /// Build cache records forgotten: all of them when asked to, else
+    /// those whose image is gone.
+    pub cache_records: usize,
     pub blobs: usize,
     pub temp_files: usize,
     pub bytes: u64,

@@ -87,6 +87,15 @@ impl Env {
     }
 }
 
+/// Writes files (and their parent directories) below `root`.
+pub fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (p, data) in files {
+        let p = root.join(p);
+        std::fs::create_dir_all(p.parent().expect("a file has a parent")).expect("mkdir");
+        std::fs::write(p, data).expect("write");
+    }
+}
+
 /// Runs a command, feeding `stdin`, and returns its output.
 pub fn run_with_input(mut c: Command, stdin: &[u8]) -> Output {
     c.stdin(Stdio::piped())

@@ -146,7 +146,7 @@ fn last_line(stderr: &[u8], name: &str, status: std::process::ExitStatus) -> Str
 /// the base), written NAME@DIGEST with a name the store still gives it.
 fn base(store: &Path, image: &str, image_id: &str, container: &str) -> Result<String, Error> {
     if let Ok(r) = ImageRef::parse(image) {
-        if !matches!(r, ImageRef::Store(_)) {
+        if !matches!(r, ImageRef::Store(_) | ImageRef::Id(_)) {
             return Ok(image.to_string());
         }
     }

@@ -279,7 +279,7 @@ fn parse_output(s: &str) -> Result<Output, Error> {
         ImageRef::Oci { dir, name } => Output::Oci { dir, name },
         ImageRef::OciArchive { file, name } => Output::OciArchive { file, name },
         ImageRef::DockerArchive { file, name } => Output::DockerArchive { file, name },
-        ImageRef::Store(_) => {
+        ImageRef::Store(_) | ImageRef::Id(_) => {
             return Err(Error::Invalid(format!(
                 "--output {s:?}: use --tag for the store; --output takes oci:, oci-archive: or docker-archive:"
             )))

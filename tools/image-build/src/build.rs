@@ -3,11 +3,16 @@
 //! the store under a build-private tag, so the next step, a debug shell or
 //! a rerun of one line of the script can name it.
 
+use crate::cache::step_key;
 use crate::context::{Context, Item};
+use crate::digests::{source_digest, StatCache};
 use crate::plan::{Base, Plan, Source, Stage, Step};
 use crate::tools::{render, render_command, Action, Call, Failed, Out, Runner, Tools, Word};
 use crate::Error;
-use slipway_common::ignore::clean_path;
+use serde_json::json;
+use slipway_common::buildcache;
+use slipway_common::digest::Digest;
+use slipway_common::ignore::{clean_path, Matcher};
 use slipway_common::shell::Lex;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -18,6 +23,8 @@ use std::time::Instant;
 struct State {
     /// The image the stage has reached: a store reference, or "scratch".
     image: String,
+    /// Its manifest digest, once known (not in a printed script).
+    digest: Option<String>,
     env: Vec<String>,
     workdir: String,
     user: String,
@@ -123,6 +130,11 @@ pub struct Options {
     /// `--store DIR` for the debug hint, when one was given.
     pub store_flag: Option<String>,
     pub store: std::path::PathBuf,
+    /// Take results from the build cache (false with --no-cache; steps
+    /// are recorded either way).
+    pub use_cache: bool,
+    /// SOURCE_DATE_EPOCH, which the tools read too.
+    pub epoch: Option<String>,
 }
 
 pub struct Driver<'a> {
@@ -144,6 +156,9 @@ pub struct Driver<'a> {
     results: HashMap<usize, State>,
     /// Source images of COPY --from already unpacked: reference -> dir.
     rootfs: HashMap<String, String>,
+    /// Content digests of context files (a running build only).
+    stat: Option<StatCache>,
+    platform: String,
     count: usize,
     started: Instant,
 }
@@ -163,6 +178,17 @@ fn go_quote_list(v: &[String]) -> String {
     format!("[{}]", items.join(" "))
 }
 
+/// The words of a call as they go into a cache key.
+fn lits(words: &[Word]) -> Vec<String> {
+    words
+        .iter()
+        .map(|w| match w {
+            Word::Lit(s) => s.clone(),
+            Word::Tmp(rel) => format!("$T/{rel}"),
+        })
+        .collect()
+}
+
 fn json(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
@@ -177,6 +203,15 @@ impl<'a> Driver<'a> {
         build_id: &str,
     ) -> Driver<'a> {
         let escape = plan.escape.chars().next().unwrap_or('\\');
+        // One stat cache per context directory, in the store.
+        let stat = matches!(mode, Mode::Run(_)).then(|| {
+            let name = Digest::of(ctx.root.as_os_str().as_encoded_bytes());
+            StatCache::load(
+                buildcache::dir(&opts.store)
+                    .join("context")
+                    .join(name.hex()),
+            )
+        });
         Driver {
             plan,
             ctx,
@@ -190,6 +225,8 @@ impl<'a> Driver<'a> {
             keep_final: None,
             results: HashMap::new(),
             rootfs: HashMap::new(),
+            stat,
+            platform: slipway_common::platform::Platform::host().to_string(),
             count: 0,
             started: Instant::now(),
         }
@@ -257,6 +294,11 @@ impl<'a> Driver<'a> {
         for stage in plan.stages.iter().filter(|s| s.needed) {
             self.stage(stage)?;
         }
+        if let Some(Err(e)) = self.stat.as_mut().map(StatCache::save) {
+            if self.opts.progress {
+                eprintln!("image-build: warning: the context's stat cache: {e}");
+            }
+        }
         let mut fin = self.results.remove(&plan.target).unwrap_or_default();
         if !self.opts.labels.is_empty() || fin.image == "scratch" {
             let next = self.next_tag(plan.target, "final");
@@ -272,8 +314,11 @@ impl<'a> Driver<'a> {
                 edits.push(format!("LABEL {} (image-build --label)", texts.join(" ")).into());
             }
             self.say(format!("#{} [final] labels and tags", self.count + 1));
-            self.commit(&mut fin, next, edits, None)
-                .map_err(|e| Error::Msg(e.to_string()))?;
+            let key = self.key(&fin, json!({"cmd": "final", "edits": lits(&edits)}));
+            if !self.cached(&mut fin, &key) {
+                self.commit(&mut fin, next, edits, None, key)
+                    .map_err(|e| Error::Msg(e.to_string()))?;
+            }
         }
         let mut actions = vec![];
         for t in &self.opts.tags {
@@ -317,33 +362,108 @@ impl<'a> Driver<'a> {
         self.act(&a)
     }
 
-    fn next_tag(&mut self, stage: usize, step: &str) -> String {
-        let t = format!("{}:{stage}-{step}", self.repo);
-        self.temps.push(t.clone());
-        t
+    fn next_tag(&self, stage: usize, step: &str) -> String {
+        format!("{}:{stage}-{step}", self.repo)
+    }
+
+    /// The cache key of a step on the state's image: none in a printed
+    /// script, which always runs every step.
+    fn key(&self, st: &State, step: serde_json::Value) -> Option<Digest> {
+        if self.script() {
+            return None;
+        }
+        let parent = match st.image.as_str() {
+            "scratch" => "scratch",
+            _ => st.digest.as_deref()?,
+        };
+        Some(step_key(
+            parent,
+            self.opts.epoch.as_deref(),
+            &self.platform,
+            &step,
+        ))
+    }
+
+    /// Takes the step's image from the cache, if it holds one.
+    fn cached(&mut self, st: &mut State, key: &Option<Digest>) -> bool {
+        let Some(key) = key else { return false };
+        if !self.opts.use_cache {
+            return false;
+        }
+        let Some(rec) = buildcache::lookup(&self.opts.store, key) else {
+            return false;
+        };
+        // The record outlives its image only until gc; then it misses.
+        if !self
+            .opts
+            .store
+            .join("blobs/sha256")
+            .join(rec.image.hex())
+            .is_file()
+        {
+            return false;
+        }
+        st.image = rec.image.to_string();
+        st.digest = Some(rec.image.to_string());
+        true
     }
 
     /// image-assemble: the state's image plus an optional layer and edits
-    /// becomes `next`.
+    /// becomes `next`, recorded in the cache under `key`.
     fn commit(
         &mut self,
         st: &mut State,
         next: String,
         edits: Vec<Word>,
         layer: Option<Word>,
+        key: Option<Digest>,
     ) -> Result<(), Failed> {
+        let digestfile = Word::Tmp("digest".into());
         let mut c = Call::new("image-assemble")
             .arg("-q")
             .arg("--base")
             .arg(st.image.as_str())
             .arg("-t")
-            .arg(next.as_str())
-            .args(edits);
+            .arg(next.as_str());
+        if !self.script() {
+            c = c.arg("--digestfile").arg(digestfile);
+        }
+        c = c.args(edits);
         if let Some(l) = layer {
             c = c.arg(l);
         }
+        self.temps.push(next.clone());
         self.act(&[Action::Call(c)])?;
         st.image = next;
+        st.digest = None;
+        if let Mode::Run(r) = &self.mode {
+            let file = r.tmp.join("digest");
+            let digest: Digest = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .ok_or_else(|| Failed {
+                    tool: "image-assemble",
+                    status: None,
+                    message: format!("image-assemble: error: no digest in {}", file.display()),
+                })?;
+            if let Some(k) = key {
+                let rec = buildcache::Record {
+                    image: digest.clone(),
+                    created: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0),
+                };
+                // A record that cannot be written is a miss next time,
+                // not a failed build.
+                if let Err(e) = buildcache::record(&self.opts.store, &k, &rec) {
+                    if self.opts.progress {
+                        eprintln!("image-build: warning: the build cache: {e}");
+                    }
+                }
+            }
+            st.digest = Some(digest.to_string());
+        }
         Ok(())
     }
 
@@ -423,6 +543,7 @@ impl<'a> Driver<'a> {
                 let c = found.config;
                 State {
                     image,
+                    digest: Some(found.digest.clone()),
                     env: c.env.unwrap_or_default(),
                     workdir: c
                         .working_dir
@@ -448,17 +569,22 @@ impl<'a> Driver<'a> {
                 one_line_text(&step.original)
             ));
             let next = self.next_tag(stage.index, &(i + 1).to_string());
-            self.step(&mut st, step, next)?;
+            let cached = self.step(&mut st, step, next)?;
             if !self.script() && matches!(step.cmd.as_str(), "run" | "copy" | "add") {
-                let secs = started.elapsed().as_secs_f64();
-                self.say(format!("#{} DONE {secs:.1}s", self.count));
+                if cached {
+                    self.say(format!("#{} CACHED", self.count));
+                } else {
+                    let secs = started.elapsed().as_secs_f64();
+                    self.say(format!("#{} DONE {secs:.1}s", self.count));
+                }
             }
         }
         self.results.insert(stage.index, st);
         Ok(())
     }
 
-    fn step(&mut self, st: &mut State, step: &Step, next: String) -> Result<(), Error> {
+    /// One instruction; true when its image came from the cache.
+    fn step(&mut self, st: &mut State, step: &Step, next: String) -> Result<bool, Error> {
         let up = step.cmd.to_ascii_uppercase();
         let mut edits: Vec<String> = vec![];
         let history: String;
@@ -599,11 +725,16 @@ impl<'a> Driver<'a> {
         let mut words: Vec<Word> = edits.into_iter().map(Word::Lit).collect();
         words.push("--history".into());
         words.push(history.into());
-        self.commit(st, next, words, None)
-            .map_err(|e| self.err(step.line, &step.original, e.to_string()))
+        let key = self.key(st, json!({"cmd": step.cmd, "edits": lits(&words)}));
+        if self.cached(st, &key) {
+            return Ok(true);
+        }
+        self.commit(st, next, words, None, key)
+            .map_err(|e| self.err(step.line, &step.original, e.to_string()))?;
+        Ok(false)
     }
 
-    fn run(&mut self, st: &mut State, step: &Step, next: String) -> Result<(), Error> {
+    fn run(&mut self, st: &mut State, step: &Step, next: String) -> Result<bool, Error> {
         let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
         if !step.flag_list("mount").is_empty() {
             return Err(fail(self, "RUN --mount is not supported yet".into()));
@@ -646,6 +777,14 @@ impl<'a> Driver<'a> {
         opts.extend(["-w".into(), st.workdir.clone()]);
         if !st.user.is_empty() {
             opts.extend(["-u".into(), st.user.clone()]);
+        }
+        let history = format!("RUN {} # buildkit", run_history(st, &argv));
+        let key = self.key(
+            st,
+            json!({"cmd": "run", "argv": argv, "opts": opts, "network": network, "history": history}),
+        );
+        if self.cached(st, &key) {
+            return Ok(true);
         }
         let upper = Word::Tmp("upper".into());
         let layer = Word::Tmp("layer.tar".into());
@@ -699,7 +838,6 @@ impl<'a> Driver<'a> {
                 ),
             ));
         }
-        let history = format!("RUN {} # buildkit", run_history(st, &argv));
         let actions = [Action::Call(
             Call::new("layer-diff")
                 .arg("--upper")
@@ -712,17 +850,20 @@ impl<'a> Driver<'a> {
             next,
             vec!["--history".into(), history.into()],
             Some(layer.clone()),
+            key,
         )
         .map_err(|e| fail(self, e.to_string()))?;
         self.act(&[Action::Remove(upper), Action::Remove(layer)])
-            .map_err(|e| fail(self, e.to_string()))
+            .map_err(|e| fail(self, e.to_string()))?;
+        Ok(false)
     }
 
-    fn copy(&mut self, st: &mut State, step: &Step, next: String) -> Result<(), Error> {
+    fn copy(&mut self, st: &mut State, step: &Step, next: String) -> Result<bool, Error> {
         let up = step.cmd.to_ascii_uppercase();
         let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
-        let from = match step.from.first() {
-            None => None,
+        // The source image, and its manifest digest for the cache key.
+        let (from, from_digest) = match step.from.first() {
+            None => (None, None),
             Some(_) if self.script() => {
                 return Err(fail(
                     self,
@@ -730,12 +871,18 @@ impl<'a> Driver<'a> {
                 ))
             }
             Some(Source::Stage(i)) => {
-                let image = self.results.get(i).map(|s| s.image.clone()).ok_or_else(|| {
+                let done = self.results.get(i).ok_or_else(|| {
                     fail(self, format!("stage {i} was not built"))
                 })?;
-                Some(image)
+                let digest = done.digest.clone().unwrap_or_else(|| done.image.clone());
+                (Some(done.image.clone()), Some(digest))
             }
-            Some(Source::Image(r)) => Some(r.clone()),
+            Some(Source::Image(r)) => {
+                let found = self.inspect(r).map_err(|e| {
+                    fail(self, format!("--from={r}: {e}: pull it into the store first (image-pull {r})"))
+                })?;
+                (Some(format!("{}@{}", r.split('@').next().unwrap_or(r), found.digest)), Some(found.digest))
+            }
         };
         if step.flags.get("parents").and_then(|v| v.as_bool()) == Some(true) {
             return Err(fail(self, format!("{up} --parents is not supported yet")));
@@ -761,19 +908,10 @@ impl<'a> Driver<'a> {
             sources.push(s);
         }
         let dest = self.expand(st, step, step.dest.as_deref().unwrap_or_default())?;
-        // Files from the context are owned by root unless --chown says
-        // otherwise; COPY --from keeps the owners they have in the image.
-        let chown = match step.flag("chown") {
-            Some(c) => {
-                let c = self.expand(st, step, c)?;
-                Some(
-                    self.owner(&st.image, &c)
-                        .map_err(|m| fail(self, format!("--chown={c}: {m}")))?,
-                )
-            }
-            None if from.is_some() => None,
-            None => Some("0:0".to_string()),
-        };
+        let chown_spec = step
+            .flag("chown")
+            .map(|c| self.expand(st, step, c))
+            .transpose()?;
         let chmod = match step.flag("chmod") {
             Some(m) => {
                 let m = self.expand(st, step, m)?;
@@ -791,6 +929,62 @@ impl<'a> Driver<'a> {
         for e in step.flag_list("exclude") {
             excludes.push(self.expand(st, step, &e)?);
         }
+        // Context sources are found now: their contents are part of the
+        // key. An image's are found only on a miss, once it is unpacked:
+        // its digest stands for them.
+        let ctx_items = match from {
+            None => Some(
+                self.ctx
+                    .resolve(&up, &sources, &dest, &st.workdir)
+                    .map_err(|m| fail(self, m))?,
+            ),
+            Some(_) => None,
+        };
+        let history = format!("{up} {} # buildkit", strip_keyword(&step.original));
+        let mut contents = vec![];
+        if let (Some((_, items)), Some(mut stat)) = (&ctx_items, self.stat.take()) {
+            let mut hashed = Ok(());
+            for item in items {
+                let ex = match Matcher::new(&[item.excludes.clone(), excludes.clone()].concat()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        hashed = Err(format!("--exclude={}: {}", e.0, e.1));
+                        break;
+                    }
+                };
+                // What the ignore rules leave out is not in the digest,
+                // so the list of it (which names ignored files that
+                // exist) is not in the key: a new ignored file is no
+                // change.
+                match source_digest(&mut stat, &item.src, &ex) {
+                    Ok(d) => contents.push(json!({"rel": item.rel, "target": item.target, "dir": item.is_dir, "digest": d})),
+                    Err(e) => {
+                        hashed = Err(format!("{}: {e}", item.rel));
+                        break;
+                    }
+                }
+            }
+            self.stat = Some(stat);
+            hashed.map_err(|m| fail(self, m))?;
+        }
+        let key = self.key(
+            st,
+            json!({"cmd": up, "from": from_digest, "sources": sources, "dest": dest, "workdir": st.workdir,
+                   "chown": chown_spec, "chmod": chmod, "excludes": excludes, "contents": contents, "history": history}),
+        );
+        if self.cached(st, &key) {
+            return Ok(true);
+        }
+        // Files from the context are owned by root unless --chown says
+        // otherwise; COPY --from keeps the owners they have in the image.
+        let chown = match &chown_spec {
+            Some(c) => Some(
+                self.owner(&st.image, c)
+                    .map_err(|m| fail(self, format!("--chown={c}: {m}")))?,
+            ),
+            None if from.is_some() => None,
+            None => Some("0:0".to_string()),
+        };
         let from_ctx;
         let ctx = match &from {
             None => self.ctx,
@@ -805,9 +999,12 @@ impl<'a> Driver<'a> {
                 &from_ctx
             }
         };
-        let (dest_abs, items) = ctx
-            .resolve(&up, &sources, &dest, &st.workdir)
-            .map_err(|m| fail(self, m))?;
+        let (dest_abs, items) = match ctx_items {
+            Some(found) => found,
+            None => ctx
+                .resolve(&up, &sources, &dest, &st.workdir)
+                .map_err(|m| fail(self, m))?,
+        };
         if step.cmd == "add" {
             if let Some(a) = items.iter().find(|i| !i.is_dir && is_archive(&i.src)) {
                 return Err(fail(
@@ -874,19 +1071,20 @@ impl<'a> Driver<'a> {
             actions.push(Action::Call(owner(c).stdout(Out::File(layer.clone()))));
         }
         self.act(&actions).map_err(|e| fail(self, e.to_string()))?;
-        let history = format!("{up} {} # buildkit", strip_keyword(&step.original));
         self.commit(
             st,
             next,
             vec!["--history".into(), history.into()],
             Some(layer.clone()),
+            key,
         )
         .map_err(|e| fail(self, e.to_string()))?;
         let mut done = vec![Action::Remove(layer)];
         if items.len() > 1 {
             done.push(Action::Remove(staging));
         }
-        self.act(&done).map_err(|e| fail(self, e.to_string()))
+        self.act(&done).map_err(|e| fail(self, e.to_string()))?;
+        Ok(false)
     }
 
     /// `--chown`'s USER[:GROUP] as numbers: names from the /etc/passwd

@@ -4,7 +4,9 @@
 //! processes, or printed as a shell script with `--print-script`.
 
 mod build;
+mod cache;
 mod context;
+mod digests;
 mod plan;
 mod tools;
 
@@ -38,8 +40,13 @@ Examples:
 /// build-private name); its manifest digest is printed on stdout, its
 /// image ID written by --iidfile.
 ///
-/// Not in this version: a build cache (every step runs every time), ADD
-/// of URLs and archives, COPY from heredocs, RUN --mount, pulling a
+/// Each step is cached in the store by a key of the image it starts from,
+/// the expanded instruction and the contents (not the mtimes) of the files
+/// it reads, so an unchanged step is a lookup; a stat cache of the context
+/// keeps unchanged files from being read again. `image-store gc` keeps the
+/// cache; `image-store gc --build-cache` forgets it.
+///
+/// Not in this version: ADD of URLs and archives, COPY from heredocs, RUN --mount, pulling a
 /// missing base image (use image-pull first), ONBUILD triggers of the
 /// base image, and --print-script of COPY --from or of --chown with names
 /// (both need the images the build makes).
@@ -79,6 +86,11 @@ pub struct Args {
     /// default bridge), host, or none. RUN --network overrides it.
     #[arg(long, value_enum, default_value = "private", value_name = "MODE")]
     pub network: Network,
+
+    /// Do not take any step from the build cache (each one still records
+    /// what it makes, for the next build).
+    #[arg(long)]
+    pub no_cache: bool,
 
     /// Print the build as a POSIX shell script of tool calls instead of
     /// running it; any line can be rerun alone.
@@ -314,6 +326,10 @@ pub fn run(args: Args) -> Result<(), Error> {
             .filter(|p| std::env::var_os("SLIPWAY_STORE").as_deref() != Some(p.as_os_str()))
             .map(|p| p.display().to_string()),
         store: store.clone(),
+        use_cache: !args.no_cache,
+        epoch: std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .filter(|v| !v.is_empty()),
     };
     let id = build_id();
     if args.print_script {

@@ -2,18 +2,9 @@
 //! (as root) in a fresh store per test, and the results are checked by
 //! running them and by `image-store inspect`.
 
-use slipway_tests::{busybox_image, fails, json, ok, Env};
+use slipway_tests::{busybox_image, fails, json, ok, write_files, Env};
 use std::fs;
-use std::path::Path;
 use std::process::Command;
-
-fn write(root: &Path, files: &[(&str, &str)]) {
-    for (p, data) in files {
-        let p = root.join(p);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, data).unwrap();
-    }
-}
 
 fn inspect(env: &Env, image: &str) -> serde_json::Value {
     let mut c = env.cmd("image-store");
@@ -45,7 +36,7 @@ CMD ["id -u; pwd; echo $MODE; env | grep -c GREETING; cat greeting who exec here
 
 fn context(env: &Env) -> std::path::PathBuf {
     let ctx = env.path("ctx");
-    write(
+    write_files(
         &ctx,
         &[
             ("Dockerfile", DOCKERFILE),
@@ -210,8 +201,7 @@ fn target_builds_only_the_stages_it_needs_and_copies_from_them() {
     let env = Env::new();
     busybox_image(&env, "bb", &[]);
     let ctx = env.path("ctx");
-    write(
-        &ctx,
+    write_files(&ctx,
         &[
             (
                 "Dockerfile",
@@ -259,8 +249,7 @@ fn a_failing_run_names_its_line_and_a_command_to_debug_it() {
     let env = Env::new();
     busybox_image(&env, "bb", &[]);
     let ctx = env.path("ctx");
-    write(
-        &ctx,
+    write_files(&ctx,
         &[(
             "Dockerfile",
             "FROM bb\nENV STATE=before\nRUN echo kept > /marker\nRUN echo out; exit 3\nRUN echo never\n",
@@ -330,7 +319,7 @@ fn what_the_slice_does_not_do_is_refused_in_one_line() {
             "syntax:2:1: unknown instruction: NOPE",
         ),
     ] {
-        write(&ctx, &[(file, dockerfile), ("file", "x")]);
+        write_files(&ctx, &[(file, dockerfile), ("file", "x")]);
         let mut c = env.cmd("image-build");
         c.args(["--progress", "quiet", "-f"])
             .arg(ctx.join(file))
@@ -342,7 +331,7 @@ fn what_the_slice_does_not_do_is_refused_in_one_line() {
         }
     }
     // A script cannot name what only the build knows.
-    write(
+    write_files(
         &ctx,
         &[(
             "Dockerfile",

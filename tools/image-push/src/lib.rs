@@ -80,7 +80,8 @@ fn destination(dest: &str) -> Result<(Reference, String), Error> {
     let r = match dest.strip_prefix("docker://") {
         Some(d) => Reference::parse(d)?,
         None if dest.contains(':')
-            && ImageRef::parse(dest).is_ok_and(|r| !matches!(r, ImageRef::Store(_))) =>
+            && ImageRef::parse(dest)
+                .is_ok_and(|r| !matches!(r, ImageRef::Store(_) | ImageRef::Id(_))) =>
         {
             return Err(Error::Invalid(format!(
                 "{dest}: image-push writes to a registry (docker://HOST/REPO[:TAG])"

@@ -70,6 +70,10 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Also forget image-build's cache, so the images only it kept go
+        /// too (as `docker builder prune -a`).
+        #[arg(long)]
+        build_cache: bool,
     },
     /// Disk usage per image: its size, the part it shares with other
     /// images and the part only it uses (as `docker system df -v`).
@@ -525,8 +529,11 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
                 }
             }
         }
-        Command::Gc { json: as_json } => {
-            let r = store.gc()?;
+        Command::Gc {
+            json: as_json,
+            build_cache,
+        } => {
+            let r = store.gc(*build_cache)?;
             if *as_json {
                 writeln!(
                     out,
@@ -537,10 +544,11 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
             } else {
                 writeln!(
                     out,
-                    "removed {} untagged images, {} blobs and {} temp files: {} freed",
+                    "removed {} untagged images, {} blobs, {} temp files and {} build cache records: {} freed",
                     r.untagged,
                     r.blobs,
                     r.temp_files,
+                    r.cache_records,
                     time::human_size(r.bytes)
                 )
                 .map_err(out_err)?;

@@ -1,0 +1,126 @@
+//! The build cache's records, kept in the store beside the layout: for each
+//! build step's cache key, the image that step made. image-build writes and
+//! reads them; `image-store gc` keeps the images they name (they are the
+//! cache) unless told to forget them.
+//!
+//! A record is a small JSON file named by the key. It is written to a temp
+//! file and renamed, without fsync: a record lost to a crash is a cache miss,
+//! and a torn one cannot be read and is a miss too.
+
+use crate::digest::Digest;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// `STORE/.slipway/build-cache`.
+pub fn dir(store: &Path) -> PathBuf {
+    store.join(".slipway").join("build-cache")
+}
+
+fn steps_dir(store: &Path) -> PathBuf {
+    dir(store).join("steps")
+}
+
+/// What a step made.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    /// The manifest digest of the step's image.
+    pub image: Digest,
+    /// When the step ran (seconds since 1970).
+    pub created: u64,
+}
+
+/// The record of a key (a sha256 digest of the step's inputs), if any.
+pub fn lookup(store: &Path, key: &Digest) -> Option<Record> {
+    let bytes = fs::read(steps_dir(store).join(key.hex())).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Records what the step of `key` made, replacing an older record.
+pub fn record(store: &Path, key: &Digest, rec: &Record) -> io::Result<()> {
+    let dir = steps_dir(store);
+    fs::create_dir_all(&dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
+    tmp.write_all(&serde_json::to_vec(rec).map_err(io::Error::other)?)?;
+    tmp.persist(dir.join(key.hex())).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Every record, with its key.
+pub fn records(store: &Path) -> Vec<(Digest, Record)> {
+    let Ok(rd) = fs::read_dir(steps_dir(store)) else {
+        return vec![];
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let key: Digest = format!("sha256:{}", e.file_name().to_str()?).parse().ok()?;
+            let rec = serde_json::from_slice(&fs::read(e.path()).ok()?).ok()?;
+            Some((key, rec))
+        })
+        .collect()
+}
+
+/// Forgets one record.
+pub fn forget(store: &Path, key: &Digest) -> io::Result<()> {
+    match fs::remove_file(steps_dir(store).join(key.hex())) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Forgets every record, and the leftovers of writers that died; returns
+/// how many records there were.
+pub fn clear(store: &Path) -> io::Result<usize> {
+    let dir = steps_dir(store);
+    let Ok(rd) = fs::read_dir(&dir) else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for e in rd.flatten() {
+        fs::remove_file(e.path())?;
+        if !e.file_name().to_string_lossy().starts_with(".tmp-") {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_found_by_its_key_until_forgotten() {
+        let t = tempfile::tempdir().unwrap();
+        let key = Digest::of(b"step");
+        assert_eq!(lookup(t.path(), &key), None);
+        let rec = Record {
+            image: Digest::of(b"manifest"),
+            created: 7,
+        };
+        record(t.path(), &key, &rec).unwrap();
+        assert_eq!(lookup(t.path(), &key), Some(rec.clone()));
+        assert_eq!(records(t.path()), vec![(key.clone(), rec)]);
+        forget(t.path(), &key).unwrap();
+        assert_eq!(lookup(t.path(), &key), None);
+        record(t.path(), &key, &rec_at(1)).unwrap();
+        assert_eq!(clear(t.path()).unwrap(), 1);
+        assert!(records(t.path()).is_empty());
+    }
+
+    fn rec_at(created: u64) -> Record {
+        Record {
+            image: Digest::of(b"m"),
+            created,
+        }
+    }
+
+    #[test]
+    fn a_torn_record_is_a_miss() {
+        let t = tempfile::tempdir().unwrap();
+        let key = Digest::of(b"k");
+        fs::create_dir_all(steps_dir(t.path())).unwrap();
+        fs::write(steps_dir(t.path()).join(key.hex()), b"{\"ima").unwrap();
+        assert_eq!(lookup(t.path(), &key), None);
+    }
+}

@@ -1,0 +1,226 @@
+//! The build cache, end to end: what a rebuild takes from the cache and
+//! what it runs again. A wrong hit is worse than a miss, so each input a
+//! step reads is changed once and must make that step (and only the steps
+//! after it) run again.
+
+use slipway_tests::{busybox_image, ok, write_files, Env};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// One build: its manifest digest and, for each RUN, COPY and ADD in
+/// order, whether it was CACHED or ran (DONE).
+fn build(env: &Env, ctx: &Path, extra: &[&str]) -> (String, Vec<(String, String)>) {
+    let mut c = env.cmd("image-build");
+    c.args(["--network", "none", "-t", "app"])
+        .args(extra)
+        .arg(ctx);
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    // Shown when a test fails.
+    eprintln!("{stderr}");
+    let mut steps = vec![];
+    let mut current: Option<String> = None;
+    for l in stderr.lines() {
+        let Some((num, rest)) = l.split_once(' ') else {
+            continue;
+        };
+        if rest.starts_with('[') {
+            let text = rest.split_once("] ").map(|(_, t)| t.to_string());
+            current = text.filter(|t| ["RUN", "COPY", "ADD"].iter().any(|k| t.starts_with(k)));
+        } else if rest == "CACHED" || rest.starts_with("DONE") {
+            let text = current
+                .take()
+                .unwrap_or_else(|| panic!("{num} {rest} without a step:\n{stderr}"));
+            steps.push((text, rest.split(' ').next().unwrap().to_string()));
+        }
+    }
+    (
+        String::from_utf8(out.stdout).unwrap().trim().to_string(),
+        steps,
+    )
+}
+
+fn outcomes(steps: &[(String, String)]) -> Vec<&str> {
+    steps.iter().map(|(_, o)| o.as_str()).collect()
+}
+
+fn run_in(env: &Env, image: &str, script: &str) -> String {
+    let mut c = env.cmd("container-run");
+    c.args(["--rm", "--network", "none", image, "sh", "-c", script]);
+    ok(c)
+}
+
+const DOCKERFILE: &str = "FROM bb
+ARG UNUSED_HERE
+RUN cat /proc/sys/kernel/random/uuid > /first
+COPY one /one
+RUN cat /one > /seen-one
+COPY dir /dir/
+RUN ls -l /dir > /listing
+";
+
+fn context(env: &Env) -> std::path::PathBuf {
+    let ctx = env.path("ctx");
+    write_files(
+        &ctx,
+        &[
+            ("Dockerfile", DOCKERFILE),
+            ("one", "1\n"),
+            ("dir/a", "a\n"),
+            ("dir/b", "b\n"),
+        ],
+    );
+    ctx
+}
+
+#[test]
+fn an_unchanged_rebuild_takes_every_step_from_the_cache() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = context(&env);
+    let (d1, s1) = build(&env, &ctx, &[]);
+    assert_eq!(outcomes(&s1), ["DONE"; 5]);
+    let first = run_in(&env, "app", "cat /first");
+    let (d2, s2) = build(&env, &ctx, &[]);
+    assert_eq!(outcomes(&s2), ["CACHED"; 5]);
+    assert_eq!(d1, d2, "the same image");
+    // The RUN did not run again: its output is the first build's.
+    assert_eq!(run_in(&env, "app", "cat /first"), first);
+    // Touching files changes no content.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for f in ["one", "dir/a"] {
+        fs::File::options()
+            .write(true)
+            .open(ctx.join(f))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    let (d3, s3) = build(&env, &ctx, &[]);
+    assert_eq!((d3, outcomes(&s3)), (d1, vec!["CACHED"; 5]));
+    // --no-cache runs everything again.
+    let (_, s4) = build(&env, &ctx, &["--no-cache"]);
+    assert_eq!(outcomes(&s4), ["DONE"; 5]);
+    assert_ne!(run_in(&env, "app", "cat /first"), first);
+}
+
+#[test]
+fn a_changed_file_reruns_the_step_that_reads_it_and_the_steps_after() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = context(&env);
+    build(&env, &ctx, &[]);
+    fs::write(ctx.join("one"), "2\n").unwrap();
+    let (_, s) = build(&env, &ctx, &[]);
+    assert_eq!(outcomes(&s), ["CACHED", "DONE", "DONE", "DONE", "DONE"]);
+    assert_eq!(run_in(&env, "app", "cat /seen-one"), "2\n");
+    // A mode is content too; only the last COPY and RUN read it.
+    fs::set_permissions(ctx.join("dir/b"), fs::Permissions::from_mode(0o600)).unwrap();
+    let (_, s) = build(&env, &ctx, &[]);
+    assert_eq!(outcomes(&s), ["CACHED", "CACHED", "CACHED", "DONE", "DONE"]);
+    assert!(run_in(&env, "app", "cat /listing").contains("-rw-------"));
+    // So is a new file in a copied directory, and a removed one.
+    fs::write(ctx.join("dir/c"), "c\n").unwrap();
+    let (_, s) = build(&env, &ctx, &[]);
+    assert_eq!(outcomes(&s), ["CACHED", "CACHED", "CACHED", "DONE", "DONE"]);
+    assert!(run_in(&env, "app", "cat /listing").contains(" c\n"));
+    // Back to contents built before: those steps' images come back.
+    fs::remove_file(ctx.join("dir/c")).unwrap();
+    let (_, s) = build(&env, &ctx, &[]);
+    assert_eq!(outcomes(&s), ["CACHED"; 5]);
+    assert!(!run_in(&env, "app", "cat /listing").contains(" c\n"));
+    // A file .dockerignore leaves out is not read at all.
+    write_files(&ctx, &[(".dockerignore", "dir/ignored\n")]);
+    build(&env, &ctx, &[]);
+    fs::write(ctx.join("dir/ignored"), "x\n").unwrap();
+    let (_, s) = build(&env, &ctx, &[]);
+    assert_eq!(outcomes(&s), ["CACHED"; 5]);
+}
+
+#[test]
+fn a_changed_base_or_build_arg_misses() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM bb\nRUN echo base > /b\nARG V=1\nRUN echo $V > /v\nRUN echo after > /after\n",
+        )],
+    );
+    build(&env, &ctx, &[]);
+    // A build arg the step sees: from its ARG on, the steps run again.
+    let (_, s) = build(&env, &ctx, &["--build-arg", "V=2"]);
+    assert_eq!(outcomes(&s), ["CACHED", "DONE", "DONE"]);
+    assert_eq!(run_in(&env, "app", "cat /v"), "2\n");
+    // Back to the first value: those steps are still cached.
+    let (_, s) = build(&env, &ctx, &[]);
+    assert_eq!(outcomes(&s), ["CACHED"; 3]);
+    // A build arg that no instruction declares changes nothing.
+    let (_, s) = build(&env, &ctx, &["--build-arg", "OTHER=x"]);
+    assert_eq!(outcomes(&s), ["CACHED"; 3]);
+    // A new base under the same name: everything runs again.
+    busybox_image(&env, "bb", &["--label", "rebuilt=yes"]);
+    let (_, s) = build(&env, &ctx, &[]);
+    assert_eq!(outcomes(&s), ["DONE"; 3]);
+}
+
+#[test]
+fn a_changed_earlier_stage_misses_the_copy_from_it_and_an_unchanged_one_hits() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write_files(&ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM bb AS gen\nCOPY src /src\nRUN cp /src /out\n\
+                 FROM bb AS other\nRUN echo other > /other\n\
+                 FROM bb\nCOPY --from=other /other /other\nCOPY --from=gen /out /out\nRUN cat /out /other > /both\n",
+            ),
+            ("src", "v1\n"),
+        ],
+    );
+    build(&env, &ctx, &[]);
+    fs::write(ctx.join("src"), "v2\n").unwrap();
+    let (_, s) = build(&env, &ctx, &[]);
+    let got: Vec<(&str, &str)> = s.iter().map(|(t, o)| (t.as_str(), o.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            ("COPY src /src", "DONE"),
+            ("RUN cp /src /out", "DONE"),
+            ("RUN echo other > /other", "CACHED"),
+            ("COPY --from=other /other /other", "CACHED"),
+            ("COPY --from=gen /out /out", "DONE"),
+            ("RUN cat /out /other > /both", "DONE"),
+        ]
+    );
+    assert_eq!(run_in(&env, "app", "cat /both"), "v2\nother\n");
+}
+
+#[test]
+fn gc_keeps_the_cache_until_it_is_told_to_forget_it() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = context(&env);
+    build(&env, &ctx, &[]);
+    let mut c = env.cmd("image-store");
+    c.args(["rm", "app"]);
+    ok(c);
+    let mut c = env.cmd("image-store");
+    c.arg("gc");
+    ok(c);
+    let (_, s) = build(&env, &ctx, &[]);
+    assert_eq!(outcomes(&s), ["CACHED"; 5]);
+    assert_eq!(run_in(&env, "app", "cat /seen-one"), "1\n");
+    let mut c = env.cmd("image-store");
+    c.args(["gc", "--build-cache", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&ok(c)).unwrap();
+    assert!(report["cache_records"].as_u64().unwrap() >= 5, "{report}");
+    let (_, s) = build(&env, &ctx, &[]);
+    assert_eq!(outcomes(&s), ["DONE"; 5]);
+}
