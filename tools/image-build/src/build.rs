@@ -133,6 +133,8 @@ pub struct Options {
     /// Take results from the build cache (false with --no-cache; steps
     /// are recorded either way).
     pub use_cache: bool,
+    /// Pull every image the build names, even one the store has.
+    pub pull: bool,
     /// SOURCE_DATE_EPOCH, which the tools read too.
     pub epoch: Option<String>,
 }
@@ -156,6 +158,8 @@ pub struct Driver<'a> {
     results: HashMap<usize, State>,
     /// Source images of COPY --from already unpacked: reference -> dir.
     rootfs: HashMap<String, String>,
+    /// Images pulled by this build (pulled once even with --pull).
+    pulled: BTreeSet<String>,
     /// Content digests of context files (a running build only).
     stat: Option<StatCache>,
     platform: String,
@@ -225,6 +229,7 @@ impl<'a> Driver<'a> {
             keep_final: None,
             results: HashMap::new(),
             rootfs: HashMap::new(),
+            pulled: BTreeSet::new(),
             stat,
             platform: slipway_common::platform::Platform::host().to_string(),
             count: 0,
@@ -268,6 +273,40 @@ impl<'a> Driver<'a> {
     /// exist before the build are inspected.
     pub fn inspect(&self, reference: &str) -> Result<Inspected, String> {
         inspect(self.tools, reference, &self.opts.store)
+    }
+
+    /// An image the build starts from or copies from: from the store, or
+    /// pulled into it by image-pull when the store lacks it (always with
+    /// --pull, as docker build --pull does).
+    fn image(&mut self, r: &str) -> Result<Inspected, String> {
+        let want_pull = self.opts.pull && !self.pulled.contains(r);
+        if !want_pull {
+            match self.inspect(r) {
+                Ok(found) => return Ok(found),
+                Err(e) if self.script() => {
+                    return Err(format!(
+                        "{e}: pull it into the store first (image-pull {r})"
+                    ))
+                }
+                Err(_) => {}
+            }
+        }
+        if self.script() {
+            // A printed script pulls nothing while it is printed.
+            return self.inspect(r);
+        }
+        self.say(format!("#{} pulling {r}", self.count));
+        let pull = Call::new("image-pull").arg("-q").arg(r);
+        self.act(&[Action::Call(pull)]).map_err(|e| {
+            let m = e.to_string();
+            let m = m
+                .strip_prefix("image-pull: error: ")
+                .unwrap_or(&m)
+                .to_string();
+            format!("no such image in the store, and pulling it failed: {m}")
+        })?;
+        self.pulled.insert(r.to_string());
+        self.inspect(r)
     }
 
     fn expand(&self, st: &State, step: &Step, word: &str) -> Result<String, Error> {
@@ -515,13 +554,9 @@ impl<'a> Driver<'a> {
                 }
             }
             Base::Image(r) => {
-                let found = self.inspect(r).map_err(|e| {
-                    self.err(
-                        stage.line,
-                        &from_line,
-                        format!("{e}: pull it into the store first (image-pull {r})"),
-                    )
-                })?;
+                let found = self
+                    .image(r)
+                    .map_err(|e| self.err(stage.line, &from_line, e))?;
                 if found
                     .config
                     .on_build
@@ -878,9 +913,9 @@ impl<'a> Driver<'a> {
                 (Some(done.image.clone()), Some(digest))
             }
             Some(Source::Image(r)) => {
-                let found = self.inspect(r).map_err(|e| {
-                    fail(self, format!("--from={r}: {e}: pull it into the store first (image-pull {r})"))
-                })?;
+                let found = self
+                    .image(r)
+                    .map_err(|e| fail(self, format!("--from={r}: {e}")))?;
                 (Some(format!("{}@{}", r.split('@').next().unwrap_or(r), found.digest)), Some(found.digest))
             }
         };

@@ -46,9 +46,10 @@ Examples:
 /// keeps unchanged files from being read again. `image-store gc` keeps the
 /// cache; `image-store gc --build-cache` forgets it.
 ///
-/// Not in this version: ADD of URLs and archives, COPY from heredocs, RUN --mount, pulling a
-/// missing base image (use image-pull first), ONBUILD triggers of the
-/// base image, and --print-script of COPY --from or of --chown with names
+/// An image the store lacks (FROM, COPY --from) is pulled by image-pull.
+///
+/// Not in this version: ADD of URLs and archives, COPY from heredocs, RUN
+/// --mount, ONBUILD triggers of the base image, and --print-script of COPY --from or of --chown with names
 /// (both need the images the build makes).
 #[derive(Parser, Debug)]
 #[command(name = "image-build", version, after_help = EXAMPLES)]
@@ -92,6 +93,11 @@ pub struct Args {
     #[arg(long)]
     pub no_cache: bool,
 
+    /// Pull every image the build names (FROM, COPY --from) even when the
+    /// store has it; without it only missing images are pulled.
+    #[arg(long)]
+    pub pull: bool,
+
     /// Print the build as a POSIX shell script of tool calls instead of
     /// running it; any line can be rerun alone.
     #[arg(long)]
@@ -101,6 +107,10 @@ pub struct Args {
     /// nothing but errors.
     #[arg(long, value_enum, default_value = "plain", value_name = "MODE")]
     pub progress: Progress,
+
+    /// No progress: --progress quiet.
+    #[arg(short, long)]
+    pub quiet: bool,
 
     #[command(flatten)]
     pub store: StoreArgs,
@@ -292,7 +302,7 @@ pub fn run(args: Args) -> Result<(), Error> {
         }
         None => Matcher::default(),
     };
-    let quiet = args.progress == Progress::Quiet;
+    let quiet = args.quiet || args.progress == Progress::Quiet;
     if !quiet && !args.print_script {
         for w in &plan.warnings {
             eprintln!(
@@ -327,6 +337,7 @@ pub fn run(args: Args) -> Result<(), Error> {
             .map(|p| p.display().to_string()),
         store: store.clone(),
         use_cache: !args.no_cache,
+        pull: args.pull,
         epoch: std::env::var("SOURCE_DATE_EPOCH")
             .ok()
             .filter(|v| !v.is_empty()),

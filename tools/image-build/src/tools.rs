@@ -11,12 +11,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// The tools the driver calls.
-pub const TOOLS: [&str; 5] = [
+pub const TOOLS: [&str; 7] = [
     "dockerfile-parse",
     "container-run",
     "layer-diff",
     "image-assemble",
     "image-store",
+    "image-pull",
+    "image-push",
 ];
 
 /// A word of a command line: literal text, or a path inside the build's

@@ -1,0 +1,92 @@
+//! image-build with a real registry (Debian's docker-registry on a free
+//! loopback port): bases pulled when the store lacks them or --pull asks.
+
+use slipway_tests::registry::TestRegistry;
+use slipway_tests::{busybox_image, ok, write_files, Env};
+
+/// Pushes the store's `bb` to REG/base/bb:1 and returns that name.
+fn push_base(env: &Env, reg: &TestRegistry) -> String {
+    let name = format!("{}/base/bb:1", reg.host);
+    let mut c = env.cmd("image-push");
+    c.args(["-q", "bb", &format!("docker://{name}")]);
+    ok(c);
+    name
+}
+
+fn build(env: &Env, ctx: &std::path::Path, extra: &[&str]) -> String {
+    let mut c = env.cmd("image-build");
+    c.args(["--network", "none", "-t", "app"])
+        .args(extra)
+        .arg(ctx);
+    let out = c.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_missing_base_is_pulled_and_pull_fetches_a_newer_one() {
+    let reg = TestRegistry::start();
+    let pusher = Env::new();
+    busybox_image(&pusher, "bb", &["--label", "version=1"]);
+    let base = push_base(&pusher, &reg);
+
+    let env = Env::new();
+    let ctx = env.path("ctx");
+    write_files(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                &format!("FROM {base}\nRUN echo built > /built\n"),
+            ),
+            (
+                "Copy.Dockerfile",
+                &format!("FROM scratch\nCOPY --from={base} /etc/passwd /passwd\n"),
+            ),
+        ],
+    );
+    let log = build(&env, &ctx, &[]);
+    assert!(log.contains(&format!("pulling {base}")), "{log}");
+    let mut c = env.cmd("image-store");
+    c.args(["inspect", &base]);
+    assert!(ok(c).contains("\"version\": \"1\""));
+    // Now in the store: not pulled again, and the step is cached.
+    let log = build(&env, &ctx, &[]);
+    assert!(!log.contains("pulling"), "{log}");
+    assert!(log.contains("CACHED"), "{log}");
+
+    // A new image under the same tag: only --pull sees it, and the steps
+    // on it run again.
+    busybox_image(&pusher, "bb", &["--label", "version=2"]);
+    push_base(&pusher, &reg);
+    let log = build(&env, &ctx, &[]);
+    assert!(log.contains("CACHED"), "{log}");
+    let log = build(&env, &ctx, &["--pull"]);
+    assert!(log.contains(&format!("pulling {base}")), "{log}");
+    assert!(!log.contains("CACHED"), "{log}");
+    let mut c = env.cmd("image-store");
+    c.args(["inspect", "app"]);
+    assert!(ok(c).contains("\"version\": \"2\""));
+
+    // COPY --from an image pulls it too.
+    let other = Env::new();
+    let mut c = other.cmd("image-build");
+    c.args(["-q", "-t", "copied", "-f"])
+        .arg(ctx.join("Copy.Dockerfile"))
+        .arg(&ctx);
+    ok(c);
+
+    // A base that is nowhere: one line that says so.
+    write_files(
+        &ctx,
+        &[("Missing", &format!("FROM {}/no/such:1\n", reg.host))],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "-f"]).arg(ctx.join("Missing")).arg(&ctx);
+    let line = slipway_tests::fails(c, "image-build");
+    assert!(
+        line.contains("Missing:1: FROM") && line.contains("pulling it failed"),
+        "{line}"
+    );
+}
