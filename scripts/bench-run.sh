@@ -26,13 +26,7 @@ need_cargo
 cargo build --release --workspace --bins -q
 BIN=$PWD/target/release
 
-if [ "$(stat -fc %T /sys/fs/cgroup)" = tmpfs ] && [ -s /sys/fs/cgroup/unified/cgroup.controllers ]; then
-    for c in $(cat /sys/fs/cgroup/unified/cgroup.controllers); do
-        echo "moving the $c controller from cgroup v2 to v1 for crun" >&2
-        mkdir -p "/sys/fs/cgroup/$c"
-        mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"
-    done
-fi
+crun_on_hybrid_cgroups
 
 WORK=$(mktemp -d /dev/shm/slipway-bench-run.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT

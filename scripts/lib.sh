@@ -47,3 +47,17 @@ busybox_rootfs() {
     printf 'root:x:0:\nnogroup:x:65534:\n' > "$dir/etc/group"
     chmod 1777 "$dir/tmp"
 }
+
+# crun_on_hybrid_cgroups: crun refuses a hybrid cgroup host while any
+# controller is left on the v2 mount; where one is (hugetlb, on these VMs),
+# it is moved to a v1 hierarchy of its own, the change crun's message asks
+# for. Needs root; does nothing on a pure v1 or v2 host.
+crun_on_hybrid_cgroups() {
+    if [ "$(stat -fc %T /sys/fs/cgroup)" = tmpfs ] && grep -q . /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null; then
+        for c in $(cat /sys/fs/cgroup/unified/cgroup.controllers); do
+            echo "moving the $c controller from cgroup v2 to v1 for crun" >&2
+            mkdir -p "/sys/fs/cgroup/$c"
+            mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c"
+        done
+    fi
+}

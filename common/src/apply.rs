@@ -383,9 +383,10 @@ impl Applier {
             let ctarget = cstr(target).map_err(io_err("whiteout", &path))?;
             return remove_all_at(pfd.as_raw_fd(), &ctarget).map_err(io_err("remove", &path));
         }
-        let mode = h.mode().map_err(|e| ApplyError::Tar(e.to_string()))? & 0o7777;
-        let uid = h.uid().map_err(|e| ApplyError::Tar(e.to_string()))?;
-        let gid = h.gid().map_err(|e| ApplyError::Tar(e.to_string()))?;
+        let old = h.as_old();
+        let mode = numeric(h.mode().map(u64::from), &old.mode)? as u32 & 0o7777;
+        let uid = numeric(h.uid(), &old.uid)?;
+        let gid = numeric(h.gid(), &old.gid)?;
         let (mtime, nsec) = entry_mtime(&mut e)?;
         let xattrs = entry_xattrs(&mut e)?;
         let times = libc::timespec {
@@ -793,6 +794,16 @@ fn entry_mtime(e: &mut tar::Entry<'_, impl Read>) -> Result<(i64, u32), ApplyErr
         .mtime()
         .map_err(|err| ApplyError::Tar(err.to_string()))?;
     Ok((m as i64, 0))
+}
+
+/// A numeric header field; an empty one (all NULs or spaces, as some
+/// writers leave uid and gid) is 0, as Go's archive/tar reads it.
+fn numeric(parsed: std::io::Result<u64>, raw: &[u8]) -> Result<u64, ApplyError> {
+    match parsed {
+        Ok(v) => Ok(v),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        Err(e) => Err(ApplyError::Tar(e.to_string())),
+    }
 }
 
 fn entry_xattrs(e: &mut tar::Entry<'_, impl Read>) -> Result<Xattrs, ApplyError> {

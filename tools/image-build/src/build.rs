@@ -111,8 +111,6 @@ pub struct Inspected {
     pub digest: String,
     pub id: String,
     config: ImageConfig,
-    /// The layer digests, bottom first.
-    layers: Vec<String>,
 }
 
 /// What the driver does with the calls: run them, or print them.
@@ -379,26 +377,48 @@ impl<'a> Driver<'a> {
         Ok(Built { reference })
     }
 
-    /// The calls that remove the intermediate tags (all but `keep`).
+    /// The calls that unmount the images mounted and remove the
+    /// intermediate tags (all but `keep`).
     pub fn cleanup_actions(&self) -> Vec<Action> {
+        let mut out: Vec<Action> = self
+            .rootfs
+            .iter()
+            .filter(|(image, _)| *image != "scratch")
+            .map(|(_, rel)| {
+                Action::Call(
+                    Call::new("image-store")
+                        .arg("umount")
+                        .arg(Word::Tmp(rel.clone())),
+                )
+            })
+            .collect();
         let tags: Vec<&String> = self
             .temps
             .iter()
             .filter(|t| Some(*t) != self.keep.as_ref() && Some(*t) != self.keep_final.as_ref())
             .collect();
-        if tags.is_empty() {
-            return vec![];
+        if !tags.is_empty() {
+            out.push(Action::Call(
+                Call::new("image-store")
+                    .arg("rm")
+                    .args(tags.into_iter().map(String::as_str)),
+            ));
         }
-        vec![Action::Call(
-            Call::new("image-store")
-                .arg("rm")
-                .args(tags.into_iter().map(String::as_str)),
-        )]
+        out
     }
 
+    /// Runs every cleanup call, even after one fails; the first failure
+    /// is returned.
     pub fn cleanup(&mut self) -> Result<(), Failed> {
-        let a = self.cleanup_actions();
-        self.act(&a)
+        let mut first = Ok(());
+        for a in self.cleanup_actions() {
+            let r = self.act(&[a]);
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        self.rootfs.clear();
+        first
     }
 
     fn next_tag(&self, stage: usize, step: &str) -> String {
@@ -1161,11 +1181,13 @@ impl<'a> Driver<'a> {
         Ok(format!("{uid}:{gid}"))
     }
 
-    /// The root filesystem of a store image, unpacked once per build from
-    /// its layer blobs (the store is an OCI layout) by `layer-diff --apply`.
+    /// The root filesystem of a store image, read-only: mounted once per
+    /// build by `image-store mount` over the store's unpacked layers (so
+    /// the layers are extracted once, not once per build), unmounted by
+    /// the cleanup.
     fn unpack(&mut self, image: &str) -> Result<std::path::PathBuf, String> {
         let Mode::Run(r) = &self.mode else {
-            return Err("only a running build unpacks images".into());
+            return Err("only a running build mounts images".into());
         };
         let tmp = r.tmp.clone();
         if let Some(rel) = self.rootfs.get(image) {
@@ -1176,25 +1198,14 @@ impl<'a> Driver<'a> {
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             return Ok(dir);
         }
-        let found = self
-            .inspect(image)
-            .map_err(|e| format!("{e}: pull it into the store first (image-pull {image})"))?;
         let rel = format!("rootfs-{}", self.rootfs.len());
         let dir = Word::Tmp(rel.clone());
-        let mut actions = vec![Action::Mkdir(dir.clone())];
-        for l in &found.layers {
-            let hex = l
-                .strip_prefix("sha256:")
-                .ok_or_else(|| format!("layer {l}: not a sha256 digest"))?;
-            let blob = self.opts.store.join("blobs/sha256").join(hex);
-            actions.push(Action::Call(
-                Call::new("layer-diff")
-                    .arg("--apply")
-                    .arg(dir.clone())
-                    .stdin(Word::from(blob.as_path())),
-            ));
-        }
-        self.act(&actions).map_err(|e| e.to_string())?;
+        let mount = Call::new("image-store")
+            .arg("mount")
+            .arg(image)
+            .arg(dir.clone());
+        self.act(&[Action::Mkdir(dir.clone()), Action::Call(mount)])
+            .map_err(|e| e.to_string())?;
         self.rootfs.insert(image.to_string(), rel.clone());
         Ok(tmp.join(rel))
     }
@@ -1229,16 +1240,6 @@ pub fn inspect(
         digest: String,
         id: String,
         config: Outer,
-        manifest: Manifest,
-    }
-    #[derive(serde::Deserialize)]
-    struct Manifest {
-        #[serde(default)]
-        layers: Vec<Layer>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Layer {
-        digest: String,
     }
     #[derive(serde::Deserialize)]
     struct Outer {
@@ -1255,7 +1256,6 @@ pub fn inspect(
         digest: e.digest,
         id: e.id,
         config: e.config.config.unwrap_or_default(),
-        layers: e.manifest.layers.into_iter().map(|l| l.digest).collect(),
     })
 }
 

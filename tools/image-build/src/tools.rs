@@ -81,10 +81,6 @@ impl Call {
             pipe_to: None,
         }
     }
-    pub fn stdin(mut self, w: Word) -> Call {
-        self.stdin = Some(w);
-        self
-    }
     pub fn arg(mut self, w: impl Into<Word>) -> Call {
         self.args.push(w.into());
         self

@@ -2,6 +2,7 @@
 //! the local store.
 
 mod glob;
+mod mount;
 
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
@@ -17,6 +18,7 @@ use slipway_common::template::{table, Fields, Template};
 use slipway_common::time;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Write};
+use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -84,6 +86,17 @@ pub enum Command {
     },
     /// Print the store's path.
     Path,
+    /// Mount an image's filesystem read-only at DIR (as `buildah mount`):
+    /// its layers, unpacked once into the store, stacked with overlayfs.
+    /// Needs root.
+    Mount {
+        /// The image: NAME[:TAG], NAME@DIGEST, a digest or an image ID prefix.
+        image: String,
+        /// Where (created if missing).
+        dir: PathBuf,
+    },
+    /// Unmount what `mount` mounted at DIR.
+    Umount { dir: PathBuf },
 }
 
 #[derive(clap::Args, Debug)]
@@ -504,8 +517,13 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
     if let Command::Path = args.command {
         return writeln!(out, "{}", path.display()).map_err(out_err);
     }
+    if let Command::Umount { dir } = &args.command {
+        return mount::umount(dir);
+    }
     let store = Store::open(&path)?;
     match &args.command {
+        Command::Mount { image, dir } => mount::mount(&store, image, dir)?,
+        Command::Umount { .. } => unreachable!("handled above"),
         Command::Ls(a) => ls(&store, a, out)?,
         Command::Inspect { refs } => inspect(&store, refs, out)?,
         Command::Tag { source, target } => {

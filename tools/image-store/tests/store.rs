@@ -2,6 +2,7 @@
 
 use slipway_tests::*;
 use std::collections::BTreeSet;
+use std::fs;
 
 fn setup() -> Env {
     let env = Env::new();
@@ -271,4 +272,45 @@ fn rm_by_id_removes_an_untagged_image() {
             .count(),
         2
     );
+}
+
+#[test]
+fn mount_shows_an_image_read_only_with_its_layers_stacked() {
+    let env = Env::new();
+    let l1 = files_layer(
+        env.dir.path(),
+        "l1.tar",
+        &[("a", b"a1"), ("gone", b"x"), ("d/keep", b"k")],
+    );
+    let l2 = files_layer(env.dir.path(), "l2.tar", &[("a", b"a2"), (".wh.gone", b"")]);
+    for (tag, layers) in [
+        ("two", vec![&l1, &l2]),
+        ("one", vec![&l1]),
+        ("none", vec![]),
+    ] {
+        let mut c = env.cmd("image-assemble");
+        c.args(["-q", "-t", tag]).args(layers);
+        ok(c);
+    }
+    let m = env.path("m");
+    store(&env, &["mount", "two", m.to_str().unwrap()]);
+    let seen = (
+        fs::read_to_string(m.join("a")).unwrap(),
+        m.join("gone").exists(),
+        fs::read_to_string(m.join("d/keep")).unwrap(),
+    );
+    let written = fs::write(m.join("new"), "x");
+    store(&env, &["umount", m.to_str().unwrap()]);
+    assert_eq!(seen, ("a2".into(), false, "k".into()));
+    assert!(written.is_err(), "the mount is read-only");
+    assert!(!m.join("a").exists(), "unmounted");
+    // One layer is a bind mount, none an empty directory.
+    store(&env, &["mount", "one", m.to_str().unwrap()]);
+    let one = fs::read_to_string(m.join("a")).unwrap();
+    store(&env, &["umount", m.to_str().unwrap()]);
+    assert_eq!(one, "a1");
+    store(&env, &["mount", "none", m.to_str().unwrap()]);
+    let none = fs::read_dir(&m).unwrap().count();
+    store(&env, &["umount", m.to_str().unwrap()]);
+    assert_eq!(none, 0);
 }

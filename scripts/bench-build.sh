@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# image-build against `buildah bud --layers` (Debian's buildah): the same
+# Dockerfile and context, the same busybox base pulled from the same
+# loopback docker-registry, one after the other in each run; medians of
+# wall time and peak RSS, printed as ratios (ours / buildah).
+#
+#   scripts/bench-build.sh [--runs N] [--keep DIR]
+#
+# cold:      empty store and empty buildah storage (the base is pulled)
+# unchanged: the same build again, nothing changed
+# one file:  one source file changed (the steps from its COPY on rerun)
+#
+# Both run their RUN steps without a network, on tmpfs (/dev/shm).
+# buildah runs them with crun, its default; crun needs the hybrid cgroup
+# host's v2 controllers moved to v1 (crun_on_hybrid_cgroups).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+RUNS=5
+while [ $# -gt 0 ]; do
+    case $1 in
+        --runs) RUNS=$2; shift 2 ;;
+        *) echo "usage: $0 [--runs N]" >&2; exit 2 ;;
+    esac
+done
+
+apt_need bc buildah crun docker-registry busybox-static python3 time
+need_cargo
+cargo build --release --workspace --bins -q
+BIN=$PWD/target/release
+crun_on_hybrid_cgroups
+
+WORK=$(mktemp -d /dev/shm/slipway-bench-build.XXXXXX)
+REG_PID=
+cleanup() {
+    [ -n "$REG_PID" ] && { kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; }
+    buildah --root "$WORK/buildah/root" --runroot "$WORK/buildah/run" rm --all >/dev/null 2>&1 || true
+    umount -R "$WORK/buildah/root/overlay" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$WORK/registry.yml" <<YML
+version: 0.1
+storage: { filesystem: { rootdirectory: $WORK/registry } }
+http: { addr: 127.0.0.1:$PORT }
+log: { level: error }
+YML
+docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+REG_PID=$!
+until (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; do sleep 0.1; done
+BASE=127.0.0.1:$PORT/base/busybox:1
+
+# The base: busybox-static, pushed to the registry.
+busybox_rootfs "$WORK/rootfs"
+tar -C "$WORK/rootfs" --numeric-owner --owner=0 --group=0 -cf "$WORK/busybox.tar" .
+SLIPWAY_STORE=$WORK/base-store "$BIN/image-assemble" -q --tag busybox:bench --cmd '["sh"]' "$WORK/busybox.tar" >/dev/null
+SLIPWAY_STORE=$WORK/base-store "$BIN/image-push" -q busybox:bench "docker://$BASE" >/dev/null
+
+# The context: 40 MB of dependencies in 2,000 files (text, as vendored
+# sources are) and 200 small source files; made the same on every run.
+python3 - "$WORK/ctx" <<'EOF'
+import os, random, sys
+root = sys.argv[1]
+rng = random.Random(7)
+words = [''.join(rng.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(rng.randint(2, 9))) for _ in range(5000)]
+def text(n):
+    out, size = [], 0
+    while size < n:
+        w = rng.choice(words); out.append(w); size += len(w) + 1
+    return ' '.join(out)[:n] + '\n'
+for d in range(40):
+    os.makedirs(f'{root}/deps/pkg{d:02}', exist_ok=True)
+    for f in range(50):
+        open(f'{root}/deps/pkg{d:02}/mod{f:02}.txt', 'w').write(text(20000))
+os.makedirs(f'{root}/src', exist_ok=True)
+for f in range(200):
+    open(f'{root}/src/unit{f:03}.c', 'w').write(text(2000))
+EOF
+cat > "$WORK/ctx/Dockerfile" <<DOCKERFILE
+FROM $BASE AS build
+WORKDIR /app
+COPY deps/ deps/
+RUN mkdir gen && for d in deps/*; do cat "\$d"/* | md5sum > "gen/\${d#deps/}.sum"; done
+COPY src/ src/
+RUN cat src/* | sha256sum > build.sum && tar -czf app.tgz src gen
+
+FROM $BASE
+ENV APP=/srv/app
+WORKDIR /srv/app
+COPY --from=build /app/app.tgz /app/build.sum ./
+RUN tar -xzf app.tgz && rm app.tgz
+CMD ["cat", "build.sum"]
+DOCKERFILE
+
+declare -A SECS RSS
+measure() {  # name cmd...: wall seconds and peak RSS (KB)
+    local name=$1; shift
+    if ! /usr/bin/time -f "%e %M" -o "$WORK/t" "$@" >"$WORK/out" 2>&1; then
+        cat "$WORK/out" >&2
+        echo "error: $name failed" >&2
+        exit 1
+    fi
+    read -r s m < "$WORK/t"
+    SECS[$name]="${SECS[$name]:-} $s"
+    RSS[$name]="${RSS[$name]:-} $m"
+}
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+BUILDAH=(buildah --root "$WORK/buildah/root" --runroot "$WORK/buildah/run" --storage-driver overlay)
+export SLIPWAY_STORE=$WORK/store
+OURS=("$BIN/image-build" -q --network none -t bench:1 "$WORK/ctx")
+THEIRS=("${BUILDAH[@]}" bud -q --layers --network none --tls-verify=false -t bench:1 "$WORK/ctx")
+build() {  # name who
+    if [ "$2" = ours ]; then measure "$1_ours" "${OURS[@]}"; else measure "$1_theirs" "${THEIRS[@]}"; fi
+}
+fresh() {
+    rm -rf "$WORK/store"
+    "${BUILDAH[@]}" rm --all >/dev/null 2>&1 || true
+    "${BUILDAH[@]}" rmi --all --force >/dev/null 2>&1 || true
+}
+
+n=0
+for i in $(seq "$RUNS"); do
+    for who in $( [ $((i % 2)) -eq 0 ] && echo "ours theirs" || echo "theirs ours"); do
+        fresh
+        printf 'unit000 %s\n' "$i" > "$WORK/ctx/src/unit000.c"
+        build cold "$who"
+        build unchanged "$who"
+        n=$((n + 1))
+        printf 'unit000 %s changed %s\n' "$i" "$n" > "$WORK/ctx/src/unit000.c"
+        build onefile "$who"
+    done
+done
+fresh
+
+printf '%-28s %9s %9s %7s   %9s %9s\n' "median of $RUNS (tmpfs)" ours buildah ratio "RSS ours" buildah
+for op in cold unchanged onefile; do
+    a=$(median "${SECS[${op}_ours]}"); b=$(median "${SECS[${op}_theirs]}")
+    ra=$(median "${RSS[${op}_ours]}"); rb=$(median "${RSS[${op}_theirs]}")
+    case $op in cold) what="cold build";; unchanged) what="rebuild, nothing changed";; onefile) what="rebuild, one file changed";; esac
+    printf '%-28s %8.2fs %8.2fs %7.2f   %7d MB %7d MB\n' "$what" "$a" "$b" \
+        "$(echo "$a / $b" | bc -l)" $((ra / 1024)) $((rb / 1024))
+done
