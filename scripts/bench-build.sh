@@ -34,23 +34,14 @@ crun_on_hybrid_cgroups
 WORK=$(mktemp -d /dev/shm/slipway-bench-build.XXXXXX)
 REG_PID=
 cleanup() {
-    [ -n "$REG_PID" ] && { kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; }
+    stop_registry
     buildah --root "$WORK/buildah/root" --runroot "$WORK/buildah/run" rm --all >/dev/null 2>&1 || true
     umount -R "$WORK/buildah/root/overlay" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$WORK/registry.yml" <<YML
-version: 0.1
-storage: { filesystem: { rootdirectory: $WORK/registry } }
-http: { addr: 127.0.0.1:$PORT }
-log: { level: error }
-YML
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-REG_PID=$!
-until (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; do sleep 0.1; done
+start_registry "$WORK"
 BASE=127.0.0.1:$PORT/base/busybox:1
 
 # The base: busybox-static, pushed to the registry.

@@ -31,28 +31,7 @@ BIN=$PWD/target/release
 
 WORK=$(mktemp -d /dev/shm/slipway-bench-reg.XXXXXX)
 REG_PID=
-stop_registry() {
-    if [ -n "$REG_PID" ]; then
-        kill "$REG_PID" 2>/dev/null || true
-        wait "$REG_PID" 2>/dev/null || true
-        REG_PID=
-    fi
-}
 trap 'stop_registry; rm -rf "$WORK"' EXIT
-
-start_registry() {  # sets PORT, REG_PID
-    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    rm -rf "$WORK/registry"
-    cat > "$WORK/registry.yml" <<YML
-version: 0.1
-storage: { filesystem: { rootdirectory: $WORK/registry } }
-http: { addr: 127.0.0.1:$PORT }
-log: { level: error }
-YML
-    docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-    REG_PID=$!
-    until (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; do sleep 0.1; done
-}
 
 # 4 layers of incompressible data (what registries mostly move: gzip'd
 # tars), stored uncompressed so the set-up stays quick.
@@ -81,7 +60,7 @@ median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {p
 
 SRC="oci:$SLIPWAY_STORE:docker.io/library/regbench:latest"
 for i in $(seq "$RUNS"); do
-    start_registry
+    start_registry "$WORK"
     R=127.0.0.1:$PORT
     # Which side goes first alternates.
     for who in $( [ $((i % 2)) -eq 0 ] && echo "ours skopeo" || echo "skopeo ours"); do
@@ -108,7 +87,7 @@ tar -C "$WORK/big" -cf "$WORK/big.tar" .
 rm -rf "$WORK/big"
 "$BIN/image-assemble" -q --compression none --tag big "$WORK/big.tar" > /dev/null
 rm -f "$WORK/big.tar"
-start_registry
+start_registry "$WORK"
 measure big_push "$BIN/image-push" -q big "docker://127.0.0.1:$PORT/big:1"
 measure big_pull "$BIN/image-pull" -q --store "$WORK/pull-ours" "127.0.0.1:$PORT/big:1"
 stop_registry

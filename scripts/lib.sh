@@ -61,3 +61,30 @@ crun_on_hybrid_cgroups() {
         done
     fi
 }
+
+# start_registry DIR: Debian's docker-registry on a free loopback port,
+# storing under DIR, in the background; sets PORT and REG_PID.
+# stop_registry ends it.
+start_registry() {
+    local dir=$1
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    rm -rf "$dir/registry"
+    mkdir -p "$dir"
+    cat > "$dir/registry.yml" <<YML
+version: 0.1
+storage: { filesystem: { rootdirectory: $dir/registry } }
+http: { addr: 127.0.0.1:$PORT }
+log: { level: error }
+YML
+    docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
+    REG_PID=$!
+    until (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; do sleep 0.1; done
+}
+
+stop_registry() {
+    if [ -n "${REG_PID:-}" ]; then
+        kill "$REG_PID" 2>/dev/null || true
+        wait "$REG_PID" 2>/dev/null || true
+        REG_PID=
+    fi
+}

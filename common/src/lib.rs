@@ -19,6 +19,7 @@ pub mod layer;
 pub mod layer_tar;
 pub mod layout;
 pub mod lock;
+pub mod mount;
 pub mod platform;
 pub mod reference;
 #[cfg(feature = "registry")]

@@ -9,7 +9,8 @@
 use crate::config::{MountKind, Network, Plan, Root};
 use slipway_common::apply::{mkdir_all_in_root, openat_in_root};
 use slipway_common::container::cgroups::{hierarchy, Hierarchy};
-use std::ffi::{CStr, CString};
+use slipway_common::mount::mount;
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -57,30 +58,6 @@ fn c(s: &str) -> CString {
 
 fn ctx<T>(what: impl FnOnce() -> String) -> impl FnOnce(io::Error) -> io::Result<T> {
     move |e| Err(io::Error::new(e.kind(), format!("{}: {e}", what())))
-}
-
-fn mount(
-    source: Option<&CStr>,
-    target: &CStr,
-    fstype: Option<&CStr>,
-    flags: libc::c_ulong,
-    data: Option<&CStr>,
-) -> io::Result<()> {
-    // SAFETY: valid C strings or null, as mount(2) takes them.
-    let rc = unsafe {
-        libc::mount(
-            source.map_or(std::ptr::null(), CStr::as_ptr),
-            target.as_ptr(),
-            fstype.map_or(std::ptr::null(), CStr::as_ptr),
-            flags,
-            data.map_or(std::ptr::null(), |d| d.as_ptr().cast()),
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
 }
 
 /// The path that names an open descriptor, for mount(2).
@@ -532,10 +509,8 @@ fn pivot(root: &OwnedFd) -> io::Result<()> {
     }
     mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
         .or_else(ctx(|| "make the old root a slave".into()))?;
-    // SAFETY: valid C string.
-    if unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) } < 0 {
-        return Err(io::Error::last_os_error()).or_else(ctx(|| "detach the old root".into()));
-    }
+    slipway_common::mount::umount(c".", libc::MNT_DETACH)
+        .or_else(ctx(|| "detach the old root".into()))?;
     std::env::set_current_dir("/").or_else(ctx(|| "enter /".into()))
 }
 

@@ -27,21 +27,13 @@ fn sys_mount(
     flags: libc::c_ulong,
     data: Option<&CString>,
 ) -> io::Result<()> {
-    // SAFETY: every pointer is a valid C string or null.
-    let r = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            fstype.map_or(std::ptr::null(), |f| f.as_ptr()),
-            flags,
-            data.map_or(std::ptr::null(), |d| d.as_ptr().cast()),
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    slipway_common::mount::mount(
+        Some(src),
+        target,
+        fstype.map(|f| f.as_c_str()),
+        flags,
+        data.map(|d| d.as_c_str()),
+    )
 }
 
 /// Mounts `image` read-only at `dir` (created if missing).
@@ -115,11 +107,7 @@ pub fn mount(store: &Store, image: &str, dir: &Path) -> Result<(), Error> {
 }
 
 fn umount_path(target: &CString) -> io::Result<()> {
-    // SAFETY: a valid C string.
-    if unsafe { libc::umount2(target.as_ptr(), libc::UMOUNT_NOFOLLOW) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    slipway_common::mount::umount(target, libc::UMOUNT_NOFOLLOW)
 }
 
 /// Unmounts what `mount` mounted at `dir`.
