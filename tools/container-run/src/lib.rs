@@ -12,6 +12,7 @@ mod initlayer;
 mod mounts;
 mod net;
 mod parent;
+mod stubs;
 mod tty;
 
 use clap::Parser;

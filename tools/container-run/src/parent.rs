@@ -150,6 +150,7 @@ impl Container {
         if let Some(s) = self.slirp.take() {
             s.stop();
         }
+        crate::stubs::remove(&self.p.plan);
         let oom = self.cgroup.as_ref().is_some_and(Cgroup::oom_killed);
         if let Some(cg) = self.cgroup.take() {
             cg.remove();

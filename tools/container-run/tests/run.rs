@@ -406,6 +406,40 @@ fn the_writable_layer_lands_in_upper_for_layer_diff() {
         .map(|d| d.file_name())
         .collect();
     assert!(left.is_empty(), "the writable layer holds {left:?}");
+    // So do the mount points of volumes and tmpfs mounts the image lacks,
+    // unless the command put something in them.
+    let stubs = e.path("stub-upper");
+    let spec = stubs.to_string_lossy().into_owned();
+    let secret = e.path("secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let vol = format!("{}:/run/secrets/id:ro", secret.display());
+    let out = sh_ok(
+        &e,
+        &[
+            "--upper", &spec, "-v", &vol, "--tmpfs", "/cache/a", "--tmpfs", "/tmp/t",
+        ],
+        "cat /run/secrets/id; mkdir /tmp/kept",
+    );
+    assert_eq!(out, "s3cret");
+    let mut left: Vec<String> = walk(&stubs);
+    left.sort();
+    assert_eq!(left, ["tmp", "tmp/kept"], "only what the command made");
+}
+
+/// Every path below `root`, relative.
+fn walk(root: &std::path::Path) -> Vec<String> {
+    let mut out = vec![];
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            if e.file_type().unwrap().is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out
 }
 
 #[test]
