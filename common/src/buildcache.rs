@@ -68,9 +68,18 @@ pub fn forget(store: &Path, key: &Digest) -> io::Result<()> {
     }
 }
 
-/// Forgets every record, and the leftovers of writers that died; returns
-/// how many records there were.
+/// Where RUN --mount=type=cache directories live, one per cache id.
+pub fn mounts_dir(store: &Path) -> PathBuf {
+    dir(store).join("mounts")
+}
+
+/// Forgets every record and every cache mount's contents, and the
+/// leftovers of writers that died; returns how many records there were.
 pub fn clear(store: &Path) -> io::Result<usize> {
+    match fs::remove_dir_all(mounts_dir(store)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let dir = steps_dir(store);
     let Ok(rd) = fs::read_dir(&dir) else {
         return Ok(0);

@@ -3,6 +3,10 @@
 //! the store under a build-private tag, so the next step, a debug shell or
 //! a rerun of one line of the script can name it.
 
+mod run_mounts;
+
+pub use run_mounts::SecretSource;
+
 use crate::cache::step_key;
 use crate::context::{Context, Item};
 use crate::digests::{source_digest, StatCache};
@@ -135,6 +139,8 @@ pub struct Options {
     pub pull: bool,
     /// SOURCE_DATE_EPOCH, which the tools read too.
     pub epoch: Option<String>,
+    /// --secret: id and where its bytes come from.
+    pub secrets: Vec<(String, SecretSource)>,
 }
 
 pub struct Driver<'a> {
@@ -791,9 +797,6 @@ impl<'a> Driver<'a> {
 
     fn run(&mut self, st: &mut State, step: &Step, next: String) -> Result<bool, Error> {
         let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
-        if !step.flag_list("mount").is_empty() {
-            return Err(fail(self, "RUN --mount is not supported yet".into()));
-        }
         if !step.flag_list("device").is_empty() {
             return Err(fail(self, "RUN --device is not supported yet".into()));
         }
@@ -833,27 +836,41 @@ impl<'a> Driver<'a> {
         if !st.user.is_empty() {
             opts.extend(["-u".into(), st.user.clone()]);
         }
+        let (planned, mount_key) = self.plan_mounts(st, step).map_err(|m| fail(self, m))?;
         let history = format!("RUN {} # buildkit", run_history(st, &argv));
         let key = self.key(
             st,
-            json!({"cmd": "run", "argv": argv, "opts": opts, "network": network, "history": history}),
+            json!({"cmd": "run", "argv": argv, "opts": opts, "network": network, "history": history,
+                   "mounts": mount_key}),
         );
         if self.cached(st, &key) {
             return Ok(true);
         }
+        let given = self.give_mounts(&planned).map_err(|m| fail(self, m))?;
         let upper = Word::Tmp("upper".into());
         let layer = Word::Tmp("layer.tar".into());
-        let run = Call::new("container-run")
+        let mut run = Call::new("container-run")
             .args(["--rm", "--upper"])
             .arg(upper.clone())
             .args(["--network", network, "--entrypoint", ""])
             .args(opts.clone())
+            .args(given.args);
+        for (k, v) in given.env {
+            run = run.env(&k, v);
+        }
+        let run = run
             .arg(st.image.as_str())
             .args(argv.clone())
             .stdout(Out::Progress);
-        let prep = [Action::Remove(upper.clone())];
+        let mut prep = vec![Action::Remove(upper.clone())];
+        prep.extend(given.prep);
         self.act(&prep).map_err(|e| fail(self, e.to_string()))?;
-        if let Err(e) = self.act(&[Action::Call(run)]) {
+        let ran = self.act(&[Action::Call(run)]);
+        // Locked cache mounts are free again once the command is done, and
+        // secrets and mount copies gone.
+        drop(given.locks);
+        let _ = self.act(&given.done);
+        if let Err(e) = ran {
             let status = match e.status {
                 Some(n) => format!("exit status {n}"),
                 None => "killed by a signal".to_string(),
@@ -876,6 +893,7 @@ impl<'a> Driver<'a> {
                 "".into(),
             ]);
             dbg.extend(opts);
+            dbg.extend(given.hint);
             dbg.push(st.image.clone());
             dbg.push(
                 st.shell

@@ -7,6 +7,7 @@ mod build;
 mod cache;
 mod context;
 mod digests;
+mod mounts;
 mod plan;
 mod tools;
 
@@ -48,9 +49,14 @@ Examples:
 ///
 /// An image the store lacks (FROM, COPY --from) is pulled by image-pull.
 ///
-/// Not in this version: ADD of URLs and archives, COPY from heredocs, RUN
-/// --mount, ONBUILD triggers of the base image, and --print-script of COPY --from or of --chown with names
-/// (both need the images the build makes).
+/// RUN --mount takes bind (the context, a stage or an image), cache (kept
+/// in the store; sharing shared, locked or private), tmpfs and secret
+/// (--secret) mounts; ssh is refused.
+///
+/// Not in this version: ADD of URLs and archives, COPY from heredocs,
+/// ONBUILD triggers of the base image, and in --print-script: COPY --from,
+/// --chown with names, secrets, mounts from stages (all need what only the
+/// running build has).
 #[derive(Parser, Debug)]
 #[command(name = "image-build", version, after_help = EXAMPLES)]
 pub struct Args {
@@ -92,6 +98,12 @@ pub struct Args {
     /// what it makes, for the next build).
     #[arg(long)]
     pub no_cache: bool,
+
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR
+    /// (id=ID alone: the variable ID if set, else the file ID). Repeatable.
+    /// Its bytes never go into a layer, the history or a cache key.
+    #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR", value_parser = parse_secret)]
+    pub secrets: Vec<(String, build::SecretSource)>,
 
     /// Pull every image the build names (FROM, COPY --from) even when the
     /// store has it; without it only missing images are pulled.
@@ -135,6 +147,33 @@ fn parse_tag(s: &str) -> Result<String, String> {
         return Err(format!("{s}: a tag names NAME[:TAG], not a digest"));
     }
     Ok(s.to_string())
+}
+
+/// buildx's --secret: `id=ID[,src=FILE|source=FILE][,env=VAR][,type=file|env]`.
+fn parse_secret(s: &str) -> Result<(String, build::SecretSource), String> {
+    let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
+    for f in s.split(',') {
+        match f.split_once('=') {
+            Some(("id", v)) => id = Some(v.to_string()),
+            Some(("src" | "source", v)) => src = Some(v.to_string()),
+            Some(("env", v)) => env = Some(v.to_string()),
+            Some(("type", v)) if v == "file" || v == "env" => kind = Some(v.to_string()),
+            _ => return Err(format!("{f:?}: expected id=, src=, env= or type=file|env")),
+        }
+    }
+    let id = id.filter(|i| !i.is_empty()).ok_or("a secret needs id=ID")?;
+    let source = match (src, env, kind.as_deref()) {
+        (Some(_), Some(_), _) => return Err("a secret takes src= or env=, not both".into()),
+        (Some(f), None, Some("env")) | (None, Some(f), _) => build::SecretSource::Env(f),
+        (Some(f), None, _) => build::SecretSource::File(f.into()),
+        (None, None, Some("env")) => build::SecretSource::Env(id.clone()),
+        (None, None, Some(_)) => build::SecretSource::File(id.clone().into()),
+        (None, None, None) if std::env::var_os(&id).is_some() => {
+            build::SecretSource::Env(id.clone())
+        }
+        (None, None, None) => build::SecretSource::File(id.clone().into()),
+    };
+    Ok((id, source))
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -337,6 +376,7 @@ pub fn run(args: Args) -> Result<(), Error> {
             .map(|p| p.display().to_string()),
         store: store.clone(),
         use_cache: !args.no_cache,
+        secrets: args.secrets.clone(),
         pull: args.pull,
         epoch: std::env::var("SOURCE_DATE_EPOCH")
             .ok()

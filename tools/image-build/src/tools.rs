@@ -69,6 +69,9 @@ pub struct Call {
     pub stdin: Option<Word>,
     /// Joined by a pipe to this call's stdin (then `stdout` is unused).
     pub pipe_to: Option<Box<Call>>,
+    /// Variables for this process alone: how a secret reaches container-run
+    /// (`-e NAME` passes it on) without showing on any command line.
+    pub env: Vec<(String, std::ffi::OsString)>,
 }
 
 impl Call {
@@ -79,7 +82,12 @@ impl Call {
             stdout: Out::Discard,
             stdin: None,
             pipe_to: None,
+            env: vec![],
         }
+    }
+    pub fn env(mut self, name: &str, value: std::ffi::OsString) -> Call {
+        self.env.push((name.to_string(), value));
+        self
     }
     pub fn arg(mut self, w: impl Into<Word>) -> Call {
         self.args.push(w.into());
@@ -202,6 +210,7 @@ impl Runner<'_> {
     fn command(&self, c: &Call) -> Command {
         let mut cmd = Command::new(self.tools.path(c.tool));
         cmd.args(c.args.iter().map(|w| self.word(w)))
+            .envs(c.env.iter().map(|(k, v)| (k, v)))
             .env("SLIPWAY_STORE", &self.store)
             .stdin(Stdio::null())
             .stderr(Stdio::piped());

@@ -3,6 +3,9 @@
 //! step reads is changed once and must make that step (and only the steps
 //! after it) run again.
 
+mod common;
+
+use common::{build_output, run_in};
 use slipway_tests::{busybox_image, ok, write_files, Env};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -11,15 +14,7 @@ use std::path::Path;
 /// One build: its manifest digest and, for each RUN, COPY and ADD in
 /// order, whether it was CACHED or ran (DONE).
 fn build(env: &Env, ctx: &Path, extra: &[&str]) -> (String, Vec<(String, String)>) {
-    let mut c = env.cmd("image-build");
-    c.args(["--network", "none", "-t", "app"])
-        .args(extra)
-        .arg(ctx);
-    let out = c.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    // Shown when a test fails.
-    eprintln!("{stderr}");
+    let (digest, stderr) = build_output(env, ctx, extra);
     let mut steps = vec![];
     let mut current: Option<String> = None;
     for l in stderr.lines() {
@@ -36,20 +31,11 @@ fn build(env: &Env, ctx: &Path, extra: &[&str]) -> (String, Vec<(String, String)
             steps.push((text, rest.split(' ').next().unwrap().to_string()));
         }
     }
-    (
-        String::from_utf8(out.stdout).unwrap().trim().to_string(),
-        steps,
-    )
+    (digest, steps)
 }
 
 fn outcomes(steps: &[(String, String)]) -> Vec<&str> {
     steps.iter().map(|(_, o)| o.as_str()).collect()
-}
-
-fn run_in(env: &Env, image: &str, script: &str) -> String {
-    let mut c = env.cmd("container-run");
-    c.args(["--rm", "--network", "none", image, "sh", "-c", script]);
-    ok(c)
 }
 
 const DOCKERFILE: &str = "FROM bb

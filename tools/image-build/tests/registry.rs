@@ -1,6 +1,9 @@
 //! image-build with a real registry (Debian's docker-registry on a free
 //! loopback port): bases pulled when the store lacks them or --pull asks.
 
+mod common;
+
+use common::build;
 use slipway_tests::registry::TestRegistry;
 use slipway_tests::{busybox_image, ok, write_files, Env};
 
@@ -11,17 +14,6 @@ fn push_base(env: &Env, reg: &TestRegistry) -> String {
     c.args(["-q", "bb", &format!("docker://{name}")]);
     ok(c);
     name
-}
-
-fn build(env: &Env, ctx: &std::path::Path, extra: &[&str]) -> String {
-    let mut c = env.cmd("image-build");
-    c.args(["--network", "none", "-t", "app"])
-        .args(extra)
-        .arg(ctx);
-    let out = c.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    stderr
 }
 
 #[test]
