@@ -52,6 +52,9 @@ pub enum Whiteouts {
     /// an opaque marker the xattr `PREFIX.overlay.opaque=y` on its directory
     /// (`trusted` as root, `user` for overlay's `userxattr` mode).
     Overlay { user_xattr: bool },
+    /// Not whiteouts at all: `.wh.` names are ordinary entries, as in an
+    /// archive that ADD unpacks (which is not a layer).
+    Literal,
 }
 
 /// Extended attributes of an entry, name and value.
@@ -340,11 +343,12 @@ impl Applier {
         let h = e.header().clone();
         let kind = h.entry_type();
         // Whiteouts delete; they are never created as files.
-        if name.starts_with(WHITEOUT_PREFIX) {
+        if name.starts_with(WHITEOUT_PREFIX) && self.whiteouts != Whiteouts::Literal {
             if name == OPAQUE_WHITEOUT {
                 return match self.whiteouts {
                     Whiteouts::Delete => self.opaque(&parent),
                     Whiteouts::Overlay { user_xattr } => self.mark_opaque(&parent, user_xattr),
+                    Whiteouts::Literal => unreachable!("not a whiteout here"),
                 };
             }
             if name.starts_with(WHITEOUT_META_PREFIX) {

@@ -90,6 +90,34 @@ pub fn decompress<'a, R: Read + 'a>(input: R) -> io::Result<(Compression, Box<dy
     Ok((kind, reader))
 }
 
+/// Wraps an archive (what ADD unpacks: a tar, plain or compressed with
+/// gzip, bzip2, xz or zstd) in the decompressor its first bytes call for;
+/// also says which one it was ("none" for a plain tar).
+pub fn decompress_archive<'a, R: Read + 'a>(
+    input: R,
+) -> io::Result<(&'static str, Box<dyn Read + 'a>)> {
+    let mut buf = BufReader::with_capacity(64 * 1024, input);
+    let head = buf.fill_buf()?;
+    if head.starts_with(b"BZh") {
+        return Ok(("bzip2", Box::new(bzip2::bufread::MultiBzDecoder::new(buf))));
+    }
+    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Ok((
+            "xz",
+            Box::new(xz2::bufread::XzDecoder::new_multi_decoder(buf)),
+        ));
+    }
+    let (kind, r) = decompress(buf)?;
+    Ok((
+        match kind {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        },
+        r,
+    ))
+}
+
 /// How to compress: which format, what level, how many threads.
 #[derive(Clone, Copy, Debug)]
 pub struct Settings {

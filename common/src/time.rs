@@ -93,6 +93,33 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(days_from_civil(y, mo as u32, d as u32) * 86400 + h * 3600 + mi * 60 + se - offset)
 }
 
+/// Parses an HTTP date in its one current form (RFC 9110's IMF-fixdate,
+/// `Sun, 06 Nov 1994 08:49:37 GMT`) to seconds since the epoch.
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    let rest = s.trim().split_once(", ")?.1;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [d, mon, y, hms, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mo = MONTHS.iter().position(|m| m == mon)? as u32 + 1;
+    let d: u32 = d.parse().ok()?;
+    let y: i64 = y.parse().ok()?;
+    let t: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, mi, se] = t.as_slice() else {
+        return None;
+    };
+    if !(1..=31).contains(&d) || *h > 23 || *mi > 59 || *se > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se)
+}
+
 /// "About an hour ago", as Docker's go-units HumanDuration words it.
 pub fn human_since(then: i64, now: i64) -> String {
     let secs = (now - then).max(0);
@@ -195,5 +222,15 @@ mod tests {
         assert_eq!(human_size(999), "999B");
         assert_eq!(human_size(4_261_000), "4.261MB");
         assert_eq!(human_size(1_500_000_000), "1.5GB");
+    }
+
+    #[test]
+    fn http_dates_read_as_imf_fixdate() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784111777)
+        );
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 PST"), None);
     }
 }

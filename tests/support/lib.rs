@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 
 pub use tempfile::TempDir;
 
+pub mod http;
 pub mod registry;
 pub use registry::{FaultProxy, Faults, Route, TestRegistry};
 

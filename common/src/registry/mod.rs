@@ -8,6 +8,7 @@ mod args;
 mod auth;
 mod client;
 pub mod creds;
+pub mod fetch;
 mod progress;
 mod sources;
 mod tls;

@@ -3,20 +3,21 @@
 //! the store under a build-private tag, so the next step, a debug shell or
 //! a rerun of one line of the script can name it.
 
+mod copy;
 mod run_mounts;
 
 pub use run_mounts::SecretSource;
 
 use crate::cache::step_key;
-use crate::context::{Context, Item};
-use crate::digests::{source_digest, StatCache};
-use crate::plan::{Base, Plan, Source, Stage, Step};
+use crate::context::Context;
+use crate::digests::StatCache;
+use crate::plan::{Base, Plan, Stage, Step};
 use crate::tools::{render, render_command, Action, Call, Failed, Out, Runner, Tools, Word};
 use crate::Error;
 use serde_json::json;
 use slipway_common::buildcache;
 use slipway_common::digest::Digest;
-use slipway_common::ignore::{clean_path, Matcher};
+use slipway_common::ignore::clean_path;
 use slipway_common::shell::Lex;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
@@ -818,13 +819,26 @@ impl<'a> Driver<'a> {
                 "the stage is still empty (FROM scratch): there is nothing to run".into(),
             ));
         }
+        // A #! heredoc is its own file, bind mounted read-only.
+        let mut script_file = None;
         let argv = if step.is_exec() {
             step.args.clone()
         } else {
-            let script = run_script(step).map_err(|m| fail(self, m))?;
-            let mut v = st.shell.clone();
-            v.push(script);
-            v
+            match run_script(step) {
+                Script::Shell(script) => {
+                    let mut v = st.shell.clone();
+                    v.push(script);
+                    v
+                }
+                Script::File { name, content } => {
+                    if name.contains('/') || name.contains(':') || name == "." || name == ".." {
+                        return Err(fail(self, format!("{name:?} cannot name a heredoc script")));
+                    }
+                    let path = format!("/dev/pipes/{name}");
+                    script_file = Some((name, content));
+                    vec![path]
+                }
+            }
         };
         // The container: the ARGs as environment for this command only;
         // the image's own ENV, USER and WORKDIR are in its config.
@@ -841,12 +855,31 @@ impl<'a> Driver<'a> {
         let key = self.key(
             st,
             json!({"cmd": "run", "argv": argv, "opts": opts, "network": network, "history": history,
-                   "mounts": mount_key}),
+                   "mounts": mount_key, "script": script_file}),
         );
         if self.cached(st, &key) {
             return Ok(true);
         }
-        let given = self.give_mounts(&planned).map_err(|m| fail(self, m))?;
+        let mut given = self.give_mounts(&planned).map_err(|m| fail(self, m))?;
+        if let Some((name, content)) = &script_file {
+            let file = Word::Tmp(format!("heredoc/{name}"));
+            given
+                .prep
+                .push(Action::Write(file.clone(), content.clone(), 0o755));
+            given.done.push(Action::Remove(Word::Tmp("heredoc".into())));
+            let path = match &self.mode {
+                Mode::Run(r) => r
+                    .tmp
+                    .join("heredoc")
+                    .join(name)
+                    .to_string_lossy()
+                    .into_owned(),
+                Mode::Script(_) => format!("$T/heredoc/{name}"),
+            };
+            given
+                .args
+                .extend(["-v".into(), format!("{path}:/dev/pipes/{name}:ro").into()]);
+        }
         let upper = Word::Tmp("upper".into());
         let layer = Word::Tmp("layer.tar".into());
         let mut run = Call::new("container-run")
@@ -929,274 +962,6 @@ impl<'a> Driver<'a> {
         self.act(&[Action::Remove(upper), Action::Remove(layer)])
             .map_err(|e| fail(self, e.to_string()))?;
         Ok(false)
-    }
-
-    fn copy(&mut self, st: &mut State, step: &Step, next: String) -> Result<bool, Error> {
-        let up = step.cmd.to_ascii_uppercase();
-        let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
-        // The source image, and its manifest digest for the cache key.
-        let (from, from_digest) = match step.from.first() {
-            None => (None, None),
-            Some(_) if self.script() => {
-                return Err(fail(
-                    self,
-                    format!("--print-script cannot write {up} --from yet: its sources are only known once the stage is built"),
-                ))
-            }
-            Some(Source::Stage(i)) => {
-                let done = self.results.get(i).ok_or_else(|| {
-                    fail(self, format!("stage {i} was not built"))
-                })?;
-                let digest = done.digest.clone().unwrap_or_else(|| done.image.clone());
-                (Some(done.image.clone()), Some(digest))
-            }
-            Some(Source::Image(r)) => {
-                let found = self
-                    .image(r)
-                    .map_err(|e| fail(self, format!("--from={r}: {e}")))?;
-                (Some(format!("{}@{}", r.split('@').next().unwrap_or(r), found.digest)), Some(found.digest))
-            }
-        };
-        if step.flags.get("parents").and_then(|v| v.as_bool()) == Some(true) {
-            return Err(fail(self, format!("{up} --parents is not supported yet")));
-        }
-        if step.flags.get("unpack").and_then(|v| v.as_bool()) == Some(true) {
-            return Err(fail(self, "ADD --unpack is not supported yet".into()));
-        }
-        if !step.inline.is_empty() {
-            return Err(fail(
-                self,
-                format!("{up} with a heredoc source is not supported yet"),
-            ));
-        }
-        let mut sources = vec![];
-        for s in &step.sources {
-            let s = self.expand(st, step, s)?;
-            if step.cmd == "add" && is_remote(&s) {
-                return Err(fail(
-                    self,
-                    format!("ADD from a URL or git repository ({s}) is not supported yet"),
-                ));
-            }
-            sources.push(s);
-        }
-        let dest = self.expand(st, step, step.dest.as_deref().unwrap_or_default())?;
-        let chown_spec = step
-            .flag("chown")
-            .map(|c| self.expand(st, step, c))
-            .transpose()?;
-        let chmod = match step.flag("chmod") {
-            Some(m) => {
-                let m = self.expand(st, step, m)?;
-                if m.is_empty() || m.len() > 4 || !m.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-                    return Err(fail(
-                        self,
-                        format!("--chmod={m}: only an octal mode is supported"),
-                    ));
-                }
-                Some(m)
-            }
-            None => None,
-        };
-        let mut excludes = vec![];
-        for e in step.flag_list("exclude") {
-            excludes.push(self.expand(st, step, &e)?);
-        }
-        // Context sources are found now: their contents are part of the
-        // key. An image's are found only on a miss, once it is unpacked:
-        // its digest stands for them.
-        let ctx_items = match from {
-            None => Some(
-                self.ctx
-                    .resolve(&up, &sources, &dest, &st.workdir)
-                    .map_err(|m| fail(self, m))?,
-            ),
-            Some(_) => None,
-        };
-        let history = format!("{up} {} # buildkit", strip_keyword(&step.original));
-        let mut contents = vec![];
-        if let (Some((_, items)), Some(mut stat)) = (&ctx_items, self.stat.take()) {
-            let mut hashed = Ok(());
-            for item in items {
-                let ex = match Matcher::new(&[item.excludes.clone(), excludes.clone()].concat()) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        hashed = Err(format!("--exclude={}: {}", e.0, e.1));
-                        break;
-                    }
-                };
-                // What the ignore rules leave out is not in the digest,
-                // so the list of it (which names ignored files that
-                // exist) is not in the key: a new ignored file is no
-                // change.
-                match source_digest(&mut stat, &item.src, &ex) {
-                    Ok(d) => contents.push(json!({"rel": item.rel, "target": item.target, "dir": item.is_dir, "digest": d})),
-                    Err(e) => {
-                        hashed = Err(format!("{}: {e}", item.rel));
-                        break;
-                    }
-                }
-            }
-            self.stat = Some(stat);
-            hashed.map_err(|m| fail(self, m))?;
-        }
-        let key = self.key(
-            st,
-            json!({"cmd": up, "from": from_digest, "sources": sources, "dest": dest, "workdir": st.workdir,
-                   "chown": chown_spec, "chmod": chmod, "excludes": excludes, "contents": contents, "history": history}),
-        );
-        if self.cached(st, &key) {
-            return Ok(true);
-        }
-        // Files from the context are owned by root unless --chown says
-        // otherwise; COPY --from keeps the owners they have in the image.
-        let chown = match &chown_spec {
-            Some(c) => Some(
-                self.owner(&st.image, c)
-                    .map_err(|m| fail(self, format!("--chown={c}: {m}")))?,
-            ),
-            None if from.is_some() => None,
-            None => Some("0:0".to_string()),
-        };
-        let from_ctx;
-        let ctx = match &from {
-            None => self.ctx,
-            Some(image) => {
-                let root = self
-                    .unpack(image)
-                    .map_err(|m| fail(self, format!("--from={image}: {m}")))?;
-                from_ctx = Context {
-                    root,
-                    ignore: Default::default(),
-                };
-                &from_ctx
-            }
-        };
-        let (dest_abs, items) = match ctx_items {
-            Some(found) => found,
-            None => ctx
-                .resolve(&up, &sources, &dest, &st.workdir)
-                .map_err(|m| fail(self, m))?,
-        };
-        if step.cmd == "add" {
-            if let Some(a) = items.iter().find(|i| !i.is_dir && is_archive(&i.src)) {
-                return Err(fail(
-                    self,
-                    format!("ADD of a local archive ({}) extracts it, which is not supported yet: COPY copies it as a file", a.rel),
-                ));
-            }
-        }
-        let layer = Word::Tmp("layer.tar".into());
-        let owner = |c: Call| {
-            let mut c = c;
-            if let Some(o) = &chown {
-                c = c.args(["--chown", o.as_str()]);
-            }
-            if let Some(m) = &chmod {
-                c = c.args(["--chmod", m.as_str()]);
-            }
-            c
-        };
-        let with_excludes = |mut c: Call, item: &Item| {
-            for e in item.excludes.iter().chain(&excludes) {
-                c = c.arg("--exclude").arg(e.as_str());
-            }
-            c
-        };
-        let mut actions = vec![];
-        let staging = Word::Tmp("staging".into());
-        if let [item] = items.as_slice() {
-            let c = Call::new("layer-diff")
-                .arg("--dir")
-                .arg(item.src.as_path())
-                .arg("--to")
-                .arg(item.target.as_str());
-            actions.push(Action::Call(
-                with_excludes(owner(c), item).stdout(Out::File(layer.clone())),
-            ));
-        } else {
-            // Several sources make one layer: each goes into one staging
-            // tree where it lands below the destination, and the tree
-            // becomes the layer.
-            actions.push(Action::Mkdir(staging.clone()));
-            for item in &items {
-                let rel = item
-                    .target
-                    .strip_prefix(dest_abs.trim_end_matches('/'))
-                    .filter(|r| r.is_empty() || r.starts_with('/'))
-                    .unwrap_or("");
-                let rel = if rel.is_empty() { "/" } else { rel };
-                let c = Call::new("layer-diff")
-                    .arg("--dir")
-                    .arg(item.src.as_path())
-                    .arg("--to")
-                    .arg(rel);
-                actions
-                    .push(Action::Call(with_excludes(c, item).pipe(
-                        Call::new("layer-diff").arg("--apply").arg(staging.clone()),
-                    )));
-            }
-            let c = Call::new("layer-diff")
-                .arg("--dir")
-                .arg(staging.clone())
-                .arg("--to")
-                .arg(dest_abs.as_str());
-            actions.push(Action::Call(owner(c).stdout(Out::File(layer.clone()))));
-        }
-        self.act(&actions).map_err(|e| fail(self, e.to_string()))?;
-        self.commit(
-            st,
-            next,
-            vec!["--history".into(), history.into()],
-            Some(layer.clone()),
-            key,
-        )
-        .map_err(|e| fail(self, e.to_string()))?;
-        let mut done = vec![Action::Remove(layer)];
-        if items.len() > 1 {
-            done.push(Action::Remove(staging));
-        }
-        self.act(&done).map_err(|e| fail(self, e.to_string()))?;
-        Ok(false)
-    }
-
-    /// `--chown`'s USER[:GROUP] as numbers: names from the /etc/passwd
-    /// and /etc/group of the image the step starts from; a user alone is
-    /// its own group, as Docker documents.
-    fn owner(&mut self, image: &str, spec: &str) -> Result<String, String> {
-        if let Some(n) = numeric_owner(spec) {
-            return Ok(n);
-        }
-        if self.script() {
-            return Err("--print-script takes numeric ids only: names are looked up in the image, which exists only once the build runs".into());
-        }
-        let (user, group) = match spec.split_once(':') {
-            Some((u, g)) => (u, Some(g)),
-            None => (spec, None),
-        };
-        let root = self.unpack(image)?;
-        let find = |file: &str, name: &str, field: usize| -> Result<u32, String> {
-            if let Ok(n) = name.parse::<u32>() {
-                return Ok(n);
-            }
-            let p = root.join(file);
-            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
-                return Err(format!("/{file} is a symlink, which is not followed yet"));
-            }
-            let text = std::fs::read_to_string(&p)
-                .map_err(|_| format!("the image has no /{file} to look up {name:?} in"))?;
-            text.lines()
-                .map(|l| l.split(':').collect::<Vec<_>>())
-                .find(|f| f.first() == Some(&name))
-                .and_then(|f| f.get(field).and_then(|v| v.parse().ok()))
-                .ok_or_else(|| format!("no {name:?} in the image's /{file}"))
-        };
-        let uid = find("etc/passwd", user, 2)?;
-        let gid = match group {
-            Some(g) => find("etc/group", g, 2)?,
-            None => uid,
-        };
-        Ok(format!("{uid}:{gid}"))
     }
 
     /// The root filesystem of a store image, read-only: mounted once per
@@ -1293,23 +1058,27 @@ fn one_line_text(s: &str) -> String {
     }
 }
 
-/// The shell script of a shell-form RUN, heredocs as BuildKit treats them:
-/// a RUN that is only `<<EOF` runs the body; otherwise the heredocs are
-/// put back after the command line for the shell to read.
-fn run_script(step: &Step) -> Result<String, String> {
+/// What a shell-form RUN runs.
+enum Script {
+    /// A script for the stage's SHELL.
+    Shell(String),
+    /// A heredoc that starts with `#!`: a file of its own, run as
+    /// `/dev/pipes/NAME` so its first line picks the interpreter, as
+    /// BuildKit runs it.
+    File { name: String, content: String },
+}
+
+/// The script of a shell-form RUN, heredocs as BuildKit treats them: a
+/// RUN that is only `<<EOF` runs the body; otherwise the heredocs are put
+/// back after the command line for the shell to read.
+fn run_script(step: &Step) -> Script {
     let cmdline = step.args.join(" ");
     if step.heredocs.is_empty() {
-        return Ok(cmdline);
+        return Script::Shell(cmdline);
     }
     let first = &step.heredocs[0];
     if step.heredocs.len() == 1 && is_lone_heredoc(&cmdline, &first.name) {
-        if first.content.starts_with("#!") {
-            return Err(
-                "RUN with a #! heredoc (a script for another interpreter) is not supported yet"
-                    .into(),
-            );
-        }
-        return Ok(if first.chomp {
+        let body = if first.chomp {
             first
                 .content
                 .split_inclusive('\n')
@@ -1317,7 +1086,14 @@ fn run_script(step: &Step) -> Result<String, String> {
                 .collect()
         } else {
             first.content.clone()
-        });
+        };
+        if body.starts_with("#!") {
+            return Script::File {
+                name: first.name.clone(),
+                content: body,
+            };
+        }
+        return Script::Shell(body);
     }
     let mut full = cmdline;
     for h in &step.heredocs {
@@ -1325,7 +1101,7 @@ fn run_script(step: &Step) -> Result<String, String> {
         full.push_str(&h.content);
         full.push_str(&h.name);
     }
-    Ok(full)
+    Script::Shell(full)
 }
 
 /// Whether a command line is just `<<NAME` (`<<-`, quotes allowed).

@@ -53,10 +53,14 @@ Examples:
 /// in the store; sharing shared, locked or private), tmpfs and secret
 /// (--secret) mounts; ssh is refused.
 ///
-/// Not in this version: ADD of URLs and archives, COPY from heredocs,
-/// ONBUILD triggers of the base image, and in --print-script: COPY --from,
-/// --chown with names, secrets, mounts from stages (all need what only the
-/// running build has).
+/// ADD unpacks local tar archives (plain, gzip, bzip2, xz, zstd) and
+/// downloads http(s) URLs (--checksum checked); COPY and ADD take heredoc
+/// sources; a RUN heredoc that starts with #! runs as a file of its own.
+///
+/// Not in this version: ADD of git repositories, COPY --parents, ONBUILD
+/// triggers of the base image, and in --print-script: COPY --from, --chown
+/// with names, URLs, secrets and mounts from stages (all need what only
+/// the running build has).
 #[derive(Parser, Debug)]
 #[command(name = "image-build", version, after_help = EXAMPLES)]
 pub struct Args {

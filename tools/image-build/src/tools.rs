@@ -89,6 +89,10 @@ impl Call {
         self.env.push((name.to_string(), value));
         self
     }
+    pub fn stdin(mut self, w: Word) -> Call {
+        self.stdin = Some(w);
+        self
+    }
     pub fn arg(mut self, w: impl Into<Word>) -> Call {
         self.args.push(w.into());
         self
@@ -115,6 +119,8 @@ pub enum Action {
     Remove(Word),
     /// An empty directory, created afresh.
     Mkdir(Word),
+    /// A file with this text and mode (a heredoc), its directory made.
+    Write(Word, String, u32),
 }
 
 /// A call that failed: the tool, its exit status, and its error line.
@@ -257,6 +263,16 @@ impl Runner<'_> {
                 self.run(&Action::Remove(w.clone()))?;
                 let p = self.word(w);
                 std::fs::create_dir_all(&p).map_err(|e| fs_err(&p, e))
+            }
+            Action::Write(w, data, mode) => {
+                use std::os::unix::fs::PermissionsExt;
+                let p = PathBuf::from(self.word(w));
+                let err = |e| fs_err(&p.as_os_str().to_owned(), e);
+                if let Some(d) = p.parent() {
+                    std::fs::create_dir_all(d).map_err(err)?;
+                }
+                std::fs::write(&p, data).map_err(err)?;
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).map_err(err)
             }
             Action::Call(c) => self.call(c),
         }
@@ -433,6 +449,20 @@ pub fn render(a: &Action) -> String {
         Action::Call(c) => render_call(c),
         Action::Remove(w) => format!("rm -rf {}", render_word(w)),
         Action::Mkdir(w) => format!("rm -rf {0} && mkdir -p {0}", render_word(w)),
+        Action::Write(w, data, mode) => {
+            let dir = match w {
+                Word::Tmp(rel) => rel.rsplit_once('/').map(|(d, _)| Word::Tmp(d.to_string())),
+                Word::Lit(_) => None,
+            };
+            let mk = dir
+                .map(|d| format!("mkdir -p {} && ", render_word(&d)))
+                .unwrap_or_default();
+            let f = render_word(w);
+            format!(
+                "{mk}printf '%s' {} > {f} && chmod {mode:o} {f}",
+                sh_quote(data)
+            )
+        }
     }
 }
 

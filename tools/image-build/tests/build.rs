@@ -299,14 +299,19 @@ fn what_the_slice_does_not_do_is_refused_in_one_line() {
             "missing:1: FROM nothere:1: no such image in the store, and pulling it failed: ",
         ),
         (
-            "heredoc",
-            "FROM bb\nCOPY <<EOF /x\nhi\nEOF\n",
-            "heredoc:2: COPY <<EOF /x: COPY with a heredoc source is not supported yet",
+            "parents",
+            "FROM bb\nCOPY --parents file /x/\n",
+            "parents:2: COPY --parents file /x/: COPY --parents is not supported yet",
         ),
         (
-            "url",
-            "FROM bb\nADD https://example.org/x /x\n",
-            "ADD from a URL or git repository (https://example.org/x) is not supported yet",
+            "git",
+            "FROM bb\nADD https://example.org/repo.git /x\n",
+            "ADD of a git repository (https://example.org/repo.git) is not supported",
+        ),
+        (
+            "ssh",
+            "FROM bb\nRUN --mount=type=ssh true\n",
+            "ssh:2: RUN --mount=type=ssh true: --mount=type=ssh: RUN --mount=type=ssh is not supported",
         ),
         (
             "chown",

@@ -84,6 +84,12 @@ pub struct Args {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["changes", "upper", "dir", "old"])]
     pub apply: Option<PathBuf>,
 
+    /// With --apply: stdin is an archive, not a layer (what ADD unpacks):
+    /// a tar, plain or compressed with gzip, bzip2, xz or zstd, whose
+    /// `.wh.` names are ordinary files. Still confined to DIR.
+    #[arg(long, requires = "apply")]
+    pub archive: bool,
+
     /// Print JSON lines {"path":…,"kind":"added|modified|deleted"} (as
     /// docker diff reports) instead of a tar.
     #[arg(long)]
@@ -133,8 +139,14 @@ fn need_dir(p: &Path) -> Result<(), Error> {
 pub fn run(args: Args) -> Result<(), Error> {
     if let Some(dir) = &args.apply {
         std::fs::create_dir_all(dir).map_err(io_at(&dir.display().to_string()))?;
-        let (_, input) = compress::decompress(io::stdin().lock()).map_err(io_at("stdin"))?;
-        let report = apply::apply(input, dir)?;
+        let report = if args.archive {
+            let (_, input) =
+                compress::decompress_archive(io::stdin().lock()).map_err(io_at("stdin"))?;
+            apply::apply_with(input, dir, apply::Whiteouts::Literal)?
+        } else {
+            let (_, input) = compress::decompress(io::stdin().lock()).map_err(io_at("stdin"))?;
+            apply::apply(input, dir)?
+        };
         for w in report.warnings {
             eprintln!("layer-diff: warning: {w}");
         }

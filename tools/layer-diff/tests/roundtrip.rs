@@ -328,3 +328,50 @@ fn a_hard_linked_copy_and_the_tree_itself_diff_to_an_empty_layer() {
     assert_eq!(ok(layer_diff(&[a.as_os_str(), b.as_os_str()], None)), empty);
     assert_eq!(ok(layer_diff(&[a.as_os_str(), a.as_os_str()], None)), empty);
 }
+
+#[test]
+fn archive_mode_unpacks_compressed_tars_and_keeps_wh_names_as_files() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    fs::create_dir_all(src.join("d")).unwrap();
+    fs::write(src.join("d/.wh.kept"), "literal\n").unwrap();
+    fs::write(src.join("f"), "f\n").unwrap();
+    for (flag, name) in [
+        ("-z", "a.tgz"),
+        ("-j", "a.tbz2"),
+        ("-J", "a.txz"),
+        ("--zstd", "a.tzst"),
+        ("", "a.tar"),
+    ] {
+        let archive = t.path().join(name);
+        let mut tar = Command::new("tar");
+        tar.arg("-C").arg(&src).arg("-c").arg("-f").arg(&archive);
+        if !flag.is_empty() {
+            tar.arg(flag);
+        }
+        assert!(tar.arg(".").status().unwrap().success(), "tar {flag}");
+        let out_dir = t.path().join(format!("out-{name}"));
+        let out = Command::new(slipway_tests::bin("layer-diff"))
+            .arg("--apply")
+            .arg(&out_dir)
+            .arg("--archive")
+            .stdin(fs::File::open(&archive).unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            fs::read_to_string(out_dir.join("d/.wh.kept")).unwrap(),
+            "literal\n",
+            "{name}"
+        );
+        assert_eq!(
+            fs::read_to_string(out_dir.join("f")).unwrap(),
+            "f\n",
+            "{name}"
+        );
+    }
+}

@@ -1,0 +1,517 @@
+//! COPY and ADD: sources from the context, a stage or an image, heredocs,
+//! and for ADD local archives (unpacked) and URLs (downloaded), turned
+//! into one layer by layer-diff. What the sources hold is part of the
+//! step's cache key; their mtimes are not.
+
+use super::{is_archive, is_remote, numeric_owner, strip_keyword, Driver, Mode, State};
+use crate::context::{Context, Item};
+use crate::digests::source_digest;
+use crate::plan::{Source, Step};
+use crate::tools::{Action, Call, Out, Word};
+use crate::Error;
+use serde_json::{json, Value};
+use slipway_common::ignore::{clean_path, Matcher};
+use slipway_common::shell::Lex;
+
+/// One source as the layer gets it.
+struct Part {
+    item: Item,
+    /// Unpacked into the destination instead of copied as a file.
+    archive: bool,
+    /// Owner for this part when --chown is not given: context files are
+    /// root's, an image's files and an archive's keep their own.
+    default_owner: Option<&'static str>,
+    /// The source as the call names it, where that is not `item.src`: a
+    /// heredoc's file in the build's temp dir.
+    word: Option<Word>,
+}
+
+/// A URL downloaded for ADD: where it is and what it is called.
+struct Fetched {
+    url: String,
+    file: std::path::PathBuf,
+    name: String,
+    digest: String,
+    last_modified: Option<i64>,
+}
+
+impl Driver<'_> {
+    pub(super) fn copy(
+        &mut self,
+        st: &mut State,
+        step: &Step,
+        next: String,
+    ) -> Result<bool, Error> {
+        let up = step.cmd.to_ascii_uppercase();
+        let add = step.cmd == "add";
+        let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
+        // The source image, and its manifest digest for the cache key.
+        let (from, from_digest) = match step.from.first() {
+            None => (None, None),
+            Some(_) if self.script() => {
+                return Err(fail(
+                    self,
+                    format!("--print-script cannot write {up} --from yet: its sources are only known once the stage is built"),
+                ))
+            }
+            Some(Source::Stage(i)) => {
+                let done = self
+                    .results
+                    .get(i)
+                    .ok_or_else(|| fail(self, format!("stage {i} was not built")))?;
+                let digest = done.digest.clone().unwrap_or_else(|| done.image.clone());
+                (Some(done.image.clone()), Some(digest))
+            }
+            Some(Source::Image(r)) => {
+                let found = self
+                    .image(r)
+                    .map_err(|e| fail(self, format!("--from={r}: {e}")))?;
+                (
+                    Some(format!("{}@{}", r.split('@').next().unwrap_or(r), found.digest)),
+                    Some(found.digest),
+                )
+            }
+        };
+        if step.flags.get("parents").and_then(|v| v.as_bool()) == Some(true) {
+            return Err(fail(self, format!("{up} --parents is not supported yet")));
+        }
+        // ADD unpacks local archives unless --unpack=false, and remote
+        // ones only with --unpack=true.
+        let unpack = step.flags.get("unpack").and_then(|v| v.as_bool());
+        let checksum = step
+            .flag("checksum")
+            .map(|c| self.expand(st, step, c))
+            .transpose()?;
+        let mut sources = vec![];
+        let mut urls = vec![];
+        for s in &step.sources {
+            let s = self.expand(st, step, s)?;
+            if add && is_remote(&s) {
+                if !(s.starts_with("http://") || s.starts_with("https://")) || s.ends_with(".git") {
+                    return Err(fail(
+                        self,
+                        format!("ADD of a git repository ({s}) is not supported: give the files in the context"),
+                    ));
+                }
+                urls.push(s);
+            } else {
+                sources.push(s);
+            }
+        }
+        if checksum.is_some() && (urls.len() != 1 || !sources.is_empty()) {
+            return Err(fail(
+                self,
+                "ADD --checksum needs exactly one URL source".into(),
+            ));
+        }
+        let dest = self.expand(st, step, step.dest.as_deref().unwrap_or_default())?;
+        let count = sources.len() + urls.len() + step.inline.len();
+        let dest_is_dir = dest.ends_with('/') || dest == "." || dest.ends_with("/.");
+        if count > 1 && !dest_is_dir {
+            return Err(fail(self, format!(
+                "When using {up} with more than one source file, the destination must be a directory and end with a /"
+            )));
+        }
+        let dest_abs = if dest.starts_with('/') {
+            clean_path(&dest)
+        } else {
+            clean_path(&format!(
+                "{}/{dest}",
+                if st.workdir.is_empty() {
+                    "/"
+                } else {
+                    &st.workdir
+                }
+            ))
+        };
+        let target_of = |name: &str| {
+            if dest_is_dir {
+                clean_path(&format!("{dest_abs}/{name}"))
+            } else {
+                dest_abs.clone()
+            }
+        };
+        let chown_spec = step
+            .flag("chown")
+            .map(|c| self.expand(st, step, c))
+            .transpose()?;
+        let chmod = match step.flag("chmod") {
+            Some(m) => {
+                let m = self.expand(st, step, m)?;
+                if m.is_empty() || m.len() > 4 || !m.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                    return Err(fail(
+                        self,
+                        format!("--chmod={m}: only an octal mode is supported"),
+                    ));
+                }
+                Some(m)
+            }
+            None => None,
+        };
+        let mut excludes = vec![];
+        for e in step.flag_list("exclude") {
+            excludes.push(self.expand(st, step, &e)?);
+        }
+        // Heredoc sources, expanded (quotes kept) unless their name was
+        // quoted.
+        let mut inline = vec![];
+        for h in &step.inline {
+            let name = h.get("path").and_then(Value::as_str).unwrap_or_default();
+            let data = h.get("data").and_then(Value::as_str).unwrap_or_default();
+            let expand = h.get("expand").and_then(Value::as_bool).unwrap_or(false);
+            let data = if expand {
+                let mut lex = Lex::new('\\');
+                lex.raw_quotes = true;
+                lex.process_word(data, &st.lookup())
+                    .map_err(|e| fail(self, e.0))?
+            } else {
+                data.to_string()
+            };
+            if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                return Err(fail(self, format!("{name:?} cannot name a heredoc file")));
+            }
+            inline.push((name.to_string(), data));
+        }
+        // URLs are fetched now: what they hold is part of the key. A
+        // --checksum stands for the bytes, so a cached step fetches nothing.
+        let mut fetched: Vec<Fetched> = vec![];
+        if !urls.is_empty() && self.script() {
+            return Err(fail(
+                self,
+                "--print-script cannot write ADD of a URL yet".into(),
+            ));
+        }
+        if checksum.is_none() {
+            for (n, url) in urls.iter().enumerate() {
+                fetched.push(self.fetch(url, n).map_err(|m| fail(self, m))?);
+            }
+        }
+        // Context sources are found now: their contents are part of the
+        // key. An image's are found only on a miss, once it is mounted:
+        // its digest stands for them.
+        let ctx_items = match (&from, sources.is_empty()) {
+            (None, false) => Some(
+                self.ctx
+                    .resolve(&up, &sources, &dest, &st.workdir)
+                    .map_err(|m| fail(self, m))?
+                    .1,
+            ),
+            _ => None,
+        };
+        let history = format!("{up} {} # buildkit", strip_keyword(&step.original));
+        let mut contents = vec![];
+        if let (Some(items), Some(mut stat)) = (&ctx_items, self.stat.take()) {
+            let mut hashed = Ok(());
+            for item in items {
+                let ex = match Matcher::new(&[item.excludes.clone(), excludes.clone()].concat()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        hashed = Err(format!("--exclude={}: {}", e.0, e.1));
+                        break;
+                    }
+                };
+                // What the ignore rules leave out is not in the digest,
+                // so the list of it (which names ignored files that
+                // exist) is not in the key: a new ignored file is no
+                // change.
+                match source_digest(&mut stat, &item.src, &ex) {
+                    Ok(d) => contents.push(json!({"rel": item.rel, "target": item.target, "dir": item.is_dir, "digest": d})),
+                    Err(e) => {
+                        hashed = Err(format!("{}: {e}", item.rel));
+                        break;
+                    }
+                }
+            }
+            self.stat = Some(stat);
+            hashed.map_err(|m| fail(self, m))?;
+        }
+        let remote: Vec<Value> = match &checksum {
+            Some(c) => vec![json!({"url": urls[0], "checksum": c})],
+            None => fetched
+                .iter()
+                .map(|f| json!({"url": f.url, "name": f.name, "digest": f.digest, "mtime": f.last_modified}))
+                .collect(),
+        };
+        let key = self.key(
+            st,
+            json!({"cmd": up, "from": from_digest, "sources": sources, "dest": dest, "workdir": st.workdir,
+                   "chown": chown_spec, "chmod": chmod, "excludes": excludes, "contents": contents,
+                   "inline": inline, "remote": remote, "unpack": unpack, "history": history}),
+        );
+        if self.cached(st, &key) {
+            return Ok(true);
+        }
+        if let Some(sum) = &checksum {
+            let f = self.fetch(&urls[0], 0).map_err(|m| fail(self, m))?;
+            if &f.digest != sum {
+                return Err(fail(
+                    self,
+                    format!(
+                        "{}: the checksum is {}, not the {sum} that --checksum expects",
+                        urls[0], f.digest
+                    ),
+                ));
+            }
+            fetched.push(f);
+        }
+        let chown = match &chown_spec {
+            Some(c) => Some(
+                self.owner(&st.image, c)
+                    .map_err(|m| fail(self, format!("--chown={c}: {m}")))?,
+            ),
+            None => None,
+        };
+        // Every source as a part: where it is, where it lands, how.
+        let mut parts: Vec<Part> = vec![];
+        if !sources.is_empty() {
+            let items = match (ctx_items, &from) {
+                (Some(items), _) => items,
+                (None, Some(image)) => {
+                    let root = self
+                        .unpack(image)
+                        .map_err(|m| fail(self, format!("--from={image}: {m}")))?;
+                    let ctx = Context {
+                        root,
+                        ignore: Default::default(),
+                    };
+                    ctx.resolve(&up, &sources, &dest, &st.workdir)
+                        .map_err(|m| fail(self, m))?
+                        .1
+                }
+                (None, None) => unreachable!("context sources are resolved above"),
+            };
+            for item in items {
+                let archive = add && unpack != Some(false) && !item.is_dir && is_archive(&item.src);
+                let mut item = item;
+                if archive {
+                    item.target = dest_abs.clone();
+                }
+                let default_owner = if from.is_some() || archive {
+                    None
+                } else {
+                    Some("0:0")
+                };
+                parts.push(Part {
+                    item,
+                    archive,
+                    default_owner,
+                    word: None,
+                });
+            }
+        }
+        for (name, data) in &inline {
+            let w = Word::Tmp(format!("inline/{name}"));
+            self.act(&[Action::Write(w, data.clone(), 0o644)])
+                .map_err(|e| fail(self, e.to_string()))?;
+            let src = match &self.mode {
+                Mode::Run(r) => r.tmp.join("inline").join(name),
+                Mode::Script(_) => std::path::PathBuf::new(),
+            };
+            parts.push(Part {
+                word: Some(Word::Tmp(format!("inline/{name}"))),
+                item: Item {
+                    src,
+                    rel: name.clone(),
+                    is_dir: false,
+                    target: target_of(name),
+                    excludes: vec![],
+                },
+                archive: false,
+                default_owner: Some("0:0"),
+            });
+        }
+        for f in &fetched {
+            let archive = unpack == Some(true) && is_archive(&f.file);
+            parts.push(Part {
+                item: Item {
+                    src: f.file.clone(),
+                    rel: f.name.clone(),
+                    is_dir: false,
+                    target: if archive {
+                        dest_abs.clone()
+                    } else {
+                        target_of(&f.name)
+                    },
+                    excludes: vec![],
+                },
+                archive,
+                default_owner: if archive { None } else { Some("0:0") },
+                word: None,
+            });
+        }
+        let layer = Word::Tmp("layer.tar".into());
+        let staging = Word::Tmp("staging".into());
+        let single = parts.len() == 1;
+        let mut actions = vec![];
+        let mut done = vec![
+            Action::Remove(layer.clone()),
+            Action::Remove(Word::Tmp("inline".into())),
+        ];
+        if !single {
+            // Several sources make one layer: each goes into one staging
+            // tree where it lands below the destination, and the tree
+            // becomes the layer.
+            actions.push(Action::Mkdir(staging.clone()));
+            done.push(Action::Remove(staging.clone()));
+        }
+        for (n, p) in parts.iter().enumerate() {
+            let mut src = p
+                .word
+                .clone()
+                .unwrap_or_else(|| Word::from(p.item.src.as_path()));
+            if p.archive {
+                let dir = Word::Tmp(format!("unpacked-{n}"));
+                actions.push(Action::Mkdir(dir.clone()));
+                actions.push(Action::Call(
+                    Call::new("layer-diff")
+                        .arg("--apply")
+                        .arg(dir.clone())
+                        .arg("--archive")
+                        .stdin(src),
+                ));
+                done.push(Action::Remove(dir.clone()));
+                src = dir;
+            }
+            let to = if single {
+                p.item.target.clone()
+            } else {
+                let rel = p
+                    .item
+                    .target
+                    .strip_prefix(dest_abs.trim_end_matches('/'))
+                    .filter(|r| r.is_empty() || r.starts_with('/'))
+                    .unwrap_or("");
+                if rel.is_empty() {
+                    "/".to_string()
+                } else {
+                    rel.to_string()
+                }
+            };
+            let mut c = Call::new("layer-diff")
+                .arg("--dir")
+                .arg(src)
+                .arg("--to")
+                .arg(to.as_str());
+            if let Some(o) = chown.as_deref().or(p.default_owner) {
+                c = c.args(["--chown", o]);
+            }
+            if let (Some(m), false) = (&chmod, p.archive) {
+                c = c.args(["--chmod", m.as_str()]);
+            }
+            for e in p.item.excludes.iter().chain(&excludes) {
+                c = c.arg("--exclude").arg(e.as_str());
+            }
+            actions.push(Action::Call(if single {
+                c.stdout(Out::File(layer.clone()))
+            } else {
+                c.pipe(Call::new("layer-diff").arg("--apply").arg(staging.clone()))
+            }));
+        }
+        if !single {
+            let mut c = Call::new("layer-diff")
+                .arg("--dir")
+                .arg(staging.clone())
+                .arg("--to")
+                .arg(dest_abs.as_str());
+            if let Some(o) = &chown {
+                c = c.args(["--chown", o.as_str()]);
+            }
+            actions.push(Action::Call(c.stdout(Out::File(layer.clone()))));
+        }
+        let result = self.act(&actions).map_err(|e| fail(self, e.to_string()));
+        let result = result.and_then(|()| {
+            self.commit(
+                st,
+                next,
+                vec!["--history".into(), history.into()],
+                Some(layer.clone()),
+                key,
+            )
+            .map_err(|e| fail(self, e.to_string()))
+        });
+        for f in &fetched {
+            let _ = std::fs::remove_file(&f.file);
+        }
+        let _ = self.act(&done);
+        result.map(|()| false)
+    }
+
+    /// Downloads a URL for ADD into the build's temp dir: mode 0600 and
+    /// the server's Last-Modified, as BuildKit gives it.
+    fn fetch(&mut self, url: &str, n: usize) -> Result<Fetched, String> {
+        let Mode::Run(r) = &self.mode else {
+            return Err("--print-script cannot write ADD of a URL yet".into());
+        };
+        let dir = r.tmp.join(format!("url-{n}"));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let part = dir.join(".download");
+        let got = slipway_common::registry::fetch::fetch(url, &part)?;
+        let from_url = url
+            .split(['?', '#'])
+            .next()
+            .unwrap_or(url)
+            .rsplit('/')
+            .next()
+            .filter(|n| !n.is_empty() && !n.contains(':') && *n != "." && *n != "..")
+            .unwrap_or("__unnamed__");
+        let name = got.filename.clone().unwrap_or_else(|| from_url.to_string());
+        let file = dir.join(&name);
+        std::fs::rename(&part, &file).map_err(|e| format!("{}: {e}", file.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let mtime = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(got.last_modified.unwrap_or(0).max(0) as u64);
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(mtime))
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        Ok(Fetched {
+            url: url.to_string(),
+            file,
+            name,
+            digest: got.digest.to_string(),
+            last_modified: got.last_modified,
+        })
+    }
+
+    /// `--chown`'s USER[:GROUP] as numbers: names from the /etc/passwd
+    /// and /etc/group of the image the step starts from; a user alone is
+    /// its own group, as Docker documents.
+    fn owner(&mut self, image: &str, spec: &str) -> Result<String, String> {
+        if let Some(n) = numeric_owner(spec) {
+            return Ok(n);
+        }
+        if self.script() {
+            return Err("--print-script takes numeric ids only: names are looked up in the image, which exists only once the build runs".into());
+        }
+        let (user, group) = match spec.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (spec, None),
+        };
+        let root = self.unpack(image)?;
+        let find = |file: &str, name: &str, field: usize| -> Result<u32, String> {
+            if let Ok(n) = name.parse::<u32>() {
+                return Ok(n);
+            }
+            let p = root.join(file);
+            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(format!("/{file} is a symlink, which is not followed yet"));
+            }
+            let text = std::fs::read_to_string(&p)
+                .map_err(|_| format!("the image has no /{file} to look up {name:?} in"))?;
+            text.lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.first() == Some(&name))
+                .and_then(|f| f.get(field).and_then(|v| v.parse().ok()))
+                .ok_or_else(|| format!("no {name:?} in the image's /{file}"))
+        };
+        let uid = find("etc/passwd", user, 2)?;
+        let gid = match group {
+            Some(g) => find("etc/group", g, 2)?,
+            None => uid,
+        };
+        Ok(format!("{uid}:{gid}"))
+    }
+}
