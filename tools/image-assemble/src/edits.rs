@@ -85,6 +85,9 @@ pub struct Edits {
     pub shell: Option<Vec<String>>,
     #[serde(default)]
     pub onbuild: Vec<String>,
+    /// Drop the base's ONBUILD triggers first (a build that ran them).
+    #[serde(default)]
+    pub clear_onbuild: bool,
     #[serde(default)]
     pub author: Option<String>,
     #[serde(default)]
@@ -336,6 +339,7 @@ impl Edits {
             self.shell = other.shell;
         }
         self.onbuild.extend(other.onbuild);
+        self.clear_onbuild |= other.clear_onbuild;
         if other.author.is_some() {
             self.author = other.author;
         }
@@ -472,6 +476,10 @@ impl Edits {
         if let Some(h) = &self.healthcheck {
             c.insert("Healthcheck".into(), h.to_json()?);
             said.push(format!("HEALTHCHECK {}", h.test.join(" ")));
+        }
+        if self.clear_onbuild && c.get("OnBuild").is_some_and(|o| !o.is_null()) {
+            c.insert("OnBuild".into(), Value::Null);
+            said.push("ONBUILD triggers run".into());
         }
         for o in &self.onbuild {
             let list = c.entry("OnBuild").or_insert_with(|| json!([]));

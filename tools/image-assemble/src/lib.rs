@@ -147,6 +147,11 @@ pub struct Args {
     #[arg(long, value_name = "INSTRUCTION", allow_hyphen_values = true)]
     pub onbuild: Vec<String>,
 
+    /// Drop the base image's ONBUILD triggers (once a build has run them,
+    /// as docker build does); --onbuild adds new ones after.
+    #[arg(long)]
+    pub clear_onbuild: bool,
+
     /// The image author.
     #[arg(long, value_name = "NAME")]
     pub author: Option<String>,
@@ -265,6 +270,7 @@ fn collect_edits(args: &Args) -> Result<Edits, Error> {
             })
             .transpose()?,
         onbuild: args.onbuild.clone(),
+        clear_onbuild: args.clear_onbuild,
         author: args.author.clone(),
         annotations: kv(&args.annotation, "annotation")?.into_iter().collect(),
         history: args.history.clone(),

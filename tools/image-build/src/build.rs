@@ -38,6 +38,12 @@ struct State {
     cmd_set: Option<Vec<String>>,
     /// The ARGs declared in this stage, in order, with their values.
     args: Vec<(String, Option<String>)>,
+    /// The ONBUILD triggers in the image's config (run when a later FROM
+    /// starts from it).
+    onbuild: Vec<String>,
+    /// Config edits the next commit makes before its own (clearing the
+    /// triggers the stage ran): part of that step's key.
+    pending: Vec<String>,
 }
 
 fn default_shell() -> Vec<String> {
@@ -280,6 +286,44 @@ impl<'a> Driver<'a> {
         inspect(self.tools, reference, &self.opts.store)
     }
 
+    /// ONBUILD triggers as the steps they are: dockerfile-parse reads them
+    /// as the instructions of a stage of their own.
+    fn parse_triggers(&self, triggers: &[String]) -> Result<Vec<Step>, String> {
+        let mut text = String::new();
+        if self.plan.escape != "\\" {
+            text.push_str(&format!("# escape={}\n", self.plan.escape));
+        }
+        text.push_str("FROM scratch\n");
+        for t in triggers {
+            text.push_str(t);
+            text.push('\n');
+        }
+        let mut c = std::process::Command::new(self.tools.path("dockerfile-parse"));
+        c.arg("-")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().map_err(|e| format!("dockerfile-parse: {e}"))?;
+        if let Some(mut w) = child.stdin.take() {
+            std::io::Write::write_all(&mut w, text.as_bytes())
+                .map_err(|e| format!("dockerfile-parse: {e}"))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("dockerfile-parse: {e}"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let line = err.lines().last().unwrap_or("dockerfile-parse failed");
+            return Err(line
+                .strip_prefix("dockerfile-parse: error: ")
+                .unwrap_or(line)
+                .to_string());
+        }
+        let mut plan: Plan = serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("dockerfile-parse printed an unexpected plan: {e}"))?;
+        Ok(plan.stages.pop().map(|s| s.steps).unwrap_or_default())
+    }
+
     /// An image the build starts from or copies from: from the store, or
     /// pulled into it by image-pull when the store lacks it (always with
     /// --pull, as docker build --pull does).
@@ -442,6 +486,7 @@ impl<'a> Driver<'a> {
             "scratch" => "scratch",
             _ => st.digest.as_deref()?,
         };
+        let step = json!({"step": step, "pending": st.pending});
         Some(step_key(
             parent,
             self.opts.epoch.as_deref(),
@@ -471,6 +516,7 @@ impl<'a> Driver<'a> {
         }
         st.image = rec.image.to_string();
         st.digest = Some(rec.image.to_string());
+        st.pending.clear();
         true
     }
 
@@ -494,7 +540,7 @@ impl<'a> Driver<'a> {
         if !self.script() {
             c = c.arg("--digestfile").arg(digestfile);
         }
-        c = c.args(edits);
+        c = c.args(std::mem::take(&mut st.pending)).args(edits);
         if let Some(l) = layer {
             c = c.arg(l);
         }
@@ -584,18 +630,6 @@ impl<'a> Driver<'a> {
                 let found = self
                     .image(r)
                     .map_err(|e| self.err(stage.line, &from_line, e))?;
-                if found
-                    .config
-                    .on_build
-                    .as_ref()
-                    .is_some_and(|v| !v.is_empty())
-                {
-                    return Err(self.err(
-                        stage.line,
-                        &from_line,
-                        "the base image has ONBUILD triggers, which image-build does not run yet",
-                    ));
-                }
                 // Pinned by digest: a tag moved during the build does not
                 // change it halfway.
                 let image = match r.split_once('@') {
@@ -618,9 +652,35 @@ impl<'a> Driver<'a> {
                         .unwrap_or_else(default_shell),
                     cmd_set: None,
                     args: vec![],
+                    onbuild: c.on_build.unwrap_or_default(),
+                    pending: vec![],
                 }
             }
         };
+        // The base's ONBUILD triggers run first, as instructions of this
+        // stage at its FROM line; the image this stage makes has them no
+        // more.
+        if !st.onbuild.is_empty() {
+            let triggers = std::mem::take(&mut st.onbuild);
+            st.pending.push("--clear-onbuild".into());
+            let steps = self
+                .parse_triggers(&triggers)
+                .map_err(|e| self.err(stage.line, &from_line, format!("ONBUILD trigger: {e}")))?;
+            for (i, mut step) in steps.into_iter().enumerate() {
+                self.count += 1;
+                self.say(format!(
+                    "#{} [{name} 1/{total}] ONBUILD {}",
+                    self.count,
+                    one_line_text(&step.original)
+                ));
+                step.line = stage.line;
+                let next = self.next_tag(stage.index, &format!("onbuild-{}", i + 1));
+                let cached = self.step(&mut st, &step, next)?;
+                if !self.script() && cached {
+                    self.say(format!("#{} CACHED", self.count));
+                }
+            }
+        }
         for (i, step) in stage.steps.iter().enumerate() {
             self.count += 1;
             let started = Instant::now();
@@ -768,6 +828,7 @@ impl<'a> Driver<'a> {
             }
             "onbuild" => {
                 let t = step.trigger.clone().unwrap_or_default();
+                st.onbuild.push(t.clone());
                 edits.extend(["--onbuild".into(), t.clone()]);
                 history = format!("ONBUILD {t}");
             }

@@ -57,8 +57,11 @@ Examples:
 /// downloads http(s) URLs (--checksum checked); COPY and ADD take heredoc
 /// sources; a RUN heredoc that starts with #! runs as a file of its own.
 ///
-/// Not in this version: ADD of git repositories, COPY --parents, ONBUILD
-/// triggers of the base image, and in --print-script: COPY --from, --chown
+/// The base's ONBUILD triggers run right after its FROM, and the image
+/// made has them no more.
+///
+/// Not in this version: ADD of git repositories, COPY --parents, and in
+/// --print-script: COPY --from, --chown
 /// with names, URLs, secrets and mounts from stages (all need what only
 /// the running build has).
 #[derive(Parser, Debug)]

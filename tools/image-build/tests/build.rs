@@ -348,3 +348,54 @@ fn what_the_slice_does_not_do_is_refused_in_one_line() {
         "{line}"
     );
 }
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build_and_not_after() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write_files(
+        &ctx,
+        &[
+            (
+                "Base",
+                "FROM bb\nONBUILD ARG WHO=child\nONBUILD COPY hello.txt /from-child/\n\
+                 ONBUILD RUN echo \"triggered in $WHO\" > /triggered\n",
+            ),
+            (
+                "Child",
+                "FROM base\nRUN cat /triggered /from-child/hello.txt > /both\n",
+            ),
+            (
+                "Grandchild",
+                "FROM child\nRUN ls /from-child | wc -l > /count\n",
+            ),
+            ("hello.txt", "hello\n"),
+        ],
+    );
+    for (file, tag) in [
+        ("Base", "base"),
+        ("Child", "child"),
+        ("Grandchild", "grandchild"),
+    ] {
+        let mut c = env.cmd("image-build");
+        c.args(["-q", "--network", "none", "-t", tag, "-f"])
+            .arg(ctx.join(file))
+            .arg(&ctx);
+        ok(c);
+    }
+    let onbuild = |image: &str| inspect(&env, image)["config"]["config"]["OnBuild"].clone();
+    assert_eq!(onbuild("base").as_array().map(Vec::len), Some(3));
+    assert!(onbuild("child").is_null(), "{}", onbuild("child"));
+    let mut c = env.cmd("container-run");
+    c.args([
+        "--rm",
+        "--network",
+        "none",
+        "grandchild",
+        "cat",
+        "/both",
+        "/count",
+    ]);
+    assert_eq!(ok(c), "triggered in child\nhello\n1\n");
+}
