@@ -11,6 +11,7 @@ pub mod compress;
 pub mod container;
 pub mod digest;
 pub mod dirfd;
+pub mod export;
 pub mod fsmeta;
 pub mod fsutil;
 pub mod ignore;

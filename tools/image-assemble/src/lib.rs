@@ -8,10 +8,11 @@ use edits::{CommandForm, Edits, Healthcheck};
 use oci_spec::image::{
     Descriptor, DescriptorBuilder, ImageManifest, ImageManifestBuilder, MediaType,
 };
-use slipway_common::archive::{self, ArchiveError};
+use slipway_common::archive::ArchiveError;
 use slipway_common::cli::StoreArgs;
 use slipway_common::compress::{Compression, Settings};
 use slipway_common::digest::Digest;
+use slipway_common::export::{self, Destination, ExportError};
 use slipway_common::fsutil::{IoContext, IoError};
 use slipway_common::image::{self, Image, ImageError, DOCKER_CONFIG, DOCKER_MANIFEST};
 use slipway_common::layer::{self, LayerError};
@@ -196,6 +197,8 @@ pub enum Error {
     Reference(#[from] ReferenceError),
     #[error(transparent)]
     Io(#[from] IoError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
     #[error("base {0}: {1}")]
     Base(String, Box<SourceError>),
     #[error("layer {0}: {1}")]
@@ -206,22 +209,8 @@ pub enum Error {
     Invalid(String),
 }
 
-/// Where the assembled image goes besides the store (the transports of
-/// `ImageRef` that --output accepts).
-enum Output {
-    Oci {
-        dir: PathBuf,
-        name: Option<String>,
-    },
-    OciArchive {
-        file: PathOrStdio,
-        name: Option<String>,
-    },
-    DockerArchive {
-        file: PathOrStdio,
-        name: Option<Reference>,
-    },
-}
+/// Where the assembled image goes besides the store.
+type Output = Destination;
 
 fn collect_edits(args: &Args) -> Result<Edits, Error> {
     let mut edits = match &args.edits_file {
@@ -652,32 +641,8 @@ pub fn run(args: Args) -> Result<(), Error> {
             progress(args.quiet, || format!("tagged {}", t.familiar()));
         }
     }
-    match &output {
-        None => {}
-        Some(Output::Oci { dir, name }) => {
-            let out = if primary.root() == dir.as_path() {
-                primary.clone()
-            } else {
-                Layout::create(dir)?
-            };
-            write_into(&out, &primary, &assembled, &mdesc, name.as_deref())?;
-        }
-        Some(Output::OciArchive { file, name }) => {
-            let tmp = tempfile::tempdir().ctx("create a temp dir in", &std::env::temp_dir())?;
-            let out = Layout::create(tmp.path())?;
-            write_into(&out, &primary, &assembled, &mdesc, name.as_deref())?;
-            archive::write_output(file, |w| archive::write_layout_tar(&out, w))?;
-        }
-        Some(Output::DockerArchive { file, name }) => {
-            let repo_tags: Vec<String> = match name {
-                Some(n) => vec![n.familiar()],
-                None => tags.iter().map(|t| t.familiar()).collect(),
-            };
-            let scratch = tempfile::tempdir().ctx("create a temp dir in", &std::env::temp_dir())?;
-            archive::write_output(file, |w| {
-                archive::write_docker_archive(w, &primary, &assembled, &repo_tags, scratch.path())
-            })?;
-        }
+    if let Some(dest) = &output {
+        export::export(&primary, &assembled, &mdesc, dest, &tags)?;
     }
     if let Some(f) = &args.digestfile {
         slipway_common::fsutil::write_atomic(f, mdigest.to_string().as_bytes())?;
@@ -693,23 +658,5 @@ pub fn run(args: Args) -> Result<(), Error> {
             .and_then(|_| out.flush())
             .ctx("write", std::path::Path::new("<stdout>"))?;
     }
-    Ok(())
-}
-
-/// Copies an image's blobs into `out` and names it there.
-fn write_into(
-    out: &Layout,
-    from: &Layout,
-    image: &Image,
-    mdesc: &Descriptor,
-    name: Option<&str>,
-) -> Result<(), Error> {
-    let _session = out.write_session()?;
-    if out.root() != from.root() {
-        for (d, size) in image.blob_sizes() {
-            out.copy_blob_from(from, &d, Some(size))?;
-        }
-    }
-    out.add_manifest(mdesc, name)?;
     Ok(())
 }

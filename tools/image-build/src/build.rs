@@ -144,6 +144,13 @@ pub struct Options {
     pub use_cache: bool,
     /// Pull every image the build names, even one the store has.
     pub pull: bool,
+    /// --output: where the image is written besides (or instead of) the
+    /// store's tags.
+    pub output: Option<String>,
+    /// --push: every tag goes to its registry.
+    pub push: bool,
+    /// Keep the context's stat cache in the store across builds.
+    pub stat_cache: bool,
     /// SOURCE_DATE_EPOCH, which the tools read too.
     pub epoch: Option<String>,
     /// --secret: id and where its bytes come from.
@@ -220,6 +227,9 @@ impl<'a> Driver<'a> {
         let escape = plan.escape.chars().next().unwrap_or('\\');
         // One stat cache per context directory, in the store.
         let stat = matches!(mode, Mode::Run(_)).then(|| {
+            if !opts.stat_cache {
+                return StatCache::in_memory();
+            }
             let name = Digest::of(ctx.root.as_os_str().as_encoded_bytes());
             StatCache::load(
                 buildcache::dir(&opts.store)
@@ -418,8 +428,36 @@ impl<'a> Driver<'a> {
             ));
         }
         self.act(&actions).map_err(|e| Error::Msg(e.to_string()))?;
+        let mut exports = vec![];
+        if let Some(out) = self.opts.output.clone() {
+            self.say(format!("#{} writing the image to {out}", self.count + 1));
+            let stdout =
+                slipway_common::export::Destination::parse(&out).is_ok_and(|d| d.is_stdout());
+            let to = if stdout { Out::Stdout } else { Out::Discard };
+            exports.push(Action::Call(
+                Call::new("image-store")
+                    .arg("save")
+                    .arg(fin.image.as_str())
+                    .arg(out.as_str())
+                    .stdout(to),
+            ));
+        }
+        if self.opts.push {
+            for t in self.opts.tags.clone() {
+                self.say(format!("#{} pushing {t}", self.count + 1));
+                exports.push(Action::Call(
+                    Call::new("image-push")
+                        .arg("-q")
+                        .arg(fin.image.as_str())
+                        .arg(format!("docker://{t}")),
+                ));
+            }
+        }
+        self.act(&exports).map_err(|e| Error::Msg(e.to_string()))?;
         let reference = match self.opts.tags.first() {
             Some(t) => t.clone(),
+            // An image written to --output needs no name in the store.
+            None if self.opts.output.is_some() => fin.image.clone(),
             None => {
                 self.keep_final = Some(fin.image.clone());
                 fin.image.clone()
@@ -1240,12 +1278,7 @@ fn is_archive(p: &std::path::Path) -> bool {
     let n = std::fs::File::open(p)
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
-    let h = &head[..n];
-    h.starts_with(&[0x1f, 0x8b])
-        || h.starts_with(b"BZh")
-        || h.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
-        || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || (n >= 262 && &h[257..262] == b"ustar")
+    crate::context::looks_like_archive(&head[..n])
 }
 
 #[cfg(test)]

@@ -306,6 +306,64 @@ impl Context {
     }
 }
 
+/// Whether these first bytes start a tar, plain or compressed as ADD and
+/// `docker build -` take them.
+pub fn looks_like_archive(h: &[u8]) -> bool {
+    h.starts_with(&[0x1f, 0x8b])
+        || h.starts_with(b"BZh")
+        || h.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
+        || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || (h.len() >= 262 && &h[257..262] == b"ustar")
+}
+
+/// `image-build -`: stdin is a tar of the context, unpacked into `dir` by
+/// layer-diff (None), or else a Dockerfile, returned with `dir` left as an
+/// empty context.
+pub fn from_stdin(tools: &crate::tools::Tools, dir: &Path) -> Result<Option<Vec<u8>>, String> {
+    use std::io::{Read, Write};
+    let mut stdin = std::io::stdin().lock();
+    let mut head = vec![0u8; 512];
+    let mut n = 0;
+    while n < head.len() {
+        match stdin.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("stdin: {e}")),
+        }
+    }
+    head.truncate(n);
+    if !looks_like_archive(&head) {
+        stdin
+            .read_to_end(&mut head)
+            .map_err(|e| format!("stdin: {e}"))?;
+        return Ok(Some(head));
+    }
+    let mut child = std::process::Command::new(tools.path("layer-diff"))
+        .arg("--apply")
+        .arg(dir)
+        .arg("--archive")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("layer-diff: {e}"))?;
+    let mut w = child.stdin.take().expect("stdin is piped");
+    let fed = w
+        .write_all(&head)
+        .and_then(|()| std::io::copy(&mut stdin, &mut w).map(|_| ()));
+    drop(w);
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("layer-diff: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err.lines().last().unwrap_or("layer-diff failed");
+        return Err(format!("the context on stdin: {line}"));
+    }
+    fed.map_err(|e| format!("the context on stdin: {e}"))?;
+    Ok(None)
+}
+
 /// A source reached through a symlink may not leave the context.
 fn check_inside(root: &Path, src: &Path) -> Result<(), String> {
     let real_root = root

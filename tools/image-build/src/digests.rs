@@ -70,7 +70,6 @@ pub struct StatCache {
 
 impl StatCache {
     /// A cache that is never saved.
-    #[cfg(test)]
     pub fn in_memory() -> StatCache {
         StatCache {
             file: None,

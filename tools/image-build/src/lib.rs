@@ -67,8 +67,10 @@ Examples:
 #[derive(Parser, Debug)]
 #[command(name = "image-build", version, after_help = EXAMPLES)]
 pub struct Args {
-    /// The build context: a directory.
-    #[arg(value_name = "CONTEXT")]
+    /// The build context: a directory, or '-' for stdin: a tar of the
+    /// context (plain, gzip, bzip2, xz or zstd), or a Dockerfile alone
+    /// (an empty context), as docker build reads it.
+    #[arg(value_name = "CONTEXT|-")]
     pub context: PathBuf,
 
     /// Name the image NAME[:TAG] (repeatable).
@@ -91,6 +93,20 @@ pub struct Args {
     /// Set a label on the final image (repeatable).
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
+
+    /// Also write the image to oci:DIR[:REF], oci-archive:FILE[:REF] or
+    /// docker-archive:FILE[:NAME:TAG] ('-' as FILE is stdout, which then
+    /// carries nothing else). Without --tag the store keeps no name for it.
+    #[arg(short = 'o', long, value_name = "REF", value_parser = parse_output)]
+    pub output: Option<String>,
+
+    /// Push every --tag to its registry (image-push) once built.
+    #[arg(long, requires = "tags")]
+    pub push: bool,
+
+    /// The platform to build for: only the host's (no emulation here).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
 
     /// Write the image ID (the config digest) to this file.
     #[arg(long, value_name = "FILE")]
@@ -181,6 +197,11 @@ fn parse_secret(s: &str) -> Result<(String, build::SecretSource), String> {
         (None, None, None) => build::SecretSource::File(id.clone().into()),
     };
     Ok((id, source))
+}
+
+fn parse_output(s: &str) -> Result<String, String> {
+    slipway_common::export::Destination::parse(s).map_err(|e| e.to_string())?;
+    Ok(s.to_string())
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -305,29 +326,67 @@ fn build_id() -> String {
 
 pub fn run(args: Args) -> Result<(), Error> {
     let tools = Tools::find().map_err(Error::Msg)?;
-    if args.context.as_os_str() == "-" {
+    if let Some(p) = &args.platform {
+        let host = slipway_common::platform::Platform::host();
+        let want: slipway_common::platform::Platform = p
+            .parse()
+            .map_err(|e| Error::Msg(format!("--platform {p}: {e}")))?;
+        if want != host {
+            return Err(Error::Msg(format!(
+                "--platform {p}: building for another platform than the host's ({host}) is not supported (no emulation here)"
+            )));
+        }
+    }
+    let mut from_stdin = args.file.as_deref() == Some(Path::new("-"));
+    let stdin_context = args.context.as_os_str() == "-";
+    if stdin_context && from_stdin {
         return Err(Error::Msg(
-            "a context as a tar on stdin is not supported yet: give a directory".into(),
+            "stdin cannot be both the context and the Dockerfile (-f -)".into(),
         ));
     }
-    let context = args.context.canonicalize().map_err(io_at(&args.context))?;
+    // A context on stdin: a tar unpacked into a temp dir, or a Dockerfile
+    // with an empty context.
+    let mut stdin_dockerfile = None;
+    let _stdin_dir;
+    let context = if stdin_context {
+        let dir = tempfile::Builder::new()
+            .prefix("image-build-context.")
+            .tempdir()
+            .map_err(|e| Error::Msg(format!("a temporary directory: {e}")))?;
+        stdin_dockerfile = context::from_stdin(&tools, dir.path()).map_err(Error::Msg)?;
+        let path = dir.path().to_path_buf();
+        _stdin_dir = dir;
+        path
+    } else {
+        args.context.canonicalize().map_err(io_at(&args.context))?
+    };
     if !context.is_dir() {
         return Err(Error::Msg(format!(
             "{}: the context must be a directory",
             args.context.display()
         )));
     }
-    let from_stdin = args.file.as_deref() == Some(Path::new("-"));
+    if stdin_dockerfile.is_some() {
+        from_stdin = true;
+    }
     let (dockerfile, file_name, stdin) = if from_stdin {
-        let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)
-            .map_err(io_at(Path::new("stdin")))?;
+        let data = match stdin_dockerfile.take() {
+            Some(d) => d,
+            None => {
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)
+                    .map_err(io_at(Path::new("stdin")))?;
+                data
+            }
+        };
         (PathBuf::from("-"), "Dockerfile".to_string(), Some(data))
     } else {
-        let f = args
-            .file
-            .clone()
-            .unwrap_or_else(|| context.join("Dockerfile"));
+        let f = match &args.file {
+            // In a context that came on stdin, -f names a file of it.
+            Some(f) if stdin_context && f.is_relative() => context.join(f),
+            Some(f) => f.clone(),
+            None => context.join("Dockerfile"),
+        };
         // Errors name the file as BuildKit does: by its name alone.
         let name = f
             .file_name()
@@ -385,6 +444,11 @@ pub fn run(args: Args) -> Result<(), Error> {
         use_cache: !args.no_cache,
         secrets: args.secrets.clone(),
         pull: args.pull,
+        output: args.output.clone(),
+        push: args.push,
+        // A context unpacked from stdin has a new path each time: its
+        // stat cache would never hit.
+        stat_cache: !stdin_context,
         epoch: std::env::var("SOURCE_DATE_EPOCH")
             .ok()
             .filter(|v| !v.is_empty()),
@@ -426,6 +490,14 @@ pub fn run(args: Args) -> Result<(), Error> {
                 (t, _) => format!(", tagged {}", t.join(", ")),
             }
         );
+    }
+    let archive_on_stdout = args
+        .output
+        .as_deref()
+        .and_then(|o| slipway_common::export::Destination::parse(o).ok())
+        .is_some_and(|d| d.is_stdout());
+    if archive_on_stdout {
+        return Ok(());
     }
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", found.digest)

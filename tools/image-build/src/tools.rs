@@ -57,6 +57,8 @@ pub enum Out {
     /// The build's output stream: a RUN's output, shown on stderr as
     /// progress (`>&2`).
     Progress,
+    /// The build's own stdout (an image written there by --output).
+    Stdout,
 }
 
 /// One tool call.
@@ -241,6 +243,7 @@ impl Runner<'_> {
                 .map(Stdio::from)
                 .unwrap_or_else(|_| Stdio::null()),
             Out::Progress => Stdio::null(),
+            Out::Stdout => Stdio::inherit(),
         })
     }
 
@@ -438,6 +441,7 @@ fn render_call(c: &Call) -> String {
                 s.push_str(&render_word(w));
             }
             Out::Progress => s.push_str(" >&2"),
+            Out::Stdout => {}
         },
     }
     s

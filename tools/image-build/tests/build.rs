@@ -399,3 +399,70 @@ fn onbuild_triggers_run_in_the_child_build_and_not_after() {
     ]);
     assert_eq!(ok(c), "triggered in child\nhello\n1\n");
 }
+
+#[test]
+fn output_writes_layouts_and_archives_and_stdin_gives_the_context() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write_files(
+        &ctx,
+        &[
+            ("Dockerfile", "FROM bb\nCOPY f /f\n"),
+            ("f", "from the context\n"),
+        ],
+    );
+    let layout = env.path("layout");
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "-o", &format!("oci:{}:v1", layout.display())])
+        .arg(&ctx);
+    let digest = ok(c).trim().to_string();
+    let seen = slipway_tests::skopeo_inspect(&[&format!("oci:{}:v1", layout.display())]);
+    assert_eq!(seen["Digest"], digest.as_str());
+    // To stdout, stdout carries the archive alone.
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "-o", "docker-archive:-"]).arg(&ctx);
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tarball = env.path("image.tar");
+    fs::write(&tarball, &out.stdout).unwrap();
+    slipway_tests::skopeo_inspect(&[&format!("docker-archive:{}", tarball.display())]);
+    // The context as a tar on stdin, and a Dockerfile alone on stdin.
+    let packed = Command::new("tar")
+        .arg("-C")
+        .arg(&ctx)
+        .args(["-cz", "."])
+        .output()
+        .unwrap()
+        .stdout;
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "-t", "from-stdin", "-"]);
+    let out = slipway_tests::run_with_input(c, &packed);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        digest,
+        "the same image"
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--network", "none", "-t", "df-only", "-"]);
+    let out = slipway_tests::run_with_input(c, b"FROM bb\nRUN echo only > /only\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Another platform than the host's is refused in one line.
+    let mut c = env.cmd("image-build");
+    c.args(["--platform", "linux/s390x"]).arg(&ctx);
+    let line = fails(c, "image-build");
+    assert!(line.contains("no emulation here"), "{line}");
+}

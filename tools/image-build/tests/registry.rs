@@ -82,3 +82,30 @@ fn a_missing_base_is_pulled_and_pull_fetches_a_newer_one() {
         "{line}"
     );
 }
+
+#[test]
+fn push_sends_every_tag_to_its_registry() {
+    let reg = TestRegistry::start();
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write_files(&ctx, &[("Dockerfile", "FROM bb\nRUN echo pushed > /p\n")]);
+    let (one, two) = (
+        format!("{}/app/x:1", reg.host),
+        format!("{}/app/y:2", reg.host),
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--network", "none", "--push", "-t", &one, "-t", &two])
+        .arg(&ctx);
+    let digest = ok(c).trim().to_string();
+    for name in [&one, &two] {
+        let seen =
+            slipway_tests::skopeo_inspect(&["--tls-verify=false", &format!("docker://{name}")]);
+        assert_eq!(seen["Digest"], digest.as_str(), "{name}");
+    }
+    // --push without a name to push to is a usage error.
+    let mut c = env.cmd("image-build");
+    c.args(["--push"]).arg(&ctx);
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use slipway_common::cli::StoreArgs;
 use slipway_common::digest::Digest;
+use slipway_common::export::{self, Destination, ExportError};
 use slipway_common::fsutil::{IoContext, IoError};
 use slipway_common::image::{self, Image};
 use slipway_common::layout::canonical_json;
@@ -95,6 +96,15 @@ pub enum Command {
         /// Where (created if missing).
         dir: PathBuf,
     },
+    /// Write an image out of the store, as `docker save` and `podman save`
+    /// do: into an OCI layout, an oci-archive or a docker-archive ('-' as
+    /// FILE is stdout). The image is the same: same manifest, same digest.
+    Save {
+        /// The image: NAME[:TAG], NAME@DIGEST, a digest or an image ID prefix.
+        image: String,
+        /// oci:DIR[:REF], oci-archive:FILE[:REF] or docker-archive:FILE[:NAME:TAG].
+        dest: String,
+    },
     /// Unmount what `mount` mounted at DIR.
     Umount { dir: PathBuf },
 }
@@ -132,6 +142,8 @@ pub enum Error {
     Reference(#[from] ReferenceError),
     #[error(transparent)]
     Io(#[from] IoError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -523,6 +535,20 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
     let store = Store::open(&path)?;
     match &args.command {
         Command::Mount { image, dir } => mount::mount(&store, image, dir)?,
+        Command::Save { image, dest } => {
+            let dest = Destination::parse(dest)?;
+            let desc = store.resolve(image)?;
+            let img =
+                Image::load(store.layout(), &desc, &Platform::host()).map_err(StoreError::from)?;
+            // A docker-archive is named by the names the store gives it.
+            let names: Vec<Reference> = store
+                .entries()?
+                .into_iter()
+                .filter(|e| e.descriptor.digest() == desc.digest())
+                .filter_map(|e| e.name)
+                .collect();
+            export::export(store.layout(), &img, &desc, &dest, &names)?;
+        }
         Command::Umount { .. } => unreachable!("handled above"),
         Command::Ls(a) => ls(&store, a, out)?,
         Command::Inspect { refs } => inspect(&store, refs, out)?,

@@ -314,3 +314,54 @@ fn mount_shows_an_image_read_only_with_its_layers_stacked() {
     store(&env, &["umount", m.to_str().unwrap()]);
     assert_eq!(none, 0);
 }
+
+#[test]
+fn save_writes_the_same_image_to_a_layout_and_archives() {
+    let env = setup();
+    let digest = json(&store(&env, &["inspect", "app:1"]))[0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let layout = env.path("out");
+    store(
+        &env,
+        &["save", "app:1", &format!("oci:{}:saved", layout.display())],
+    );
+    let seen = skopeo_inspect(&[&format!("oci:{}:saved", layout.display())]);
+    assert_eq!(seen["Digest"], digest.as_str());
+    // An oci-archive on stdout, and a docker-archive that keeps the name.
+    let mut c = env.cmd("image-store");
+    c.args(["save", "app:1", "oci-archive:-"]);
+    let out = c.output().unwrap();
+    assert!(out.status.success());
+    let tarball = env.path("app.tar");
+    fs::write(&tarball, &out.stdout).unwrap();
+    let seen = skopeo_inspect(&[&format!("oci-archive:{}", tarball.display())]);
+    assert_eq!(seen["Digest"], digest.as_str());
+    let dockerish = env.path("docker.tar");
+    store(
+        &env,
+        &[
+            "save",
+            "app:1",
+            &format!("docker-archive:{}", dockerish.display()),
+        ],
+    );
+    skopeo_inspect(&[&format!("docker-archive:{}", dockerish.display())]);
+    let mut a = tar::Archive::new(fs::File::open(&dockerish).unwrap());
+    let manifest = a
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.path().unwrap().to_str() == Some("manifest.json"))
+        .map(|mut e| {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+            s
+        })
+        .unwrap();
+    assert_eq!(json(&manifest)[0]["RepoTags"], serde_json::json!(["app:1"]));
+    let mut c = env.cmd("image-store");
+    c.args(["save", "app:1", "docker://example.org/x"]);
+    fails(c, "image-store");
+}

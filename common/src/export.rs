@@ -1,0 +1,125 @@
+//! Writing an image out of a layout: into an OCI layout, an oci-archive or
+//! a docker-archive (a file, or stdout). image-assemble writes what it
+//! assembles this way, and `image-store save` what the store holds.
+
+use crate::archive::{self, ArchiveError};
+use crate::fsutil::IoContext;
+use crate::image::Image;
+use crate::layout::{Layout, LayoutError};
+use crate::reference::{ImageRef, PathOrStdio, Reference};
+use oci_spec::image::Descriptor;
+use std::path::PathBuf;
+
+/// Where an image is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    Oci {
+        dir: PathBuf,
+        name: Option<String>,
+    },
+    OciArchive {
+        file: PathOrStdio,
+        name: Option<String>,
+    },
+    DockerArchive {
+        file: PathOrStdio,
+        name: Option<Reference>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Io(#[from] crate::fsutil::IoError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Destination {
+    /// oci:DIR[:REF], oci-archive:FILE[:REF] or docker-archive:FILE[:NAME:TAG].
+    pub fn parse(s: &str) -> Result<Destination, ExportError> {
+        match ImageRef::parse(s).map_err(|e| ExportError::Invalid(e.to_string()))? {
+            ImageRef::Oci { dir, name } => Ok(Destination::Oci { dir, name }),
+            ImageRef::OciArchive { file, name } => Ok(Destination::OciArchive { file, name }),
+            ImageRef::DockerArchive { file, name } => Ok(Destination::DockerArchive { file, name }),
+            _ => Err(ExportError::Invalid(format!(
+                "{s:?}: takes oci:DIR[:REF], oci-archive:FILE[:REF] or docker-archive:FILE[:NAME:TAG]"
+            ))),
+        }
+    }
+
+    /// Whether the image goes to stdout.
+    pub fn is_stdout(&self) -> bool {
+        matches!(
+            self,
+            Destination::OciArchive {
+                file: PathOrStdio::Stdio,
+                ..
+            } | Destination::DockerArchive {
+                file: PathOrStdio::Stdio,
+                ..
+            }
+        )
+    }
+}
+
+/// Copies an image's blobs into `out` and names it there.
+pub fn write_into(
+    out: &Layout,
+    from: &Layout,
+    image: &Image,
+    mdesc: &Descriptor,
+    name: Option<&str>,
+) -> Result<(), ExportError> {
+    let _session = out.write_session()?;
+    if out.root() != from.root() {
+        for (d, size) in image.blob_sizes() {
+            out.copy_blob_from(from, &d, Some(size))?;
+        }
+    }
+    out.add_manifest(mdesc, name)?;
+    Ok(())
+}
+
+/// Writes `image` (whose blobs are in `from`, its manifest `mdesc`) to
+/// `dest`. A docker-archive without a name of its own is tagged `tags`.
+pub fn export(
+    from: &Layout,
+    image: &Image,
+    mdesc: &Descriptor,
+    dest: &Destination,
+    tags: &[Reference],
+) -> Result<(), ExportError> {
+    match dest {
+        Destination::Oci { dir, name } => {
+            let out = if from.root() == dir.as_path() {
+                from.clone()
+            } else {
+                Layout::create(dir)?
+            };
+            write_into(&out, from, image, mdesc, name.as_deref())
+        }
+        Destination::OciArchive { file, name } => {
+            let tmp = tempfile::tempdir().ctx("create a temp dir in", &std::env::temp_dir())?;
+            let out = Layout::create(tmp.path())?;
+            write_into(&out, from, image, mdesc, name.as_deref())?;
+            archive::write_output(file, |w| archive::write_layout_tar(&out, w))?;
+            Ok(())
+        }
+        Destination::DockerArchive { file, name } => {
+            let repo_tags: Vec<String> = match name {
+                Some(n) => vec![n.familiar()],
+                None => tags.iter().map(|t| t.familiar()).collect(),
+            };
+            let scratch = tempfile::tempdir().ctx("create a temp dir in", &std::env::temp_dir())?;
+            archive::write_output(file, |w| {
+                archive::write_docker_archive(w, from, image, &repo_tags, scratch.path())
+            })?;
+            Ok(())
+        }
+    }
+}
