@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets slipway up on a Debian machine and runs the main job: builds the
 # tools, installs them into $PREFIX/bin (default /usr/local), assembles a
-# base image from the host's busybox-static into the store, builds a small
-# Dockerfile on it with image-build and runs the result with container-run.
+# base image from the host's busybox-static into the store, builds
+# examples/hello on it with image-build and runs the result with
+# container-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -29,15 +30,8 @@ bbver=$({ busybox 2>&1 || true; } | head -n1 | awk '{print $2}')
 "$BIN/image-assemble" --tag busybox:latest --cmd '["sh"]' \
     --history "busybox-static $bbver from the host" "$work/busybox.tar"
 "$BIN/image-store" ls
-# The main job: a Dockerfile built on it, and a container of the result.
-mkdir -p "$work/ctx"
-printf 'hello from slipway\n' > "$work/ctx/greeting"
-cat > "$work/ctx/Dockerfile" <<'DOCKERFILE'
-FROM busybox:latest
-COPY greeting /srv/greeting
-RUN echo "built on $(uname -sr)" >> /srv/greeting
-CMD ["cat", "/srv/greeting"]
-DOCKERFILE
-"$BIN/image-build" --network none -t hello:latest "$work/ctx"
+# The main job: examples/hello (two stages: RUN, COPY, ENV, WORKDIR, CMD)
+# built on it, and a container of the result.
+"$BIN/image-build" --network none -t hello:latest examples/hello
 "$BIN/image-store" ls
 "$BIN/container-run" --rm --network none hello:latest

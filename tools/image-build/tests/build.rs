@@ -4,6 +4,7 @@
 
 use slipway_tests::{busybox_image, fails, json, ok, write_files, Env};
 use std::fs;
+use std::path::Path;
 use std::process::Command;
 
 fn inspect(env: &Env, image: &str) -> serde_json::Value {
@@ -465,4 +466,49 @@ fn output_writes_layouts_and_archives_and_stdin_gives_the_context() {
     c.args(["--platform", "linux/s390x"]).arg(&ctx);
     let line = fails(c, "image-build");
     assert!(line.contains("no emulation here"), "{line}");
+}
+
+#[test]
+fn with_source_date_epoch_two_empty_stores_get_the_same_image() {
+    // The same base in both stores (made once: it has a time of its own).
+    let base = Env::new();
+    busybox_image(&base, "bb", &[]);
+    let digests: Vec<String> = (0..2)
+        .map(|_| {
+            let env = Env::new();
+            let cp = Command::new("cp")
+                .arg("-a")
+                .arg(base.store())
+                .arg(env.store())
+                .status()
+                .unwrap();
+            assert!(cp.success());
+            let ctx = context(&env);
+            let mut c = env.cmd("image-build");
+            c.env("SOURCE_DATE_EPOCH", "1700000000")
+                .args(["-q", "--network", "none", "-t", "app"])
+                .arg(&ctx);
+            ok(c);
+            // The layers and config, to show what differs.
+            let img = inspect(&env, "app");
+            serde_json::to_string_pretty(&(&img["manifest"]["layers"], &img["config"])).unwrap()
+        })
+        .collect();
+    assert_eq!(digests[0], digests[1]);
+}
+
+#[test]
+fn the_readmes_example_builds_and_runs() {
+    let env = Env::new();
+    busybox_image(&env, "busybox:latest", &[]);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello");
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--network", "none", "-t", "hello"])
+        .arg(&example);
+    ok(c);
+    let mut c = env.cmd("container-run");
+    c.args(["--rm", "--network", "none", "hello"]);
+    let out = ok(c);
+    assert!(out.starts_with("hello, world from "), "{out}");
+    assert!(out.ends_with("run by container-run\n"), "{out}");
 }
