@@ -85,6 +85,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         detach: args.detach,
         tty: false,
         init: args.init,
+        stop_timeout: args.stop_timeout,
         interactive: !args.detach,
         env: Vec::new(),
         env_file: Vec::new(),

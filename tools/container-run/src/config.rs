@@ -86,6 +86,8 @@ pub struct Plan {
     pub interactive: bool,
     pub tty: bool,
     pub init: bool,
+    /// Seconds between a SIGTERM passed on and the SIGKILL after it.
+    pub stop_timeout: u32,
     pub limits: Limits,
     /// Paths hidden and made read-only (Docker's, or a bundle's own).
     pub masked: Vec<String>,
@@ -556,6 +558,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             interactive: args.interactive,
             tty: args.tty,
             init: args.init,
+            stop_timeout: args.stop_timeout,
             limits,
             masked: mounts::MASKED.iter().map(|s| s.to_string()).collect(),
             readonly: mounts::READ_ONLY.iter().map(|s| s.to_string()).collect(),

@@ -89,6 +89,11 @@ pub struct Args {
     /// reaps zombies, as docker run --init does.
     #[arg(long)]
     pub init: bool,
+    /// When container-run is sent SIGTERM, it passes it on and gives the
+    /// container this many seconds to exit before it is killed (SIGKILL),
+    /// as docker stop does: a PID 1 that ignores SIGTERM cannot outlive it.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub stop_timeout: u32,
     /// Keep stdin open for the container (default: /dev/null).
     #[arg(short = 'i', long)]
     pub interactive: bool,

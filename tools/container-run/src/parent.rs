@@ -215,7 +215,7 @@ pub fn run(p: Prepared) -> Result<u8, Error> {
     let master = sock.and_then(|s| tty::recv_fd(&s).ok().flatten());
     let code = match master {
         Some(m) => relay_tty(pid, &set, m, interactive),
-        None => forward_until_exit(pid, &set),
+        None => forward_until_exit(pid, &set, c.p.plan.stop_timeout),
     };
     c.finish(Some(code));
     Ok(code as u8)
@@ -338,15 +338,42 @@ fn write_all(fd: libc::c_int, mut bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Forwards our signals to the container until it exits.
-fn forward_until_exit(pid: libc::pid_t, set: &libc::sigset_t) -> i32 {
+/// Forwards our signals to the container until it exits. After a
+/// SIGTERM, the container has `stop_timeout` seconds before SIGKILL.
+fn forward_until_exit(pid: libc::pid_t, set: &libc::sigset_t, stop_timeout: u32) -> i32 {
+    let mut deadline: Option<std::time::Instant> = None;
     loop {
         // SAFETY: siginfo is written by the kernel.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid set and out pointer.
-        let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
+        let sig = match deadline {
+            // SAFETY: a valid set and out pointer.
+            None => unsafe { libc::sigwaitinfo(set, &mut info) },
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                let ts = libc::timespec {
+                    tv_sec: left.as_secs() as libc::time_t,
+                    tv_nsec: left.subsec_nanos() as libc::c_long,
+                };
+                // SAFETY: a valid set, out pointer and timeout.
+                let s = unsafe { libc::sigtimedwait(set, &mut info, &ts) };
+                if s < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN) {
+                    // The container did not stop in time: PID 1 killed
+                    // takes the rest of its namespace with it.
+                    // SAFETY: kill with integer arguments.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    deadline = None;
+                    continue;
+                }
+                s
+            }
+        };
         if sig < 0 {
             continue;
+        }
+        if sig == libc::SIGTERM && deadline.is_none() {
+            deadline = Some(
+                std::time::Instant::now() + std::time::Duration::from_secs(stop_timeout.into()),
+            );
         }
         if sig == libc::SIGCHLD {
             let mut status = 0;

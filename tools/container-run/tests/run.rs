@@ -587,6 +587,37 @@ fn signals_are_forwarded_to_the_container() {
 }
 
 #[test]
+fn a_pid_1_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
+    let e = env();
+    let mut c = e.cmd("container-run");
+    // sleep as PID 1 has no handler: the kernel drops SIGTERM for it.
+    c.args([
+        "--rm",
+        "--network",
+        "none",
+        "--stop-timeout",
+        "1",
+        "bb",
+        "sh",
+        "-c",
+        "echo ready; exec sleep 60",
+    ])
+    .stdout(Stdio::piped())
+    .stdin(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    std::io::Read::read_exact(&mut out, &mut buf).unwrap();
+    let sent = std::time::Instant::now();
+    // SAFETY: kill with integer arguments.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(137), "killed");
+    // Not a timing assertion: only that it did not wait for the sleep.
+    assert!(sent.elapsed() < std::time::Duration::from_secs(50));
+}
+
+#[test]
 fn stdin_is_closed_unless_interactive() {
     let e = env();
     let mut c = e.cmd("container-run");

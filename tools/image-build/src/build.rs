@@ -286,7 +286,25 @@ impl<'a> Driver<'a> {
                 lines.extend(actions.iter().map(render));
                 Ok(())
             }
-            Mode::Run(r) => actions.iter().try_for_each(|a| r.run(a)),
+            Mode::Run(r) => actions.iter().try_for_each(|a| r.run(a)).map_err(|e| {
+                match crate::signals::caught() {
+                    // The tool died of the signal that stops the build.
+                    Some(sig) => Failed {
+                        tool: e.tool,
+                        status: e.status,
+                        message: format!("interrupted by {}", crate::signals::name(sig)),
+                    },
+                    None => e,
+                }
+            }),
+        }
+    }
+
+    /// Stops before the next step once a signal came.
+    fn check_interrupted(&self) -> Result<(), Error> {
+        match crate::signals::caught() {
+            Some(sig) => Err(Error::Interrupted(sig)),
+            None => Ok(()),
         }
     }
 
@@ -499,6 +517,7 @@ impl<'a> Driver<'a> {
     /// Runs every cleanup call, even after one fails; the first failure
     /// is returned.
     pub fn cleanup(&mut self) -> Result<(), Failed> {
+        crate::signals::cleaning();
         let mut first = Ok(());
         for a in self.cleanup_actions() {
             let r = self.act(&[a]);
@@ -712,6 +731,7 @@ impl<'a> Driver<'a> {
                     one_line_text(&step.original)
                 ));
                 step.line = stage.line;
+                self.check_interrupted()?;
                 let next = self.next_tag(stage.index, &format!("onbuild-{}", i + 1));
                 let cached = self.step(&mut st, &step, next)?;
                 if !self.script() && cached {
@@ -728,6 +748,7 @@ impl<'a> Driver<'a> {
                 i + 2,
                 one_line_text(&step.original)
             ));
+            self.check_interrupted()?;
             let next = self.next_tag(stage.index, &(i + 1).to_string());
             let cached = self.step(&mut st, step, next)?;
             if !self.script() && matches!(step.cmd.as_str(), "run" | "copy" | "add") {
@@ -981,8 +1002,10 @@ impl<'a> Driver<'a> {
         }
         let upper = Word::Tmp("upper".into());
         let layer = Word::Tmp("layer.tar".into());
+        // Stopped builds stop their RUN at once: SIGKILL a second after
+        // the SIGTERM.
         let mut run = Call::new("container-run")
-            .args(["--rm", "--upper"])
+            .args(["--rm", "--stop-timeout", "1", "--upper"])
             .arg(upper.clone())
             .args(["--network", network, "--entrypoint", ""])
             .args(opts.clone())
@@ -1033,7 +1056,10 @@ impl<'a> Driver<'a> {
                     .cloned()
                     .unwrap_or_else(|| "/bin/sh".into()),
             );
-            self.keep = Some(st.image.clone());
+            // Kept for the hint, unless the build is being stopped.
+            if crate::signals::caught().is_none() {
+                self.keep = Some(st.image.clone());
+            }
             let _ = self.act(&[Action::Remove(upper)]);
             return Err(fail(
                 self,

@@ -9,6 +9,7 @@ mod context;
 mod digests;
 mod mounts;
 mod plan;
+mod signals;
 mod tools;
 
 use build::Mode;
@@ -215,6 +216,8 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 pub enum Error {
     #[error("{0}")]
     Msg(String),
+    #[error("interrupted by {}", signals::name(*.0))]
+    Interrupted(i32),
     #[error("{file}:{line}: {what}: {msg}")]
     Step {
         file: String,
@@ -324,7 +327,27 @@ fn build_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-pub fn run(args: Args) -> Result<(), Error> {
+/// The build; its exit status is 0, or 128 + the signal that stopped it
+/// (after the cleanup), as a shell reports a command a signal ended.
+pub fn run(args: Args) -> Result<u8, Error> {
+    signals::install();
+    match build(args) {
+        Err(e) => match signals::caught() {
+            Some(sig) => {
+                let msg = match e {
+                    Error::Interrupted(_) => e.to_string(),
+                    other => format!("interrupted by {}: {other}", signals::name(sig)),
+                };
+                eprintln!("image-build: error: {msg}");
+                Ok(128 + sig as u8)
+            }
+            None => Err(e),
+        },
+        Ok(()) => Ok(0),
+    }
+}
+
+fn build(args: Args) -> Result<(), Error> {
     let tools = Tools::find().map_err(Error::Msg)?;
     if let Some(p) = &args.platform {
         let host = slipway_common::platform::Platform::host();

@@ -281,15 +281,21 @@ impl Runner<'_> {
         }
     }
 
-    fn spawn(&self, c: &Call, cmd: &mut Command) -> Result<(Child, StderrReader), Failed> {
+    /// Starts a call; the guard passes a signal on to it while it runs.
+    fn spawn(
+        &self,
+        c: &Call,
+        cmd: &mut Command,
+    ) -> Result<(Child, StderrReader, Option<crate::signals::Child>), Failed> {
         let mut child = cmd.spawn().map_err(|e| Failed {
             tool: c.tool,
             status: None,
             message: format!("{}: {e}", self.tools.path(c.tool).display()),
         })?;
+        let guard = crate::signals::register(child.id());
         let stderr = child.stderr.take().expect("stderr is piped");
         let reader = StderrReader::start(c.tool, stderr, self.show_output);
-        Ok((child, reader))
+        Ok((child, reader, guard))
     }
 
     fn call(&self, c: &Call) -> Result<(), Failed> {
@@ -306,19 +312,19 @@ impl Runner<'_> {
         match &c.pipe_to {
             None => {
                 first.stdout(self.stdout_for(&c.stdout)?);
-                let (mut child, reader) = self.spawn(c, &mut first)?;
+                let (mut child, reader, _guard) = self.spawn(c, &mut first)?;
                 let status = child.wait();
                 finish(c.tool, status, reader)
             }
             Some(next) => {
                 first.stdout(Stdio::piped());
-                let (mut a, ra) = self.spawn(c, &mut first)?;
+                let (mut a, ra, _ga) = self.spawn(c, &mut first)?;
                 let pipe = a.stdout.take().expect("stdout is piped");
                 let mut second = self.command(next);
                 second
                     .stdin(Stdio::from(pipe))
                     .stdout(self.stdout_for(&next.stdout)?);
-                let (mut b, rb) = match self.spawn(next, &mut second) {
+                let (mut b, rb, _gb) = match self.spawn(next, &mut second) {
                     Ok(x) => x,
                     Err(e) => {
                         let _ = a.kill();

@@ -162,7 +162,7 @@ fn builds_every_basic_instruction_and_the_script_builds_the_same_image() {
     c.args(["--print-script", "-t", "app:script"]).arg(&ctx);
     let script = ok(c);
     for call in [
-        "container-run --rm --upper",
+        "container-run --rm --stop-timeout 1 --upper",
         "layer-diff --upper",
         "layer-diff --dir",
         "image-assemble -q --base",
@@ -511,4 +511,78 @@ fn the_readmes_example_builds_and_runs() {
     let out = ok(c);
     assert!(out.starts_with("hello, world from "), "{out}");
     assert!(out.ends_with("run by container-run\n"), "{out}");
+}
+
+#[test]
+fn sigint_stops_the_build_and_leaves_nothing_behind() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM bb AS first\nRUN echo one > /one\n\
+             FROM bb\nCOPY --from=first /one /one\nRUN echo started > /dev/stderr; sleep 60\nRUN never\n",
+        )],
+    );
+    let tmp = env.path("tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    let mut c = env.cmd("image-build");
+    c.env("TMPDIR", &tmp)
+        .args(["--network", "none", "-t", "interrupted"])
+        .arg(&ctx)
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    // Wait until the long RUN is running, then interrupt.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(n > 0, "the build ended early:\n{seen}");
+        seen.push_str(&line);
+        if line.trim() == "started" {
+            break;
+        }
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(
+        rest.contains("image-build: error: interrupted by SIGINT"),
+        "{rest}"
+    );
+    assert!(!rest.contains("never"), "{rest}");
+    // No mounts, containers, names or temp dirs are left.
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let store = env.store().display().to_string();
+    assert!(
+        !mounts.contains(&store) && !mounts.contains(&tmp.display().to_string()),
+        "{mounts}"
+    );
+    let mut c = env.cmd("container-ctl");
+    c.args(["ps", "-a", "-q"]);
+    assert_eq!(ok(c), "");
+    let mut c = env.cmd("image-store");
+    c.arg("ls");
+    let names = ok(c);
+    assert!(
+        !names.contains("image-build") && !names.contains("interrupted"),
+        "{names}"
+    );
+    assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0, "temp dirs left");
+    // The store is whole: gc finds nothing broken and a build still runs.
+    let mut c = env.cmd("image-store");
+    c.arg("gc");
+    ok(c);
+    write_files(
+        &ctx,
+        &[("Dockerfile", "FROM bb\nRUN echo after > /after\n")],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--network", "none", "-t", "after"]).arg(&ctx);
+    ok(c);
 }
