@@ -20,6 +20,8 @@ use slipway_common::digest::Digest;
 use slipway_common::ignore::clean_path;
 use slipway_common::shell::Lex;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 /// The image config fields the driver follows from step to step: what
@@ -130,6 +132,7 @@ pub enum Mode<'a> {
     Script(Vec<String>),
 }
 
+#[derive(Clone)]
 pub struct Options {
     pub file_name: String,
     pub network: &'static str,
@@ -173,16 +176,34 @@ pub struct Driver<'a> {
     /// Without --tag, the final image keeps its build-private name: an
     /// image without any name would be left to image-store gc.
     pub keep_final: Option<String>,
-    results: HashMap<usize, State>,
-    /// Source images of COPY --from already unpacked: reference -> dir.
-    rootfs: HashMap<String, String>,
-    /// Images pulled by this build (pulled once even with --pull).
-    pulled: BTreeSet<String>,
-    /// Content digests of context files (a running build only).
-    stat: Option<StatCache>,
+    /// What the stages of one build share, between the threads that
+    /// build independent stages at once.
+    shared: Arc<Shared>,
+    /// Source images of COPY --from mounted by this driver: reference ->
+    /// the mount point (absolute).
+    rootfs: HashMap<String, std::path::PathBuf>,
+    /// Every mount point this driver made, unmounted by the cleanup.
+    mounted: Vec<std::path::PathBuf>,
     platform: String,
-    count: usize,
+    /// The number (BuildKit's #N) of the step under way.
+    num: usize,
     started: Instant,
+}
+
+/// One build's state that every stage's driver sees.
+pub struct Shared {
+    /// Built stages, by index.
+    results: Mutex<HashMap<usize, State>>,
+    /// Signalled when a stage is done or one failed.
+    changed: Condvar,
+    /// A stage failed: the others stop at their next step.
+    failed: AtomicBool,
+    /// Steps numbered so far.
+    count: AtomicUsize,
+    /// Content digests of context files (a running build only).
+    stat: Option<Mutex<StatCache>>,
+    /// Images pulled by this build (pulled once even with --pull).
+    pulled: Mutex<BTreeSet<String>>,
 }
 
 /// The result of a build.
@@ -198,6 +219,11 @@ fn go_quote_list(v: &[String]) -> String {
         .map(|s| serde_json::to_string(s).unwrap_or_default())
         .collect();
     format!("[{}]", items.join(" "))
+}
+
+/// A lock that a panicked thread cannot poison for the rest.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The words of a call as they go into a cache key.
@@ -248,12 +274,18 @@ impl<'a> Driver<'a> {
             temps: vec![],
             keep: None,
             keep_final: None,
-            results: HashMap::new(),
+            shared: Arc::new(Shared {
+                results: Mutex::new(HashMap::new()),
+                changed: Condvar::new(),
+                failed: AtomicBool::new(false),
+                count: AtomicUsize::new(0),
+                stat: stat.map(Mutex::new),
+                pulled: Mutex::new(BTreeSet::new()),
+            }),
             rootfs: HashMap::new(),
-            pulled: BTreeSet::new(),
-            stat,
+            mounted: vec![],
             platform: slipway_common::platform::Platform::host().to_string(),
-            count: 0,
+            num: 0,
             started: Instant::now(),
         }
     }
@@ -300,11 +332,123 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Stops before the next step once a signal came.
+    /// Stops before the next step once a signal came, or another stage
+    /// failed.
     fn check_interrupted(&self) -> Result<(), Error> {
         match crate::signals::caught() {
             Some(sig) => Err(Error::Interrupted(sig)),
+            None if self.shared.failed.load(Ordering::SeqCst) => Err(Error::Cancelled),
             None => Ok(()),
+        }
+    }
+
+    /// The next step number, BuildKit's #N.
+    fn next_number(&self) -> usize {
+        self.shared.count.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// A driver for one stage on a thread of its own: the same build, its
+    /// own temp dir for the files its steps pass along.
+    fn fork(&self, stage: usize) -> Result<Driver<'a>, Error> {
+        let Mode::Run(r) = &self.mode else {
+            unreachable!("a printed script builds one stage at a time")
+        };
+        let tmp = r.tmp.join(format!("stage-{stage}"));
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::Msg(format!("{}: {e}", tmp.display())))?;
+        Ok(Driver {
+            plan: self.plan,
+            ctx: self.ctx,
+            tools: self.tools,
+            opts: self.opts.clone(),
+            mode: Mode::Run(Runner {
+                tools: r.tools,
+                tmp,
+                store: r.store.clone(),
+                show_output: r.show_output,
+            }),
+            lex: self.lex,
+            repo: self.repo.clone(),
+            temps: vec![],
+            keep: None,
+            keep_final: None,
+            shared: self.shared.clone(),
+            rootfs: HashMap::new(),
+            mounted: vec![],
+            platform: self.platform.clone(),
+            num: 0,
+            started: self.started,
+        })
+    }
+
+    /// Every needed stage on a thread, each waiting for the stages it
+    /// needs; the first failure stops the rest at their next step.
+    fn build_concurrently(&mut self, needed: &[&Stage]) -> Result<(), Error> {
+        let mut forks = vec![];
+        for stage in needed {
+            forks.push((*stage, self.fork(stage.index)?));
+        }
+        let shared = self.shared.clone();
+        let done: Vec<(Driver<'a>, Result<(), Error>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = forks
+                .into_iter()
+                .map(|(stage, mut d)| {
+                    let shared = shared.clone();
+                    scope.spawn(move || {
+                        let mut r = d.wait_for(&stage.depends_on).and_then(|()| d.stage(stage));
+                        if r.is_err() {
+                            // Only the first failure is the build's: the
+                            // stages it stops fail after it.
+                            if shared.failed.swap(true, Ordering::SeqCst) {
+                                r = Err(Error::Cancelled);
+                            }
+                            crate::signals::stop_children();
+                            shared.changed.notify_all();
+                        }
+                        (d, r)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a stage's thread does not panic"))
+                .collect()
+        });
+        let mut first: Option<Error> = None;
+        for (d, r) in done {
+            self.temps.extend(d.temps);
+            self.mounted.extend(d.mounted);
+            if d.keep.is_some() {
+                self.keep = d.keep;
+            }
+            match (r, &first) {
+                // A stage stopped because another failed says less than
+                // the failure.
+                (Err(Error::Cancelled), _) | (Ok(()), _) => {}
+                (Err(e), None) => first = Some(e),
+                (Err(_), Some(_)) => {}
+            }
+        }
+        match first {
+            Some(e) => Err(e),
+            None if shared.failed.load(Ordering::SeqCst) => Err(Error::Cancelled),
+            None => Ok(()),
+        }
+    }
+
+    /// Blocks until the stages `deps` are built (or the build failed).
+    fn wait_for(&self, deps: &[usize]) -> Result<(), Error> {
+        let mut results = lock(&self.shared.results);
+        loop {
+            self.check_interrupted()?;
+            if deps.iter().all(|d| results.contains_key(d)) {
+                return Ok(());
+            }
+            results = self
+                .shared
+                .changed
+                .wait_timeout(results, std::time::Duration::from_millis(200))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
         }
     }
 
@@ -356,7 +500,7 @@ impl<'a> Driver<'a> {
     /// pulled into it by image-pull when the store lacks it (always with
     /// --pull, as docker build --pull does).
     fn image(&mut self, r: &str) -> Result<Inspected, String> {
-        let want_pull = self.opts.pull && !self.pulled.contains(r);
+        let want_pull = self.opts.pull && !lock(&self.shared.pulled).contains(r);
         if !want_pull {
             match self.inspect(r) {
                 Ok(found) => return Ok(found),
@@ -372,7 +516,7 @@ impl<'a> Driver<'a> {
             // A printed script pulls nothing while it is printed.
             return self.inspect(r);
         }
-        self.say(format!("#{} pulling {r}", self.count));
+        self.say(format!("#{} pulling {r}", self.num));
         let pull = Call::new("image-pull").arg("-q").arg(r);
         self.act(&[Action::Call(pull)]).map_err(|e| {
             let m = e.to_string();
@@ -382,7 +526,7 @@ impl<'a> Driver<'a> {
                 .to_string();
             format!("no such image in the store, and pulling it failed: {m}")
         })?;
-        self.pulled.insert(r.to_string());
+        lock(&self.shared.pulled).insert(r.to_string());
         self.inspect(r)
     }
 
@@ -404,18 +548,29 @@ impl<'a> Driver<'a> {
             .map_err(|e| self.err(step.line, &step.original, e.0))
     }
 
-    /// Builds the stages the target needs, in order.
+    /// Builds the stages the target needs: one after the other in a
+    /// script, else each on a thread of its own as soon as the stages it
+    /// needs are built, so stages that do not depend on each other run at
+    /// the same time.
     pub fn build(&mut self) -> Result<Built, Error> {
         let plan = self.plan;
-        for stage in plan.stages.iter().filter(|s| s.needed) {
-            self.stage(stage)?;
-        }
-        if let Some(Err(e)) = self.stat.as_mut().map(StatCache::save) {
-            if self.opts.progress {
-                eprintln!("image-build: warning: the context's stat cache: {e}");
+        let needed: Vec<&Stage> = plan.stages.iter().filter(|s| s.needed).collect();
+        let built = if self.script() || needed.len() == 1 {
+            needed.iter().try_for_each(|stage| self.stage(stage))
+        } else {
+            self.build_concurrently(&needed)
+        };
+        if let Some(stat) = &self.shared.stat {
+            if let Err(e) = lock(stat).save() {
+                if self.opts.progress {
+                    eprintln!("image-build: warning: the context's stat cache: {e}");
+                }
             }
         }
-        let mut fin = self.results.remove(&plan.target).unwrap_or_default();
+        built?;
+        let mut fin = lock(&self.shared.results)
+            .remove(&plan.target)
+            .unwrap_or_default();
         if !self.opts.labels.is_empty() || fin.image == "scratch" {
             let next = self.next_tag(plan.target, "final");
             let mut edits: Vec<Word> = vec![];
@@ -429,7 +584,8 @@ impl<'a> Driver<'a> {
                 edits.push("--history".into());
                 edits.push(format!("LABEL {} (image-build --label)", texts.join(" ")).into());
             }
-            self.say(format!("#{} [final] labels and tags", self.count + 1));
+            self.num = self.next_number();
+            self.say(format!("#{} [final] labels and tags", self.num));
             let key = self.key(&fin, json!({"cmd": "final", "edits": lits(&edits)}));
             if !self.cached(&mut fin, &key) {
                 self.commit(&mut fin, next, edits, None, key)
@@ -448,7 +604,8 @@ impl<'a> Driver<'a> {
         self.act(&actions).map_err(|e| Error::Msg(e.to_string()))?;
         let mut exports = vec![];
         if let Some(out) = self.opts.output.clone() {
-            self.say(format!("#{} writing the image to {out}", self.count + 1));
+            self.num = self.next_number();
+            self.say(format!("#{} writing the image to {out}", self.num));
             let stdout =
                 slipway_common::export::Destination::parse(&out).is_ok_and(|d| d.is_stdout());
             let to = if stdout { Out::Stdout } else { Out::Discard };
@@ -462,7 +619,8 @@ impl<'a> Driver<'a> {
         }
         if self.opts.push {
             for t in self.opts.tags.clone() {
-                self.say(format!("#{} pushing {t}", self.count + 1));
+                self.num = self.next_number();
+                self.say(format!("#{} pushing {t}", self.num));
                 exports.push(Action::Call(
                     Call::new("image-push")
                         .arg("-q")
@@ -488,16 +646,9 @@ impl<'a> Driver<'a> {
     /// intermediate tags (all but `keep`).
     pub fn cleanup_actions(&self) -> Vec<Action> {
         let mut out: Vec<Action> = self
-            .rootfs
+            .mounted
             .iter()
-            .filter(|(image, _)| *image != "scratch")
-            .map(|(_, rel)| {
-                Action::Call(
-                    Call::new("image-store")
-                        .arg("umount")
-                        .arg(Word::Tmp(rel.clone())),
-                )
-            })
+            .map(|dir| Action::Call(Call::new("image-store").arg("umount").arg(dir.as_path())))
             .collect();
         let tags: Vec<&String> = self
             .temps
@@ -526,6 +677,7 @@ impl<'a> Driver<'a> {
             }
         }
         self.rootfs.clear();
+        self.mounted.clear();
         first
     }
 
@@ -642,7 +794,7 @@ impl<'a> Driver<'a> {
             .clone()
             .unwrap_or_else(|| format!("stage-{}", stage.index));
         let total = stage.steps.len() + 1;
-        self.count += 1;
+        self.num = self.next_number();
         let from_text = match &stage.base {
             Base::Scratch => "scratch".to_string(),
             Base::Stage(i) => self.plan.stages[*i]
@@ -651,10 +803,7 @@ impl<'a> Driver<'a> {
                 .unwrap_or_else(|| i.to_string()),
             Base::Image(r) => r.clone(),
         };
-        self.say(format!(
-            "#{} [{name} 1/{total}] FROM {from_text}",
-            self.count
-        ));
+        self.say(format!("#{} [{name} 1/{total}] FROM {from_text}", self.num));
         let from_line = format!("FROM {from_text}");
         if let Some(p) = &stage.platform {
             let host = slipway_common::platform::Platform::host().to_string();
@@ -674,7 +823,7 @@ impl<'a> Driver<'a> {
                 ..State::default()
             },
             Base::Stage(i) => {
-                let prev = self.results.get(i).cloned().ok_or_else(|| {
+                let prev = lock(&self.shared.results).get(i).cloned().ok_or_else(|| {
                     self.err(stage.line, &from_line, format!("stage {i} was not built"))
                 })?;
                 State {
@@ -724,10 +873,10 @@ impl<'a> Driver<'a> {
                 .parse_triggers(&triggers)
                 .map_err(|e| self.err(stage.line, &from_line, format!("ONBUILD trigger: {e}")))?;
             for (i, mut step) in steps.into_iter().enumerate() {
-                self.count += 1;
+                self.num = self.next_number();
                 self.say(format!(
                     "#{} [{name} 1/{total}] ONBUILD {}",
-                    self.count,
+                    self.num,
                     one_line_text(&step.original)
                 ));
                 step.line = stage.line;
@@ -735,16 +884,16 @@ impl<'a> Driver<'a> {
                 let next = self.next_tag(stage.index, &format!("onbuild-{}", i + 1));
                 let cached = self.step(&mut st, &step, next)?;
                 if !self.script() && cached {
-                    self.say(format!("#{} CACHED", self.count));
+                    self.say(format!("#{} CACHED", self.num));
                 }
             }
         }
         for (i, step) in stage.steps.iter().enumerate() {
-            self.count += 1;
+            self.num = self.next_number();
             let started = Instant::now();
             self.say(format!(
                 "#{} [{name} {}/{total}] {}",
-                self.count,
+                self.num,
                 i + 2,
                 one_line_text(&step.original)
             ));
@@ -753,14 +902,15 @@ impl<'a> Driver<'a> {
             let cached = self.step(&mut st, step, next)?;
             if !self.script() && matches!(step.cmd.as_str(), "run" | "copy" | "add") {
                 if cached {
-                    self.say(format!("#{} CACHED", self.count));
+                    self.say(format!("#{} CACHED", self.num));
                 } else {
                     let secs = started.elapsed().as_secs_f64();
-                    self.say(format!("#{} DONE {secs:.1}s", self.count));
+                    self.say(format!("#{} DONE {secs:.1}s", self.num));
                 }
             }
         }
-        self.results.insert(stage.index, st);
+        lock(&self.shared.results).insert(stage.index, st);
+        self.shared.changed.notify_all();
         Ok(())
     }
 
@@ -1057,7 +1207,7 @@ impl<'a> Driver<'a> {
                     .unwrap_or_else(|| "/bin/sh".into()),
             );
             // Kept for the hint, unless the build is being stopped.
-            if crate::signals::caught().is_none() {
+            if crate::signals::caught().is_none() && !self.shared.failed.load(Ordering::SeqCst) {
                 self.keep = Some(st.image.clone());
             }
             let _ = self.act(&[Action::Remove(upper)]);
@@ -1098,24 +1248,27 @@ impl<'a> Driver<'a> {
             return Err("only a running build mounts images".into());
         };
         let tmp = r.tmp.clone();
-        if let Some(rel) = self.rootfs.get(image) {
-            return Ok(tmp.join(rel));
+        if let Some(dir) = self.rootfs.get(image) {
+            return Ok(dir.clone());
         }
         if image == "scratch" {
             let dir = tmp.join("rootfs-scratch");
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             return Ok(dir);
         }
-        let rel = format!("rootfs-{}", self.rootfs.len());
-        let dir = Word::Tmp(rel.clone());
+        let dir = tmp.join(format!("rootfs-{}", self.rootfs.len()));
         let mount = Call::new("image-store")
             .arg("mount")
             .arg(image)
-            .arg(dir.clone());
-        self.act(&[Action::Mkdir(dir.clone()), Action::Call(mount)])
-            .map_err(|e| e.to_string())?;
-        self.rootfs.insert(image.to_string(), rel.clone());
-        Ok(tmp.join(rel))
+            .arg(dir.as_path());
+        self.act(&[
+            Action::Mkdir(Word::from(dir.as_path())),
+            Action::Call(mount),
+        ])
+        .map_err(|e| e.to_string())?;
+        self.rootfs.insert(image.to_string(), dir.clone());
+        self.mounted.push(dir.clone());
+        Ok(dir)
     }
 
     pub fn elapsed(&self) -> f64 {

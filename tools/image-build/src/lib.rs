@@ -218,6 +218,8 @@ pub enum Error {
     Msg(String),
     #[error("interrupted by {}", signals::name(*.0))]
     Interrupted(i32),
+    #[error("stopped: another stage failed")]
+    Cancelled,
     #[error("{file}:{line}: {what}: {msg}")]
     Step {
         file: String,

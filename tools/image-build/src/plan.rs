@@ -30,6 +30,10 @@ pub struct Stage {
     pub base: Base,
     pub platform: Option<String>,
     pub needed: bool,
+    /// The stages it needs built first: its base, COPY --from, RUN
+    /// --mount from=.
+    #[serde(default)]
+    pub depends_on: Vec<usize>,
     pub steps: Vec<Step>,
 }
 

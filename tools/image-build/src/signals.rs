@@ -12,13 +12,9 @@ static CAUGHT: AtomicI32 = AtomicI32::new(0);
 /// Set once the cleanup runs: its own calls must not be stopped.
 static CLEANING: AtomicBool = AtomicBool::new(false);
 
-/// The children running now (a pipe runs two), 0 for a free slot.
-static CHILDREN: [AtomicI32; 4] = [
-    AtomicI32::new(0),
-    AtomicI32::new(0),
-    AtomicI32::new(0),
-    AtomicI32::new(0),
-];
+/// The children running now (a pipe runs two, and stages run at once),
+/// 0 for a free slot.
+static CHILDREN: [AtomicI32; 32] = [const { AtomicI32::new(0) }; 32];
 
 /// Whatever stopped the build, the tool running gets SIGTERM: for
 /// container-run that means stop the container (SIGKILL after its
@@ -32,6 +28,17 @@ extern "C" fn on_signal(sig: libc::c_int) {
         let pid = c.load(Ordering::SeqCst);
         if pid > 0 {
             // SAFETY: kill is async-signal-safe.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
+}
+
+/// Stops the tools running now (a stage failed: the others stop too).
+pub fn stop_children() {
+    for c in &CHILDREN {
+        let pid = c.load(Ordering::SeqCst);
+        if pid > 0 {
+            // SAFETY: signalling our own child.
             unsafe { libc::kill(pid, libc::SIGTERM) };
         }
     }

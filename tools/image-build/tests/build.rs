@@ -586,3 +586,59 @@ fn sigint_stops_the_build_and_leaves_nothing_behind() {
     c.args(["-q", "--network", "none", "-t", "after"]).arg(&ctx);
     ok(c);
 }
+
+#[test]
+fn independent_stages_run_at_the_same_time_and_a_failure_stops_the_rest() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    // Each stage waits (up to a minute) for the other's mark in a shared
+    // cache mount: one after the other, the first would never see it.
+    let wait_for = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,id=rendezvous,target=/r touch /r/{me} && \
+             i=0; while [ ! -e /r/{other} ]; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.1; done; \
+             echo {me} > /{me}\n"
+        )
+    };
+    write_files(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM bb AS a\n{}FROM bb AS b\n{}FROM bb\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+                    wait_for("a", "b"),
+                    wait_for("b", "a")
+                ),
+            ),
+            (
+                "Failing",
+                "FROM bb AS slow\nRUN sleep 60\nFROM bb AS broken\nRUN exit 7\n\
+                 FROM bb\nCOPY --from=slow /bin/sh /x\nCOPY --from=broken /bin/sh /y\n",
+            ),
+        ],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--network", "none", "-t", "both"]).arg(&ctx);
+    ok(c);
+    let mut c = env.cmd("container-run");
+    c.args(["--rm", "--network", "none", "both", "cat", "/a", "/b"]);
+    assert_eq!(ok(c), "a\nb\n");
+    // The broken stage's error is the build's; the slow one is stopped,
+    // not waited for (its sleep would take a minute).
+    let started = std::time::Instant::now();
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--network", "none", "-f"])
+        .arg(ctx.join("Failing"))
+        .arg(&ctx);
+    let line = fails(c, "image-build");
+    assert!(
+        line.contains("Failing:4: RUN exit 7: exit status 7"),
+        "{line}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(50));
+    let mut c = env.cmd("container-ctl");
+    c.args(["ps", "-a", "-q"]);
+    assert_eq!(ok(c), "");
+}

@@ -11,27 +11,39 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// One build: its manifest digest and, for each RUN, COPY and ADD in
-/// order, whether it was CACHED or ran (DONE).
+/// One build: its manifest digest and, for each RUN, COPY and ADD in the
+/// order of their numbers, whether it was CACHED or ran (DONE). Stages
+/// that do not depend on each other run at once, so their lines mix: a
+/// step's outcome is found by its number.
 fn build(env: &Env, ctx: &Path, extra: &[&str]) -> (String, Vec<(String, String)>) {
     let (digest, stderr) = build_output(env, ctx, extra);
-    let mut steps = vec![];
-    let mut current: Option<String> = None;
+    let mut texts = std::collections::BTreeMap::new();
+    let mut steps = std::collections::BTreeMap::new();
     for l in stderr.lines() {
         let Some((num, rest)) = l.split_once(' ') else {
             continue;
         };
+        let Some(n) = num.strip_prefix('#').and_then(|n| n.parse::<usize>().ok()) else {
+            continue;
+        };
         if rest.starts_with('[') {
             let text = rest.split_once("] ").map(|(_, t)| t.to_string());
-            current = text.filter(|t| ["RUN", "COPY", "ADD"].iter().any(|k| t.starts_with(k)));
+            if let Some(t) =
+                text.filter(|t| ["RUN", "COPY", "ADD"].iter().any(|k| t.starts_with(k)))
+            {
+                texts.insert(n, t);
+            }
         } else if rest == "CACHED" || rest.starts_with("DONE") {
-            let text = current
-                .take()
+            let text = texts
+                .get(&n)
                 .unwrap_or_else(|| panic!("{num} {rest} without a step:\n{stderr}"));
-            steps.push((text, rest.split(' ').next().unwrap().to_string()));
+            steps.insert(
+                n,
+                (text.clone(), rest.split(' ').next().unwrap().to_string()),
+            );
         }
     }
-    (digest, steps)
+    (digest, steps.into_values().collect())
 }
 
 fn outcomes(steps: &[(String, String)]) -> Vec<&str> {
@@ -173,18 +185,18 @@ fn a_changed_earlier_stage_misses_the_copy_from_it_and_an_unchanged_one_hits() {
     build(&env, &ctx, &[]);
     fs::write(ctx.join("src"), "v2\n").unwrap();
     let (_, s) = build(&env, &ctx, &[]);
-    let got: Vec<(&str, &str)> = s.iter().map(|(t, o)| (t.as_str(), o.as_str())).collect();
-    assert_eq!(
-        got,
-        [
-            ("COPY src /src", "DONE"),
-            ("RUN cp /src /out", "DONE"),
-            ("RUN echo other > /other", "CACHED"),
-            ("COPY --from=other /other /other", "CACHED"),
-            ("COPY --from=gen /out /out", "DONE"),
-            ("RUN cat /out /other > /both", "DONE"),
-        ]
-    );
+    let mut got: Vec<(&str, &str)> = s.iter().map(|(t, o)| (t.as_str(), o.as_str())).collect();
+    got.sort();
+    let mut want = [
+        ("COPY src /src", "DONE"),
+        ("RUN cp /src /out", "DONE"),
+        ("RUN echo other > /other", "CACHED"),
+        ("COPY --from=other /other /other", "CACHED"),
+        ("COPY --from=gen /out /out", "DONE"),
+        ("RUN cat /out /other > /both", "DONE"),
+    ];
+    want.sort();
+    assert_eq!(got, want);
     assert_eq!(run_in(&env, "app", "cat /both"), "v2\nother\n");
 }
 

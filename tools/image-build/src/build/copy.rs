@@ -55,10 +55,8 @@ impl Driver<'_> {
                 ))
             }
             Some(Source::Stage(i)) => {
-                let done = self
-                    .results
-                    .get(i)
-                    .ok_or_else(|| fail(self, format!("stage {i} was not built")))?;
+                let done = super::lock(&self.shared.results).get(i).cloned();
+                let done = done.ok_or_else(|| fail(self, format!("stage {i} was not built")))?;
                 let digest = done.digest.clone().unwrap_or_else(|| done.image.clone());
                 (Some(done.image.clone()), Some(digest))
             }
@@ -200,7 +198,8 @@ impl Driver<'_> {
         };
         let history = format!("{up} {} # buildkit", strip_keyword(&step.original));
         let mut contents = vec![];
-        if let (Some(items), Some(mut stat)) = (&ctx_items, self.stat.take()) {
+        if let (Some(items), Some(stat)) = (&ctx_items, &self.shared.stat) {
+            let mut stat = super::lock(stat);
             let mut hashed = Ok(());
             for item in items {
                 let ex = match Matcher::new(&[item.excludes.clone(), excludes.clone()].concat()) {
@@ -222,7 +221,7 @@ impl Driver<'_> {
                     }
                 }
             }
-            self.stat = Some(stat);
+            drop(stat);
             hashed.map_err(|m| fail(self, m))?;
         }
         let remote: Vec<Value> = match &checksum {

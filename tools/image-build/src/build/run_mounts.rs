@@ -90,9 +90,9 @@ impl Driver<'_> {
                 if *from {
                     let (image, digest) = match froms.next() {
                         Some(Source::Stage(i)) => {
-                            let done = self
-                                .results
+                            let done = super::lock(&self.shared.results)
                                 .get(i)
+                                .cloned()
                                 .ok_or_else(|| format!("stage {i} was not built"))?;
                             let digest = done.digest.clone().unwrap_or_else(|| done.image.clone());
                             (done.image.clone(), digest)
@@ -123,9 +123,10 @@ impl Driver<'_> {
                         .resolve("RUN --mount", &[src.to_string()], "/mnt", "/")
                         .map_err(|e| format!("--mount={spec}: {e}"))?;
                     let item = items.remove(0);
-                    if let Some(stat) = self.stat.as_mut() {
+                    if let Some(stat) = &self.shared.stat {
+                        let mut stat = super::lock(stat);
                         let ex = Matcher::new(&item.excludes).map_err(|e| e.0)?;
-                        let d = source_digest(stat, &item.src, &ex)
+                        let d = source_digest(&mut stat, &item.src, &ex)
                             .map_err(|e| format!("{}: {e}", item.rel))?;
                         content = json!(d);
                     }
