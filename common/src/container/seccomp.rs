@@ -307,6 +307,60 @@ fn rules(caps: CapSet) -> BTreeMap<u32, Rule> {
     rules
 }
 
+/// The same profile as a runtime-spec `linux.seccomp` object, for an OCI
+/// runtime (runc, crun) to compile with libseccomp: built from the very
+/// rules the filter is, so both decide alike.
+pub fn docker_default_spec(caps: CapSet) -> serde_json::Value {
+    use serde_json::json;
+    let name_of = |nr: u32| {
+        NUMBERS
+            .iter()
+            .chain(NUMBERS_ON_THIS_ARCH)
+            .chain(NUMBERS_MISSING_IN_LIBC)
+            .find(|&&(_, n)| n as u32 == nr)
+            .and_then(|(sys, _)| sys.strip_prefix("SYS_"))
+    };
+    let mut allowed = vec![];
+    let mut syscalls = vec![];
+    for (nr, rule) in rules(caps) {
+        let Some(name) = name_of(nr) else { continue };
+        match rule {
+            Rule::Allow => allowed.push(name),
+            Rule::Errno(e) => syscalls.push(json!({
+                "names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": e
+            })),
+            Rule::FirstArgIn(values) => {
+                for v in values {
+                    syscalls.push(json!({
+                        "names": [name], "action": "SCMP_ACT_ALLOW",
+                        "args": [{"index": 0, "value": v, "op": "SCMP_CMP_EQ"}]
+                    }));
+                }
+            }
+            Rule::FirstArgNot(v) => syscalls.push(json!({
+                "names": [name], "action": "SCMP_ACT_ALLOW",
+                "args": [{"index": 0, "value": v, "op": "SCMP_CMP_NE"}]
+            })),
+            Rule::FirstArgClear(bits) => syscalls.push(json!({
+                "names": [name], "action": "SCMP_ACT_ALLOW",
+                "args": [{"index": 0, "value": bits, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]
+            })),
+        }
+    }
+    syscalls.insert(0, json!({"names": allowed, "action": "SCMP_ACT_ALLOW"}));
+    let arch = if cfg!(target_arch = "aarch64") {
+        "SCMP_ARCH_AARCH64"
+    } else {
+        "SCMP_ARCH_X86_64"
+    };
+    json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": libc::EPERM,
+        "architectures": [arch],
+        "syscalls": syscalls,
+    })
+}
+
 fn allow(rules: &mut BTreeMap<u32, Rule>, names: &[&str]) {
     for nr in names.iter().filter_map(|name| number(name)) {
         rules.insert(nr, Rule::Allow);
@@ -1011,5 +1065,41 @@ mod tests {
             0,
             "child failed check (see in_child)"
         );
+    }
+
+    #[test]
+    fn the_runtime_spec_form_has_the_filters_decisions() {
+        let spec = docker_default_spec(CapSet::docker_default());
+        let allowed: Vec<&str> = spec["syscalls"][0]["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert!(allowed.contains(&"read") && allowed.contains(&"clock_gettime"));
+        assert!(!allowed.contains(&"mount") && !allowed.contains(&"kexec_load"));
+        let rule = |name: &str| {
+            spec["syscalls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| {
+                    r["names"][0] == name
+                        && (r.get("args").is_some() || r["action"] == "SCMP_ACT_ERRNO")
+                })
+                .cloned()
+        };
+        assert_eq!(
+            rule("clone").unwrap()["args"][0]["op"],
+            "SCMP_CMP_MASKED_EQ"
+        );
+        assert_eq!(rule("clone3").unwrap()["errnoRet"], libc::ENOSYS);
+        // With CAP_SYS_ADMIN clone is allowed outright.
+        let admin = docker_default_spec(CapSet::all());
+        assert!(admin["syscalls"][0]["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "mount"));
     }
 }

@@ -79,6 +79,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         args: Vec::new(),
         rootfs: None,
         bundle: None,
+        runtime: None,
         upper: args.upper.clone(),
         name: args.name.clone(),
         rm: args.rm,

@@ -12,6 +12,7 @@ mod initlayer;
 mod mounts;
 mod net;
 mod parent;
+mod runtime;
 mod stubs;
 mod tty;
 
@@ -66,6 +67,14 @@ pub struct Args {
     /// root it names, as runc run does; no image or command is given.
     #[arg(long, value_name = "DIR", conflicts_with = "rootfs")]
     pub bundle: Option<std::path::PathBuf>,
+    /// Run the container with another OCI runtime (runc, crun, or a path)
+    /// through a runtime bundle, as podman --runtime does: the image, its
+    /// layers, the overlay, the user and Docker's security settings are
+    /// prepared here, the process is the runtime's. Not with -d, -t, -i,
+    /// --init or --network private.
+    #[arg(long, value_name = "PROGRAM", conflicts_with = "bundle")]
+    pub runtime: Option<std::path::PathBuf>,
+
     /// Keep the container's writable layer (the overlayfs upper dir) in
     /// DIR, for `layer-diff --upper DIR`.
     #[arg(long, value_name = "DIR")]
@@ -220,6 +229,19 @@ pub fn run(args: Args) -> Result<u8, Error> {
         what: "run from a sealed copy of container-run".into(),
         source,
     })?;
+    // --runtime: checked, and the program found, before anything is made.
+    let runtime = match &args.runtime {
+        Some(rt) => {
+            runtime::check(&args)?;
+            Some(match rt.components().count() {
+                1 => config::which(&rt.to_string_lossy()).ok_or_else(|| {
+                    Error::Invalid(format!("--runtime {}: not found in PATH", rt.display()))
+                })?,
+                _ => rt.clone(),
+            })
+        }
+        None => None,
+    };
     let prepared = match &args.bundle {
         Some(dir) => {
             let (a, extras) = bundle::to_args(&args, dir)?;
@@ -231,5 +253,8 @@ pub fn run(args: Args) -> Result<u8, Error> {
         }
         None => config::prepare(&args)?,
     };
+    if let Some(program) = runtime {
+        return runtime::run(prepared, &program);
+    }
     parent::run(prepared)
 }

@@ -106,7 +106,7 @@ fn is_dir(fd: &OwnedFd) -> io::Result<bool> {
     Ok(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
 }
 
-fn overlay_options(lowers: &[String], upper: &Path, work: &Path) -> String {
+pub(crate) fn overlay_options(lowers: &[String], upper: &Path, work: &Path) -> String {
     let mut o = format!(
         "lowerdir={},upperdir={},workdir={}",
         lowers.join(":"),

@@ -944,3 +944,71 @@ fn each_container_has_a_session_keyring_of_its_own() {
     );
     assert_eq!(out.trim(), "1", "{out}");
 }
+
+#[test]
+fn another_oci_runtime_runs_the_same_container() {
+    let e = env();
+    let secret = e.path("vol");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(secret.join("f"), "from the host\n").unwrap();
+    let vol = format!("{}:/vol:ro", secret.display());
+    for runtime in ["runc", "crun"] {
+        let upper = e.path(&format!("upper-{runtime}"));
+        let spec = upper.to_string_lossy().into_owned();
+        let o = run(
+            &e,
+            &[
+                "--runtime", runtime, "--upper", &spec, "-v", &vol, "-w", "/made", "-u", "1000",
+                "bb", "sh", "-c",
+                "id -u; pwd; cat /vol/f; grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; \
+                 touch /tmp/x; exit 5",
+            ],
+        );
+        let out = stdout(&o);
+        assert_eq!(
+            o.status.code(),
+            Some(5),
+            "{runtime}: {out} {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            out.starts_with("1000\n/made\nfrom the host\n"),
+            "{runtime}: {out}"
+        );
+        // Docker's capabilities, seccomp and no_new_privs, as ours.
+        assert!(
+            out.contains("CapEff:\t0000000000000000"),
+            "{runtime}: {out}"
+        );
+        assert!(
+            out.contains("Seccomp:\t2") && out.contains("NoNewPrivs:\t1"),
+            "{runtime}: {out}"
+        );
+        assert!(
+            upper.join("tmp/x").exists(),
+            "{runtime}: the writes are in --upper"
+        );
+        assert!(!upper.join("vol").exists(), "{runtime}: no mount stub left");
+    }
+    // Root's capabilities are Docker's set.
+    let o = run(
+        &e,
+        &[
+            "--runtime",
+            "runc",
+            "bb",
+            "grep",
+            "CapEff",
+            "/proc/self/status",
+        ],
+    );
+    assert_eq!(stdout(&o), "CapEff:\t00000000a80425fb\n");
+    // What it cannot do is refused before anything is made.
+    let o = run(&e, &["--runtime", "runc", "-d", "bb", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--runtime does not support -d"), "{err}");
+    let mut c = e.cmd("container-ctl");
+    c.args(["ps", "-a", "-q"]);
+    assert_eq!(stdout(&c.output().unwrap()), "");
+}

@@ -152,6 +152,8 @@ pub struct Options {
     pub output: Option<String>,
     /// --push: every tag goes to its registry.
     pub push: bool,
+    /// --runtime: the OCI runtime container-run hands RUN steps to.
+    pub runtime: Option<String>,
     /// Keep the context's stat cache in the store across builds.
     pub stat_cache: bool,
     /// SOURCE_DATE_EPOCH, which the tools read too.
@@ -1154,8 +1156,14 @@ impl<'a> Driver<'a> {
         let layer = Word::Tmp("layer.tar".into());
         // Stopped builds stop their RUN at once: SIGKILL a second after
         // the SIGTERM.
-        let mut run = Call::new("container-run")
-            .args(["--rm", "--stop-timeout", "1", "--upper"])
+        let mut run = Call::new("container-run").args(["--rm", "--stop-timeout", "1"]);
+        // Another runtime makes the same layer: it is not in the key, and
+        // the debug hint opens its shell with ours (-it needs ours).
+        if let Some(rt) = &self.opts.runtime {
+            run = run.args(["--runtime", rt.as_str()]);
+        }
+        let mut run = run
+            .arg("--upper")
             .arg(upper.clone())
             .args(["--network", network, "--entrypoint", ""])
             .args(opts.clone())

@@ -105,6 +105,11 @@ pub struct Args {
     #[arg(long, requires = "tags")]
     pub push: bool,
 
+    /// Run RUN steps with another OCI runtime (runc, crun, or a path)
+    /// through a runtime bundle: container-run --runtime.
+    #[arg(long, value_name = "PROGRAM")]
+    pub runtime: Option<String>,
+
     /// The platform to build for: only the host's (no emulation here).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
@@ -470,6 +475,7 @@ fn build(args: Args) -> Result<(), Error> {
         secrets: args.secrets.clone(),
         pull: args.pull,
         output: args.output.clone(),
+        runtime: args.runtime.clone(),
         push: args.push,
         // A context unpacked from stdin has a new path each time: its
         // stat cache would never hit.

@@ -642,3 +642,41 @@ fn independent_stages_run_at_the_same_time_and_a_failure_stops_the_rest() {
     c.args(["ps", "-a", "-q"]);
     assert_eq!(ok(c), "");
 }
+
+#[test]
+fn runtime_runs_the_run_steps_with_runc_and_the_image_is_the_same() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM bb\nWORKDIR /w\nRUN echo \"$(id -u) in $(pwd)\" > made && grep -c Seccomp:.2 /proc/self/status >> made\nUSER 1000\nRUN id -u > /tmp/who\n",
+        )],
+    );
+    let mut digests = vec![];
+    for extra in [&["--runtime", "runc"][..], &[][..]] {
+        let mut c = env.cmd("image-build");
+        c.env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["-q", "--no-cache", "--network", "none", "-t", "rt"])
+            .args(extra)
+            .arg(&ctx);
+        digests.push(ok(c).trim().to_string());
+        let mut c = env.cmd("container-run");
+        c.args([
+            "--rm",
+            "--network",
+            "none",
+            "rt",
+            "cat",
+            "/w/made",
+            "/tmp/who",
+        ]);
+        assert_eq!(ok(c), "0 in /w\n1\n1000\n");
+    }
+    assert_eq!(
+        digests[0], digests[1],
+        "runc and container-run make the same layers"
+    );
+}

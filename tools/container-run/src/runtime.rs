@@ -1,0 +1,346 @@
+//! `--runtime PROGRAM`: the container is prepared as always (image,
+//! layers, overlay, user, mounts, Docker's security settings), then handed
+//! to another OCI runtime (runc, crun) as a runtime bundle, as podman
+//! --runtime does. The overlay is mounted in a mount namespace of our own,
+//! which the runtime inherits, so nothing of it shows on the host or
+//! outlives us.
+
+use crate::config::{MountKind, Network, Plan, Prepared, Root};
+use crate::Error;
+use serde_json::{json, Value};
+use slipway_common::apply::mkdir_all_in_root;
+use slipway_common::container::process::{block_signals, resolve_user};
+use slipway_common::container::seccomp;
+use slipway_common::container::state::Status;
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Os { what, source }
+}
+
+fn refuse(what: &str) -> Error {
+    Error::Unsupported(format!("--runtime does not support {what} yet"))
+}
+
+/// What --runtime cannot do, refused before anything is made.
+pub fn check(args: &crate::Args) -> Result<(), Error> {
+    if args.detach {
+        return Err(refuse("-d"));
+    }
+    if args.tty || args.interactive {
+        return Err(refuse("-t or -i"));
+    }
+    if args.init {
+        return Err(refuse("--init"));
+    }
+    Ok(())
+}
+
+/// `--network private` for a runtime that joins a namespace by path: a
+/// process of ours holds a new network namespace (loopback up) that
+/// slirp4netns serves, and the container joins it.
+struct PrivateNet {
+    holder: libc::pid_t,
+    slirp: Option<crate::net::Slirp>,
+}
+
+impl PrivateNet {
+    fn start(plan: &Plan) -> Result<PrivateNet, Error> {
+        // SAFETY: the child only makes syscalls before it pauses.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(os("fork the network holder")(
+                std::io::Error::last_os_error(),
+            ));
+        }
+        if pid == 0 {
+            // SAFETY: unshare, then wait to be killed.
+            unsafe {
+                if libc::unshare(libc::CLONE_NEWNET) < 0 {
+                    libc::_exit(1);
+                }
+                let _ = crate::net::loopback_up();
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        let mut net = PrivateNet {
+            holder: pid,
+            slirp: None,
+        };
+        // The namespace exists once /proc shows it apart from ours.
+        let ours = fs::read_link("/proc/self/ns/net").ok();
+        for _ in 0..200 {
+            if fs::read_link(format!("/proc/{pid}/ns/net")).ok() != ours {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let slirp = crate::net::Slirp::start(pid, &plan.id, &plan.publish)
+            .map_err(os("start slirp4netns"))?;
+        net.slirp = Some(slirp);
+        Ok(net)
+    }
+
+    fn path(&self) -> String {
+        format!("/proc/{}/ns/net", self.holder)
+    }
+}
+
+impl Drop for PrivateNet {
+    fn drop(&mut self) {
+        if let Some(s) = self.slirp.take() {
+            s.stop();
+        }
+        slipway_common::container::process::kill_and_reap(self.holder);
+    }
+}
+
+/// Mounts the root in our own mount namespace (which the runtime's
+/// process inherits).
+fn mount_root(plan: &Plan) -> Result<(), Error> {
+    // SAFETY: unshare with a flag; no memory is shared.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } < 0 {
+        return Err(os("a mount namespace")(std::io::Error::last_os_error()));
+    }
+    let mp = CString::new(plan.mountpoint.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::Invalid("a mount point with a NUL byte".into()))?;
+    slipway_common::mount::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
+        .map_err(os("make / private"))?;
+    match &plan.root {
+        Root::Overlay {
+            lowers_dir,
+            lowers,
+            upper,
+            work,
+        } => {
+            std::env::set_current_dir(lowers_dir).map_err(os("enter the layers"))?;
+            let opts = CString::new(crate::mounts::overlay_options(lowers, upper, work))
+                .map_err(|_| Error::Invalid("overlay options with a NUL byte".into()))?;
+            slipway_common::mount::mount(Some(c"overlay"), &mp, Some(c"overlay"), 0, Some(&opts))
+                .map_err(os("mount the overlay root"))?;
+        }
+        Root::Bind(dir) => {
+            let src = CString::new(dir.as_os_str().as_encoded_bytes())
+                .map_err(|_| Error::Invalid("a path with a NUL byte".into()))?;
+            slipway_common::mount::mount(Some(&src), &mp, None, libc::MS_BIND | libc::MS_REC, None)
+                .map_err(os("bind the root"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The runtime-spec config.json for the plan.
+fn spec(plan: &Plan, root: &Path, netns: Option<&str>) -> Result<Value, Error> {
+    let rootfd = fs::File::open(root).map_err(os("open the root"))?;
+    let read = |p: &str| fs::read_to_string(root.join(p)).unwrap_or_default();
+    let user = resolve_user(
+        if plan.user.is_empty() {
+            "0"
+        } else {
+            &plan.user
+        },
+        &read("etc/passwd"),
+        &read("etc/group"),
+    )
+    .map_err(|e| Error::Invalid(format!("--user {}: {e}", plan.user)))?;
+    // The working directory is made if missing, as ours does.
+    mkdir_all_in_root(
+        rootfd.as_raw_fd(),
+        plan.cwd.trim_start_matches('/').as_bytes(),
+    )
+    .map_err(os(format!("create the working directory {}", plan.cwd)))?;
+    let caps: Vec<String> = plan.caps.iter().map(|c| c.to_string()).collect();
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if plan.privileged { "rw" } else { "ro" }]}),
+    ];
+    for (target, file) in &plan.etc {
+        mounts.push(json!({"destination": target, "type": "bind", "source": file, "options": ["rbind", "rprivate"]}));
+    }
+    for m in &plan.mounts {
+        mounts.push(match &m.kind {
+            MountKind::Bind { source, read_only } => json!({
+                "destination": m.target, "type": "bind", "source": source,
+                "options": ["rbind", "rprivate", if *read_only { "ro" } else { "rw" }]
+            }),
+            MountKind::Tmpfs { options } => json!({
+                "destination": m.target, "type": "tmpfs", "source": "tmpfs",
+                "options": options.split(',').collect::<Vec<_>>()
+            }),
+        });
+    }
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    match (plan.network, netns) {
+        (Network::None, _) => namespaces.push(json!({"type": "network"})),
+        (Network::Private, Some(path)) => namespaces.push(json!({"type": "network", "path": path})),
+        _ => {}
+    }
+    let mut resources = serde_json::Map::new();
+    if let Some(m) = plan.limits.memory {
+        resources.insert("memory".into(), json!({"limit": m, "swap": m * 2}));
+    }
+    if let Some(p) = plan.limits.pids {
+        resources.insert("pids".into(), json!({"limit": p}));
+    }
+    if let Some(n) = plan.limits.nano_cpus {
+        resources.insert(
+            "cpu".into(),
+            json!({"period": 100_000, "quota": n / 10_000}),
+        );
+    }
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "resources": resources,
+        "maskedPaths": plan.masked,
+        "readonlyPaths": plan.readonly,
+    });
+    if plan.seccomp {
+        linux["seccomp"] = seccomp::docker_default_spec(plan.caps);
+    }
+    let mut groups = user.groups.clone();
+    groups.extend(&plan.extra_groups);
+    Ok(json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": user.uid, "gid": user.gid, "additionalGids": groups},
+            "args": plan.argv,
+            "env": plan.env,
+            "cwd": plan.cwd,
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "noNewPrivileges": !plan.privileged,
+            "rlimits": plan.rlimits.iter().map(|(r, soft, hard)| json!({
+                "type": rlimit_name(*r), "soft": soft, "hard": hard
+            })).collect::<Vec<_>>(),
+        },
+        "root": {"path": root, "readonly": plan.read_only},
+        "hostname": plan.hostname,
+        "mounts": mounts,
+        "linux": linux,
+    }))
+}
+
+fn rlimit_name(r: i32) -> &'static str {
+    match r as u32 {
+        libc::RLIMIT_NOFILE => "RLIMIT_NOFILE",
+        libc::RLIMIT_NPROC => "RLIMIT_NPROC",
+        libc::RLIMIT_CORE => "RLIMIT_CORE",
+        libc::RLIMIT_STACK => "RLIMIT_STACK",
+        _ => "RLIMIT_AS",
+    }
+}
+
+/// Runs the prepared container with `program`; returns its exit status.
+pub fn run(mut p: Prepared, program: &Path) -> Result<u8, Error> {
+    let id = p.state.id.clone();
+    let result = (|| {
+        mount_root(&p.plan)?;
+        let bundle = p.container_dir.join("bundle");
+        fs::create_dir_all(&bundle).map_err(os("create the bundle"))?;
+        let net = match p.plan.network {
+            Network::Private => Some(PrivateNet::start(&p.plan)?),
+            _ => None,
+        };
+        let netns = net.as_ref().map(PrivateNet::path);
+        let config = spec(&p.plan, &p.plan.mountpoint, netns.as_deref())?;
+        fs::write(bundle.join("config.json"), config.to_string())
+            .map_err(os("write config.json"))?;
+        let mut child = Command::new(program)
+            .arg("run")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg(&id)
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(os(format!("run {}", program.display())))?;
+        p.state.pid = Some(child.id() as i32);
+        p.state.status = Status::Running;
+        let _ = p.containers.save(&p.state);
+        let status = forward_until_exit(&mut child, program, &id, p.plan.stop_timeout);
+        // The runtime's own record of the container goes too.
+        let _ = Command::new(program)
+            .args(["delete", "--force", &id])
+            .stderr(Stdio::null())
+            .status();
+        Ok(status)
+    })();
+    // Our mount namespace dies with us, but the state dir is removed now.
+    if let Ok(mp) = CString::new(p.plan.mountpoint.as_os_str().as_encoded_bytes()) {
+        let _ = slipway_common::mount::umount(&mp, libc::MNT_DETACH);
+    }
+    crate::stubs::remove(&p.plan);
+    if let Some(w) = p.own_work.take() {
+        let _ = fs::remove_dir_all(w);
+    }
+    match &result {
+        Ok(code) if !p.state.auto_remove => {
+            p.state.status = Status::Exited;
+            p.state.exit_code = Some(i32::from(*code));
+            let _ = p.containers.save(&p.state);
+        }
+        _ => {
+            let _ = p.containers.remove(&id);
+        }
+    }
+    result
+}
+
+/// Waits for the runtime, passing SIGINT and SIGTERM to it; after a
+/// SIGTERM the container has `stop_timeout` seconds, then it is killed.
+fn forward_until_exit(
+    child: &mut std::process::Child,
+    program: &Path,
+    id: &str,
+    stop_timeout: u32,
+) -> u8 {
+    let set = block_signals(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
+    let mut deadline: Option<std::time::Instant> = None;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            use std::os::unix::process::ExitStatusExt;
+            return match (status.code(), status.signal()) {
+                (Some(c), _) => c as u8,
+                (None, Some(s)) => (128 + s) as u8,
+                _ => 125,
+            };
+        }
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 50_000_000,
+        };
+        // SAFETY: siginfo is written by the kernel; set and timeout valid.
+        let sig = unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            libc::sigtimedwait(&set, &mut info, &ts)
+        };
+        if sig > 0 {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as i32, sig) };
+            if sig == libc::SIGTERM && deadline.is_none() {
+                deadline = Some(
+                    std::time::Instant::now() + std::time::Duration::from_secs(stop_timeout.into()),
+                );
+            }
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            let _ = Command::new(program).args(["kill", id, "KILL"]).status();
+            deadline = None;
+        }
+    }
+}
