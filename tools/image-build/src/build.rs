@@ -4,6 +4,7 @@
 //! a rerun of one line of the script can name it.
 
 mod copy;
+mod remote_cache;
 mod run_mounts;
 
 pub use run_mounts::SecretSource;
@@ -154,6 +155,10 @@ pub struct Options {
     pub push: bool,
     /// --runtime: the OCI runtime container-run hands RUN steps to.
     pub runtime: Option<String>,
+    /// --cache-from: registry references of cache indexes to read.
+    pub cache_from: Vec<String>,
+    /// --cache-to: where to push this build's steps and their index.
+    pub cache_to: Option<String>,
     /// Keep the context's stat cache in the store across builds.
     pub stat_cache: bool,
     /// SOURCE_DATE_EPOCH, which the tools read too.
@@ -206,6 +211,10 @@ pub struct Shared {
     stat: Option<Mutex<StatCache>>,
     /// Images pulled by this build (pulled once even with --pull).
     pulled: Mutex<BTreeSet<String>>,
+    /// Steps that --cache-from indexes name.
+    remote: Mutex<remote_cache::Remote>,
+    /// Every step's key and image in this build, for --cache-to.
+    used: Mutex<std::collections::BTreeMap<Digest, Digest>>,
 }
 
 /// The result of a build.
@@ -283,6 +292,8 @@ impl<'a> Driver<'a> {
                 count: AtomicUsize::new(0),
                 stat: stat.map(Mutex::new),
                 pulled: Mutex::new(BTreeSet::new()),
+                remote: Mutex::new(HashMap::new()),
+                used: Mutex::new(std::collections::BTreeMap::new()),
             }),
             rootfs: HashMap::new(),
             mounted: vec![],
@@ -557,6 +568,9 @@ impl<'a> Driver<'a> {
     pub fn build(&mut self) -> Result<Built, Error> {
         let plan = self.plan;
         let needed: Vec<&Stage> = plan.stages.iter().filter(|s| s.needed).collect();
+        if !self.opts.cache_from.is_empty() {
+            self.load_remote_cache().map_err(Error::Msg)?;
+        }
         let built = if self.script() || needed.len() == 1 {
             needed.iter().try_for_each(|stage| self.stage(stage))
         } else {
@@ -632,6 +646,7 @@ impl<'a> Driver<'a> {
             }
         }
         self.act(&exports).map_err(|e| Error::Msg(e.to_string()))?;
+        self.export_cache().map_err(Error::Msg)?;
         let reference = match self.opts.tags.first() {
             Some(t) => t.clone(),
             // An image written to --output needs no name in the store.
@@ -712,21 +727,22 @@ impl<'a> Driver<'a> {
         if !self.opts.use_cache {
             return false;
         }
-        let Some(rec) = buildcache::lookup(&self.opts.store, key) else {
+        let local = buildcache::lookup(&self.opts.store, key)
+            .map(|rec| rec.image)
+            // The record outlives its image only until gc; then it misses.
+            .filter(|image| {
+                self.opts
+                    .store
+                    .join("blobs/sha256")
+                    .join(image.hex())
+                    .is_file()
+            });
+        let Some(image) = local.or_else(|| self.pull_cached(key)) else {
             return false;
         };
-        // The record outlives its image only until gc; then it misses.
-        if !self
-            .opts
-            .store
-            .join("blobs/sha256")
-            .join(rec.image.hex())
-            .is_file()
-        {
-            return false;
-        }
-        st.image = rec.image.to_string();
-        st.digest = Some(rec.image.to_string());
+        lock(&self.shared.used).insert(key.clone(), image.clone());
+        st.image = image.to_string();
+        st.digest = Some(image.to_string());
         st.pending.clear();
         true
     }
@@ -770,6 +786,7 @@ impl<'a> Driver<'a> {
                     message: format!("image-assemble: error: no digest in {}", file.display()),
                 })?;
             if let Some(k) = key {
+                lock(&self.shared.used).insert(k.clone(), digest.clone());
                 let rec = buildcache::Record {
                     image: digest.clone(),
                     created: std::time::SystemTime::now()

@@ -105,6 +105,18 @@ pub struct Args {
     #[arg(long, requires = "tags")]
     pub push: bool,
 
+    /// Import a build cache that --cache-to pushed: a registry reference
+    /// (REG/REPO:TAG, or type=registry,ref=REG/REPO:TAG). Steps this store
+    /// misses and the cache has are pulled instead of run. Repeatable.
+    #[arg(long = "cache-from", value_name = "REF")]
+    pub cache_from: Vec<String>,
+
+    /// Export this build's cache to a registry: every step's image by
+    /// digest, and their index under REF (REG/REPO:TAG), for
+    /// --cache-from on other machines.
+    #[arg(long = "cache-to", value_name = "REF")]
+    pub cache_to: Option<String>,
+
     /// Run RUN steps with another OCI runtime (runc, crun, or a path)
     /// through a runtime bundle: container-run --runtime.
     #[arg(long, value_name = "PROGRAM")]
@@ -476,6 +488,8 @@ fn build(args: Args) -> Result<(), Error> {
         pull: args.pull,
         output: args.output.clone(),
         runtime: args.runtime.clone(),
+        cache_from: args.cache_from.clone(),
+        cache_to: args.cache_to.clone(),
         push: args.push,
         // A context unpacked from stdin has a new path each time: its
         // stat cache would never hit.
@@ -485,6 +499,11 @@ fn build(args: Args) -> Result<(), Error> {
             .filter(|v| !v.is_empty()),
     };
     let id = build_id();
+    if args.print_script && (!args.cache_from.is_empty() || args.cache_to.is_some()) {
+        return Err(Error::Msg(
+            "--print-script prints a build that runs every step: it takes no --cache-from or --cache-to".into(),
+        ));
+    }
     if args.print_script {
         return print_script(&plan, &ctx, &tools, opts, &store, &id);
     }

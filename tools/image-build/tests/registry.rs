@@ -109,3 +109,47 @@ fn push_sends_every_tag_to_its_registry() {
     let out = c.output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_cache_pushed_by_one_runner_is_used_by_another() {
+    let reg = TestRegistry::start();
+    let base_env = Env::new();
+    busybox_image(&base_env, "bb", &[]);
+    let base = push_base(&base_env, &reg);
+    let cache = format!("{}/cache/app:main", reg.host);
+    let dockerfile = format!(
+        "FROM {base} AS build\nRUN cat /proc/sys/kernel/random/uuid > /id\n\
+         FROM {base}\nCOPY --from=build /id /id\nCOPY src /src\nRUN cat /src /id > /both\n"
+    );
+    let build_in = |env: &Env, extra: &[&str]| {
+        let ctx = env.path("ctx");
+        write_files(&ctx, &[("Dockerfile", &dockerfile), ("src", "source\n")]);
+        let mut c = env.cmd("image-build");
+        c.args(["--network", "none", "-t", "app"])
+            .args(extra)
+            .arg(&ctx);
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        (String::from_utf8(out.stdout).unwrap(), stderr)
+    };
+    // Runner one builds and exports.
+    let one = Env::new();
+    let (d1, _) = build_in(&one, &["--cache-to", &cache]);
+    // Runner two, an empty store, imports: nothing runs again.
+    let two = Env::new();
+    let (d2, log) = build_in(&two, &["--cache-from", &cache]);
+    assert_eq!(d1, d2, "the same image");
+    assert!(!log.contains("DONE"), "{log}");
+    assert_eq!(log.matches("CACHED").count(), 4, "{log}");
+    // Now recorded locally: the next build needs no registry.
+    let (_, log) = build_in(&two, &[]);
+    assert_eq!(log.matches("CACHED").count(), 4, "{log}");
+    // A cache that is not there yet is a warning, not a failure.
+    let three = Env::new();
+    let (_, log) = build_in(
+        &three,
+        &["--cache-from", &format!("{}/cache/none:x", reg.host)],
+    );
+    assert!(log.contains("warning: --cache-from"), "{log}");
+}

@@ -1,0 +1,178 @@
+//! --cache-to and --cache-from: the build cache shared through a registry,
+//! so CI runners share steps without a shared disk, as BuildKit's registry
+//! cache does.
+//!
+//! What goes to the registry: every step image this build made or took
+//! from the cache, pushed by digest into the cache's repository, and an
+//! index of them: an image with no layers whose config labels map each
+//! step's cache key to its image (`io.slipway.build-cache.KEYHEX` =
+//! `sha256:MANIFEST`), under the --cache-to tag. A build with --cache-from
+//! reads that index first; a step its own store misses but the index has
+//! is pulled by digest (only that image's blobs the store lacks) and
+//! recorded locally, so the next build hits without the registry.
+
+use super::{lock, Driver, Mode};
+use crate::tools::{Action, Call, Word};
+use slipway_common::buildcache;
+use slipway_common::compress::{Compression, Settings};
+use slipway_common::digest::Digest;
+use slipway_common::platform::Platform;
+use slipway_common::reference::{ImageRef, Reference};
+use slipway_common::source;
+use std::collections::{BTreeMap, HashMap};
+
+const LABEL_PREFIX: &str = "io.slipway.build-cache.";
+
+/// Steps other builds left in registries: key -> (repository, image).
+pub(super) type Remote = HashMap<Digest, (String, Digest)>;
+
+/// A --cache-to/--cache-from reference as a registry reference.
+fn registry_ref(r: &str) -> Result<Reference, String> {
+    let plain = r
+        .strip_prefix("type=registry,ref=")
+        .or_else(|| r.strip_prefix("docker://"))
+        .unwrap_or(r);
+    Reference::parse(plain).map_err(|e| format!("{r}: {e}"))
+}
+
+impl Driver<'_> {
+    /// Reads the cache indexes of --cache-from. One that cannot be read
+    /// (not pushed yet, say) is a warning: the build runs without it.
+    pub(super) fn load_remote_cache(&mut self) -> Result<(), String> {
+        let Mode::Run(r) = &self.mode else {
+            return Ok(());
+        };
+        let tmp = r.tmp.clone();
+        let mut remote = Remote::new();
+        for (n, from) in self.opts.cache_from.clone().iter().enumerate() {
+            let reference = registry_ref(from)?;
+            let layout = tmp.join(format!("cache-from-{n}"));
+            let pull = Call::new("image-pull")
+                .arg("-q")
+                .arg("--output")
+                .arg(format!("oci:{}:index", layout.display()))
+                .arg(reference.to_string());
+            self.num = self.next_number();
+            self.say(format!("#{} importing cache from {from}", self.num));
+            if let Err(e) = self.act(&[Action::Call(pull)]) {
+                if self.opts.progress {
+                    eprintln!("image-build: warning: --cache-from {from}: {e}");
+                }
+                continue;
+            }
+            let src = source::open(
+                &ImageRef::Oci {
+                    dir: layout.clone(),
+                    name: Some("index".into()),
+                },
+                &self.opts.store,
+                &Platform::host(),
+                Settings::new(Compression::Gzip),
+            )
+            .map_err(|e| format!("--cache-from {from}: {e}"))?;
+            let labels = src
+                .image
+                .config
+                .get("config")
+                .and_then(|c| c.get("Labels"))
+                .and_then(|l| l.as_object())
+                .cloned()
+                .unwrap_or_default();
+            let repo = reference.name();
+            for (k, v) in &labels {
+                let Some(v) = v.as_str() else { continue };
+                let Some(hex) = k.strip_prefix(LABEL_PREFIX) else {
+                    continue;
+                };
+                let (Ok(key), Ok(image)) = (
+                    format!("sha256:{hex}").parse::<Digest>(),
+                    v.parse::<Digest>(),
+                ) else {
+                    continue;
+                };
+                remote.insert(key, (repo.clone(), image));
+            }
+            let _ = std::fs::remove_dir_all(&layout);
+        }
+        *lock(&self.shared.remote) = remote;
+        Ok(())
+    }
+
+    /// A step the local cache missed, from a --cache-from index: pulled
+    /// by digest into the store and recorded. Whether it was there.
+    pub(super) fn pull_cached(&mut self, key: &Digest) -> Option<Digest> {
+        let (repo, image) = lock(&self.shared.remote).get(key).cloned()?;
+        let pull = Call::new("image-pull")
+            .arg("-q")
+            .arg(format!("{repo}@{image}"));
+        if let Err(e) = self.act(&[Action::Call(pull)]) {
+            if self.opts.progress {
+                eprintln!("image-build: warning: the cache's {image} in {repo}: {e}");
+            }
+            return None;
+        }
+        let rec = buildcache::Record {
+            image: image.clone(),
+            created: slipway_common::time::now().max(0) as u64,
+        };
+        let _ = buildcache::record(&self.opts.store, key, &rec);
+        Some(image)
+    }
+
+    /// --cache-to: every step image of this build pushed by digest, then
+    /// the index of them under the tag.
+    pub(super) fn export_cache(&mut self) -> Result<(), String> {
+        let Some(to) = self.opts.cache_to.clone() else {
+            return Ok(());
+        };
+        let reference = registry_ref(&to)?;
+        let repo = reference.name();
+        let used: BTreeMap<Digest, Digest> = lock(&self.shared.used).clone();
+        self.num = self.next_number();
+        self.say(format!(
+            "#{} exporting {} cached steps to {to}",
+            self.num,
+            used.len()
+        ));
+        let mut images: Vec<&Digest> = used.values().collect();
+        images.sort();
+        images.dedup();
+        let mut actions = vec![];
+        for image in images {
+            actions.push(Action::Call(
+                Call::new("image-push")
+                    .arg("-q")
+                    .arg(image.to_string())
+                    .arg(format!("docker://{repo}@{image}")),
+            ));
+        }
+        let labels: BTreeMap<String, String> = used
+            .iter()
+            .map(|(k, v)| (format!("{LABEL_PREFIX}{}", k.hex()), v.to_string()))
+            .collect();
+        let edits = serde_json::json!({
+            "labels": labels,
+            "history": ["image-build build cache index"],
+        });
+        let edits_file = Word::Tmp("cache-index.json".into());
+        let index = format!("{}:cache-index", self.repo);
+        self.temps.push(index.clone());
+        actions.push(Action::Write(edits_file.clone(), edits.to_string(), 0o600));
+        actions.push(Action::Call(
+            Call::new("image-assemble")
+                .arg("-q")
+                .arg("--edits")
+                .arg(edits_file)
+                .arg("-t")
+                .arg(index.as_str()),
+        ));
+        actions.push(Action::Call(
+            Call::new("image-push")
+                .arg("-q")
+                .arg(index.as_str())
+                .arg(format!("docker://{reference}")),
+        ));
+        self.act(&actions)
+            .map_err(|e| format!("--cache-to {to}: {e}"))
+    }
+}
