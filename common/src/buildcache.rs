@@ -68,6 +68,32 @@ pub fn forget(store: &Path, key: &Digest) -> io::Result<()> {
     }
 }
 
+/// Where running builds keep their temp dirs (`image-build.PID.XXXX`).
+pub fn builds_dir(store: &Path) -> PathBuf {
+    store.join(".slipway").join("builds")
+}
+
+/// Removes the temp dirs of builds that died without cleaning up (their
+/// process is gone); returns how many.
+pub fn remove_dead_builds(store: &Path) -> usize {
+    let Ok(rd) = fs::read_dir(builds_dir(store)) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix("image-build.")
+            .and_then(|r| r.split('.').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if pid.is_some() && !alive && fs::remove_dir_all(e.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Where RUN --mount=type=cache directories live, one per cache id.
 pub fn mounts_dir(store: &Path) -> PathBuf {
     dir(store).join("mounts")

@@ -342,6 +342,7 @@ impl Store {
                 }
             }
         }
+        report.temp_files += buildcache::remove_dead_builds(&root);
         // With the session held exclusively no writer is alive: every temp
         // file is a leftover of one that died.
         if let Ok(rd) = fs::read_dir(self.layout.tmp_dir()) {

@@ -166,3 +166,79 @@ fn unpack_one(
         }
     }
 }
+
+/// Takes `dir`, the overlayfs upper dir a container left (whiteouts and
+/// opaque dirs already in overlay's form), as the unpacked copy of the
+/// layer `diff_id` made from it, so a container on the new image stacks
+/// it instead of extracting the layer again (as BuildKit's overlay
+/// snapshotter commits an upper dir). Overlay's own bookkeeping xattrs
+/// (origin, impure) are dropped, the opaque marks kept; with `clamp`,
+/// mtimes later than it are set back to it, as the layer's are. Returns
+/// false, leaving `dir` alone, when it cannot be renamed into the store
+/// (another filesystem) or the layer is there already.
+pub fn adopt(store: &Path, diff_id: &Digest, dir: &Path, clamp: Option<i64>) -> io::Result<bool> {
+    let layers = layers_dir(store);
+    std::fs::create_dir_all(&layers)?;
+    let dest = layers.join(diff_id.hex());
+    if dest.exists() {
+        return Ok(false);
+    }
+    tidy(dir, clamp)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    match std::fs::rename(dir, &dest) {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) || dest.exists() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The xattrs overlayfs keeps for itself on an upper dir's entries, which
+/// mean nothing (or the wrong thing) in a lower layer.
+const OVERLAY_PRIVATE: [&[u8]; 2] = [b"trusted.overlay.origin", b"trusted.overlay.impure"];
+
+fn tidy(dir: &Path, clamp: Option<i64>) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p)?;
+            if m.is_dir() {
+                todo.push(p.clone());
+            }
+            let c = std::ffi::CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| io::Error::other("a path with a NUL byte"))?;
+            for name in OVERLAY_PRIVATE {
+                let n = std::ffi::CString::new(name).expect("no NUL");
+                // SAFETY: valid C strings; a missing xattr is ENODATA.
+                unsafe { libc::lremovexattr(c.as_ptr(), n.as_ptr()) };
+            }
+            if let Some(t) = clamp {
+                if m.mtime() > t {
+                    let times = [
+                        libc::timespec {
+                            tv_sec: 0,
+                            tv_nsec: libc::UTIME_OMIT,
+                        },
+                        libc::timespec {
+                            tv_sec: t as libc::time_t,
+                            tv_nsec: 0,
+                        },
+                    ];
+                    // SAFETY: valid C string and two timespecs.
+                    unsafe {
+                        libc::utimensat(
+                            libc::AT_FDCWD,
+                            c.as_ptr(),
+                            times.as_ptr(),
+                            libc::AT_SYMLINK_NOFOLLOW,
+                        )
+                    };
+                }
+            }
+        }
+    }
+    Ok(())
+}

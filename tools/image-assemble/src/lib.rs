@@ -11,6 +11,7 @@ use oci_spec::image::{
 use slipway_common::archive::ArchiveError;
 use slipway_common::cli::StoreArgs;
 use slipway_common::compress::{Compression, Settings};
+use slipway_common::container::layers;
 use slipway_common::digest::Digest;
 use slipway_common::export::{self, Destination, ExportError};
 use slipway_common::fsutil::{IoContext, IoError};
@@ -174,6 +175,14 @@ pub struct Args {
     /// Also write the manifest digest to this file.
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
+
+    /// DIR holds the one LAYER given, unpacked as an overlayfs upper dir
+    /// (what container-run --upper left and layer-diff --upper read): it
+    /// is moved into the store as that layer's unpacked copy, so a
+    /// container of the new image does not extract the layer again. Left
+    /// where it is when it cannot be moved (another filesystem).
+    #[arg(long, value_name = "DIR")]
+    pub unpacked: Option<PathBuf>,
 
     /// No progress lines on stderr.
     #[arg(short = 'q', long)]
@@ -507,6 +516,11 @@ pub fn run(args: Args) -> Result<(), Error> {
         }
     }
 
+    if args.unpacked.is_some() && (inputs.len() != 1 || store.is_none()) {
+        return Err(Error::Invalid(
+            "--unpacked goes with exactly one layer, into the store".into(),
+        ));
+    }
     let mut new_blobs = Vec::new();
     for (i, (name, input)) in inputs.into_iter().enumerate() {
         let w = primary.blob_writer()?;
@@ -643,6 +657,22 @@ pub fn run(args: Args) -> Result<(), Error> {
     }
     if let Some(dest) = &output {
         export::export(&primary, &assembled, &mdesc, dest, &tags)?;
+    }
+    let new_diff_id = new_blobs.last().map(|(_, b)| b.diff_id.clone());
+    if let (Some(dir), Some(diff_id)) = (&args.unpacked, &new_diff_id) {
+        let clamp = std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok());
+        match layers::adopt(primary.root(), diff_id, dir, clamp) {
+            Ok(true) => progress(args.quiet, || {
+                format!("kept {} as the layer's unpacked copy", dir.display())
+            }),
+            Ok(false) => {}
+            Err(e) => eprintln!(
+                "image-assemble: warning: {}: not kept as the layer's unpacked copy: {e}",
+                dir.display()
+            ),
+        }
     }
     if let Some(f) = &args.digestfile {
         slipway_common::fsutil::write_atomic(f, mdigest.to_string().as_bytes())?;

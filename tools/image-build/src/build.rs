@@ -1251,10 +1251,17 @@ impl<'a> Driver<'a> {
                 .stdout(Out::File(layer.clone())),
         )];
         self.act(&actions).map_err(|e| fail(self, e.to_string()))?;
+        // The upper dir is the layer unpacked: the store keeps it as such,
+        // and the next RUN stacks it instead of extracting the layer.
         self.commit(
             st,
             next,
-            vec!["--history".into(), history.into()],
+            vec![
+                "--unpacked".into(),
+                upper.clone(),
+                "--history".into(),
+                history.into(),
+            ],
             Some(layer.clone()),
             key,
         )

@@ -507,10 +507,20 @@ fn build(args: Args) -> Result<(), Error> {
     if args.print_script {
         return print_script(&plan, &ctx, &tools, opts, &store, &id);
     }
+    // The build's temp dir is in the store: a RUN's upper dir is renamed
+    // into the store's layers, which needs the same filesystem. Named with
+    // our pid, so image-store gc can tell a dead build's from a live one's.
+    let builds = slipway_common::buildcache::builds_dir(&store);
+    std::fs::create_dir_all(&builds).map_err(io_at(&builds))?;
     let tmp = tempfile::Builder::new()
-        .prefix("image-build.")
-        .tempdir()
-        .map_err(|e| Error::Msg(format!("a temporary directory: {e}")))?;
+        .prefix(&format!("image-build.{}.", std::process::id()))
+        .tempdir_in(&builds)
+        .map_err(|e| {
+            Error::Msg(format!(
+                "a temporary directory in {}: {e}",
+                builds.display()
+            ))
+        })?;
     let runner = Runner {
         tools: &tools,
         tmp: tmp.path().to_path_buf(),

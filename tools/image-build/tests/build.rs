@@ -574,6 +574,8 @@ fn sigint_stops_the_build_and_leaves_nothing_behind() {
         "{names}"
     );
     assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0, "temp dirs left");
+    let builds = env.store().join(".slipway/builds");
+    assert_eq!(fs::read_dir(&builds).unwrap().count(), 0, "build dirs left");
     // The store is whole: gc finds nothing broken and a build still runs.
     let mut c = env.cmd("image-store");
     c.arg("gc");
@@ -679,4 +681,61 @@ fn runtime_runs_the_run_steps_with_runc_and_the_image_is_the_same() {
         digests[0], digests[1],
         "runc and container-run make the same layers"
     );
+}
+
+#[test]
+fn a_run_steps_upper_dir_kept_as_its_layer_is_what_extracting_the_layer_gives() {
+    for epoch in [None, Some("1700000000")] {
+        let env = Env::new();
+        busybox_image(&env, "bb", &[]);
+        let ctx = env.path("ctx");
+        write_files(
+            &ctx,
+            &[(
+                "Dockerfile",
+                "FROM bb\n\
+                 RUN mkdir -p /a/b /gone/deep && echo x > /a/b/f && ln -s f /a/b/l && ln /a/b/f /a/b/hard \
+                 && echo y > /gone/deep/z && chmod 0640 /a/b/f && chown 1000:1000 /a/b/f && mkfifo /a/fifo\n\
+                 RUN rm -rf /gone /bin/ls && mkdir /a/b2 && echo z > /etc/passwd-extra && touch /etc/passwd\n\
+                 RUN rm -rf /a/b && mkdir /a/b && echo new > /a/b/only\n",
+            )],
+        );
+        let mut c = env.cmd("image-build");
+        if let Some(e) = epoch {
+            c.env("SOURCE_DATE_EPOCH", e);
+        }
+        c.args(["-q", "--network", "none", "-t", "kept"]).arg(&ctx);
+        ok(c);
+        let layers = env.store().join(".slipway/layers");
+        let view = |env: &Env| {
+            let m = env.path("m");
+            let mut c = env.cmd("image-store");
+            c.arg("mount").arg("kept").arg(&m);
+            ok(c);
+            let t = slipway_tests::tree_manifest(&m);
+            let mut c = env.cmd("image-store");
+            c.arg("umount").arg(&m);
+            ok(c);
+            t
+        };
+        let kept = view(&env);
+        // The three RUN layers were kept from their upper dirs (besides
+        // the base's): no extraction made them.
+        assert_eq!(
+            fs::read_dir(&layers)
+                .unwrap()
+                .filter(|e| !e
+                    .as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("init-"))
+                .count(),
+            4
+        );
+        fs::remove_dir_all(&layers).unwrap();
+        let extracted = view(&env);
+        let diff = slipway_tests::manifest_diff(&kept, &extracted);
+        assert!(diff.is_empty(), "epoch {epoch:?}: {diff}");
+    }
 }
