@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 use slipway_common::digest::Digest;
 
 /// Bumped whenever what a key covers changes meaning, so old records miss.
-const FORMAT: &str = "slipway image-build step cache 1";
+const FORMAT: &str = "slipway image-build step cache 2";
 
 /// The key of a step on `parent` ("scratch" or a manifest digest). `epoch`
 /// is SOURCE_DATE_EPOCH, which changes the times written into layers and

@@ -72,6 +72,15 @@ pub struct Args {
     #[arg(long, value_name = "UID:GID", requires = "dir")]
     pub chown: Option<String>,
 
+    /// With --dir: the root filesystem the layer will go on (a mounted
+    /// image): the destination's parents it has, and the destination
+    /// directory a directory's contents go into, are left out of the layer
+    /// so they keep their mode and owner, as COPY leaves them; those it
+    /// lacks are written (0755, owned as --chown says). Without it every
+    /// parent is written, root's and 0755.
+    #[arg(long, value_name = "ROOT", requires = "dir")]
+    pub parents_in: Option<PathBuf>,
+
     /// With --dir: octal mode for every file and directory.
     #[arg(long, value_name = "MODE", requires = "dir")]
     pub chmod: Option<String>,
@@ -195,6 +204,12 @@ pub fn run(args: Args) -> Result<(), Error> {
             chmod,
             exclude: Matcher::new(&args.exclude)?,
             parent_mtime: args.mtime.unwrap_or(0),
+            parents_in: args
+                .parents_in
+                .as_deref()
+                .map(std::fs::File::open)
+                .transpose()
+                .map_err(|e| Error::Io(format!("--parents-in: {e}")))?,
         }
         .walk(src)
         .map_err(io_at(&src.display().to_string()))?;

@@ -13,6 +13,12 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
+enum InRoot {
+    Missing,
+    Dir(Meta),
+    Other,
+}
+
 pub struct Tree<'e, 'a> {
     pub em: &'e mut Emitter<'a>,
     /// The destination, cleaned, without a leading `/` (empty for `/`).
@@ -21,6 +27,8 @@ pub struct Tree<'e, 'a> {
     pub chmod: Option<u32>,
     pub exclude: Matcher,
     pub parent_mtime: i64,
+    /// The root the layer goes on: what it has is not written again.
+    pub parents_in: Option<File>,
 }
 
 impl Tree<'_, '_> {
@@ -37,20 +45,63 @@ impl Tree<'_, '_> {
         m
     }
 
+    /// What the root the layer goes on has at `rel` (resolved inside it):
+    /// nothing, a directory (with its metadata), or something else.
+    fn in_root(&self, rel: &[u8]) -> InRoot {
+        use slipway_common::apply::openat_in_root;
+        use std::os::fd::AsRawFd;
+        let Some(root) = &self.parents_in else {
+            return InRoot::Missing;
+        };
+        let fd = root.as_raw_fd();
+        if openat_in_root(fd, rel, libc::O_PATH | libc::O_NOFOLLOW, 0).is_err() {
+            return InRoot::Missing;
+        }
+        let dir = openat_in_root(
+            fd,
+            rel,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0,
+        );
+        // The directory itself, through its descriptor: "/." follows the
+        // magic link to it.
+        match dir.and_then(|d| Meta::read(Path::new(&format!("/proc/self/fd/{}/.", d.as_raw_fd()))))
+        {
+            Ok(m) => InRoot::Dir(m),
+            Err(_) => InRoot::Other,
+        }
+    }
+
     pub fn walk(&mut self, src: &Path) -> io::Result<()> {
-        // The destination's parents: plain root-owned directories.
+        // The destination's parents: directories, root's unless --chown
+        // says, where the root the layer goes on lacks them.
         let comps: Vec<&[u8]> = self
             .to
             .split(|b| *b == b'/')
             .filter(|c| !c.is_empty())
             .collect();
+        let (puid, pgid) = match (&self.parents_in, self.chown) {
+            (Some(_), Some(o)) => o,
+            _ => (0, 0),
+        };
         for i in 0..comps.len().saturating_sub(1) {
             let rel = comps[..=i].join(&b'/');
+            // A parent the root has goes in as it is there, as an overlay
+            // copy-up would: a layer stacked alone keeps its metadata.
+            match self.in_root(&rel) {
+                InRoot::Dir(m) => {
+                    self.em.entry(&rel, &m, None, ChangeKind::Added)?;
+                    continue;
+                }
+                // A symlink (say /var/run) is left to be followed.
+                InRoot::Other => continue,
+                InRoot::Missing => {}
+            }
             let m = Meta {
                 kind: Kind::Dir,
                 mode: 0o755,
-                uid: 0,
-                gid: 0,
+                uid: puid,
+                gid: pgid,
                 size: 0,
                 mtime: self.parent_mtime,
                 mtime_nsec: 0,
@@ -76,8 +127,14 @@ impl Tree<'_, '_> {
             };
             return self.em.entry(&to, &root, content, ChangeKind::Added);
         }
+        // A directory's contents go into the destination: one the root
+        // has keeps its own mode and owner.
         if !to.is_empty() {
-            self.em.entry(&to, &root, None, ChangeKind::Added)?;
+            match self.in_root(&to) {
+                InRoot::Dir(m) => self.em.entry(&to, &m, None, ChangeKind::Added)?,
+                InRoot::Other => {}
+                InRoot::Missing => self.em.entry(&to, &root, None, ChangeKind::Added)?,
+            }
         }
         self.em.enter(&to, root, true);
         self.dir(&mut Node::open(src)?, b"")?;

@@ -155,3 +155,41 @@ fn a_single_file_lands_at_its_destination() {
         ["usr/", "usr/local/", "usr/local/bin/", "usr/local/bin/app"]
     );
 }
+
+#[test]
+fn parents_in_keeps_what_the_root_has_and_owns_what_it_makes() {
+    let s = src();
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir_all(root.path().join("tmp")).unwrap();
+    fs::set_permissions(root.path().join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::create_dir_all(root.path().join("srv/real")).unwrap();
+    std::os::unix::fs::symlink("real", root.path().join("srv/link")).unwrap();
+    let layer = |to: &str| {
+        ok(layer_diff(
+            &[
+                OsStr::new("--dir"),
+                s.path().as_os_str(),
+                OsStr::new("--to"),
+                OsStr::new(to),
+                OsStr::new("--chown"),
+                OsStr::new("7:8"),
+                OsStr::new("--parents-in"),
+                root.path().as_os_str(),
+            ],
+            None,
+        ))
+    };
+    let e = entries(&layer("/tmp/made/app"));
+    // The root's /tmp goes in as it is (sticky, root's); what is made is
+    // the --chown owner's.
+    assert_eq!(e["tmp/"], ('d', 0o1777, 0, 0));
+    assert_eq!(e["tmp/made/"], ('d', 0o755, 7, 8));
+    assert_eq!(e["tmp/made/app/main.py"].2, 7);
+    // A destination directory the root has keeps its metadata; a symlink
+    // on the way is left alone, to be followed.
+    let e = entries(&layer("/tmp"));
+    assert_eq!(e["tmp/"], ('d', 0o1777, 0, 0));
+    let e = entries(&layer("/srv/link/app"));
+    assert!(!e.contains_key("srv/link/"), "{e:?}");
+    assert_eq!(e["srv/"].0, 'd');
+}

@@ -346,6 +346,32 @@ impl Driver<'_> {
             Action::Remove(layer.clone()),
             Action::Remove(Word::Tmp("inline".into())),
         ];
+        // The image the layer goes on, mounted: the destination's parents
+        // (and a directory destination) it has keep their mode and owner.
+        let parents_in = match &self.mode {
+            Mode::Run(_) => Word::from(
+                self.unpack(&st.image)
+                    .map_err(|m| fail(self, format!("mounting {}: {m}", st.image)))?
+                    .as_path(),
+            ),
+            Mode::Script(_) => {
+                let dir = Word::Tmp("parent-root".into());
+                actions.push(Action::Mkdir(dir.clone()));
+                if st.image != "scratch" {
+                    actions.push(Action::Call(
+                        Call::new("image-store")
+                            .arg("mount")
+                            .arg(st.image.as_str())
+                            .arg(dir.clone()),
+                    ));
+                    done.insert(
+                        0,
+                        Action::Call(Call::new("image-store").arg("umount").arg(dir.clone())),
+                    );
+                }
+                dir
+            }
+        };
         if !single {
             // Several sources make one layer: each goes into one staging
             // tree where it lands below the destination, and the tree
@@ -391,6 +417,9 @@ impl Driver<'_> {
                 .arg(src)
                 .arg("--to")
                 .arg(to.as_str());
+            if single {
+                c = c.arg("--parents-in").arg(parents_in.clone());
+            }
             if let Some(o) = chown.as_deref().or(p.default_owner) {
                 c = c.args(["--chown", o]);
             }
@@ -411,7 +440,9 @@ impl Driver<'_> {
                 .arg("--dir")
                 .arg(staging.clone())
                 .arg("--to")
-                .arg(dest_abs.as_str());
+                .arg(dest_abs.as_str())
+                .arg("--parents-in")
+                .arg(parents_in.clone());
             if let Some(o) = &chown {
                 c = c.args(["--chown", o.as_str()]);
             }
