@@ -137,7 +137,7 @@ pub enum Mode<'a> {
 pub struct Options {
     pub file_name: String,
     pub network: &'static str,
-    pub progress: bool,
+    pub progress: Arc<crate::progress::Progress>,
     pub labels: Vec<(String, String)>,
     pub tags: Vec<String>,
     /// `--store DIR` for the debug hint, when one was given.
@@ -307,12 +307,36 @@ impl<'a> Driver<'a> {
         matches!(self.mode, Mode::Script(_))
     }
 
-    fn say(&mut self, line: String) {
+    /// A line about step `num` that is not a step of its own (pulling,
+    /// pushing); a comment in a printed script.
+    fn say(&mut self, num: usize, text: String) {
         match &mut self.mode {
-            Mode::Script(lines) => lines.push(format!("# {line}")),
-            Mode::Run(_) if self.opts.progress => eprintln!("{line}"),
-            Mode::Run(_) => {}
+            Mode::Script(lines) => lines.push(format!("# #{num} {text}")),
+            Mode::Run(_) => self.opts.progress.note(num, &text),
         }
+    }
+
+    /// Step `num` begins: `[stage i/n] INSTRUCTION`.
+    fn begin(&mut self, num: usize, header: String) {
+        match &mut self.mode {
+            Mode::Script(lines) => lines.push(format!("# #{num} {header}")),
+            Mode::Run(r) => {
+                r.step.set(num);
+                self.opts.progress.begin(num, &header);
+            }
+        }
+    }
+
+    fn end(&self, num: usize, how: crate::progress::End) {
+        if !self.script() {
+            self.opts.progress.end(num, how);
+        }
+    }
+
+    fn warn(&self, text: String) {
+        self.opts
+            .progress
+            .warn(&format!("image-build: warning: {text}"));
     }
 
     fn err(&self, step_line: usize, what: &str, msg: impl Into<String>) -> Error {
@@ -377,7 +401,8 @@ impl<'a> Driver<'a> {
                 tools: r.tools,
                 tmp,
                 store: r.store.clone(),
-                show_output: r.show_output,
+                progress: r.progress.clone(),
+                step: std::cell::Cell::new(0),
             }),
             lex: self.lex,
             repo: self.repo.clone(),
@@ -529,7 +554,7 @@ impl<'a> Driver<'a> {
             // A printed script pulls nothing while it is printed.
             return self.inspect(r);
         }
-        self.say(format!("#{} pulling {r}", self.num));
+        self.say(self.num, format!("pulling {r}"));
         let pull = Call::new("image-pull").arg("-q").arg(r);
         self.act(&[Action::Call(pull)]).map_err(|e| {
             let m = e.to_string();
@@ -578,9 +603,7 @@ impl<'a> Driver<'a> {
         };
         if let Some(stat) = &self.shared.stat {
             if let Err(e) = lock(stat).save() {
-                if self.opts.progress {
-                    eprintln!("image-build: warning: the context's stat cache: {e}");
-                }
+                self.warn(format!("the context's stat cache: {e}"));
             }
         }
         built?;
@@ -601,12 +624,13 @@ impl<'a> Driver<'a> {
                 edits.push(format!("LABEL {} (image-build --label)", texts.join(" ")).into());
             }
             self.num = self.next_number();
-            self.say(format!("#{} [final] labels and tags", self.num));
+            self.begin(self.num, "[final] labels and tags".into());
             let key = self.key(&fin, json!({"cmd": "final", "edits": lits(&edits)}));
             if !self.cached(&mut fin, &key) {
                 self.commit(&mut fin, next, edits, None, key)
                     .map_err(|e| Error::Msg(e.to_string()))?;
             }
+            self.end(self.num, crate::progress::End::Quiet);
         }
         let mut actions = vec![];
         for t in &self.opts.tags {
@@ -621,7 +645,7 @@ impl<'a> Driver<'a> {
         let mut exports = vec![];
         if let Some(out) = self.opts.output.clone() {
             self.num = self.next_number();
-            self.say(format!("#{} writing the image to {out}", self.num));
+            self.say(self.num, format!("writing the image to {out}"));
             let stdout =
                 slipway_common::export::Destination::parse(&out).is_ok_and(|d| d.is_stdout());
             let to = if stdout { Out::Stdout } else { Out::Discard };
@@ -636,7 +660,7 @@ impl<'a> Driver<'a> {
         if self.opts.push {
             for t in self.opts.tags.clone() {
                 self.num = self.next_number();
-                self.say(format!("#{} pushing {t}", self.num));
+                self.say(self.num, format!("pushing {t}"));
                 exports.push(Action::Call(
                     Call::new("image-push")
                         .arg("-q")
@@ -797,9 +821,7 @@ impl<'a> Driver<'a> {
                 // A record that cannot be written is a miss next time,
                 // not a failed build.
                 if let Err(e) = buildcache::record(&self.opts.store, &k, &rec) {
-                    if self.opts.progress {
-                        eprintln!("image-build: warning: the build cache: {e}");
-                    }
+                    self.warn(format!("the build cache: {e}"));
                 }
             }
             st.digest = Some(digest.to_string());
@@ -822,7 +844,8 @@ impl<'a> Driver<'a> {
                 .unwrap_or_else(|| i.to_string()),
             Base::Image(r) => r.clone(),
         };
-        self.say(format!("#{} [{name} 1/{total}] FROM {from_text}", self.num));
+        let from_num = self.num;
+        self.begin(from_num, format!("[{name} 1/{total}] FROM {from_text}"));
         let from_line = format!("FROM {from_text}");
         if let Some(p) = &stage.platform {
             let host = slipway_common::platform::Platform::host().to_string();
@@ -882,6 +905,7 @@ impl<'a> Driver<'a> {
                 }
             }
         };
+        self.end(from_num, crate::progress::End::Quiet);
         // The base's ONBUILD triggers run first, as instructions of this
         // stage at its FROM line; the image this stage makes has them no
         // more.
@@ -893,40 +917,56 @@ impl<'a> Driver<'a> {
                 .map_err(|e| self.err(stage.line, &from_line, format!("ONBUILD trigger: {e}")))?;
             for (i, mut step) in steps.into_iter().enumerate() {
                 self.num = self.next_number();
-                self.say(format!(
-                    "#{} [{name} 1/{total}] ONBUILD {}",
-                    self.num,
-                    one_line_text(&step.original)
-                ));
+                let num = self.num;
+                self.begin(
+                    num,
+                    format!(
+                        "[{name} 1/{total}] ONBUILD {}",
+                        one_line_text(&step.original)
+                    ),
+                );
                 step.line = stage.line;
                 self.check_interrupted()?;
                 let next = self.next_tag(stage.index, &format!("onbuild-{}", i + 1));
-                let cached = self.step(&mut st, &step, next)?;
-                if !self.script() && cached {
-                    self.say(format!("#{} CACHED", self.num));
-                }
+                let cached = self.step(&mut st, &step, next).inspect_err(|_| {
+                    self.end(num, crate::progress::End::Failed);
+                })?;
+                self.end(
+                    num,
+                    if cached {
+                        crate::progress::End::Cached
+                    } else {
+                        crate::progress::End::Quiet
+                    },
+                );
             }
         }
         for (i, step) in stage.steps.iter().enumerate() {
             self.num = self.next_number();
+            let num = self.num;
             let started = Instant::now();
-            self.say(format!(
-                "#{} [{name} {}/{total}] {}",
-                self.num,
-                i + 2,
-                one_line_text(&step.original)
-            ));
+            self.begin(
+                num,
+                format!(
+                    "[{name} {}/{total}] {}",
+                    i + 2,
+                    one_line_text(&step.original)
+                ),
+            );
             self.check_interrupted()?;
             let next = self.next_tag(stage.index, &(i + 1).to_string());
-            let cached = self.step(&mut st, step, next)?;
-            if !self.script() && matches!(step.cmd.as_str(), "run" | "copy" | "add") {
-                if cached {
-                    self.say(format!("#{} CACHED", self.num));
-                } else {
-                    let secs = started.elapsed().as_secs_f64();
-                    self.say(format!("#{} DONE {secs:.1}s", self.num));
-                }
-            }
+            let cached = self.step(&mut st, step, next).inspect_err(|_| {
+                self.end(num, crate::progress::End::Failed);
+            })?;
+            use crate::progress::End;
+            self.end(
+                num,
+                match (matches!(step.cmd.as_str(), "run" | "copy" | "add"), cached) {
+                    (true, true) => End::Cached,
+                    (true, false) => End::Done(started.elapsed().as_secs_f64()),
+                    (false, _) => End::Quiet,
+                },
+            );
         }
         lock(&self.shared.results).insert(stage.index, st);
         self.shared.changed.notify_all();

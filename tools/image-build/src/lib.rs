@@ -9,6 +9,7 @@ mod context;
 mod digests;
 mod mounts;
 mod plan;
+mod progress;
 mod signals;
 mod tools;
 
@@ -156,9 +157,11 @@ pub struct Args {
     #[arg(long)]
     pub print_script: bool,
 
-    /// plain: one line per step and the RUN output on stderr; quiet:
-    /// nothing but errors.
-    #[arg(long, value_enum, default_value = "plain", value_name = "MODE")]
+    /// plain: one line per event and the RUN output as it comes; tty: the
+    /// steps under way redrawn in place with the last lines of their
+    /// output; quiet: nothing but errors; auto: tty when stderr is a
+    /// terminal, else plain.
+    #[arg(long, value_enum, default_value = "auto", value_name = "MODE")]
     pub progress: Progress,
 
     /// No progress: --progress quiet.
@@ -178,7 +181,9 @@ pub enum Network {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Progress {
+    Auto,
     Plain,
+    Tty,
     Quiet,
 }
 
@@ -450,6 +455,17 @@ fn build(args: Args) -> Result<(), Error> {
         None => Matcher::default(),
     };
     let quiet = args.quiet || args.progress == Progress::Quiet;
+    let style = match args.progress {
+        _ if quiet => progress::Style::Quiet,
+        Progress::Plain => progress::Style::Plain,
+        Progress::Tty => progress::Style::Tty,
+        Progress::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
+            progress::Style::Tty
+        }
+        Progress::Auto => progress::Style::Plain,
+        Progress::Quiet => progress::Style::Quiet,
+    };
+    let shown = progress::Progress::new(style);
     if !quiet && !args.print_script {
         for w in &plan.warnings {
             eprintln!(
@@ -471,7 +487,7 @@ fn build(args: Args) -> Result<(), Error> {
     let opts = build::Options {
         file_name,
         network,
-        progress: !quiet,
+        progress: shown.clone(),
         labels: args.labels.clone(),
         tags: args.tags.clone(),
         // The debug hint names the store only when the environment
@@ -525,7 +541,8 @@ fn build(args: Args) -> Result<(), Error> {
         tools: &tools,
         tmp: tmp.path().to_path_buf(),
         store: store.clone(),
-        show_output: !quiet,
+        progress: shown.clone(),
+        step: std::cell::Cell::new(0),
     };
     let mut d = build::Driver::new(&plan, &ctx, &tools, opts, Mode::Run(runner), &id);
     // The final image is inspected before the intermediate tags go: one
@@ -534,6 +551,7 @@ fn build(args: Args) -> Result<(), Error> {
         .build()
         .and_then(|b| d.inspect(&b.reference).map_err(Error::Msg));
     let cleaned = d.cleanup();
+    shown.finish();
     let found = result?;
     cleaned.map_err(|e| Error::Msg(e.to_string()))?;
     if let Some(f) = &args.iidfile {

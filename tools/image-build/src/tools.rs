@@ -10,6 +10,8 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use crate::progress::{Progress, Style};
+
 /// The tools the driver calls.
 pub const TOOLS: [&str; 7] = [
     "dockerfile-parse",
@@ -203,8 +205,10 @@ pub struct Runner<'a> {
     pub tools: &'a Tools,
     pub tmp: PathBuf,
     pub store: PathBuf,
-    /// Show RUN output and the tools' warnings on stderr.
-    pub show_output: bool,
+    /// Where RUN output and the tools' warnings go.
+    pub progress: std::sync::Arc<Progress>,
+    /// The step the calls run for (whose output they are).
+    pub step: std::cell::Cell<usize>,
 }
 
 impl Runner<'_> {
@@ -237,12 +241,17 @@ impl Runner<'_> {
                 })?;
                 Stdio::from(f)
             }
-            Out::Progress if self.show_output => std::io::stderr()
-                .as_fd()
-                .try_clone_to_owned()
-                .map(Stdio::from)
-                .unwrap_or_else(|_| Stdio::null()),
-            Out::Progress => Stdio::null(),
+            // Plain progress passes RUN output straight through; tty
+            // progress reads it (see call).
+            Out::Progress => match self.progress.style() {
+                Style::Plain => std::io::stderr()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+                Style::Tty => Stdio::piped(),
+                Style::Quiet => Stdio::null(),
+            },
             Out::Stdout => Stdio::inherit(),
         })
     }
@@ -294,7 +303,17 @@ impl Runner<'_> {
         })?;
         let guard = crate::signals::register(child.id());
         let stderr = child.stderr.take().expect("stderr is piped");
-        let reader = StderrReader::start(c.tool, stderr, self.show_output);
+        let reader = StderrReader::start(c.tool, stderr, self.progress.clone(), self.step.get());
+        // A RUN's own output, read for tty progress.
+        let ours = c.stdout == Out::Progress && c.pipe_to.is_none();
+        if let Some(out) = ours.then(|| child.stdout.take()).flatten() {
+            let (p, step) = (self.progress.clone(), self.step.get());
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).split(b'\n').map_while(Result::ok) {
+                    p.output(step, &String::from_utf8_lossy(&line));
+                }
+            });
+        }
         Ok((child, reader, guard))
     }
 
@@ -371,14 +390,18 @@ fn finish(
 }
 
 /// Reads a child's stderr on a thread: keeps its error lines, and shows
-/// container-run's (the RUN's own output) and every tool's warnings when
-/// output is shown.
+/// container-run's (the RUN's own output) and every tool's warnings.
 struct StderrReader {
     handle: std::thread::JoinHandle<Vec<String>>,
 }
 
 impl StderrReader {
-    fn start(tool: &'static str, stderr: impl Read + Send + 'static, show: bool) -> StderrReader {
+    fn start(
+        tool: &'static str,
+        stderr: impl Read + Send + 'static,
+        progress: std::sync::Arc<Progress>,
+        step: usize,
+    ) -> StderrReader {
         let handle = std::thread::spawn(move || {
             let mut kept = Vec::new();
             let prefix = format!("{tool}: ");
@@ -386,8 +409,10 @@ impl StderrReader {
                 let Ok(line) = line else { break };
                 let line = String::from_utf8_lossy(&line).into_owned();
                 let ours = line.starts_with(&prefix);
-                if show && (tool == "container-run" || line.contains(": warning:")) {
-                    eprintln!("{line}");
+                if line.contains(": warning:") {
+                    progress.warn(&line);
+                } else if tool == "container-run" {
+                    progress.output(step, &line);
                 }
                 if ours {
                     kept.push(line);

@@ -739,3 +739,45 @@ fn a_run_steps_upper_dir_kept_as_its_layer_is_what_extracting_the_layer_gives() 
         assert!(diff.is_empty(), "epoch {epoch:?}: {diff}");
     }
 }
+
+#[test]
+fn tty_progress_redraws_steps_in_place_and_keeps_a_failures_output() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM bb\nENV X=1\nRUN echo line-one; echo line-two\nRUN echo before-the-end; exit 4\n",
+        )],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["--progress", "tty", "--network", "none"]).arg(&ctx);
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    // Finished steps stay as one line each; the live block is redrawn
+    // with cursor movements.
+    assert!(err.contains("=> [stage-0 1/4] FROM bb\n"), "{err}");
+    assert!(
+        err.contains("=> [stage-0 3/4] RUN echo line-one; echo line-two "),
+        "{err}"
+    );
+    assert!(
+        err.contains("\x1b[2m   line-two"),
+        "the running step's output: {err}"
+    );
+    assert!(err.contains("\x1b[1A") || err.contains("\x1b[2A"), "{err}");
+    // A failed step keeps its output above the error.
+    let failed = err.split("=> ERROR [stage-0 4/4]").nth(1).expect(&err);
+    assert!(failed.contains("   before-the-end"), "{err}");
+    assert!(
+        err.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("image-build: error: Dockerfile:4:"),
+        "{err}"
+    );
+}

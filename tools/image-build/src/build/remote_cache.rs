@@ -53,11 +53,9 @@ impl Driver<'_> {
                 .arg(format!("oci:{}:index", layout.display()))
                 .arg(reference.to_string());
             self.num = self.next_number();
-            self.say(format!("#{} importing cache from {from}", self.num));
+            self.say(self.num, format!("importing cache from {from}"));
             if let Err(e) = self.act(&[Action::Call(pull)]) {
-                if self.opts.progress {
-                    eprintln!("image-build: warning: --cache-from {from}: {e}");
-                }
+                self.warn(format!("--cache-from {from}: {e}"));
                 continue;
             }
             let src = source::open(
@@ -106,9 +104,7 @@ impl Driver<'_> {
             .arg("-q")
             .arg(format!("{repo}@{image}"));
         if let Err(e) = self.act(&[Action::Call(pull)]) {
-            if self.opts.progress {
-                eprintln!("image-build: warning: the cache's {image} in {repo}: {e}");
-            }
+            self.warn(format!("the cache's {image} in {repo}: {e}"));
             return None;
         }
         let rec = buildcache::Record {
@@ -129,11 +125,10 @@ impl Driver<'_> {
         let repo = reference.name();
         let used: BTreeMap<Digest, Digest> = lock(&self.shared.used).clone();
         self.num = self.next_number();
-        self.say(format!(
-            "#{} exporting {} cached steps to {to}",
+        self.say(
             self.num,
-            used.len()
-        ));
+            format!("exporting {} cached steps to {to}", used.len()),
+        );
         let mut images: Vec<&Digest> = used.values().collect();
         images.sort();
         images.dedup();
