@@ -47,6 +47,19 @@ pub fn layers_dir(store: &Path) -> PathBuf {
     store.join(".slipway").join("layers")
 }
 
+/// Where layers unpacked for overlay's `userxattr` mode (rootless) live:
+/// `STORE/.slipway/layers-userns/HEX`. They differ on disk from root's
+/// and must not be mistaken for them: opaque directories are marked with
+/// user xattrs, and files belong to the user's subordinate IDs, not to the
+/// IDs the image names.
+pub fn layers_dir_for(store: &Path, user_xattr: bool) -> PathBuf {
+    if user_xattr {
+        store.join(".slipway").join("layers-userns")
+    } else {
+        layers_dir(store)
+    }
+}
+
 /// The image's diff IDs, bottom layer first.
 pub fn diff_ids(image: &Image) -> Result<Vec<Digest>, DigestError> {
     image
@@ -64,7 +77,9 @@ pub fn diff_ids(image: &Image) -> Result<Vec<Digest>, DigestError> {
 
 /// Unpacks what is missing and returns the layer directories, bottom
 /// first. `user_xattr` marks opaque directories as overlay's `userxattr`
-/// mode (rootless) reads them.
+/// mode (rootless) reads them, in [`layers_dir_for`]; rootless, call it
+/// inside the user namespace, so that files get the owners the image
+/// names as that namespace maps them.
 pub fn unpack(
     layout: &Layout,
     store: &Path,
@@ -80,7 +95,7 @@ pub fn unpack(
             layers: layers.len(),
         });
     }
-    let dir = layers_dir(store);
+    let dir = layers_dir_for(store, user_xattr);
     crate::fsutil::create_dir_all(&dir)?;
     let mut out = Vec::with_capacity(ids.len());
     for (desc, id) in layers.iter().zip(&ids) {
