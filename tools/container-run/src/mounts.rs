@@ -106,13 +106,19 @@ fn is_dir(fd: &OwnedFd) -> io::Result<bool> {
     Ok(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
 }
 
-fn overlay_options(lowers: &[String], upper: &Path, work: &Path) -> String {
+fn overlay_options(lowers: &[String], upper: &Path, work: &Path, rootless: bool) -> String {
     let mut o = format!(
         "lowerdir={},upperdir={},workdir={}",
         lowers.join(":"),
         upper.display(),
         work.display()
     );
+    // In a user namespace overlay keeps its own attributes as user.*
+    // xattrs (kernel 5.11 and later), and makes no redirects: it refuses
+    // redirect_dir=off there, as it is already off.
+    if rootless {
+        o.push_str(",userxattr");
+    }
     // The build reads the upper dir with layer-diff --upper: renamed
     // directories and metadata-only copies would hide changes from it, and
     // the inode index is of no use to a throwaway mount.
@@ -121,6 +127,9 @@ fn overlay_options(lowers: &[String], upper: &Path, work: &Path) -> String {
         ("redirect_dir", ",redirect_dir=off"),
         ("metacopy", ",metacopy=off"),
     ] {
+        if rootless && param == "redirect_dir" {
+            continue;
+        }
         if Path::new("/sys/module/overlay/parameters")
             .join(param)
             .exists()
@@ -129,6 +138,44 @@ fn overlay_options(lowers: &[String], upper: &Path, work: &Path) -> String {
         }
     }
     o
+}
+
+/// The flags of the mount at `path` that a remount inside a user
+/// namespace must keep: the kernel locks nosuid, nodev, noexec, rdonly
+/// and the atime flags of mounts that came from a more privileged
+/// namespace.
+fn locked_flags(path: &CString) -> libc::c_ulong {
+    // SAFETY: statvfs is plain data written by the kernel.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and out pointer.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } < 0 {
+        return 0;
+    }
+    [
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ]
+    .into_iter()
+    .filter(|(st_flag, _)| st.f_flag & st_flag != 0)
+    .fold(0, |acc, (_, ms)| acc | ms)
+}
+
+/// A bind remount with `flags`; refused (EPERM) because it would clear a
+/// locked flag, it is tried again with the mount's own flags kept, as runc
+/// does rootless.
+fn remount(target: &CString, flags: libc::c_ulong) -> io::Result<()> {
+    let flags = libc::MS_BIND | libc::MS_REMOUNT | flags;
+    match mount(None, target, None, flags, None) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            mount(None, target, None, flags | locked_flags(target), None)
+        }
+        r => r,
+    }
 }
 
 /// Assembles the root at the plan's mountpoint and moves into it.
@@ -152,7 +199,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
             // layers fit in the one page mount options may take.
             std::env::set_current_dir(lowers_dir)
                 .or_else(ctx(|| format!("enter {}", lowers_dir.display())))?;
-            let opts = c(&overlay_options(lowers, upper, work));
+            let opts = c(&overlay_options(lowers, upper, work, plan.rootless));
             mount(Some(c"overlay"), &mp, Some(c"overlay"), nodev, Some(&opts))
                 .or_else(ctx(|| "mount the overlay root".into()))?;
         }
@@ -161,14 +208,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
             mount(Some(&src), &mp, None, libc::MS_BIND | libc::MS_REC, None)
                 .or_else(ctx(|| format!("bind mount {}", dir.display())))?;
             if nodev != 0 {
-                mount(
-                    None,
-                    &mp,
-                    None,
-                    libc::MS_BIND | libc::MS_REMOUNT | nodev,
-                    None,
-                )
-                .or_else(ctx(|| format!("remount {} nodev", dir.display())))?;
+                remount(&mp, nodev).or_else(ctx(|| format!("remount {} nodev", dir.display())))?;
             }
         }
     }
@@ -237,7 +277,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
         .or_else(ctx(|| "mount /sys/fs/cgroup".into()))?;
     }
 
-    dev(r, plan.privileged)?;
+    dev(r, plan.privileged, plan.rootless)?;
 
     for (target, host) in &plan.etc {
         let fd = touch(r, target).or_else(ctx(|| format!("create {target}")))?;
@@ -272,14 +312,8 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
                 let ro = if *read_only { libc::MS_RDONLY } else { 0 };
                 if ro | nodev != 0 {
                     let now = open_path(r, &m.target)?;
-                    mount(
-                        None,
-                        &fd_path(&now),
-                        None,
-                        libc::MS_BIND | libc::MS_REMOUNT | ro | nodev,
-                        None,
-                    )
-                    .or_else(ctx(|| format!("remount {}", m.target)))?;
+                    remount(&fd_path(&now), ro | nodev)
+                        .or_else(ctx(|| format!("remount {}", m.target)))?;
                 }
             }
             MountKind::Tmpfs { options } => {
@@ -317,14 +351,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
     drop(root);
 
     if plan.read_only {
-        mount(
-            None,
-            c"/",
-            None,
-            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
-            None,
-        )
-        .or_else(ctx(|| "make the root read-only".into()))?;
+        remount(&c("/"), libc::MS_RDONLY).or_else(ctx(|| "make the root read-only".into()))?;
     }
     if !plan.privileged {
         mask_paths(&plan.masked, &plan.readonly)?;
@@ -334,7 +361,9 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
 
 /// A fresh /dev: a tmpfs of ours with the standard nodes, so nothing in
 /// the image can stand in for /dev/null while masked paths use it.
-fn dev(r: RawFd, privileged: bool) -> io::Result<()> {
+/// Rootless, no node can be made (mknod needs the host's CAP_MKNOD): the
+/// host's are bound, those of --privileged as far as they can be.
+fn dev(r: RawFd, privileged: bool, rootless: bool) -> io::Result<()> {
     let dev = mkdir_all(r, "/dev").or_else(ctx(|| "create /dev".into()))?;
     let nodev = if privileged { 0 } else { libc::MS_NODEV };
     mount(
@@ -373,7 +402,8 @@ fn dev(r: RawFd, privileged: bool) -> io::Result<()> {
     }
     for (name, kind, rdev) in nodes {
         let n = c(&name);
-        if privileged {
+        let optional = !DEVICES.iter().any(|(d, _, _)| *d == name);
+        if privileged && !rootless {
             // SAFETY: valid descriptor and C string.
             let rc = unsafe { libc::mknodat(d.as_raw_fd(), n.as_ptr(), kind | 0o666, rdev) };
             if rc < 0 {
@@ -388,44 +418,74 @@ fn dev(r: RawFd, privileged: bool) -> io::Result<()> {
         // The host's node, bound over an empty file: the bind mount keeps
         // the host /dev's permission to open devices, our nodev /dev not.
         let host = format!("/dev/{name}");
-        // O_PATH: a reference to the node that does not open the device
-        // (the host's /dev/tty cannot be opened without a terminal).
-        let src = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
-            .open(&host)
-            .or_else(ctx(|| format!("open the host's {host}")))?;
-        let meta = src.metadata()?;
-        if !meta.file_type().is_char_device() || meta.rdev() as libc::dev_t != rdev {
-            return Err(io::Error::other(format!(
-                "the host's {host} is not the device it should be"
-            )));
+        match bind_device(r, &d, &n, &host, kind, rdev) {
+            // A host device we may not bind is left out, as podman does.
+            Err(_) if optional => {
+                // SAFETY: valid descriptor and C string.
+                unsafe { libc::unlinkat(d.as_raw_fd(), n.as_ptr(), 0) };
+            }
+            other => other?,
         }
-        // SAFETY: valid descriptor and C string.
-        let fd = unsafe {
-            libc::openat(
-                d.as_raw_fd(),
-                n.as_ptr(),
-                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
-                0o666,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error()).or_else(ctx(|| format!("create /dev/{name}")));
-        }
-        // SAFETY: a descriptor we just opened.
-        drop(unsafe { OwnedFd::from_raw_fd(fd) });
-        let target = open_path(r, &host)?;
-        let src_path = c(&format!("/proc/self/fd/{}", src.as_raw_fd()));
-        mount(
-            Some(&src_path),
-            &fd_path(&target),
-            None,
-            libc::MS_BIND,
-            None,
-        )
-        .or_else(ctx(|| format!("mount {host}")))?;
     }
+    symlinks_and_filesystems(r, &d, rootless)
+}
+
+/// Binds the host's device node `host` at `/dev/NAME`, after checking it
+/// is the device it should be.
+fn bind_device(
+    r: RawFd,
+    d: &OwnedFd,
+    n: &CString,
+    host: &str,
+    kind: libc::mode_t,
+    rdev: libc::dev_t,
+) -> io::Result<()> {
+    // O_PATH: a reference to the node that does not open the device
+    // (the host's /dev/tty cannot be opened without a terminal).
+    let src = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+        .open(host)
+        .or_else(ctx(|| format!("open the host's {host}")))?;
+    let meta = src.metadata()?;
+    let is_kind = if kind == libc::S_IFBLK {
+        meta.file_type().is_block_device()
+    } else {
+        meta.file_type().is_char_device()
+    };
+    if !is_kind || meta.rdev() as libc::dev_t != rdev {
+        return Err(io::Error::other(format!(
+            "the host's {host} is not the device it should be"
+        )));
+    }
+    // SAFETY: valid descriptor and C string.
+    let fd = unsafe {
+        libc::openat(
+            d.as_raw_fd(),
+            n.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+            0o666,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error()).or_else(ctx(|| format!("create {host}")));
+    }
+    // SAFETY: a descriptor we just opened.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    let target = open_path(r, host)?;
+    let src_path = c(&format!("/proc/self/fd/{}", src.as_raw_fd()));
+    mount(
+        Some(&src_path),
+        &fd_path(&target),
+        None,
+        libc::MS_BIND,
+        None,
+    )
+    .or_else(ctx(|| format!("mount {host}")))
+}
+
+/// /dev's symlinks, its devpts, shm and mqueue.
+fn symlinks_and_filesystems(r: RawFd, d: &OwnedFd, rootless: bool) -> io::Result<()> {
     for (name, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -440,13 +500,15 @@ fn dev(r: RawFd, privileged: bool) -> io::Result<()> {
             return Err(io::Error::last_os_error()).or_else(ctx(|| format!("create /dev/{name}")));
         }
     }
+    // The tty group owns the ptys, where the user namespace has it (a
+    // user without a subgid range has only its own group, as 0).
+    let pts = if rootless && !slipway_common::userns::gid_mapped(5) {
+        c"newinstance,ptmxmode=0666,mode=0620"
+    } else {
+        c"newinstance,ptmxmode=0666,mode=0620,gid=5"
+    };
     for (name, fstype, flags, data) in [
-        (
-            "pts",
-            c"devpts",
-            libc::MS_NOSUID | libc::MS_NOEXEC,
-            c"newinstance,ptmxmode=0666,mode=0620,gid=5",
-        ),
+        ("pts", c"devpts", libc::MS_NOSUID | libc::MS_NOEXEC, pts),
         (
             "shm",
             c"tmpfs",
@@ -566,18 +628,9 @@ fn mask_paths(masked: &[String], readonly: &[String]) -> io::Result<()> {
         mount(Some(&p), &p, None, libc::MS_BIND | libc::MS_REC, None)
             .or_else(ctx(|| format!("bind {path}")))?;
         let now = open_path(r, path)?;
-        mount(
-            None,
+        remount(
             &fd_path(&now),
-            None,
-            libc::MS_BIND
-                | libc::MS_REMOUNT
-                | libc::MS_RDONLY
-                | libc::MS_NOSUID
-                | libc::MS_NODEV
-                | libc::MS_NOEXEC
-                | libc::MS_REC,
-            None,
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_REC,
         )
         .or_else(ctx(|| format!("make {path} read-only")))?;
     }
