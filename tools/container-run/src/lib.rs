@@ -7,6 +7,7 @@
 mod bundle;
 mod child;
 mod config;
+mod dev;
 mod init;
 mod initlayer;
 mod mounts;
