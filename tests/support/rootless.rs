@@ -52,6 +52,17 @@ fn range_of(file: &str, name: &str) -> Option<(u32, u32)> {
 impl TestUser {
     /// A new user; with `range`, with useradd's subordinate ID range.
     pub fn new(range: bool) -> TestUser {
+        // The user runs the built tools where cargo put them.
+        let bins = crate::bin_dir();
+        for d in bins.ancestors() {
+            let mode = fs::metadata(d).map(|m| m.mode()).unwrap_or(0);
+            assert!(
+                mode & 0o001 != 0,
+                "{} is not searchable by other users: the rootless tests run {} as an ordinary user",
+                d.display(),
+                bins.display()
+            );
+        }
         let name = format!(
             "slipway-t{}-{}",
             std::process::id(),
