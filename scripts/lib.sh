@@ -18,6 +18,17 @@ apt_need() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
+# tun_for_users: /dev/net/tun open to every user, as udev's default rule
+# makes it (KERNEL=="tun", MODE="0666"); a host without udev leaves the
+# kernel's 0600, and rootless slirp4netns cannot open it. Opening it grants
+# nothing by itself: making a device needs CAP_NET_ADMIN in a namespace.
+tun_for_users() {
+    if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ] && [ "$(id -u)" -eq 0 ]; then
+        echo "making /dev/net/tun mode 0666, as udev does, for rootless slirp4netns" >&2
+        chmod 0666 /dev/net/tun
+    fi
+}
+
 # need_cargo: a Rust toolchain new enough for the workspace.
 need_cargo() {
     if ! command -v cargo >/dev/null 2>&1; then

@@ -4,13 +4,15 @@
 # root filesystems, docker-registry for registry tests (with openssl for
 # their CAs, certificates and token signatures, apache2-utils for bcrypt
 # htpasswd files, curl as a client), slirp4netns for container
-# networking, and runc and crun (the runtime peers).
+# networking, runc and crun (the runtime peers), and uidmap (newuidmap and
+# newgidmap) for the rootless tests, which add users of their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 apt_need skopeo umoci oci-image-tool busybox-static docker-registry pigz gzip tar ca-certificates \
-    openssl apache2-utils curl slirp4netns runc crun procps iproute2
+    openssl apache2-utils curl slirp4netns runc crun procps iproute2 uidmap passwd util-linux
+tun_for_users
 need_cargo
 # crun (a peer, and container-run --runtime crun) refuses a hybrid cgroup
 # host until its v2 controllers move to v1.

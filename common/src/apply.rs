@@ -17,6 +17,8 @@ pub enum ApplyError {
     Tar(String),
     #[error("unsafe entry {path:?}: {why}")]
     Unsafe { path: String, why: &'static str },
+    #[error("{path:?} is owned by {uid}:{gid}, which this user namespace does not map: rootless, an image's files may only be owned by IDs that the user's ranges in /etc/subuid and /etc/subgid cover")]
+    Unmapped { path: String, uid: u64, gid: u64 },
     #[error("{op} {path:?}: {source}")]
     Io {
         op: &'static str,
@@ -613,7 +615,20 @@ impl Applier {
         check(rc).map_err(io_err("mark opaque", dir))
     }
 
-    fn chown_failed(&mut self, err: io::Error, path: &[u8]) -> Result<(), ApplyError> {
+    fn chown_failed(
+        &mut self,
+        err: io::Error,
+        path: &[u8],
+        (uid, gid): (u64, u64),
+    ) -> Result<(), ApplyError> {
+        // EINVAL: an ID with no mapping in our user namespace (rootless).
+        if err.raw_os_error() == Some(libc::EINVAL) {
+            return Err(ApplyError::Unmapped {
+                path: String::from_utf8_lossy(path).into_owned(),
+                uid,
+                gid,
+            });
+        }
         if err.raw_os_error() == Some(libc::EPERM) && !self.privileged {
             if !self.warned_owner {
                 self.warned_owner = true;
@@ -635,7 +650,7 @@ impl Applier {
     ) -> Result<(), ApplyError> {
         // SAFETY: valid descriptor.
         if let Err(err) = check(unsafe { libc::fchown(fd, uid as u32, gid as u32) }) {
-            self.chown_failed(err, path)?;
+            self.chown_failed(err, path, (uid, gid))?;
         }
         // After chown, which clears setuid and setgid.
         // SAFETY: valid descriptor.
@@ -684,7 +699,7 @@ impl Applier {
                 libc::AT_SYMLINK_NOFOLLOW,
             )
         }) {
-            self.chown_failed(err, path)?;
+            self.chown_failed(err, path, (uid, gid))?;
         }
         Ok(())
     }

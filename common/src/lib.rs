@@ -30,6 +30,7 @@ pub mod source;
 pub mod store;
 pub mod template;
 pub mod time;
+pub mod userns;
 
 /// Every tool uses this one version of oci-spec.
 pub use oci_spec;

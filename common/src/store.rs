@@ -41,9 +41,9 @@ pub struct Entry {
 }
 
 /// Where the store is when neither `--store` nor `$SLIPWAY_STORE` says.
+/// Root of a user namespace is rootless: its files are the user's.
 pub fn default_path() -> PathBuf {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if !crate::userns::rootless() {
         return PathBuf::from("/var/lib/slipway");
     }
     let data = std::env::var_os("XDG_DATA_HOME")

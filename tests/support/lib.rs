@@ -12,6 +12,7 @@ pub use tempfile::TempDir;
 
 pub mod http;
 pub mod registry;
+pub mod rootless;
 pub use registry::{FaultProxy, Faults, Route, TestRegistry};
 
 /// The directory holding the built binaries (target/debug).
@@ -208,6 +209,16 @@ pub fn busybox_layer(dir: &Path) -> PathBuf {
 /// nobody and app (1000, in groups wheel and audio) and a 1777 /tmp, as
 /// an image NAME in the test's store: what containers run in the tests.
 pub fn busybox_image(env: &Env, name: &str, extra: &[&str]) {
+    let layer = env.path(&format!("{}.tar", name.replace([':', '/'], "_")));
+    busybox_image_layer(&layer);
+    let mut c = env.cmd("image-assemble");
+    c.arg("-t").arg(name).args(extra).arg(&layer);
+    ok(c);
+}
+
+/// The layer of [`busybox_image`], written to `path`; every file is
+/// root's.
+pub fn busybox_image_layer(path: &Path) {
     let mut b = tar::Builder::new(Vec::new());
     let entry = |b: &mut tar::Builder<Vec<u8>>,
                  path: &str,
@@ -282,11 +293,7 @@ pub fn busybox_image(env: &Env, name: &str, extra: &[&str]) {
         group.as_bytes(),
         None,
     );
-    let layer = env.path(&format!("{}.tar", name.replace([':', '/'], "_")));
-    fs::write(&layer, b.into_inner().expect("tar")).expect("write layer");
-    let mut c = env.cmd("image-assemble");
-    c.arg("-t").arg(name).args(extra).arg(&layer);
-    ok(c);
+    fs::write(path, b.into_inner().expect("tar")).expect("write layer");
 }
 
 /// A layer tar holding the given files (path, contents), mode 0644.

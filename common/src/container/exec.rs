@@ -90,24 +90,29 @@ impl Namespaces {
         self.open.iter().map(|(k, _, _)| *k).collect()
     }
 
-    /// Makes the children forked from now on members of the container's
-    /// PID namespace; the caller stays where it is.
+    /// Joins the container's user namespace, if it has one (rootless):
+    /// joining its PID namespace needs the rights we have there. Then
+    /// makes the children forked from now on members of its PID
+    /// namespace; the caller's own PID namespace stays. The caller must be
+    /// single threaded (the kernel refuses a user namespace otherwise).
     pub fn enter_pid_for_children(&self) -> Result<(), JoinError> {
-        for (kind, nstype, fd) in &self.open {
-            if *nstype == libc::CLONE_NEWPID {
-                setns(kind, *nstype, fd)?;
+        for nstype in [libc::CLONE_NEWUSER, libc::CLONE_NEWPID] {
+            for (kind, t, fd) in &self.open {
+                if *t == nstype {
+                    setns(kind, *t, fd)?;
+                }
             }
         }
         Ok(())
     }
 
-    /// Joins every namespace but the PID one. The caller must be single
-    /// threaded (the kernel refuses user and mount namespaces otherwise).
-    /// After the mount namespace, our root and working directory are the
-    /// container's root.
+    /// In a child forked after [`Self::enter_pid_for_children`]: joins
+    /// the other namespaces. The caller must be single threaded (the
+    /// kernel refuses a mount namespace otherwise). After the mount
+    /// namespace, our root and working directory are the container's root.
     pub fn enter(&self) -> Result<(), JoinError> {
         for (kind, nstype, fd) in &self.open {
-            if *nstype != libc::CLONE_NEWPID {
+            if *nstype != libc::CLONE_NEWPID && *nstype != libc::CLONE_NEWUSER {
                 setns(kind, *nstype, fd)?;
             }
         }

@@ -47,6 +47,19 @@ pub fn layers_dir(store: &Path) -> PathBuf {
     store.join(".slipway").join("layers")
 }
 
+/// Where layers unpacked for overlay's `userxattr` mode (rootless) live:
+/// `STORE/.slipway/layers-userns/HEX`. They differ on disk from root's
+/// and must not be mistaken for them: opaque directories are marked with
+/// user xattrs, and files belong to the user's subordinate IDs, not to the
+/// IDs the image names.
+pub fn layers_dir_for(store: &Path, user_xattr: bool) -> PathBuf {
+    if user_xattr {
+        store.join(".slipway").join("layers-userns")
+    } else {
+        layers_dir(store)
+    }
+}
+
 /// The image's diff IDs, bottom layer first.
 pub fn diff_ids(image: &Image) -> Result<Vec<Digest>, DigestError> {
     image
@@ -64,7 +77,9 @@ pub fn diff_ids(image: &Image) -> Result<Vec<Digest>, DigestError> {
 
 /// Unpacks what is missing and returns the layer directories, bottom
 /// first. `user_xattr` marks opaque directories as overlay's `userxattr`
-/// mode (rootless) reads them.
+/// mode (rootless) reads them, in [`layers_dir_for`]; rootless, call it
+/// inside the user namespace, so that files get the owners the image
+/// names as that namespace maps them.
 pub fn unpack(
     layout: &Layout,
     store: &Path,
@@ -80,7 +95,7 @@ pub fn unpack(
             layers: layers.len(),
         });
     }
-    let dir = layers_dir(store);
+    let dir = layers_dir_for(store, user_xattr);
     crate::fsutil::create_dir_all(&dir)?;
     let mut out = Vec::with_capacity(ids.len());
     for (desc, id) in layers.iter().zip(&ids) {
@@ -177,7 +192,9 @@ fn unpack_one(
 /// false, leaving `dir` alone, when it cannot be renamed into the store
 /// (another filesystem) or the layer is there already.
 pub fn adopt(store: &Path, diff_id: &Digest, dir: &Path, clamp: Option<i64>) -> io::Result<bool> {
-    let layers = layers_dir(store);
+    // A rootless container's upper dir is in overlay's userxattr form,
+    // as the rootless layers are.
+    let layers = layers_dir_for(store, crate::userns::rootless());
     std::fs::create_dir_all(&layers)?;
     let dest = layers.join(diff_id.hex());
     if dest.exists() {
@@ -194,7 +211,12 @@ pub fn adopt(store: &Path, diff_id: &Digest, dir: &Path, clamp: Option<i64>) -> 
 
 /// The xattrs overlayfs keeps for itself on an upper dir's entries, which
 /// mean nothing (or the wrong thing) in a lower layer.
-const OVERLAY_PRIVATE: [&[u8]; 2] = [b"trusted.overlay.origin", b"trusted.overlay.impure"];
+const OVERLAY_PRIVATE: [&[u8]; 4] = [
+    b"trusted.overlay.origin",
+    b"trusted.overlay.impure",
+    b"user.overlay.origin",
+    b"user.overlay.impure",
+];
 
 fn tidy(dir: &Path, clamp: Option<i64>) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;

@@ -101,20 +101,42 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, Strin
     })
 }
 
+/// Why switching to a user failed; EINVAL from the kernel means an ID
+/// that the (rootless) user namespace does not map.
+fn id_error(what: &str, id: u32) -> io::Error {
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EINVAL) {
+        return io::Error::other(format!(
+            "{what} {id} is not mapped in this user namespace: rootless, a container can only use the IDs that the user's ranges in /etc/subuid and /etc/subgid cover"
+        ));
+    }
+    e
+}
+
 /// Switches to `user`: groups first, while we still may.
 pub fn switch_user(user: &User) -> io::Result<()> {
     let groups: Vec<libc::gid_t> = user.groups.clone();
-    // SAFETY: pointer and length of a live vector.
-    if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } < 0 {
-        return Err(io::Error::last_os_error());
+    // A user namespace whose gid map the user wrote alone denies
+    // setgroups: the groups we have are all there can be.
+    if !(groups.is_empty() && crate::userns::setgroups_denied()) {
+        // SAFETY: pointer and length of a live vector.
+        if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } < 0 {
+            let e = io::Error::last_os_error();
+            if crate::userns::setgroups_denied() {
+                return Err(io::Error::other(format!(
+                    "supplementary groups {groups:?} need a range in /etc/subgid: this user namespace maps only the user's own group"
+                )));
+            }
+            return Err(e);
+        }
     }
     // SAFETY: integer arguments.
     if unsafe { libc::setresgid(user.gid, user.gid, user.gid) } < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(id_error("group", user.gid));
     }
     // SAFETY: integer arguments.
     if unsafe { libc::setresuid(user.uid, user.uid, user.uid) } < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(id_error("user", user.uid));
     }
     Ok(())
 }

@@ -226,8 +226,24 @@ impl Containers {
         }
     }
 
-    /// Deletes a container's directory (its writable layer included).
+    /// Deletes a container's directory (its writable layer included). A
+    /// rootless container's writable layer holds files of the user's
+    /// subordinate IDs (and overlay's mode-0 work dir): a non-root caller
+    /// removes it from inside a user namespace with the user's mapping.
     pub fn remove(&self, id: &str) -> Result<(), StateError> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 && self.dir(id).exists() {
+            let m = crate::userns::Mapping::for_caller();
+            let inside =
+                crate::userns::run_in_new(&m, || self.remove_here(id).map_err(|e| e.to_string()));
+            if inside.is_ok() {
+                return Ok(());
+            }
+        }
+        self.remove_here(id)
+    }
+
+    fn remove_here(&self, id: &str) -> Result<(), StateError> {
         let dir = self.dir(id);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),

@@ -17,6 +17,7 @@ use slipway_common::container::exec::JoinError;
 use slipway_common::container::state::{Containers, StateError};
 use slipway_common::fsutil::IoError;
 use slipway_common::store::StoreError;
+use slipway_common::userns;
 use std::io;
 
 const EXAMPLES: &str = "\
@@ -158,6 +159,13 @@ pub fn run(args: Args) -> Result<u8, Error> {
         return exec::exec(&store, &a);
     }
     let containers = Containers::open(&store)?;
+    // A rootless container's writable layer holds files of the user's
+    // subordinate IDs: layer-diff must see them with the IDs the
+    // container gave them, from inside a namespace with the same mapping.
+    // SAFETY: geteuid has no preconditions.
+    if matches!(args.command, Command::Commit(_)) && unsafe { libc::geteuid() } != 0 {
+        userns::enter(&userns::Mapping::for_caller()).map_err(|e| Error::Invalid(e.to_string()))?;
+    }
     match args.command {
         Command::Ps(a) => ps::ps(&containers, &a)?,
         Command::Stop {

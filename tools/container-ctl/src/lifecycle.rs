@@ -4,6 +4,7 @@
 
 use crate::{each, signal, Error};
 use slipway_common::container::state::{Containers, State, Status};
+use slipway_common::userns;
 use std::time::{Duration, Instant};
 
 /// How long a dead container may stay recorded as running before we take
@@ -13,9 +14,10 @@ const RECORD_GRACE: Duration = Duration::from_secs(2);
 /// How long a SIGKILLed container may take to be recorded as ended.
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
+/// A rootless container's process may run as one of the user's
+/// subordinate uids, which only its own user namespace lets us signal.
 fn send(pid: i32, sig: libc::c_int) {
-    // SAFETY: kill with integer arguments.
-    unsafe { libc::kill(pid, sig) };
+    let _ = userns::kill_in_namespace(pid, sig);
 }
 
 /// Sends `sig` to the container's first process, if it is still the one

@@ -89,6 +89,9 @@ pub struct Plan {
     /// Seconds between a SIGTERM passed on and the SIGKILL after it.
     pub stop_timeout: u32,
     pub limits: Limits,
+    /// In a user namespace of the caller's: no cgroups, overlay in its
+    /// `userxattr` mode, host devices bound rather than made.
+    pub rootless: bool,
     /// Paths hidden and made read-only (Docker's, or a bundle's own).
     pub masked: Vec<String>,
     pub readonly: Vec<String>,
@@ -259,6 +262,7 @@ fn now_rfc3339() -> String {
 
 pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     let store = args.store.path();
+    let rootless = slipway_common::userns::rootless();
     let limits = Limits {
         memory: args
             .memory
@@ -356,7 +360,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         let src = source::open(&r, &store, &platform, Settings::new(Compression::Gzip))?;
         // stderr is the container's: progress only where a person watches.
         let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let dirs = layers::unpack(&src.layout, &store, &src.image, false, |m| {
+        let dirs = layers::unpack(&src.layout, &store, &src.image, rootless, |m| {
             if tty {
                 eprintln!("container-run: {m}")
             }
@@ -383,7 +387,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             Some(src.image.id().to_string()),
             config,
             rest.to_vec(),
-            Some((layers::layers_dir(&store), names)),
+            Some((layers::layers_dir_for(&store, rootless), names)),
         )
     };
 
@@ -483,7 +487,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
                 };
                 let mut lowers = lowers;
                 let stack: Vec<PathBuf> = lowers.iter().map(|n| lowers_dir.join(n)).collect();
-                let init_dir = layers::layers_dir(&store);
+                let init_dir = layers::layers_dir_for(&store, rootless);
                 fsutil::create_dir_all(&init_dir)?;
                 if let Some(init) =
                     initlayer::ensure(&init_dir, &stack).ctx("make the init layer in", &init_dir)?
@@ -560,6 +564,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             init: args.init,
             stop_timeout: args.stop_timeout,
             limits,
+            rootless,
             masked: mounts::MASKED.iter().map(|s| s.to_string()).collect(),
             readonly: mounts::READ_ONLY.iter().map(|s| s.to_string()).collect(),
             extra_groups: Vec::new(),

@@ -7,11 +7,13 @@
 mod bundle;
 mod child;
 mod config;
+mod dev;
 mod init;
 mod initlayer;
 mod mounts;
 mod net;
 mod parent;
+mod rootless;
 mod runtime;
 mod stubs;
 mod tty;
@@ -24,6 +26,7 @@ use slipway_common::container::sealed;
 use slipway_common::container::state::StateError;
 use slipway_common::fsutil::IoError;
 use slipway_common::source::SourceError;
+use slipway_common::userns;
 
 pub use config::Plan;
 
@@ -45,6 +48,15 @@ Examples:
 /// Docker's default capabilities, seccomp profile and masked paths, and
 /// no_new_privs. Exit status: the container's, or 125 when container-run
 /// fails, 126 when the command cannot be invoked, 127 when it is not found.
+///
+/// As a non-root user it runs rootless, as rootless podman does: in a user
+/// namespace of its own in which the user is root and the user's ranges in
+/// /etc/subuid and /etc/subgid follow (mapped by newuidmap and newgidmap;
+/// without a range only the user is mapped, and only root's files and
+/// processes can be), with the user's store ($XDG_DATA_HOME/slipway).
+/// Rootless, the cgroup limits need a cgroup delegated to the user and
+/// are refused, as is --bundle; --network private needs /dev/net/tun
+/// open to the user.
 #[derive(Parser, Debug)]
 #[command(
     name = "container-run",
@@ -216,19 +228,22 @@ impl From<SourceError> for Error {
     }
 }
 
-pub fn run(args: Args) -> Result<u8, Error> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(Error::Unsupported(
-            "running as a non-root user (rootless) is not supported yet; run as root".into(),
-        ));
-    }
+pub fn run(mut args: Args) -> Result<u8, Error> {
+    // A signal that comes while the container is being prepared waits
+    // until it runs, and is then passed on to it: dying of it halfway
+    // would leave the container's record, mounts and dirs behind.
+    slipway_common::container::process::block_signals(
+        slipway_common::container::process::FORWARDED_SIGNALS,
+    );
     // The container's first process is a fork of us until it execs: run
     // from a sealed copy, so that nothing in it can reach our binary.
     sealed::reexec_sealed("container-run").map_err(|source| Error::Os {
         what: "run from a sealed copy of container-run".into(),
         source,
     })?;
+    if userns::rootless() {
+        rootless::enter(&mut args)?;
+    }
     // --runtime: checked, and the program found, before anything is made.
     let runtime = match &args.runtime {
         Some(rt) => {

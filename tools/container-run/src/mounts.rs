@@ -1,6 +1,7 @@
 //! The container's filesystem, made inside its new mount namespace: the
-//! root (overlayfs or a bind), /proc, /sys, /dev, the /etc files, the
-//! user's mounts, then pivot_root and the masked and read-only paths.
+//! root (overlayfs or a bind), /proc, /sys, /dev (see dev.rs), the /etc
+//! files, the user's mounts, then pivot_root and the masked and read-only
+//! paths.
 //!
 //! Every mount target inside the root is opened with openat2
 //! RESOLVE_IN_ROOT and mounted on through /proc/self/fd, so a symlink in
@@ -13,7 +14,6 @@ use slipway_common::mount::mount;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Docker's masked paths: hidden behind /dev/null or an empty read-only
@@ -42,36 +42,26 @@ pub const READ_ONLY: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-/// The device nodes of a container's /dev: name, major, minor.
-const DEVICES: &[(&str, u32, u32)] = &[
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
-
-fn c(s: &str) -> CString {
+pub(crate) fn c(s: &str) -> CString {
     CString::new(s).expect("no NUL in a mount argument")
 }
 
-fn ctx<T>(what: impl FnOnce() -> String) -> impl FnOnce(io::Error) -> io::Result<T> {
+pub(crate) fn ctx<T>(what: impl FnOnce() -> String) -> impl FnOnce(io::Error) -> io::Result<T> {
     move |e| Err(io::Error::new(e.kind(), format!("{}: {e}", what())))
 }
 
 /// The path that names an open descriptor, for mount(2).
-fn fd_path(fd: &OwnedFd) -> CString {
+pub(crate) fn fd_path(fd: &OwnedFd) -> CString {
     c(&format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
-fn open_path(root: RawFd, path: &str) -> io::Result<OwnedFd> {
+pub(crate) fn open_path(root: RawFd, path: &str) -> io::Result<OwnedFd> {
     openat_in_root(root, path.as_bytes(), libc::O_PATH, 0)
 }
 
 /// Opens directory `path` inside the root, creating what is missing; a
 /// symlink on the way is followed inside the root, never out of it.
-fn mkdir_all(root: RawFd, path: &str) -> io::Result<OwnedFd> {
+pub(crate) fn mkdir_all(root: RawFd, path: &str) -> io::Result<OwnedFd> {
     mkdir_all_in_root(root, path.as_bytes())
 }
 
@@ -106,13 +96,24 @@ fn is_dir(fd: &OwnedFd) -> io::Result<bool> {
     Ok(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
 }
 
-pub(crate) fn overlay_options(lowers: &[String], upper: &Path, work: &Path) -> String {
+pub(crate) fn overlay_options(
+    lowers: &[String],
+    upper: &Path,
+    work: &Path,
+    rootless: bool,
+) -> String {
     let mut o = format!(
         "lowerdir={},upperdir={},workdir={}",
         lowers.join(":"),
         upper.display(),
         work.display()
     );
+    // In a user namespace overlay keeps its own attributes as user.*
+    // xattrs (kernel 5.11 and later), and makes no redirects: it refuses
+    // redirect_dir=off there, as it is already off.
+    if rootless {
+        o.push_str(",userxattr");
+    }
     // The build reads the upper dir with layer-diff --upper: renamed
     // directories and metadata-only copies would hide changes from it, and
     // the inode index is of no use to a throwaway mount.
@@ -121,6 +122,9 @@ pub(crate) fn overlay_options(lowers: &[String], upper: &Path, work: &Path) -> S
         ("redirect_dir", ",redirect_dir=off"),
         ("metacopy", ",metacopy=off"),
     ] {
+        if rootless && param == "redirect_dir" {
+            continue;
+        }
         if Path::new("/sys/module/overlay/parameters")
             .join(param)
             .exists()
@@ -129,6 +133,44 @@ pub(crate) fn overlay_options(lowers: &[String], upper: &Path, work: &Path) -> S
         }
     }
     o
+}
+
+/// The flags of the mount at `path` that a remount inside a user
+/// namespace must keep: the kernel locks nosuid, nodev, noexec, rdonly
+/// and the atime flags of mounts that came from a more privileged
+/// namespace.
+fn locked_flags(path: &CString) -> libc::c_ulong {
+    // SAFETY: statvfs is plain data written by the kernel.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and out pointer.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } < 0 {
+        return 0;
+    }
+    [
+        (libc::ST_RDONLY, libc::MS_RDONLY),
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ]
+    .into_iter()
+    .filter(|(st_flag, _)| st.f_flag & st_flag != 0)
+    .fold(0, |acc, (_, ms)| acc | ms)
+}
+
+/// A bind remount with `flags`; refused (EPERM) because it would clear a
+/// locked flag, it is tried again with the mount's own flags kept, as runc
+/// does rootless.
+fn remount(target: &CString, flags: libc::c_ulong) -> io::Result<()> {
+    let flags = libc::MS_BIND | libc::MS_REMOUNT | flags;
+    match mount(None, target, None, flags, None) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            mount(None, target, None, flags | locked_flags(target), None)
+        }
+        r => r,
+    }
 }
 
 /// Assembles the root at the plan's mountpoint and moves into it.
@@ -152,7 +194,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
             // layers fit in the one page mount options may take.
             std::env::set_current_dir(lowers_dir)
                 .or_else(ctx(|| format!("enter {}", lowers_dir.display())))?;
-            let opts = c(&overlay_options(lowers, upper, work));
+            let opts = c(&overlay_options(lowers, upper, work, plan.rootless));
             mount(Some(c"overlay"), &mp, Some(c"overlay"), nodev, Some(&opts))
                 .or_else(ctx(|| "mount the overlay root".into()))?;
         }
@@ -161,14 +203,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
             mount(Some(&src), &mp, None, libc::MS_BIND | libc::MS_REC, None)
                 .or_else(ctx(|| format!("bind mount {}", dir.display())))?;
             if nodev != 0 {
-                mount(
-                    None,
-                    &mp,
-                    None,
-                    libc::MS_BIND | libc::MS_REMOUNT | nodev,
-                    None,
-                )
-                .or_else(ctx(|| format!("remount {} nodev", dir.display())))?;
+                remount(&mp, nodev).or_else(ctx(|| format!("remount {} nodev", dir.display())))?;
             }
         }
     }
@@ -237,7 +272,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
         .or_else(ctx(|| "mount /sys/fs/cgroup".into()))?;
     }
 
-    dev(r, plan.privileged)?;
+    crate::dev::setup(r, plan.privileged, plan.rootless)?;
 
     for (target, host) in &plan.etc {
         let fd = touch(r, target).or_else(ctx(|| format!("create {target}")))?;
@@ -272,14 +307,8 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
                 let ro = if *read_only { libc::MS_RDONLY } else { 0 };
                 if ro | nodev != 0 {
                     let now = open_path(r, &m.target)?;
-                    mount(
-                        None,
-                        &fd_path(&now),
-                        None,
-                        libc::MS_BIND | libc::MS_REMOUNT | ro | nodev,
-                        None,
-                    )
-                    .or_else(ctx(|| format!("remount {}", m.target)))?;
+                    remount(&fd_path(&now), ro | nodev)
+                        .or_else(ctx(|| format!("remount {}", m.target)))?;
                 }
             }
             MountKind::Tmpfs { options } => {
@@ -317,183 +346,12 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
     drop(root);
 
     if plan.read_only {
-        mount(
-            None,
-            c"/",
-            None,
-            libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
-            None,
-        )
-        .or_else(ctx(|| "make the root read-only".into()))?;
+        remount(&c("/"), libc::MS_RDONLY).or_else(ctx(|| "make the root read-only".into()))?;
     }
     if !plan.privileged {
         mask_paths(&plan.masked, &plan.readonly)?;
     }
     Ok(())
-}
-
-/// A fresh /dev: a tmpfs of ours with the standard nodes, so nothing in
-/// the image can stand in for /dev/null while masked paths use it.
-fn dev(r: RawFd, privileged: bool) -> io::Result<()> {
-    let dev = mkdir_all(r, "/dev").or_else(ctx(|| "create /dev".into()))?;
-    let nodev = if privileged { 0 } else { libc::MS_NODEV };
-    mount(
-        Some(c"tmpfs"),
-        &fd_path(&dev),
-        Some(c"tmpfs"),
-        libc::MS_NOSUID | libc::MS_STRICTATIME | nodev,
-        Some(c"mode=755,size=65536k"),
-    )
-    .or_else(ctx(|| "mount /dev".into()))?;
-    let dev = open_path(r, "/dev")?;
-    // SAFETY: a valid path descriptor, reopened as a directory.
-    let d = unsafe {
-        libc::openat(
-            dev.as_raw_fd(),
-            c".".as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if d < 0 {
-        return Err(io::Error::last_os_error()).or_else(ctx(|| "open /dev".into()));
-    }
-    // SAFETY: a descriptor we just opened.
-    let d = unsafe { OwnedFd::from_raw_fd(d) };
-    let mut nodes: Vec<(String, libc::mode_t, libc::dev_t)> = DEVICES
-        .iter()
-        .map(|(n, ma, mi)| (n.to_string(), libc::S_IFCHR, libc::makedev(*ma, *mi)))
-        .collect();
-    if privileged {
-        for (name, mode, rdev) in host_devices() {
-            // ptmx is the devpts instance's, through the symlink below.
-            if name != "ptmx" && !nodes.iter().any(|(n, _, _)| *n == name) {
-                nodes.push((name, mode, rdev));
-            }
-        }
-    }
-    for (name, kind, rdev) in nodes {
-        let n = c(&name);
-        if privileged {
-            // SAFETY: valid descriptor and C string.
-            let rc = unsafe { libc::mknodat(d.as_raw_fd(), n.as_ptr(), kind | 0o666, rdev) };
-            if rc < 0 {
-                return Err(io::Error::last_os_error())
-                    .or_else(ctx(|| format!("create /dev/{name}")));
-            }
-            // The umask must not narrow them.
-            // SAFETY: valid descriptor and C string.
-            unsafe { libc::fchmodat(d.as_raw_fd(), n.as_ptr(), 0o666, 0) };
-            continue;
-        }
-        // The host's node, bound over an empty file: the bind mount keeps
-        // the host /dev's permission to open devices, our nodev /dev not.
-        let host = format!("/dev/{name}");
-        // O_PATH: a reference to the node that does not open the device
-        // (the host's /dev/tty cannot be opened without a terminal).
-        let src = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
-            .open(&host)
-            .or_else(ctx(|| format!("open the host's {host}")))?;
-        let meta = src.metadata()?;
-        if !meta.file_type().is_char_device() || meta.rdev() as libc::dev_t != rdev {
-            return Err(io::Error::other(format!(
-                "the host's {host} is not the device it should be"
-            )));
-        }
-        // SAFETY: valid descriptor and C string.
-        let fd = unsafe {
-            libc::openat(
-                d.as_raw_fd(),
-                n.as_ptr(),
-                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
-                0o666,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error()).or_else(ctx(|| format!("create /dev/{name}")));
-        }
-        // SAFETY: a descriptor we just opened.
-        drop(unsafe { OwnedFd::from_raw_fd(fd) });
-        let target = open_path(r, &host)?;
-        let src_path = c(&format!("/proc/self/fd/{}", src.as_raw_fd()));
-        mount(
-            Some(&src_path),
-            &fd_path(&target),
-            None,
-            libc::MS_BIND,
-            None,
-        )
-        .or_else(ctx(|| format!("mount {host}")))?;
-    }
-    for (name, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("ptmx", "pts/ptmx"),
-        ("core", "/proc/kcore"),
-    ] {
-        let (n, t) = (c(name), c(target));
-        // SAFETY: valid C strings and descriptor.
-        if unsafe { libc::symlinkat(t.as_ptr(), d.as_raw_fd(), n.as_ptr()) } < 0 {
-            return Err(io::Error::last_os_error()).or_else(ctx(|| format!("create /dev/{name}")));
-        }
-    }
-    for (name, fstype, flags, data) in [
-        (
-            "pts",
-            c"devpts",
-            libc::MS_NOSUID | libc::MS_NOEXEC,
-            c"newinstance,ptmxmode=0666,mode=0620,gid=5",
-        ),
-        (
-            "shm",
-            c"tmpfs",
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            c"mode=1777,size=65536k",
-        ),
-        (
-            "mqueue",
-            c"mqueue",
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            c"",
-        ),
-    ] {
-        let n = c(name);
-        // SAFETY: valid descriptor and C string.
-        if unsafe { libc::mkdirat(d.as_raw_fd(), n.as_ptr(), 0o755) } < 0 {
-            return Err(io::Error::last_os_error()).or_else(ctx(|| format!("create /dev/{name}")));
-        }
-        let fd = open_path(r, &format!("/dev/{name}"))?;
-        mount(Some(fstype), &fd_path(&fd), Some(fstype), flags, Some(data))
-            .or_else(ctx(|| format!("mount /dev/{name}")))?;
-    }
-    Ok(())
-}
-
-/// The host's device nodes at the top of /dev, for --privileged.
-fn host_devices() -> Vec<(String, libc::mode_t, libc::dev_t)> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/dev") {
-        for e in rd.flatten() {
-            let Ok(m) = e.path().symlink_metadata() else {
-                continue;
-            };
-            let ft = m.file_type();
-            let kind = if ft.is_char_device() {
-                libc::S_IFCHR
-            } else if ft.is_block_device() {
-                libc::S_IFBLK
-            } else {
-                continue;
-            };
-            if let Some(name) = e.file_name().to_str() {
-                out.push((name.to_string(), kind, m.rdev() as libc::dev_t));
-            }
-        }
-    }
-    out
 }
 
 /// pivot_root into `root` with the old root stacked on it and detached,
@@ -566,18 +424,9 @@ fn mask_paths(masked: &[String], readonly: &[String]) -> io::Result<()> {
         mount(Some(&p), &p, None, libc::MS_BIND | libc::MS_REC, None)
             .or_else(ctx(|| format!("bind {path}")))?;
         let now = open_path(r, path)?;
-        mount(
-            None,
+        remount(
             &fd_path(&now),
-            None,
-            libc::MS_BIND
-                | libc::MS_REMOUNT
-                | libc::MS_RDONLY
-                | libc::MS_NOSUID
-                | libc::MS_NODEV
-                | libc::MS_NOEXEC
-                | libc::MS_REC,
-            None,
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_REC,
         )
         .or_else(ctx(|| format!("make {path} read-only")))?;
     }

@@ -5,9 +5,10 @@
 use crate::config::Publish;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 /// Brings up `lo` in the current network namespace.
@@ -37,6 +38,36 @@ pub fn loopback_up() -> io::Result<()> {
     Ok(())
 }
 
+/// Where the API sockets of slirp4netns go: /run/slipway as root; for a
+/// rootless user $XDG_RUNTIME_DIR/slipway, or /tmp/slipway-UID where no
+/// session made one, checked to be the user's alone.
+fn runtime_dir(rootless: bool) -> io::Result<PathBuf> {
+    if !rootless {
+        let run = PathBuf::from("/run/slipway");
+        std::fs::create_dir_all(&run)?;
+        return Ok(run);
+    }
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(d) if d.is_absolute() && d.is_dir() => d.join("slipway"),
+        _ => std::env::temp_dir().join(format!("slipway-{}", slipway_common::userns::host_uid())),
+    };
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let m = std::fs::symlink_metadata(&dir)?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if !m.is_dir() || m.uid() != me || m.mode() & 0o077 != 0 {
+        return Err(io::Error::other(format!(
+            "{} is not a directory of this user's alone",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
 /// A running slirp4netns serving one container.
 pub struct Slirp {
     child: Child,
@@ -46,10 +77,9 @@ pub struct Slirp {
 impl Slirp {
     /// Starts slirp4netns for the network namespace of `pid` and waits
     /// until its tap device is configured; then publishes `ports`.
-    pub fn start(pid: i32, id: &str, ports: &[Publish]) -> io::Result<Slirp> {
+    pub fn start(pid: i32, id: &str, ports: &[Publish], rootless: bool) -> io::Result<Slirp> {
         // A socket path must fit in 108 bytes: not below the store.
-        let run = Path::new("/run/slipway");
-        std::fs::create_dir_all(run)?;
+        let run = runtime_dir(rootless)?;
         let api = run.join(format!("slirp-{}.sock", &id[..12.min(id.len())]));
         let _ = std::fs::remove_file(&api);
         let mut fds = [0; 2];

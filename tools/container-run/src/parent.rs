@@ -46,6 +46,15 @@ struct Container {
 
 impl Container {
     fn new(mut p: Prepared) -> Result<Container, Error> {
+        // Rootless, the host's cgroups are not ours to write (limits were
+        // refused before): the container stays in the caller's cgroup.
+        if p.plan.rootless {
+            return Ok(Container {
+                p,
+                cgroup: None,
+                slirp: None,
+            });
+        }
         let cgroup = match Cgroup::create(&p.plan.id, &p.plan.limits) {
             Ok(c) => c,
             Err(e) => {
@@ -110,7 +119,7 @@ impl Container {
             }
         }
         if plan.network == Network::Private {
-            match Slirp::start(pid, &plan.id, &plan.publish) {
+            match Slirp::start(pid, &plan.id, &plan.publish, plan.rootless) {
                 Ok(s) => self.slirp = Some(s),
                 Err(e) => {
                     kill_and_reap();

@@ -82,7 +82,7 @@ impl PrivateNet {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        let slirp = crate::net::Slirp::start(pid, &plan.id, &plan.publish)
+        let slirp = crate::net::Slirp::start(pid, &plan.id, &plan.publish, plan.rootless)
             .map_err(os("start slirp4netns"))?;
         net.slirp = Some(slirp);
         Ok(net)
@@ -121,8 +121,13 @@ fn mount_root(plan: &Plan) -> Result<(), Error> {
             work,
         } => {
             std::env::set_current_dir(lowers_dir).map_err(os("enter the layers"))?;
-            let opts = CString::new(crate::mounts::overlay_options(lowers, upper, work))
-                .map_err(|_| Error::Invalid("overlay options with a NUL byte".into()))?;
+            let opts = CString::new(crate::mounts::overlay_options(
+                lowers,
+                upper,
+                work,
+                plan.rootless,
+            ))
+            .map_err(|_| Error::Invalid("overlay options with a NUL byte".into()))?;
             slipway_common::mount::mount(Some(c"overlay"), &mp, Some(c"overlay"), 0, Some(&opts))
                 .map_err(os("mount the overlay root"))?;
         }

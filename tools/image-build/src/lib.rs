@@ -34,38 +34,39 @@ Examples:
 ///
 /// The Dockerfile goes through dockerfile-parse; each instruction then runs
 /// as calls of the other slipway tools: RUN in container-run, its writable
-/// layer turned into a layer by layer-diff; COPY and ADD as layers made by
-/// layer-diff straight from the context (honouring .dockerignore, or
+/// layer turned into a layer by layer-diff (and kept in the store as that
+/// layer's unpacked copy); COPY and ADD as layers made by layer-diff
+/// straight from the context (honouring .dockerignore, or
 /// Dockerfile.dockerignore beside the Dockerfile); every instruction
 /// committed by image-assemble as a new image in the store, under a
 /// build-private name (localhost/image-build/ID:STAGE-STEP) removed at the
-/// end. The final image gets the --tag names (without one it keeps its
-/// build-private name); its manifest digest is printed on stdout, its
-/// image ID written by --iidfile.
+/// end. Stages that do not depend on each other build at the same time.
+/// The final image gets the --tag names (without one it keeps its
+/// build-private name); its manifest digest is printed on stdout, its image
+/// ID written by --iidfile.
 ///
 /// Each step is cached in the store by a key of the image it starts from,
 /// the expanded instruction and the contents (not the mtimes) of the files
 /// it reads, so an unchanged step is a lookup; a stat cache of the context
 /// keeps unchanged files from being read again. `image-store gc` keeps the
-/// cache; `image-store gc --build-cache` forgets it.
+/// cache, `image-store gc --build-cache` forgets it; --cache-to and
+/// --cache-from share it through a registry.
 ///
 /// An image the store lacks (FROM, COPY --from) is pulled by image-pull.
-///
 /// RUN --mount takes bind (the context, a stage or an image), cache (kept
 /// in the store; sharing shared, locked or private), tmpfs and secret
-/// (--secret) mounts; ssh is refused.
+/// (--secret) mounts; ssh is refused. ADD unpacks local tar archives
+/// (plain, gzip, bzip2, xz, zstd) and downloads http(s) URLs (--checksum
+/// checked); COPY and ADD take heredoc sources; a RUN heredoc that starts
+/// with #! runs as a file of its own. The base's ONBUILD triggers run right
+/// after its FROM. SIGINT, SIGTERM and SIGHUP stop the build and its
+/// cleanup runs.
 ///
-/// ADD unpacks local tar archives (plain, gzip, bzip2, xz, zstd) and
-/// downloads http(s) URLs (--checksum checked); COPY and ADD take heredoc
-/// sources; a RUN heredoc that starts with #! runs as a file of its own.
-///
-/// The base's ONBUILD triggers run right after its FROM, and the image
-/// made has them no more.
-///
-/// Not in this version: ADD of git repositories, COPY --parents, and in
-/// --print-script: COPY --from, --chown
-/// with names, URLs, secrets and mounts from stages (all need what only
-/// the running build has).
+/// Not in this version: ADD of git repositories, COPY --parents and
+/// --link (a --link layer is made but depends on its parent as a plain
+/// COPY's does), and in --print-script: COPY --from, --chown with names,
+/// URLs, secrets and mounts from stages (all need what only the running
+/// build has).
 #[derive(Parser, Debug)]
 #[command(name = "image-build", version, after_help = EXAMPLES)]
 pub struct Args {
