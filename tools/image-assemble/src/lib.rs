@@ -176,6 +176,12 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
 
+    /// Add the layers of this image on top of the base, before the LAYER
+    /// files: the same blobs (no recompression) with their diff IDs and
+    /// history, as BuildKit rebases a COPY --link layer. Repeatable.
+    #[arg(long = "layers-of", value_name = "REF")]
+    pub layers_of: Vec<String>,
+
     /// DIR holds the one LAYER given, unpacked as an overlayfs upper dir
     /// (what container-run --upper left and layer-diff --upper read): it
     /// is moved into the store as that layer's unpacked copy, so a
@@ -516,6 +522,42 @@ pub fn run(args: Args) -> Result<(), Error> {
         }
     }
 
+    // --layers-of: other images' layers, rebased onto the base as they are.
+    let mut rebased_ids: Vec<serde_json::Value> = Vec::new();
+    let mut rebased_history: Vec<serde_json::Value> = Vec::new();
+    for r in &args.layers_of {
+        let src = source::open(&ImageRef::parse(r)?, &store_path, &platform, settings)
+            .map_err(|e| Error::Base(r.to_string(), Box::new(e)))?;
+        for l in src.image.manifest.layers() {
+            let d = image::digest_of(l).map_err(ImageError::from)?;
+            if src.layout.root() != primary.root() {
+                primary.copy_blob_from(&src.layout, &d, Some(l.size()))?;
+            }
+            let mut nl = l.clone();
+            nl.set_media_type(MediaType::from(
+                convert_layer_media(l.media_type().as_ref(), docker)?.as_str(),
+            ));
+            layers.push(nl);
+        }
+        let c = &src.image.config;
+        rebased_ids.extend(
+            c.get("rootfs")
+                .and_then(|r| r.get("diff_ids"))
+                .and_then(|d| d.as_array())
+                .cloned()
+                .unwrap_or_default(),
+        );
+        // The history of its layers, not of its metadata.
+        rebased_history.extend(
+            c.get("history")
+                .and_then(|h| h.as_array())
+                .into_iter()
+                .flatten()
+                .filter(|h| h.get("empty_layer") != Some(&serde_json::Value::Bool(true)))
+                .cloned(),
+        );
+    }
+
     if args.unpacked.is_some() && (inputs.len() != 1 || store.is_none()) {
         return Err(Error::Invalid(
             "--unpacked goes with exactly one layer, into the store".into(),
@@ -586,6 +628,7 @@ pub fn run(args: Args) -> Result<(), Error> {
             .get_mut("diff_ids")
             .and_then(|d| d.as_array_mut())
             .ok_or_else(|| Error::Invalid("the base config has no rootfs.diff_ids".into()))?;
+        ids.extend(rebased_ids);
         ids.extend(
             new_blobs
                 .iter()
@@ -593,7 +636,7 @@ pub fn run(args: Args) -> Result<(), Error> {
         );
         if ids.len() != layers.len() {
             return Err(Error::Invalid(format!(
-                "the base has {} layers but {} diff_ids in its config",
+                "the base and --layers-of images have {} layers but {} diff_ids in their configs",
                 layers.len() - new_blobs.len(),
                 ids.len() - new_blobs.len()
             )));
@@ -604,9 +647,11 @@ pub fn run(args: Args) -> Result<(), Error> {
         if h.is_null() {
             *h = serde_json::json!([]);
         }
-        h.as_array_mut()
-            .ok_or_else(|| Error::Invalid("the base config's history is not a list".into()))?
-            .extend(history);
+        let list = h
+            .as_array_mut()
+            .ok_or_else(|| Error::Invalid("the base config's history is not a list".into()))?;
+        list.extend(rebased_history);
+        list.extend(history);
     }
     config.insert("created".into(), stamp.clone().into());
     image::check_config(&config)

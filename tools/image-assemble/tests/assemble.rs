@@ -357,3 +357,64 @@ fn untagged_assembly_stays_until_gc() {
     assert_eq!(r["untagged"], 1);
     assert_eq!(r["blobs"], 3, "manifest, config and layer");
 }
+
+#[test]
+fn layers_of_rebases_another_images_layers_as_they_are() {
+    let env = Env::new();
+    let base = files_layer(env.dir.path(), "base.tar", &[("etc/base", b"base\n")]);
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "-t", "base:1", "--env", "A=1"]).arg(&base);
+    ok(c);
+    let linked = files_layer(env.dir.path(), "linked.tar", &[("app/linked", b"linked\n")]);
+    let mut c = env.cmd("image-assemble");
+    c.args([
+        "-q",
+        "-t",
+        "link:1",
+        "--history",
+        "COPY --link app /app",
+        "--env",
+        "IGNORED=1",
+    ])
+    .arg(&linked);
+    ok(c);
+    let top = files_layer(env.dir.path(), "top.tar", &[("top", b"top\n")]);
+    let mut c = env.cmd("image-assemble");
+    c.args([
+        "-q",
+        "--base",
+        "base:1",
+        "--layers-of",
+        "link:1",
+        "-t",
+        "rebased:1",
+    ])
+    .arg(&top);
+    ok(c);
+    let m = manifest_of(&env, "rebased:1");
+    let layers: Vec<&str> = m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    let link_layer = manifest_of(&env, "link:1")["layers"][0]["digest"].clone();
+    assert_eq!(layers.len(), 3);
+    assert_eq!(layers[1], link_layer, "the same blob, not recompressed");
+    let cfg = config_of(&env, "rebased:1");
+    let link_cfg = config_of(&env, "link:1");
+    assert_eq!(
+        cfg["rootfs"]["diff_ids"][1],
+        link_cfg["rootfs"]["diff_ids"][0]
+    );
+    let history: Vec<&str> = cfg["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap())
+        .collect();
+    assert!(history.contains(&"COPY --link app /app"), "{history:?}");
+    // Only its layers: not its config.
+    assert_eq!(cfg["config"]["Env"], serde_json::json!(["A=1"]));
+    validate_image(&env.store(), "docker.io/library/rebased:1");
+}

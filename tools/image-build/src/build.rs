@@ -748,8 +748,20 @@ impl<'a> Driver<'a> {
     /// Takes the step's image from the cache, if it holds one.
     fn cached(&mut self, st: &mut State, key: &Option<Digest>) -> bool {
         let Some(key) = key else { return false };
-        if !self.opts.use_cache {
+        let Some(image) = self.find_cached(key) else {
             return false;
+        };
+        st.image = image.to_string();
+        st.digest = Some(image.to_string());
+        st.pending.clear();
+        true
+    }
+
+    /// The image the cache holds for `key`: in the store, or pulled from
+    /// a --cache-from registry. Recorded as used by this build.
+    fn find_cached(&mut self, key: &Digest) -> Option<Digest> {
+        if !self.opts.use_cache {
+            return None;
         }
         let local = buildcache::lookup(&self.opts.store, key)
             .map(|rec| rec.image)
@@ -761,14 +773,25 @@ impl<'a> Driver<'a> {
                     .join(image.hex())
                     .is_file()
             });
-        let Some(image) = local.or_else(|| self.pull_cached(key)) else {
-            return false;
-        };
+        let image = local.or_else(|| self.pull_cached(key))?;
         lock(&self.shared.used).insert(key.clone(), image.clone());
-        st.image = image.to_string();
-        st.digest = Some(image.to_string());
-        st.pending.clear();
-        true
+        Some(image)
+    }
+
+    /// Records what `key`'s step made (a failure to is a warning: a miss
+    /// next time).
+    fn remember(&self, key: &Digest, image: &Digest) {
+        lock(&self.shared.used).insert(key.clone(), image.clone());
+        let rec = buildcache::Record {
+            image: image.clone(),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        };
+        if let Err(e) = buildcache::record(&self.opts.store, key, &rec) {
+            self.warn(format!("the build cache: {e}"));
+        }
     }
 
     /// image-assemble: the state's image plus an optional layer and edits
@@ -810,19 +833,7 @@ impl<'a> Driver<'a> {
                     message: format!("image-assemble: error: no digest in {}", file.display()),
                 })?;
             if let Some(k) = key {
-                lock(&self.shared.used).insert(k.clone(), digest.clone());
-                let rec = buildcache::Record {
-                    image: digest.clone(),
-                    created: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(0),
-                };
-                // A record that cannot be written is a miss next time,
-                // not a failed build.
-                if let Err(e) = buildcache::record(&self.opts.store, &k, &rec) {
-                    self.warn(format!("the build cache: {e}"));
-                }
+                self.remember(&k, &digest);
             }
             st.digest = Some(digest.to_string());
         }

@@ -62,9 +62,12 @@ Examples:
 /// after its FROM. SIGINT, SIGTERM and SIGHUP stop the build and its
 /// cleanup runs.
 ///
-/// Not in this version: ADD of git repositories, COPY --parents and
-/// --link (a --link layer is made but depends on its parent as a plain
-/// COPY's does), and in --print-script: COPY --from, --chown with names,
+/// COPY --link makes its layer as if onto nothing and caches it apart
+/// from the image below, so a changed earlier step rebases it rather than
+/// copying again.
+///
+/// Not in this version: ADD of git repositories, COPY --parents, and in
+/// --print-script: COPY --from, --chown with names,
 /// URLs, secrets and mounts from stages (all need what only the running
 /// build has).
 #[derive(Parser, Debug)]

@@ -222,3 +222,43 @@ fn gc_keeps_the_cache_until_it_is_told_to_forget_it() {
     let (_, s) = build(&env, &ctx, &[]);
     assert_eq!(outcomes(&s), ["DONE"; 5]);
 }
+
+#[test]
+fn a_copy_link_layer_is_reused_on_a_changed_base_without_copying_again() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write_files(
+        &ctx,
+        &[
+            ("Dockerfile", "FROM bb\nARG V=1\nRUN echo $V > /v\nCOPY --link app /opt/app/\nCOPY plain /plain\n"),
+            ("app/bin", "#!/bin/sh\n"),
+            ("plain", "p\n"),
+        ],
+    );
+    let layers = |env: &Env| {
+        let mut c = env.cmd("image-store");
+        c.args(["inspect", "app"]);
+        let v: serde_json::Value = serde_json::from_str(&slipway_tests::ok(c)).unwrap();
+        v[0]["manifest"]["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (_, s) = build(&env, &ctx, &[]);
+    assert_eq!(outcomes(&s), ["DONE", "DONE", "DONE"]);
+    let before = layers(&env);
+    // The RUN below it changes: the --link layer is the same blob,
+    // rebased; the plain COPY after it is made again.
+    let (_, s) = build(&env, &ctx, &["--build-arg", "V=2"]);
+    assert_eq!(outcomes(&s), ["DONE", "CACHED", "DONE"]);
+    let after = layers(&env);
+    assert_ne!(before[1], after[1], "the RUN layer changed");
+    assert_eq!(before[2], after[2], "the --link layer did not");
+    assert_eq!(
+        run_in(&env, "app", "cat /v /opt/app/bin; stat -c %a /opt"),
+        "2\n#!/bin/sh\n755\n"
+    );
+}

@@ -3,7 +3,7 @@
 //! into one layer by layer-diff. What the sources hold is part of the
 //! step's cache key; their mtimes are not.
 
-use super::{is_archive, is_remote, numeric_owner, strip_keyword, Driver, Mode, State};
+use super::{is_archive, is_remote, numeric_owner, step_key, strip_keyword, Driver, Mode, State};
 use crate::context::{Context, Item};
 use crate::digests::source_digest;
 use crate::plan::{Source, Step};
@@ -231,12 +231,12 @@ impl Driver<'_> {
                 .map(|f| json!({"url": f.url, "name": f.name, "digest": f.digest, "mtime": f.last_modified}))
                 .collect(),
         };
-        let key = self.key(
-            st,
-            json!({"cmd": up, "from": from_digest, "sources": sources, "dest": dest, "workdir": st.workdir,
-                   "chown": chown_spec, "chmod": chmod, "excludes": excludes, "contents": contents,
-                   "inline": inline, "remote": remote, "unpack": unpack, "history": history}),
-        );
+        let link = step.flags.get("link").and_then(Value::as_bool) == Some(true);
+        let mut step_json = json!({"cmd": up, "from": from_digest, "sources": sources, "dest": dest,
+            "workdir": st.workdir, "chown": chown_spec, "chmod": chmod, "excludes": excludes,
+            "contents": contents, "inline": inline, "remote": remote, "unpack": unpack,
+            "history": history, "link": link});
+        let key = self.key(st, step_json.clone());
         if self.cached(st, &key) {
             return Ok(true);
         }
@@ -260,6 +260,28 @@ impl Driver<'_> {
             ),
             None => None,
         };
+        // COPY --link: the layer is made as if onto nothing, so it does
+        // not depend on the image below and is cached apart from it (its
+        // key has no parent; names in --chown count as the numbers they
+        // were here). A layer cached that way goes on the new image as
+        // it is, as BuildKit rebases it.
+        let link_key = if link && !self.script() {
+            step_json["chown"] = json!(chown);
+            Some(step_key(
+                "link",
+                self.opts.epoch.as_deref(),
+                &self.platform,
+                &step_json,
+            ))
+        } else {
+            None
+        };
+        if let Some(layer_image) = link_key.as_ref().and_then(|k| self.find_cached(k)) {
+            let rebase = vec!["--layers-of".into(), layer_image.to_string().into()];
+            self.commit(st, next, rebase, None, key)
+                .map_err(|e| fail(self, e.to_string()))?;
+            return Ok(true);
+        }
         // Every source as a part: where it is, where it lands, how.
         let mut parts: Vec<Part> = vec![];
         if !sources.is_empty() {
@@ -348,7 +370,13 @@ impl Driver<'_> {
         ];
         // The image the layer goes on, mounted: the destination's parents
         // (and a directory destination) it has keep their mode and owner.
+        // A --link layer goes on nothing: an empty root.
         let parents_in = match &self.mode {
+            _ if link => {
+                let dir = Word::Tmp("empty-root".into());
+                actions.push(Action::Mkdir(dir.clone()));
+                dir
+            }
             Mode::Run(_) => Word::from(
                 self.unpack(&st.image)
                     .map_err(|m| fail(self, format!("mounting {}: {m}", st.image)))?
@@ -450,14 +478,35 @@ impl Driver<'_> {
         }
         let result = self.act(&actions).map_err(|e| fail(self, e.to_string()));
         let result = result.and_then(|()| {
+            if !link {
+                return self
+                    .commit(
+                        st,
+                        next,
+                        vec!["--history".into(), history.into()],
+                        Some(layer.clone()),
+                        key,
+                    )
+                    .map_err(|e| fail(self, e.to_string()));
+            }
+            // The layer as an image of its own on scratch, then rebased.
+            let mut alone = State {
+                image: "scratch".into(),
+                ..State::default()
+            };
+            let tag = format!("{next}-link");
             self.commit(
-                st,
-                next,
+                &mut alone,
+                tag,
                 vec!["--history".into(), history.into()],
                 Some(layer.clone()),
-                key,
+                link_key,
             )
-            .map_err(|e| fail(self, e.to_string()))
+            .map_err(|e| fail(self, e.to_string()))?;
+            let layer_image = alone.digest.unwrap_or(alone.image);
+            let rebase = vec!["--layers-of".into(), layer_image.into()];
+            self.commit(st, next, rebase, None, key)
+                .map_err(|e| fail(self, e.to_string()))
         });
         for f in &fetched {
             let _ = std::fs::remove_file(&f.file);
