@@ -1261,8 +1261,18 @@ impl<'a> Driver<'a> {
             } else {
                 format!("{status} ({})", e.message)
             };
-            // One command that opens a shell where the step failed: the
-            // image it started from, its environment, user and workdir.
+            // The state it failed in: what the command changed before it
+            // failed, as an image on the one it started from (kept, by a
+            // build-private name), unless the build is being stopped.
+            let stopping =
+                crate::signals::caught().is_some() || self.shared.failed.load(Ordering::SeqCst);
+            let failed_at = if stopping {
+                None
+            } else {
+                self.keep_failed_state(st, &next, &upper, &history, &cause)
+            };
+            // One command that opens a shell where the step failed: that
+            // state, the step's environment, user and workdir.
             let mut dbg: Vec<String> = vec!["--rm".into(), "-it".into()];
             if let Some(s) = &self.opts.store_flag {
                 dbg.extend(["--store".into(), s.clone()]);
@@ -1275,7 +1285,7 @@ impl<'a> Driver<'a> {
             ]);
             dbg.extend(opts);
             dbg.extend(given.hint);
-            dbg.push(st.image.clone());
+            dbg.push(failed_at.clone().unwrap_or_else(|| st.image.clone()));
             dbg.push(
                 st.shell
                     .first()
@@ -1283,8 +1293,8 @@ impl<'a> Driver<'a> {
                     .unwrap_or_else(|| "/bin/sh".into()),
             );
             // Kept for the hint, unless the build is being stopped.
-            if crate::signals::caught().is_none() && !self.shared.failed.load(Ordering::SeqCst) {
-                self.keep = Some(st.image.clone());
+            if !stopping {
+                self.keep = Some(failed_at.unwrap_or_else(|| st.image.clone()));
             }
             let _ = self.act(&[Action::Remove(upper)]);
             return Err(fail(
@@ -1320,6 +1330,46 @@ impl<'a> Driver<'a> {
         self.act(&[Action::Remove(upper), Action::Remove(layer)])
             .map_err(|e| fail(self, e.to_string()))?;
         Ok(false)
+    }
+
+    /// A failed RUN's writable layer committed on the image it started
+    /// from, under `NEXT-failed`: the name of the state it failed in, or
+    /// None when that cannot be made (then the hint starts from before).
+    fn keep_failed_state(
+        &mut self,
+        st: &State,
+        next: &str,
+        upper: &Word,
+        history: &str,
+        cause: &str,
+    ) -> Option<String> {
+        let layer = Word::Tmp("failed-layer.tar".into());
+        let name = format!("{next}-failed");
+        let actions = [
+            Action::Call(
+                Call::new("layer-diff")
+                    .arg("--upper")
+                    .arg(upper.clone())
+                    .stdout(Out::File(layer.clone())),
+            ),
+            Action::Call(
+                Call::new("image-assemble")
+                    .arg("-q")
+                    .arg("--base")
+                    .arg(st.image.as_str())
+                    .arg("-t")
+                    .arg(name.as_str())
+                    .arg("--history")
+                    .arg(format!("{history} (failed: {cause})"))
+                    .arg(layer.clone()),
+            ),
+        ];
+        let made = self.act(&actions).is_ok();
+        let _ = self.act(&[Action::Remove(layer)]);
+        made.then(|| {
+            self.temps.push(name.clone());
+            name
+        })
     }
 
     /// The root filesystem of a store image, read-only: mounted once per

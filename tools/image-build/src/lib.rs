@@ -66,8 +66,10 @@ Examples:
 /// from the image below, so a changed earlier step rebases it rather than
 /// copying again.
 ///
-/// Not in this version: ADD of git repositories, COPY --parents, and in
-/// --print-script: COPY --from, --chown with names,
+/// COPY --parents keeps each source's path (below a `./` pivot); `**` in
+/// its sources is not supported yet.
+///
+/// Not in this version: ADD of git repositories, and in --print-script: COPY --from, --chown with names,
 /// URLs, secrets and mounts from stages (all need what only the running
 /// build has).
 #[derive(Parser, Debug)]

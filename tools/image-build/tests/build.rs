@@ -253,18 +253,19 @@ fn a_failing_run_names_its_line_and_a_command_to_debug_it() {
     write_files(&ctx,
         &[(
             "Dockerfile",
-            "FROM bb\nENV STATE=before\nRUN echo kept > /marker\nRUN echo out; exit 3\nRUN echo never\n",
+            "FROM bb\nENV STATE=before\nRUN echo kept > /marker\nRUN echo partial > /partial; echo out; exit 3\nRUN echo never\n",
         )],
     );
     let mut c = env.cmd("image-build");
     c.args(["--progress", "quiet", "-t", "never"]).arg(&ctx);
     let line = fails(c, "image-build");
     assert!(
-        line.starts_with("image-build: error: Dockerfile:4: RUN echo out; exit 3: exit status 3; to debug it: container-run --rm -it "),
+        line.starts_with("image-build: error: Dockerfile:4: RUN echo partial > /partial; echo out; exit 3: exit status 3; to debug it: container-run --rm -it "),
         "{line}"
     );
-    // The hint opens a shell in the state the step started from: run it
-    // with a command instead of the shell.
+    // The hint opens a shell in the state the step failed in (what it
+    // wrote before it failed, on what it started from): run it with a
+    // command instead of the shell.
     let hint = line.split("to debug it: ").nth(1).unwrap();
     let words: Vec<&str> = hint.split(' ').collect();
     assert_eq!(*words.last().unwrap(), "/bin/sh");
@@ -277,9 +278,9 @@ fn a_failing_run_names_its_line_and_a_command_to_debug_it() {
         image,
         "sh",
         "-c",
-        "cat /marker; echo $STATE",
+        "cat /marker /partial; echo $STATE",
     ]);
-    assert_eq!(ok(c), "kept\nbefore\n");
+    assert_eq!(ok(c), "kept\npartial\nbefore\n");
     // Only that step's image keeps a name.
     let mut c = env.cmd("image-store");
     c.arg("ls");
@@ -301,8 +302,8 @@ fn what_the_slice_does_not_do_is_refused_in_one_line() {
         ),
         (
             "parents",
-            "FROM bb\nCOPY --parents file /x/\n",
-            "parents:2: COPY --parents file /x/: COPY --parents is not supported yet",
+            "FROM bb\nCOPY --parents **/file /x/\n",
+            "parents:2: COPY --parents **/file /x/: \"**/file\": COPY --parents with ** is not supported yet",
         ),
         (
             "git",

@@ -70,9 +70,7 @@ impl Driver<'_> {
                 )
             }
         };
-        if step.flags.get("parents").and_then(|v| v.as_bool()) == Some(true) {
-            return Err(fail(self, format!("{up} --parents is not supported yet")));
-        }
+        let parents = step.flags.get("parents").and_then(|v| v.as_bool()) == Some(true);
         // ADD unpacks local archives unless --unpack=false, and remote
         // ones only with --unpack=true.
         let unpack = step.flags.get("unpack").and_then(|v| v.as_bool());
@@ -189,10 +187,8 @@ impl Driver<'_> {
         // its digest stands for them.
         let ctx_items = match (&from, sources.is_empty()) {
             (None, false) => Some(
-                self.ctx
-                    .resolve(&up, &sources, &dest, &st.workdir)
-                    .map_err(|m| fail(self, m))?
-                    .1,
+                resolve(self.ctx, &up, &sources, &dest, &st.workdir, parents)
+                    .map_err(|m| fail(self, m))?,
             ),
             _ => None,
         };
@@ -295,9 +291,8 @@ impl Driver<'_> {
                         root,
                         ignore: Default::default(),
                     };
-                    ctx.resolve(&up, &sources, &dest, &st.workdir)
+                    resolve(&ctx, &up, &sources, &dest, &st.workdir, parents)
                         .map_err(|m| fail(self, m))?
-                        .1
                 }
                 (None, None) => unreachable!("context sources are resolved above"),
             };
@@ -593,4 +588,49 @@ impl Driver<'_> {
         };
         Ok(format!("{uid}:{gid}"))
     }
+}
+
+/// The sources' items and where they land. With --parents each keeps its
+/// path below the context (or the image's root) under the destination:
+/// below the `./` in it when it has one, as BuildKit's pivot.
+fn resolve(
+    ctx: &Context,
+    up: &str,
+    sources: &[String],
+    dest: &str,
+    workdir: &str,
+    parents: bool,
+) -> Result<Vec<Item>, String> {
+    if !parents {
+        return Ok(ctx.resolve(up, sources, dest, workdir)?.1);
+    }
+    let dir_dest = if dest.ends_with('/') {
+        dest.to_string()
+    } else {
+        format!("{dest}/")
+    };
+    let mut out = vec![];
+    for s in sources {
+        if s.contains("**") {
+            return Err(format!(
+                "{s:?}: {up} --parents with ** is not supported yet"
+            ));
+        }
+        // `a/./b/c`: b/c is the path kept.
+        let (dropped, full) = match s.split_once("/./") {
+            Some((pre, rest)) => (clean_path(&format!("/{pre}")), format!("{pre}/{rest}")),
+            None => ("/".to_string(), s.clone()),
+        };
+        let (dest_abs, items) = ctx.resolve(up, &[full], &dir_dest, workdir)?;
+        for mut item in items {
+            let rel = clean_path(&format!("/{}", item.rel));
+            let kept = rel
+                .strip_prefix(dropped.trim_end_matches('/'))
+                .unwrap_or(&rel)
+                .trim_start_matches('/');
+            item.target = clean_path(&format!("{dest_abs}/{kept}"));
+            out.push(item);
+        }
+    }
+    Ok(out)
 }
