@@ -73,8 +73,15 @@ pub fn builds_dir(store: &Path) -> PathBuf {
     store.join(".slipway").join("builds")
 }
 
-/// Removes the temp dirs of builds that died without cleaning up (their
-/// process is gone); returns how many.
+/// The lock a running build holds on its temp dir for as long as it
+/// runs: what tells gc a live build from a dead one, whatever PID
+/// namespace either is in.
+pub fn hold_build_dir(dir: &Path) -> io::Result<crate::lock::FileLock> {
+    crate::lock::FileLock::acquire(&dir.join(".lock"), crate::lock::LockKind::Exclusive)
+}
+
+/// Removes the temp dirs of builds that died without cleaning up (nobody
+/// holds their lock); returns how many.
 pub fn remove_dead_builds(store: &Path) -> usize {
     let Ok(rd) = fs::read_dir(builds_dir(store)) else {
         return 0;
@@ -82,12 +89,15 @@ pub fn remove_dead_builds(store: &Path) -> usize {
     let mut n = 0;
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let pid = name
-            .strip_prefix("image-build.")
-            .and_then(|r| r.split('.').next())
-            .and_then(|p| p.parse::<u32>().ok());
-        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-        if pid.is_some() && !alive && fs::remove_dir_all(e.path()).is_ok() {
+        if !name.starts_with("image-build.") {
+            continue;
+        }
+        let lock = e.path().join(".lock");
+        let dead = matches!(
+            crate::lock::FileLock::try_acquire(&lock, crate::lock::LockKind::Exclusive),
+            Ok(Some(_))
+        );
+        if dead && fs::remove_dir_all(e.path()).is_ok() {
             n += 1;
         }
     }

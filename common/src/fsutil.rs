@@ -59,3 +59,74 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
 pub fn create_dir_all(path: &Path) -> Result<(), IoError> {
     fs::create_dir_all(path).ctx("create directory", path)
 }
+
+/// `rel` resolved inside `root` as if `root` were `/`: symlinks on the way
+/// are followed, an absolute one from `root`, and `..` never climbs above
+/// it, as containerd's fs.RootPath resolves paths for BuildKit. The result
+/// is below `root`; what does not exist is kept as written. More than 255
+/// symlinks is ELOOP.
+pub fn resolve_in_root(root: &Path, rel: &str) -> io::Result<PathBuf> {
+    use std::collections::VecDeque;
+    let mut pending: VecDeque<String> = rel.split('/').map(str::to_string).collect();
+    let mut resolved: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(c) = pending.pop_front() {
+        match c.as_str() {
+            "" | "." => continue,
+            ".." => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let mut here = root.to_path_buf();
+        here.extend(&resolved);
+        here.push(&c);
+        match fs::symlink_metadata(&here) {
+            Ok(m) if m.file_type().is_symlink() => {
+                links += 1;
+                if links > 255 {
+                    return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                let target = fs::read_link(&here)?;
+                let target = target.to_string_lossy();
+                if target.starts_with('/') {
+                    resolved.clear();
+                }
+                for (i, t) in target.split('/').enumerate() {
+                    pending.insert(i, t.to_string());
+                }
+            }
+            _ => resolved.push(c),
+        }
+    }
+    let mut out = root.to_path_buf();
+    out.extend(&resolved);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_inside_the_root_whatever_the_links_say() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        fs::create_dir_all(r.join("usr/lib")).unwrap();
+        std::os::unix::fs::symlink("usr/lib", r.join("lib")).unwrap();
+        std::os::unix::fs::symlink("/", r.join("up")).unwrap();
+        std::os::unix::fs::symlink("../../../../etc", r.join("usr/esc")).unwrap();
+        std::os::unix::fs::symlink("loop", r.join("loop")).unwrap();
+        let res = |p: &str| resolve_in_root(r, p).unwrap();
+        assert_eq!(res("lib/x86_64/f"), r.join("usr/lib/x86_64/f"));
+        assert_eq!(res("up/etc/passwd"), r.join("etc/passwd"));
+        assert_eq!(res("usr/esc/shadow"), r.join("etc/shadow"));
+        assert_eq!(res("../../etc"), r.join("etc"));
+        assert_eq!(res("/"), r.to_path_buf());
+        assert_eq!(
+            resolve_in_root(r, "loop").unwrap_err().raw_os_error(),
+            Some(libc::ELOOP)
+        );
+    }
+}

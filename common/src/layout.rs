@@ -39,6 +39,22 @@ pub enum LayoutError {
     TooLarge { what: String, size: u64 },
 }
 
+/// The store's own state beside the layout (`.slipway`), made (or made
+/// again) 0700: it holds unpacked layers, build cache mounts and the
+/// builds' temp dirs, where a setuid file a container made must not be
+/// reachable by other users of the host, as Docker keeps /var/lib/docker.
+pub fn private_state_dir(root: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = root.join(STATE_DIR);
+    std::fs::create_dir_all(&dir)?;
+    let m = std::fs::metadata(&dir)?;
+    // SAFETY: geteuid has no preconditions.
+    if m.mode() & 0o077 != 0 && m.uid() == unsafe { libc::geteuid() } {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(dir)
+}
+
 /// Serializes through `serde_json::Value`, whose maps are sorted, so the
 /// bytes never depend on a `HashMap`'s order: the same image always gets
 /// the same digest.
@@ -91,6 +107,7 @@ impl Layout {
         let layout = Layout {
             root: root.to_path_buf(),
         };
+        private_state_dir(root).ctx("create", &layout.state_dir())?;
         fsutil::create_dir_all(&layout.tmp_dir())?;
         if !root.join(OCI_LAYOUT_FILE).exists() {
             fsutil::write_atomic(

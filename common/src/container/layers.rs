@@ -202,6 +202,13 @@ pub fn adopt(store: &Path, diff_id: &Digest, dir: &Path, clamp: Option<i64>) -> 
     }
     tidy(dir, clamp)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    // On disk before it is trusted: a crash after the rename must not
+    // leave a half-written layer that later containers would stack.
+    let f = std::fs::File::open(dir)?;
+    // SAFETY: syncfs on a valid descriptor.
+    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
     match std::fs::rename(dir, &dest) {
         Ok(()) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::EXDEV) || dest.exists() => Ok(false),

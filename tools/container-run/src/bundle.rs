@@ -80,6 +80,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         rootfs: None,
         bundle: None,
         runtime: None,
+        secret_env: Vec::new(),
         upper: args.upper.clone(),
         name: args.name.clone(),
         rm: args.rm,

@@ -417,6 +417,21 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     if args.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         set_env(&mut env, "TERM=xterm".into());
     }
+    // What the record keeps: everything but the secrets.
+    let recorded = env.clone();
+    for name in &args.secret_env {
+        if name.is_empty() || name.contains('=') {
+            return Err(invalid(format!(
+                "--secret-env {name:?}: expected a variable name"
+            )));
+        }
+        if std::env::var_os(name).is_none() {
+            return Err(invalid(format!(
+                "--secret-env {name}: not set in our environment"
+            )));
+        }
+        env_arg(&mut env, name)?;
+    }
     let cwd = match &args.workdir {
         Some(w) if !w.starts_with('/') => {
             return Err(invalid(format!(
@@ -458,7 +473,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         detached: args.detach,
         auto_remove: args.rm,
         process: ProcessSpec {
-            env: env.clone(),
+            env: recorded,
             cwd: cwd.clone(),
             user: user.clone(),
             caps: caps.0,

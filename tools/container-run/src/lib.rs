@@ -83,7 +83,7 @@ pub struct Args {
     /// through a runtime bundle, as podman --runtime does: the image, its
     /// layers, the overlay, the user and Docker's security settings are
     /// prepared here, the process is the runtime's. Not with -d, -t, -i,
-    /// --init or --network private.
+    /// --init or --secret-env.
     #[arg(long, value_name = "PROGRAM", conflicts_with = "bundle")]
     pub runtime: Option<std::path::PathBuf>,
 
@@ -122,6 +122,11 @@ pub struct Args {
     /// Set an environment variable (KEY=VALUE, or KEY to pass ours on).
     #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
     pub env: Vec<String>,
+    /// Pass the variable NAME from our own environment, as -e NAME does,
+    /// but keep it out of the container's record (its state file, and
+    /// container-ctl inspect and exec): for a secret. Not with --runtime.
+    #[arg(long = "secret-env", value_name = "NAME")]
+    pub secret_env: Vec<String>,
     /// Read environment variables from a file, one KEY[=VALUE] per line.
     #[arg(long = "env-file", value_name = "FILE")]
     pub env_file: Vec<std::path::PathBuf>,

@@ -38,6 +38,11 @@ pub fn check(args: &crate::Args) -> Result<(), Error> {
     if args.init {
         return Err(refuse("--init"));
     }
+    if !args.secret_env.is_empty() {
+        return Err(refuse(
+            "--secret-env: the runtime's bundle would hold the secret",
+        ));
+    }
     Ok(())
 }
 
@@ -59,8 +64,10 @@ impl PrivateNet {
             ));
         }
         if pid == 0 {
-            // SAFETY: unshare, then wait to be killed.
+            // SAFETY: unshare, then wait to be killed (by us, or by the
+            // kernel when we die, even of SIGKILL).
             unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 if libc::unshare(libc::CLONE_NEWNET) < 0 {
                     libc::_exit(1);
                 }

@@ -424,6 +424,21 @@ fn the_writable_layer_lands_in_upper_for_layer_diff() {
     let mut left: Vec<String> = walk(&stubs);
     left.sort();
     assert_eq!(left, ["tmp", "tmp/kept"], "only what the command made");
+    // A container that swaps a stub's parent for a symlink to the host
+    // does not get a host directory removed.
+    let victim = e.path("victim");
+    std::fs::create_dir_all(victim.join("b/stub")).unwrap();
+    let trap = e.path("trap-upper");
+    let spec = trap.to_string_lossy().into_owned();
+    sh_ok(
+        &e,
+        &["--upper", &spec, "--tmpfs", "/a/b/stub"],
+        &format!("mv /a /a2 && ln -s {} /a", victim.display()),
+    );
+    assert!(
+        victim.join("b/stub").is_dir(),
+        "the host's directory is still there"
+    );
 }
 
 /// Every path below `root`, relative.
@@ -1011,4 +1026,53 @@ fn another_oci_runtime_runs_the_same_container() {
     let mut c = e.cmd("container-ctl");
     c.args(["ps", "-a", "-q"]);
     assert_eq!(stdout(&c.output().unwrap()), "");
+}
+
+#[test]
+fn a_secret_variable_reaches_the_process_but_not_the_record() {
+    let e = env();
+    let mut c = e.cmd("container-run");
+    c.args([
+        "--rm",
+        "--network",
+        "none",
+        "--secret-env",
+        "TOKEN",
+        "bb",
+        "sh",
+        "-c",
+        "echo $TOKEN",
+    ])
+    .env("TOKEN", "s3cret-value");
+    assert_eq!(stdout(&c.output().unwrap()), "s3cret-value\n");
+    let mut c = e.cmd("container-run");
+    c.args([
+        "-d",
+        "--name",
+        "keeps",
+        "--network",
+        "none",
+        "--secret-env",
+        "TOKEN",
+        "-e",
+        "PLAIN=1",
+        "bb",
+        "sleep",
+        "30",
+    ])
+    .env("TOKEN", "s3cret-value");
+    assert!(c.output().unwrap().status.success());
+    let mut c = e.cmd("container-ctl");
+    c.args(["inspect", "keeps"]);
+    let shown = stdout(&c.output().unwrap());
+    let mut c = e.cmd("container-ctl");
+    c.args(["rm", "-f", "keeps"]);
+    c.output().unwrap();
+    assert!(shown.contains("PLAIN=1"), "{shown}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    let states = walk(&e.store().join(".slipway"));
+    assert!(
+        states.iter().all(|p| !p.ends_with("state.json")),
+        "removed: {states:?}"
+    );
 }

@@ -12,7 +12,7 @@ pub use run_mounts::SecretSource;
 use crate::cache::step_key;
 use crate::context::Context;
 use crate::digests::StatCache;
-use crate::plan::{Base, Plan, Stage, Step};
+use crate::plan::{Base, Plan, Source, Stage, Step};
 use crate::tools::{render, render_command, Action, Call, Failed, Out, Runner, Tools, Word};
 use crate::Error;
 use serde_json::json;
@@ -194,6 +194,8 @@ pub struct Driver<'a> {
     platform: String,
     /// The number (BuildKit's #N) of the step under way.
     num: usize,
+    /// One of several stages built at once (a fork).
+    concurrent: bool,
     started: Instant,
 }
 
@@ -299,6 +301,7 @@ impl<'a> Driver<'a> {
             mounted: vec![],
             platform: slipway_common::platform::Platform::host().to_string(),
             num: 0,
+            concurrent: false,
             started: Instant::now(),
         }
     }
@@ -414,6 +417,7 @@ impl<'a> Driver<'a> {
             mounted: vec![],
             platform: self.platform.clone(),
             num: 0,
+            concurrent: true,
             started: self.started,
         })
     }
@@ -534,6 +538,38 @@ impl<'a> Driver<'a> {
         Ok(plan.stages.pop().map(|s| s.steps).unwrap_or_default())
     }
 
+    /// A trigger's COPY --from and RUN --mount from= name this Dockerfile's
+    /// stages by name, as the Dockerfile's own instructions do: parsed on
+    /// their own they read as images. The stages must be built, or be
+    /// being built at the same time (then they are waited for).
+    fn stage_sources(&self, step: &mut Step) -> Result<(), String> {
+        let mut deps = vec![];
+        for src in &mut step.from {
+            let Source::Image(name) = src else { continue };
+            let Some(i) = self
+                .plan
+                .stages
+                .iter()
+                .position(|s| s.name.as_deref() == Some(name.to_ascii_lowercase().as_str()))
+            else {
+                continue;
+            };
+            if !self.plan.stages[i].needed {
+                return Err(format!("{name:?} is a stage this build does not build"));
+            }
+            *src = Source::Stage(i);
+            deps.push(i);
+        }
+        let built = {
+            let results = lock(&self.shared.results);
+            deps.iter().all(|d| results.contains_key(d))
+        };
+        if !built && !self.concurrent {
+            return Err("it names a stage that comes later in the Dockerfile".into());
+        }
+        self.wait_for(&deps).map_err(|e| e.to_string())
+    }
+
     /// An image the build starts from or copies from: from the store, or
     /// pulled into it by image-pull when the store lacks it (always with
     /// --pull, as docker build --pull does).
@@ -649,12 +685,17 @@ impl<'a> Driver<'a> {
             let stdout =
                 slipway_common::export::Destination::parse(&out).is_ok_and(|d| d.is_stdout());
             let to = if stdout { Out::Stdout } else { Out::Discard };
+            // A docker-archive carries the --tag names, never the build's
+            // private ones.
+            let mut save = Call::new("image-store").arg("save");
+            if self.opts.tags.is_empty() {
+                save = save.args(["--name", ""]);
+            }
+            for t in &self.opts.tags {
+                save = save.arg("--name").arg(t.as_str());
+            }
             exports.push(Action::Call(
-                Call::new("image-store")
-                    .arg("save")
-                    .arg(fin.image.as_str())
-                    .arg(out.as_str())
-                    .stdout(to),
+                save.arg(fin.image.as_str()).arg(out.as_str()).stdout(to),
             ));
         }
         if self.opts.push {
@@ -937,6 +978,9 @@ impl<'a> Driver<'a> {
                     ),
                 );
                 step.line = stage.line;
+                self.stage_sources(&mut step).map_err(|e| {
+                    self.err(stage.line, &from_line, format!("ONBUILD trigger: {e}"))
+                })?;
                 self.check_interrupted()?;
                 let next = self.next_tag(stage.index, &format!("onbuild-{}", i + 1));
                 let cached = self.step(&mut st, &step, next).inspect_err(|_| {

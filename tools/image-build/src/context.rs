@@ -158,8 +158,7 @@ impl Context {
         }
         if !has_wildcards(rel) {
             let rel = unescape(rel);
-            let p = self.root.join(&rel);
-            if std::fs::symlink_metadata(&p).is_err() || self.ignore.ignored(&rel) {
+            if !self.exists(&rel) || self.ignored(&rel) {
                 return Err(format!("{word:?}: not found in the build context"));
             }
             return Ok(vec![rel]);
@@ -168,14 +167,14 @@ impl Context {
         for comp in rel.split('/') {
             let mut next = Vec::new();
             for base in &found {
-                let dir = self.root.join(base);
                 if !has_wildcards(comp) {
                     let name = unescape(comp);
-                    if std::fs::symlink_metadata(dir.join(&name)).is_ok() {
+                    if self.exists(&join_rel(base, &name)) {
                         next.push(join_rel(base, &name));
                     }
                     continue;
                 }
+                let Ok(dir) = self.real(base) else { continue };
                 let Ok(rd) = std::fs::read_dir(&dir) else {
                     continue;
                 };
@@ -189,11 +188,33 @@ impl Context {
             }
             found = next;
         }
-        found.retain(|r| !self.ignore.ignored(r));
+        found.retain(|r| !self.ignored(r));
         if found.is_empty() {
             return Err(format!("{word:?}: no file in the build context matches"));
         }
         Ok(found)
+    }
+
+    /// Where `rel` is, resolved inside the context as BuildKit resolves a
+    /// source: symlinks followed, never out of the context.
+    fn real(&self, rel: &str) -> Result<PathBuf, String> {
+        slipway_common::fsutil::resolve_in_root(&self.root, rel)
+            .map_err(|e| format!("{rel:?}: {e}"))
+    }
+
+    fn exists(&self, rel: &str) -> bool {
+        self.real(rel)
+            .is_ok_and(|p| std::fs::symlink_metadata(p).is_ok())
+    }
+
+    /// What `rel` names, or what it resolves to, is ignored.
+    fn ignored(&self, rel: &str) -> bool {
+        self.ignore.ignored(rel)
+            || self.real(rel).is_ok_and(|p| {
+                p.strip_prefix(&self.root).is_ok_and(|r| {
+                    !r.as_os_str().is_empty() && self.ignore.ignored(&r.to_string_lossy())
+                })
+            })
     }
 
     /// What the ignore rules leave out below `rel` (a directory), relative
@@ -280,20 +301,25 @@ impl Context {
         }
         let mut items = Vec::new();
         for rel in rels {
-            let src = if rel == "." {
-                self.root.clone()
-            } else {
-                self.root.join(&rel)
-            };
-            check_inside(&self.root, &src)?;
-            let is_dir = std::fs::metadata(&src).is_ok_and(|m| m.is_dir());
+            // A source that is a symlink is what it points at, inside the
+            // context: the link's target is copied, as BuildKit does.
+            let src = self.real(&rel)?;
+            let real_rel = src
+                .strip_prefix(&self.root)
+                .map(|r| r.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let is_dir = std::fs::symlink_metadata(&src).is_ok_and(|m| m.is_dir());
             let target = if is_dir || !dest_is_dir {
                 dest_abs.clone()
             } else {
                 let base = rel.rsplit('/').next().unwrap_or(&rel);
                 clean_path(&format!("{dest_abs}/{base}"))
             };
-            let excludes = if is_dir { self.excludes(&rel) } else { vec![] };
+            let excludes = if is_dir {
+                self.excludes(if real_rel.is_empty() { "." } else { &real_rel })
+            } else {
+                vec![]
+            };
             items.push(Item {
                 src,
                 rel,
@@ -362,27 +388,6 @@ pub fn from_stdin(tools: &crate::tools::Tools, dir: &Path) -> Result<Option<Vec<
     }
     fed.map_err(|e| format!("the context on stdin: {e}"))?;
     Ok(None)
-}
-
-/// A source reached through a symlink may not leave the context.
-fn check_inside(root: &Path, src: &Path) -> Result<(), String> {
-    let real_root = root
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", root.display()))?;
-    // The source itself may be a symlink (copied as one); its parent must
-    // resolve inside the context.
-    let parent = src.parent().unwrap_or(src);
-    if src == root {
-        return Ok(());
-    }
-    match parent.canonicalize() {
-        Ok(p) if p.starts_with(&real_root) => Ok(()),
-        Ok(_) => Err(format!(
-            "{}: the path leaves the build context through a symlink",
-            src.display()
-        )),
-        Err(e) => Err(format!("{}: {e}", src.display())),
-    }
 }
 
 #[cfg(test)]

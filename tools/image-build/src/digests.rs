@@ -250,7 +250,12 @@ impl Walk<'_> {
             field(&mut self.h, b"symlink");
             field(&mut self.h, fs::read_link(path)?.as_os_str().as_bytes());
         } else if t.is_dir() {
+            // A directory's xattrs go into the layer too.
             field(&mut self.h, b"dir");
+            for (k, v) in slipway_common::fsmeta::xattrs(path)? {
+                field(&mut self.h, &k);
+                field(&mut self.h, &v);
+            }
         } else {
             let kind: &[u8] = if t.is_fifo() {
                 b"fifo"
@@ -305,9 +310,9 @@ impl Walk<'_> {
 }
 
 /// The digest of a source as a COPY reads it: a file, a symlink (its
-/// target, and what it points at), or a directory tree without what
-/// `exclude` leaves out (patterns relative to `src`, as layer-diff --dir
-/// --exclude takes them).
+/// target's text: sources come resolved, and a link is never followed
+/// from here), or a directory tree without what `exclude` leaves out
+/// (patterns relative to `src`, as layer-diff --dir --exclude takes them).
 pub fn source_digest(cache: &mut StatCache, src: &Path, exclude: &Matcher) -> io::Result<Digest> {
     let mut w = Walk {
         cache,
@@ -317,18 +322,8 @@ pub fn source_digest(cache: &mut StatCache, src: &Path, exclude: &Matcher) -> io
     };
     let m = fs::symlink_metadata(src)?;
     w.entry(src, b".", &m)?;
-    let is_link = m.file_type().is_symlink();
-    let followed = if is_link {
-        fs::metadata(src).ok()
-    } else {
-        Some(m)
-    };
-    if let Some(fm) = followed {
-        if fm.is_dir() {
-            w.dir(src, b"")?;
-        } else if is_link {
-            w.entry(src, b"->", &fm)?;
-        }
+    if m.is_dir() {
+        w.dir(src, b"")?;
     }
     let out: [u8; 32] = w.h.finalize().into();
     Ok(format!("sha256:{}", hex::encode(out))

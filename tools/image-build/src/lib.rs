@@ -532,6 +532,7 @@ fn build(args: Args) -> Result<(), Error> {
     // The build's temp dir is in the store: a RUN's upper dir is renamed
     // into the store's layers, which needs the same filesystem. Named with
     // our pid, so image-store gc can tell a dead build's from a live one's.
+    slipway_common::layout::private_state_dir(&store).map_err(io_at(&store))?;
     let builds = slipway_common::buildcache::builds_dir(&store);
     std::fs::create_dir_all(&builds).map_err(io_at(&builds))?;
     let tmp = tempfile::Builder::new()
@@ -543,6 +544,8 @@ fn build(args: Args) -> Result<(), Error> {
                 builds.display()
             ))
         })?;
+    let _alive =
+        slipway_common::buildcache::hold_build_dir(tmp.path()).map_err(io_at(tmp.path()))?;
     let runner = Runner {
         tools: &tools,
         tmp: tmp.path().to_path_buf(),

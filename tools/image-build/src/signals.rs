@@ -12,6 +12,10 @@ static CAUGHT: AtomicI32 = AtomicI32::new(0);
 /// Set once the cleanup runs: its own calls must not be stopped.
 static CLEANING: AtomicBool = AtomicBool::new(false);
 
+/// Set when a failed stage stops the others: what starts after is stopped
+/// too.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
 /// The children running now (a pipe runs two, and stages run at once),
 /// 0 for a free slot.
 static CHILDREN: [AtomicI32; 32] = [const { AtomicI32::new(0) }; 32];
@@ -33,8 +37,10 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
-/// Stops the tools running now (a stage failed: the others stop too).
+/// Stops the tools running now (a stage failed: the others stop too),
+/// and any that start before the cleanup.
 pub fn stop_children() {
+    STOPPING.store(true, Ordering::SeqCst);
     for c in &CHILDREN {
         let pid = c.load(Ordering::SeqCst);
         if pid > 0 {
@@ -63,6 +69,11 @@ pub fn install() {
     }
 }
 
+/// Whether the build is being stopped (a signal, or a failed stage).
+pub fn stopping() -> bool {
+    caught().is_some() || STOPPING.load(Ordering::SeqCst)
+}
+
 /// The signal that interrupted the build, if one did.
 pub fn caught() -> Option<i32> {
     match CAUGHT.load(Ordering::SeqCst) {
@@ -82,7 +93,8 @@ pub fn register(pid: u32) -> Option<Child> {
         if c.compare_exchange(0, pid, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
-            if caught().is_some() && !CLEANING.load(Ordering::SeqCst) {
+            let stop = caught().is_some() || STOPPING.load(Ordering::SeqCst);
+            if stop && !CLEANING.load(Ordering::SeqCst) {
                 // SAFETY: signalling our own child.
                 unsafe { libc::kill(pid, libc::SIGTERM) };
             }

@@ -331,19 +331,27 @@ impl Runner<'_> {
         match &c.pipe_to {
             None => {
                 first.stdout(self.stdout_for(&c.stdout)?);
-                let (mut child, reader, _guard) = self.spawn(c, &mut first)?;
+                let (mut child, reader, guard) = self.spawn(c, &mut first)?;
                 let status = child.wait();
+                // Reaped: its pid may be anyone's now.
+                drop(guard);
                 finish(c.tool, status, reader)
             }
             Some(next) => {
                 first.stdout(Stdio::piped());
                 let (mut a, ra, _ga) = self.spawn(c, &mut first)?;
+                drop(first);
                 let pipe = a.stdout.take().expect("stdout is piped");
                 let mut second = self.command(next);
                 second
                     .stdin(Stdio::from(pipe))
                     .stdout(self.stdout_for(&next.stdout)?);
-                let (mut b, rb, _gb) = match self.spawn(next, &mut second) {
+                let spawned = self.spawn(next, &mut second);
+                // The Command keeps its copy of the pipe's read end: were
+                // it kept, a reader that dies would leave the writer
+                // blocked on a full pipe for ever.
+                drop(second);
+                let (mut b, rb, gb) = match spawned {
                     Ok(x) => x,
                     Err(e) => {
                         let _ = a.kill();
@@ -352,10 +360,22 @@ impl Runner<'_> {
                     }
                 };
                 let sb = b.wait();
+                drop(gb);
+                let reader_failed = !sb.as_ref().is_ok_and(|s| s.success());
+                if reader_failed {
+                    let _ = a.kill();
+                }
                 let sa = a.wait();
-                // The writer's own error explains a reader's failure best.
-                finish(c.tool, sa, ra)?;
-                finish(next.tool, sb, rb)
+                drop(_ga);
+                let wrote = finish(c.tool, sa, ra);
+                let read = finish(next.tool, sb, rb);
+                // The writer's own error explains a reader's failure best,
+                // unless we stopped the writer because the reader failed.
+                match (wrote, read) {
+                    (Err(w), Err(r)) if reader_failed && w.message.is_empty() => Err(r),
+                    (Err(w), _) => Err(w),
+                    (Ok(()), r) => r,
+                }
             }
         }
     }

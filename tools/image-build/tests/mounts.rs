@@ -179,3 +179,35 @@ fn bind_mounts_read_the_context_and_stages_and_keep_nothing() {
     let log = build(&env, &ctx, &[]);
     assert_eq!(log.matches("CACHED").count(), 1, "{log}");
 }
+
+#[test]
+fn a_symlink_in_the_context_never_leads_out_of_it() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM bb\n\
+             RUN --mount=type=bind,source=up,target=/h test -f /h/Dockerfile && test ! -e /h/etc/shadow && echo inside > /seen\n\
+             COPY up/Dockerfile /copied\n",
+        )],
+    );
+    std::os::unix::fs::symlink("/", ctx.join("up")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", ctx.join("host-file")).unwrap();
+    build(&env, &ctx, &[]);
+    assert_eq!(
+        run_in(&env, "app", "cat /seen; head -1 /copied"),
+        "inside\nFROM bb\n"
+    );
+    // A link to a host file is a link to the context's own (missing) one.
+    write_files(&ctx, &[("Dockerfile", "FROM bb\nCOPY host-file /x\n")]);
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--network", "none"]).arg(&ctx);
+    let line = fails(c, "image-build");
+    assert!(
+        line.contains("\"host-file\": not found in the build context"),
+        "{line}"
+    );
+}

@@ -104,6 +104,10 @@ pub enum Command {
         image: String,
         /// oci:DIR[:REF], oci-archive:FILE[:REF] or docker-archive:FILE[:NAME:TAG].
         dest: String,
+        /// The names a docker-archive gives the image (repeatable; '' for
+        /// none), instead of the names the store gives it.
+        #[arg(long = "name", value_name = "NAME[:TAG]")]
+        names: Vec<String>,
     },
     /// Unmount what `mount` mounted at DIR.
     Umount { dir: PathBuf },
@@ -535,18 +539,31 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
     let store = Store::open(&path)?;
     match &args.command {
         Command::Mount { image, dir } => mount::mount(&store, image, dir)?,
-        Command::Save { image, dest } => {
+        Command::Save {
+            image,
+            dest,
+            names: given,
+        } => {
             let dest = Destination::parse(dest)?;
             let desc = store.resolve(image)?;
             let img =
                 Image::load(store.layout(), &desc, &Platform::host()).map_err(StoreError::from)?;
-            // A docker-archive is named by the names the store gives it.
-            let names: Vec<Reference> = store
-                .entries()?
-                .into_iter()
-                .filter(|e| e.descriptor.digest() == desc.digest())
-                .filter_map(|e| e.name)
-                .collect();
+            // A docker-archive is named as --name says, else by the names
+            // the store gives it.
+            let names: Vec<Reference> = if given.is_empty() {
+                store
+                    .entries()?
+                    .into_iter()
+                    .filter(|e| e.descriptor.digest() == desc.digest())
+                    .filter_map(|e| e.name)
+                    .collect()
+            } else {
+                given
+                    .iter()
+                    .filter(|n| !n.is_empty())
+                    .map(|n| Reference::parse(n))
+                    .collect::<Result<_, _>>()?
+            };
             export::export(store.layout(), &img, &desc, &dest, &names)?;
         }
         Command::Umount { .. } => unreachable!("handled above"),

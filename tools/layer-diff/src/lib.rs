@@ -210,6 +210,7 @@ pub fn run(args: Args) -> Result<(), Error> {
                 .map(std::fs::File::open)
                 .transpose()
                 .map_err(|e| Error::Io(format!("--parents-in: {e}")))?,
+            parents_in_path: args.parents_in.clone(),
         }
         .walk(src)
         .map_err(io_at(&src.display().to_string()))?;

@@ -29,6 +29,8 @@ pub struct Tree<'e, 'a> {
     pub parent_mtime: i64,
     /// The root the layer goes on: what it has is not written again.
     pub parents_in: Option<File>,
+    /// Its path, to resolve the destination in.
+    pub parents_in_path: Option<std::path::PathBuf>,
 }
 
 impl Tree<'_, '_> {
@@ -73,6 +75,16 @@ impl Tree<'_, '_> {
     }
 
     pub fn walk(&mut self, src: &Path) -> io::Result<()> {
+        // The destination as it resolves in the root the layer goes on: a
+        // symlink on the way (a usr-merged /lib -> usr/lib) is followed
+        // inside that root, so the layer writes where the path leads and
+        // never replaces the link with a directory, as BuildKit's copy.
+        if let Some(rp) = &self.parents_in_path {
+            let to = String::from_utf8_lossy(&self.to).into_owned();
+            let real = slipway_common::fsutil::resolve_in_root(rp, &to)?;
+            let rel = real.strip_prefix(rp).unwrap_or(Path::new(""));
+            self.to = std::os::unix::ffi::OsStrExt::as_bytes(rel.as_os_str()).to_vec();
+        }
         // The destination's parents: directories, root's unless --chown
         // says, where the root the layer goes on lacks them.
         let comps: Vec<&[u8]> = self

@@ -189,7 +189,15 @@ fn parents_in_keeps_what_the_root_has_and_owns_what_it_makes() {
     // on the way is left alone, to be followed.
     let e = entries(&layer("/tmp"));
     assert_eq!(e["tmp/"], ('d', 0o1777, 0, 0));
+    // A symlink on the way is followed inside the root: a usr-merged
+    // /lib -> usr/lib keeps being a link, the files land in usr/lib.
     let e = entries(&layer("/srv/link/app"));
     assert!(!e.contains_key("srv/link/"), "{e:?}");
-    assert_eq!(e["srv/"].0, 'd');
+    assert_eq!(e["srv/real/app/main.py"].0, 'f', "{e:?}");
+    fs::create_dir_all(root.path().join("usr/lib")).unwrap();
+    std::os::unix::fs::symlink("usr/lib", root.path().join("lib")).unwrap();
+    let e = entries(&layer("/lib/x86_64/"));
+    assert!(!e.keys().any(|k| k.starts_with("lib")), "{e:?}");
+    assert_eq!(e["usr/lib/x86_64/main.py"].2, 7, "{e:?}");
+    assert_eq!(e["usr/lib/"], ('d', 0o755, 0, 0));
 }

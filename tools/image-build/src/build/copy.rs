@@ -569,10 +569,9 @@ impl Driver<'_> {
             if let Ok(n) = name.parse::<u32>() {
                 return Ok(n);
             }
-            let p = root.join(file);
-            if std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
-                return Err(format!("/{file} is a symlink, which is not followed yet"));
-            }
+            // Inside the image: a symlinked /etc never reads the host's.
+            let p = slipway_common::fsutil::resolve_in_root(&root, file)
+                .map_err(|e| format!("/{file}: {e}"))?;
             let text = std::fs::read_to_string(&p)
                 .map_err(|_| format!("the image has no /{file} to look up {name:?} in"))?;
             text.lines()

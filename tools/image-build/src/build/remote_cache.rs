@@ -26,12 +26,23 @@ const LABEL_PREFIX: &str = "io.slipway.build-cache.";
 /// Steps other builds left in registries: key -> (repository, image).
 pub(super) type Remote = HashMap<Digest, (String, Digest)>;
 
-/// A --cache-to/--cache-from reference as a registry reference.
+/// A --cache-to/--cache-from reference as a registry reference: REF, or
+/// buildx's `type=registry,ref=REF[,mode=max|...]` (every step is exported
+/// either way: this cache is always what buildx calls mode=max).
 fn registry_ref(r: &str) -> Result<Reference, String> {
-    let plain = r
-        .strip_prefix("type=registry,ref=")
-        .or_else(|| r.strip_prefix("docker://"))
-        .unwrap_or(r);
+    let plain = if r.contains('=') {
+        let mut reference = None;
+        for field in r.split(',') {
+            match field.split_once('=') {
+                Some(("type", "registry")) | Some(("mode", _)) => {}
+                Some(("ref", v)) => reference = Some(v),
+                _ => return Err(format!("{r}: takes REF or type=registry,ref=REF")),
+            }
+        }
+        reference.ok_or_else(|| format!("{r}: no ref="))?
+    } else {
+        r.strip_prefix("docker://").unwrap_or(r)
+    };
     Reference::parse(plain).map_err(|e| format!("{r}: {e}"))
 }
 
@@ -66,8 +77,14 @@ impl Driver<'_> {
                 &self.opts.store,
                 &Platform::host(),
                 Settings::new(Compression::Gzip),
-            )
-            .map_err(|e| format!("--cache-from {from}: {e}"))?;
+            );
+            let src = match src {
+                Ok(s) => s,
+                Err(e) => {
+                    self.warn(format!("--cache-from {from}: {e}"));
+                    continue;
+                }
+            };
             let labels = src
                 .image
                 .config

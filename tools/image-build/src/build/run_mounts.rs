@@ -170,12 +170,12 @@ impl Driver<'_> {
                                 return Err("--print-script cannot write RUN --mount from= yet: its source is only known once the build runs".into());
                             }
                             let root = self.unpack(image)?;
-                            let path = root.join(source.trim_start_matches('/'));
-                            let real = path
-                                .canonicalize()
+                            // Resolved inside the image: a symlink in it
+                            // never leads out to the host.
+                            let real = slipway_common::fsutil::resolve_in_root(&root, source)
                                 .map_err(|e| format!("{source} in {image}: {e}"))?;
-                            if !real.starts_with(root.canonicalize().map_err(|e| e.to_string())?) {
-                                return Err(format!("{source} in {image}: the path leaves the image through a symlink"));
+                            if std::fs::symlink_metadata(&real).is_err() {
+                                return Err(format!("{source}: not found in {image}"));
                             }
                             real
                         }
@@ -250,10 +250,7 @@ impl Driver<'_> {
                         let lock = root.join(format!("{}.lock", name.hex()));
                         match sharing {
                             Sharing::Shared => {}
-                            Sharing::Locked => g.locks.push(
-                                FileLock::acquire(&lock, LockKind::Exclusive)
-                                    .map_err(|e| format!("{}: {e}", lock.display()))?,
-                            ),
+                            Sharing::Locked => g.locks.push(wait_for_lock(&lock)?),
                             Sharing::Private => {
                                 match FileLock::try_acquire(&lock, LockKind::Exclusive)
                                     .map_err(|e| format!("{}: {e}", lock.display()))?
@@ -332,7 +329,7 @@ impl Driver<'_> {
                         // name: never on a command line.
                         let os = std::ffi::OsString::from_vec(value.clone());
                         g.env.push((var.clone(), os));
-                        g.args.extend(["-e".into(), var.as_str().into()]);
+                        g.args.extend(["--secret-env".into(), var.as_str().into()]);
                     }
                 }
             }
@@ -353,6 +350,21 @@ impl Driver<'_> {
                 .map(|v| Some(v.into_encoded_bytes()))
                 .ok_or_else(|| format!("secret {id:?}: the variable {v} is not set")),
         }
+    }
+}
+
+/// A locked cache mount's lock: waited for, but not past a stop.
+fn wait_for_lock(lock: &std::path::Path) -> Result<FileLock, String> {
+    loop {
+        if let Some(l) = FileLock::try_acquire(lock, LockKind::Exclusive)
+            .map_err(|e| format!("{}: {e}", lock.display()))?
+        {
+            return Ok(l);
+        }
+        if crate::signals::stopping() {
+            return Err("stopped while waiting for a locked cache mount".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
