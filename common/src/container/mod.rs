@@ -10,3 +10,4 @@ pub mod process;
 pub mod sealed;
 pub mod seccomp;
 pub mod state;
+pub mod tty;

@@ -11,6 +11,7 @@ use slipway_common::container::exec::Namespaces;
 use slipway_common::container::process;
 use slipway_common::container::sealed;
 use slipway_common::container::state::{Containers, Status};
+use slipway_common::container::tty;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
@@ -20,6 +21,14 @@ pub struct ExecArgs {
     /// Keep stdin open for the command (default: /dev/null).
     #[arg(short, long)]
     pub interactive: bool,
+    /// Give the command a terminal (a pty of the container's own devpts);
+    /// ours goes to raw mode while it runs, as docker exec -t.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Start the command and return at once; its output is discarded, as
+    /// docker exec -d.
+    #[arg(short, long, conflicts_with_all = ["tty", "interactive"])]
+    pub detach: bool,
     /// Set an environment variable (KEY=VALUE, or KEY to pass ours on).
     #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
     pub env: Vec<String>,
@@ -55,6 +64,9 @@ struct Plan {
     caps: CapSet,
     seccomp: bool,
     interactive: bool,
+    /// The end of the socket a pty's master goes back through (-t).
+    tty: Option<OwnedFd>,
+    detach: bool,
 }
 
 fn os(what: &str) -> Error {
@@ -89,6 +101,18 @@ pub fn exec(store: &Path, a: &ExecArgs) -> Result<u8, Error> {
     for e in &a.env {
         process::env_arg(&mut env, e).map_err(Error::Invalid)?;
     }
+    if a.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    let (ours, theirs) = if a.tty {
+        let (o, t) = tty::socketpair().map_err(|source| Error::Os {
+            what: "create a socket for the terminal".into(),
+            source,
+        })?;
+        (Some(o), Some(t))
+    } else {
+        (None, None)
+    };
     let cwd = match a.workdir.clone() {
         Some(w) => w,
         None if s.process.cwd.is_empty() => "/".into(),
@@ -107,9 +131,13 @@ pub fn exec(store: &Path, a: &ExecArgs) -> Result<u8, Error> {
         caps: CapSet(s.process.caps),
         seccomp: s.process.seccomp,
         interactive: a.interactive,
+        tty: theirs,
+        detach: a.detach,
     };
 
-    let set = process::block_signals(&[process::FORWARDED_SIGNALS, &[libc::SIGCHLD]].concat());
+    let set = process::block_signals(
+        &[process::FORWARDED_SIGNALS, &[libc::SIGCHLD, libc::SIGWINCH]].concat(),
+    );
     ns.enter_pid_for_children()?;
     let (go_rd, go_wr) = process::pipe().map_err(|source| Error::Os {
         what: "create a pipe".into(),
@@ -143,6 +171,10 @@ pub fn exec(store: &Path, a: &ExecArgs) -> Result<u8, Error> {
         kill_and_reap();
         return Err(os("start the process"));
     }
+    drop(plan);
+    // -t: the pty's master, once the child has made it (none if its set-up
+    // failed first: the error pipe says why).
+    let master = ours.and_then(|o| tty::recv_fd(&o).ok().flatten());
     // The error pipe closes on exec; a message means setup failed.
     let mut msg = Vec::new();
     let _ = std::fs::File::from(err_rd).read_to_end(&mut msg);
@@ -154,6 +186,13 @@ pub fn exec(store: &Path, a: &ExecArgs) -> Result<u8, Error> {
             slipway_common::cli::one_line(&String::from_utf8_lossy(text))
         );
         return Ok(code);
+    }
+    if a.detach {
+        // Left to run: once we are gone the container's init reaps it.
+        return Ok(0);
+    }
+    if let Some(m) = master {
+        return Ok(tty::relay(child, &set, m, a.interactive) as u8);
     }
     Ok(forward_until_exit(child, &set))
 }
@@ -225,11 +264,18 @@ fn setup_and_exec(ns: &Namespaces, plan: &Plan, go: OwnedFd) -> Result<Never, Fa
         return Err(fail("container-ctl stopped before the process started"));
     }
     if !plan.interactive {
-        let null =
-            std::fs::File::open("/dev/null").map_err(|e| fail(format!("open /dev/null: {e}")))?;
-        // SAFETY: dup2 of valid descriptors.
-        if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
-            return Err(last_os("redirect stdin"));
+        let null = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| fail(format!("open /dev/null: {e}")))?;
+        // -d: nothing of ours stays the command's, output included.
+        let fds: &[i32] = if plan.detach { &[0, 1, 2] } else { &[0] };
+        for fd in fds {
+            // SAFETY: dup2 of valid descriptors.
+            if unsafe { libc::dup2(null.as_raw_fd(), *fd) } < 0 {
+                return Err(last_os("redirect stdio"));
+            }
         }
     }
     ns.enter().map_err(fail)?;
@@ -241,6 +287,12 @@ fn setup_and_exec(ns: &Namespaces, plan: &Plan, go: OwnedFd) -> Result<Never, Fa
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let user = process::resolve_user(&plan.user, &passwd, &group).map_err(fail)?;
+    // -t: a pty of the container's devpts as our terminal and stdio, its
+    // master sent back to container-ctl.
+    if let Some(sock) = &plan.tty {
+        tty::attach_new_pty(sock, user.uid, user.gid)
+            .map_err(|e| fail(format!("a terminal: {e}")))?;
+    }
     let mut env = plan.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));

@@ -570,3 +570,38 @@ fn unknown_containers_and_bad_usage_are_one_error_line() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
 }
+
+#[test]
+fn exec_gives_a_terminal_with_t_and_returns_at_once_with_d() {
+    let c = Ctl::new();
+    c.start("term", &[], &["sleep", "30"]);
+    // -t: the command's stdio is a pty of the container's own devpts.
+    let out = c.ok(&[
+        "exec",
+        "-t",
+        "term",
+        "sh",
+        "-c",
+        "tty; echo $TERM; test -t 1 && echo a-terminal",
+    ]);
+    let lines: Vec<&str> = out.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert!(lines[0].starts_with("/dev/pts/"), "{out:?}");
+    assert_eq!(&lines[1..], ["xterm", "a-terminal"], "{out:?}");
+    // -d: started, not waited for; it runs on inside the container.
+    assert_eq!(
+        c.ok(&[
+            "exec",
+            "-d",
+            "term",
+            "sh",
+            "-c",
+            "sleep 0.2; echo done > /tmp/bg"
+        ]),
+        ""
+    );
+    let seen = wait_for(10, || {
+        let o = c.output(&["exec", "term", "cat", "/tmp/bg"]);
+        o.status.success().then(|| stdout(&o))
+    });
+    assert_eq!(seen, "done\n");
+}

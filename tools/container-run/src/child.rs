@@ -4,9 +4,10 @@
 //! A failure is written to the error pipe as a code byte and one line.
 
 use crate::config::{Network, Plan};
-use crate::{init, mounts, net, tty};
+use crate::{init, mounts, net};
 use slipway_common::container::cgroups::{hierarchy, Hierarchy};
 use slipway_common::container::process;
+use slipway_common::container::tty;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 

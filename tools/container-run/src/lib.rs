@@ -16,7 +16,6 @@ mod parent;
 mod rootless;
 mod runtime;
 mod stubs;
-mod tty;
 
 use clap::Parser;
 use slipway_common::cli::StoreArgs;

@@ -6,13 +6,13 @@
 use crate::child::{self, Stdio};
 use crate::config::{Network, Prepared};
 use crate::net::Slirp;
-use crate::tty::{self, RawMode};
 use crate::Error;
 use slipway_common::container::cgroups::Cgroup;
 use slipway_common::container::process::{
     self, block_signals as block, exit_code, FORWARDED_SIGNALS as FORWARDED,
 };
 use slipway_common::container::state::{process_start, Status, LOG_FILE};
+use slipway_common::container::tty;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -223,128 +223,11 @@ pub fn run(p: Prepared) -> Result<u8, Error> {
     };
     let master = sock.and_then(|s| tty::recv_fd(&s).ok().flatten());
     let code = match master {
-        Some(m) => relay_tty(pid, &set, m, interactive),
+        Some(m) => tty::relay(pid, &set, m, interactive),
         None => forward_until_exit(pid, &set, c.p.plan.stop_timeout),
     };
     c.finish(Some(code));
     Ok(code as u8)
-}
-
-/// -t in the foreground: our terminal raw, keys to the container's pty,
-/// its output to ours, window sizes passed on, signals forwarded.
-fn relay_tty(pid: libc::pid_t, set: &libc::sigset_t, master: OwnedFd, interactive: bool) -> i32 {
-    let _raw = if interactive { RawMode::enter(0) } else { None };
-    tty::copy_winsize(1, master.as_raw_fd());
-    // SAFETY: a valid set; the kernel returns a new descriptor.
-    let sfd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
-    let mut stdin_open = interactive;
-    let mut master_open = true;
-    let mut code = None;
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        if code.is_some() && !master_open {
-            break;
-        }
-        let mut fds = vec![libc::pollfd {
-            fd: sfd,
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        if master_open {
-            fds.push(libc::pollfd {
-                fd: master.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        if stdin_open && code.is_none() {
-            fds.push(libc::pollfd {
-                fd: 0,
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        // With the container gone, only what is left in the pty remains.
-        let timeout = if code.is_some() { 100 } else { -1 };
-        // SAFETY: a valid array of pollfds.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if n == 0 {
-            break;
-        }
-        if n < 0 {
-            continue;
-        }
-        for p in &fds {
-            if p.revents == 0 {
-                continue;
-            }
-            if p.fd == sfd {
-                // SAFETY: reading one record into a buffer of its size.
-                let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-                // SAFETY: as above.
-                unsafe {
-                    libc::read(
-                        sfd,
-                        (&mut info as *mut libc::signalfd_siginfo).cast(),
-                        std::mem::size_of::<libc::signalfd_siginfo>(),
-                    )
-                };
-                let sig = info.ssi_signo as libc::c_int;
-                if sig == libc::SIGCHLD {
-                    let mut status = 0;
-                    // SAFETY: waitpid on our child.
-                    if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
-                        code = Some(exit_code(status));
-                    }
-                } else if sig == libc::SIGWINCH {
-                    tty::copy_winsize(1, master.as_raw_fd());
-                } else {
-                    // SAFETY: kill with integer arguments.
-                    unsafe { libc::kill(pid, sig) };
-                }
-            } else if p.fd == master.as_raw_fd() {
-                // SAFETY: reading into a buffer of its length.
-                let n = unsafe { libc::read(p.fd, buf.as_mut_ptr().cast(), buf.len()) };
-                // EIO: every slave descriptor is closed.
-                if n <= 0 || write_all(1, &buf[..n as usize]).is_err() {
-                    master_open = false;
-                }
-            } else {
-                // SAFETY: reading into a buffer of its length.
-                let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-                if n <= 0 {
-                    stdin_open = false;
-                    // End of input: the terminal's end-of-file character.
-                    let _ = write_all(master.as_raw_fd(), &[4]);
-                } else {
-                    let _ = write_all(master.as_raw_fd(), &buf[..n as usize]);
-                }
-            }
-        }
-    }
-    if code.is_none() {
-        let mut status = 0;
-        // SAFETY: waitpid on our child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        code = Some(exit_code(status));
-    }
-    code.unwrap_or(125)
-}
-
-fn write_all(fd: libc::c_int, mut bytes: &[u8]) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        // SAFETY: writing from a live buffer of its length.
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        bytes = &bytes[n as usize..];
-    }
-    Ok(())
 }
 
 /// Forwards our signals to the container until it exits. After a

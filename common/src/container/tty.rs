@@ -4,6 +4,8 @@
 //! and our terminal in raw mode and pass window sizes on.
 
 use std::io;
+
+use super::process::exit_code;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
@@ -172,4 +174,121 @@ impl Drop for RawMode {
         // SAFETY: restoring the attributes saved from the same descriptor.
         unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
     }
+}
+
+/// -t in the foreground: our terminal raw, keys to the container's pty,
+/// its output to ours, window sizes passed on, signals forwarded.
+pub fn relay(pid: libc::pid_t, set: &libc::sigset_t, master: OwnedFd, interactive: bool) -> i32 {
+    let _raw = if interactive { RawMode::enter(0) } else { None };
+    copy_winsize(1, master.as_raw_fd());
+    // SAFETY: a valid set; the kernel returns a new descriptor.
+    let sfd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
+    let mut stdin_open = interactive;
+    let mut master_open = true;
+    let mut code = None;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        if code.is_some() && !master_open {
+            break;
+        }
+        let mut fds = vec![libc::pollfd {
+            fd: sfd,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if master_open {
+            fds.push(libc::pollfd {
+                fd: master.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        if stdin_open && code.is_none() {
+            fds.push(libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        // With the container gone, only what is left in the pty remains.
+        let timeout = if code.is_some() { 100 } else { -1 };
+        // SAFETY: a valid array of pollfds.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n == 0 {
+            break;
+        }
+        if n < 0 {
+            continue;
+        }
+        for p in &fds {
+            if p.revents == 0 {
+                continue;
+            }
+            if p.fd == sfd {
+                // SAFETY: reading one record into a buffer of its size.
+                let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+                // SAFETY: as above.
+                unsafe {
+                    libc::read(
+                        sfd,
+                        (&mut info as *mut libc::signalfd_siginfo).cast(),
+                        std::mem::size_of::<libc::signalfd_siginfo>(),
+                    )
+                };
+                let sig = info.ssi_signo as libc::c_int;
+                if sig == libc::SIGCHLD {
+                    let mut status = 0;
+                    // SAFETY: waitpid on our child.
+                    if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                        code = Some(exit_code(status));
+                    }
+                } else if sig == libc::SIGWINCH {
+                    copy_winsize(1, master.as_raw_fd());
+                } else {
+                    // SAFETY: kill with integer arguments.
+                    unsafe { libc::kill(pid, sig) };
+                }
+            } else if p.fd == master.as_raw_fd() {
+                // SAFETY: reading into a buffer of its length.
+                let n = unsafe { libc::read(p.fd, buf.as_mut_ptr().cast(), buf.len()) };
+                // EIO: every slave descriptor is closed.
+                if n <= 0 || write_all(1, &buf[..n as usize]).is_err() {
+                    master_open = false;
+                }
+            } else {
+                // SAFETY: reading into a buffer of its length.
+                let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+                if n <= 0 {
+                    stdin_open = false;
+                    // End of input: the terminal's end-of-file character.
+                    let _ = write_all(master.as_raw_fd(), &[4]);
+                } else {
+                    let _ = write_all(master.as_raw_fd(), &buf[..n as usize]);
+                }
+            }
+        }
+    }
+    if code.is_none() {
+        let mut status = 0;
+        // SAFETY: waitpid on our child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        code = Some(exit_code(status));
+    }
+    code.unwrap_or(125)
+}
+
+pub fn write_all(fd: libc::c_int, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: writing from a live buffer of its length.
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        bytes = &bytes[n as usize..];
+    }
+    Ok(())
 }
