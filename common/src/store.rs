@@ -284,11 +284,18 @@ impl Store {
         }
     }
 
-    /// Deletes what no tag reaches: dangling entries, unreferenced blobs and
-    /// temp files left by writers that died. Waits for running writers. The
+    /// Deletes what no tag reaches: dangling entries, unreferenced blobs,
+    /// unpacked layers no kept image lists and no mounted overlay stacks,
+    /// and temp files left by writers that died. Waits for running writers. The
     /// build cache's images are kept, unless `forget_build_cache` drops the
-    /// cache first (as `docker builder prune` does).
-    pub fn gc(&self, forget_build_cache: bool) -> Result<GcReport, StoreError> {
+    /// cache first (as `docker builder prune` does). `sweep_layers` gets the
+    /// diff IDs of the kept images' layers, called while no writer runs,
+    /// and returns how many unpacked layers and bytes it removed.
+    pub fn gc(
+        &self,
+        forget_build_cache: bool,
+        sweep_layers: impl FnOnce(&BTreeSet<Digest>) -> std::io::Result<(usize, u64)>,
+    ) -> Result<GcReport, StoreError> {
         let _session = self.layout.exclusive_session()?;
         let mut report = GcReport::default();
         let root = self.layout.root().to_path_buf();
@@ -323,8 +330,9 @@ impl Store {
             Ok(manifests)
         })?;
         let mut live = BTreeSet::new();
+        let mut live_layers = BTreeSet::new();
         for d in kept.iter().chain(&cached) {
-            self.mark(d, &mut live, 0)?;
+            self.mark(d, &mut live, &mut live_layers, 0)?;
         }
         let blobs = self.layout.root().join("blobs").join("sha256");
         if let Ok(rd) = fs::read_dir(&blobs) {
@@ -342,6 +350,15 @@ impl Store {
                 }
             }
         }
+        let (layers, bytes) = sweep_layers(&live_layers).map_err(|e| {
+            LayoutError::from(IoError {
+                op: "remove unused unpacked layers in",
+                path: root.join(".slipway"),
+                source: e,
+            })
+        })?;
+        report.unpacked_layers = layers;
+        report.bytes += bytes;
         report.temp_files += buildcache::remove_dead_builds(&root);
         // With the session held exclusively no writer is alive: every temp
         // file is a leftover of one that died.
@@ -361,6 +378,7 @@ impl Store {
         &self,
         d: &Descriptor,
         live: &mut BTreeSet<Digest>,
+        live_layers: &mut BTreeSet<Digest>,
         depth: u32,
     ) -> Result<(), StoreError> {
         let digest = digest_of(d).map_err(ImageError::from)?;
@@ -381,6 +399,14 @@ impl Store {
         let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
             return Ok(());
         };
+        // A config's layers stay unpacked for the containers to come.
+        if let Some(ids) = value
+            .get("rootfs")
+            .and_then(|r| r.get("diff_ids"))
+            .and_then(|d| d.as_array())
+        {
+            live_layers.extend(ids.iter().filter_map(|v| v.as_str()?.parse().ok()));
+        }
         let mut children: Vec<Descriptor> = Vec::new();
         for key in ["config", "subject"] {
             if let Some(c) = value
@@ -399,7 +425,7 @@ impl Store {
             }
         }
         for c in &children {
-            self.mark(c, live, depth + 1)?;
+            self.mark(c, live, live_layers, depth + 1)?;
         }
         Ok(())
     }
@@ -440,6 +466,8 @@ pub struct GcReport {
     /// those whose image is gone.
     pub cache_records: usize,
     pub blobs: usize,
+    /// Unpacked layers (overlay lower dirs) no kept image lists.
+    pub unpacked_layers: usize,
     pub temp_files: usize,
     pub bytes: u64,
 }

@@ -5,6 +5,7 @@
 pub mod caps;
 pub mod cgroups;
 pub mod exec;
+pub mod layergc;
 pub mod layers;
 pub mod process;
 pub mod sealed;

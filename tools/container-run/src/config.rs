@@ -6,14 +6,15 @@ use serde_json::{Map, Value};
 use slipway_common::compress::{Compression, Settings};
 use slipway_common::container::caps::{self, CapSet};
 use slipway_common::container::cgroups::{self, Limits};
-use slipway_common::container::layers;
 use slipway_common::container::process::{set_env, DEFAULT_PATH};
+use slipway_common::container::{layergc, layers};
 
 fn env_arg(env: &mut Vec<String>, arg: &str) -> Result<(), Error> {
     slipway_common::container::process::env_arg(env, arg).map_err(Error::Invalid)
 }
 use slipway_common::container::state::{self, Containers, ProcessSpec, State, Status};
 use slipway_common::fsutil::{self, IoContext};
+use slipway_common::lock::FileLock;
 use slipway_common::platform::Platform;
 use slipway_common::reference::ImageRef;
 use slipway_common::source;
@@ -109,6 +110,8 @@ pub struct Prepared {
     pub container_dir: PathBuf,
     /// A work dir of ours beside a caller's --upper, removed at the end.
     pub own_work: Option<PathBuf>,
+    /// Keeps gc off the layers until the root is mounted: drop it then.
+    pub layers_lock: Option<FileLock>,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -331,6 +334,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     }
 
     // The image (or directory) and its config.
+    let mut layers_lock = None;
     let (image_name, image_id, config, cmd_args, lowers) = if let Some(dir) = &args.rootfs {
         let dir = std::fs::canonicalize(dir).ctx("find --rootfs", dir)?;
         if !dir.is_dir() {
@@ -360,6 +364,8 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         let src = source::open(&r, &store, &platform, Settings::new(Compression::Gzip))?;
         // stderr is the container's: progress only where a person watches.
         let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        // Until the overlay is up, image-store gc must not take them away.
+        layers_lock = Some(layergc::startup_lock(&store).ctx("lock the layers in", &store)?);
         let dirs = layers::unpack(&src.layout, &store, &src.image, rootless, |m| {
             if tty {
                 eprintln!("container-run: {m}")
@@ -589,6 +595,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         containers,
         container_dir: dir,
         own_work,
+        layers_lock,
     })
 }
 

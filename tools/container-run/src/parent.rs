@@ -139,6 +139,8 @@ impl Container {
         // The error pipe closes on exec; a message means setup failed.
         let mut msg = Vec::new();
         let _ = std::fs::File::from(err_rd).read_to_end(&mut msg);
+        // Exec'd (the overlay is up) or failed: gc may look at the layers.
+        self.p.layers_lock = None;
         if let Some((&code, text)) = msg.split_first() {
             // SAFETY: waitpid on our child.
             unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };

@@ -263,6 +263,7 @@ pub fn run(mut p: Prepared, program: &Path) -> Result<u8, Error> {
     let id = p.state.id.clone();
     let result = (|| {
         mount_root(&p.plan)?;
+        p.layers_lock = None;
         let bundle = p.container_dir.join("bundle");
         fs::create_dir_all(&bundle).map_err(os("create the bundle"))?;
         let net = match p.plan.network {

@@ -1076,3 +1076,33 @@ fn a_secret_variable_reaches_the_process_but_not_the_record() {
         "removed: {states:?}"
     );
 }
+
+#[test]
+fn gc_leaves_a_running_containers_layers_alone() {
+    let e = env();
+    let base = slipway_tests::files_layer(e.dir.path(), "gc.tar", &[("gc-marker", b"here")]);
+    let mut c = e.cmd("image-assemble");
+    c.args(["-q", "--base", "bb", "-t", "doomed"]).arg(&base);
+    ok(c);
+    let mut c = e.cmd("container-run");
+    c.args(["-d", "--network", "none", "doomed", "sleep", "30"]);
+    let id = ok(c).trim().to_string();
+    let mut c = e.cmd("image-store");
+    c.args(["rm", "doomed"]);
+    ok(c);
+    let mut c = e.cmd("image-store");
+    c.args(["gc", "--json"]);
+    let report = ok(c);
+    let mut c = e.cmd("container-ctl");
+    c.args(["exec", &id, "cat", "/gc-marker"]);
+    let seen = ok(c);
+    let mut c = e.cmd("container-ctl");
+    c.args(["rm", "-f", &id]);
+    ok(c);
+    assert!(report.contains("\"unpacked_layers\":0"), "{report}");
+    assert_eq!(seen, "here");
+    let mut c = e.cmd("image-store");
+    c.args(["gc", "--json"]);
+    let after = ok(c);
+    assert!(after.contains("\"unpacked_layers\":1"), "{after}");
+}

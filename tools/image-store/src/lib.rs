@@ -67,8 +67,10 @@ pub enum Command {
         #[arg(required = true, value_name = "REF")]
         refs: Vec<String>,
     },
-    /// Delete what no tag reaches: untagged images, unreferenced blobs and
-    /// leftovers of interrupted writes. Safe while other tools write.
+    /// Delete what no tag reaches: untagged images, unreferenced blobs,
+    /// unpacked layers no kept image lists (those a running container or
+    /// a mount stacks stay) and leftovers of interrupted writes. Safe
+    /// while other tools write.
     Gc {
         /// Print the report as JSON.
         #[arg(long)]
@@ -594,7 +596,11 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
             json: as_json,
             build_cache,
         } => {
-            let r = store.gc(*build_cache)?;
+            let root = store.layout().root().to_path_buf();
+            let r = store.gc(*build_cache, |live| {
+                let r = slipway_common::container::layergc::remove_unused(&root, live)?;
+                Ok((r.layers, r.bytes))
+            })?;
             if *as_json {
                 writeln!(
                     out,
@@ -605,9 +611,10 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
             } else {
                 writeln!(
                     out,
-                    "removed {} untagged images, {} blobs, {} temp files and {} build cache records: {} freed",
+                    "removed {} untagged images, {} blobs, {} unpacked layers, {} temp files and {} build cache records: {} freed",
                     r.untagged,
                     r.blobs,
+                    r.unpacked_layers,
                     r.temp_files,
                     r.cache_records,
                     time::human_size(r.bytes)

@@ -41,6 +41,9 @@ pub fn mount(store: &Store, image: &str, dir: &Path) -> Result<(), Error> {
     let root = store.layout().root().to_path_buf();
     let desc = store.resolve(image)?;
     let img = Image::load(store.layout(), &desc, &Platform::host()).map_err(StoreError::from)?;
+    // Until the mount is up, gc must not take the layers away.
+    let _unpacking =
+        slipway_common::container::layergc::startup_lock(&root).ctx("lock the layers in", &root)?;
     let stack = layers::unpack(store.layout(), &root, &img, false, |_| {})
         .map_err(|e| Error::Invalid(format!("{image}: {e}")))?;
     std::fs::create_dir_all(dir).ctx("create", dir)?;

@@ -316,6 +316,47 @@ fn mount_shows_an_image_read_only_with_its_layers_stacked() {
 }
 
 #[test]
+fn gc_removes_unpacked_layers_no_image_lists_unless_mounted() {
+    let env = Env::new();
+    let l1 = files_layer(env.dir.path(), "l1.tar", &[("a", b"a1")]);
+    let l2 = files_layer(env.dir.path(), "l2.tar", &[("b", b"b2")]);
+    for (tag, layers) in [("two", vec![&l1, &l2]), ("one", vec![&l1])] {
+        let mut c = env.cmd("image-assemble");
+        c.args(["-q", "-t", tag]).args(layers);
+        ok(c);
+    }
+    let unpacked = || {
+        fs::read_dir(env.store().join(".slipway/layers"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.len() == 64)
+            .count()
+    };
+    let gc = || json(&store(&env, &["gc", "--json"]))["unpacked_layers"].clone();
+    let m = env.path("m");
+    let m = m.to_str().unwrap();
+    store(&env, &["mount", "two", m]);
+    store(&env, &["rm", "two"]);
+    let while_mounted = gc();
+    store(&env, &["umount", m]);
+    assert_eq!(while_mounted, 0, "a mounted overlay's lower dirs stay");
+    assert_eq!(unpacked(), 2);
+    assert_eq!(gc(), 1, "two's own layer goes, one's stays");
+    assert_eq!(unpacked(), 1);
+    // A one-layer image is a bind mount of its layer dir.
+    store(&env, &["mount", "one", m]);
+    store(&env, &["rm", "one"]);
+    let while_bound = gc();
+    let still = fs::read_to_string(env.path("m").join("a"));
+    store(&env, &["umount", m]);
+    assert_eq!(while_bound, 0);
+    assert_eq!(still.unwrap(), "a1");
+    assert_eq!(gc(), 1);
+    assert_eq!(unpacked(), 0);
+}
+
+#[test]
 fn save_writes_the_same_image_to_a_layout_and_archives() {
     let env = setup();
     let digest = json(&store(&env, &["inspect", "app:1"]))[0]["digest"]
