@@ -22,6 +22,27 @@ pub fn is_sealed() -> bool {
     seals >= 0 && seals & F_SEAL_ALL == F_SEAL_ALL
 }
 
+/// Seals the copy against every write. The kernel refuses F_SEAL_WRITE
+/// with EBUSY while any of the memfd's pages holds a reference besides
+/// the page cache's, which others take for a moment (compaction, page
+/// migration) on a busy host: that passes, so it is tried again.
+fn seal(f: &std::fs::File) -> io::Result<()> {
+    let mut wait = std::time::Duration::from_millis(5);
+    for _ in 0..8 {
+        // SAFETY: fcntl on a valid descriptor.
+        if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_ADD_SEALS, F_SEAL_ALL) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EBUSY) {
+            return Err(e);
+        }
+        std::thread::sleep(wait);
+        wait *= 2;
+    }
+    Err(io::Error::from_raw_os_error(libc::EBUSY))
+}
+
 /// Re-executes this program from a sealed memfd copy, with the same
 /// arguments and environment; returns only if it is already sealed, or
 /// with the error that kept it from being.
@@ -41,10 +62,7 @@ pub fn reexec_sealed(name: &str) -> io::Result<()> {
     let mem = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut f = std::fs::File::from(mem);
     io::copy(&mut exe, &mut f)?;
-    // SAFETY: fcntl on a valid descriptor.
-    if unsafe { libc::fcntl(f.as_raw_fd(), libc::F_ADD_SEALS, F_SEAL_ALL) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    seal(&f)?;
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.into_encoded_bytes()))
         .collect::<Result<_, _>>()
