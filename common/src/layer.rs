@@ -215,6 +215,11 @@ impl<R: Read> CheckedTar<R> {
         let len = self.hasher.len();
         (self.hasher.finish(), len)
     }
+
+    /// Entries seen so far (all of them after EOF).
+    pub fn entries(&self) -> u64 {
+        self.checker.entries()
+    }
 }
 
 fn tar_err(e: TarError) -> io::Error {
@@ -244,6 +249,9 @@ pub struct LayerBlob {
     pub diff_id: Digest,
     pub uncompressed_size: u64,
     pub compression: Compression,
+    /// Tar entries (extension headers included): 0 for a layer that
+    /// changes nothing.
+    pub entries: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -281,6 +289,7 @@ pub fn ingest<W: Write>(
         let mut out = out;
         io::copy(&mut tar, &mut out)?;
         out.flush()?;
+        let entries = tar.entries();
         let (diff_id, size) = tar.finish();
         return Ok((
             out,
@@ -290,6 +299,7 @@ pub fn ingest<W: Write>(
                 diff_id,
                 uncompressed_size: size,
                 compression: Compression::None,
+                entries,
             },
         ));
     }
@@ -297,6 +307,7 @@ pub fn ingest<W: Write>(
     compress::compress(&mut tar, &mut sink, settings)?;
     sink.flush()?;
     let (out, digest, size) = sink.finish();
+    let entries = tar.entries();
     let (diff_id, uncompressed_size) = tar.finish();
     Ok((
         out,
@@ -306,6 +317,7 @@ pub fn ingest<W: Write>(
             diff_id,
             uncompressed_size,
             compression: settings.kind,
+            entries,
         },
     ))
 }

@@ -21,6 +21,7 @@ pub mod layer_tar;
 pub mod layout;
 pub mod lock;
 pub mod mount;
+pub mod owner;
 pub mod platform;
 pub mod reference;
 #[cfg(feature = "registry")]

@@ -168,6 +168,18 @@ pub struct Args {
     #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub history: Vec<String>,
 
+    /// A LAYER with no entries (a step that changed nothing) is left out,
+    /// its --history text kept as a metadata-only (empty_layer) entry, as
+    /// BuildKit leaves out empty layers.
+    #[arg(long)]
+    pub skip_empty: bool,
+
+    /// The edits add no history entries of their own: the --history texts
+    /// already say what the step did (as WORKDIR's, which makes a layer
+    /// and sets the working directory).
+    #[arg(long)]
+    pub no_edit_history: bool,
+
     /// Print the manifest descriptor as JSON instead of the digest.
     #[arg(long)]
     pub json: bool,
@@ -564,10 +576,20 @@ pub fn run(args: Args) -> Result<(), Error> {
         ));
     }
     let mut new_blobs = Vec::new();
+    // Per LAYER given: whether it went in (--skip-empty leaves some out).
+    let mut kept = Vec::new();
     for (i, (name, input)) in inputs.into_iter().enumerate() {
         let w = primary.blob_writer()?;
         let (w, blob) =
             layer::ingest(input, w, settings).map_err(|e| Error::Layer(name.clone(), e))?;
+        if args.skip_empty && blob.entries == 0 {
+            // Dropped unfinished: the temp blob goes with it.
+            drop(w);
+            progress(args.quiet, || format!("layer {}: empty, left out", i + 1));
+            kept.push(false);
+            continue;
+        }
+        kept.push(true);
         w.finish(Some(&blob.digest))?;
         progress(args.quiet, || {
             format!(
@@ -594,25 +616,31 @@ pub fn run(args: Args) -> Result<(), Error> {
 
     // The history: one entry per new layer, then the metadata edits.
     let said = edits.apply(&mut config).map_err(Error::Edit)?;
-    if edits.history.len() > new_blobs.len() && !new_blobs.is_empty() {
+    if edits.history.len() > kept.len() && !kept.is_empty() {
         return Err(Error::Invalid(format!(
             "{} --history texts for {} layers",
             edits.history.len(),
-            new_blobs.len()
+            kept.len()
         )));
     }
     let stamp = time::format_rfc3339(created);
     let mut history: Vec<serde_json::Value> = Vec::new();
-    for i in 0..new_blobs.len() {
+    for (i, &went_in) in kept.iter().enumerate() {
         let text = edits
             .history
             .get(i)
             .cloned()
             .unwrap_or_else(|| "image-assemble: add layer".to_string());
-        history.push(serde_json::json!({"created": stamp, "created_by": text}));
+        history.push(if went_in {
+            serde_json::json!({"created": stamp, "created_by": text})
+        } else {
+            serde_json::json!({"created": stamp, "created_by": text, "empty_layer": true})
+        });
     }
-    let metadata_lines = if new_blobs.is_empty() && !edits.history.is_empty() {
+    let metadata_lines = if kept.is_empty() && !edits.history.is_empty() {
         edits.history.clone()
+    } else if args.no_edit_history {
+        Vec::new()
     } else {
         said
     };

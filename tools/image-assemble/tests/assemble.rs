@@ -418,3 +418,41 @@ fn layers_of_rebases_another_images_layers_as_they_are() {
     assert_eq!(cfg["config"]["Env"], serde_json::json!(["A=1"]));
     validate_image(&env.store(), "docker.io/library/rebased:1");
 }
+
+#[test]
+fn skip_empty_leaves_out_a_layer_without_entries_and_keeps_its_history() {
+    let env = Env::new();
+    let full = files_layer(env.dir.path(), "full.tar", &[("f", b"x")]);
+    let empty = files_layer(env.dir.path(), "empty.tar", &[]);
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "-t", "base"]).arg(&full);
+    ok(c);
+    let assemble = |tag: &str, layer: &std::path::Path, extra: &[&str]| {
+        let mut c = env.cmd("image-assemble");
+        c.args(["-q", "--base", "base", "-t", tag, "--skip-empty"])
+            .args(["--no-edit-history", "-w", "/w", "--history", "WORKDIR /w"])
+            .args(extra)
+            .arg(layer);
+        ok(c);
+        config_of(&env, tag)
+    };
+    let skipped = assemble("skipped", &empty, &[]);
+    assert_eq!(skipped["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
+    assert_eq!(skipped["config"]["WorkingDir"], "/w");
+    let last = skipped["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["created_by"], "WORKDIR /w");
+    assert_eq!(last["empty_layer"], true);
+    assert_eq!(skipped["history"].as_array().unwrap().len(), 2);
+    // A layer with entries goes in, and the edit adds no entry of its own.
+    let kept = assemble("kept", &full, &[]);
+    assert_eq!(kept["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    let h = kept["history"].as_array().unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[1]["created_by"], "WORKDIR /w");
+    assert!(h[1].get("empty_layer").is_none());
+}

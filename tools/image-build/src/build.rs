@@ -1033,6 +1033,8 @@ impl<'a> Driver<'a> {
         let up = step.cmd.to_ascii_uppercase();
         let mut edits: Vec<String> = vec![];
         let history: String;
+        // WORKDIR's directory, made where the image lacks it.
+        let mut mkdir: Option<String> = None;
         match step.cmd.as_str() {
             "run" => return self.run(st, step, next),
             "copy" | "add" => return self.copy(st, step, next),
@@ -1082,6 +1084,9 @@ impl<'a> Driver<'a> {
                 st.workdir = abs.clone();
                 edits.extend(["-w".into(), abs.clone()]);
                 history = format!("WORKDIR {abs}");
+                if abs != "/" {
+                    mkdir = Some(abs);
+                }
             }
             "user" => {
                 let u = self.expand(st, step, &step.args[0])?;
@@ -1169,15 +1174,80 @@ impl<'a> Driver<'a> {
             }
         }
         let mut words: Vec<Word> = edits.into_iter().map(Word::Lit).collect();
+        if mkdir.is_some() {
+            // The layer's history entry says it all; one that changes
+            // nothing (the directory was there) is left out.
+            words.extend(["--skip-empty".into(), "--no-edit-history".into()]);
+        }
         words.push("--history".into());
         words.push(history.into());
         let key = self.key(st, json!({"cmd": step.cmd, "edits": lits(&words)}));
         if self.cached(st, &key) {
             return Ok(true);
         }
-        self.commit(st, next, words, None, key)
-            .map_err(|e| self.err(step.line, &step.original, e.to_string()))?;
-        Ok(false)
+        let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
+        let Some(dir) = mkdir else {
+            self.commit(st, next, words, None, key)
+                .map_err(|e| fail(self, e.to_string()))?;
+            return Ok(false);
+        };
+        // As BuildKit: the directory and its missing parents, 0755, owned
+        // by the current USER.
+        let (root, mut actions, done) = self.root_under(st).map_err(|m| fail(self, m))?;
+        let staging = Word::Tmp("workdir-dir".into());
+        let layer = Word::Tmp("layer.tar".into());
+        actions.push(Action::Mkdir(staging.clone()));
+        let mut c = Call::new("layer-diff")
+            .arg("--dir")
+            .arg(staging.clone())
+            .arg("--to")
+            .arg(dir.as_str())
+            .arg("--parents-in")
+            .arg(root)
+            .arg("--skip-existing")
+            .args(["--chmod", "755"]);
+        if !st.user.is_empty() {
+            c = c.arg("--chown").arg(st.user.as_str());
+        }
+        actions.push(Action::Call(c.stdout(Out::File(layer.clone()))));
+        let result = self
+            .act(&actions)
+            .map_err(|e| fail(self, e.to_string()))
+            .and_then(|()| {
+                self.commit(st, next, words, Some(layer.clone()), key)
+                    .map_err(|e| fail(self, e.to_string()))
+            });
+        let _ = self.act(&done);
+        let _ = self.act(&[Action::Remove(layer), Action::Remove(staging)]);
+        result.map(|()| false)
+    }
+
+    /// The root filesystem the stage has reached, for a layer made to go
+    /// on it: the path to give the tools, the actions that make it there
+    /// and those that undo them. A running build mounts each image once;
+    /// a script mounts it for the step and unmounts it after.
+    fn root_under(&mut self, st: &State) -> Result<(Word, Vec<Action>, Vec<Action>), String> {
+        if let Mode::Run(_) = &self.mode {
+            let dir = self
+                .unpack(&st.image)
+                .map_err(|m| format!("mounting {}: {m}", st.image))?;
+            return Ok((Word::from(dir.as_path()), vec![], vec![]));
+        }
+        let dir = Word::Tmp("parent-root".into());
+        let mut actions = vec![Action::Mkdir(dir.clone())];
+        let mut done = vec![];
+        if st.image != "scratch" {
+            actions.push(Action::Call(
+                Call::new("image-store")
+                    .arg("mount")
+                    .arg(st.image.as_str())
+                    .arg(dir.clone()),
+            ));
+            done.push(Action::Call(
+                Call::new("image-store").arg("umount").arg(dir.clone()),
+            ));
+        }
+        Ok((dir, actions, done))
     }
 
     fn run(&mut self, st: &mut State, step: &Step, next: String) -> Result<bool, Error> {
@@ -1611,18 +1681,6 @@ fn port_keys(p: &str) -> Vec<String> {
     }
 }
 
-/// `UID[:GID]` with numbers only; a lone UID is the GID too, as Docker
-/// does.
-fn numeric_owner(s: &str) -> Option<String> {
-    let (u, g) = match s.split_once(':') {
-        Some((u, g)) => (u, g),
-        None => (s, s),
-    };
-    let u: u32 = u.parse().ok()?;
-    let g: u32 = g.parse().ok()?;
-    Some(format!("{u}:{g}"))
-}
-
 fn is_remote(s: &str) -> bool {
     s.contains("://") || s.starts_with("git@")
 }
@@ -1673,13 +1731,6 @@ mod tests {
         };
         assert_eq!(st.lookup()["A"], "env");
         assert_eq!(st.run_args(), ["B=b"]);
-    }
-
-    #[test]
-    fn owners_are_numeric_and_a_lone_uid_is_the_gid() {
-        assert_eq!(numeric_owner("1000").as_deref(), Some("1000:1000"));
-        assert_eq!(numeric_owner("1:2").as_deref(), Some("1:2"));
-        assert_eq!(numeric_owner("app"), None);
     }
 
     #[test]

@@ -134,7 +134,6 @@ fn builds_every_basic_instruction_and_the_script_builds_the_same_image() {
     for meta in [
         "ARG GREETING=hello",
         "ENV APP_HOME=/srv/app MODE=two words",
-        "WORKDIR /srv/app",
         "USER app",
         "EXPOSE map[53/udp:{} 8080/tcp:{}]",
         "ENTRYPOINT [\"sh\" \"-c\"]",
@@ -143,15 +142,17 @@ fn builds_every_basic_instruction_and_the_script_builds_the_same_image() {
         assert_eq!(entry(meta)["empty_layer"], true, "{meta}");
     }
     for layer in [
+        // The image lacks it: WORKDIR makes it, in a layer of its own.
+        "WORKDIR /srv/app",
         "RUN |1 GREETING=hello /bin/sh -c echo",
         "RUN |1 GREETING=hello sh -c echo exec-form > exec # buildkit",
         "COPY --chown=1000:1000 --chmod=600 secret.txt owned/secret.txt # buildkit",
     ] {
         assert!(entry(layer).get("empty_layer").is_none(), "{layer}");
     }
-    // The base's layer, three RUNs and four COPYs.
+    // The base's layer, WORKDIR's, three RUNs and four COPYs.
     let layers = img["config"]["rootfs"]["diff_ids"].as_array().unwrap();
-    assert_eq!(layers.len(), 8);
+    assert_eq!(layers.len(), 9);
     // The build leaves no intermediate names behind.
     let mut c = env.cmd("image-store");
     c.arg("ls");
@@ -780,5 +781,53 @@ fn tty_progress_redraws_steps_in_place_and_keeps_a_failures_output() {
             .unwrap()
             .starts_with("image-build: error: Dockerfile:4:"),
         "{err}"
+    );
+}
+
+#[test]
+fn workdir_makes_a_missing_directory_owned_by_the_user_and_nothing_for_one_there() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM bb\n\
+             RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd\n\
+             USER app\n\
+             WORKDIR /data/work\n\
+             RUN touch made-by-app\n\
+             WORKDIR /tmp\n\
+             CMD stat -c '%n %u:%g %a' /data /data/work /data/work/made-by-app\n",
+        )],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "-t", "wd"]).arg(&ctx);
+    ok(c);
+    let mut c = env.cmd("container-run");
+    c.args(["--rm", "--network", "none", "wd"]);
+    assert_eq!(
+        ok(c),
+        "/data 1000:1000 755\n/data/work 1000:1000 755\n/data/work/made-by-app 1000:1000 644\n",
+        "the USER can write in the WORKDIR made for it, as with BuildKit"
+    );
+    let img = inspect(&env, "wd");
+    let history = img["config"]["history"].as_array().unwrap();
+    let entry = |text: &str| {
+        history
+            .iter()
+            .find(|h| h["created_by"] == text)
+            .unwrap_or_else(|| panic!("no {text:?} in {history:?}"))
+            .clone()
+    };
+    assert!(entry("WORKDIR /data/work").get("empty_layer").is_none());
+    assert_eq!(entry("WORKDIR /tmp")["empty_layer"], true, "/tmp was there");
+    assert_eq!(
+        history
+            .iter()
+            .filter(|h| h["created_by"] == "WORKDIR /tmp")
+            .count(),
+        1
     );
 }

@@ -68,18 +68,26 @@ pub struct Args {
     #[arg(long, value_name = "DEST", requires = "dir", default_value = "/")]
     pub to: String,
 
-    /// With --dir: numeric owner UID:GID (or UID) for every entry.
+    /// With --dir: owner UID:GID (or UID, which is the GID too) for every
+    /// entry. With --parents-in, USER[:GROUP] names too, looked up in that
+    /// root's /etc/passwd and /etc/group.
     #[arg(long, value_name = "UID:GID", requires = "dir")]
     pub chown: Option<String>,
 
     /// With --dir: the root filesystem the layer will go on (a mounted
     /// image): the destination's parents it has, and the destination
-    /// directory a directory's contents go into, are left out of the layer
-    /// so they keep their mode and owner, as COPY leaves them; those it
-    /// lacks are written (0755, owned as --chown says). Without it every
-    /// parent is written, root's and 0755.
+    /// directory a directory's contents go into, are written as they are
+    /// there (mode, owner, mtime), so they keep them, as COPY leaves them;
+    /// those it lacks are written 0755, owned as --chown says. Without it
+    /// every parent is written, root's and 0755.
     #[arg(long, value_name = "ROOT", requires = "dir")]
     pub parents_in: Option<PathBuf>,
+
+    /// With --parents-in: directories the root already has are left out
+    /// instead, so a destination that exists gives a layer with no
+    /// entries (how WORKDIR makes its directory only where it is missing).
+    #[arg(long, requires = "parents_in")]
+    pub skip_existing: bool,
 
     /// With --dir: octal mode for every file and directory.
     #[arg(long, value_name = "MODE", requires = "dir")]
@@ -132,7 +140,11 @@ fn io_at(what: &str) -> impl FnOnce(io::Error) -> Error + '_ {
 }
 
 fn parse_chown(s: &str) -> Result<(u64, u64), Error> {
-    let bad = || Error::Invalid(format!("--chown {s:?}: expected numeric UID[:GID]"));
+    let bad = || {
+        Error::Invalid(format!(
+            "--chown {s:?}: expected numeric UID[:GID] (names need --parents-in)"
+        ))
+    };
     let (u, g) = s.split_once(':').unwrap_or((s, s));
     Ok((u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?))
 }
@@ -200,7 +212,15 @@ pub fn run(args: Args) -> Result<(), Error> {
         tree::Tree {
             em: &mut em,
             to,
-            chown: args.chown.as_deref().map(parse_chown).transpose()?,
+            chown: match (&args.chown, &args.parents_in) {
+                (Some(c), Some(root)) if slipway_common::owner::numeric(c).is_none() => {
+                    let (u, g) = slipway_common::owner::in_root(root, c)
+                        .map_err(|e| Error::Invalid(format!("--chown {c:?}: {e}")))?;
+                    Some((u.into(), g.into()))
+                }
+                (c, _) => c.as_deref().map(parse_chown).transpose()?,
+            },
+            skip_existing: args.skip_existing,
             chmod,
             exclude: Matcher::new(&args.exclude)?,
             parent_mtime: args.mtime.unwrap_or(0),

@@ -31,6 +31,9 @@ pub struct Tree<'e, 'a> {
     pub parents_in: Option<File>,
     /// Its path, to resolve the destination in.
     pub parents_in_path: Option<std::path::PathBuf>,
+    /// Directories the root has are left out rather than written as
+    /// they are there.
+    pub skip_existing: bool,
 }
 
 impl Tree<'_, '_> {
@@ -101,6 +104,7 @@ impl Tree<'_, '_> {
             // A parent the root has goes in as it is there, as an overlay
             // copy-up would: a layer stacked alone keeps its metadata.
             match self.in_root(&rel) {
+                InRoot::Dir(_) if self.skip_existing => continue,
                 InRoot::Dir(m) => {
                     self.em.entry(&rel, &m, None, ChangeKind::Added)?;
                     continue;
@@ -143,6 +147,7 @@ impl Tree<'_, '_> {
         // has keeps its own mode and owner.
         if !to.is_empty() {
             match self.in_root(&to) {
+                InRoot::Dir(_) if self.skip_existing => {}
                 InRoot::Dir(m) => self.em.entry(&to, &m, None, ChangeKind::Added)?,
                 InRoot::Other => {}
                 InRoot::Missing => self.em.entry(&to, &root, None, ChangeKind::Added)?,

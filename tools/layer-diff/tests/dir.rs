@@ -201,3 +201,55 @@ fn parents_in_keeps_what_the_root_has_and_owns_what_it_makes() {
     assert_eq!(e["usr/lib/x86_64/main.py"].2, 7, "{e:?}");
     assert_eq!(e["usr/lib/"], ('d', 0o755, 0, 0));
 }
+
+#[test]
+fn skip_existing_writes_only_the_directories_the_root_lacks_owned_by_a_name_in_it() {
+    let empty = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir_all(root.path().join("etc")).unwrap();
+    fs::create_dir_all(root.path().join("srv")).unwrap();
+    fs::write(
+        root.path().join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+    )
+    .unwrap();
+    let layer = |to: &str| {
+        ok(layer_diff(
+            &[
+                OsStr::new("--dir"),
+                empty.path().as_os_str(),
+                OsStr::new("--to"),
+                OsStr::new(to),
+                OsStr::new("--chown"),
+                OsStr::new("app"),
+                OsStr::new("--chmod"),
+                OsStr::new("755"),
+                OsStr::new("--parents-in"),
+                root.path().as_os_str(),
+                OsStr::new("--skip-existing"),
+            ],
+            None,
+        ))
+    };
+    let e = entries(&layer("/srv/app/data"));
+    assert_eq!(
+        e.into_iter().collect::<Vec<_>>(),
+        [
+            ("srv/app/".to_string(), ('d', 0o755, 1000, 1000)),
+            ("srv/app/data/".to_string(), ('d', 0o755, 1000, 1000)),
+        ]
+    );
+    assert!(entries(&layer("/srv")).is_empty(), "it is all there");
+    // Names need a root to be looked up in.
+    let o = layer_diff(
+        &[
+            OsStr::new("--dir"),
+            empty.path().as_os_str(),
+            OsStr::new("--chown"),
+            OsStr::new("app"),
+        ],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("names need --parents-in"));
+}

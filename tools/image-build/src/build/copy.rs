@@ -3,7 +3,7 @@
 //! into one layer by layer-diff. What the sources hold is part of the
 //! step's cache key; their mtimes are not.
 
-use super::{is_archive, is_remote, numeric_owner, step_key, strip_keyword, Driver, Mode, State};
+use super::{is_archive, is_remote, step_key, strip_keyword, Driver, Mode, State};
 use crate::context::{Context, Item};
 use crate::digests::source_digest;
 use crate::plan::{Source, Step};
@@ -366,34 +366,17 @@ impl Driver<'_> {
         // The image the layer goes on, mounted: the destination's parents
         // (and a directory destination) it has keep their mode and owner.
         // A --link layer goes on nothing: an empty root.
-        let parents_in = match &self.mode {
-            _ if link => {
-                let dir = Word::Tmp("empty-root".into());
-                actions.push(Action::Mkdir(dir.clone()));
-                dir
+        let parents_in = if link {
+            let dir = Word::Tmp("empty-root".into());
+            actions.push(Action::Mkdir(dir.clone()));
+            dir
+        } else {
+            let (dir, setup, undo) = self.root_under(st).map_err(|m| fail(self, m))?;
+            actions.extend(setup);
+            for (i, a) in undo.into_iter().enumerate() {
+                done.insert(i, a);
             }
-            Mode::Run(_) => Word::from(
-                self.unpack(&st.image)
-                    .map_err(|m| fail(self, format!("mounting {}: {m}", st.image)))?
-                    .as_path(),
-            ),
-            Mode::Script(_) => {
-                let dir = Word::Tmp("parent-root".into());
-                actions.push(Action::Mkdir(dir.clone()));
-                if st.image != "scratch" {
-                    actions.push(Action::Call(
-                        Call::new("image-store")
-                            .arg("mount")
-                            .arg(st.image.as_str())
-                            .arg(dir.clone()),
-                    ));
-                    done.insert(
-                        0,
-                        Action::Call(Call::new("image-store").arg("umount").arg(dir.clone())),
-                    );
-                }
-                dir
-            }
+            dir
         };
         if !single {
             // Several sources make one layer: each goes into one staging
@@ -554,38 +537,16 @@ impl Driver<'_> {
     /// and /etc/group of the image the step starts from; a user alone is
     /// its own group, as Docker documents.
     fn owner(&mut self, image: &str, spec: &str) -> Result<String, String> {
-        if let Some(n) = numeric_owner(spec) {
-            return Ok(n);
+        use slipway_common::owner;
+        if let Some((u, g)) = owner::numeric(spec) {
+            return Ok(format!("{u}:{g}"));
         }
         if self.script() {
             return Err("--print-script takes numeric ids only: names are looked up in the image, which exists only once the build runs".into());
         }
-        let (user, group) = match spec.split_once(':') {
-            Some((u, g)) => (u, Some(g)),
-            None => (spec, None),
-        };
         let root = self.unpack(image)?;
-        let find = |file: &str, name: &str, field: usize| -> Result<u32, String> {
-            if let Ok(n) = name.parse::<u32>() {
-                return Ok(n);
-            }
-            // Inside the image: a symlinked /etc never reads the host's.
-            let p = slipway_common::fsutil::resolve_in_root(&root, file)
-                .map_err(|e| format!("/{file}: {e}"))?;
-            let text = std::fs::read_to_string(&p)
-                .map_err(|_| format!("the image has no /{file} to look up {name:?} in"))?;
-            text.lines()
-                .map(|l| l.split(':').collect::<Vec<_>>())
-                .find(|f| f.first() == Some(&name))
-                .and_then(|f| f.get(field).and_then(|v| v.parse().ok()))
-                .ok_or_else(|| format!("no {name:?} in the image's /{file}"))
-        };
-        let uid = find("etc/passwd", user, 2)?;
-        let gid = match group {
-            Some(g) => find("etc/group", g, 2)?,
-            None => uid,
-        };
-        Ok(format!("{uid}:{gid}"))
+        let (u, g) = owner::in_root(&root, spec)?;
+        Ok(format!("{u}:{g}"))
     }
 }
 

@@ -1,0 +1,69 @@
+//! `USER[:GROUP]` as COPY --chown and WORKDIR read it: numbers as they
+//! are, names looked up in the image's own /etc/passwd and /etc/group
+//! (resolved inside its root, so a symlinked /etc never reads the
+//! host's). A user without a group gets the user's number as the group,
+//! as Docker documents for --chown.
+
+use std::path::Path;
+
+/// `UID[:GID]` with numbers only, or None when a name is in it.
+pub fn numeric(spec: &str) -> Option<(u32, u32)> {
+    let (u, g) = spec.split_once(':').unwrap_or((spec, spec));
+    Some((u.parse().ok()?, g.parse().ok()?))
+}
+
+/// The numeric owner `spec` names in the root filesystem at `root`.
+pub fn in_root(root: &Path, spec: &str) -> Result<(u32, u32), String> {
+    if let Some(n) = numeric(spec) {
+        return Ok(n);
+    }
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let find = |file: &str, name: &str| -> Result<u32, String> {
+        if let Ok(n) = name.parse::<u32>() {
+            return Ok(n);
+        }
+        let p = crate::fsutil::resolve_in_root(root, file).map_err(|e| format!("/{file}: {e}"))?;
+        let text = std::fs::read_to_string(&p)
+            .map_err(|_| format!("the image has no /{file} to look up {name:?} in"))?;
+        text.lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.first() == Some(&name))
+            .and_then(|f| f.get(2).and_then(|v| v.parse().ok()))
+            .ok_or_else(|| format!("no {name:?} in the image's /{file}"))
+    };
+    let uid = find("etc/passwd", user)?;
+    let gid = match group {
+        Some(g) => find("etc/group", g)?,
+        None => uid,
+    };
+    Ok((uid, gid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_looked_up_in_the_root_and_numbers_kept() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("etc")).unwrap();
+        std::fs::write(
+            root.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(root.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
+        assert_eq!(in_root(root.path(), "app"), Ok((1000, 1000)));
+        assert_eq!(in_root(root.path(), "app:staff"), Ok((1000, 50)));
+        assert_eq!(in_root(root.path(), "7:8"), Ok((7, 8)));
+        assert_eq!(in_root(root.path(), "app:9"), Ok((1000, 9)));
+        assert!(in_root(root.path(), "nobody")
+            .unwrap_err()
+            .contains("no \"nobody\""));
+        assert_eq!(numeric("5"), Some((5, 5)));
+        assert_eq!(numeric("app"), None);
+    }
+}
