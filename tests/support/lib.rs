@@ -216,6 +216,15 @@ pub fn busybox_image(env: &Env, name: &str, extra: &[&str]) {
     ok(c);
 }
 
+/// A test's Env with [`busybox_image`] as `bb`, and where its build
+/// context goes (`ctx`, not made yet): how image-build tests start.
+pub fn env_with_bb() -> (Env, PathBuf) {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    (env, ctx)
+}
+
 /// The layer of [`busybox_image`], written to `path`; every file is
 /// root's.
 pub fn busybox_image_layer(path: &Path) {

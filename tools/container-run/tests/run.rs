@@ -572,26 +572,35 @@ fn cpu_limit_is_written_to_the_cgroup() {
     assert!(quota.starts_with("50000"), "{quota}");
 }
 
-#[test]
-fn signals_are_forwarded_to_the_container() {
-    let e = env();
+/// `container-run --rm --network none FLAGS… bb sh -c SCRIPT`, running
+/// once SCRIPT has printed "ready"; its stdout for the rest.
+fn spawn_ready(
+    e: &Env,
+    flags: &[&str],
+    script: &str,
+) -> (std::process::Child, std::process::ChildStdout) {
     let mut c = e.cmd("container-run");
-    c.args([
-        "--rm",
-        "--network",
-        "none",
-        "bb",
-        "sh",
-        "-c",
-        "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done",
-    ])
-    .stdout(Stdio::piped())
-    .stdin(Stdio::null());
+    c.args(["--rm", "--network", "none"])
+        .args(flags)
+        .args(["bb", "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null());
     let mut child = c.spawn().unwrap();
     let mut out = child.stdout.take().unwrap();
     let mut buf = [0u8; 6];
     std::io::Read::read_exact(&mut out, &mut buf).unwrap();
     assert_eq!(&buf, b"ready\n");
+    (child, out)
+}
+
+#[test]
+fn signals_are_forwarded_to_the_container() {
+    let e = env();
+    let (mut child, mut out) = spawn_ready(
+        &e,
+        &[],
+        "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done",
+    );
     // SAFETY: kill with integer arguments.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
@@ -604,25 +613,8 @@ fn signals_are_forwarded_to_the_container() {
 #[test]
 fn a_pid_1_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
     let e = env();
-    let mut c = e.cmd("container-run");
     // sleep as PID 1 has no handler: the kernel drops SIGTERM for it.
-    c.args([
-        "--rm",
-        "--network",
-        "none",
-        "--stop-timeout",
-        "1",
-        "bb",
-        "sh",
-        "-c",
-        "echo ready; exec sleep 60",
-    ])
-    .stdout(Stdio::piped())
-    .stdin(Stdio::null());
-    let mut child = c.spawn().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut buf = [0u8; 6];
-    std::io::Read::read_exact(&mut out, &mut buf).unwrap();
+    let (mut child, _out) = spawn_ready(&e, &["--stop-timeout", "1"], "echo ready; exec sleep 60");
     let sent = std::time::Instant::now();
     // SAFETY: kill with integer arguments.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

@@ -6,7 +6,7 @@ mod common;
 
 use common::{build, run_in};
 use slipway_tests::http::{FileServer, LAST_MODIFIED};
-use slipway_tests::{busybox_image, fails, write_files, Env};
+use slipway_tests::{busybox_image, env_with_bb, fails, write_files, Env};
 use std::process::Command;
 
 fn archive(dir: &std::path::Path, name: &str, flag: &str) {
@@ -26,9 +26,7 @@ fn archive(dir: &std::path::Path, name: &str, flag: &str) {
 
 #[test]
 fn add_unpacks_local_archives_and_copy_does_not() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     std::fs::create_dir_all(&ctx).unwrap();
     for (name, flag) in [
         ("a.tar", ""),
@@ -120,9 +118,7 @@ fn add_fetches_urls_with_their_time_and_checks_checksums() {
 
 #[test]
 fn heredoc_sources_become_files_expanded_unless_quoted() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(
         &ctx,
         &[(

@@ -2,7 +2,7 @@
 //! (as root) in a fresh store per test, and the results are checked by
 //! running them and by `image-store inspect`.
 
-use slipway_tests::{busybox_image, fails, json, ok, write_files, Env};
+use slipway_tests::{busybox_image, env_with_bb, fails, json, ok, write_files, Env};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -200,9 +200,7 @@ fn builds_every_basic_instruction_and_the_script_builds_the_same_image() {
 
 #[test]
 fn target_builds_only_the_stages_it_needs_and_copies_from_them() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(&ctx,
         &[
             (
@@ -248,9 +246,7 @@ fn target_builds_only_the_stages_it_needs_and_copies_from_them() {
 
 #[test]
 fn a_failing_run_names_its_line_and_a_command_to_debug_it() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(&ctx,
         &[(
             "Dockerfile",
@@ -292,9 +288,7 @@ fn a_failing_run_names_its_line_and_a_command_to_debug_it() {
 
 #[test]
 fn what_the_slice_does_not_do_is_refused_in_one_line() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     for (file, dockerfile, want) in [
         (
             "missing",
@@ -354,9 +348,7 @@ fn what_the_slice_does_not_do_is_refused_in_one_line() {
 
 #[test]
 fn onbuild_triggers_run_in_the_child_build_and_not_after() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(
         &ctx,
         &[
@@ -405,9 +397,7 @@ fn onbuild_triggers_run_in_the_child_build_and_not_after() {
 
 #[test]
 fn output_writes_layouts_and_archives_and_stdin_gives_the_context() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(
         &ctx,
         &[
@@ -517,9 +507,7 @@ fn the_readmes_example_builds_and_runs() {
 
 #[test]
 fn sigint_stops_the_build_and_leaves_nothing_behind() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(
         &ctx,
         &[(
@@ -593,9 +581,7 @@ fn sigint_stops_the_build_and_leaves_nothing_behind() {
 
 #[test]
 fn independent_stages_run_at_the_same_time_and_a_failure_stops_the_rest() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     // Each stage waits (up to a minute) for the other's mark in a shared
     // cache mount: one after the other, the first would never see it.
     let wait_for = |me: &str, other: &str| {
@@ -649,9 +635,7 @@ fn independent_stages_run_at_the_same_time_and_a_failure_stops_the_rest() {
 
 #[test]
 fn runtime_runs_the_run_steps_with_runc_and_the_image_is_the_same() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(
         &ctx,
         &[(
@@ -744,9 +728,7 @@ fn a_run_steps_upper_dir_kept_as_its_layer_is_what_extracting_the_layer_gives() 
 
 #[test]
 fn tty_progress_redraws_steps_in_place_and_keeps_a_failures_output() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(
         &ctx,
         &[(
@@ -786,15 +768,12 @@ fn tty_progress_redraws_steps_in_place_and_keeps_a_failures_output() {
 
 #[test]
 fn workdir_makes_a_missing_directory_owned_by_the_user_and_nothing_for_one_there() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(
         &ctx,
         &[(
             "Dockerfile",
             "FROM bb\n\
-             RUN echo 'app:x:1000:1000::/home/app:/bin/sh' >> /etc/passwd\n\
              USER app\n\
              WORKDIR /data/work\n\
              RUN touch made-by-app\n\

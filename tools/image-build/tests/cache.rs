@@ -6,7 +6,7 @@
 mod common;
 
 use common::{build_output, run_in};
-use slipway_tests::{busybox_image, ok, write_files, Env};
+use slipway_tests::{busybox_image, env_with_bb, ok, write_files, Env};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -139,9 +139,7 @@ fn a_changed_file_reruns_the_step_that_reads_it_and_the_steps_after() {
 
 #[test]
 fn a_changed_base_or_build_arg_misses() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(
         &ctx,
         &[(
@@ -168,9 +166,7 @@ fn a_changed_base_or_build_arg_misses() {
 
 #[test]
 fn a_changed_earlier_stage_misses_the_copy_from_it_and_an_unchanged_one_hits() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(&ctx,
         &[
             (
@@ -225,9 +221,7 @@ fn gc_keeps_the_cache_until_it_is_told_to_forget_it() {
 
 #[test]
 fn a_copy_link_layer_is_reused_on_a_changed_base_without_copying_again() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(
         &ctx,
         &[

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{build, run_in};
-use slipway_tests::{busybox_image, fails, ok, write_files, Env};
+use slipway_tests::{env_with_bb, fails, ok, write_files, Env};
 
 /// Every file of every layer blob of `app`, as (path, bytes).
 fn layer_files(env: &Env) -> Vec<(String, Vec<u8>)> {
@@ -36,9 +36,7 @@ fn layer_files(env: &Env) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn a_cache_mount_keeps_its_contents_across_builds_and_leaves_no_trace() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(
         &ctx,
         &[(
@@ -71,9 +69,7 @@ fn a_cache_mount_keeps_its_contents_across_builds_and_leaves_no_trace() {
 
 #[test]
 fn secrets_reach_the_command_but_no_layer_history_or_config() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     let secret = env.path("token");
     std::fs::write(&secret, "hunter2-file").unwrap();
     write_files(
@@ -142,9 +138,7 @@ fn secrets_reach_the_command_but_no_layer_history_or_config() {
 
 #[test]
 fn bind_mounts_read_the_context_and_stages_and_keep_nothing() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(
         &ctx,
         &[
@@ -182,9 +176,7 @@ fn bind_mounts_read_the_context_and_stages_and_keep_nothing() {
 
 #[test]
 fn a_symlink_in_the_context_never_leads_out_of_it() {
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(
         &ctx,
         &[(

@@ -5,7 +5,7 @@ mod common;
 
 use common::build;
 use slipway_tests::registry::TestRegistry;
-use slipway_tests::{busybox_image, ok, write_files, Env};
+use slipway_tests::{busybox_image, env_with_bb, ok, write_files, Env};
 
 /// Pushes the store's `bb` to REG/base/bb:1 and returns that name.
 fn push_base(env: &Env, reg: &TestRegistry) -> String {
@@ -86,9 +86,7 @@ fn a_missing_base_is_pulled_and_pull_fetches_a_newer_one() {
 #[test]
 fn push_sends_every_tag_to_its_registry() {
     let reg = TestRegistry::start();
-    let env = Env::new();
-    busybox_image(&env, "bb", &[]);
-    let ctx = env.path("ctx");
+    let (env, ctx) = env_with_bb();
     write_files(&ctx, &[("Dockerfile", "FROM bb\nRUN echo pushed > /p\n")]);
     let (one, two) = (
         format!("{}/app/x:1", reg.host),
