@@ -107,7 +107,24 @@ pub fn unpack(
         }
         out.push(path);
     }
-    Ok(out)
+    Ok(overlay_stack(out))
+}
+
+/// The layer directories as overlayfs can stack them: overlay refuses a
+/// lower dir that appears twice (ELOOP, "overlapping layers"), yet images
+/// list one diff ID many times (every RUN that changes nothing adds the
+/// same empty layer). Only the topmost copy of a layer is kept: a layer
+/// applied again on top decides every path it names, so its lower copies
+/// can change nothing that shows.
+pub fn overlay_stack(bottom_first: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut seen = std::collections::HashSet::new();
+    let mut top_first: Vec<PathBuf> = bottom_first
+        .into_iter()
+        .rev()
+        .filter(|p| seen.insert(p.clone()))
+        .collect();
+    top_first.reverse();
+    top_first
 }
 
 fn unpack_one(
@@ -270,4 +287,26 @@ fn tidy(dir: &Path, clamp: Option<i64>) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::overlay_stack;
+    use std::path::PathBuf;
+
+    fn paths(names: &[&str]) -> Vec<PathBuf> {
+        names.iter().map(PathBuf::from).collect()
+    }
+
+    #[test]
+    fn a_repeated_layer_stacks_once_at_its_topmost_place() {
+        let stack = overlay_stack(paths(&["base", "empty", "a", "empty", "empty"]));
+        assert_eq!(stack, paths(&["base", "a", "empty"]));
+    }
+
+    #[test]
+    fn distinct_layers_keep_their_order() {
+        let stack = overlay_stack(paths(&["base", "a", "b"]));
+        assert_eq!(stack, paths(&["base", "a", "b"]));
+    }
 }

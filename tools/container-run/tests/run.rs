@@ -1098,3 +1098,29 @@ fn gc_leaves_a_running_containers_layers_alone() {
     let after = ok(c);
     assert!(after.contains("\"unpacked_layers\":1"), "{after}");
 }
+
+#[test]
+fn an_image_that_lists_one_layer_twice_runs() {
+    let e = env();
+    let dir = e.path("layer");
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    std::fs::write(dir.join("etc/twice"), "once\n").unwrap();
+    let tar = e.path("twice.tar");
+    ok({
+        let mut c = Command::new("tar");
+        c.arg("-C").arg(&dir).arg("-cf").arg(&tar).arg(".");
+        c
+    });
+    let mut c = e.cmd("image-assemble");
+    c.args(["--base", "bb", "--tag", "twice"])
+        .arg(&tar)
+        .arg(&tar);
+    ok(c);
+    let out = run(&e, &["twice", "cat", "/etc/twice"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out), "once\n");
+}
