@@ -810,3 +810,30 @@ fn workdir_makes_a_missing_directory_owned_by_the_user_and_nothing_for_one_there
         1
     );
 }
+
+#[test]
+fn workdir_leaves_existing_parents_to_their_owners() {
+    let (env, ctx) = env_with_bb();
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM bb\n\
+             RUN mkdir -p /home/app && chown 1001:1002 /home/app && chmod 700 /home/app\n\
+             USER 1001:1002\n\
+             WORKDIR /home/app/work\n\
+             RUN touch /home/app/x\n\
+             CMD stat -c '%n %u:%g %a' /home/app /home/app/work /home/app/x\n",
+        )],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "-t", "wd"]).arg(&ctx);
+    ok(c);
+    let mut c = env.cmd("container-run");
+    c.args(["--rm", "--network", "none", "wd"]);
+    assert_eq!(
+        ok(c),
+        "/home/app 1001:1002 700\n/home/app/work 1001:1002 755\n/home/app/x 1001:1002 644\n",
+        "WORKDIR makes only the missing directory, as BuildKit's mkdir -p"
+    );
+}

@@ -83,9 +83,11 @@ pub struct Args {
     #[arg(long, value_name = "ROOT", requires = "dir")]
     pub parents_in: Option<PathBuf>,
 
-    /// With --parents-in: directories the root already has are left out
-    /// instead, so a destination that exists gives a layer with no
-    /// entries (how WORKDIR makes its directory only where it is missing).
+    /// With --parents-in: a destination directory the root already has,
+    /// with nothing to put in it, gives a layer with no entries; a missing
+    /// one is written with its parents as the root has them, as an
+    /// overlay copies them up (how WORKDIR makes its directory only where
+    /// it is missing, and leaves its parents to their owners).
     #[arg(long, requires = "parents_in")]
     pub skip_existing: bool,
 

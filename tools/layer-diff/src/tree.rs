@@ -31,8 +31,9 @@ pub struct Tree<'e, 'a> {
     pub parents_in: Option<File>,
     /// Its path, to resolve the destination in.
     pub parents_in_path: Option<std::path::PathBuf>,
-    /// Directories the root has are left out rather than written as
-    /// they are there.
+    /// A destination directory the root has, with nothing to put in it,
+    /// gives no entries at all (rather than itself and its parents as
+    /// they are there).
     pub skip_existing: bool,
 }
 
@@ -88,6 +89,15 @@ impl Tree<'_, '_> {
             let rel = real.strip_prefix(rp).unwrap_or(Path::new(""));
             self.to = std::os::unix::ffi::OsStrExt::as_bytes(rel.as_os_str()).to_vec();
         }
+        // A directory the root has, with nothing new to go in it, is no
+        // change at all: as an overlay copies up a parent only when
+        // something changes inside it.
+        if self.skip_existing
+            && matches!(self.in_root(&self.to), InRoot::Dir(_))
+            && is_empty_dir(src)?
+        {
+            return Ok(());
+        }
         // The destination's parents: directories, root's unless --chown
         // says, where the root the layer goes on lacks them.
         let comps: Vec<&[u8]> = self
@@ -104,7 +114,6 @@ impl Tree<'_, '_> {
             // A parent the root has goes in as it is there, as an overlay
             // copy-up would: a layer stacked alone keeps its metadata.
             match self.in_root(&rel) {
-                InRoot::Dir(_) if self.skip_existing => continue,
                 InRoot::Dir(m) => {
                     self.em.entry(&rel, &m, None, ChangeKind::Added)?;
                     continue;
@@ -147,7 +156,6 @@ impl Tree<'_, '_> {
         // has keeps its own mode and owner.
         if !to.is_empty() {
             match self.in_root(&to) {
-                InRoot::Dir(_) if self.skip_existing => {}
                 InRoot::Dir(m) => self.em.entry(&to, &m, None, ChangeKind::Added)?,
                 InRoot::Other => {}
                 InRoot::Missing => self.em.entry(&to, &root, None, ChangeKind::Added)?,
@@ -193,4 +201,12 @@ impl Tree<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// Whether `src` is a directory with nothing in it.
+fn is_empty_dir(src: &Path) -> io::Result<bool> {
+    if !src.is_dir() {
+        return Ok(false);
+    }
+    Ok(std::fs::read_dir(src)?.next().is_none())
 }

@@ -203,11 +203,13 @@ fn parents_in_keeps_what_the_root_has_and_owns_what_it_makes() {
 }
 
 #[test]
-fn skip_existing_writes_only_the_directories_the_root_lacks_owned_by_a_name_in_it() {
+fn skip_existing_writes_nothing_for_a_directory_there_and_keeps_parents_owners() {
     let empty = tempfile::tempdir().unwrap();
     let root = tempfile::tempdir().unwrap();
     fs::create_dir_all(root.path().join("etc")).unwrap();
     fs::create_dir_all(root.path().join("srv")).unwrap();
+    fs::set_permissions(root.path().join("srv"), fs::Permissions::from_mode(0o750)).unwrap();
+    std::os::unix::fs::chown(root.path().join("srv"), Some(5), Some(6)).unwrap();
     fs::write(
         root.path().join("etc/passwd"),
         "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
@@ -235,6 +237,9 @@ fn skip_existing_writes_only_the_directories_the_root_lacks_owned_by_a_name_in_i
     assert_eq!(
         e.into_iter().collect::<Vec<_>>(),
         [
+            // The parent the root has goes in as it is there, as an
+            // overlay's copy-up: stacked alone, the layer keeps its owner.
+            ("srv/".to_string(), ('d', 0o750, 5, 6)),
             ("srv/app/".to_string(), ('d', 0o755, 1000, 1000)),
             ("srv/app/data/".to_string(), ('d', 0o755, 1000, 1000)),
         ]
