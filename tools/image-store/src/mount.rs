@@ -47,6 +47,9 @@ pub fn mount(store: &Store, image: &str, dir: &Path) -> Result<(), Error> {
     let stack = layers::unpack(store.layout(), &root, &img, false, |_| {})
         .map_err(|e| Error::Invalid(format!("{image}: {e}")))?;
     std::fs::create_dir_all(dir).ctx("create", dir)?;
+    // Absolute: the overlay below is mounted from inside the layers
+    // directory, where a relative target would name another place.
+    let dir = &std::fs::canonicalize(dir).ctx("find", dir)?;
     let target = cstr(dir)?;
     let ro = libc::MS_RDONLY | libc::MS_NODEV | libc::MS_NOSUID;
     let fail = |what: &str, e: io::Error| {
