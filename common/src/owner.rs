@@ -1,8 +1,9 @@
 //! `USER[:GROUP]` as COPY --chown and WORKDIR read it: numbers as they
 //! are, names looked up in the image's own /etc/passwd and /etc/group
 //! (resolved inside its root, so a symlinked /etc never reads the
-//! host's). A user without a group gets the user's number as the group,
-//! as Docker documents for --chown.
+//! host's). A user named without a group gets that user's primary group
+//! from /etc/passwd, and a bare number is its own group, as BuildKit's
+//! chown resolves them.
 
 use std::path::Path;
 
@@ -21,9 +22,11 @@ pub fn in_root(root: &Path, spec: &str) -> Result<(u32, u32), String> {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let find = |file: &str, name: &str| -> Result<u32, String> {
+    // The entry's third and fourth fields: the id, and for passwd the
+    // user's primary group.
+    let find = |file: &str, name: &str| -> Result<(u32, Option<u32>), String> {
         if let Ok(n) = name.parse::<u32>() {
-            return Ok(n);
+            return Ok((n, None));
         }
         let p = crate::fsutil::resolve_in_root(root, file).map_err(|e| format!("/{file}: {e}"))?;
         let text = std::fs::read_to_string(&p)
@@ -31,13 +34,16 @@ pub fn in_root(root: &Path, spec: &str) -> Result<(u32, u32), String> {
         text.lines()
             .map(|l| l.split(':').collect::<Vec<_>>())
             .find(|f| f.first() == Some(&name))
-            .and_then(|f| f.get(2).and_then(|v| v.parse().ok()))
+            .and_then(|f| {
+                let id = f.get(2)?.parse().ok()?;
+                Some((id, f.get(3).and_then(|g| g.parse().ok())))
+            })
             .ok_or_else(|| format!("no {name:?} in the image's /{file}"))
     };
-    let uid = find("etc/passwd", user)?;
+    let (uid, primary) = find("etc/passwd", user)?;
     let gid = match group {
-        Some(g) => find("etc/group", g)?,
-        None => uid,
+        Some(g) => find("etc/group", g)?.0,
+        None => primary.unwrap_or(uid),
     };
     Ok((uid, gid))
 }
@@ -52,11 +58,18 @@ mod tests {
         std::fs::create_dir(root.path().join("etc")).unwrap();
         std::fs::write(
             root.path().join("etc/passwd"),
-            "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n\
+             web:x:1001:1002::/srv:/bin/sh\n",
         )
         .unwrap();
         std::fs::write(root.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
         assert_eq!(in_root(root.path(), "app"), Ok((1000, 1000)));
+        assert_eq!(
+            in_root(root.path(), "web"),
+            Ok((1001, 1002)),
+            "a name alone takes the user's primary group"
+        );
+        assert_eq!(in_root(root.path(), "1001"), Ok((1001, 1001)));
         assert_eq!(in_root(root.path(), "app:staff"), Ok((1000, 50)));
         assert_eq!(in_root(root.path(), "7:8"), Ok((7, 8)));
         assert_eq!(in_root(root.path(), "app:9"), Ok((1000, 9)));
