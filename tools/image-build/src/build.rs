@@ -1419,13 +1419,22 @@ impl<'a> Driver<'a> {
                 ),
             ));
         }
-        let actions = [Action::Call(
+        // The root it ran on, so that directories overlay marked opaque
+        // become what BuildKit's differ writes (whiteouts of what they
+        // hid, nothing where nothing was).
+        let (root, mut actions, done) = self.root_under(st).map_err(|m| fail(self, m))?;
+        actions.push(Action::Call(
             Call::new("layer-diff")
                 .arg("--upper")
                 .arg(upper.clone())
+                .arg("--lower")
+                .arg(root)
+                .arg("--fix-upper")
                 .stdout(Out::File(layer.clone())),
-        )];
-        self.act(&actions).map_err(|e| fail(self, e.to_string()))?;
+        ));
+        let diffed = self.act(&actions);
+        let _ = self.act(&done);
+        diffed.map_err(|e| fail(self, e.to_string()))?;
         // The upper dir is the layer unpacked: the store keeps it as such,
         // and the next RUN stacks it instead of extracting the layer.
         self.commit(

@@ -837,3 +837,45 @@ fn workdir_leaves_existing_parents_to_their_owners() {
         "WORKDIR makes only the missing directory, as BuildKit's mkdir -p"
     );
 }
+
+/// The entry names of the image's top layer.
+fn top_layer_names(env: &Env, image: &str) -> Vec<String> {
+    let img = inspect(env, image);
+    let layers = img["manifest"]["layers"].as_array().unwrap();
+    let digest = layers.last().unwrap()["digest"].as_str().unwrap();
+    let blob = env
+        .store()
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    let mut c = Command::new("tar");
+    c.arg("-tzf").arg(blob);
+    ok(c).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn a_run_layer_hides_what_a_recreated_directory_held_with_whiteouts_not_an_opaque_marker() {
+    let (env, ctx) = env_with_bb();
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM bb\n\
+             RUN mkdir /emptied && touch /emptied/old\n\
+             RUN rm -rf /emptied && mkdir /emptied /fresh && touch /emptied/new /fresh/f\n",
+        )],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "-t", "opq"]).arg(&ctx);
+    ok(c);
+    let names = top_layer_names(&env, "opq");
+    assert!(
+        !names.iter().any(|n| n.ends_with(".wh..wh..opq")),
+        "BuildKit writes no opaque markers: {names:?}"
+    );
+    for n in ["emptied/.wh.old", "emptied/new", "fresh/f"] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+    let mut c = env.cmd("container-run");
+    c.args(["--rm", "--network", "none", "opq", "ls", "/emptied"]);
+    assert_eq!(ok(c), "new\n");
+}

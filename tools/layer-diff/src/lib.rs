@@ -55,10 +55,20 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub upper: Option<PathBuf>,
 
-    /// With --upper and --changes: the lower directories (repeatable), to
-    /// report a change as modified rather than added.
+    /// With --upper: what lies under it (repeatable; best the one merged
+    /// root, say from image-store mount), to report a change as modified
+    /// rather than added, and to write an opaque directory as BuildKit
+    /// does: a plain directory where the lower has none, else whiteouts
+    /// of the lower entries it lacks, with no opaque marker.
     #[arg(long, value_name = "DIR", requires = "upper")]
     pub lower: Vec<PathBuf>,
+
+    /// With --upper and --lower: make the upper dir itself say what the
+    /// layer says (opaque marks dropped, whiteouts made for what they
+    /// hid), so it can be kept as the layer's unpacked copy and stacked
+    /// on any parent.
+    #[arg(long, requires = "lower")]
+    pub fix_upper: bool,
 
     /// A whole directory (or file) as a layer.
     #[arg(long, value_name = "DIR")]
@@ -196,6 +206,7 @@ pub fn run(args: Args) -> Result<(), Error> {
         upper::Upper {
             em: &mut em,
             lowers: args.lower.clone(),
+            fix: args.fix_upper,
         }
         .walk(up)
         .map_err(io_at(&up.display().to_string()))?;

@@ -51,18 +51,18 @@ impl Drop for Overlay {
     }
 }
 
-#[test]
-fn upper_dir_layer_reproduces_the_merged_view() {
+/// tree_a as the lower, changed through an overlay: the lower, the upper
+/// dir and a copy of what the mount showed.
+fn changed_overlay(t: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     assert!(is_root(), "overlayfs needs root");
-    let t = tempfile::tempdir().unwrap();
     let (lower, upper, work, merged) = (
-        t.path().join("lower"),
-        t.path().join("upper"),
-        t.path().join("work"),
-        t.path().join("merged"),
+        t.join("lower"),
+        t.join("upper"),
+        t.join("work"),
+        t.join("merged"),
     );
     tree_a(&lower);
-    let expect = t.path().join("expect");
+    let expect = t.join("expect");
     {
         let ov = Overlay::mount(&lower, &upper, &work, &merged);
         let m = &ov.merged;
@@ -90,6 +90,43 @@ fn upper_dir_layer_reproduces_the_merged_view() {
             .unwrap();
         assert!(out.status.success());
     }
+    (lower, upper, expect)
+}
+
+/// The layer applied to a copy of the lower gives the merged view.
+fn assert_applies_to_the_merged_view(t: &Path, lower: &Path, expect: &Path, layer: &[u8]) {
+    let applied = t.join(format!("applied-{}", layer.len()));
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(lower)
+        .arg(&applied)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    ok(layer_diff(
+        &[OsStr::new("--apply"), applied.as_os_str()],
+        Some(layer),
+    ));
+    let (want, got) = (tree_manifest(expect), tree_manifest(&applied));
+    assert!(
+        want == got,
+        "applied tree differs from the merged view:\n{}",
+        manifest_diff(&want, &got)
+    );
+}
+
+fn names_in(layer: &[u8]) -> Vec<String> {
+    let mut ar = tar::Archive::new(layer);
+    ar.entries()
+        .unwrap()
+        .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
+        .collect()
+}
+
+#[test]
+fn upper_dir_layer_reproduces_the_merged_view() {
+    let t = tempfile::tempdir().unwrap();
+    let (lower, upper, expect) = changed_overlay(t.path());
     // The upper dir holds overlay's whiteouts and opaque marker.
     let upper_manifest = tree_manifest(&upper);
     assert!(
@@ -126,24 +163,7 @@ fn upper_dir_layer_reproduces_the_merged_view() {
         assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
     }
 
-    let applied = t.path().join("applied");
-    let out = Command::new("cp")
-        .arg("-a")
-        .arg(&lower)
-        .arg(&applied)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    ok(layer_diff(
-        &[OsStr::new("--apply"), applied.as_os_str()],
-        Some(&layer),
-    ));
-    let (want, got) = (tree_manifest(&expect), tree_manifest(&applied));
-    assert!(
-        want == got,
-        "applied tree differs from the merged view:\n{}",
-        manifest_diff(&want, &got)
-    );
+    assert_applies_to_the_merged_view(t.path(), &lower, &expect, &layer);
 
     // --changes with the lower dir tells added from modified.
     let changes = String::from_utf8(ok(layer_diff(
@@ -168,5 +188,68 @@ fn upper_dir_layer_reproduces_the_merged_view() {
     assert!(
         changes.contains(r#"{"path":"/gone","kind":"deleted"}"#),
         "{changes}"
+    );
+}
+
+#[test]
+fn with_the_lower_an_opaque_directory_becomes_whiteouts_of_what_it_hid() {
+    let t = tempfile::tempdir().unwrap();
+    let (lower, upper, expect) = changed_overlay(t.path());
+    // Marked opaque as the kernel may mark any new directory: the lower
+    // has no "added", so nothing is hidden there.
+    set_xattr(&upper.join("added"), "trusted.overlay.opaque", b"y");
+    let layer = ok(layer_diff(
+        &[
+            OsStr::new("--upper"),
+            upper.as_os_str(),
+            OsStr::new("--lower"),
+            lower.as_os_str(),
+        ],
+        None,
+    ));
+    let names = names_in(&layer);
+    assert!(
+        !names.iter().any(|n| n.ends_with(".wh..wh..opq")),
+        "no opaque markers, as BuildKit: {names:?}"
+    );
+    let hid: Vec<&String> = names
+        .iter()
+        .filter(|n| n.starts_with("recreated/.wh."))
+        .collect();
+    assert!(
+        !hid.is_empty(),
+        "recreated hides its old entries: {names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.starts_with("added/.wh.")),
+        "{names:?}"
+    );
+    assert_applies_to_the_merged_view(t.path(), &lower, &expect, &layer);
+    // --fix-upper makes the upper dir say the same: stacked as a lower
+    // layer on another parent, it hides what the layer hides, no more.
+    ok(layer_diff(
+        &[
+            OsStr::new("--upper"),
+            upper.as_os_str(),
+            OsStr::new("--lower"),
+            lower.as_os_str(),
+            OsStr::new("--fix-upper"),
+        ],
+        None,
+    ));
+    let fixed = tree_manifest(&upper);
+    assert!(
+        !fixed.values().any(|l| l.contains("overlay.opaque")),
+        "{fixed:?}"
+    );
+    assert!(fixed[&b"recreated/old_child"[..]].starts_with("dev:c:0"));
+    let again = ok(layer_diff(
+        &[OsStr::new("--upper"), upper.as_os_str()],
+        None,
+    ));
+    assert_eq!(
+        names_in(&again),
+        names,
+        "the same layer from the fixed upper"
     );
 }
