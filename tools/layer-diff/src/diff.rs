@@ -22,7 +22,8 @@ use std::path::Path;
 pub enum Compare {
     /// Type, mode, owner, xattrs, size and mtime, as Docker's change walker.
     Metadata,
-    /// Type, mode, owner, xattrs and the bytes: mtimes are not trusted.
+    /// All that metadata compares, and the bytes too: a file rewritten
+    /// with its size and mtime kept still counts as changed.
     Content,
 }
 
@@ -166,7 +167,10 @@ impl Walk<'_, '_> {
         }
         match self.compare {
             Compare::Metadata => Ok(a.size == b.size && same_time(a, b)),
+            // Added to the metadata's verdict, never instead of it: a node
+            // whose only change is its mtime must still reach the layer.
             Compare::Content => Ok(a.size == b.size
+                && same_time(a, b)
                 && (b.kind != Kind::File || same_bytes(old.open_file(i)?, new.open_file(j)?)?)),
         }
     }
