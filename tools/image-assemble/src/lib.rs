@@ -194,6 +194,13 @@ pub struct Args {
     #[arg(long = "layers-of", value_name = "REF")]
     pub layers_of: Vec<String>,
 
+    /// Add the top layer of this image on top of the base, after any
+    /// --layers-of: its blob as it is, its diff ID and the history entry
+    /// that made it. How the build cache puts a step's layer, made on a
+    /// parent that differs only in metadata, onto the new parent.
+    #[arg(long = "top-layer-of", value_name = "REF")]
+    pub top_layer_of: Option<String>,
+
     /// DIR holds the one LAYER given, unpacked as an overlayfs upper dir
     /// (what container-run --upper left and layer-diff --upper read): it
     /// is moved into the store as that layer's unpacked copy, so a
@@ -537,10 +544,26 @@ pub fn run(args: Args) -> Result<(), Error> {
     // --layers-of: other images' layers, rebased onto the base as they are.
     let mut rebased_ids: Vec<serde_json::Value> = Vec::new();
     let mut rebased_history: Vec<serde_json::Value> = Vec::new();
-    for r in &args.layers_of {
+    let sources = args
+        .layers_of
+        .iter()
+        .map(|r| (r, false))
+        .chain(args.top_layer_of.iter().map(|r| (r, true)));
+    for (r, top_only) in sources {
         let src = source::open(&ImageRef::parse(r)?, &store_path, &platform, settings)
             .map_err(|e| Error::Base(r.to_string(), Box::new(e)))?;
-        for l in src.image.manifest.layers() {
+        let all = src.image.manifest.layers();
+        let skip = if top_only {
+            if all.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "--top-layer-of {r}: it has no layers"
+                )));
+            }
+            all.len() - 1
+        } else {
+            0
+        };
+        for l in &all[skip..] {
             let d = image::digest_of(l).map_err(ImageError::from)?;
             if src.layout.root() != primary.root() {
                 primary.copy_blob_from(&src.layout, &d, Some(l.size()))?;
@@ -552,22 +575,28 @@ pub fn run(args: Args) -> Result<(), Error> {
             layers.push(nl);
         }
         let c = &src.image.config;
-        rebased_ids.extend(
-            c.get("rootfs")
-                .and_then(|r| r.get("diff_ids"))
-                .and_then(|d| d.as_array())
-                .cloned()
-                .unwrap_or_default(),
-        );
+        let ids = c
+            .get("rootfs")
+            .and_then(|r| r.get("diff_ids"))
+            .and_then(|d| d.as_array())
+            .cloned()
+            .unwrap_or_default();
+        rebased_ids.extend(ids.into_iter().skip(skip));
         // The history of its layers, not of its metadata.
-        rebased_history.extend(
-            c.get("history")
-                .and_then(|h| h.as_array())
-                .into_iter()
-                .flatten()
-                .filter(|h| h.get("empty_layer") != Some(&serde_json::Value::Bool(true)))
-                .cloned(),
-        );
+        let made: Vec<serde_json::Value> = c
+            .get("history")
+            .and_then(|h| h.as_array())
+            .into_iter()
+            .flatten()
+            .filter(|h| h.get("empty_layer") != Some(&serde_json::Value::Bool(true)))
+            .cloned()
+            .collect();
+        let from = if top_only {
+            made.len().saturating_sub(1)
+        } else {
+            0
+        };
+        rebased_history.extend(made.into_iter().skip(from));
     }
 
     if args.unpacked.is_some() && (inputs.len() != 1 || store.is_none()) {

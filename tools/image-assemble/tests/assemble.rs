@@ -456,3 +456,65 @@ fn skip_empty_leaves_out_a_layer_without_entries_and_keeps_its_history() {
     assert_eq!(h[1]["created_by"], "WORKDIR /w");
     assert!(h[1].get("empty_layer").is_none());
 }
+
+#[test]
+fn top_layer_of_rebases_only_the_last_layer_and_its_history() {
+    let env = Env::new();
+    let base = files_layer(env.dir.path(), "base.tar", &[("etc/base", b"base\n")]);
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "-t", "base:1", "--label", "v=1"]).arg(&base);
+    ok(c);
+    let step = files_layer(env.dir.path(), "step.tar", &[("app/step", b"step\n")]);
+    let mut c = env.cmd("image-assemble");
+    c.args([
+        "-q",
+        "--base",
+        "base:1",
+        "-t",
+        "built:1",
+        "--history",
+        "RUN make",
+    ])
+    .arg(&step);
+    ok(c);
+    // The same base with other metadata: the step's layer goes on it.
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "--base", "base:1", "-t", "base:2", "--label", "v=2"]);
+    ok(c);
+    let mut c = env.cmd("image-assemble");
+    c.args([
+        "-q",
+        "--base",
+        "base:2",
+        "--top-layer-of",
+        "built:1",
+        "-t",
+        "rebased:1",
+    ]);
+    ok(c);
+    let m = manifest_of(&env, "rebased:1");
+    let layers = m["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    assert_eq!(
+        layers[1]["digest"],
+        manifest_of(&env, "built:1")["layers"][1]["digest"]
+    );
+    let cfg = config_of(&env, "rebased:1");
+    assert_eq!(
+        cfg["rootfs"]["diff_ids"][1],
+        config_of(&env, "built:1")["rootfs"]["diff_ids"][1]
+    );
+    assert_eq!(cfg["config"]["Labels"]["v"], "2", "the new parent's config");
+    let history: Vec<&str> = cfg["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        history.iter().filter(|h| **h == "RUN make").count(),
+        1,
+        "{history:?}"
+    );
+    validate_image(&env.store(), "docker.io/library/rebased:1");
+}
