@@ -47,6 +47,10 @@ struct State {
     /// Config edits the next commit makes before its own (clearing the
     /// triggers the stage ran): part of that step's key.
     pending: Vec<String>,
+    /// What the filesystem so far depends on: the base's digest, then the
+    /// layers-only key of each step that changed it (see `fs_key`). None
+    /// in a printed script.
+    lineage: Option<String>,
 }
 
 fn default_shell() -> Vec<String> {
@@ -786,6 +790,54 @@ impl<'a> Driver<'a> {
         ))
     }
 
+    /// The step's key by what its layer depends on: the layers below it
+    /// (the lineage) and the step itself with the config it reads, not the
+    /// rest of the parent's metadata. A step that misses by the parent's
+    /// digest (a LABEL changed above it, an ARG it does not use) but hits
+    /// here has its cached layer rebased onto the new parent, as
+    /// BuildKit's cache keeps a layer whose parent differs only in the
+    /// image config.
+    fn fs_key(&self, st: &State, spec: &serde_json::Value) -> Option<Digest> {
+        if self.script() {
+            return None;
+        }
+        let lineage = st.lineage.as_deref()?;
+        Some(step_key(
+            &format!("layers:{lineage}"),
+            self.opts.epoch.as_deref(),
+            &self.platform,
+            spec,
+        ))
+    }
+
+    /// The step's layer from the layer cache (`fs_key`), put on the
+    /// state's image as `next`; false when the cache has none.
+    fn rebased(
+        &mut self,
+        st: &mut State,
+        fs_key: &Option<Digest>,
+        next: &str,
+        key: Option<Digest>,
+    ) -> Result<bool, Failed> {
+        let Some(image) = fs_key.as_ref().and_then(|k| self.find_cached(k)) else {
+            return Ok(false);
+        };
+        let edits = vec!["--top-layer-of".into(), image.to_string().into()];
+        self.commit(st, next.to_string(), edits, None, key)?;
+        Ok(true)
+    }
+
+    /// After a step that changed the filesystem: the lineage goes on from
+    /// it, and the image made is remembered under its layers-only key.
+    fn advance(&self, st: &mut State, fs_key: Option<Digest>) {
+        if let (Some(k), Some(d)) = (&fs_key, &st.digest) {
+            if let Ok(d) = d.parse::<Digest>() {
+                self.remember(k, &d);
+            }
+        }
+        st.lineage = fs_key.map(|k| k.to_string());
+    }
+
     /// Takes the step's image from the cache, if it holds one.
     fn cached(&mut self, st: &mut State, key: &Option<Digest>) -> bool {
         let Some(key) = key else { return false };
@@ -914,6 +966,7 @@ impl<'a> Driver<'a> {
                 image: "scratch".into(),
                 workdir: "/".into(),
                 shell: default_shell(),
+                lineage: Some("scratch".into()),
                 ..State::default()
             },
             Base::Stage(i) => {
@@ -939,6 +992,7 @@ impl<'a> Driver<'a> {
                 let c = found.config;
                 State {
                     image,
+                    lineage: Some(found.digest.clone()),
                     digest: Some(found.digest.clone()),
                     env: c.env.unwrap_or_default(),
                     workdir: c
@@ -1182,7 +1236,15 @@ impl<'a> Driver<'a> {
         words.push("--history".into());
         words.push(history.into());
         let key = self.key(st, json!({"cmd": step.cmd, "edits": lits(&words)}));
+        // A WORKDIR that makes its directory changes the filesystem: what
+        // follows depends on it. (Its layer is cheap: never rebased.)
+        let fs_key = mkdir
+            .as_ref()
+            .and_then(|d| self.fs_key(st, &json!({"cmd": "workdir", "dir": d, "user": st.user})));
         if self.cached(st, &key) {
+            if mkdir.is_some() {
+                self.advance(st, fs_key);
+            }
             return Ok(true);
         }
         let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
@@ -1219,7 +1281,9 @@ impl<'a> Driver<'a> {
             });
         let _ = self.act(&done);
         let _ = self.act(&[Action::Remove(layer), Action::Remove(staging)]);
-        result.map(|()| false)
+        result?;
+        self.advance(st, fs_key);
+        Ok(false)
     }
 
     /// The root filesystem the stage has reached, for a layer made to go
@@ -1306,12 +1370,23 @@ impl<'a> Driver<'a> {
         }
         let (planned, mount_key) = self.plan_mounts(st, step).map_err(|m| fail(self, m))?;
         let history = format!("RUN {} # buildkit", run_history(st, &argv));
-        let key = self.key(
-            st,
-            json!({"cmd": "run", "argv": argv, "opts": opts, "network": network, "history": history,
-                   "mounts": mount_key, "script": script_file}),
-        );
+        let spec = json!({"cmd": "run", "argv": argv, "opts": opts, "network": network,
+                          "history": history, "mounts": mount_key, "script": script_file});
+        let key = self.key(st, spec.clone());
+        // The layers-only key adds the config the command reads: the
+        // image's ENV (USER, WORKDIR and the ARGs are in opts already).
+        let mut fs_spec = spec;
+        fs_spec["env"] = json!(st.env);
+        let fs_key = self.fs_key(st, &fs_spec);
         if self.cached(st, &key) {
+            self.advance(st, fs_key);
+            return Ok(true);
+        }
+        if self
+            .rebased(st, &fs_key, &next, key.clone())
+            .map_err(|e| fail(self, e.to_string()))?
+        {
+            self.advance(st, fs_key);
             return Ok(true);
         }
         let mut given = self.give_mounts(&planned).map_err(|m| fail(self, m))?;
@@ -1452,6 +1527,7 @@ impl<'a> Driver<'a> {
         .map_err(|e| fail(self, e.to_string()))?;
         self.act(&[Action::Remove(upper), Action::Remove(layer)])
             .map_err(|e| fail(self, e.to_string()))?;
+        self.advance(st, fs_key);
         Ok(false)
     }
 

@@ -256,3 +256,59 @@ fn a_copy_link_layer_is_reused_on_a_changed_base_without_copying_again() {
         "2\n#!/bin/sh\n755\n"
     );
 }
+
+#[test]
+fn a_build_arg_reaches_run_through_its_environment_and_copy_only_where_expanded() {
+    let (env, ctx) = env_with_bb();
+    write_files(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM bb\nARG A=1\nCOPY one /one\nRUN echo ran > /ran\nCOPY one /one-$A\n",
+            ),
+            ("one", "1\n"),
+        ],
+    );
+    build(&env, &ctx, &[]);
+    // As BuildKit: the COPY that never names A keeps its layer although
+    // the ARG's history above it changed; RUN sees A in its environment.
+    let (_, s) = build(&env, &ctx, &["--build-arg", "A=2"]);
+    assert_eq!(outcomes(&s), ["CACHED", "DONE", "DONE"]);
+    assert_eq!(run_in(&env, "app", "cat /one /one-2 /ran"), "1\n1\nran\n");
+    let history = inspect_history(&env, "app");
+    assert!(history.iter().any(|h| h == "ARG A=2"), "{history:?}");
+}
+
+#[test]
+fn a_changed_label_above_a_step_keeps_its_layer() {
+    let (env, ctx) = env_with_bb();
+    let dockerfile = |label: &str| {
+        format!(
+            "FROM bb\nLABEL version={label}\nRUN cat /proc/sys/kernel/random/uuid > /id\nCOPY one /one\n"
+        )
+    };
+    write_files(&ctx, &[("Dockerfile", &dockerfile("1")), ("one", "1\n")]);
+    build(&env, &ctx, &[]);
+    let id = run_in(&env, "app", "cat /id");
+    write_files(&ctx, &[("Dockerfile", &dockerfile("2"))]);
+    let (_, s) = build(&env, &ctx, &[]);
+    assert_eq!(outcomes(&s), ["CACHED", "CACHED"]);
+    assert_eq!(run_in(&env, "app", "cat /id"), id, "the same layer");
+    let mut c = env.cmd("image-store");
+    c.args(["inspect", "app"]);
+    let v = slipway_tests::json(&ok(c));
+    assert_eq!(v[0]["config"]["config"]["Labels"]["version"], "2");
+}
+
+fn inspect_history(env: &Env, image: &str) -> Vec<String> {
+    let mut c = env.cmd("image-store");
+    c.args(["inspect", image]);
+    let v = slipway_tests::json(&ok(c));
+    v[0]["config"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["created_by"].as_str().unwrap_or("").to_string())
+        .collect()
+}

@@ -233,7 +233,16 @@ impl Driver<'_> {
             "contents": contents, "inline": inline, "remote": remote, "unpack": unpack,
             "history": history, "link": link});
         let key = self.key(st, step_json.clone());
+        let fs_key = self.fs_key(st, &step_json);
         if self.cached(st, &key) {
+            self.advance(st, fs_key);
+            return Ok(true);
+        }
+        if self
+            .rebased(st, &fs_key, &next, key.clone())
+            .map_err(|e| fail(self, e.to_string()))?
+        {
+            self.advance(st, fs_key);
             return Ok(true);
         }
         if let Some(sum) = &checksum {
@@ -276,6 +285,7 @@ impl Driver<'_> {
             let rebase = vec!["--layers-of".into(), layer_image.to_string().into()];
             self.commit(st, next, rebase, None, key)
                 .map_err(|e| fail(self, e.to_string()))?;
+            self.advance(st, fs_key);
             return Ok(true);
         }
         // Every source as a part: where it is, where it lands, how.
@@ -490,7 +500,9 @@ impl Driver<'_> {
             let _ = std::fs::remove_file(&f.file);
         }
         let _ = self.act(&done);
-        result.map(|()| false)
+        result?;
+        self.advance(st, fs_key);
+        Ok(false)
     }
 
     /// Downloads a URL for ADD into the build's temp dir: mode 0600 and
