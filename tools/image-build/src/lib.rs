@@ -163,6 +163,11 @@ pub struct Args {
     #[arg(long)]
     pub print_script: bool,
 
+    /// Run the build checks only, as docker build --check: print what
+    /// they find and build nothing; exit 1 when they found anything.
+    #[arg(long, conflicts_with = "print_script")]
+    pub check: bool,
+
     /// plain: one line per event and the RUN output as it comes; tty: the
     /// steps under way redrawn in place with the last lines of their
     /// output; quiet: nothing but errors; auto: tty when stderr is a
@@ -472,13 +477,18 @@ fn build(args: Args) -> Result<(), Error> {
         Progress::Quiet => progress::Style::Quiet,
     };
     let shown = progress::Progress::new(style);
-    if !quiet && !args.print_script {
+    if (!quiet && !args.print_script) || args.check {
         for w in &plan.warnings {
             eprintln!(
                 "image-build: warning: {file_name}:{}: {}: {}",
                 w.line, w.rule, w.message
             );
         }
+    }
+    checks_verdict(&plan, &file_name, args.check)?;
+    if args.check {
+        eprintln!("Check complete, no warnings found.");
+        return Ok(());
     }
     let ctx = context::Context {
         root: context.clone(),
@@ -590,6 +600,37 @@ fn build(args: Args) -> Result<(), Error> {
     writeln!(out, "{}", found.digest)
         .and_then(|()| out.flush())
         .map_err(io_at(Path::new("stdout")))
+}
+
+/// What the build checks' warnings mean for the build: with --check any
+/// of them fails it, as does `# check=error=true` in the Dockerfile (as
+/// BuildKit fails the build and names the rules).
+fn checks_verdict(plan: &plan::Plan, file_name: &str, check_only: bool) -> Result<(), Error> {
+    let Some(first) = plan.warnings.first() else {
+        return Ok(());
+    };
+    let n = plan.warnings.len();
+    if check_only {
+        let s = if n == 1 { "" } else { "s" };
+        return Err(Error::Msg(format!(
+            "check complete, {n} warning{s} found (first at {file_name}:{})",
+            first.line
+        )));
+    }
+    if plan.check.as_ref().is_some_and(|c| c.error) {
+        let mut rules: Vec<&str> = vec![];
+        for w in &plan.warnings {
+            if !rules.contains(&w.rule.as_str()) {
+                rules.push(&w.rule);
+            }
+        }
+        return Err(Error::Msg(format!(
+            "{file_name}:{}: lint violation found for rules: {} (the check directive says error=true)",
+            first.line,
+            rules.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 fn print_script(

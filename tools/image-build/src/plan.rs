@@ -13,6 +13,17 @@ pub struct Plan {
     pub stages: Vec<Stage>,
     #[serde(default)]
     pub warnings: Vec<Warning>,
+    /// The `# check=` directive, parsed.
+    #[serde(default)]
+    pub check: Option<CheckOptions>,
+}
+
+/// What the driver reads of the check directive: whether warnings fail
+/// the build.
+#[derive(Debug, Deserialize)]
+pub struct CheckOptions {
+    #[serde(default)]
+    pub error: bool,
 }
 
 #[derive(Debug, Deserialize)]

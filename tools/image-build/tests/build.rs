@@ -879,3 +879,35 @@ fn a_run_layer_hides_what_a_recreated_directory_held_with_whiteouts_not_an_opaqu
     c.args(["--rm", "--network", "none", "opq", "ls", "/emptied"]);
     assert_eq!(ok(c), "new\n");
 }
+
+#[test]
+fn check_error_true_fails_the_build_on_a_warning_and_check_builds_nothing() {
+    let (env, ctx) = env_with_bb();
+    write_files(
+        &ctx,
+        &[("Dockerfile", "# check=error=true\nFROM bb\nCMD echo hi\n")],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "-t", "linted"]).arg(&ctx);
+    let err = fails(c, "image-build");
+    assert!(err.contains("Dockerfile:3"), "{err}");
+    assert!(err.contains("JSONArgsRecommended"), "{err}");
+    // --check: the checks alone, nothing built.
+    write_files(&ctx, &[("Dockerfile", "FROM bb\nCMD echo hi\n")]);
+    let mut c = env.cmd("image-build");
+    c.args(["--check", "-t", "checked"]).arg(&ctx);
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("warning: Dockerfile:2: JSONArgsRecommended"),
+        "{stderr}"
+    );
+    write_files(&ctx, &[("Dockerfile", "FROM bb\nCMD [\"echo\", \"hi\"]\n")]);
+    let mut c = env.cmd("image-build");
+    c.args(["--check", "-t", "checked"]).arg(&ctx);
+    assert!(ok(c).is_empty());
+    let mut c = env.cmd("image-store");
+    c.args(["ls", "-q", "--filter", "reference=checked"]);
+    assert_eq!(ok(c), "", "--check builds nothing");
+}
