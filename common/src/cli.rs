@@ -18,10 +18,22 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     pub fn path(&self) -> PathBuf {
-        self.store
-            .clone()
-            .unwrap_or_else(crate::store::default_path)
+        self.store.clone().unwrap_or_else(default_store_path)
     }
+}
+
+/// Where the store is when neither `--store` nor `$SLIPWAY_STORE` says.
+/// Root of a user namespace is rootless: its files are the user's.
+pub fn default_store_path() -> PathBuf {
+    if !crate::userns::rootless() {
+        return PathBuf::from("/var/lib/slipway");
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("slipway")
 }
 
 /// Runs a tool: `run` gets the parsed arguments and returns an error that

@@ -13,7 +13,7 @@ use crate::reference::{Reference, ReferenceError};
 use oci_spec::image::Descriptor;
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -41,18 +41,7 @@ pub struct Entry {
 }
 
 /// Where the store is when neither `--store` nor `$SLIPWAY_STORE` says.
-/// Root of a user namespace is rootless: its files are the user's.
-pub fn default_path() -> PathBuf {
-    if !crate::userns::rootless() {
-        return PathBuf::from("/var/lib/slipway");
-    }
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    data.join("slipway")
-}
+pub use crate::cli::default_store_path as default_path;
 
 pub struct Store {
     layout: Layout,
