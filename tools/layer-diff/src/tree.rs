@@ -98,6 +98,16 @@ impl Tree<'_, '_> {
         {
             return Ok(());
         }
+        let root = self.adjust(Meta::read(src)?);
+        // A file whose destination is a directory the root has goes into
+        // it under its own name, as BuildKit's copy (and cp) put it.
+        if root.kind != Kind::Dir && !self.to.is_empty() {
+            if let (InRoot::Dir(_), Some(name)) = (self.in_root(&self.to), src.file_name()) {
+                self.to.push(b'/');
+                self.to
+                    .extend_from_slice(std::os::unix::ffi::OsStrExt::as_bytes(name));
+            }
+        }
         // The destination's parents: directories, root's unless --chown
         // says, where the root the layer goes on lacks them.
         let comps: Vec<&[u8]> = self
@@ -137,7 +147,6 @@ impl Tree<'_, '_> {
             };
             self.em.entry(&rel, &m, None, ChangeKind::Added)?;
         }
-        let root = self.adjust(Meta::read(src)?);
         let to = self.to.clone();
         if root.kind != Kind::Dir {
             if to.is_empty() {

@@ -258,3 +258,31 @@ fn skip_existing_writes_nothing_for_a_directory_there_and_keeps_parents_owners()
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("names need --parents-in"));
 }
+
+#[test]
+fn a_file_whose_destination_is_a_directory_there_goes_inside_it() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("file1.txt"), "one\n").unwrap();
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir_all(root.path().join("subdir")).unwrap();
+    let layer = |to: &str| {
+        entries(&ok(layer_diff(
+            &[
+                OsStr::new("--dir"),
+                src.path().join("file1.txt").as_os_str(),
+                OsStr::new("--to"),
+                OsStr::new(to),
+                OsStr::new("--parents-in"),
+                root.path().as_os_str(),
+            ],
+            None,
+        )))
+    };
+    // WORKDIR /subdir, then COPY file1.txt /subdir: BuildKit puts it in.
+    let e = layer("/subdir");
+    assert_eq!(e["subdir/"].0, 'd', "{e:?}");
+    assert_eq!(e["subdir/file1.txt"].0, 'f', "{e:?}");
+    // Where nothing is, the destination is the file's new name.
+    let e = layer("/renamed");
+    assert_eq!(e["renamed"].0, 'f', "{e:?}");
+}
