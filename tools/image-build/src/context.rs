@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 pub struct Context {
     pub root: PathBuf,
     pub ignore: Matcher,
+    /// What it is, for errors: None for the build context, else the
+    /// stage or image of a COPY --from.
+    pub from: Option<String>,
 }
 
 /// One source and where it lands.
@@ -148,6 +151,13 @@ fn join_rel(a: &str, b: &str) -> String {
 }
 
 impl Context {
+    fn what(&self) -> String {
+        match &self.from {
+            Some(f) => format!("--from={f}"),
+            None => "the build context".into(),
+        }
+    }
+
     /// The sources a word names: itself, or what its wildcards match, in
     /// name order; ignored paths are not in the context.
     fn expand(&self, word: &str) -> Result<Vec<String>, String> {
@@ -159,7 +169,7 @@ impl Context {
         if !has_wildcards(rel) {
             let rel = unescape(rel);
             if !self.exists(&rel) || self.ignored(&rel) {
-                return Err(format!("{word:?}: not found in the build context"));
+                return Err(format!("{word:?}: not found in {}", self.what()));
             }
             return Ok(vec![rel]);
         }
@@ -190,7 +200,7 @@ impl Context {
         }
         found.retain(|r| !self.ignored(r));
         if found.is_empty() {
-            return Err(format!("{word:?}: no file in the build context matches"));
+            return Err(format!("{word:?}: no file in {} matches", self.what()));
         }
         Ok(found)
     }
@@ -446,6 +456,7 @@ mod tests {
             std::fs::write(p, f).unwrap();
         }
         let c = Context {
+            from: None,
             root: t.path().to_path_buf(),
             ignore: Matcher::new(ignore).unwrap(),
         };

@@ -491,6 +491,7 @@ fn build(args: Args) -> Result<(), Error> {
         return Ok(());
     }
     let ctx = context::Context {
+        from: None,
         root: context.clone(),
         ignore,
     };

@@ -298,6 +298,13 @@ impl Driver<'_> {
                         .unpack(image)
                         .map_err(|m| fail(self, format!("--from={image}: {m}")))?;
                     let ctx = Context {
+                        from: Some(
+                            step.flags
+                                .get("from")
+                                .and_then(Value::as_str)
+                                .unwrap_or(image)
+                                .to_string(),
+                        ),
                         root,
                         ignore: Default::default(),
                     };
