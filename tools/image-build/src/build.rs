@@ -579,8 +579,13 @@ impl<'a> Driver<'a> {
     /// --pull, as docker build --pull does).
     fn image(&mut self, r: &str) -> Result<Inspected, String> {
         let want_pull = self.opts.pull && !lock(&self.shared.pulled).contains(r);
+        // By its whole name: as BuildKit, FROM 0 names the image
+        // docker.io/library/0, never an image whose ID starts with 0.
+        let name = slipway_common::reference::Reference::parse(r)
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| r.to_string());
         if !want_pull {
-            match self.inspect(r) {
+            match self.inspect(&name) {
                 Ok(found) => return Ok(found),
                 Err(e) if self.script() => {
                     return Err(format!(
@@ -592,7 +597,7 @@ impl<'a> Driver<'a> {
         }
         if self.script() {
             // A printed script pulls nothing while it is printed.
-            return self.inspect(r);
+            return self.inspect(&name);
         }
         self.say(self.num, format!("pulling {r}"));
         let pull = Call::new("image-pull").arg("-q").arg(r);
@@ -605,7 +610,7 @@ impl<'a> Driver<'a> {
             format!("no such image in the store, and pulling it failed: {m}")
         })?;
         lock(&self.shared.pulled).insert(r.to_string());
-        self.inspect(r)
+        self.inspect(&name)
     }
 
     fn expand(&self, st: &State, step: &Step, word: &str) -> Result<String, Error> {
