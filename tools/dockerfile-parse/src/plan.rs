@@ -542,6 +542,10 @@ impl<'a> Builder<'a> {
 
     fn resolve_source(&self, v: &str, line: usize, current: usize) -> Result<Source, ParseError> {
         if let Some(i) = self.names.get(&v.to_ascii_lowercase()) {
+            // A stage cannot read itself: it would wait for its own end.
+            if *i >= current {
+                return perr(line, format!("circular dependency detected on stage: {v}"));
+            }
             return Ok(Source::Stage(*i));
         }
         if let Ok(i) = v.parse::<usize>() {
