@@ -33,6 +33,8 @@ pub mod layout;
 pub mod lock;
 pub mod mount;
 pub mod owner;
+#[cfg(feature = "plan")]
+pub mod plan;
 pub mod platform;
 #[cfg(feature = "oci")]
 pub mod reference;

@@ -572,7 +572,7 @@ mod instructions {
             let ok = got.as_ref().is_ok_and(|p| {
                 let s = &p.stages[0].steps[0];
                 let files: Vec<Value> = s.heredocs.iter().map(|h| serde_json::json!({"name": h.name, "data": h.content, "chomp": h.chomp})).collect();
-                (s.form == Some("shell")) == c["prepend_shell"].as_bool().unwrap() && serde_json::json!(s.args) == c["cmdline"] && Value::Array(files) == c["files"]
+                (s.form == Some(plan::Form::Shell)) == c["prepend_shell"].as_bool().unwrap() && serde_json::json!(s.args) == c["cmdline"] && Value::Array(files) == c["files"]
             });
             t.check(ok, || format!("run heredoc {df:?}"));
         }

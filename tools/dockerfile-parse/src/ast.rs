@@ -41,14 +41,7 @@ pub enum Arg {
     Instruction(Box<Instruction>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Heredoc {
-    pub name: String,
-    pub content: String,
-    pub expand: bool,
-    pub chomp: bool,
-    pub fd: u32,
-}
+pub use slipway_common::plan::Heredoc;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Instruction {
@@ -68,13 +61,7 @@ pub struct Instruction {
     pub comments: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Warning {
-    pub line: usize,
-    /// BuildKit's build-check rule name.
-    pub rule: String,
-    pub message: String,
-}
+pub use slipway_common::plan::Warning;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Directives {

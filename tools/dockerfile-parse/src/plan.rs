@@ -8,16 +8,18 @@
 //! image's, which only the build driver knows. It expands them with the
 //! same code (`slipway_common::shell`).
 
-use crate::ast::{Arg, Ast, Heredoc, Instruction, ParseError, Parser, Warning};
+use crate::ast::{Arg, Ast, Instruction, ParseError, Parser, Warning};
 use crate::lint::{Casing, Lint};
 use crate::stream::{self, Failed, Lazy, WriteError};
 use serde::Serialize;
+pub use slipway_common::plan::{
+    chomp, ArgDecl, ArgValue, Base, CheckOptions, Form, Inline, Plan, Source, Stage, Step,
+    PLAN_VERSION,
+};
 use slipway_common::shell::{Env, Lex, NoEnv, ShellError};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-
-pub const PLAN_VERSION: u32 = 1;
 
 fn perr<T>(line: usize, msg: impl Into<String>) -> Result<T, ParseError> {
     Err(ParseError {
@@ -36,36 +38,6 @@ pub struct Options {
     pub build_platform: String,
     pub target_platform: String,
     pub dockerignore: Option<Vec<String>>,
-}
-
-/// The plan. `S` and `W` are the stages and the warnings: vectors, or
-/// (when the plan is streamed out) arrays made while they are written.
-#[derive(Debug, Serialize)]
-pub struct Plan<S = Vec<Stage>, W = Vec<Warning>> {
-    pub version: u32,
-    /// The `syntax` directive (`#`, `//` or a JSON object, as BuildKit
-    /// detects it).
-    pub syntax: Option<String>,
-    /// The `check` directive, parsed.
-    pub check: Option<CheckOptions>,
-    pub escape: String,
-    pub build_args: BTreeMap<String, String>,
-    /// ARGs before the first FROM, with their values (usable in FROM only).
-    pub global_args: Vec<ArgValue>,
-    /// The stage that is built: `--target`, else the last one.
-    pub target: usize,
-    pub stages: S,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dockerignore: Option<Vec<String>>,
-    pub warnings: W,
-}
-
-/// `# check=skip=A,B;error=true;experimental=C`
-#[derive(Debug, Serialize, Clone, Default, PartialEq)]
-pub struct CheckOptions {
-    pub skip: Vec<String>,
-    pub error: bool,
-    pub experimental: Vec<String>,
 }
 
 /// Parses the value of the `check` directive.
@@ -102,126 +74,6 @@ pub fn parse_check(v: &str, line: usize) -> Result<CheckOptions, ParseError> {
         }
     }
     Ok(c)
-}
-
-#[derive(Debug, Serialize, Clone)]
-pub struct ArgValue {
-    pub name: String,
-    /// None: declared without a value and none given.
-    pub value: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Stage<T = Vec<Step>> {
-    pub index: usize,
-    pub name: Option<String>,
-    pub line: usize,
-    /// The base: `scratch`, an earlier stage, or an image reference
-    /// (expanded with the global ARGs).
-    pub base: Base,
-    pub platform: Option<String>,
-    /// Stages this one needs (its base and every --from / mount from).
-    pub depends_on: Vec<usize>,
-    /// Whether the target needs this stage.
-    pub needed: bool,
-    pub steps: T,
-}
-
-impl<T> Stage<T> {
-    fn with_steps<U>(self, steps: U) -> Stage<U> {
-        Stage {
-            index: self.index,
-            name: self.name,
-            line: self.line,
-            base: self.base,
-            platform: self.platform,
-            depends_on: self.depends_on,
-            needed: self.needed,
-            steps,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, Clone, PartialEq)]
-#[serde(rename_all = "lowercase")]
-pub enum Base {
-    Scratch,
-    Stage(usize),
-    Image(String),
-}
-
-#[derive(Debug, Serialize, Clone, PartialEq)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Stage(usize),
-    Image(String),
-}
-
-#[derive(Debug, Serialize)]
-pub struct Step {
-    pub cmd: String,
-    pub line: usize,
-    pub end_line: usize,
-    pub original: String,
-    /// Validated flags: a string, `true`/`false`, or a list when repeatable.
-    pub flags: BTreeMap<String, serde_json::Value>,
-    /// The arguments as written (see the module docs).
-    pub args: Vec<String>,
-    /// `exec` (a JSON array) or `shell`, for the forms that have one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub form: Option<&'static str>,
-    /// Whether the builder expands variables in the arguments.
-    pub expand: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub heredocs: Vec<Heredoc>,
-    /// ENV and LABEL: key/value pairs, as written.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub pairs: Vec<(String, String)>,
-    /// ARG: the declarations, with `--build-arg` values applied.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub arg_values: Vec<ArgDecl>,
-    /// COPY --from and RUN --mount from=, resolved.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub from: Vec<Source>,
-    /// ONBUILD: the trigger's text.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trigger: Option<String>,
-    /// COPY and ADD: the destination, the source paths, and the inline
-    /// files that heredocs give.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dest: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub inline: Vec<Inline>,
-}
-
-/// A COPY/ADD source written inline as a heredoc.
-#[derive(Debug, Serialize, Clone, PartialEq)]
-pub struct Inline {
-    pub path: String,
-    pub data: String,
-    /// Whether the builder expands variables in `data`.
-    pub expand: bool,
-}
-
-/// `<<-`: leading tabs go from every line.
-pub fn chomp(s: &str) -> String {
-    s.split_inclusive('\n')
-        .map(|l| l.trim_start_matches('\t'))
-        .collect()
-}
-
-#[derive(Debug, Serialize, Clone)]
-pub struct ArgDecl {
-    pub name: String,
-    /// The default as written (`ARG N=default`).
-    pub default: Option<String>,
-    /// The value from `--build-arg`, which wins over the default.
-    pub build_arg: Option<String>,
-    /// For a global ARG redeclared without a default: its global value.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub global: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -643,7 +495,7 @@ impl<'a> Builder<'a> {
         };
         match cmd {
             "run" | "cmd" | "entrypoint" | "shell" => {
-                step.form = Some(if ins.json { "exec" } else { "shell" });
+                step.form = Some(if ins.json { Form::Exec } else { Form::Shell });
                 if cmd == "shell" && (!ins.json || args.is_empty()) {
                     return perr(line, "SHELL requires the arguments to be in JSON form");
                 }
@@ -715,7 +567,7 @@ impl<'a> Builder<'a> {
                 }
             }
             "healthcheck" => {
-                step.form = Some(if ins.json { "exec" } else { "shell" });
+                step.form = Some(if ins.json { Form::Exec } else { Form::Shell });
                 let typ = args
                     .first()
                     .map(|t| t.to_ascii_uppercase())

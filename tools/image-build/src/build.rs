@@ -1694,11 +1694,7 @@ fn run_script(step: &Step) -> Script {
     let first = &step.heredocs[0];
     if step.heredocs.len() == 1 && is_lone_heredoc(&cmdline, &first.name) {
         let body = if first.chomp {
-            first
-                .content
-                .split_inclusive('\n')
-                .map(|l| l.trim_start_matches('\t'))
-                .collect()
+            crate::plan::chomp(&first.content)
         } else {
             first.content.clone()
         };

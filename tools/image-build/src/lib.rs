@@ -335,10 +335,11 @@ fn parse(
     }
     let plan: plan::Plan = serde_json::from_slice(&out.stdout)
         .map_err(|e| Error::Msg(format!("dockerfile-parse printed an unexpected plan: {e}")))?;
-    if plan.version != 1 {
+    if plan.version != plan::PLAN_VERSION {
         return Err(Error::Msg(format!(
-            "dockerfile-parse printed plan version {}, this image-build reads version 1",
-            plan.version
+            "dockerfile-parse printed plan version {}, this image-build reads version {}",
+            plan.version,
+            plan::PLAN_VERSION
         )));
     }
     Ok(plan)

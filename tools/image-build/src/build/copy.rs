@@ -152,10 +152,8 @@ impl Driver<'_> {
         // quoted.
         let mut inline = vec![];
         for h in &step.inline {
-            let name = h.get("path").and_then(Value::as_str).unwrap_or_default();
-            let data = h.get("data").and_then(Value::as_str).unwrap_or_default();
-            let expand = h.get("expand").and_then(Value::as_bool).unwrap_or(false);
-            let data = if expand {
+            let (name, data) = (h.path.as_str(), h.data.as_str());
+            let data = if h.expand {
                 let mut lex = Lex::new('\\');
                 lex.raw_quotes = true;
                 lex.process_word(data, &st.lookup())
