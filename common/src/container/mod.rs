@@ -10,5 +10,6 @@ pub mod layers;
 pub mod process;
 pub mod sealed;
 pub mod seccomp;
+pub mod signal;
 pub mod state;
 pub mod tty;

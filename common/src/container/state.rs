@@ -75,6 +75,13 @@ pub struct State {
     /// The hostname it was given.
     #[serde(default)]
     pub hostname: String,
+    /// What `container-ctl stop` sends first (`--stop-signal`, else the
+    /// image's STOPSIGNAL; SIGTERM when neither says), and how long it
+    /// then waits before SIGKILL when `stop -t` does not say.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    #[serde(default)]
+    pub stop_timeout: Option<u32>,
 }
 
 /// The log of a detached container: JSON lines as Docker's json-file

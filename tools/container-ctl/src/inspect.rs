@@ -60,6 +60,8 @@ pub fn document(containers: &Containers, s: &State) -> Value {
             "Cmd": s.command,
             "Image": s.image,
             "WorkingDir": s.process.cwd,
+            "StopSignal": s.stop_signal.as_deref().unwrap_or("SIGTERM"),
+            "StopTimeout": s.stop_timeout,
         },
     })
 }

@@ -8,7 +8,6 @@ mod inspect;
 mod lifecycle;
 mod logs;
 mod ps;
-mod signal;
 
 use clap::{Parser, Subcommand};
 use slipway_common::cli::StoreArgs;
@@ -49,20 +48,25 @@ pub enum Command {
     /// List containers, as `docker ps` does (running ones unless -a).
     #[command(alias = "ls", alias = "list")]
     Ps(ps::PsArgs),
-    /// Stop containers: SIGTERM to the first process, then after the
-    /// timeout SIGKILL to every process of the container.
+    /// Stop containers: the stop signal (the image's STOPSIGNAL, or
+    /// container-run --stop-signal; SIGTERM when neither says) to the
+    /// first process, then after the timeout SIGKILL to every process of
+    /// the container.
     Stop {
         /// Seconds to wait for the container to exit before killing it
-        /// (negative: wait for ever).
+        /// (negative: wait for ever). Default: container-run's
+        /// --stop-timeout (10).
         #[arg(
             short = 't',
             long = "time",
             visible_alias = "timeout",
             value_name = "SECONDS",
-            default_value_t = 10,
             allow_negative_numbers = true
         )]
-        time: i64,
+        time: Option<i64>,
+        /// The signal to send first, instead of the container's own.
+        #[arg(short = 's', long, value_name = "SIGNAL")]
+        signal: Option<String>,
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,
     },
@@ -170,8 +174,9 @@ pub fn run(args: Args) -> Result<u8, Error> {
         Command::Ps(a) => ps::ps(&containers, &a)?,
         Command::Stop {
             time,
+            signal,
             containers: c,
-        } => lifecycle::stop(&containers, &c, time)?,
+        } => lifecycle::stop(&containers, &c, time, signal.as_deref())?,
         Command::Kill {
             signal,
             containers: c,

@@ -2,7 +2,8 @@
 //! until whoever runs it (container-run, or the monitor of a detached
 //! container) has recorded its end.
 
-use crate::{each, signal, Error};
+use crate::{each, Error};
+use slipway_common::container::signal;
 use slipway_common::container::state::{Containers, State, Status};
 use slipway_common::userns;
 use std::time::{Duration, Instant};
@@ -95,13 +96,25 @@ pub fn settle(containers: &Containers, s: State) -> State {
     s
 }
 
-pub fn stop(containers: &Containers, names: &[String], time: i64) -> Result<(), Error> {
+pub fn stop(
+    containers: &Containers,
+    names: &[String],
+    time: Option<i64>,
+    sig: Option<&str>,
+) -> Result<(), Error> {
+    let given = sig.map(signal::parse).transpose().map_err(Error::Invalid)?;
     each(names, |name| {
         let s = containers.find(name)?;
         // Stopping a stopped container is no error, as in docker.
         if s.current_status() == Status::Running {
-            // The image's STOPSIGNAL is not recorded: SIGTERM, docker's default.
-            signal_init(&s, libc::SIGTERM);
+            // -s, else the container's stop signal, else docker's SIGTERM.
+            let first = match (given, &s.stop_signal) {
+                (Some(n), _) => n,
+                (None, Some(own)) => signal::parse(own).map_err(Error::Invalid)?,
+                (None, None) => libc::SIGTERM,
+            };
+            signal_init(&s, first);
+            let time = time.unwrap_or_else(|| s.stop_timeout.map_or(10, i64::from));
             let limit = u64::try_from(time).ok().map(Duration::from_secs);
             if !wait_ended(containers, &s.id, limit) {
                 kill_all(&s);

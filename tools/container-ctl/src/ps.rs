@@ -216,6 +216,8 @@ mod tests {
             auto_remove: false,
             process: Default::default(),
             hostname: String::new(),
+            stop_signal: None,
+            stop_timeout: None,
         }
     }
 

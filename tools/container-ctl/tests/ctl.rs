@@ -286,6 +286,64 @@ fn stop_terminates_then_kills_after_the_timeout() {
 }
 
 #[test]
+fn stop_sends_the_images_stopsignal_and_run_or_stop_can_override_it() {
+    let c = Ctl::new();
+    busybox_image(&c.env, "usr1", &["--stopsignal", "SIGUSR1"]);
+    // Each exits with its own status on USR1, another on TERM: which
+    // signal came first shows in the exit code.
+    let script = "trap 'exit 10' USR1; trap 'exit 15' TERM; trap 'exit 12' USR2; \
+                  echo ready; while :; do sleep 0.1; done";
+    let start = |name: &str, flags: &[&str]| {
+        let mut r = c.env.cmd("container-run");
+        r.args(["-d", "--network", "none", "--name", name])
+            .args(flags)
+            .args(["usr1", "sh", "-c", script]);
+        ok(r);
+        wait_for(10, || c.ok(&["logs", name]).contains("ready").then_some(()));
+    };
+    start("own", &[]);
+    start("run-flag", &["--stop-signal", "USR2"]);
+    start("stop-flag", &[]);
+    assert_eq!(c.inspect("own")["Config"]["StopSignal"], "SIGUSR1");
+    c.ok(&["stop", "own"]);
+    assert_eq!(
+        c.inspect("own")["State"]["ExitCode"],
+        10,
+        "the image's STOPSIGNAL"
+    );
+    c.ok(&["stop", "run-flag"]);
+    assert_eq!(
+        c.inspect("run-flag")["State"]["ExitCode"],
+        12,
+        "run --stop-signal"
+    );
+    c.ok(&["stop", "-s", "TERM", "stop-flag"]);
+    assert_eq!(c.inspect("stop-flag")["State"]["ExitCode"], 15, "stop -s");
+    // A signal that is none is refused when the container is made.
+    let mut r = c.env.cmd("container-run");
+    r.args([
+        "--rm",
+        "--network",
+        "none",
+        "--stop-signal",
+        "BOGUS",
+        "bb",
+        "true",
+    ]);
+    let o = r.stdin(Stdio::null()).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(125),
+        "docker run's status for its own failure"
+    );
+    assert!(
+        stderr(&o).contains("invalid signal: BOGUS"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn kill_sends_the_signal_it_is_given() {
     let c = Ctl::new();
     c.start(

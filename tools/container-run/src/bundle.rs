@@ -88,6 +88,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         tty: false,
         init: args.init,
         stop_timeout: args.stop_timeout,
+        stop_signal: None,
         interactive: !args.detach,
         env: Vec::new(),
         env_file: Vec::new(),

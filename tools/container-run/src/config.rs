@@ -460,6 +460,20 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             .to_string()
     });
 
+    // As docker run: --stop-signal, else the image's STOPSIGNAL; checked
+    // now, so that a bad one fails the run rather than the stop.
+    let stop_signal = args.stop_signal.clone().or_else(|| {
+        config
+            .get("StopSignal")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    });
+    if let Some(s) = &stop_signal {
+        slipway_common::container::signal::parse(s)
+            .map_err(|e| invalid(format!("the stop signal: {e}")))?;
+    }
+
     let containers = Containers::open(&store)?;
     let state = State {
         id: id.clone(),
@@ -487,6 +501,8 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             privileged: args.privileged,
         },
         hostname: hostname.clone(),
+        stop_signal,
+        stop_timeout: Some(args.stop_timeout),
     };
     let dir = containers.create(&state)?;
     let result = (|| {

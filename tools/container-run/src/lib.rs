@@ -114,6 +114,10 @@ pub struct Args {
     /// as docker stop does: a PID 1 that ignores SIGTERM cannot outlive it.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub stop_timeout: u32,
+    /// The signal container-ctl stop sends first (a name as SIGUSR1 or
+    /// USR1, or a number); default: the image's STOPSIGNAL, else SIGTERM.
+    #[arg(long, value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
     /// Keep stdin open for the container (default: /dev/null).
     #[arg(short = 'i', long)]
     pub interactive: bool,

@@ -1,5 +1,5 @@
-//! Signal names as `docker kill -s` takes them: KILL, SIGKILL, kill, 9,
-//! RTMIN+3.
+//! Signal names as `docker kill -s` and STOPSIGNAL take them: KILL,
+//! SIGKILL, kill, 9, RTMIN+3.
 
 const NAMES: &[(&str, libc::c_int)] = &[
     ("HUP", libc::SIGHUP),
