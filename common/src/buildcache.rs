@@ -73,6 +73,45 @@ pub fn builds_dir(store: &Path) -> PathBuf {
     store.join(".slipway").join("builds")
 }
 
+/// The repository image-build names its own images in:
+/// `localhost/image-build/ID:STAGE-STEP` for the steps of a running build
+/// (and `…-failed` for the state a RUN failed in), `ID:latest` for the
+/// result of a build given no --tag.
+pub const PRIVATE_REPO: &str = "localhost/image-build/";
+
+/// A build's private name, not its untagged result: (build ID, tag).
+/// These are listed only by `ls -a`, and gc removes them once their build
+/// is over.
+pub fn private_name(name: &str) -> Option<(&str, &str)> {
+    let (id, tag) = name.strip_prefix(PRIVATE_REPO)?.split_once(':')?;
+    (tag != "latest" && !id.contains('/')).then_some((id, tag))
+}
+
+/// The prefix of build `id`'s temp dir under [`builds_dir`]; the lock in
+/// it tells whether the build still runs.
+pub fn build_dir_prefix(id: &str) -> String {
+    format!("image-build.{id}.")
+}
+
+/// Whether build `id` still runs (holds the lock of its temp dir).
+pub fn build_alive(store: &Path, id: &str) -> bool {
+    let Ok(rd) = fs::read_dir(builds_dir(store)) else {
+        return false;
+    };
+    let prefix = build_dir_prefix(id);
+    rd.flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .any(|e| {
+            matches!(
+                crate::lock::FileLock::try_acquire(
+                    &e.path().join(".lock"),
+                    crate::lock::LockKind::Exclusive
+                ),
+                Ok(None)
+            )
+        })
+}
+
 /// The lock a running build holds on its temp dir for as long as it
 /// runs: what tells gc a live build from a dead one, whatever PID
 /// namespace either is in.
@@ -167,5 +206,29 @@ mod tests {
         fs::create_dir_all(steps_dir(t.path())).unwrap();
         fs::write(steps_dir(t.path()).join(key.hex()), b"{\"ima").unwrap();
         assert_eq!(lookup(t.path(), &key), None);
+    }
+
+    #[test]
+    fn private_names_are_a_builds_steps_and_failures_not_its_result() {
+        let n = "localhost/image-build/abc123:0-4-failed";
+        assert_eq!(private_name(n), Some(("abc123", "0-4-failed")));
+        assert_eq!(
+            private_name("localhost/image-build/abc123:1-2"),
+            Some(("abc123", "1-2"))
+        );
+        assert_eq!(private_name("localhost/image-build/abc123:latest"), None);
+        assert_eq!(private_name("docker.io/library/busybox:latest"), None);
+    }
+
+    #[test]
+    fn a_build_is_alive_while_it_holds_its_dirs_lock() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = builds_dir(t.path()).join(format!("{}x", build_dir_prefix("b1")));
+        fs::create_dir_all(&dir).unwrap();
+        let held = hold_build_dir(&dir).unwrap();
+        assert!(build_alive(t.path(), "b1"));
+        assert!(!build_alive(t.path(), "b2"));
+        drop(held);
+        assert!(!build_alive(t.path(), "b1"));
     }
 }

@@ -283,6 +283,7 @@ impl Store {
     pub fn gc(
         &self,
         forget_build_cache: bool,
+        keep_failed: bool,
         sweep_layers: impl FnOnce(&BTreeSet<Digest>) -> std::io::Result<(usize, u64)>,
     ) -> Result<GcReport, StoreError> {
         let _session = self.layout.exclusive_session()?;
@@ -315,6 +316,16 @@ impl Store {
             let before = manifests.len();
             manifests.retain(|d| ref_name(d).is_some());
             report.untagged = before - manifests.len();
+            // What builds left behind: steps of builds that died, the
+            // states failed RUNs stopped in (unless kept).
+            let before = manifests.len();
+            manifests.retain(|d| {
+                let Some((id, tag)) = ref_name(d).and_then(|n| buildcache::private_name(n)) else {
+                    return true;
+                };
+                (keep_failed && tag.ends_with("-failed")) || buildcache::build_alive(&root, id)
+            });
+            report.build_leftovers = before - manifests.len();
             index.set_manifests(manifests.clone());
             Ok(manifests)
         })?;
@@ -451,6 +462,8 @@ pub enum Removed {
 #[derive(Debug, Default, serde::Serialize)]
 pub struct GcReport {
     pub untagged: usize,
+    /// Names image-build kept for itself, of builds that are over.
+    pub build_leftovers: usize,
     /// Build cache records forgotten: all of them when asked to, else
     /// those whose image is gone.
     pub cache_records: usize,

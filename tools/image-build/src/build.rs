@@ -725,9 +725,19 @@ impl<'a> Driver<'a> {
             Some(t) => t.clone(),
             // An image written to --output needs no name in the store.
             None if self.opts.output.is_some() => fin.image.clone(),
+            // Its own name, apart from the steps' (which gc removes once
+            // the build is over): the build's result, as docker keeps an
+            // untagged one.
             None => {
-                self.keep_final = Some(fin.image.clone());
-                fin.image.clone()
+                let name = format!("{}:latest", self.repo);
+                let tag = Call::new("image-store")
+                    .arg("tag")
+                    .arg(fin.image.as_str())
+                    .arg(name.as_str());
+                self.act(&[Action::Call(tag)])
+                    .map_err(|e| Error::Msg(e.to_string()))?;
+                self.keep_final = Some(name.clone());
+                name
             }
         };
         Ok(Built { reference })

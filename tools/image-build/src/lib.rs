@@ -543,12 +543,13 @@ fn build(args: Args) -> Result<(), Error> {
     }
     // The build's temp dir is in the store: a RUN's upper dir is renamed
     // into the store's layers, which needs the same filesystem. Named with
-    // our pid, so image-store gc can tell a dead build's from a live one's.
+    // the build's ID, and locked while it runs: image-store gc tells a dead
+    // build's temp dir and private names from a live one's by the lock.
     slipway_common::layout::private_state_dir(&store).map_err(io_at(&store))?;
     let builds = slipway_common::buildcache::builds_dir(&store);
     std::fs::create_dir_all(&builds).map_err(io_at(&builds))?;
     let tmp = tempfile::Builder::new()
-        .prefix(&format!("image-build.{}.", std::process::id()))
+        .prefix(&slipway_common::buildcache::build_dir_prefix(&id))
         .tempdir_in(&builds)
         .map_err(|e| {
             Error::Msg(format!(

@@ -278,9 +278,10 @@ fn a_failing_run_names_its_line_and_a_command_to_debug_it() {
         "cat /marker /partial; echo $STATE",
     ]);
     assert_eq!(ok(c), "kept\npartial\nbefore\n");
-    // Only that step's image keeps a name.
+    // Only that step's image keeps a name (listed with -a, as the
+    // build's own).
     let mut c = env.cmd("image-store");
-    c.arg("ls");
+    c.args(["ls", "-a"]);
     let names = ok(c);
     assert_eq!(names.matches("image-build").count(), 1, "{names}");
     assert!(!names.contains("never"), "{names}");
@@ -910,4 +911,58 @@ fn check_error_true_fails_the_build_on_a_warning_and_check_builds_nothing() {
     let mut c = env.cmd("image-store");
     c.args(["ls", "-q", "--filter", "reference=checked"]);
     assert_eq!(ok(c), "", "--check builds nothing");
+}
+
+#[test]
+fn a_failed_builds_state_is_hidden_from_ls_and_collected_by_gc() {
+    let (env, ctx) = env_with_bb();
+    write_files(
+        &ctx,
+        &[("Dockerfile", "FROM bb\nRUN echo partial > /p && false\n")],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q"]).arg(&ctx);
+    let err = fails(c, "image-build");
+    let failed = err
+        .split_whitespace()
+        .find(|w| w.ends_with("-failed"))
+        .unwrap_or_else(|| panic!("no failed state in {err}"))
+        .to_string();
+    let ls = |all: bool| {
+        let mut c = env.cmd("image-store");
+        c.args(["ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+        if all {
+            c.arg("-a");
+        }
+        ok(c)
+    };
+    assert!(!ls(false).contains("-failed"), "{}", ls(false));
+    assert!(ls(true).contains(failed.as_str()), "{}", ls(true));
+    // The state the hint names stays until gc, unless gc keeps it.
+    let mut c = env.cmd("container-run");
+    c.args(["--rm", "--network", "none", &failed, "cat", "/p"]);
+    assert_eq!(ok(c), "partial\n");
+    let gc = |flags: &[&str]| {
+        let mut c = env.cmd("image-store");
+        c.arg("gc").args(flags);
+        ok(c)
+    };
+    gc(&["--keep-failed"]);
+    assert!(ls(true).contains(failed.as_str()));
+    gc(&[]);
+    assert!(!ls(true).contains("image-build/"), "{}", ls(true));
+    // A build with no --tag keeps its result under a name of its own,
+    // listed as any image and kept by gc.
+    write_files(&ctx, &[("Dockerfile", "FROM bb\nRUN echo ok > /ok\n")]);
+    let mut c = env.cmd("image-build");
+    c.args(["-q"]).arg(&ctx);
+    ok(c);
+    gc(&[]);
+    let shown = ls(false);
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with("localhost/image-build/") && l.ends_with(":latest")),
+        "{shown}"
+    );
 }

@@ -79,6 +79,11 @@ pub enum Command {
         /// too (as `docker builder prune -a`).
         #[arg(long)]
         build_cache: bool,
+        /// Keep the states failed RUNs stopped in (the images the build's
+        /// error names to debug it), which gc otherwise removes once their
+        /// build is over.
+        #[arg(long)]
+        keep_failed: bool,
     },
     /// Disk usage per image: its size, the part it shares with other
     /// images and the part only it uses (as `docker system df -v`).
@@ -117,6 +122,11 @@ pub enum Command {
 
 #[derive(clap::Args, Debug)]
 pub struct LsArgs {
+    /// Also the names image-build keeps for itself (the steps of builds
+    /// that run, the states failed RUNs stopped in), as docker images -a
+    /// shows intermediate images.
+    #[arg(short, long)]
+    pub all: bool,
     /// Only image IDs.
     #[arg(short, long)]
     pub quiet: bool,
@@ -362,6 +372,13 @@ fn ls(store: &Store, a: &LsArgs, out: &mut dyn Write) -> Result<(), Error> {
     let list: Vec<Row> = rows(store)?
         .into_iter()
         .filter(|r| filters.keep(r))
+        .filter(|r| {
+            a.all
+                || r.name
+                    .as_deref()
+                    .and_then(slipway_common::buildcache::private_name)
+                    .is_none()
+        })
         .collect();
     if a.json {
         writeln!(
@@ -595,9 +612,10 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
         Command::Gc {
             json: as_json,
             build_cache,
+            keep_failed,
         } => {
             let root = store.layout().root().to_path_buf();
-            let r = store.gc(*build_cache, |live| {
+            let r = store.gc(*build_cache, *keep_failed, |live| {
                 let r = slipway_common::container::layergc::remove_unused(&root, live)?;
                 Ok((r.layers, r.bytes))
             })?;
@@ -611,8 +629,9 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
             } else {
                 writeln!(
                     out,
-                    "removed {} untagged images, {} blobs, {} unpacked layers, {} temp files and {} build cache records: {} freed",
+                    "removed {} untagged images, {} names of builds that are over, {} blobs, {} unpacked layers, {} temp files and {} build cache records: {} freed",
                     r.untagged,
+                    r.build_leftovers,
                     r.blobs,
                     r.unpacked_layers,
                     r.temp_files,
