@@ -42,6 +42,8 @@ pub mod reference;
 pub mod registry;
 pub mod shell;
 #[cfg(feature = "layer")]
+pub mod sizes;
+#[cfg(feature = "layer")]
 pub mod source;
 #[cfg(feature = "oci")]
 pub mod store;

@@ -620,6 +620,11 @@ pub fn run(args: Args) -> Result<(), Error> {
         }
         kept.push(true);
         w.finish(Some(&blob.digest))?;
+        if store.is_some() {
+            // What ls shows as the image's size, known now for free.
+            let _ =
+                slipway_common::sizes::record(primary.root(), &blob.digest, blob.uncompressed_size);
+        }
         progress(args.quiet, || {
             format!(
                 "layer {}: {} ({} -> {}, {})",

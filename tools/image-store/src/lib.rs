@@ -3,6 +3,7 @@
 
 mod glob;
 mod mount;
+mod usage;
 
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
@@ -85,8 +86,12 @@ pub enum Command {
         #[arg(long)]
         keep_failed: bool,
     },
-    /// Disk usage per image: its size, the part it shares with other
-    /// images and the part only it uses (as `docker system df -v`).
+    /// Disk usage: per image, its blobs, the part it shares with other
+    /// images and the part only it uses (as `docker system df -v`); then
+    /// every byte under the store by what holds it (image blobs, unpacked
+    /// layers, containers, build cache, cache mounts, running builds,
+    /// other), adding up to what du -sb counts (each inode once; what is
+    /// mounted below the store is not counted).
     Du {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -134,7 +139,8 @@ pub struct LsArgs {
     #[arg(long)]
     pub json: bool,
     /// A Go-style template per image: {{.Repository}}, {{.Tag}}, {{.ID}},
-    /// {{.Digest}}, {{.CreatedSince}}, {{.CreatedAt}}, {{.Size}},
+    /// {{.Digest}}, {{.CreatedSince}}, {{.CreatedAt}}, {{.Size}} (as docker
+    /// images: the layers' uncompressed sizes),
     /// {{.Labels}}, {{json .}}; a leading "table " prints a header.
     #[arg(long, value_name = "TEMPLATE")]
     pub format: Option<String>,
@@ -173,7 +179,10 @@ pub struct Row {
     pub id: Digest,
     pub digest: Digest,
     pub created: Option<String>,
+    /// What docker images shows: the layers' uncompressed sizes.
     pub size: u64,
+    /// What its blobs (manifest, config, layers) take in the store.
+    pub disk_size: u64,
     pub labels: BTreeMap<String, String>,
     #[serde(skip)]
     created_secs: i64,
@@ -218,6 +227,15 @@ fn rows(store: &Store) -> Result<Vec<Row>, Error> {
             })
             .collect();
         let blobs = img.blob_sizes();
+        let mut size = 0;
+        for l in img.manifest.layers() {
+            let d = image::digest_of(l).map_err(|err| Error::Invalid(err.to_string()))?;
+            size += slipway_common::sizes::uncompressed(store.layout(), &d, l.size())
+                .unwrap_or_else(|err| {
+                    eprintln!("image-store: warning: layer {d}: {err}");
+                    l.size()
+                });
+        }
         let (repository, tag) = match &e.name {
             Some(n) => (n.familiar_name(), n.tag().unwrap_or("<none>").to_string()),
             None => ("<none>".into(), "<none>".into()),
@@ -234,7 +252,8 @@ fn rows(store: &Store) -> Result<Vec<Row>, Error> {
                 .get("created")
                 .and_then(|c| c.as_str())
                 .map(str::to_string),
-            size: blobs.iter().map(|(_, s)| s).sum(),
+            size,
+            disk_size: blobs.iter().map(|(_, s)| s).sum(),
             labels,
             created_secs: img.created().unwrap_or(0),
             blobs,
@@ -460,6 +479,8 @@ fn inspect(store: &Store, refs: &[String], out: &mut dyn Write) -> Result<(), Er
 
 fn du(store: &Store, json_out: bool, out: &mut dyn Write) -> Result<(), Error> {
     let list = rows(store)?;
+    let root = store.layout().root();
+    let (parts, total) = usage::usage(root).ctx("measure", root)?;
     // How many distinct images use each blob.
     let mut users: HashMap<Digest, BTreeSet<Digest>> = HashMap::new();
     for r in &list {
@@ -499,12 +520,14 @@ fn du(store: &Store, json_out: bool, out: &mut dyn Write) -> Result<(), Error> {
             .map(|(r, shared)| {
                 json!({
                     "repository": r.repository, "tag": r.tag, "id": r.id.to_string(),
-                    "digest": r.digest.to_string(), "size": r.size, "shared_size": shared,
-                    "unique_size": r.size - shared,
+                    "digest": r.digest.to_string(), "size": r.disk_size, "shared_size": shared,
+                    "unique_size": r.disk_size - shared,
                 })
             })
             .collect();
-        let doc = json!({"images": images, "total_blob_bytes": on_disk, "reclaimable_bytes": on_disk.saturating_sub(referenced)});
+        let doc = json!({"images": images, "total_blob_bytes": on_disk,
+            "reclaimable_bytes": on_disk.saturating_sub(referenced),
+            "parts": parts, "total_bytes": total});
         writeln!(
             out,
             "{}",
@@ -531,16 +554,22 @@ fn du(store: &Store, json_out: bool, out: &mut dyn Write) -> Result<(), Error> {
             r.tag.clone(),
             r.id.short().to_string(),
             field(r, "CreatedSince", false),
-            time::human_size(r.size),
+            time::human_size(r.disk_size),
             time::human_size(*shared),
-            time::human_size(r.size - shared),
+            time::human_size(r.disk_size - shared),
         ]);
     }
     write!(out, "{}", table(&grid)).map_err(out_err)?;
+    // Then the whole store, part by part: every byte du -sb counts.
+    let mut grid = vec![vec!["STORE".to_string(), "SIZE".to_string()]];
+    for p in usage::PARTS {
+        grid.push(vec![p.to_string(), time::human_size(parts[p])]);
+    }
+    grid.push(vec!["total".into(), time::human_size(total)]);
+    write!(out, "\n{}", table(&grid)).map_err(out_err)?;
     writeln!(
         out,
-        "\nTotal: {} on disk, {} reclaimable by gc",
-        time::human_size(on_disk),
+        "\nImage blobs: {} reclaimable by gc",
         time::human_size(on_disk.saturating_sub(referenced))
     )
     .map_err(out_err)
