@@ -13,9 +13,26 @@ pub fn numeric(spec: &str) -> Option<(u32, u32)> {
     Some((u.parse().ok()?, g.parse().ok()?))
 }
 
+/// `UID[:GID]` with numbers only, each checked: None when a name is in
+/// it, an error for an ID out of range.
+pub fn numeric_checked(spec: &str) -> Result<Option<(u32, u32)>, String> {
+    numeric(spec).map(checked).transpose()
+}
+
+/// (uid_t)-1 is "no change" to chown and setresuid: IDs stop at
+/// 2147483647, as runc has them.
+fn checked((uid, gid): (u32, u32)) -> Result<(u32, u32), String> {
+    for id in [uid, gid] {
+        if id > i32::MAX as u32 {
+            return Err(format!("{id} is out of range: IDs go up to {}", i32::MAX));
+        }
+    }
+    Ok((uid, gid))
+}
+
 /// The numeric owner `spec` names in the root filesystem at `root`.
 pub fn in_root(root: &Path, spec: &str) -> Result<(u32, u32), String> {
-    if let Some(n) = numeric(spec) {
+    if let Some(n) = numeric_checked(spec)? {
         return Ok(n);
     }
     let (user, group) = match spec.split_once(':') {
@@ -45,7 +62,7 @@ pub fn in_root(root: &Path, spec: &str) -> Result<(u32, u32), String> {
         Some(g) => find("etc/group", g)?.0,
         None => primary.unwrap_or(uid),
     };
-    Ok((uid, gid))
+    checked((uid, gid))
 }
 
 #[cfg(test)]
@@ -77,6 +94,12 @@ mod tests {
             .unwrap_err()
             .contains("no \"nobody\""));
         assert_eq!(numeric("5"), Some((5, 5)));
+        assert!(in_root(root.path(), "4294967295:0").is_err(), "uid -1");
+        assert!(numeric_checked("0:2147483648").is_err());
+        assert_eq!(
+            numeric_checked("2147483647"),
+            Ok(Some((2147483647, 2147483647)))
+        );
         assert_eq!(numeric("app"), None);
     }
 }

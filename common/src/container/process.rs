@@ -83,6 +83,8 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, Strin
             })?,
         };
     }
+    check_id("uid", uid)?;
+    check_id("gid", gid)?;
     let mut groups = Vec::new();
     if group_part.is_none() {
         if let Some(name) = &name {
@@ -101,6 +103,21 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, Strin
     })
 }
 
+/// The largest user or group ID a container may take, as runc allows:
+/// (uid_t)-1 means "leave unchanged" to setresuid, so 4294967295 would
+/// keep the caller's root.
+pub const MAX_ID: u32 = i32::MAX as u32;
+
+/// Refuses an ID above [`MAX_ID`].
+pub fn check_id(what: &str, id: u32) -> Result<(), String> {
+    if id > MAX_ID {
+        return Err(format!(
+            "{what} {id} is out of range: IDs go up to {MAX_ID}"
+        ));
+    }
+    Ok(())
+}
+
 /// Why switching to a user failed; EINVAL from the kernel means an ID
 /// that the (rootless) user namespace does not map.
 fn id_error(what: &str, id: u32) -> io::Error {
@@ -115,6 +132,14 @@ fn id_error(what: &str, id: u32) -> io::Error {
 
 /// Switches to `user`: groups first, while we still may.
 pub fn switch_user(user: &User) -> io::Result<()> {
+    // Whatever parsed the IDs (a -u, an image's USER, a bundle's spec):
+    // none above MAX_ID reaches setresuid.
+    for (what, id) in [("uid", user.uid), ("gid", user.gid)]
+        .into_iter()
+        .chain(user.groups.iter().map(|g| ("group", *g)))
+    {
+        check_id(what, id).map_err(io::Error::other)?;
+    }
     let groups: Vec<libc::gid_t> = user.groups.clone();
     // A user namespace whose gid map the user wrote alone denies
     // setgroups: the groups we have are all there can be.

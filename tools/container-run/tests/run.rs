@@ -1124,3 +1124,29 @@ fn an_image_that_lists_one_layer_twice_runs() {
     );
     assert_eq!(stdout(&out), "once\n");
 }
+
+#[test]
+fn a_uid_of_minus_one_is_refused_not_run_as_root() {
+    let e = env();
+    // (uid_t)-1 means "unchanged" to setresuid: it would stay root.
+    for flags in [
+        &["-u", "4294967295:4294967295"][..],
+        &["-u", "0:4294967295"],
+    ] {
+        let mut args = flags.to_vec();
+        args.extend(["bb", "id", "-u"]);
+        let o = run(&e, &args);
+        assert_ne!(o.status.code(), Some(0), "{flags:?}: {}", stdout(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("out of range"),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // The same through an image's USER.
+    busybox_image(&e, "minus-one", &["--user", "4294967295"]);
+    let o = run(&e, &["minus-one", "id", "-u"]);
+    assert_ne!(o.status.code(), Some(0), "{}", stdout(&o));
+    // The largest that is an ID runs as it.
+    assert_eq!(sh_ok(&e, &["-u", "2147483647"], "id -u"), "2147483647\n");
+}

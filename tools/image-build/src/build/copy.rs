@@ -555,7 +555,7 @@ impl Driver<'_> {
     /// its own group, as Docker documents.
     fn owner(&mut self, image: &str, spec: &str) -> Result<String, String> {
         use slipway_common::owner;
-        if let Some((u, g)) = owner::numeric(spec) {
+        if let Some((u, g)) = owner::numeric_checked(spec)? {
             return Ok(format!("{u}:{g}"));
         }
         if self.script() {
