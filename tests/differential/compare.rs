@@ -112,7 +112,12 @@ fn compare_cmd(args: &[String]) -> Result<ExitCode, String> {
     let mut diffs = Vec::new();
     let mut buildah = load_image(bl)?;
     if let Some(path) = buildah_config {
-        buildah.config = read_json(&path)?;
+        // `buildah inspect --type image` output: the Docker form under "Docker".
+        let mut inspect = read_json(&path)?;
+        buildah.config = inspect
+            .get_mut("Docker")
+            .map(Value::take)
+            .unwrap_or(inspect);
     }
     compare_images(&buildah, &load_image(sl)?, &mut diffs);
     compare_trees(&walk(br)?, &walk(sr)?, since, &mut diffs);
