@@ -160,6 +160,17 @@ fn locked_flags(path: &CString) -> libc::c_ulong {
     .fold(0, |acc, (_, ms)| acc | ms)
 }
 
+fn attr_words(attr: u64) -> &'static str {
+    match (
+        attr & slipway_common::mount::ATTR_RDONLY != 0,
+        attr & slipway_common::mount::ATTR_NODEV != 0,
+    ) {
+        (true, true) => "read-only and nodev",
+        (true, false) => "read-only",
+        _ => "nodev",
+    }
+}
+
 /// A bind remount with `flags`; refused (EPERM) because it would clear a
 /// locked flag, it is tried again with the mount's own flags kept, as runc
 /// does rootless.
@@ -309,6 +320,22 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
                     let now = open_path(r, &m.target)?;
                     remount(&fd_path(&now), ro | nodev)
                         .or_else(ctx(|| format!("remount {}", m.target)))?;
+                    // And every mount the source has below it, as Docker 25
+                    // makes :ro recursive: a tmpfs under a volume's source
+                    // must neither open devices nor take writes through :ro.
+                    let mut attr = 0;
+                    if *read_only {
+                        attr |= slipway_common::mount::ATTR_RDONLY;
+                    }
+                    if nodev != 0 {
+                        attr |= slipway_common::mount::ATTR_NODEV;
+                    }
+                    match slipway_common::mount::set_attr_recursive(now.as_raw_fd(), attr) {
+                        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
+                        r => r.or_else(ctx(|| {
+                            format!("make the mounts below {} {}", m.target, attr_words(attr))
+                        }))?,
+                    }
                 }
             }
             MountKind::Tmpfs { options } => {
@@ -320,6 +347,11 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
                     match o {
                         "nosuid" => flags |= libc::MS_NOSUID,
                         "nodev" => flags |= libc::MS_NODEV,
+                        // Device nodes work only in the /dev we make: a
+                        // tmpfs asked for with `dev` stays nodev unless the
+                        // container is privileged (Docker's device cgroup
+                        // would refuse their opening all the same).
+                        "dev" => {}
                         "noexec" => flags |= libc::MS_NOEXEC,
                         "ro" => flags |= libc::MS_RDONLY,
                         "strictatime" => flags |= libc::MS_STRICTATIME,
@@ -330,6 +362,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
                     }
                 }
                 let data = c(&data.join(","));
+                flags |= nodev;
                 mount(
                     Some(c"tmpfs"),
                     &fd_path(&target),

@@ -1150,3 +1150,62 @@ fn a_uid_of_minus_one_is_refused_not_run_as_root() {
     // The largest that is an ID runs as it.
     assert_eq!(sh_ok(&e, &["-u", "2147483647"], "id -u"), "2147483647\n");
 }
+
+/// A tmpfs mounted at `dir` on the host for as long as it lives.
+struct HostTmpfs(std::path::PathBuf);
+
+impl HostTmpfs {
+    fn at(dir: std::path::PathBuf) -> HostTmpfs {
+        std::fs::create_dir_all(&dir).unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "t"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount a tmpfs at {}", dir.display());
+        HostTmpfs(dir)
+    }
+}
+
+impl Drop for HostTmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn devices_cannot_be_opened_below_a_volume_or_in_a_dev_tmpfs() {
+    let e = env();
+    let src = e.path("v");
+    let _sub = HostTmpfs::at(src.join("sub"));
+    let vol = format!("{}:/vol", src.display());
+    // A null device made where a mount below the volume's source would
+    // have allowed it: mknod is Docker's default capability, opening the
+    // node must fail all the same (runc's device cgroup refuses it).
+    let probe = "mknod $D c 1 3 && echo MADE; (exec 3<$D) 2>/dev/null && echo OPENED; true";
+    let o = sh_ok(&e, &["-v", &vol], &probe.replace("$D", "/vol/sub/n"));
+    assert!(
+        o.contains("MADE") && !o.contains("OPENED"),
+        "a device under a volume: {o}"
+    );
+    let o = sh_ok(&e, &["--tmpfs", "/x:dev"], &probe.replace("$D", "/x/n"));
+    assert!(
+        o.contains("MADE") && !o.contains("OPENED"),
+        "a device in a dev tmpfs: {o}"
+    );
+}
+
+#[test]
+fn a_read_only_volume_is_read_only_all_the_way_down() {
+    let e = env();
+    let src = e.path("ro");
+    let _sub = HostTmpfs::at(src.join("sub"));
+    let vol = format!("{}:/host:ro", src.display());
+    let o = sh_ok(
+        &e,
+        &["-v", &vol],
+        "echo x > /host/sub/p 2>/dev/null && echo WROTE; true",
+    );
+    assert!(!o.contains("WROTE"), "{o}");
+    assert!(!src.join("sub/p").exists(), "the host's mount was written");
+}
