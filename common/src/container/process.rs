@@ -54,6 +54,59 @@ fn group_entries(group: &str) -> impl Iterator<Item = (&str, u32, Vec<&str>)> {
     })
 }
 
+/// The most of an image's /etc/passwd or /etc/group that is read: a real
+/// one is a few kilobytes.
+pub const ACCOUNT_FILE_MAX: u64 = 1 << 20;
+
+/// An image's /etc/passwd or /etc/group, opened by the caller (inside the
+/// root): a regular file of at most [`ACCOUNT_FILE_MAX`] bytes, or an
+/// error that says what it is instead. A FIFO or a device (a symlink to
+/// /dev/urandom) would block setup or fill the memory. None of it: empty.
+pub fn read_account_file(path: &str, opened: io::Result<std::fs::File>) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(format!("{path}: {e}")),
+    };
+    let meta = file.metadata().map_err(|e| format!("{path}: {e}"))?;
+    let t = meta.file_type();
+    if !t.is_file() {
+        let what = if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_char_device() || t.is_block_device() {
+            "a device"
+        } else if t.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        return Err(format!(
+            "{path} is {what}: the user cannot be looked up in it"
+        ));
+    }
+    let mut text = String::new();
+    file.take(ACCOUNT_FILE_MAX + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{path}: {e}"))?;
+    if text.len() as u64 > ACCOUNT_FILE_MAX {
+        return Err(format!(
+            "{path} is larger than {ACCOUNT_FILE_MAX} bytes: the user is not looked up in it"
+        ));
+    }
+    Ok(text)
+}
+
+/// Opens `path` for [`read_account_file`] without blocking on a FIFO.
+pub fn open_account_file(path: &str) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+}
+
 /// Resolves `-u NAME|UID[:GROUP|GID]` against the image's /etc/passwd and
 /// /etc/group as Docker (runc's libcontainer/user) does: a name must
 /// exist; a number need not; the primary group comes from passwd unless

@@ -284,8 +284,9 @@ fn setup_and_exec(ns: &Namespaces, plan: &Plan, go: OwnedFd) -> Result<Never, Fa
     // SAFETY: setsid has no preconditions.
     unsafe { libc::setsid() };
     // After setns(mnt) our root is the container's: these are its files.
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let account = |p: &str| process::read_account_file(p, process::open_account_file(p));
+    let passwd = account("/etc/passwd").map_err(fail)?;
+    let group = account("/etc/group").map_err(fail)?;
     let user = process::resolve_user(&plan.user, &passwd, &group).map_err(fail)?;
     // -t: a pty of the container's devpts as our terminal and stdio, its
     // master sent back to container-ctl.

@@ -119,8 +119,9 @@ fn setup_and_exec(plan: &Plan, go: OwnedFd, stdio: Stdio) -> Result<Never, Fail>
     }
     mounts::setup(plan).map_err(fail)?;
 
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    let account = |p: &str| process::read_account_file(p, process::open_account_file(p));
+    let passwd = account("/etc/passwd").map_err(fail)?;
+    let group = account("/etc/group").map_err(fail)?;
     let mut user = process::resolve_user(&plan.user, &passwd, &group).map_err(fail)?;
     for g in &plan.extra_groups {
         if !user.groups.contains(g) {

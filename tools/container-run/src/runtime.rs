@@ -151,15 +151,26 @@ fn mount_root(plan: &Plan) -> Result<(), Error> {
 /// The runtime-spec config.json for the plan.
 fn spec(plan: &Plan, root: &Path, netns: Option<&str>) -> Result<Value, Error> {
     let rootfd = fs::File::open(root).map_err(os("open the root"))?;
-    let read = |p: &str| fs::read_to_string(root.join(p)).unwrap_or_default();
+    // Inside the root, never through a symlink out of it, and bounded.
+    let read = |p: &str| -> Result<String, Error> {
+        let opened = slipway_common::apply::openat_in_root(
+            rootfd.as_raw_fd(),
+            p.as_bytes(),
+            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            0,
+        )
+        .map(fs::File::from);
+        slipway_common::container::process::read_account_file(&format!("/{p}"), opened)
+            .map_err(Error::Invalid)
+    };
     let user = resolve_user(
         if plan.user.is_empty() {
             "0"
         } else {
             &plan.user
         },
-        &read("etc/passwd"),
-        &read("etc/group"),
+        &read("etc/passwd")?,
+        &read("etc/group")?,
     )
     .map_err(|e| Error::Invalid(format!("--user {}: {e}", plan.user)))?;
     // The working directory is made if missing, as ours does.

@@ -1,7 +1,7 @@
 //! container-run against the kernel: real namespaces, overlayfs, cgroups
 //! and seccomp, each security property tried from inside a container.
 
-use slipway_tests::{busybox_image, ok, Env};
+use slipway_tests::{busybox_image, files_layer, ok, Env};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 
@@ -1208,4 +1208,55 @@ fn a_read_only_volume_is_read_only_all_the_way_down() {
     );
     assert!(!o.contains("WROTE"), "{o}");
     assert!(!src.join("sub/p").exists(), "the host's mount was written");
+}
+
+/// bb with one more layer whose /etc/group is `kind`: a symlink, a FIFO.
+fn bb_with_group(e: &Env, tag: &str, kind: tar::EntryType, link: Option<&str>) {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(0o644);
+    h.set_size(0);
+    if let Some(l) = link {
+        h.set_link_name(l).unwrap();
+    }
+    h.set_cksum();
+    b.append_data(&mut h, "etc/group", std::io::empty())
+        .unwrap();
+    let layer = e.path(&format!("{tag}.tar"));
+    std::fs::write(&layer, b.into_inner().unwrap()).unwrap();
+    let mut c = e.cmd("image-assemble");
+    c.args(["-q", "--base", "bb", "-t", tag]).arg(&layer);
+    ok(c);
+}
+
+#[test]
+fn a_hostile_etc_group_is_refused_in_one_line_not_read_for_ever() {
+    let e = env();
+    bb_with_group(&e, "urandom", tar::EntryType::Symlink, Some("/dev/urandom"));
+    bb_with_group(&e, "fifo", tar::EntryType::Fifo, None);
+    for (image, says) in [("urandom", "a device"), ("fifo", "a FIFO")] {
+        // Bounded by a memory limit too: without the check the first
+        // grows until the limit kills it.
+        let o = run(&e, &["-m", "256m", image, "true"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_ne!(o.status.code(), Some(0), "{image}");
+        assert!(
+            err.contains("/etc/group is ") && err.contains(says),
+            "{image}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // An ordinary large file is refused past the cap.
+    let big = format!("root:x:0:\n{}", "x".repeat(2 << 20));
+    let layer = files_layer(e.dir.path(), "big.tar", &[("etc/group", big.as_bytes())]);
+    let mut c = e.cmd("image-assemble");
+    c.args(["-q", "--base", "bb", "-t", "big"]).arg(&layer);
+    ok(c);
+    let o = run(&e, &["big", "true"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("larger than"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
