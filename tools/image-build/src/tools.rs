@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -226,6 +227,22 @@ impl Runner<'_> {
             .env("SLIPWAY_STORE", &self.store)
             .stdin(Stdio::null())
             .stderr(Stdio::piped());
+        // A build killed outright (kill -9) takes its tools with it: a
+        // RUN's container-run gets SIGTERM and stops its container,
+        // rather than running it to the end with nobody to read it.
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: prctl, getppid and raise are async-signal-safe; nothing
+        // is allocated between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                // Died before the prctl took: no signal would come.
+                if libc::getppid() != parent {
+                    libc::raise(libc::SIGTERM);
+                }
+                Ok(())
+            });
+        }
         cmd
     }
 

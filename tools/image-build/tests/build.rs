@@ -966,3 +966,35 @@ fn a_failed_builds_state_is_hidden_from_ls_and_collected_by_gc() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_killed_build_takes_its_running_step_with_it() {
+    let (env, ctx) = env_with_bb();
+    // A command line no other test runs, to find its process by.
+    write_files(
+        &ctx,
+        &[("Dockerfile", "FROM bb\nRUN sleep 3131 && echo never\n")],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--network", "none"]).arg(&ctx);
+    let mut build = c.spawn().unwrap();
+    let running = || {
+        Command::new("pgrep")
+            .args(["-f", "sleep 3131"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let wait = |want: bool| {
+        let t = std::time::Instant::now();
+        while running() != want {
+            assert!(t.elapsed().as_secs() < 30, "the step never became {want}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    wait(true);
+    build.kill().unwrap();
+    build.wait().unwrap();
+    // Its container-run got SIGTERM and stopped the container.
+    wait(false);
+}
