@@ -101,6 +101,7 @@ pub fn exec(store: &Path, a: &ExecArgs) -> Result<u8, Error> {
     for e in &a.env {
         process::env_arg(&mut env, e).map_err(Error::Invalid)?;
     }
+    process::tidy_env(&mut env);
     if a.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }

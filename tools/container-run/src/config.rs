@@ -423,6 +423,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     if args.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         set_env(&mut env, "TERM=xterm".into());
     }
+    slipway_common::container::process::tidy_env(&mut env);
     // What the record keeps: everything but the secrets.
     let recorded = env.clone();
     for name in &args.secret_env {
@@ -438,6 +439,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         }
         env_arg(&mut env, name)?;
     }
+    slipway_common::container::process::tidy_env(&mut env);
     let cwd = match &args.workdir {
         Some(w) if !w.starts_with('/') => {
             return Err(invalid(format!(
@@ -666,6 +668,7 @@ mod tests {
         let mut env = vec!["PATH=/bin".to_string(), "A=1".to_string()];
         set_env(&mut env, "A=2".into());
         env_arg(&mut env, "B=x=y").unwrap();
+        slipway_common::container::process::tidy_env(&mut env);
         assert_eq!(env, vec!["PATH=/bin", "A=2", "B=x=y"]);
         assert!(env_arg(&mut env, "=v").is_err());
     }
