@@ -99,11 +99,23 @@ impl Slirp {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        // SAFETY: only dup2 between fork and exec.
+        // It must not outlive us (a kill -9 of container-run, or of the
+        // monitor of a detached container), nor keep the signal mask we
+        // block while we forward signals: it would ignore SIGTERM.
+        // SAFETY: dup2, sigprocmask, prctl, getppid and raise are
+        // async-signal-safe; nothing is allocated between fork and exec.
+        let parent = std::process::id() as libc::pid_t;
         unsafe {
             cmd.pre_exec(move || {
                 if libc::dup2(wr_raw, 3) < 0 {
                     return Err(io::Error::last_os_error());
+                }
+                let mut none: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut none);
+                libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::raise(libc::SIGKILL);
                 }
                 Ok(())
             });

@@ -1260,3 +1260,41 @@ fn a_hostile_etc_group_is_refused_in_one_line_not_read_for_ever() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn slirp4netns_dies_with_a_killed_container_run() {
+    let e = env();
+    let mut c = e.cmd("container-run");
+    c.args(["--rm", "--network", "private", "bb", "sleep", "4242"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut run = c.spawn().unwrap();
+    let pids = |pattern: &str| -> Vec<String> {
+        let o = Command::new("pgrep")
+            .args(["-f", pattern])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let until = |what: &str, f: &dyn Fn() -> bool| {
+        let t = std::time::Instant::now();
+        while !f() {
+            assert!(t.elapsed().as_secs() < 30, "{what}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    until("the container started", &|| pids("^sleep 4242$").len() == 1);
+    let pid = pids("^sleep 4242$").remove(0);
+    let slirp = format!("slirp4netns .* {pid} tap0");
+    until("slirp4netns started", &|| !pids(&slirp).is_empty());
+    run.kill().unwrap();
+    run.wait().unwrap();
+    until("slirp4netns went with container-run", &|| {
+        pids(&slirp).is_empty()
+    });
+    let _ = Command::new("kill").arg("-9").arg(&pid).status();
+}
