@@ -40,6 +40,10 @@ pub struct Limits {
     /// Bytes of memory (`--memory`); swap is limited to the same again, as
     /// Docker does when `--memory-swap` is not given.
     pub memory: Option<u64>,
+    /// Deny every device but Docker's default ones (not for a privileged
+    /// container): the devices controller on cgroup v1.
+    #[serde(default)]
+    pub devices: bool,
     /// Processes (`--pids-limit`).
     pub pids: Option<u64>,
     /// CPUs (`--cpus`), in billionths.
@@ -81,7 +85,72 @@ pub struct Cgroup {
 
 /// v1 controllers we place containers in: those that carry the limits
 /// (and list every process, for stop and kill).
-const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu"];
+const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu", "devices"];
+
+/// A device cgroup rule: allow (or deny) `access` (r, w, m) to the `kind`
+/// ('c', 'b' or 'a' for all) devices `major:minor` (None: any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceRule {
+    pub allow: bool,
+    pub kind: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: &'static str,
+}
+
+impl DeviceRule {
+    /// As devices.allow and devices.deny take it: `c 1:3 rwm`.
+    pub fn v1_line(&self) -> String {
+        let n = |v: Option<i64>| v.map_or("*".to_string(), |v| v.to_string());
+        format!(
+            "{} {}:{} {}",
+            self.kind,
+            n(self.major),
+            n(self.minor),
+            self.access
+        )
+    }
+}
+
+const fn allow(
+    kind: char,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &'static str,
+) -> DeviceRule {
+    DeviceRule {
+        allow: true,
+        kind,
+        major,
+        minor,
+        access,
+    }
+}
+
+/// Docker's (runc's) default device policy: everything denied, then mknod
+/// of any node, and use of null, zero, full, random, urandom, tty, console,
+/// ptmx, the ptys and tun. What a node made in the container may open.
+pub const DEFAULT_DEVICES: &[DeviceRule] = &[
+    DeviceRule {
+        allow: false,
+        kind: 'a',
+        major: None,
+        minor: None,
+        access: "rwm",
+    },
+    allow('c', None, None, "m"),
+    allow('b', None, None, "m"),
+    allow('c', Some(1), Some(3), "rwm"),
+    allow('c', Some(1), Some(5), "rwm"),
+    allow('c', Some(1), Some(7), "rwm"),
+    allow('c', Some(1), Some(8), "rwm"),
+    allow('c', Some(1), Some(9), "rwm"),
+    allow('c', Some(5), Some(0), "rwm"),
+    allow('c', Some(5), Some(1), "rwm"),
+    allow('c', Some(5), Some(2), "rwm"),
+    allow('c', Some(136), None, "rwm"),
+    allow('c', Some(10), Some(200), "rwm"),
+];
 
 fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
     fs::write(path, value).map_err(io_err("write", path))
@@ -200,6 +269,16 @@ impl Cgroup {
                     "pids" => {
                         if let Some(p) = limits.pids {
                             write(&dir.join("pids.max"), &p.to_string())?;
+                        }
+                    }
+                    "devices" if limits.devices => {
+                        for r in DEFAULT_DEVICES {
+                            let file = if r.allow {
+                                "devices.allow"
+                            } else {
+                                "devices.deny"
+                            };
+                            write(&dir.join(file), &r.v1_line())?;
                         }
                     }
                     "cpu" => {

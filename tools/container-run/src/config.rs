@@ -274,6 +274,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             .transpose()
             .map_err(invalid)?,
         pids: args.pids_limit,
+        devices: !args.privileged,
         nano_cpus: args
             .cpus
             .as_deref()

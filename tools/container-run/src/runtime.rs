@@ -10,8 +10,8 @@ use crate::Error;
 use serde_json::{json, Value};
 use slipway_common::apply::mkdir_all_in_root;
 use slipway_common::container::process::{block_signals, resolve_user};
-use slipway_common::container::seccomp;
 use slipway_common::container::state::Status;
+use slipway_common::container::{cgroups, seccomp};
 use std::ffi::CString;
 use std::fs;
 use std::os::fd::AsRawFd;
@@ -226,6 +226,26 @@ fn spec(plan: &Plan, root: &Path, netns: Option<&str>) -> Result<Value, Error> {
             "cpu".into(),
             json!({"period": 100_000, "quota": n / 10_000}),
         );
+    }
+    // The same device policy as ours, for the other runtime to apply.
+    if plan.limits.devices {
+        let rules: Vec<Value> = cgroups::DEFAULT_DEVICES
+            .iter()
+            .map(|r| {
+                let mut v = json!({"allow": r.allow, "access": r.access});
+                if r.kind != 'a' {
+                    v["type"] = json!(r.kind.to_string());
+                }
+                if let Some(m) = r.major {
+                    v["major"] = json!(m);
+                }
+                if let Some(m) = r.minor {
+                    v["minor"] = json!(m);
+                }
+                v
+            })
+            .collect();
+        resources.insert("devices".into(), Value::Array(rules));
     }
     let mut linux = json!({
         "namespaces": namespaces,

@@ -1298,3 +1298,53 @@ fn slirp4netns_dies_with_a_killed_container_run() {
     });
     let _ = Command::new("kill").arg("-9").arg(&pid).status();
 }
+
+#[test]
+fn a_container_runs_under_dockers_device_policy() {
+    let e = env();
+    if !std::path::Path::new("/sys/fs/cgroup/devices/devices.allow").exists() {
+        eprintln!("skipped: no cgroup v1 devices controller on this host");
+        return;
+    }
+    // /dev is the one place nodes work, and only those container-run
+    // puts there: the device cgroup is the second wall, as Docker's.
+    let mut c = e.cmd("container-run");
+    c.args([
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "devs",
+        "bb",
+        "sleep",
+        "60",
+    ]);
+    ok(c);
+    let mut c = e.cmd("container-ctl");
+    c.args(["inspect", "devs"]);
+    let doc = slipway_tests::json(&ok(c));
+    let pid = doc[0]["State"]["Pid"].as_i64().unwrap();
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let rel = cgroups
+        .lines()
+        .find_map(|l| l.split_once(":devices:").map(|(_, p)| p.to_string()))
+        .unwrap_or_else(|| panic!("no devices cgroup in {cgroups}"));
+    let list =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/devices{rel}/devices.list")).unwrap();
+    let mut c = e.cmd("container-ctl");
+    c.args(["rm", "-f", "devs"]);
+    ok(c);
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(!lines.contains(&"a *:* rwm"), "everything allowed: {list}");
+    for want in ["c 1:3 rwm", "c *:* m", "c 136:* rwm"] {
+        assert!(lines.contains(&want), "{want} missing: {list}");
+    }
+    assert!(!lines.iter().any(|l| l.starts_with("b 7:")), "{list}");
+    // The same rules go to another runtime in the bundle's spec: a node
+    // made in runc's /dev (not nodev) cannot be opened either.
+    if slipway_tests::which("runc").is_some() {
+        let probe = "mknod /dev/probe b 7 0 && echo MADE; (exec 3</dev/probe) 2>/dev/null && echo OPENED; true";
+        let o = sh_ok(&e, &["--runtime", "runc"], probe);
+        assert!(o.contains("MADE") && !o.contains("OPENED"), "runc: {o}");
+    }
+}
