@@ -47,6 +47,73 @@ pub struct Image {
     pub config: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The `config` of an image config (image-spec's "config" object, in
+/// Docker's field names): what the tools read of it, typed once for all of
+/// them; every other field kept as it was in `other`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ContainerConfig {
+    /// The `config` of a whole image config; a field of the wrong type
+    /// (a config written by hand) reads as absent rather than failing.
+    pub fn of(image_config: &serde_json::Map<String, serde_json::Value>) -> ContainerConfig {
+        let Some(c) = image_config.get("config").and_then(|c| c.as_object()) else {
+            return ContainerConfig::default();
+        };
+        serde_json::from_value(serde_json::Value::Object(c.clone())).unwrap_or_else(|_| {
+            // Field by field: keep what reads.
+            let mut out = ContainerConfig::default();
+            for (k, v) in c {
+                let one = serde_json::json!({ k: v });
+                if let Ok(part) = serde_json::from_value::<ContainerConfig>(one) {
+                    out.merge(part);
+                }
+            }
+            out
+        })
+    }
+
+    fn merge(&mut self, o: ContainerConfig) {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if o.$f.is_some() { self.$f = o.$f; } )* };
+        }
+        take!(
+            user,
+            env,
+            entrypoint,
+            cmd,
+            working_dir,
+            stop_signal,
+            shell,
+            on_build,
+            labels
+        );
+        self.other.extend(o.other);
+    }
+}
+
 /// What kind of document a descriptor (or the JSON itself) says it is.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DocKind {
@@ -163,6 +230,12 @@ impl Image {
             .and_then(crate::time::parse_rfc3339)
     }
 
+    /// The config's `config` (what a container of the image starts
+    /// with), typed; a field of the wrong type reads as absent.
+    pub fn container_config(&self) -> ContainerConfig {
+        ContainerConfig::of(&self.config)
+    }
+
     pub fn labels(&self) -> serde_json::Map<String, serde_json::Value> {
         self.config
             .get("config")
@@ -226,4 +299,22 @@ pub fn select_platform(index: &ImageIndex, platform: &Platform) -> Option<Descri
                 .find(|m| m.platform().is_none() && m.media_type() != &MediaType::ImageIndex)
         })
         .cloned()
+}
+
+#[cfg(test)]
+mod container_config_tests {
+    use super::ContainerConfig;
+
+    #[test]
+    fn the_container_config_reads_typed_and_keeps_the_rest() {
+        let v = serde_json::json!({"config": {"Env": ["A=1"], "Cmd": null, "User": "app",
+            "StopSignal": "SIGUSR1", "ExposedPorts": {"80/tcp": {}}, "Entrypoint": 7}});
+        let c = ContainerConfig::of(v.as_object().unwrap());
+        assert_eq!(c.env.as_deref(), Some(&["A=1".to_string()][..]));
+        assert_eq!(c.cmd, None);
+        assert_eq!(c.user.as_deref(), Some("app"));
+        assert_eq!(c.stop_signal.as_deref(), Some("SIGUSR1"));
+        assert_eq!(c.entrypoint, None, "a number is no entrypoint");
+        assert!(c.other.contains_key("ExposedPorts"));
+    }
 }

@@ -2,12 +2,12 @@
 //! container's first process needs, decided before it is created.
 
 use crate::{initlayer, mounts, Args, Error};
-use serde_json::{Map, Value};
 use slipway_common::compress::{Compression, Settings};
 use slipway_common::container::caps::{self, CapSet};
 use slipway_common::container::cgroups::{self, Limits};
 use slipway_common::container::process::{set_env, DEFAULT_PATH};
 use slipway_common::container::{layergc, layers};
+use slipway_common::image::ContainerConfig;
 
 fn env_arg(env: &mut Vec<String>, arg: &str) -> Result<(), Error> {
     slipway_common::container::process::env_arg(env, arg).map_err(Error::Invalid)
@@ -118,16 +118,6 @@ fn invalid(msg: impl Into<String>) -> Error {
     Error::Invalid(msg.into())
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn env_file(env: &mut Vec<String>, path: &Path) -> Result<(), Error> {
     let text = std::fs::read_to_string(path).ctx("read", path)?;
     for (i, line) in text.lines().enumerate() {
@@ -141,13 +131,13 @@ fn env_file(env: &mut Vec<String>, path: &Path) -> Result<(), Error> {
 }
 
 /// The image's (or our) entrypoint and cmd, as `docker run` combines them.
-fn command(args: &Args, cmd_args: &[String], config: &Map<String, Value>) -> Vec<String> {
+fn command(args: &Args, cmd_args: &[String], config: &ContainerConfig) -> Vec<String> {
     let (entrypoint, default_cmd) = match &args.entrypoint {
         Some(e) if e.is_empty() => (Vec::new(), Vec::new()),
         Some(e) => (vec![e.clone()], Vec::new()),
         None => (
-            strings(config.get("Entrypoint")),
-            strings(config.get("Cmd")),
+            config.entrypoint.clone().unwrap_or_default(),
+            config.cmd.clone().unwrap_or_default(),
         ),
     };
     let cmd = if cmd_args.is_empty() {
@@ -347,7 +337,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         (
             dir.display().to_string(),
             None,
-            Map::new(),
+            ContainerConfig::default(),
             args.args.clone(),
             None,
         )
@@ -372,13 +362,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
                 eprintln!("container-run: {m}")
             }
         })?;
-        let config = src
-            .image
-            .config
-            .get("config")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let config = src.image.container_config();
         let names: Vec<String> = dirs
             .iter()
             .rev()
@@ -412,7 +396,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     let mut env = Vec::new();
     set_env(&mut env, format!("PATH={DEFAULT_PATH}"));
     set_env(&mut env, format!("HOSTNAME={hostname}"));
-    for e in strings(config.get("Env")) {
+    for e in config.env.clone().unwrap_or_default() {
         set_env(&mut env, e);
     }
     for f in &args.env_file {
@@ -449,29 +433,22 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         }
         Some(w) => w.clone(),
         None => config
-            .get("WorkingDir")
-            .and_then(Value::as_str)
+            .working_dir
+            .clone()
             .filter(|w| !w.is_empty())
-            .unwrap_or("/")
-            .to_string(),
+            .unwrap_or_else(|| "/".into()),
     };
-    let user = args.user.clone().unwrap_or_else(|| {
-        config
-            .get("User")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    });
+    let user = args
+        .user
+        .clone()
+        .unwrap_or_else(|| config.user.clone().unwrap_or_default());
 
     // As docker run: --stop-signal, else the image's STOPSIGNAL; checked
     // now, so that a bad one fails the run rather than the stop.
-    let stop_signal = args.stop_signal.clone().or_else(|| {
-        config
-            .get("StopSignal")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    });
+    let stop_signal = args
+        .stop_signal
+        .clone()
+        .or_else(|| config.stop_signal.clone().filter(|s| !s.is_empty()));
     if let Some(s) = &stop_signal {
         slipway_common::container::signal::parse(s)
             .map_err(|e| invalid(format!("the stop signal: {e}")))?;

@@ -19,6 +19,7 @@ use serde_json::json;
 use slipway_common::buildcache;
 use slipway_common::digest::Digest;
 use slipway_common::ignore::clean_path;
+use slipway_common::image::ContainerConfig;
 use slipway_common::shell::Lex;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -108,27 +109,11 @@ impl State {
     }
 }
 
-/// The config of an image in the store, as `image-store inspect` shows it.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ImageConfig {
-    #[serde(default)]
-    env: Option<Vec<String>>,
-    #[serde(default)]
-    working_dir: Option<String>,
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    shell: Option<Vec<String>>,
-    #[serde(default)]
-    on_build: Option<Vec<String>>,
-}
-
 /// An image as `image-store inspect` reports it.
 pub struct Inspected {
     pub digest: String,
     pub id: String,
-    config: ImageConfig,
+    config: ContainerConfig,
 }
 
 /// What the driver does with the calls: run them, or print them.
@@ -1652,7 +1637,7 @@ pub fn inspect(
     #[derive(serde::Deserialize)]
     struct Outer {
         #[serde(default)]
-        config: Option<ImageConfig>,
+        config: Option<ContainerConfig>,
     }
     let mut v: Vec<Entry> = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("image-store inspect {reference}: unexpected output: {e}"))?;
