@@ -8,8 +8,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-/// The default `PATH` of `docker run` when the image sets none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub use crate::image::DEFAULT_PATH;
 
 /// Who the process runs as.
 #[derive(Clone, Debug, PartialEq, Eq)]

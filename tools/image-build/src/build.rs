@@ -19,7 +19,7 @@ use serde_json::json;
 use slipway_common::buildcache;
 use slipway_common::digest::Digest;
 use slipway_common::ignore::clean_path;
-use slipway_common::image::ContainerConfig;
+use slipway_common::image::{ContainerConfig, DEFAULT_PATH};
 use slipway_common::shell::Lex;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -962,10 +962,13 @@ impl<'a> Driver<'a> {
             }
         }
         let mut st = match &stage.base {
+            // BuildKit's empty image has the default PATH in its config.
             Base::Scratch => State {
                 image: "scratch".into(),
+                env: vec![format!("PATH={DEFAULT_PATH}")],
                 workdir: "/".into(),
                 shell: default_shell(),
+                pending: vec!["-e".into(), format!("PATH={DEFAULT_PATH}")],
                 lineage: Some("scratch".into()),
                 ..State::default()
             },

@@ -98,8 +98,9 @@ pub struct Args {
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
 
-    /// Set a label on the final image (repeatable).
-    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    /// Set a label on the final image (repeatable); KEY alone sets an
+    /// empty value, as docker build does.
+    #[arg(long = "label", value_name = "KEY[=VALUE]", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
 
     /// Also write the image to oci:DIR[:REF], oci-archive:FILE[:REF] or
@@ -239,10 +240,11 @@ fn parse_output(s: &str) -> Result<String, String> {
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    let (k, v) = s.split_once('=').unwrap_or((s, ""));
+    if k.is_empty() {
+        return Err(format!("{s:?} is not KEY[=VALUE]: the key is empty"));
     }
+    Ok((k.to_string(), v.to_string()))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -689,4 +691,17 @@ fn print_script(
     out.write_all(s.as_bytes())
         .and_then(|()| out.flush())
         .map_err(io_at(Path::new("stdout")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_label;
+
+    #[test]
+    fn label_without_value_is_empty_as_in_docker_build() {
+        assert_eq!(parse_label("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert_eq!(parse_label("test"), Ok(("test".into(), String::new())));
+        assert!(parse_label("=x").is_err());
+        assert!(parse_label("").is_err());
+    }
 }

@@ -839,6 +839,38 @@ fn workdir_leaves_existing_parents_to_their_owners() {
     );
 }
 
+#[test]
+fn an_image_from_scratch_has_the_default_path_in_its_config() {
+    let (env, ctx) = env_with_bb();
+    write_files(
+        &ctx,
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY notes.txt /\n"),
+            ("notes.txt", "notes\n"),
+            ("Dockerfile.empty", "FROM scratch\n"),
+        ],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "-t", "s1"]).arg(&ctx);
+    ok(c);
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "-t", "s0", "--label", "only-a-key", "-f"])
+        .arg(ctx.join("Dockerfile.empty"))
+        .arg(&ctx);
+    ok(c);
+    let path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for image in ["s1", "s0"] {
+        let img = inspect(&env, image);
+        assert_eq!(
+            img["config"]["config"]["Env"],
+            serde_json::json!([path]),
+            "{image}: BuildKit's empty image sets the default PATH"
+        );
+    }
+    let img = inspect(&env, "s0");
+    assert_eq!(img["config"]["config"]["Labels"]["only-a-key"], "");
+}
+
 /// The entry names of the image's top layer.
 fn top_layer_names(env: &Env, image: &str) -> Vec<String> {
     let img = inspect(env, image);
