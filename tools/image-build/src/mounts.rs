@@ -26,6 +26,10 @@ pub enum Mount {
     Cache {
         target: String,
         id: String,
+        /// Seeded, when first made, from this directory of the `from`
+        /// stage or image (BuildKit's cache mount with a base).
+        source: String,
+        from: bool,
         sharing: Sharing,
         ro: bool,
         mode: u32,
@@ -212,11 +216,9 @@ pub fn parse(spec: &str, expand: &dyn Fn(&str) -> Result<String, String>) -> Res
         }
         "cache" => {
             only(&[&common[..], &["id", "sharing", "mode", "uid", "gid"]].concat())?;
-            if kv.contains_key("from") || source.is_some() {
-                return Err(
-                    "a cache mount seeded from a stage or image (from=, source=) is not supported"
-                        .into(),
-                );
+            let from = kv.contains_key("from");
+            if source.is_some() && !from {
+                return Err("source= on a cache mount needs from= (the stage or image it names a directory of)".into());
             }
             let target = abs(need_target()?);
             let sharing = match get(&["sharing"]).as_deref() {
@@ -230,6 +232,8 @@ pub fn parse(spec: &str, expand: &dyn Fn(&str) -> Result<String, String>) -> Res
                     .filter(|i| !i.is_empty())
                     .unwrap_or_else(|| target.clone()),
                 target,
+                source: source.unwrap_or_default(),
+                from,
                 sharing,
                 ro: !writable(true),
                 mode: owner.0.unwrap_or(0o755),
@@ -332,6 +336,8 @@ mod tests {
             Mount::Cache {
                 target: "/root/.cache/x".into(),
                 id: "/root/.cache/x".into(),
+                source: "".into(),
+                from: false,
                 sharing: Sharing::Shared,
                 ro: false,
                 mode: 0o755,
@@ -344,6 +350,8 @@ mod tests {
             Mount::Cache {
                 target: "/go".into(),
                 id: "go".into(),
+                source: "".into(),
+                from: false,
                 sharing: Sharing::Locked,
                 ro: true,
                 mode: 0o700,
@@ -351,6 +359,10 @@ mod tests {
                 gid: 1000
             }
         );
+        assert!(matches!(
+            p("type=cache,from=builder,source=/out,target=/c").unwrap(),
+            Mount::Cache { ref source, from: true, ref id, .. } if source == "/out" && id == "/c"
+        ));
         assert_eq!(
             p("type=secret,id=tok").unwrap(),
             Mount::Secret {
@@ -394,6 +406,7 @@ mod tests {
             ("type=cache,target=/c,sharing=sometimes", "sharing"),
             ("type=cache,target=/c,mode=999", "octal"),
             ("type=ssh", "not supported"),
+            ("type=cache,target=/c,source=/x", "needs from="),
             ("type=secret", "needs an id"),
         ] {
             let e = p(spec).unwrap_err();

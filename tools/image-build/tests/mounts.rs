@@ -68,6 +68,39 @@ fn a_cache_mount_keeps_its_contents_across_builds_and_leaves_no_trace() {
 }
 
 #[test]
+fn a_cache_mount_from_a_stage_starts_with_its_files_and_keeps_what_runs_add() {
+    let (env, ctx) = env_with_bb();
+    write_files(
+        &ctx,
+        &[
+            ("seed.txt", "seed\n"),
+            (
+                "Dockerfile",
+                "FROM bb AS builder\n\
+                 RUN mkdir -p /out/sub && chmod 750 /out/sub\n\
+                 COPY seed.txt /out/sub/\n\
+                 FROM bb\n\
+                 ARG N\n\
+                 RUN --mount=type=cache,from=builder,source=/out/sub,target=/c \
+                 echo $N >> /c/log && cat /c/seed.txt /c/log > /seen && stat -c '%a' /c > /mode\n",
+            ),
+        ],
+    );
+    build(&env, &ctx, &["--build-arg", "N=1"]);
+    assert_eq!(run_in(&env, "app", "cat /seen /mode"), "seed\n1\n750\n");
+    // The seeded cache persists: the second build sees the first's write.
+    build(&env, &ctx, &["--build-arg", "N=2"]);
+    assert_eq!(run_in(&env, "app", "cat /seen"), "seed\n1\n2\n");
+    // The builder stage is untouched, and the mount point left nothing.
+    let files = layer_files(&env);
+    assert!(
+        files.iter().any(|(p, _)| p == "seen"),
+        "the layers are read"
+    );
+    assert!(files.iter().all(|(p, _)| p != "c" && !p.starts_with("c/")));
+}
+
+#[test]
 fn secrets_reach_the_command_but_no_layer_history_or_config() {
     let (env, ctx) = env_with_bb();
     let secret = env.path("token");

@@ -86,30 +86,14 @@ impl Driver<'_> {
                 item: None,
             };
             let mut content = Value::Null;
+            if let Mount::Cache { from: true, .. } = &p.mount {
+                let (image, digest) = self.mount_from(&mut froms, &spec)?;
+                content = json!(digest);
+                p.from = Some((image, digest));
+            }
             if let Mount::Bind { source, from, .. } = &p.mount {
                 if *from {
-                    let (image, digest) = match froms.next() {
-                        Some(Source::Stage(i)) => {
-                            let done = super::lock(&self.shared.results)
-                                .get(i)
-                                .cloned()
-                                .ok_or_else(|| format!("stage {i} was not built"))?;
-                            let digest = done.digest.clone().unwrap_or_else(|| done.image.clone());
-                            (done.image.clone(), digest)
-                        }
-                        Some(Source::Image(r)) => {
-                            let found = self.image(r).map_err(|e| format!("from={r}: {e}"))?;
-                            (
-                                format!("{}@{}", r.split('@').next().unwrap_or(r), found.digest),
-                                found.digest,
-                            )
-                        }
-                        None => {
-                            return Err(format!(
-                                "--mount={spec}: the plan names no source for from="
-                            ))
-                        }
-                    };
+                    let (image, digest) = self.mount_from(&mut froms, &spec)?;
                     content = json!(digest);
                     p.from = Some((image, digest));
                 } else {
@@ -137,6 +121,86 @@ impl Driver<'_> {
             planned.push(p);
         }
         Ok((planned, key))
+    }
+
+    /// The stage or image a mount's `from=` names, the next in the plan's
+    /// order: (reference, manifest digest).
+    fn mount_from(
+        &mut self,
+        froms: &mut std::slice::Iter<'_, Source>,
+        spec: &str,
+    ) -> Result<(String, String), String> {
+        match froms.next() {
+            Some(Source::Stage(i)) => {
+                let done = super::lock(&self.shared.results)
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| format!("stage {i} was not built"))?;
+                let digest = done.digest.clone().unwrap_or_else(|| done.image.clone());
+                Ok((done.image.clone(), digest))
+            }
+            Some(Source::Image(r)) => {
+                let found = self.image(r).map_err(|e| format!("from={r}: {e}"))?;
+                Ok((
+                    format!("{}@{}", r.split('@').next().unwrap_or(r), found.digest),
+                    found.digest,
+                ))
+            }
+            None => Err(format!(
+                "--mount={spec}: the plan names no source for from="
+            )),
+        }
+    }
+
+    /// A cache mount's directory seeded from `source` in `image`, made
+    /// the first time only, as BuildKit initialises a cache mount that
+    /// has a base: later builds find what earlier ones left there.
+    fn seeded_cache_dir(
+        &mut self,
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        image: &str,
+        source: &str,
+    ) -> Result<(), String> {
+        let rootfs = self.unpack(image)?;
+        // Resolved inside the image: a symlink in it never leads out.
+        let src = slipway_common::fsutil::resolve_in_root(&rootfs, source)
+            .map_err(|e| format!("{source} in {image}: {e}"))?;
+        let meta =
+            std::fs::metadata(&src).map_err(|_| format!("{source}: not found in {image}"))?;
+        if !meta.is_dir() {
+            return Err(format!(
+                "{source} in {image}: a cache mount's source must be a directory"
+            ));
+        }
+        std::fs::create_dir_all(root).map_err(io(root))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(root)
+            .map_err(io(root))?;
+        let copy = Call::new("layer-diff")
+            .arg("--dir")
+            .arg(src.as_path())
+            .arg("--to")
+            .arg("/")
+            .pipe(Call::new("layer-diff").arg("--apply").arg(tmp.path()));
+        self.act(&[Action::Call(copy)]).map_err(|e| e.to_string())?;
+        use std::os::unix::fs::MetadataExt;
+        std::fs::set_permissions(
+            tmp.path(),
+            std::fs::Permissions::from_mode(meta.mode() & 0o7777),
+        )
+        .map_err(io(tmp.path()))?;
+        chown(tmp.path(), meta.uid(), meta.gid())?;
+        match std::fs::rename(tmp.path(), dir) {
+            Ok(()) => {
+                let _ = tmp.keep();
+                Ok(())
+            }
+            // Another build made it first.
+            Err(_) if dir.is_dir() => Ok(()),
+            Err(e) => Err(format!("{}: {e}", dir.display())),
+        }
     }
 
     /// After a cache miss: makes what the mounts need and returns the
@@ -230,22 +294,44 @@ impl Driver<'_> {
                 Mount::Cache {
                     target,
                     id,
+                    source,
                     sharing,
                     ro,
                     mode,
                     uid,
                     gid,
+                    ..
                 } => {
                     let root = buildcache::mounts_dir(&self.opts.store);
-                    let name = Digest::of(id.as_bytes());
+                    // A cache with a base is its own cache per base (and
+                    // source), as BuildKit keys it by id and base.
+                    let name = match &p.from {
+                        Some((_, digest)) => {
+                            Digest::of(format!("{id}\0{digest}\0{source}").as_bytes())
+                        }
+                        None => Digest::of(id.as_bytes()),
+                    };
                     let dir = root.join(name.hex());
                     if script {
                         if *sharing != Sharing::Shared {
                             return Err("--print-script cannot write a cache mount with sharing=locked or private yet".into());
                         }
+                        if p.from.is_some() {
+                            return Err("--print-script cannot write a cache mount with from= yet: its seed is only known once the build runs".into());
+                        }
                     } else {
                         if !dir.is_dir() {
-                            make_cache_dir(&root, &dir, *mode, *uid, *gid)?;
+                            match &p.from {
+                                Some((image, _)) => {
+                                    let src = if source.is_empty() {
+                                        "/"
+                                    } else {
+                                        source.as_str()
+                                    };
+                                    self.seeded_cache_dir(&root, &dir, image, src)?
+                                }
+                                None => make_cache_dir(&root, &dir, *mode, *uid, *gid)?,
+                            }
                         }
                         let lock = root.join(format!("{}.lock", name.hex()));
                         match sharing {
@@ -264,7 +350,19 @@ impl Driver<'_> {
                                             Mode::Script(_) => unreachable!("checked above"),
                                         };
                                         let parent = fresh.parent().unwrap_or(&fresh).to_path_buf();
-                                        make_cache_dir(&parent, &fresh, *mode, *uid, *gid)?;
+                                        match &p.from {
+                                            Some((image, _)) => {
+                                                let src = if source.is_empty() {
+                                                    "/"
+                                                } else {
+                                                    source.as_str()
+                                                };
+                                                self.seeded_cache_dir(&parent, &fresh, image, src)?
+                                            }
+                                            None => {
+                                                make_cache_dir(&parent, &fresh, *mode, *uid, *gid)?
+                                            }
+                                        }
                                         g.done
                                             .push(Action::Remove(Word::Tmp(format!("cache-{n}"))));
                                         let v = volume(&fresh.to_string_lossy(), target, *ro)?;
