@@ -117,6 +117,38 @@ impl ContainerConfig {
     }
 }
 
+/// One image as `image-store inspect` prints it (a JSON array of these):
+/// the contract between image-store and every tool or script that reads
+/// it. The config is kept whole, as stored; `container_config` is its
+/// typed view.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct InspectRecord {
+    /// The store's names for the image (NAME:TAG).
+    pub names: Vec<String>,
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// The config's digest (docker's image ID).
+    pub id: Digest,
+    pub manifest: ImageManifest,
+    pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+impl InspectRecord {
+    pub fn of(image: &Image, names: Vec<String>) -> InspectRecord {
+        InspectRecord {
+            names,
+            digest: image.digest(),
+            id: image.id(),
+            manifest: image.manifest.clone(),
+            config: image.config.clone(),
+        }
+    }
+
+    pub fn container_config(&self) -> ContainerConfig {
+        ContainerConfig::of(&self.config)
+    }
+}
+
 /// What kind of document a descriptor (or the JSON itself) says it is.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DocKind {

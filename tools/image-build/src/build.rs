@@ -19,7 +19,7 @@ use serde_json::json;
 use slipway_common::buildcache;
 use slipway_common::digest::Digest;
 use slipway_common::ignore::clean_path;
-use slipway_common::image::{ContainerConfig, DEFAULT_PATH};
+use slipway_common::image::{ContainerConfig, InspectRecord, DEFAULT_PATH};
 use slipway_common::shell::Lex;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -1631,27 +1631,16 @@ pub fn inspect(
             .unwrap_or(line)
             .to_string());
     }
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        digest: String,
-        id: String,
-        config: Outer,
-    }
-    #[derive(serde::Deserialize)]
-    struct Outer {
-        #[serde(default)]
-        config: Option<ContainerConfig>,
-    }
-    let mut v: Vec<Entry> = serde_json::from_slice(&out.stdout)
+    let mut v: Vec<InspectRecord> = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("image-store inspect {reference}: unexpected output: {e}"))?;
     if v.is_empty() {
         return Err(format!("no such image: {reference}"));
     }
     let e = v.remove(0);
     Ok(Inspected {
-        digest: e.digest,
-        id: e.id,
-        config: e.config.config.unwrap_or_default(),
+        digest: e.digest.to_string(),
+        id: e.id.to_string(),
+        config: e.container_config(),
     })
 }
 

@@ -680,7 +680,7 @@ fn print_script(
     }
     s.push_str("# the manifest digest, then the intermediate tags go\n");
     s.push_str(&format!(
-        "image-store inspect {} | sed -n 's/^    \"digest\": \"\\(.*\\)\",$/\\1/p'\n",
+        "image-store inspect --format '{{{{.Digest}}}}' {}\n",
         sh_quote(&built.reference)
     ));
     for a in &cleanup {

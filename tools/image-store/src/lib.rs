@@ -11,7 +11,7 @@ use slipway_common::cli::StoreArgs;
 use slipway_common::digest::Digest;
 use slipway_common::export::{self, Destination, ExportError};
 use slipway_common::fsutil::{IoContext, IoError};
-use slipway_common::image::{self, Image};
+use slipway_common::image::{self, Image, InspectRecord};
 use slipway_common::layout::canonical_json;
 use slipway_common::platform::Platform;
 use slipway_common::reference::{Reference, ReferenceError};
@@ -51,6 +51,10 @@ pub enum Command {
         /// Images: NAME[:TAG], NAME@DIGEST, a digest or an image ID prefix.
         #[arg(required = true, value_name = "REF")]
         refs: Vec<String>,
+        /// A line per image from a template instead of the JSON array:
+        /// {{.Digest}}, {{.Id}}, {{.Names}} (comma-separated), {{json .}}.
+        #[arg(short = 'f', long, value_name = "TEMPLATE")]
+        format: Option<String>,
     },
     /// Give an image another name.
     Tag {
@@ -453,7 +457,35 @@ fn ls(store: &Store, a: &LsArgs, out: &mut dyn Write) -> Result<(), Error> {
     write!(out, "{}", table(&grid)).map_err(out_err)
 }
 
-fn inspect(store: &Store, refs: &[String], out: &mut dyn Write) -> Result<(), Error> {
+/// The fields of `inspect --format`.
+const INSPECT_FIELDS: &[(&str, &str)] = &[("Digest", "DIGEST"), ("Id", "ID"), ("Names", "NAMES")];
+
+struct Inspected(InspectRecord);
+
+impl Fields for Inspected {
+    fn field(&self, name: &str) -> String {
+        match name {
+            "Digest" => self.0.digest.to_string(),
+            "Id" => self.0.id.to_string(),
+            "Names" => self.0.names.join(","),
+            _ => String::new(),
+        }
+    }
+    fn json(&self) -> String {
+        serde_json::to_string(&self.0).expect("an inspect record serializes")
+    }
+}
+
+fn inspect(
+    store: &Store,
+    refs: &[String],
+    format: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    // Parsed before any image is read: a bad template prints nothing.
+    let template = format
+        .map(|f| Template::parse(f, INSPECT_FIELDS).map_err(|e| Error::Invalid(e.to_string())))
+        .transpose()?;
     let host = Platform::host();
     let entries = store.entries()?;
     let mut docs = Vec::new();
@@ -465,15 +497,14 @@ fn inspect(store: &Store, refs: &[String], out: &mut dyn Write) -> Result<(), Er
             .filter(|e| e.descriptor.digest() == desc.digest())
             .filter_map(|e| e.name.as_ref().map(|n| n.to_string()))
             .collect();
-        docs.push(json!({
-            "names": names,
-            "digest": img.digest().to_string(),
-            "id": img.id().to_string(),
-            "manifest": serde_json::to_value(&img.manifest).expect("manifests serialize"),
-            "config": Value::Object(img.config.clone()),
-        }));
+        docs.push(InspectRecord::of(&img, names));
     }
-    let text = serde_json::to_string_pretty(&Value::Array(docs)).expect("JSON");
+    if let Some(t) = template {
+        let rows: Vec<Inspected> = docs.into_iter().map(Inspected).collect();
+        let rows: Vec<&dyn Fields> = rows.iter().map(|r| r as &dyn Fields).collect();
+        return t.write(&rows, out).map_err(out_err);
+    }
+    let text = serde_json::to_string_pretty(&docs).expect("inspect records serialize");
     writeln!(out, "{text}").map_err(out_err)
 }
 
@@ -616,7 +647,7 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
         }
         Command::Umount { .. } => unreachable!("handled above"),
         Command::Ls(a) => ls(&store, a, out)?,
-        Command::Inspect { refs } => inspect(&store, refs, out)?,
+        Command::Inspect { refs, format } => inspect(&store, refs, format.as_deref(), out)?,
         Command::Tag { source, target } => {
             let target = Reference::parse(target)?;
             if target.digest().is_some() {

@@ -1,5 +1,6 @@
 //! image-store against stores that image-assemble wrote.
 
+use slipway_common::image::InspectRecord;
 use slipway_tests::*;
 use std::collections::BTreeSet;
 use std::fs;
@@ -145,11 +146,33 @@ fn format_templates_fill_placeholders_and_tables() {
 #[test]
 fn inspect_tag_and_rm_work_by_name_digest_and_id() {
     let env = setup();
-    let doc = json(&store(&env, &["inspect", "app:1"]));
-    let digest = doc[0]["digest"].as_str().unwrap().to_string();
-    let id = doc[0]["id"].as_str().unwrap().to_string();
-    assert_eq!(doc[0]["config"]["config"]["Labels"]["team"], "web");
-    assert_eq!(doc[0]["manifest"]["layers"].as_array().unwrap().len(), 2);
+    let records = |q: &str| -> Vec<InspectRecord> {
+        serde_json::from_str(&store(&env, &["inspect", q])).expect("inspect records")
+    };
+    let doc = records("app:1").remove(0);
+    let digest = doc.digest.to_string();
+    let id = doc.id.to_string();
+    assert_eq!(doc.names, ["docker.io/library/app:1"]);
+    let labels = doc.container_config().labels.unwrap_or_default();
+    assert_eq!(labels.get("team").map(String::as_str), Some("web"));
+    assert_eq!(doc.manifest.layers().len(), 2);
+    // --format gives one line per image.
+    assert_eq!(
+        store(
+            &env,
+            &[
+                "inspect",
+                "--format",
+                "{{.Digest}} {{.Id}} {{.Names}}",
+                "app:1",
+                &digest
+            ]
+        ),
+        format!("{digest} {id} docker.io/library/app:1\n{digest} {id} docker.io/library/app:1\n")
+    );
+    let mut c = env.cmd("image-store");
+    c.args(["inspect", "--format", "{{.Nope}}", "app:1"]);
+    assert!(fails(c, "image-store").contains("Nope"));
     // The same image by digest, name@digest and ID prefix.
     for q in [
         digest.clone(),
@@ -157,15 +180,13 @@ fn inspect_tag_and_rm_work_by_name_digest_and_id() {
         id[7..19].to_string(),
         id.clone(),
     ] {
-        assert_eq!(
-            json(&store(&env, &["inspect", &q]))[0]["digest"],
-            digest.as_str(),
-            "{q}"
-        );
+        assert_eq!(records(&q)[0].digest.to_string(), digest, "{q}");
     }
     store(&env, &["tag", &id[7..19], "registry.example/team/app:2"]);
-    let doc = json(&store(&env, &["inspect", "registry.example/team/app:2"]));
-    assert_eq!(doc[0]["digest"], digest.as_str());
+    assert_eq!(
+        records("registry.example/team/app:2")[0].digest.to_string(),
+        digest
+    );
     // By ID with names in two repositories: refused without --force.
     let mut c = env.cmd("image-store");
     c.args(["rm", &id[7..19]]);
@@ -176,10 +197,7 @@ fn inspect_tag_and_rm_work_by_name_digest_and_id() {
     c.args(["inspect", "app:1"]);
     assert!(fails(c, "image-store").contains("no such image"));
     // The blobs stay until gc.
-    assert_eq!(
-        json(&store(&env, &["inspect", &digest]))[0]["digest"],
-        digest.as_str()
-    );
+    assert_eq!(records(&digest)[0].digest.to_string(), digest);
 }
 
 #[test]
