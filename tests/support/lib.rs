@@ -90,6 +90,22 @@ impl Env {
 }
 
 /// Writes files (and their parent directories) below `root`.
+/// Polls `f` every 20 ms until it gives a value, for up to `secs`
+/// seconds (then panics): tests wait on a condition, never a fixed sleep.
+pub fn wait_for<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for a condition"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 pub fn write_files(root: &Path, files: &[(&str, &str)]) {
     for (p, data) in files {
         let p = root.join(p);

@@ -3,7 +3,7 @@
 //! process, cgroup or mount of theirs is left.
 
 use serde_json::Value;
-use slipway_tests::{busybox_image, fails, json, ok, run_with_input, Env};
+use slipway_tests::{busybox_image, fails, json, ok, run_with_input, wait_for, Env};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -114,18 +114,6 @@ impl Drop for Ctl {
         for id in &ids {
             assert_gone(id, &self.env.store());
         }
-    }
-}
-
-/// Polls `f` until it gives a value, for up to `secs` seconds.
-fn wait_for<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -263,9 +251,8 @@ fn stop_terminates_then_kills_after_the_timeout() {
         c.ok(&["logs", "polite"]).contains("ready").then_some(())
     });
 
-    let t = Instant::now();
+    // Exit code 0, not 137: SIGTERM ended it, no kill after the grace.
     assert_eq!(c.ok(&["stop", "polite"]), "polite\n");
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     let doc = c.inspect("polite");
     assert_eq!(doc["State"]["Status"], "exited");
     assert_eq!(doc["State"]["ExitCode"], 0);
@@ -273,8 +260,9 @@ fn stop_terminates_then_kills_after_the_timeout() {
     let t = Instant::now();
     assert_eq!(c.ok(&["stop", "-t", "1", "stubborn"]), "stubborn\n");
     let took = t.elapsed();
+    // At least the grace asked for, and well short of the default 10 s.
     assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_secs(6),
+        took >= Duration::from_secs(1) && took < Duration::from_secs(9),
         "{took:?}"
     );
     let doc = c.inspect("stubborn");
@@ -404,10 +392,9 @@ fn logs_split_the_streams_and_follow_ends_with_the_container() {
         &[],
         &["sh", "-c", "echo out; echo err >&2; sleep 1; echo late"],
     );
-    let t = Instant::now();
+    // Returning at all is the point: -f ends with the container.
     let o = c.output(&["logs", "-f", "talk"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(t.elapsed() < Duration::from_secs(10));
     assert_eq!(stdout(&o), "out\nlate\n");
     assert_eq!(stderr(&o), "err\n");
     assert_eq!(c.inspect("talk")["State"]["Status"], "exited");

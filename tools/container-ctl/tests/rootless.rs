@@ -6,9 +6,8 @@
 
 use serde_json::Value;
 use slipway_tests::rootless::TestUser;
-use slipway_tests::{busybox_image_layer, json, ok};
+use slipway_tests::{busybox_image_layer, json, ok, wait_for};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// A user with the busybox image `bb` in its store; its containers are
 /// force-removed when it goes.
@@ -53,7 +52,7 @@ impl User {
     }
 
     fn wait_exited(&self, name: &str) -> Value {
-        wait_for(|| {
+        wait_for(10, || {
             let doc = self.inspect(name);
             (doc["State"]["Status"] == "exited").then_some(doc)
         })
@@ -74,7 +73,7 @@ impl User {
     /// exited) no process of the user's left.
     fn assert_all_gone(&self) {
         assert_eq!(self.ids(), Vec::<String>::new());
-        wait_for(|| self.u.processes().is_empty().then_some(()));
+        wait_for(10, || self.u.processes().is_empty().then_some(()));
         self.u.assert_nothing_left();
     }
 }
@@ -84,19 +83,6 @@ impl Drop for User {
         for id in self.ids() {
             let _ = self.ctl(&["rm", "-f", &id]).stdin(Stdio::null()).output();
         }
-    }
-}
-
-/// Polls `f` until it gives a value, for up to ten seconds: for what a
-/// detached container's monitor records after we return.
-fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -112,7 +98,9 @@ fn a_rootless_container_is_listed_execd_signalled_committed_and_removed() {
             "trap 'echo got USR1; exit 5' USR1; echo ready; echo oops >&2; while :; do sleep 0.1; done",
         ],
     );
-    wait_for(|| u.ok(&["logs", "web"]).contains("ready").then_some(()));
+    wait_for(10, || {
+        u.ok(&["logs", "web"]).contains("ready").then_some(())
+    });
     let ps = u.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
     assert!(ps.starts_with("web Up"), "{ps}");
     let logs = u.ctl(&["logs", "web"]).output().unwrap();

@@ -1,7 +1,7 @@
 //! container-run against the kernel: real namespaces, overlayfs, cgroups
 //! and seccomp, each security property tried from inside a container.
 
-use slipway_tests::{busybox_image, files_layer, ok, Env};
+use slipway_tests::{busybox_image, files_layer, ok, wait_for, Env};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 
@@ -755,9 +755,11 @@ fn the_runtime_runs_from_a_sealed_copy_the_container_cannot_write() {
     let mut c = e.cmd("container-run");
     c.args(["--rm", "--network", "none", "bb", "sleep", "2"]);
     let mut child = c.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let exe = std::fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
-    assert!(exe.to_string_lossy().starts_with("/memfd:"), "{exe:?}");
+    // Until the runtime has re-executed itself from the sealed copy.
+    wait_for(10, || {
+        let exe = std::fs::read_link(format!("/proc/{}/exe", child.id())).ok()?;
+        exe.to_string_lossy().starts_with("/memfd:").then_some(())
+    });
     let w = std::fs::OpenOptions::new()
         .write(true)
         .open(format!("/proc/{}/exe", child.id()));
@@ -769,6 +771,20 @@ fn the_runtime_runs_from_a_sealed_copy_the_container_cannot_write() {
         std::fs::read(slipway_tests::bin("container-run")).unwrap(),
         before
     );
+}
+
+/// A process's command line, its arguments joined by spaces ("" for a
+/// zombie or a process gone).
+fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|c| *c == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
 }
 
 /// The processes below `pid` with their states, from the host's /proc.
@@ -800,27 +816,46 @@ fn descendants(pid: u32) -> Vec<(u32, char)> {
 fn init_reaps_orphans_and_forwards_signals() {
     let e = env();
     // An orphan lands on PID 1; `sleep` as PID 1 never reaps it.
-    let zombies = |flags: &[&str]| {
+    let zombies = |flags: &[&str], want: usize| {
         let mut c = e.cmd("container-run");
         c.args(["--rm", "--network", "none"]).args(flags);
-        c.args(["bb", "sh", "-c", "(sleep 0.1 &); exec sleep 1"]);
+        c.args(["bb", "sh", "-c", "(sleep 0.1 &); exec sleep 2"]);
         let mut child = c.spawn().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(600));
-        let z = descendants(child.id())
-            .iter()
-            .filter(|(_, s)| *s == 'Z')
-            .count();
+        // Once `sleep 2` runs the orphan was forked; once no live orphan
+        // is left it has exited, a zombie or reaped. Then the count
+        // settles where it will stay (a reaping init may lag a moment).
+        let settled = wait_for(10, || {
+            let procs = descendants(child.id());
+            let started = procs.iter().any(|(p, _)| cmdline(*p) == "sleep 2");
+            // (Before its exec the orphan is still a copy of the shell.)
+            let orphan_alive = procs.iter().any(|(p, s)| {
+                let c = cmdline(*p);
+                *s != 'Z' && (c == "sleep 0.1" || c.starts_with("sh -c"))
+            });
+            let z = procs.iter().filter(|(_, s)| *s == 'Z').count();
+            (started && !orphan_alive && z == want).then_some(z)
+        });
         child.wait().unwrap();
-        z
+        settled
     };
-    assert_eq!(zombies(&[]), 1, "without --init the orphan stays a zombie");
-    assert_eq!(zombies(&["--init"]), 0);
+    assert_eq!(
+        zombies(&[], 1),
+        1,
+        "without --init the orphan stays a zombie"
+    );
+    assert_eq!(zombies(&["--init"], 0), 0);
     // PID 1 ignores SIGTERM without a handler; behind the init, the command
     // gets it and its death by signal is the exit status.
     let mut c = e.cmd("container-run");
     c.args(["--rm", "--network", "none", "--init", "bb", "sleep", "30"]);
     let mut child = c.spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    // Until the init has started the command (its handlers are in place).
+    wait_for(10, || {
+        descendants(child.id())
+            .iter()
+            .any(|(p, _)| cmdline(*p) == "sleep 30")
+            .then_some(())
+    });
     // SAFETY: kill with integer arguments.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(child.wait().unwrap().code(), Some(143));
