@@ -2,6 +2,7 @@
 //! cgroup v2 tree, or the v1 controllers (also on hybrid hosts, where the
 //! controllers that matter are v1 and the v2 mount holds none of them).
 
+use std::borrow::Cow;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,8 @@ pub enum CgroupError {
     },
     #[error("{0} needs the cgroup {1} controller, which this host does not mount")]
     NoController(&'static str, &'static str),
+    #[error(transparent)]
+    DeviceFilter(#[from] super::devfilter::DevFilterError),
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CgroupError + 'a {
@@ -35,15 +38,19 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Cgr
 }
 
 /// Resource limits, as `docker run` spells them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Bytes of memory (`--memory`); swap is limited to the same again, as
     /// Docker does when `--memory-swap` is not given.
     pub memory: Option<u64>,
     /// Deny every device but Docker's default ones (not for a privileged
-    /// container): the devices controller on cgroup v1.
+    /// container): the devices controller on cgroup v1, a BPF device
+    /// program on v2.
     #[serde(default)]
     pub devices: bool,
+    /// Devices `--device` grants beyond the default ones.
+    #[serde(default)]
+    pub granted: Vec<DeviceRule>,
     /// Processes (`--pids-limit`).
     pub pids: Option<u64>,
     /// CPUs (`--cpus`), in billionths.
@@ -53,6 +60,27 @@ pub struct Limits {
 impl Limits {
     pub fn is_empty(&self) -> bool {
         *self == Limits::default()
+    }
+
+    /// Docker's default policy, then what --device grants.
+    pub fn device_rules(&self) -> Vec<DeviceRule> {
+        DEFAULT_DEVICES
+            .iter()
+            .chain(&self.granted)
+            .cloned()
+            .collect()
+    }
+}
+
+/// A rule that allows one device: `kind` 'c' or 'b', with `access` of
+/// r, w and m (Docker's --device PERMS).
+pub fn grant(kind: char, major: i64, minor: i64, access: &str) -> DeviceRule {
+    DeviceRule {
+        allow: true,
+        kind,
+        major: Some(major),
+        minor: Some(minor),
+        access: Cow::Owned(access.to_string()),
     }
 }
 
@@ -89,13 +117,13 @@ const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu", "devices"];
 
 /// A device cgroup rule: allow (or deny) `access` (r, w, m) to the `kind`
 /// ('c', 'b' or 'a' for all) devices `major:minor` (None: any).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceRule {
     pub allow: bool,
     pub kind: char,
     pub major: Option<i64>,
     pub minor: Option<i64>,
-    pub access: &'static str,
+    pub access: Cow<'static, str>,
 }
 
 impl DeviceRule {
@@ -123,7 +151,7 @@ const fn allow(
         kind,
         major,
         minor,
-        access,
+        access: Cow::Borrowed(access),
     }
 }
 
@@ -136,7 +164,7 @@ pub const DEFAULT_DEVICES: &[DeviceRule] = &[
         kind: 'a',
         major: None,
         minor: None,
-        access: "rwm",
+        access: Cow::Borrowed("rwm"),
     },
     allow('c', None, None, "m"),
     allow('b', None, None, "m"),
@@ -220,6 +248,9 @@ impl Cgroup {
                 let quota = n * CPU_PERIOD / 1_000_000_000;
                 write(&dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD}"))?;
             }
+            if limits.devices {
+                super::devfilter::attach(&dir, &limits.device_rules())?;
+            }
             Ok(())
         };
         if let Err(e) = set() {
@@ -272,7 +303,7 @@ impl Cgroup {
                         }
                     }
                     "devices" if limits.devices => {
-                        for r in DEFAULT_DEVICES {
+                        for r in &limits.device_rules() {
                             let file = if r.allow {
                                 "devices.allow"
                             } else {

@@ -4,6 +4,7 @@
 
 pub mod caps;
 pub mod cgroups;
+pub mod devfilter;
 pub mod exec;
 pub mod layergc;
 pub mod layers;

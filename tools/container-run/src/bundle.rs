@@ -75,6 +75,11 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
             "--bundle takes the command and root from config.json: give neither an image, a command nor --rootfs".into(),
         ));
     }
+    if !args.devices.is_empty() {
+        return Err(Error::Invalid(
+            "--device does not apply to --bundle: the bundle's config.json says which devices it gets".into(),
+        ));
+    }
     let mut a = Args {
         args: Vec::new(),
         rootfs: None,
@@ -107,6 +112,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         cap_add: Vec::new(),
         cap_drop: vec!["ALL".into()],
         privileged: false,
+        devices: Vec::new(),
         security_opt: args.security_opt.clone(),
         platform: None,
         store: args.store.clone(),

@@ -100,6 +100,77 @@ pub struct Plan {
     pub extra_groups: Vec<u32>,
     /// Resource limits to set: (resource, soft, hard).
     pub rlimits: Vec<(i32, u64, u64)>,
+    /// Host devices given with --device.
+    pub devices: Vec<Device>,
+}
+
+/// A host device node given to the container (`--device`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    pub host: PathBuf,
+    /// Where it appears in the container.
+    pub target: String,
+    /// 'c' or 'b'.
+    pub kind: char,
+    pub rdev: libc::dev_t,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// `--device HOST[:CONTAINER[:PERMS]]`, as docker run reads it: the node
+/// and the cgroup rule that lets the container use it.
+pub fn parse_device(spec: &str) -> Result<(Device, cgroups::DeviceRule), String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let bad = |why: &str| format!("invalid --device {spec:?}: {why}");
+    let parts: Vec<&str> = spec.split(':').collect();
+    let perms_ok = |p: &str| !p.is_empty() && p.chars().all(|c| "rwm".contains(c));
+    let (host, target, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        // HOST:PERMS when the second part reads as permissions.
+        [h, p] if perms_ok(p) => (*h, *h, *p),
+        [h, t] => (*h, *t, "rwm"),
+        [h, t, p] => (*h, *t, *p),
+        _ => return Err(bad("expected HOST[:CONTAINER[:PERMS]]")),
+    };
+    if !perms_ok(perms) {
+        return Err(bad("PERMS is some of r, w and m"));
+    }
+    if !host.starts_with('/') || !target.starts_with('/') {
+        return Err(bad("the paths must be absolute"));
+    }
+    let meta = std::fs::metadata(host).map_err(|e| bad(&format!("{host}: {e}")))?;
+    let ft = meta.file_type();
+    let kind = if ft.is_char_device() {
+        'c'
+    } else if ft.is_block_device() {
+        'b'
+    } else if ft.is_dir() {
+        return Err(bad(&format!(
+            "{host} is a directory: give each device in it (a directory of devices is not supported)"
+        )));
+    } else {
+        return Err(bad(&format!("{host} is not a device node")));
+    };
+    let rdev = meta.rdev() as libc::dev_t;
+    let rule = cgroups::grant(
+        kind,
+        i64::from(libc::major(rdev)),
+        i64::from(libc::minor(rdev)),
+        perms,
+    );
+    Ok((
+        Device {
+            host: PathBuf::from(host),
+            target: slipway_common::ignore::clean_path(target),
+            kind,
+            rdev,
+            mode: meta.mode() & 0o7777,
+            uid: meta.uid(),
+            gid: meta.gid(),
+        },
+        rule,
+    ))
 }
 
 /// A plan and the records that go with it.
@@ -256,6 +327,13 @@ fn now_rfc3339() -> String {
 pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     let store = args.store.path();
     let rootless = slipway_common::userns::rootless();
+    let mut devices = vec![];
+    let mut granted = vec![];
+    for spec in &args.devices {
+        let (d, rule) = parse_device(spec).map_err(invalid)?;
+        devices.push(d);
+        granted.push(rule);
+    }
     let limits = Limits {
         memory: args
             .memory
@@ -265,6 +343,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             .map_err(invalid)?,
         pids: args.pids_limit,
         devices: !args.privileged,
+        granted,
         nano_cpus: args
             .cpus
             .as_deref()
@@ -586,6 +665,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             readonly: mounts::READ_ONLY.iter().map(|s| s.to_string()).collect(),
             extra_groups: Vec::new(),
             rlimits: Vec::new(),
+            devices,
         },
         state,
         containers,

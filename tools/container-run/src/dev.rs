@@ -2,12 +2,14 @@
 //! (made, or the host's bound where they cannot be), the usual symlinks,
 //! and a devpts, shm and mqueue of the container's own.
 
+use crate::config::Device;
 use crate::mounts::{c, ctx, fd_path, mkdir_all, open_path};
 use slipway_common::mount::mount;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
 
 /// The device nodes of a container's /dev: name, major, minor.
 const DEVICES: &[(&str, u32, u32)] = &[
@@ -90,6 +92,37 @@ pub fn setup(r: RawFd, privileged: bool, rootless: bool) -> io::Result<()> {
     symlinks_and_filesystems(r, &d, rootless)
 }
 
+/// The host's node `host` as an O_PATH reference, which does not open
+/// the device (the host's /dev/tty cannot be opened without a terminal),
+/// if it is the device (`block` or char, `rdev`) it should be.
+fn host_node(
+    host: &Path,
+    extra_flags: libc::c_int,
+    block: bool,
+    rdev: libc::dev_t,
+) -> io::Result<Option<std::fs::File>> {
+    let src = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | extra_flags)
+        .open(host)
+        .or_else(ctx(|| format!("open the host's {}", host.display())))?;
+    let meta = src.metadata()?;
+    let ft = meta.file_type();
+    let is_kind = if block {
+        ft.is_block_device()
+    } else {
+        ft.is_char_device()
+    };
+    Ok((is_kind && meta.rdev() as libc::dev_t == rdev).then_some(src))
+}
+
+/// Binds the node `src` refers to over the file `target`.
+fn bind_node(src: &std::fs::File, target: &OwnedFd, what: &str) -> io::Result<()> {
+    let src_path = c(&format!("/proc/self/fd/{}", src.as_raw_fd()));
+    mount(Some(&src_path), &fd_path(target), None, libc::MS_BIND, None)
+        .or_else(ctx(|| format!("mount {what}")))
+}
+
 /// Binds the host's device node `host` at `/dev/NAME`, after checking it
 /// is the device it should be.
 fn bind_device(
@@ -100,24 +133,13 @@ fn bind_device(
     kind: libc::mode_t,
     rdev: libc::dev_t,
 ) -> io::Result<()> {
-    // O_PATH: a reference to the node that does not open the device
-    // (the host's /dev/tty cannot be opened without a terminal).
-    let src = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
-        .open(host)
-        .or_else(ctx(|| format!("open the host's {host}")))?;
-    let meta = src.metadata()?;
-    let is_kind = if kind == libc::S_IFBLK {
-        meta.file_type().is_block_device()
-    } else {
-        meta.file_type().is_char_device()
-    };
-    if !is_kind || meta.rdev() as libc::dev_t != rdev {
-        return Err(io::Error::other(format!(
-            "the host's {host} is not the device it should be"
-        )));
-    }
+    let src = host_node(
+        Path::new(host),
+        libc::O_NOFOLLOW,
+        kind == libc::S_IFBLK,
+        rdev,
+    )?
+    .ok_or_else(|| io::Error::other(format!("the host's {host} is not the device it should be")))?;
     // SAFETY: valid descriptor and C string.
     let fd = unsafe {
         libc::openat(
@@ -132,16 +154,25 @@ fn bind_device(
     }
     // SAFETY: a descriptor we just opened.
     drop(unsafe { OwnedFd::from_raw_fd(fd) });
-    let target = open_path(r, host)?;
-    let src_path = c(&format!("/proc/self/fd/{}", src.as_raw_fd()));
-    mount(
-        Some(&src_path),
-        &fd_path(&target),
-        None,
-        libc::MS_BIND,
-        None,
-    )
-    .or_else(ctx(|| format!("mount {host}")))
+    bind_node(&src, &open_path(r, host)?, host)
+}
+
+/// The devices --device gives: the host's node bound at the container's
+/// path (on a nodev /dev only a bind keeps it usable), checked to be
+/// still the node that was granted; the cgroup rule lets it be opened.
+pub fn grant(r: RawFd, devices: &[Device]) -> io::Result<()> {
+    for d in devices {
+        let host = d.host.display().to_string();
+        let src = host_node(&d.host, 0, d.kind == 'b', d.rdev)?.ok_or_else(|| {
+            io::Error::other(format!(
+                "--device {host}: no longer the device it was when the container was made"
+            ))
+        })?;
+        let target = crate::mounts::touch(r, &d.target)
+            .or_else(ctx(|| format!("create {} for --device", d.target)))?;
+        bind_node(&src, &target, &format!("{host} at {}", d.target))?;
+    }
+    Ok(())
 }
 
 /// /dev's symlinks, its devpts, shm and mqueue.

@@ -187,6 +187,10 @@ pub struct Args {
     /// Drop a capability from Docker's default set (ALL for all).
     #[arg(long = "cap-drop", value_name = "CAP")]
     pub cap_drop: Vec<String>,
+    /// Give the container a host device: HOST[:CONTAINER[:PERMS]], PERMS
+    /// of r, w and m (default rwm), as docker run --device (repeatable).
+    #[arg(long = "device", value_name = "HOST[:CONTAINER[:PERMS]]")]
+    pub devices: Vec<String>,
     /// Give the container every capability, no seccomp filter and no masked
     /// paths, writable /sys and /proc/sys.
     #[arg(long)]

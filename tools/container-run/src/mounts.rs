@@ -66,7 +66,7 @@ pub(crate) fn mkdir_all(root: RawFd, path: &str) -> io::Result<OwnedFd> {
 }
 
 /// Opens file `path` inside the root, creating it (and its parents).
-fn touch(root: RawFd, path: &str) -> io::Result<OwnedFd> {
+pub(crate) fn touch(root: RawFd, path: &str) -> io::Result<OwnedFd> {
     if let Some((parent, _)) = path.trim_end_matches('/').rsplit_once('/') {
         mkdir_all(root, parent)?;
     }
@@ -284,6 +284,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
     }
 
     crate::dev::setup(r, plan.privileged, plan.rootless)?;
+    crate::dev::grant(r, &plan.devices)?;
 
     for (target, host) in &plan.etc {
         let fd = touch(r, target).or_else(ctx(|| format!("create {target}")))?;

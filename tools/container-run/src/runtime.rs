@@ -10,8 +10,8 @@ use crate::Error;
 use serde_json::{json, Value};
 use slipway_common::apply::mkdir_all_in_root;
 use slipway_common::container::process::{block_signals, resolve_user};
+use slipway_common::container::seccomp;
 use slipway_common::container::state::Status;
-use slipway_common::container::{cgroups, seccomp};
 use std::ffi::CString;
 use std::fs;
 use std::os::fd::AsRawFd;
@@ -229,7 +229,9 @@ fn spec(plan: &Plan, root: &Path, netns: Option<&str>) -> Result<Value, Error> {
     }
     // The same device policy as ours, for the other runtime to apply.
     if plan.limits.devices {
-        let rules: Vec<Value> = cgroups::DEFAULT_DEVICES
+        let rules: Vec<Value> = plan
+            .limits
+            .device_rules()
             .iter()
             .map(|r| {
                 let mut v = json!({"allow": r.allow, "access": r.access});
@@ -253,6 +255,24 @@ fn spec(plan: &Plan, root: &Path, netns: Option<&str>) -> Result<Value, Error> {
         "maskedPaths": plan.masked,
         "readonlyPaths": plan.readonly,
     });
+    // --device: the node, for the other runtime to make.
+    if !plan.devices.is_empty() {
+        linux["devices"] = plan
+            .devices
+            .iter()
+            .map(|d| {
+                json!({
+                    "path": d.target,
+                    "type": d.kind.to_string(),
+                    "major": libc::major(d.rdev),
+                    "minor": libc::minor(d.rdev),
+                    "fileMode": d.mode,
+                    "uid": d.uid,
+                    "gid": d.gid,
+                })
+            })
+            .collect();
+    }
     if plan.seccomp {
         linux["seccomp"] = seccomp::docker_default_spec(plan.caps);
     }

@@ -1383,3 +1383,42 @@ fn a_container_runs_under_dockers_device_policy() {
         assert!(o.contains("MADE") && !o.contains("OPENED"), "runc: {o}");
     }
 }
+
+#[test]
+fn device_gives_one_host_device_and_the_policy_still_denies_the_rest() {
+    let e = env();
+    let fuse = std::path::Path::new("/dev/fuse");
+    if !fuse.exists() {
+        eprintln!("skipped: the host has no /dev/fuse");
+        return;
+    }
+    // Without --device the node is not there.
+    let o = sh_ok(&e, &[], "ls /dev/fuse 2>&1; true");
+    assert!(o.contains("No such file"), "{o}");
+    // With it, at the path asked for, usable; /dev/loop-control, not
+    // granted, cannot be opened even when a node for it is made.
+    let probe = "(exec 3</dev/myfuse) && echo FUSE; mknod /dev/lc c 10 237 && (exec 3</dev/lc) 2>/dev/null && echo LOOPCTL; true";
+    let o = sh_ok(&e, &["--device", "/dev/fuse:/dev/myfuse"], probe);
+    assert!(o.contains("FUSE") && !o.contains("LOOPCTL"), "{o}");
+    // Read-only permission: a write open is refused by the cgroup.
+    let o = sh_ok(
+        &e,
+        &["--device", "/dev/fuse:r"],
+        "(exec 3>/dev/fuse) 2>/dev/null && echo WROTE; (exec 3</dev/fuse) && echo READ; true",
+    );
+    assert!(o.contains("READ") && !o.contains("WROTE"), "{o}");
+    // Bad specs are one clear line.
+    for (spec, want) in [
+        ("/dev/fuse:/x:rwz", "PERMS"),
+        ("/etc/passwd", "not a device node"),
+        ("/dev", "directory"),
+        ("relative", "absolute"),
+    ] {
+        let o = run(&e, &["--device", spec, "bb", "true"]);
+        // Docker's code for the runtime's own failure, with one line.
+        assert_eq!(o.status.code(), Some(125), "{spec}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "{spec}: {err}");
+        assert!(err.contains(want), "{spec}: {err}");
+    }
+}
