@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the dockerfile-parse fuzz targets (parser and word expander) for a
-# bounded time each: scripts/fuzz.sh [SECONDS]  (default 60).
+# Runs the fuzz targets for a bounded time each: dockerfile-parse's parser
+# and word expander, and common's decoders of what registries and layouts
+# hand over (manifests, indexes, image configs).
+#   scripts/fuzz.sh [SECONDS]  (default 60 per target)
 # cargo fuzz wants a nightly compiler for its sanitizer flags; the stable
 # toolchain accepts them with RUSTC_BOOTSTRAP=1, which is set here alone.
 set -euo pipefail
@@ -9,15 +11,27 @@ cd "$(dirname "$0")/.."
 need_cargo
 SECS=${1:-60}
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
-FIXTURES=$PWD/tools/dockerfile-parse/tests/fixtures
-cd tools/dockerfile-parse/fuzz
-mkdir -p corpus/parse corpus/expand
-# Seed the parser with the golden cases.
-for d in "$FIXTURES"/*/; do cp "$d/Dockerfile" "corpus/parse/$(basename "$d")"; done
+ROOT=$PWD
+FIXTURES=$ROOT/tools/dockerfile-parse/tests/fixtures
+mkdir -p tools/dockerfile-parse/fuzz/corpus/parse tools/dockerfile-parse/fuzz/corpus/expand \
+    common/fuzz/corpus/image_docs
+# Seed the parser with the golden cases, the decoders with real documents.
+for d in "$FIXTURES"/*/; do cp "$d/Dockerfile" "tools/dockerfile-parse/fuzz/corpus/parse/$(basename "$d")"; done
+i=0
+for f in $(grep -rlE '"schemaVersion"|"rootfs"' tools/*/tests/data common/tests 2>/dev/null | head -n 50); do
+    cp "$f" "common/fuzz/corpus/image_docs/seed-$i"; i=$((i + 1))
+done
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%064d","size":2},"layers":[]}' 0 \
+    >common/fuzz/corpus/image_docs/seed-manifest
+printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":[]}}' \
+    >common/fuzz/corpus/image_docs/seed-config
 failed=0
-for t in parse expand; do
+total=0
+for pt in tools/dockerfile-parse/fuzz:parse tools/dockerfile-parse/fuzz:expand common/fuzz:image_docs; do
+    dir=${pt%%:*} t=${pt##*:}
+    total=$((total + 1))
     log=$(mktemp)
-    if RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$SECS" -max_len=4096 >"$log" 2>&1; then
+    if (cd "$dir" && RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$SECS" -max_len=4096) >"$log" 2>&1; then
         echo "fuzz $t: $(grep -E '^Done [0-9]+ runs' "$log" || tail -n1 "$log")"
     else
         echo "fuzz $t: FAILED" >&2
@@ -26,5 +40,5 @@ for t in parse expand; do
     fi
     rm -f "$log"
 done
-echo "fuzz: $((2 - failed)) passed, $failed failed"
+echo "fuzz: $((total - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

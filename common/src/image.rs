@@ -149,6 +149,23 @@ impl InspectRecord {
     }
 }
 
+/// A manifest, an index or any JSON document decoded into its type, an
+/// error naming the field and the value at fault (`layers[0].size:
+/// invalid value: integer \`-1\`, expected u64 …`), not oci-spec's
+/// bare "serde failed".
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
+}
+
 /// What kind of document a descriptor (or the JSON itself) says it is.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DocKind {
@@ -212,8 +229,7 @@ impl Image {
                 if depth > 2 {
                     return Err(ImageError::TooDeep(digest));
                 }
-                let index = ImageIndex::from_reader(&bytes[..])
-                    .map_err(|e| malformed("index", e.to_string()))?;
+                let index: ImageIndex = decode(&bytes).map_err(|e| malformed("index", e))?;
                 let chosen =
                     select_platform(&index, platform).ok_or_else(|| ImageError::NoPlatform {
                         platform: platform.clone(),
@@ -229,8 +245,8 @@ impl Image {
                 Image::load_depth(layout, &chosen, platform, depth + 1)
             }
             DocKind::Manifest | DocKind::Other => {
-                let manifest = ImageManifest::from_reader(&bytes[..])
-                    .map_err(|e| malformed("manifest", e.to_string()))?;
+                let manifest: ImageManifest =
+                    decode(&bytes).map_err(|e| malformed("manifest", e))?;
                 let cdesc = manifest.config();
                 let cdigest = digest_of(cdesc)?;
                 let cbytes = layout.read_blob(&cdigest, Some(cdesc.size()))?;
@@ -338,7 +354,30 @@ pub fn select_platform(index: &ImageIndex, platform: &Platform) -> Option<Descri
 
 #[cfg(test)]
 mod container_config_tests {
-    use super::ContainerConfig;
+    use super::{decode, ContainerConfig};
+    use oci_spec::image::ImageManifest;
+
+    #[test]
+    fn a_bad_manifest_field_is_named_with_its_value() {
+        let doc = |layer: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+                "config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{h}","size":2}},
+                "layers":[{layer}]}}"#,
+                h = "a".repeat(64)
+            )
+        };
+        let good = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:{}","size":3}}"#,
+            "b".repeat(64)
+        );
+        assert!(decode::<ImageManifest>(doc(&good).as_bytes()).is_ok());
+        let e = decode::<ImageManifest>(doc(&good.replace(":3}", ":-1}")).as_bytes()).unwrap_err();
+        assert!(e.starts_with("layers[0].size: ") && e.contains("-1"), "{e}");
+        let e = decode::<ImageManifest>(doc(&good.replace("sha256:b", "sha256:Z")).as_bytes())
+            .unwrap_err();
+        assert!(e.starts_with("layers[0].digest: "), "{e}");
+    }
 
     #[test]
     fn the_container_config_reads_typed_and_keeps_the_rest() {

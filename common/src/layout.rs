@@ -282,10 +282,8 @@ impl Layout {
                 msg: e.to_string(),
             }
         })?;
-        ImageIndex::from_reader(&bytes[..]).map_err(|e| LayoutError::Malformed {
-            path,
-            msg: e.to_string(),
-        })
+        crate::image::decode::<ImageIndex>(&bytes)
+            .map_err(|msg| LayoutError::Malformed { path, msg })
     }
 
     /// Reads, edits and atomically replaces `index.json` under its lock, so

@@ -482,7 +482,7 @@ pub fn pull_image(
         .map_err(|e| RegistryError::Protocol(format!("manifest {reference}: {e}")))?;
     match doc_kind(&media, Some(&value)) {
         DocKind::Index => {
-            let index = oci_spec::image::ImageIndex::from_reader(&bytes[..])
+            let index: oci_spec::image::ImageIndex = crate::image::decode(&bytes)
                 .map_err(|e| RegistryError::Protocol(format!("index {reference}: {e}")))?;
             let chosen = select_platform(&index, platform).ok_or_else(|| {
                 RegistryError::Protocol(format!("{repo}:{reference}: no image for {platform}"))
@@ -504,8 +504,8 @@ pub fn pull_image(
         }
         _ => {}
     }
-    let manifest = oci_spec::image::ImageManifest::from_reader(&bytes[..])
-        .map_err(|e| RegistryError::Protocol(format!("manifest: {e}")))?;
+    let manifest: oci_spec::image::ImageManifest = crate::image::decode(&bytes)
+        .map_err(|e| RegistryError::Protocol(format!("manifest {reference}: {e}")))?;
     let mut blobs = vec![manifest.config().clone()];
     blobs.extend(manifest.layers().iter().cloned());
     let work: Vec<(oci_spec::image::Descriptor, usize)> = blobs
