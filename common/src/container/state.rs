@@ -172,6 +172,7 @@ impl Containers {
             return Err(StateError::BadName(state.name.clone()));
         }
         let _lock = self.lock()?;
+        self.sweep_unrecorded();
         for other in self.list()? {
             if other.name == state.name {
                 return Err(StateError::NameInUse(state.name.clone(), other.id));
@@ -179,8 +180,30 @@ impl Containers {
         }
         let dir = self.dir(&state.id);
         fsutil::create_dir_all(&dir)?;
-        self.save(state)?;
+        if let Err(e) = self.save(state) {
+            // A full disk must not leave a directory that no command
+            // lists or removes.
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
         Ok(dir)
+    }
+
+    /// Removes the empty directories of containers whose creation failed
+    /// before their state was written (one that is being created is
+    /// never seen: creation holds the lock the caller holds).
+    fn sweep_unrecorded(&self) {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let hidden = e.file_name().to_string_lossy().starts_with('.');
+            if !hidden && p.is_dir() && !p.join("state.json").exists() {
+                // remove_dir: only an empty one goes.
+                let _ = std::fs::remove_dir(&p);
+            }
+        }
     }
 
     pub fn save(&self, state: &State) -> Result<(), StateError> {
@@ -299,6 +322,34 @@ mod tests {
         let me = std::process::id() as i32;
         assert!(process_start(me).is_some());
         assert_eq!(process_start(me), process_start(me));
+    }
+
+    fn state(id: &str, name: &str) -> State {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "name": name, "image": "bb", "command": ["true"],
+            "created": "2026-01-01T00:00:00Z", "status": "created",
+            "oom_killed": false, "detached": false, "auto_remove": false,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_failed_create_leaves_no_directory_and_strays_are_swept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = Containers::open(tmp.path()).unwrap();
+        // An earlier creation that died before its state was written.
+        std::fs::create_dir(c.dir("stray")).unwrap();
+        // This one cannot write its state (state.json is a directory, as
+        // a full disk would refuse the file).
+        std::fs::create_dir_all(c.dir("bad").join("state.json")).unwrap();
+        assert!(c.create(&state("bad", "b")).is_err());
+        assert!(
+            !c.dir("bad").exists(),
+            "the failed container's directory stays"
+        );
+        assert!(!c.dir("stray").exists(), "the stray directory stays");
+        c.create(&state("good", "g")).unwrap();
+        assert_eq!(c.list().unwrap().len(), 1);
     }
 
     #[test]
