@@ -50,6 +50,23 @@ pub(crate) fn ctx<T>(what: impl FnOnce() -> String) -> impl FnOnce(io::Error) ->
     move |e| Err(io::Error::new(e.kind(), format!("{}: {e}", what())))
 }
 
+/// For a mount point made inside the root: ELOOP there is a symlink on
+/// its path that leads out of the root (through a /proc magic link,
+/// which resolving in the root refuses) or that loops, not a mystery.
+fn point_ctx<T>(target: &str) -> impl FnOnce(io::Error) -> io::Result<T> + '_ {
+    move |e| {
+        let why = if e.raw_os_error() == Some(libc::ELOOP) {
+            "a symlink on its path leads out of the container's root, or loops".to_string()
+        } else {
+            e.to_string()
+        };
+        Err(io::Error::new(
+            e.kind(),
+            format!("create mount point {target}: {why}"),
+        ))
+    }
+}
+
 /// The path that names an open descriptor, for mount(2).
 pub(crate) fn fd_path(fd: &OwnedFd) -> CString {
     c(&format!("/proc/self/fd/{}", fd.as_raw_fd()))
@@ -304,7 +321,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
                 } else {
                     touch(r, &m.target)
                 }
-                .or_else(ctx(|| format!("create mount point {}", m.target)))?;
+                .or_else(point_ctx(&m.target))?;
                 let src = c(&source.to_string_lossy());
                 mount(
                     Some(&src),
@@ -340,8 +357,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
                 }
             }
             MountKind::Tmpfs { options } => {
-                let target =
-                    mkdir_all(r, &m.target).or_else(ctx(|| format!("create {}", m.target)))?;
+                let target = mkdir_all(r, &m.target).or_else(point_ctx(&m.target))?;
                 let mut flags = 0;
                 let mut data = Vec::new();
                 for o in options.split(',') {

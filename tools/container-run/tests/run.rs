@@ -1422,3 +1422,31 @@ fn device_gives_one_host_device_and_the_policy_still_denies_the_rest() {
         assert!(err.contains(want), "{spec}: {err}");
     }
 }
+
+#[test]
+fn a_volume_target_through_a_link_out_of_the_root_is_named_as_such() {
+    let e = env();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    h.set_mtime(0);
+    b.append_link(&mut h, "escape", "/proc/self/root/etc")
+        .unwrap();
+    let layer = e.path("escape.tar");
+    std::fs::write(&layer, b.into_inner().unwrap()).unwrap();
+    let mut c = e.cmd("image-assemble");
+    c.args(["--base", "bb", "-t", "escape"]).arg(&layer);
+    ok(c);
+    let src = e.path("vol");
+    std::fs::create_dir_all(&src).unwrap();
+    let v = format!("{}:/escape/x", src.display());
+    let o = run(&e, &["-v", &v, "escape", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("/escape/x: a symlink on its path leads out of the container's root"),
+        "{err}"
+    );
+}
