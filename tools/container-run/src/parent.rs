@@ -163,6 +163,14 @@ impl Container {
         }
         crate::stubs::remove(&self.p.plan);
         let oom = self.cgroup.as_ref().is_some_and(Cgroup::oom_killed);
+        // A bare 137 does not say why; the memory limit is worth a line
+        // (in setup, before the command ran, there is no other).
+        if oom && exit == Some(137) && !self.p.state.detached {
+            let limit = self.p.plan.limits.memory.unwrap_or_default();
+            eprintln!(
+                "container-run: the container was killed by its memory limit (--memory {limit} bytes)"
+            );
+        }
         if let Some(cg) = self.cgroup.take() {
             cg.remove();
         }

@@ -501,6 +501,11 @@ fn memory_and_pids_limits_are_enforced() {
         "head -c 200000000 /dev/zero | tail > /dev/null",
     );
     assert_eq!(o.status.code(), Some(137), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("killed by its memory limit (--memory 33554432 bytes)"),
+        "{err}"
+    );
     // A fork bomb meets the pids limit.
     let out = sh_ok(
         &e,
