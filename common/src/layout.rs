@@ -267,7 +267,16 @@ impl Layout {
         }
         let mut r = src.open_blob(digest, size)?;
         let mut w = self.blob_writer()?;
-        io::copy(&mut r, &mut w).map_err(|e| verify_error(e, &from))?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(verify_error(e, &from)),
+            };
+            w.put(&buf[..n])?;
+        }
         w.finish(Some(digest))?;
         Ok(())
     }
@@ -365,6 +374,13 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
+    /// Writes `buf`; a failure (a full disk) says write and names the file
+    /// being written, not the blob being read.
+    pub fn put(&mut self, buf: &[u8]) -> Result<(), LayoutError> {
+        let path = self.tmp.path().to_path_buf();
+        Ok(self.inner.write_all(buf).ctx("write", &path)?)
+    }
+
     pub fn finish(self, expected: Option<&Digest>) -> Result<(Digest, u64), LayoutError> {
         let path = self.tmp.path().to_path_buf();
         let (buf, digest, size) = self.inner.finish();
@@ -411,6 +427,30 @@ mod tests {
         let err = l.read_blob(&d, Some(7)).unwrap_err();
         assert!(matches!(err, LayoutError::Corrupt(_)), "{err}");
         assert!(fs::read_dir(l.tmp_dir()).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_as_a_write_of_the_file_written() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root to mount a small tmpfs");
+            return;
+        }
+        let src_dir = tempfile::tempdir().unwrap();
+        let src = Layout::create(src_dir.path()).unwrap();
+        let (d, n) = src.write_blob(&vec![7u8; 512 * 1024]).unwrap();
+        let small = tempfile::tempdir().unwrap();
+        let p = std::ffi::CString::new(small.path().as_os_str().as_encoded_bytes()).unwrap();
+        crate::mount::mount(Some(c"tmpfs"), &p, Some(c"tmpfs"), 0, Some(c"size=128k")).unwrap();
+        let result = Layout::create(small.path()).and_then(|l| l.copy_blob_from(&src, &d, Some(n)));
+        let _ = crate::mount::umount(&p, libc::MNT_DETACH);
+        let msg = result.unwrap_err().to_string();
+        assert!(msg.starts_with("write "), "{msg}");
+        assert!(msg.contains("No space left on device"), "{msg}");
+        assert!(
+            !msg.contains(&src_dir.path().display().to_string()),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -419,8 +419,7 @@ fn download_blob(job: &Job, digest: &Digest, size: u64, bar: usize) -> Result<()
                 ))
                 .into());
             }
-            w.write_all(fresh)
-                .map_err(|e| crate::layout::verify_error(e, &what))?;
+            w.put(fresh)?;
             done += fresh.len() as u64;
             progress.update(bar, done);
         };
