@@ -33,10 +33,20 @@ use libc::sock_filter;
 
 use super::caps::{Cap, CapSet};
 
+pub mod spec;
+
 /// A seccomp BPF program ready to install.
 #[derive(Clone)]
 pub struct Filter {
     insns: Vec<sock_filter>,
+    /// seccomp(2)'s flags (a spec profile's `flags`).
+    flags: libc::c_uint,
+}
+
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Filter({} instructions)", self.insns.len())
+    }
 }
 
 impl Filter {
@@ -47,6 +57,7 @@ impl Filter {
         dispatch(&mut asm, &rules(caps));
         Filter {
             insns: asm.finish(),
+            flags: 0,
         }
     }
 
@@ -72,7 +83,7 @@ impl Filter {
             len,
             filter: self.insns.as_ptr().cast_mut(),
         };
-        let flags: libc::c_uint = 0;
+        let flags = self.flags;
         // SAFETY: `prog` points at `self.insns` for the duration of the call;
         // the kernel copies the program and never writes through the pointer.
         let rc = unsafe {
@@ -697,27 +708,41 @@ impl Asm {
     }
 
     /// The program with every label turned into a forward offset. Panics if
-    /// an offset does not fit a byte: the program's shape is fixed by this
-    /// file, so that is a bug here, which the tests would catch.
+    /// an offset does not fit a byte: Docker's program's shape is fixed by
+    /// this file, so that is a bug here, which the tests would catch.
     fn finish(self) -> Vec<sock_filter> {
+        self.try_finish().expect("Docker's profile compiles")
+    }
+
+    /// As `finish`, an offset that does not fit a byte (a profile's block
+    /// for one syscall over 255 instructions) an error.
+    fn try_finish(self) -> Result<Vec<sock_filter>, String> {
         let labels = self.labels;
-        let offset = |from: usize, target: Target| -> u8 {
-            let To(label) = target else { return 0 };
+        let offset = |from: usize, target: Target| -> Result<u8, String> {
+            let To(label) = target else { return Ok(0) };
             let to = labels[label.0].expect("jump to an unbound label");
             let distance = to.checked_sub(from + 1).expect("BPF jumps only forward");
-            u8::try_from(distance).expect("BPF jump longer than 255 instructions")
+            u8::try_from(distance)
+                .map_err(|_| format!("a jump of {distance} instructions (BPF allows 255)"))
         };
+        if self.insns.len() > libc::BPF_MAXINSNS as usize {
+            return Err(format!(
+                "{} instructions (BPF allows {})",
+                self.insns.len(),
+                libc::BPF_MAXINSNS
+            ));
+        }
         self.insns
             .into_iter()
             .enumerate()
             .map(|(i, insn)| match insn {
-                Insn::Plain(f) => f,
-                Insn::Jump { code, k, jt, jf } => sock_filter {
+                Insn::Plain(f) => Ok(f),
+                Insn::Jump { code, k, jt, jf } => Ok(sock_filter {
                     code,
-                    jt: offset(i, jt),
-                    jf: offset(i, jf),
+                    jt: offset(i, jt)?,
+                    jf: offset(i, jf)?,
                     k,
-                },
+                }),
             })
             .collect()
     }
@@ -761,6 +786,9 @@ mod tests {
                 JEQ => pc += jump(a == f.k),
                 JGE => pc += jump(a >= f.k),
                 JSET => pc += jump(a & f.k != 0),
+                c if c == (libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K) as u16 => {
+                    pc += jump(a > f.k)
+                }
                 c if c == (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16 => a &= f.k,
                 RET => return f.k,
                 code => panic!("opcode {code:#x} at {} outside the subset", pc - 1),
@@ -782,6 +810,59 @@ mod tests {
             CapSet::docker_default(),
             CapSet(u64::MAX >> (63 - 40)),
         ]
+    }
+
+    #[test]
+    fn a_spec_profile_decides_by_default_action_rules_and_arguments() {
+        let profile: spec::Profile = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"],
+            "syscalls": [
+                {"names": ["read", "write", "no_such_call"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                 "args": [{"index": 0, "value": 0x1_0000_0000_u64, "op": "SCMP_CMP_GE"}]},
+                {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 0x7E02_0000, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
+                {"names": ["kill"], "action": "SCMP_ACT_KILL_PROCESS",
+                 "args": [{"index": 1, "value": 9, "op": "SCMP_CMP_NE"},
+                          {"index": 1, "value": 3, "op": "SCMP_CMP_LT"}]}
+            ]
+        }))
+        .unwrap();
+        let f = Filter::from_spec(&profile).unwrap();
+        let v = |nr: libc::c_long, args: [u64; 6]| verdict(&f, nr, args);
+        let enosys = errno(38);
+        assert_eq!(v(libc::SYS_read, [0; 6]), ALLOW);
+        assert_eq!(v(libc::SYS_getpid, [0; 6]), enosys, "the default action");
+        assert_eq!(v(libc::SYS_personality, [8, 0, 0, 0, 0, 0]), ALLOW);
+        assert_eq!(v(libc::SYS_personality, [9, 0, 0, 0, 0, 0]), enosys);
+        assert_eq!(v(libc::SYS_personality, [1 << 40, 0, 0, 0, 0, 0]), errno(1));
+        assert_eq!(
+            v(libc::SYS_clone, [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]),
+            ALLOW
+        );
+        let newns = libc::CLONE_NEWNS as u64;
+        assert_eq!(v(libc::SYS_clone, [newns, 0, 0, 0, 0, 0]), enosys);
+        // kill: both conditions (signal != 9 and signal < 3).
+        assert_eq!(
+            v(libc::SYS_kill, [1, 2, 0, 0, 0, 0]),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+        assert_eq!(v(libc::SYS_kill, [1, 9, 0, 0, 0, 0]), enosys);
+        assert_eq!(v(libc::SYS_kill, [1, 5, 0, 0, 0, 0]), enosys);
+        // What cannot be honoured is named.
+        let mut bad = profile.clone();
+        bad.default_action = "SCMP_ACT_NOTIFY".into();
+        assert!(Filter::from_spec(&bad)
+            .unwrap_err()
+            .contains("SCMP_ACT_NOTIFY"));
+        bad = profile;
+        bad.flags = vec!["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV".into()];
+        assert!(Filter::from_spec(&bad)
+            .unwrap_err()
+            .contains("WAIT_KILLABLE_RECV"));
     }
 
     #[test]
