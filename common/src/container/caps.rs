@@ -5,7 +5,8 @@ use std::fmt;
 use std::io;
 
 /// Capability names by number, as in `linux/capability.h`.
-const NAMES: &[&str] = &[
+/// Every capability name the kernel headers know, in number order.
+pub const NAMES: &[&str] = &[
     "CHOWN",
     "DAC_OVERRIDE",
     "DAC_READ_SEARCH",
@@ -266,6 +267,84 @@ pub fn set(caps: CapSet) -> io::Result<()> {
         )
     };
     check(rc as libc::c_long)
+}
+
+/// The five sets a runtime spec gives, each as written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CapSets {
+    pub bounding: CapSet,
+    pub effective: CapSet,
+    pub permitted: CapSet,
+    pub inheritable: CapSet,
+    pub ambient: CapSet,
+}
+
+impl CapSets {
+    /// runtime-spec names (`CAP_CHOWN`…) as a set; an unknown name is an
+    /// error, as runc refuses it.
+    pub fn parse_names(names: &[String]) -> Result<CapSet, String> {
+        let mut s = CapSet(0);
+        for n in names {
+            let c = n
+                .strip_prefix("CAP_")
+                .and_then(Cap::parse)
+                .ok_or_else(|| format!("unknown capability {n:?}"))?;
+            s.insert(c);
+        }
+        Ok(s)
+    }
+}
+
+/// Sets the effective, permitted and inheritable sets as given, then the
+/// ambient set. The kernel raises an ambient capability only if it is
+/// permitted and inheritable; one that is not stays unraised with a
+/// warning on stderr, as runc warns and goes on.
+pub fn set_all(s: &CapSets) -> io::Result<()> {
+    let mut hdr = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let half = |c: CapSet, high: bool| if high { (c.0 >> 32) as u32 } else { c.0 as u32 };
+    let data = [false, true].map(|high| CapData {
+        effective: half(s.effective, high),
+        permitted: half(s.permitted, high),
+        inheritable: half(s.inheritable, high),
+    });
+    // SAFETY: header and two data structs as capset(2) v3 expects.
+    check(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) })?;
+    // SAFETY: prctl with integer arguments.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    check(rc as libc::c_long)?;
+    for c in s.ambient.iter() {
+        if !(s.permitted.contains(c) && s.inheritable.contains(c)) {
+            eprintln!(
+                "container-runtime: warning: ambient capability {c} not raised: it is not both permitted and inheritable"
+            );
+            continue;
+        }
+        // SAFETY: prctl with integer arguments.
+        let rc = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                c.0 as libc::c_ulong,
+                0,
+                0,
+            )
+        };
+        check(rc as libc::c_long).map_err(|e| {
+            io::Error::new(e.kind(), format!("raise ambient capability {}: {e}", c.0))
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -357,6 +357,47 @@ pub fn tidy_env(env: &mut Vec<String>) {
 /// as in Docker), no_new_privs, default signals, every descriptor above
 /// stderr close-on-exec, and the seccomp filter last. Returns the
 /// effective set.
+/// What a runtime spec says the process keeps, applied as written (runc's
+/// way) rather than Docker's: the five capability sets for any user,
+/// no_new_privs only when asked, the spec's own seccomp profile.
+#[derive(Clone, Debug)]
+pub struct SpecPrivileges {
+    pub caps: caps::CapSets,
+    pub no_new_privs: bool,
+    pub seccomp: Option<Filter>,
+}
+
+/// Becomes `user` with what the spec gives, and installs its filter: last
+/// with no_new_privs; without it first, while CAP_SYS_ADMIN still allows
+/// a filter (the profile must then allow what follows, as under runc).
+pub fn drop_privileges_as_spec(user: &User, spec: &SpecPrivileges) -> Result<(), String> {
+    let os = |what: &str| format!("{what}: {}", io::Error::last_os_error());
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } < 0 {
+        return Err(os("keep capabilities"));
+    }
+    caps::drop_bounding(spec.caps.bounding).map_err(|e| format!("drop capabilities: {e}"))?;
+    reset_signals();
+    cloexec_from(3).map_err(|e| format!("close descriptors: {e}"))?;
+    if let (false, Some(f)) = (spec.no_new_privs, &spec.seccomp) {
+        f.install()
+            .map_err(|e| format!("install the bundle's seccomp filter: {e}"))?;
+    }
+    switch_user(user).map_err(|e| format!("switch to user {}: {e}", user.uid))?;
+    caps::set_all(&spec.caps).map_err(|e| format!("set capabilities: {e}"))?;
+    if spec.no_new_privs {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
+            return Err(os("set no_new_privs"));
+        }
+        if let Some(f) = &spec.seccomp {
+            f.install()
+                .map_err(|e| format!("install the bundle's seccomp filter: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn drop_privileges(user: &User, caps: CapSet, seccomp: bool) -> Result<CapSet, String> {
     let os = |what: &str| format!("{what}: {}", io::Error::last_os_error());
     // SAFETY: prctl with integer arguments.

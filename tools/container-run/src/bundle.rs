@@ -7,6 +7,10 @@
 use crate::config::Plan;
 use crate::{Args, Error};
 use serde_json::Value;
+use slipway_common::container::caps::{CapSet, CapSets};
+use slipway_common::container::process::SpecPrivileges;
+use slipway_common::container::seccomp::spec::Profile;
+use slipway_common::container::seccomp::Filter;
 use std::path::Path;
 
 /// What a spec sets beyond the command line.
@@ -17,6 +21,8 @@ pub struct Extras {
     pub groups: Vec<u32>,
     /// (resource, soft, hard)
     pub rlimits: Vec<(i32, u64, u64)>,
+    /// Capabilities, no_new_privs and linux.seccomp, as written.
+    pub privileges: SpecPrivileges,
 }
 
 impl Extras {
@@ -32,6 +38,7 @@ impl Extras {
         }
         plan.extra_groups = self.groups;
         plan.rlimits = self.rlimits;
+        plan.spec_privileges = Some(self.privileges);
         // runc writes no /etc/hosts, /etc/hostname or /etc/resolv.conf.
         plan.etc.clear();
     }
@@ -161,15 +168,27 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         .get("hostname")
         .and_then(Value::as_str)
         .map(str::to_string);
-    // One set serves as bounding, effective and permitted here: the
-    // capabilities both bounding and effective hold.
-    let bounding = strs(process.pointer("/capabilities/bounding")).unwrap_or_default();
-    let effective = strs(process.pointer("/capabilities/effective")).unwrap_or_default();
-    a.cap_add = bounding
-        .iter()
-        .filter(|c| effective.contains(c))
-        .cloned()
-        .collect();
+    // The five sets as written, for any user (runc's way, not Docker's).
+    let set = |name: &str| -> Result<CapSet, Error> {
+        let names = strs(process.pointer(&format!("/capabilities/{name}"))).unwrap_or_default();
+        CapSets::parse_names(&names).map_err(|e| {
+            Error::Invalid(format!(
+                "{}: process.capabilities.{name}: {e}",
+                path.display()
+            ))
+        })
+    };
+    let caps = CapSets {
+        bounding: set("bounding")?,
+        effective: set("effective")?,
+        permitted: set("permitted")?,
+        inheritable: set("inheritable")?,
+        ambient: set("ambient")?,
+    };
+    // The bounding set is what the container may ever hold: the plan's
+    // (and its records') one set.
+    a.cap_add = strs(process.pointer("/capabilities/bounding")).unwrap_or_default();
+    let no_new_privs = process.get("noNewPrivileges").and_then(Value::as_bool) == Some(true);
     for key in ["apparmorProfile", "selinuxLabel"] {
         if process.get(key).is_some_and(|v| !v.is_null()) {
             return Err(unsupported(format!("process.{key}")));
@@ -197,13 +216,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
     }
 
     let linux = spec.get("linux").cloned().unwrap_or(Value::Null);
-    for key in [
-        "uidMappings",
-        "gidMappings",
-        "sysctl",
-        "seccomp",
-        "intelRdt",
-    ] {
+    for key in ["uidMappings", "gidMappings", "sysctl", "intelRdt"] {
         let set = linux.get(key).is_some_and(|v| match v {
             Value::Array(a) => !a.is_empty(),
             Value::Object(o) => !o.is_empty(),
@@ -214,10 +227,19 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
             return Err(unsupported(format!("linux.{key}")));
         }
     }
-    // A spec without a seccomp section gets no filter, as from runc.
-    if linux.get("seccomp").is_none_or(Value::is_null) {
-        a.security_opt.push("seccomp=unconfined".into());
-    }
+    // A spec without a seccomp section gets no filter, as from runc; one
+    // with a section gets exactly its profile.
+    a.security_opt.push("seccomp=unconfined".into());
+    let seccomp = match linux.get("seccomp").filter(|v| !v.is_null()) {
+        Some(v) => {
+            let profile: Profile = serde_json::from_value(v.clone())
+                .map_err(|e| Error::Invalid(format!("{}: linux.seccomp: {e}", path.display())))?;
+            Some(Filter::from_spec(&profile).map_err(|e| {
+                Error::Unsupported(format!("bundle config.json: linux.seccomp: {e}"))
+            })?)
+        }
+        None => None,
+    };
     let mut kinds = Vec::new();
     for ns in linux
         .get("namespaces")
@@ -312,6 +334,11 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         readonly: strs(linux.get("readonlyPaths")),
         groups,
         rlimits,
+        privileges: SpecPrivileges {
+            caps,
+            no_new_privs,
+            seccomp,
+        },
     };
     Ok((a, extras))
 }

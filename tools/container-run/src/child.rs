@@ -65,22 +65,62 @@ impl Stdio {
 
 /// Runs in the cloned child; never returns.
 pub fn main(plan: &Plan, go: OwnedFd, err: OwnedFd, stdio: Stdio) -> ! {
-    let result = setup_and_exec(plan, go, stdio);
+    let mut waited = false;
+    let result = setup_and_exec(plan, go, stdio, &err, &mut waited);
     let f = match result {
         Ok(never) => match never {},
         Err(f) => f,
     };
-    let mut w = std::fs::File::from(err);
-    let mut msg = vec![f.code];
-    msg.extend_from_slice(f.msg.as_bytes());
-    let _ = w.write_all(&msg);
+    if waited {
+        // `create` has returned and nobody reads the pipe: the failure
+        // goes where the container's own output goes.
+        eprintln!("container-runtime: error: {}", f.msg);
+    } else {
+        let mut w = std::fs::File::from(err);
+        let mut msg = vec![f.code];
+        msg.extend_from_slice(f.msg.as_bytes());
+        let _ = w.write_all(&msg);
+    }
     // SAFETY: ends this process without running the parent's destructors.
     unsafe { libc::_exit(f.code as i32) }
 }
 
 enum Never {}
 
-fn setup_and_exec(plan: &Plan, go: OwnedFd, stdio: Stdio) -> Result<Never, Fail> {
+/// Tells the parent the container is created, then blocks until `start`
+/// opens the FIFO for reading, and hands it a byte.
+fn wait_for_start(fifo: &OwnedFd, err: &OwnedFd) -> Result<(), Fail> {
+    // SAFETY: one byte from a live buffer to a valid descriptor.
+    if unsafe { libc::write(err.as_raw_fd(), [CREATED].as_ptr().cast(), 1) } != 1 {
+        return Err(os("tell container-runtime the container is created"));
+    }
+    let path =
+        std::ffi::CString::new(format!("/proc/self/fd/{}", fifo.as_raw_fd())).map_err(fail)?;
+    // SAFETY: a valid C string; blocks until a reader opens the FIFO.
+    let w = unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if w < 0 {
+        return Err(os("open the exec FIFO"));
+    }
+    // SAFETY: a descriptor open just returned.
+    let w = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(w) };
+    // SAFETY: one byte from a live buffer to a valid descriptor.
+    if unsafe { libc::write(w.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+        return Err(os("write the exec FIFO"));
+    }
+    Ok(())
+}
+
+/// The byte that tells the parent the container is set up and waits on
+/// its exec FIFO (no failure code is this high).
+pub const CREATED: u8 = 0xff;
+
+fn setup_and_exec(
+    plan: &Plan,
+    go: OwnedFd,
+    stdio: Stdio,
+    err: &OwnedFd,
+    waited: &mut bool,
+) -> Result<Never, Fail> {
     let mut byte = [0u8; 1];
     let mut go = std::fs::File::from(go);
     if go.read(&mut byte).unwrap_or(0) != 1 {
@@ -117,6 +157,21 @@ fn setup_and_exec(plan: &Plan, go: OwnedFd, stdio: Stdio) -> Result<Never, Fail>
     if plan.network != Network::Host {
         net::loopback_up().map_err(|e| fail(format!("bring up loopback: {e}")))?;
     }
+    // Opened before the root changes, reopened for writing through
+    // /proc/self/fd once everything is set up (as runc's exec.fifo).
+    let fifo = match &plan.exec_fifo {
+        Some(p) => {
+            let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(fail)?;
+            // SAFETY: a valid C string.
+            let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+            if fd < 0 {
+                return Err(os(&format!("open the exec FIFO {}", p.display())));
+            }
+            // SAFETY: a descriptor open just returned.
+            Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+        }
+        None => None,
+    };
     mounts::setup(plan).map_err(fail)?;
 
     let account = |p: &str| process::read_account_file(p, process::open_account_file(p));
@@ -165,7 +220,16 @@ fn setup_and_exec(plan: &Plan, go: OwnedFd, stdio: Stdio) -> Result<Never, Fail>
             return Err(os("set a resource limit"));
         }
     }
-    process::drop_privileges(&user, plan.caps, plan.seccomp).map_err(fail)?;
+    if let Some(fifo) = fifo {
+        wait_for_start(&fifo, err)?;
+        *waited = true;
+    }
+    match &plan.spec_privileges {
+        Some(sp) => process::drop_privileges_as_spec(&user, sp).map_err(fail)?,
+        None => {
+            process::drop_privileges(&user, plan.caps, plan.seccomp).map_err(fail)?;
+        }
+    }
     if plan.init {
         // Returns in the child, which execs the command below.
         init::fork_init().map_err(|e| fail(format!("start the init: {e}")))?;

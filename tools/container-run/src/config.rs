@@ -102,6 +102,12 @@ pub struct Plan {
     pub rlimits: Vec<(i32, u64, u64)>,
     /// Host devices given with --device.
     pub devices: Vec<Device>,
+    /// container-runtime's `create`: after setup the process waits, before
+    /// exec, until `start` opens this FIFO.
+    pub exec_fifo: Option<PathBuf>,
+    /// A bundle's capabilities, no_new_privs and seccomp profile, applied
+    /// as written instead of Docker's.
+    pub spec_privileges: Option<slipway_common::container::process::SpecPrivileges>,
 }
 
 /// A host device node given to the container (`--device`).
@@ -562,6 +568,8 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         hostname: hostname.clone(),
         stop_signal,
         stop_timeout: Some(args.stop_timeout),
+        bundle: None,
+        annotations: Default::default(),
     };
     let dir = containers.create(&state)?;
     let result = (|| {
@@ -666,6 +674,8 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             extra_groups: Vec::new(),
             rlimits: Vec::new(),
             devices,
+            exec_fifo: None,
+            spec_privileges: None,
         },
         state,
         containers,
