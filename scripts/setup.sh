@@ -12,7 +12,7 @@ PREFIX=${PREFIX:-/usr/local}
 apt_need busybox-static ca-certificates slirp4netns
 need_cargo
 cargo build --release --workspace --locked
-TOOLS=(container-ctl container-run image-build dockerfile-parse image-assemble image-pull image-push image-store layer-diff)
+TOOLS=(container-ctl container-run container-runtime image-build dockerfile-parse image-assemble image-pull image-push image-store layer-diff)
 if [ -w "$PREFIX/bin" ] || [ "$(id -u)" -eq 0 ]; then
     mkdir -p "$PREFIX/bin"
     for t in "${TOOLS[@]}"; do install -m 0755 "target/release/$t" "$PREFIX/bin/$t"; done

@@ -106,6 +106,18 @@ pub fn wait_for<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// An OCI runtime bundle of the store's `image` at `dir`, as umoci
+/// unpacks it (a runtime-spec config.json beside rootfs/).
+pub fn umoci_bundle(env: &Env, image: &str, dir: &Path) {
+    let image = format!("{}:{image}", env.store().display());
+    let o = Command::new(peer("umoci"))
+        .args(["unpack", "--image", &image])
+        .arg(dir)
+        .output()
+        .expect("spawn umoci");
+    assert!(o.status.success(), "umoci unpack: {o:?}");
+}
+
 pub fn write_files(root: &Path, files: &[(&str, &str)]) {
     for (p, data) in files {
         let p = root.join(p);

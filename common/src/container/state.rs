@@ -82,6 +82,12 @@ pub struct State {
     pub stop_signal: Option<String>,
     #[serde(default)]
     pub stop_timeout: Option<u32>,
+    /// The bundle it was created from (container-runtime's `create`), and
+    /// the spec's annotations, for `state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// The log of a detached container: JSON lines as Docker's json-file

@@ -218,6 +218,8 @@ mod tests {
             hostname: String::new(),
             stop_signal: None,
             stop_timeout: None,
+            bundle: None,
+            annotations: Default::default(),
         }
     }
 

@@ -198,17 +198,23 @@ fn symlinks_and_filesystems(r: RawFd, d: &OwnedFd, rootless: bool) -> io::Result
     } else {
         c"newinstance,ptmxmode=0666,mode=0620,gid=5"
     };
-    for (name, fstype, flags, data) in [
-        ("pts", c"devpts", libc::MS_NOSUID | libc::MS_NOEXEC, pts),
+    // (source, type): shm's source is "shm", as Docker and runc name it.
+    for (name, (source, fstype), flags, data) in [
+        (
+            "pts",
+            (c"devpts", c"devpts"),
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            pts,
+        ),
         (
             "shm",
-            c"tmpfs",
+            (c"shm", c"tmpfs"),
             libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
             c"mode=1777,size=65536k",
         ),
         (
             "mqueue",
-            c"mqueue",
+            (c"mqueue", c"mqueue"),
             libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
             c"",
         ),
@@ -219,7 +225,7 @@ fn symlinks_and_filesystems(r: RawFd, d: &OwnedFd, rootless: bool) -> io::Result
             return Err(io::Error::last_os_error()).or_else(ctx(|| format!("create /dev/{name}")));
         }
         let fd = open_path(r, &format!("/dev/{name}"))?;
-        mount(Some(fstype), &fd_path(&fd), Some(fstype), flags, Some(data))
+        mount(Some(source), &fd_path(&fd), Some(fstype), flags, Some(data))
             .or_else(ctx(|| format!("mount /dev/{name}")))?;
     }
     Ok(())

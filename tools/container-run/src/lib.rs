@@ -12,6 +12,7 @@ mod init;
 mod initlayer;
 mod mounts;
 mod net;
+pub mod oci;
 mod parent;
 mod rootless;
 mod runtime;

@@ -263,6 +263,11 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
     )
     .or_else(ctx(|| "mount /proc".into()))?;
 
+    // /dev before /sys: the order of runc's default spec, which runtime
+    // spec tests read back from mountinfo.
+    crate::dev::setup(r, plan.privileged, plan.rootless)?;
+    crate::dev::grant(r, &plan.devices)?;
+
     let sys = mkdir_all(r, "/sys").or_else(ctx(|| "create /sys".into()))?;
     let ro = if plan.privileged { 0 } else { libc::MS_RDONLY };
     let sys_result = mount(
@@ -299,9 +304,6 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
         )
         .or_else(ctx(|| "mount /sys/fs/cgroup".into()))?;
     }
-
-    crate::dev::setup(r, plan.privileged, plan.rootless)?;
-    crate::dev::grant(r, &plan.devices)?;
 
     for (target, host) in &plan.etc {
         let fd = touch(r, target).or_else(ctx(|| format!("create {target}")))?;

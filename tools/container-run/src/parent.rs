@@ -33,6 +33,8 @@ fn os(what: &str) -> Error {
 /// What starting the container came to.
 enum Started {
     Running(libc::pid_t),
+    /// Set up, and waiting on its exec FIFO (container-runtime's create).
+    Created(libc::pid_t),
     /// Setup failed inside the child: Docker's code and the message.
     Failed(u8, String),
 }
@@ -136,9 +138,24 @@ impl Container {
             return Err(os("start the container"));
         }
         drop(go);
-        // The error pipe closes on exec; a message means setup failed.
+        // The error pipe closes on exec; a message means setup failed,
+        // and CREATED alone that it waits on its exec FIFO.
+        let mut err_rd = std::fs::File::from(err_rd);
+        let mut first = [0u8; 1];
         let mut msg = Vec::new();
-        let _ = std::fs::File::from(err_rd).read_to_end(&mut msg);
+        if matches!(err_rd.read(&mut first), Ok(1)) {
+            if first[0] == child::CREATED {
+                self.p.layers_lock = None;
+                let s = &mut self.p.state;
+                s.pid = Some(pid);
+                s.pid_start = process_start(pid);
+                s.status = Status::Created;
+                let _ = self.p.containers.save(s);
+                return Ok(Started::Created(pid));
+            }
+            msg.push(first[0]);
+            let _ = err_rd.read_to_end(&mut msg);
+        }
         // Exec'd (the overlay is up) or failed: gc may look at the layers.
         self.p.layers_lock = None;
         if let Some((&code, text)) = msg.split_first() {
@@ -193,6 +210,30 @@ impl Container {
     }
 }
 
+/// container-runtime's create: the container set up and waiting on its
+/// exec FIFO (which must exist) for `start`; returns its pid. Nothing
+/// waits for it here: `delete` takes down what it leaves.
+pub fn create(p: Prepared, stdio: Stdio) -> Result<libc::pid_t, Error> {
+    let mut c = Container::new(p)?;
+    match c.start(stdio) {
+        Ok(Started::Created(pid)) => Ok(pid),
+        Ok(Started::Running(pid)) => {
+            // Without the FIFO it ran at once: not what create promises.
+            process::kill_and_reap(pid);
+            c.finish(None);
+            Err(Error::Invalid("the container ran before start".into()))
+        }
+        Ok(Started::Failed(_, msg)) => {
+            c.finish(None);
+            Err(Error::Invalid(msg))
+        }
+        Err(e) => {
+            c.finish(None);
+            Err(e)
+        }
+    }
+}
+
 pub fn run(p: Prepared) -> Result<u8, Error> {
     if p.state.detached {
         return detach(p);
@@ -217,7 +258,8 @@ pub fn run(p: Prepared) -> Result<u8, Error> {
         (Stdio::inherit(), None)
     };
     let pid = match c.start(stdio) {
-        Ok(Started::Running(pid)) => pid,
+        // (Created only comes with an exec FIFO, which only create sets.)
+        Ok(Started::Running(pid) | Started::Created(pid)) => pid,
         Ok(Started::Failed(code, msg)) => {
             c.finish(None);
             eprintln!(
@@ -409,7 +451,8 @@ fn monitor(p: Prepared, ready: OwnedFd) {
         Stdio::to(out_wr, err_wr)
     };
     let pid = match c.start(stdio) {
-        Ok(Started::Running(pid)) => pid,
+        // (Created only comes with an exec FIFO, which only create sets.)
+        Ok(Started::Running(pid) | Started::Created(pid)) => pid,
         Ok(Started::Failed(code, msg)) => {
             c.finish(None);
             report(&mut ready, code, &msg);

@@ -943,13 +943,7 @@ fn a_runtime_bundle_runs_as_runc_runs_it() {
     let e = env();
     // umoci unpacks the image into a bundle with a runtime-spec config.
     let bundle = e.path("bundle");
-    let image = format!("{}:docker.io/library/bb:latest", e.store().display());
-    let o = Command::new(slipway_tests::peer("umoci"))
-        .args(["unpack", "--image", &image])
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{o:?}");
+    slipway_tests::umoci_bundle(&e, "docker.io/library/bb:latest", &bundle);
     let probe = "id; hostname; grep -E 'Cap(Eff|Bnd)|NoNewPrivs|Seccomp:' /proc/self/status; \
                  ls /sys/class/net; ulimit -n; pwd";
     let cfg_path = bundle.join("config.json");

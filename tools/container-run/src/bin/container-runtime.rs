@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    container_run::oci::main()
+}

@@ -1,0 +1,162 @@
+//! container-runtime: container-run behind runc's command line, driven as
+//! an engine drives a runtime (create, state, start, kill, delete) on a
+//! bundle umoci unpacks from a busybox image.
+
+use slipway_tests::{busybox_image, wait_for, Env};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Rt {
+    env: Env,
+    root: PathBuf,
+}
+
+/// A failed test leaves no container waiting on its FIFO.
+impl Drop for Rt {
+    fn drop(&mut self) {
+        if let Ok(o) = self.cmd(&["list", "-q"]).output() {
+            for id in String::from_utf8_lossy(&o.stdout).lines() {
+                let _ = self.cmd(&["delete", "--force", id]).output();
+            }
+        }
+    }
+}
+
+impl Rt {
+    fn new() -> Rt {
+        let env = Env::new();
+        busybox_image(&env, "bb", &[]);
+        let root = env.path("run");
+        Rt { env, root }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(slipway_tests::bin("container-runtime"));
+        c.arg("--root").arg(&self.root).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn out(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("spawn container-runtime")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.out(args);
+        assert!(o.status.success(), "{args:?}: {o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// One line on stderr and runc's exit code 1.
+    fn fails(&self, args: &[&str]) -> String {
+        let o = self.out(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("container-runtime: error: "), "{err}");
+        err
+    }
+
+    /// A create that succeeds: its output goes to files, since the
+    /// container keeps create's stdout and stderr open while it lives.
+    fn create(&self, args: &[&str]) {
+        let log = self.env.path("create.log");
+        let f = std::fs::File::create(&log).unwrap();
+        let mut c = self.cmd(&[&["create"], args].concat());
+        c.stdout(f.try_clone().unwrap()).stderr(f);
+        let st = c.status().unwrap();
+        assert!(
+            st.success(),
+            "{args:?}: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+    }
+
+    fn state(&self, id: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["state", id])).expect("state JSON")
+    }
+
+    /// A bundle of the busybox image running `script`.
+    fn bundle(&self, name: &str, script: &str) -> PathBuf {
+        let bundle = self.env.path(name);
+        slipway_tests::umoci_bundle(&self.env, "docker.io/library/bb:latest", &bundle);
+        let path = bundle.join("config.json");
+        let mut cfg: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        cfg["process"]["args"] = serde_json::json!(["sh", "-c", script]);
+        cfg["process"]["terminal"] = serde_json::json!(false);
+        cfg["root"]["readonly"] = serde_json::json!(false);
+        std::fs::write(&path, cfg.to_string()).unwrap();
+        bundle
+    }
+}
+
+fn arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn create_waits_for_start_and_delete_takes_it_down() {
+    let rt = Rt::new();
+    let b = rt.bundle("b", "echo ran > /ran; exec sleep 60");
+    let pid_file = rt.env.path("pid");
+    rt.create(&["--bundle", arg(&b), "--pid-file", arg(&pid_file), "c1"]);
+    let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let s = rt.state("c1");
+    assert_eq!(s["status"], "created");
+    assert_eq!(s["pid"], pid);
+    assert_eq!(s["id"], "c1");
+    assert_eq!(s["bundle"], arg(&b));
+    // Set up, but nothing of the command has run.
+    assert!(!b.join("rootfs/ran").exists());
+    assert!(rt.ok(&["list", "-q"]).contains("c1"));
+    rt.fails(&["create", "--bundle", arg(&b), "c1"]);
+
+    rt.ok(&["start", "c1"]);
+    assert_eq!(rt.state("c1")["status"], "running");
+    wait_for(10, || b.join("rootfs/ran").exists().then_some(()));
+    rt.fails(&["start", "c1"]);
+    let err = rt.fails(&["delete", "c1"]);
+    assert!(err.contains("not stopped: running"), "{err}");
+
+    rt.ok(&["kill", "c1", "KILL"]);
+    wait_for(10, || (rt.state("c1")["status"] == "stopped").then_some(()));
+    rt.ok(&["delete", "c1"]);
+    let err = rt.fails(&["state", "c1"]);
+    assert!(err.contains("does not exist"), "{err}");
+    assert_eq!(rt.ok(&["list", "-q"]), "");
+}
+
+#[test]
+fn a_created_container_is_deleted_whole_and_run_gives_the_status() {
+    let rt = Rt::new();
+    let b = rt.bundle("b", "exit 7");
+    rt.create(&["--bundle", arg(&b), "c2"]);
+    let pid = rt.state("c2")["pid"].as_i64().unwrap();
+    rt.ok(&["delete", "c2"]);
+    // Killed, and reaped by whoever inherited it.
+    wait_for(10, || {
+        (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
+    // run: create, start and wait; the command's status is ours.
+    let o = rt.out(&["run", "--bundle", arg(&b), "c3"]);
+    assert_eq!(o.status.code(), Some(7), "{o:?}");
+    assert_eq!(rt.ok(&["list", "-q"]), "");
+    // What is not supported is refused by name.
+    let err = rt.fails(&["create", "--no-pivot", "--bundle", arg(&b), "c4"]);
+    assert!(err.contains("--no-pivot"), "{err}");
+    let err = rt.fails(&["kill", "nope"]);
+    assert!(err.contains("does not exist"), "{err}");
+    // spec writes a default config that features describe.
+    let dir = rt.env.path("spec");
+    std::fs::create_dir_all(&dir).unwrap();
+    rt.ok(&["spec", "--bundle", arg(&dir)]);
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["root"]["path"], "rootfs");
+    let f: serde_json::Value = serde_json::from_str(&rt.ok(&["features"])).unwrap();
+    assert!(f["linux"]["capabilities"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("CAP_CHOWN")));
+}
