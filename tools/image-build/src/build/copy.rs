@@ -441,7 +441,9 @@ impl Driver<'_> {
             if single {
                 c = c.arg("--parents-in").arg(parents_in.clone());
             }
-            if let Some(o) = chown.as_deref().or(p.default_owner) {
+            // What ADD unpacks from a tar keeps the tar's owners: BuildKit's
+            // unpack takes --chown only for the directories it makes.
+            if let (Some(o), false) = (chown.as_deref().or(p.default_owner), p.archive) {
                 c = c.args(["--chown", o]);
             }
             if let (Some(m), false) = (&chmod, p.archive) {
@@ -464,7 +466,9 @@ impl Driver<'_> {
                 .arg(dest_abs.as_str())
                 .arg("--parents-in")
                 .arg(parents_in.clone());
-            if let Some(o) = &chown {
+            // (Each part has its owner already; over the whole tree the
+            // chown would reach into an unpacked archive too.)
+            if let (Some(o), false) = (&chown, parts.iter().any(|p| p.archive)) {
                 c = c.args(["--chown", o.as_str()]);
             }
             actions.push(Action::Call(c.stdout(Out::File(layer.clone()))));
