@@ -824,7 +824,8 @@ fn init_reaps_orphans_and_forwards_signals() {
     let zombies = |flags: &[&str], want: usize| {
         let mut c = e.cmd("container-run");
         c.args(["--rm", "--network", "none"]).args(flags);
-        c.args(["bb", "sh", "-c", "(sleep 0.1 &); exec sleep 2"]);
+        // (Not `sleep 0.1`: another test looks for that one host-wide.)
+        c.args(["bb", "sh", "-c", "(sleep 0.25 &); exec sleep 2"]);
         let mut child = c.spawn().unwrap();
         // Once `sleep 2` runs the orphan was forked; once no live orphan
         // is left it has exited, a zombie or reaped. Then the count
@@ -835,7 +836,7 @@ fn init_reaps_orphans_and_forwards_signals() {
             // (Before its exec the orphan is still a copy of the shell.)
             let orphan_alive = procs.iter().any(|(p, s)| {
                 let c = cmdline(*p);
-                *s != 'Z' && (c == "sleep 0.1" || c.starts_with("sh -c"))
+                *s != 'Z' && (c == "sleep 0.25" || c.starts_with("sh -c"))
             });
             let z = procs.iter().filter(|(_, s)| *s == 'Z').count();
             (started && !orphan_alive && z == want).then_some(z)
