@@ -23,6 +23,8 @@ pub struct Extras {
     pub rlimits: Vec<(i32, u64, u64)>,
     /// Capabilities, no_new_privs and linux.seccomp, as written.
     pub privileges: SpecPrivileges,
+    pub sysctls: Vec<(String, String)>,
+    pub oom_score_adj: Option<i32>,
 }
 
 impl Extras {
@@ -39,6 +41,8 @@ impl Extras {
         plan.extra_groups = self.groups;
         plan.rlimits = self.rlimits;
         plan.spec_privileges = Some(self.privileges);
+        plan.sysctls = self.sysctls;
+        plan.oom_score_adj = self.oom_score_adj;
         // runc writes no /etc/hosts, /etc/hostname or /etc/resolv.conf.
         plan.etc.clear();
     }
@@ -216,7 +220,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
     }
 
     let linux = spec.get("linux").cloned().unwrap_or(Value::Null);
-    for key in ["uidMappings", "gidMappings", "sysctl", "intelRdt"] {
+    for key in ["uidMappings", "gidMappings", "intelRdt"] {
         let set = linux.get(key).is_some_and(|v| match v {
             Value::Array(a) => !a.is_empty(),
             Value::Object(o) => !o.is_empty(),
@@ -241,6 +245,33 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         None => None,
     };
     let mut kinds = Vec::new();
+    let netns = linux
+        .get("namespaces")
+        .and_then(Value::as_array)
+        .is_some_and(|a| {
+            a.iter()
+                .any(|n| n.get("type").and_then(Value::as_str) == Some("network"))
+        });
+    let mut sysctls = Vec::new();
+    for (k, v) in linux
+        .get("sysctl")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if !namespaced_sysctl(k, netns) {
+            return Err(unsupported(format!(
+                "linux.sysctl {k}: not a sysctl of the container's own namespaces"
+            )));
+        }
+        let v = v.as_str().ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}: linux.sysctl {k}: not a string",
+                path.display()
+            ))
+        })?;
+        sysctls.push((k.clone(), v.to_string()));
+    }
     for ns in linux
         .get("namespaces")
         .and_then(Value::as_array)
@@ -339,8 +370,33 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
             no_new_privs,
             seccomp,
         },
+        sysctls,
+        oom_score_adj: process
+            .get("oomScoreAdj")
+            .and_then(Value::as_i64)
+            .map(|v| v as i32),
     };
     Ok((a, extras))
+}
+
+/// runc's rule: only sysctls the container's IPC, UTS or network
+/// namespace holds may be set; the rest would change the host.
+fn namespaced_sysctl(key: &str, netns: bool) -> bool {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    IPC.contains(&key)
+        || key.starts_with("fs.mqueue.")
+        || key == "kernel.domainname"
+        || key == "kernel.hostname"
+        || (netns && key.starts_with("net."))
 }
 
 /// A runtime-spec rlimit name as setrlimit's resource number.

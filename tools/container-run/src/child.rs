@@ -209,6 +209,10 @@ fn setup_and_exec(
         }
     }
 
+    if let Some(adj) = plan.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| fail(format!("set oom_score_adj {adj}: {e}")))?;
+    }
     // Before the capabilities go: raising a hard limit needs them.
     for (resource, soft, hard) in &plan.rlimits {
         let lim = libc::rlimit {

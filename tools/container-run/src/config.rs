@@ -108,6 +108,11 @@ pub struct Plan {
     /// A bundle's capabilities, no_new_privs and seccomp profile, applied
     /// as written instead of Docker's.
     pub spec_privileges: Option<slipway_common::container::process::SpecPrivileges>,
+    /// A bundle's linux.sysctl (namespaced keys only), written once /proc
+    /// is the container's.
+    pub sysctls: Vec<(String, String)>,
+    /// A bundle's process.oomScoreAdj.
+    pub oom_score_adj: Option<i32>,
 }
 
 /// A host device node given to the container (`--device`).
@@ -676,6 +681,8 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             devices,
             exec_fifo: None,
             spec_privileges: None,
+            sysctls: Vec::new(),
+            oom_score_adj: None,
         },
         state,
         containers,

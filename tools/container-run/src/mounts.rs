@@ -400,6 +400,12 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
     if plan.read_only {
         remount(&c("/"), libc::MS_RDONLY).or_else(ctx(|| "make the root read-only".into()))?;
     }
+    // Before /proc/sys goes read-only; the keys were checked to be the
+    // container's own namespaces'.
+    for (key, value) in &plan.sysctls {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value).or_else(ctx(|| format!("set the sysctl {key} ({path})")))?;
+    }
     if !plan.privileged {
         mask_paths(&plan.masked, &plan.readonly)?;
     }

@@ -160,3 +160,23 @@ fn a_created_container_is_deleted_whole_and_run_gives_the_status() {
         .unwrap()
         .contains(&serde_json::json!("CAP_CHOWN")));
 }
+
+#[test]
+fn namespaced_sysctls_and_oom_score_adj_are_applied_and_host_sysctls_refused() {
+    let rt = Rt::new();
+    let b = rt.bundle("b", "cat /proc/sys/kernel/shmmax /proc/self/oom_score_adj");
+    let path = b.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cfg["linux"]["sysctl"] = serde_json::json!({"kernel.shmmax": "123456"});
+    cfg["process"]["oomScoreAdj"] = serde_json::json!(321);
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let o = rt.out(&["run", "--bundle", arg(&b), "s1"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "123456\n321\n");
+    // vm.swappiness is the host's: refused, not applied.
+    cfg["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": "1"});
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let err = rt.fails(&["run", "--bundle", arg(&b), "s2"]);
+    assert!(err.contains("vm.swappiness"), "{err}");
+}
