@@ -23,6 +23,8 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error("{0}")]
+    Unsupported(String),
     #[error("{0} needs the cgroup {1} controller, which this host does not mount")]
     NoController(&'static str, &'static str),
     #[error(transparent)]
@@ -48,6 +50,11 @@ pub struct Limits {
     /// program on v2.
     #[serde(default)]
     pub devices: bool,
+    /// A runtime spec's cgroupsPath: absolute below each hierarchy's
+    /// root, or relative to this process's own cgroup. None: ours,
+    /// `slipway/ID`.
+    #[serde(default)]
+    pub path: Option<String>,
     /// Devices `--device` grants beyond the default ones.
     #[serde(default)]
     pub granted: Vec<DeviceRule>,
@@ -195,6 +202,11 @@ impl Cgroup {
     }
 
     fn create_v2(id: &str, limits: &Limits) -> Result<Cgroup, CgroupError> {
+        if let Some(p) = &limits.path {
+            return Err(CgroupError::Unsupported(format!(
+                "cgroupsPath {p:?} on a cgroup v2 host is not supported yet"
+            )));
+        }
         let root = Path::new(ROOT);
         let parent = root.join(PARENT);
         mkdir(&parent)?;
@@ -282,10 +294,20 @@ impl Cgroup {
                 if !base.join("tasks").exists() {
                     continue;
                 }
-                let parent = base.join(PARENT);
-                mkdir(&parent)?;
-                let dir = parent.join(id);
-                mkdir(&dir)?;
+                let dir = match &limits.path {
+                    Some(p) => {
+                        let dir = v1_path(&base, c, p);
+                        fs::create_dir_all(&dir).map_err(io_err("create cgroup", &dir))?;
+                        dir
+                    }
+                    None => {
+                        let parent = base.join(PARENT);
+                        mkdir(&parent)?;
+                        let dir = parent.join(id);
+                        mkdir(&dir)?;
+                        dir
+                    }
+                };
                 cg.paths.push(dir.clone());
                 match *c {
                     "memory" => {
@@ -406,6 +428,41 @@ impl Cgroup {
     }
 }
 
+/// A cgroupsPath in the v1 `controller` hierarchy mounted at `base`: an
+/// absolute one below its root, a relative one below our own cgroup
+/// there (as runc reads both); never above the root.
+fn v1_path(base: &Path, controller: &str, path: &str) -> PathBuf {
+    let own = if path.starts_with('/') {
+        String::new()
+    } else {
+        fs::read_to_string("/proc/self/cgroup")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, ctrls, p) = (f.next()?, f.next()?, f.next()?);
+                ctrls
+                    .split(',')
+                    .any(|c| c == controller)
+                    .then(|| p.to_string())
+            })
+            .unwrap_or_default()
+    };
+    let mut dir = base.to_path_buf();
+    for part in own.split('/').chain(path.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if dir != base {
+                    dir.pop();
+                }
+            }
+            p => dir.push(p),
+        }
+    }
+    dir
+}
+
 fn mkdir(p: &Path) -> Result<(), CgroupError> {
     match fs::create_dir(p) {
         Ok(()) => Ok(()),
@@ -431,6 +488,22 @@ pub fn parse_cpus(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cgroups_path_stays_below_the_hierarchy_root() {
+        let base = Path::new("/sys/fs/cgroup/pids");
+        assert_eq!(
+            v1_path(base, "pids", "/a/b"),
+            Path::new("/sys/fs/cgroup/pids/a/b")
+        );
+        assert_eq!(
+            v1_path(base, "pids", "/../../etc"),
+            Path::new("/sys/fs/cgroup/pids/etc")
+        );
+        // Relative: below our own cgroup in that hierarchy.
+        assert!(v1_path(base, "pids", "x/y").ends_with("x/y"));
+        assert!(v1_path(base, "pids", "x/y").starts_with(base));
+    }
 
     #[test]
     fn sizes_parse_as_docker_reads_them() {

@@ -25,6 +25,8 @@ pub struct Extras {
     pub privileges: SpecPrivileges,
     pub sysctls: Vec<(String, String)>,
     pub oom_score_adj: Option<i32>,
+    /// linux.cgroupsPath.
+    pub cgroups_path: Option<String>,
 }
 
 impl Extras {
@@ -43,6 +45,7 @@ impl Extras {
         plan.spec_privileges = Some(self.privileges);
         plan.sysctls = self.sysctls;
         plan.oom_score_adj = self.oom_score_adj;
+        plan.limits.path = self.cgroups_path;
         // runc writes no /etc/hosts, /etc/hostname or /etc/resolv.conf.
         plan.etc.clear();
     }
@@ -371,6 +374,11 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
             seccomp,
         },
         sysctls,
+        cgroups_path: linux
+            .get("cgroupsPath")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string),
         oom_score_adj: process
             .get("oomScoreAdj")
             .and_then(Value::as_i64)

@@ -354,6 +354,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             .map_err(invalid)?,
         pids: args.pids_limit,
         devices: !args.privileged,
+        path: None,
         granted,
         nano_cpus: args
             .cpus
