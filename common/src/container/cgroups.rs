@@ -55,6 +55,10 @@ pub struct Limits {
     /// `slipway/ID`.
     #[serde(default)]
     pub path: Option<String>,
+    /// A runtime spec's linux.resources.devices: exactly these rules, in
+    /// their order, instead of Docker's.
+    #[serde(default)]
+    pub spec_devices: Option<Vec<DeviceRule>>,
     /// Devices `--device` grants beyond the default ones.
     #[serde(default)]
     pub granted: Vec<DeviceRule>,
@@ -71,6 +75,9 @@ impl Limits {
 
     /// Docker's default policy, then what --device grants.
     pub fn device_rules(&self) -> Vec<DeviceRule> {
+        if let Some(r) = &self.spec_devices {
+            return r.clone();
+        }
         DEFAULT_DEVICES
             .iter()
             .chain(&self.granted)

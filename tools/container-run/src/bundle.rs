@@ -8,6 +8,7 @@ use crate::config::Plan;
 use crate::{Args, Error};
 use serde_json::Value;
 use slipway_common::container::caps::{CapSet, CapSets};
+use slipway_common::container::cgroups::DeviceRule;
 use slipway_common::container::process::SpecPrivileges;
 use slipway_common::container::seccomp::spec::Profile;
 use slipway_common::container::seccomp::Filter;
@@ -27,6 +28,78 @@ pub struct Extras {
     pub oom_score_adj: Option<i32>,
     /// linux.cgroupsPath.
     pub cgroups_path: Option<String>,
+    /// linux.resources.devices, and the nodes of linux.devices.
+    pub device_rules: Option<Vec<DeviceRule>>,
+    pub nodes: Vec<Node>,
+}
+
+/// A device node a spec's linux.devices asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub path: String,
+    /// libc::S_IFCHR, S_IFBLK or S_IFIFO.
+    pub kind: libc::mode_t,
+    pub rdev: libc::dev_t,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+fn device_rules(v: &Value, path: &Path) -> Result<Vec<DeviceRule>, Error> {
+    let bad = |why: String| {
+        Error::Invalid(format!(
+            "{}: linux.resources.devices: {why}",
+            path.display()
+        ))
+    };
+    let mut out = vec![];
+    for r in v.as_array().into_iter().flatten() {
+        let kind = match r.get("type").and_then(Value::as_str).unwrap_or("a") {
+            "a" => 'a',
+            "c" => 'c',
+            "b" => 'b',
+            other => return Err(bad(format!("type {other:?}"))),
+        };
+        let access = r.get("access").and_then(Value::as_str).unwrap_or("rwm");
+        if !access.chars().all(|c| "rwm".contains(c)) {
+            return Err(bad(format!("access {access:?}")));
+        }
+        out.push(DeviceRule {
+            allow: r.get("allow").and_then(Value::as_bool).unwrap_or(false),
+            kind,
+            major: r.get("major").and_then(Value::as_i64),
+            minor: r.get("minor").and_then(Value::as_i64),
+            access: access.to_string().into(),
+        });
+    }
+    Ok(out)
+}
+
+fn nodes(v: &Value, path: &Path) -> Result<Vec<Node>, Error> {
+    let bad = |why: String| Error::Invalid(format!("{}: linux.devices: {why}", path.display()));
+    let mut out = vec![];
+    for d in v.as_array().into_iter().flatten() {
+        let p = d.get("path").and_then(Value::as_str).unwrap_or_default();
+        if !p.starts_with('/') {
+            return Err(bad(format!("path {p:?} is not absolute")));
+        }
+        let kind = match d.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "c" | "u" => libc::S_IFCHR,
+            "b" => libc::S_IFBLK,
+            "p" => libc::S_IFIFO,
+            other => return Err(bad(format!("{p}: type {other:?}"))),
+        };
+        let num = |k: &str| d.get(k).and_then(Value::as_u64).unwrap_or(0);
+        out.push(Node {
+            path: p.to_string(),
+            kind,
+            rdev: libc::makedev(num("major") as u32, num("minor") as u32),
+            mode: d.get("fileMode").and_then(Value::as_u64).unwrap_or(0o666) as u32 & 0o7777,
+            uid: num("uid") as u32,
+            gid: num("gid") as u32,
+        });
+    }
+    Ok(out)
 }
 
 impl Extras {
@@ -46,6 +119,29 @@ impl Extras {
         plan.sysctls = self.sysctls;
         plan.oom_score_adj = self.oom_score_adj;
         plan.limits.path = self.cgroups_path;
+        if let Some(mut r) = self.device_rules {
+            // As runc: the spec's rules, then the nodes it lists and the
+            // standard ones (null, zero, the ptys…), always allowed.
+            for n in &self.nodes {
+                let kind = if n.kind == libc::S_IFBLK { 'b' } else { 'c' };
+                if n.kind != libc::S_IFIFO {
+                    r.push(slipway_common::container::cgroups::grant(
+                        kind,
+                        i64::from(libc::major(n.rdev)),
+                        i64::from(libc::minor(n.rdev)),
+                        "rwm",
+                    ));
+                }
+            }
+            r.extend(
+                slipway_common::container::cgroups::DEFAULT_DEVICES
+                    .iter()
+                    .filter(|d| d.allow)
+                    .cloned(),
+            );
+            plan.limits.spec_devices = Some(r);
+        }
+        plan.spec_nodes = self.nodes;
         // runc writes no /etc/hosts, /etc/hostname or /etc/resolv.conf.
         plan.etc.clear();
     }
@@ -374,6 +470,16 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
             seccomp,
         },
         sysctls,
+        device_rules: linux
+            .pointer("/resources/devices")
+            .filter(|v| !v.is_null())
+            .map(|v| device_rules(v, &path))
+            .transpose()?,
+        nodes: linux
+            .get("devices")
+            .map(|v| nodes(v, &path))
+            .transpose()?
+            .unwrap_or_default(),
         cgroups_path: linux
             .get("cgroupsPath")
             .and_then(Value::as_str)

@@ -113,6 +113,8 @@ pub struct Plan {
     pub sysctls: Vec<(String, String)>,
     /// A bundle's process.oomScoreAdj.
     pub oom_score_adj: Option<i32>,
+    /// A bundle's linux.devices: nodes made in the container's /dev.
+    pub spec_nodes: Vec<crate::bundle::Node>,
 }
 
 /// A host device node given to the container (`--device`).
@@ -355,6 +357,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         pids: args.pids_limit,
         devices: !args.privileged,
         path: None,
+        spec_devices: None,
         granted,
         nano_cpus: args
             .cpus
@@ -684,6 +687,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             spec_privileges: None,
             sysctls: Vec::new(),
             oom_score_adj: None,
+            spec_nodes: Vec::new(),
         },
         state,
         containers,

@@ -175,6 +175,54 @@ pub fn grant(r: RawFd, devices: &[Device]) -> io::Result<()> {
     Ok(())
 }
 
+/// A spec's linux.devices: each node made at its path with its mode and
+/// owner (one our /dev already has is left as it is). Under a nodev /dev
+/// a node is there but opens only where the host's is bound; the cgroup
+/// rules of the spec decide the rest.
+pub fn make_nodes(r: RawFd, nodes: &[crate::bundle::Node]) -> io::Result<()> {
+    for n in nodes {
+        let (parent, name) = n.path.rsplit_once('/').unwrap_or(("/", &n.path));
+        let parent = if parent.is_empty() { "/" } else { parent };
+        let dir = mkdir_all(r, parent).or_else(ctx(|| format!("create {parent}")))?;
+        let cname = c(name);
+        // SAFETY: valid descriptor and C string.
+        let rc = unsafe {
+            libc::mknodat(
+                dir.as_raw_fd(),
+                cname.as_ptr(),
+                n.kind | (n.mode & 0o777),
+                n.rdev,
+            )
+        };
+        if rc < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EEXIST) {
+                continue;
+            }
+            return Err(e).or_else(ctx(|| format!("create the device {}", n.path)));
+        }
+        // SAFETY: valid descriptor and C string.
+        let rc = unsafe {
+            libc::fchownat(
+                dir.as_raw_fd(),
+                cname.as_ptr(),
+                n.uid,
+                n.gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error()).or_else(ctx(|| format!("chown {}", n.path)));
+        }
+        // The umask must not narrow the mode.
+        // SAFETY: valid descriptor and C string.
+        if unsafe { libc::fchmodat(dir.as_raw_fd(), cname.as_ptr(), n.mode, 0) } < 0 {
+            return Err(io::Error::last_os_error()).or_else(ctx(|| format!("chmod {}", n.path)));
+        }
+    }
+    Ok(())
+}
+
 /// /dev's symlinks, its devpts, shm and mqueue.
 fn symlinks_and_filesystems(r: RawFd, d: &OwnedFd, rootless: bool) -> io::Result<()> {
     for (name, target) in [

@@ -267,6 +267,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
     // spec tests read back from mountinfo.
     crate::dev::setup(r, plan.privileged, plan.rootless)?;
     crate::dev::grant(r, &plan.devices)?;
+    crate::dev::make_nodes(r, &plan.spec_nodes)?;
 
     let sys = mkdir_all(r, "/sys").or_else(ctx(|| "create /sys".into()))?;
     let ro = if plan.privileged { 0 } else { libc::MS_RDONLY };
