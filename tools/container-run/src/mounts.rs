@@ -363,8 +363,17 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
                 let target = mkdir_all(r, &m.target).or_else(point_ctx(&m.target))?;
                 let mut flags = 0;
                 let mut data = Vec::new();
+                let mut propagation = 0;
                 for o in options.split(',') {
                     match o {
+                        "shared" => propagation = libc::MS_SHARED,
+                        "rshared" => propagation = libc::MS_SHARED | libc::MS_REC,
+                        "slave" => propagation = libc::MS_SLAVE,
+                        "rslave" => propagation = libc::MS_SLAVE | libc::MS_REC,
+                        "private" => propagation = libc::MS_PRIVATE,
+                        "rprivate" => propagation = libc::MS_PRIVATE | libc::MS_REC,
+                        "unbindable" => propagation = libc::MS_UNBINDABLE,
+                        "runbindable" => propagation = libc::MS_UNBINDABLE | libc::MS_REC,
                         "nosuid" => flags |= libc::MS_NOSUID,
                         "nodev" => flags |= libc::MS_NODEV,
                         // Device nodes work only in the /dev we make: a
@@ -376,8 +385,8 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
                         "ro" => flags |= libc::MS_RDONLY,
                         "strictatime" => flags |= libc::MS_STRICTATIME,
                         "noatime" => flags |= libc::MS_NOATIME,
-                        // Propagation and atime defaults of a spec's list.
-                        "rw" | "relatime" | "private" | "rprivate" | "slave" | "rslave" => {}
+                        // The defaults a spec's list may repeat.
+                        "rw" | "relatime" => {}
                         o => data.push(o),
                     }
                 }
@@ -391,6 +400,13 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
                     Some(&data),
                 )
                 .or_else(ctx(|| format!("mount tmpfs at {}", m.target)))?;
+                // Propagation is a change of the mount made, by a call of
+                // its own.
+                if propagation != 0 {
+                    let now = open_path(r, &m.target)?;
+                    mount(None, &fd_path(&now), None, propagation, None)
+                        .or_else(ctx(|| format!("set the propagation of {}", m.target)))?;
+                }
             }
         }
     }
