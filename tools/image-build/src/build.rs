@@ -6,6 +6,7 @@
 mod copy;
 mod remote_cache;
 mod run_mounts;
+mod state;
 
 pub use run_mounts::SecretSource;
 
@@ -21,93 +22,11 @@ use slipway_common::digest::Digest;
 use slipway_common::ignore::clean_path;
 use slipway_common::image::{ContainerConfig, InspectRecord, DEFAULT_PATH};
 use slipway_common::shell::Lex;
+use state::{default_shell, State};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
-
-/// The image config fields the driver follows from step to step: what
-/// expansion, RUN and the debug hint need.
-#[derive(Clone, Debug, Default)]
-struct State {
-    /// The image the stage has reached: a store reference, or "scratch".
-    image: String,
-    /// Its manifest digest, once known (not in a printed script).
-    digest: Option<String>,
-    env: Vec<String>,
-    workdir: String,
-    user: String,
-    shell: Vec<String>,
-    /// CMD set in this stage (ENTRYPOINT keeps it then, as BuildKit does).
-    cmd_set: Option<Vec<String>>,
-    /// The ARGs declared in this stage, in order, with their values.
-    args: Vec<(String, Option<String>)>,
-    /// The ONBUILD triggers in the image's config (run when a later FROM
-    /// starts from it).
-    onbuild: Vec<String>,
-    /// Config edits the next commit makes before its own (clearing the
-    /// triggers the stage ran): part of that step's key.
-    pending: Vec<String>,
-    /// What the filesystem so far depends on: the base's digest, then the
-    /// layers-only key of each step that changed it (see `fs_key`). None
-    /// in a printed script.
-    lineage: Option<String>,
-}
-
-fn default_shell() -> Vec<String> {
-    vec!["/bin/sh".into(), "-c".into()]
-}
-
-impl State {
-    fn env_has(&self, key: &str) -> bool {
-        self.env
-            .iter()
-            .any(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k) == key)
-    }
-
-    /// What `$VAR` sees: the ARGs in scope, overridden by the ENV.
-    fn lookup(&self) -> HashMap<String, String> {
-        let mut m: HashMap<String, String> = self
-            .args
-            .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
-            .collect();
-        for kv in &self.env {
-            if let Some((k, v)) = kv.split_once('=') {
-                m.insert(k.into(), v.into());
-            }
-        }
-        m
-    }
-
-    /// The ARGs a RUN sees as environment variables (not kept in the
-    /// image); an ENV of the same name wins.
-    fn run_args(&self) -> Vec<String> {
-        let mut seen = BTreeSet::new();
-        let mut out: Vec<String> = Vec::new();
-        for (k, v) in self.args.iter().rev() {
-            if let Some(v) = v {
-                if !self.env_has(k) && seen.insert(k.clone()) {
-                    out.push(format!("{k}={v}"));
-                }
-            }
-        }
-        out.reverse();
-        out
-    }
-
-    fn set_env(&mut self, key: &str, value: &str) {
-        let kv = format!("{key}={value}");
-        match self
-            .env
-            .iter_mut()
-            .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key)
-        {
-            Some(e) => *e = kv,
-            None => self.env.push(kv),
-        }
-    }
-}
 
 /// An image as `image-store inspect` reports it.
 pub struct Inspected {
@@ -1839,20 +1758,6 @@ mod tests {
         );
         assert_eq!(port_keys("53/UDP"), ["53/udp"]);
         assert_eq!(port_keys("8000-8002"), ["8000/tcp", "8001/tcp", "8002/tcp"]);
-    }
-
-    #[test]
-    fn env_overrides_an_arg_of_the_same_name() {
-        let st = State {
-            args: vec![
-                ("A".into(), Some("arg".into())),
-                ("B".into(), Some("b".into())),
-            ],
-            env: vec!["A=env".into()],
-            ..State::default()
-        };
-        assert_eq!(st.lookup()["A"], "env");
-        assert_eq!(st.run_args(), ["B=b"]);
     }
 
     #[test]
