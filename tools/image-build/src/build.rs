@@ -3,6 +3,7 @@
 //! the store under a build-private tag, so the next step, a debug shell or
 //! a rerun of one line of the script can name it.
 
+mod cache;
 mod copy;
 mod remote_cache;
 mod run_mounts;
@@ -10,12 +11,12 @@ mod state;
 
 pub use run_mounts::SecretSource;
 
-use crate::cache::step_key;
 use crate::context::Context;
 use crate::digests::StatCache;
 use crate::plan::{Base, Plan, Source, Stage, Step};
 use crate::tools::{render, render_command, Action, Call, Failed, Out, Runner, Tools, Word};
 use crate::Error;
+use cache::lits;
 use serde_json::json;
 use slipway_common::buildcache;
 use slipway_common::digest::Digest;
@@ -145,17 +146,6 @@ fn go_quote_list(v: &[String]) -> String {
 /// A lock that a panicked thread cannot poison for the rest.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The words of a call as they go into a cache key.
-fn lits(words: &[Word]) -> Vec<String> {
-    words
-        .iter()
-        .map(|w| match w {
-            Word::Lit(s) => s.clone(),
-            Word::Tmp(rel) => format!("$T/{rel}"),
-        })
-        .collect()
 }
 
 fn json(v: &[String]) -> String {
@@ -688,122 +678,6 @@ impl<'a> Driver<'a> {
 
     fn next_tag(&self, stage: usize, step: &str) -> String {
         format!("{}:{stage}-{step}", self.repo)
-    }
-
-    /// The cache key of a step on the state's image: none in a printed
-    /// script, which always runs every step.
-    fn key(&self, st: &State, step: serde_json::Value) -> Option<Digest> {
-        if self.script() {
-            return None;
-        }
-        let parent = match st.image.as_str() {
-            "scratch" => "scratch",
-            _ => st.digest.as_deref()?,
-        };
-        let step = json!({"step": step, "pending": st.pending});
-        Some(step_key(
-            parent,
-            self.opts.epoch.as_deref(),
-            &self.platform,
-            &step,
-        ))
-    }
-
-    /// The step's key by what its layer depends on: the layers below it
-    /// (the lineage) and the step itself with the config it reads, not the
-    /// rest of the parent's metadata. A step that misses by the parent's
-    /// digest (a LABEL changed above it, an ARG it does not use) but hits
-    /// here has its cached layer rebased onto the new parent, as
-    /// BuildKit's cache keeps a layer whose parent differs only in the
-    /// image config.
-    fn fs_key(&self, st: &State, spec: &serde_json::Value) -> Option<Digest> {
-        if self.script() {
-            return None;
-        }
-        let lineage = st.lineage.as_deref()?;
-        Some(step_key(
-            &format!("layers:{lineage}"),
-            self.opts.epoch.as_deref(),
-            &self.platform,
-            spec,
-        ))
-    }
-
-    /// The step's layer from the layer cache (`fs_key`), put on the
-    /// state's image as `next`; false when the cache has none.
-    fn rebased(
-        &mut self,
-        st: &mut State,
-        fs_key: &Option<Digest>,
-        next: &str,
-        key: Option<Digest>,
-    ) -> Result<bool, Failed> {
-        let Some(image) = fs_key.as_ref().and_then(|k| self.find_cached(k)) else {
-            return Ok(false);
-        };
-        let edits = vec!["--top-layer-of".into(), image.to_string().into()];
-        self.commit(st, next.to_string(), edits, None, key)?;
-        Ok(true)
-    }
-
-    /// After a step that changed the filesystem: the lineage goes on from
-    /// it, and the image made is remembered under its layers-only key.
-    fn advance(&self, st: &mut State, fs_key: Option<Digest>) {
-        if let (Some(k), Some(d)) = (&fs_key, &st.digest) {
-            if let Ok(d) = d.parse::<Digest>() {
-                self.remember(k, &d);
-            }
-        }
-        st.lineage = fs_key.map(|k| k.to_string());
-    }
-
-    /// Takes the step's image from the cache, if it holds one.
-    fn cached(&mut self, st: &mut State, key: &Option<Digest>) -> bool {
-        let Some(key) = key else { return false };
-        let Some(image) = self.find_cached(key) else {
-            return false;
-        };
-        st.image = image.to_string();
-        st.digest = Some(image.to_string());
-        st.pending.clear();
-        true
-    }
-
-    /// The image the cache holds for `key`: in the store, or pulled from
-    /// a --cache-from registry. Recorded as used by this build.
-    fn find_cached(&mut self, key: &Digest) -> Option<Digest> {
-        if !self.opts.use_cache {
-            return None;
-        }
-        let local = buildcache::lookup(&self.opts.store, key)
-            .map(|rec| rec.image)
-            // The record outlives its image only until gc; then it misses.
-            .filter(|image| {
-                self.opts
-                    .store
-                    .join("blobs/sha256")
-                    .join(image.hex())
-                    .is_file()
-            });
-        let image = local.or_else(|| self.pull_cached(key))?;
-        lock(&self.shared.used).insert(key.clone(), image.clone());
-        Some(image)
-    }
-
-    /// Records what `key`'s step made (a failure to is a warning: a miss
-    /// next time).
-    fn remember(&self, key: &Digest, image: &Digest) {
-        lock(&self.shared.used).insert(key.clone(), image.clone());
-        let rec = buildcache::Record {
-            image: image.clone(),
-            created: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        };
-        if let Err(e) = buildcache::record(&self.opts.store, key, &rec) {
-            self.warn(format!("the build cache: {e}"));
-        }
     }
 
     /// image-assemble: the state's image plus an optional layer and edits

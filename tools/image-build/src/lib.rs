@@ -4,7 +4,6 @@
 //! processes, or printed as a shell script with `--print-script`.
 
 mod build;
-mod cache;
 mod context;
 mod digests;
 mod mounts;

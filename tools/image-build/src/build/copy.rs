@@ -3,7 +3,8 @@
 //! into one layer by layer-diff. What the sources hold is part of the
 //! step's cache key; their mtimes are not.
 
-use super::{is_archive, is_remote, step_key, strip_keyword, Driver, Mode, State};
+use super::cache::step_key;
+use super::{is_archive, is_remote, strip_keyword, Driver, Mode, State};
 use crate::context::{Context, Item};
 use crate::digests::source_digest;
 use crate::plan::{Source, Step};
