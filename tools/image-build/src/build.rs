@@ -6,6 +6,7 @@
 mod cache;
 mod copy;
 mod remote_cache;
+mod run;
 mod run_mounts;
 mod state;
 
@@ -14,7 +15,7 @@ pub use run_mounts::SecretSource;
 use crate::context::Context;
 use crate::digests::StatCache;
 use crate::plan::{Base, Plan, Source, Stage, Step};
-use crate::tools::{render, render_command, Action, Call, Failed, Out, Runner, Tools, Word};
+use crate::tools::{render, Action, Call, Failed, Out, Runner, Tools, Word};
 use crate::Error;
 use cache::lits;
 use serde_json::json;
@@ -1110,263 +1111,6 @@ impl<'a> Driver<'a> {
         Ok((dir, actions, done))
     }
 
-    fn run(&mut self, st: &mut State, step: &Step, next: String) -> Result<bool, Error> {
-        let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
-        if !step.flag_list("device").is_empty() {
-            return Err(fail(self, "RUN --device is not supported yet".into()));
-        }
-        if step.flag("security").is_some_and(|s| s != "sandbox") {
-            return Err(fail(
-                self,
-                "RUN --security=insecure is not supported".into(),
-            ));
-        }
-        let network = match step.flag("network") {
-            None | Some("default") => self.opts.network,
-            Some("none") => "none",
-            Some("host") => "host",
-            Some(other) => return Err(fail(self, format!("unsupported RUN --network={other}"))),
-        };
-        if st.image == "scratch" {
-            return Err(fail(
-                self,
-                "the stage is still empty (FROM scratch): there is nothing to run".into(),
-            ));
-        }
-        // A #! heredoc is its own file, bind mounted read-only.
-        let mut script_file = None;
-        let argv = if step.is_exec() {
-            step.args.clone()
-        } else {
-            match run_script(step) {
-                Script::Shell(script) => {
-                    let mut v = st.shell.clone();
-                    v.push(script);
-                    v
-                }
-                Script::File { name, content } => {
-                    if name.contains('/') || name.contains(':') || name == "." || name == ".." {
-                        return Err(fail(self, format!("{name:?} cannot name a heredoc script")));
-                    }
-                    let path = format!("/dev/pipes/{name}");
-                    script_file = Some((name, content));
-                    vec![path]
-                }
-            }
-        };
-        // The container: the ARGs as environment for this command only;
-        // the image's own ENV, USER and WORKDIR are in its config.
-        let mut opts: Vec<String> = vec![];
-        for kv in st.run_args() {
-            opts.extend(["-e".into(), kv]);
-        }
-        opts.extend(["-w".into(), st.workdir.clone()]);
-        if !st.user.is_empty() {
-            opts.extend(["-u".into(), st.user.clone()]);
-        }
-        let (planned, mount_key) = self.plan_mounts(st, step).map_err(|m| fail(self, m))?;
-        let history = format!("RUN {} # buildkit", run_history(st, &argv));
-        let spec = json!({"cmd": "run", "argv": argv, "opts": opts, "network": network,
-                          "history": history, "mounts": mount_key, "script": script_file});
-        let key = self.key(st, spec.clone());
-        // The layers-only key adds the config the command reads: the
-        // image's ENV (USER, WORKDIR and the ARGs are in opts already).
-        let mut fs_spec = spec;
-        fs_spec["env"] = json!(st.env);
-        let fs_key = self.fs_key(st, &fs_spec);
-        if self.cached(st, &key) {
-            self.advance(st, fs_key);
-            return Ok(true);
-        }
-        if self
-            .rebased(st, &fs_key, &next, key.clone())
-            .map_err(|e| fail(self, e.to_string()))?
-        {
-            self.advance(st, fs_key);
-            return Ok(true);
-        }
-        let mut given = self.give_mounts(&planned).map_err(|m| fail(self, m))?;
-        if let Some((name, content)) = &script_file {
-            let file = Word::Tmp(format!("heredoc/{name}"));
-            given
-                .prep
-                .push(Action::Write(file.clone(), content.clone(), 0o755));
-            given.done.push(Action::Remove(Word::Tmp("heredoc".into())));
-            let path = match &self.mode {
-                Mode::Run(r) => r
-                    .tmp
-                    .join("heredoc")
-                    .join(name)
-                    .to_string_lossy()
-                    .into_owned(),
-                Mode::Script(_) => format!("$T/heredoc/{name}"),
-            };
-            given
-                .args
-                .extend(["-v".into(), format!("{path}:/dev/pipes/{name}:ro").into()]);
-        }
-        let upper = Word::Tmp("upper".into());
-        let layer = Word::Tmp("layer.tar".into());
-        // Stopped builds stop their RUN at once: SIGKILL a second after
-        // the SIGTERM.
-        let mut run = Call::new("container-run").args(["--rm", "--stop-timeout", "1"]);
-        // Another runtime makes the same layer: it is not in the key, and
-        // the debug hint opens its shell with ours (-it needs ours).
-        if let Some(rt) = &self.opts.runtime {
-            run = run.args(["--runtime", rt.as_str()]);
-        }
-        let mut run = run
-            .arg("--upper")
-            .arg(upper.clone())
-            .args(["--network", network, "--entrypoint", ""])
-            .args(opts.clone())
-            .args(given.args);
-        for (k, v) in given.env {
-            run = run.env(&k, v);
-        }
-        let run = run
-            .arg(st.image.as_str())
-            .args(argv.clone())
-            .stdout(Out::Progress);
-        let mut prep = vec![Action::Remove(upper.clone())];
-        prep.extend(given.prep);
-        self.act(&prep).map_err(|e| fail(self, e.to_string()))?;
-        let ran = self.act(&[Action::Call(run)]);
-        // Locked cache mounts are free again once the command is done, and
-        // secrets and mount copies gone.
-        drop(given.locks);
-        let _ = self.act(&given.done);
-        if let Err(e) = ran {
-            let status = match e.status {
-                Some(n) => format!("exit status {n}"),
-                None => "killed by a signal".to_string(),
-            };
-            let cause = if e.message.is_empty() {
-                status
-            } else {
-                format!("{status} ({})", e.message)
-            };
-            // The state it failed in: what the command changed before it
-            // failed, as an image on the one it started from (kept, by a
-            // build-private name), unless the build is being stopped.
-            let stopping =
-                crate::signals::caught().is_some() || self.shared.failed.load(Ordering::SeqCst);
-            let failed_at = if stopping {
-                None
-            } else {
-                self.keep_failed_state(st, &next, &upper, &history, &cause)
-            };
-            // One command that opens a shell where the step failed: that
-            // state, the step's environment, user and workdir.
-            let mut dbg: Vec<String> = vec!["--rm".into(), "-it".into()];
-            if let Some(s) = &self.opts.store_flag {
-                dbg.extend(["--store".into(), s.clone()]);
-            }
-            dbg.extend([
-                "--network".into(),
-                network.into(),
-                "--entrypoint".into(),
-                "".into(),
-            ]);
-            dbg.extend(opts);
-            dbg.extend(given.hint);
-            dbg.push(failed_at.clone().unwrap_or_else(|| st.image.clone()));
-            dbg.push(
-                st.shell
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| "/bin/sh".into()),
-            );
-            // Kept for the hint, unless the build is being stopped.
-            if !stopping {
-                self.keep = Some(failed_at.unwrap_or_else(|| st.image.clone()));
-            }
-            let _ = self.act(&[Action::Remove(upper)]);
-            return Err(fail(
-                self,
-                format!(
-                    "{cause}; to debug it: {}",
-                    render_command("container-run", &dbg)
-                ),
-            ));
-        }
-        // The root it ran on, so that directories overlay marked opaque
-        // become what BuildKit's differ writes (whiteouts of what they
-        // hid, nothing where nothing was).
-        let (root, mut actions, done) = self.root_under(st).map_err(|m| fail(self, m))?;
-        actions.push(Action::Call(
-            Call::new("layer-diff")
-                .arg("--upper")
-                .arg(upper.clone())
-                .arg("--lower")
-                .arg(root)
-                .arg("--fix-upper")
-                .stdout(Out::File(layer.clone())),
-        ));
-        let diffed = self.act(&actions);
-        let _ = self.act(&done);
-        diffed.map_err(|e| fail(self, e.to_string()))?;
-        // The upper dir is the layer unpacked: the store keeps it as such,
-        // and the next RUN stacks it instead of extracting the layer.
-        self.commit(
-            st,
-            next,
-            vec![
-                "--unpacked".into(),
-                upper.clone(),
-                "--history".into(),
-                history.into(),
-            ],
-            Some(layer.clone()),
-            key,
-        )
-        .map_err(|e| fail(self, e.to_string()))?;
-        self.act(&[Action::Remove(upper), Action::Remove(layer)])
-            .map_err(|e| fail(self, e.to_string()))?;
-        self.advance(st, fs_key);
-        Ok(false)
-    }
-
-    /// A failed RUN's writable layer committed on the image it started
-    /// from, under `NEXT-failed`: the name of the state it failed in, or
-    /// None when that cannot be made (then the hint starts from before).
-    fn keep_failed_state(
-        &mut self,
-        st: &State,
-        next: &str,
-        upper: &Word,
-        history: &str,
-        cause: &str,
-    ) -> Option<String> {
-        let layer = Word::Tmp("failed-layer.tar".into());
-        let name = format!("{next}-failed");
-        let actions = [
-            Action::Call(
-                Call::new("layer-diff")
-                    .arg("--upper")
-                    .arg(upper.clone())
-                    .stdout(Out::File(layer.clone())),
-            ),
-            Action::Call(
-                Call::new("image-assemble")
-                    .arg("-q")
-                    .arg("--base")
-                    .arg(st.image.as_str())
-                    .arg("-t")
-                    .arg(name.as_str())
-                    .arg("--history")
-                    .arg(format!("{history} (failed: {cause})"))
-                    .arg(layer.clone()),
-            ),
-        ];
-        let made = self.act(&actions).is_ok();
-        let _ = self.act(&[Action::Remove(layer)]);
-        made.then(|| {
-            self.temps.push(name.clone());
-            name
-        })
-    }
-
     /// The root filesystem of a store image, read-only: mounted once per
     /// build by `image-store mount` over the store's unpacked layers (so
     /// the layers are extracted once, not once per build), unmounted by
@@ -1453,83 +1197,6 @@ fn one_line_text(s: &str) -> String {
     }
 }
 
-/// What a shell-form RUN runs.
-enum Script {
-    /// A script for the stage's SHELL.
-    Shell(String),
-    /// A heredoc that starts with `#!`: a file of its own, run as
-    /// `/dev/pipes/NAME` so its first line picks the interpreter, as
-    /// BuildKit runs it.
-    File { name: String, content: String },
-}
-
-/// The script of a shell-form RUN, heredocs as BuildKit treats them: a
-/// RUN that is only `<<EOF` runs the body; otherwise the heredocs are put
-/// back after the command line for the shell to read.
-fn run_script(step: &Step) -> Script {
-    let cmdline = step.args.join(" ");
-    if step.heredocs.is_empty() {
-        return Script::Shell(cmdline);
-    }
-    let first = &step.heredocs[0];
-    if step.heredocs.len() == 1 && is_lone_heredoc(&cmdline, &first.name) {
-        let body = if first.chomp {
-            crate::plan::chomp(&first.content)
-        } else {
-            first.content.clone()
-        };
-        if body.starts_with("#!") {
-            return Script::File {
-                name: first.name.clone(),
-                content: body,
-            };
-        }
-        return Script::Shell(body);
-    }
-    let mut full = cmdline;
-    for h in &step.heredocs {
-        full.push('\n');
-        full.push_str(&h.content);
-        full.push_str(&h.name);
-    }
-    Script::Shell(full)
-}
-
-/// Whether a command line is just `<<NAME` (`<<-`, quotes allowed).
-fn is_lone_heredoc(cmdline: &str, name: &str) -> bool {
-    let Some(rest) = cmdline.trim().strip_prefix("<<") else {
-        return false;
-    };
-    let rest = rest.strip_prefix('-').unwrap_or(rest).trim();
-    let unquoted = rest
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .or_else(|| rest.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')))
-        .unwrap_or(rest);
-    unquoted == name
-}
-
-/// BuildKit's history text of a RUN: `|N K=V… ` for the stage's ARGs, then
-/// the command.
-fn run_history(st: &State, argv: &[String]) -> String {
-    let lookup = st.lookup();
-    let mut args: Vec<String> = vec![];
-    let mut seen = BTreeSet::new();
-    for (k, v) in &st.args {
-        if seen.insert(k.clone()) {
-            let v = lookup.get(k).cloned().or(v.clone()).unwrap_or_default();
-            args.push(format!("{k}={v}"));
-        }
-    }
-    let mut parts = vec![];
-    if !args.is_empty() {
-        parts.push(format!("|{}", args.len()));
-        parts.extend(args);
-    }
-    parts.extend(argv.iter().cloned());
-    parts.join(" ")
-}
-
 /// EXPOSE's ports as config keys (`80/tcp`), ranges one per port.
 fn port_keys(p: &str) -> Vec<String> {
     let (ports, proto) = match p.split_once('/') {
@@ -1599,6 +1266,7 @@ fn starts_a_tar(h: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::run::run_history;
     use super::*;
 
     #[test]
@@ -1632,12 +1300,5 @@ mod tests {
         );
         assert_eq!(port_keys("53/UDP"), ["53/udp"]);
         assert_eq!(port_keys("8000-8002"), ["8000/tcp", "8001/tcp", "8002/tcp"]);
-    }
-
-    #[test]
-    fn a_lone_heredoc_is_the_whole_script() {
-        assert!(is_lone_heredoc("<<EOF", "EOF"));
-        assert!(is_lone_heredoc("<<-'EOT'", "EOT"));
-        assert!(!is_lone_heredoc("cat <<EOF", "EOF"));
     }
 }

@@ -96,9 +96,26 @@ impl Driver<'_> {
         ))
     }
 
+    /// The step's image from the cache: by its key, else its layer
+    /// rebased by its layers-only key; the lineage goes on from it. False
+    /// on a miss.
+    pub(super) fn reuse(
+        &mut self,
+        st: &mut State,
+        key: &Option<Digest>,
+        fs_key: &Option<Digest>,
+        next: &str,
+    ) -> Result<bool, Failed> {
+        if self.cached(st, key) || self.rebased(st, fs_key, next, key.clone())? {
+            self.advance(st, fs_key.clone());
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// The step's layer from the layer cache (`fs_key`), put on the
     /// state's image as `next`; false when the cache has none.
-    pub(super) fn rebased(
+    fn rebased(
         &mut self,
         st: &mut State,
         fs_key: &Option<Digest>,

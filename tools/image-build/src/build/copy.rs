@@ -233,15 +233,10 @@ impl Driver<'_> {
             "history": history, "link": link});
         let key = self.key(st, step_json.clone());
         let fs_key = self.fs_key(st, &step_json);
-        if self.cached(st, &key) {
-            self.advance(st, fs_key);
-            return Ok(true);
-        }
         if self
-            .rebased(st, &fs_key, &next, key.clone())
+            .reuse(st, &key, &fs_key, &next)
             .map_err(|e| fail(self, e.to_string()))?
         {
-            self.advance(st, fs_key);
             return Ok(true);
         }
         if let Some(sum) = &checksum {
