@@ -5,6 +5,7 @@
 
 mod cache;
 mod copy;
+mod meta;
 mod remote_cache;
 mod run;
 mod run_mounts;
@@ -21,7 +22,6 @@ use cache::lits;
 use serde_json::json;
 use slipway_common::buildcache;
 use slipway_common::digest::Digest;
-use slipway_common::ignore::clean_path;
 use slipway_common::image::{ContainerConfig, InspectRecord, DEFAULT_PATH};
 use slipway_common::shell::Lex;
 use state::{default_shell, State};
@@ -135,22 +135,9 @@ pub struct Built {
     pub reference: String,
 }
 
-fn go_quote_list(v: &[String]) -> String {
-    // Go's %q of a []string: ["a" "b"].
-    let items: Vec<String> = v
-        .iter()
-        .map(|s| serde_json::to_string(s).unwrap_or_default())
-        .collect();
-    format!("[{}]", items.join(" "))
-}
-
 /// A lock that a panicked thread cannot poison for the rest.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn json(v: &[String]) -> String {
-    serde_json::to_string(v).unwrap_or_default()
 }
 
 impl<'a> Driver<'a> {
@@ -881,206 +868,11 @@ impl<'a> Driver<'a> {
 
     /// One instruction; true when its image came from the cache.
     fn step(&mut self, st: &mut State, step: &Step, next: String) -> Result<bool, Error> {
-        let up = step.cmd.to_ascii_uppercase();
-        let mut edits: Vec<String> = vec![];
-        let history: String;
-        // WORKDIR's directory, made where the image lacks it.
-        let mut mkdir: Option<String> = None;
         match step.cmd.as_str() {
-            "run" => return self.run(st, step, next),
-            "copy" | "add" => return self.copy(st, step, next),
-            "arg" => {
-                let mut texts = vec![];
-                for d in &step.arg_values {
-                    let default = d
-                        .default
-                        .as_deref()
-                        .map(|v| self.expand(st, step, v))
-                        .transpose()?;
-                    let value = d.build_arg.clone().or(default).or(d.global.clone());
-                    texts.push(match &value {
-                        Some(v) => format!("{}={v}", d.name),
-                        None => d.name.clone(),
-                    });
-                    st.args.retain(|(k, _)| *k != d.name);
-                    st.args.push((d.name.clone(), value));
-                }
-                history = format!("ARG {}", texts.join(" "));
-            }
-            "env" | "label" => {
-                // All pairs expand against the state before the step.
-                let mut pairs = vec![];
-                for (k, v) in &step.pairs {
-                    pairs.push((self.expand(st, step, k)?, self.expand(st, step, v)?));
-                }
-                let flag = if step.cmd == "env" { "-e" } else { "-l" };
-                let mut texts = vec![];
-                for (k, v) in pairs {
-                    if step.cmd == "env" {
-                        st.set_env(&k, &v);
-                    }
-                    edits.push(flag.into());
-                    edits.push(format!("{k}={v}"));
-                    texts.push(format!("{k}={v}"));
-                }
-                history = format!("{up} {}", texts.join(" "));
-            }
-            "workdir" => {
-                let w = self.expand(st, step, &step.args[0])?;
-                let abs = if w.starts_with('/') {
-                    clean_path(&w)
-                } else {
-                    clean_path(&format!("{}/{w}", st.workdir))
-                };
-                st.workdir = abs.clone();
-                edits.extend(["-w".into(), abs.clone()]);
-                history = format!("WORKDIR {abs}");
-                if abs != "/" {
-                    mkdir = Some(abs);
-                }
-            }
-            "user" => {
-                let u = self.expand(st, step, &step.args[0])?;
-                st.user = u.clone();
-                edits.extend(["-u".into(), u.clone()]);
-                history = format!("USER {u}");
-            }
-            "expose" => {
-                let mut ports = BTreeSet::new();
-                for a in &step.args {
-                    for p in self.expand_words(st, step, a)? {
-                        edits.extend(["--expose".into(), p.clone()]);
-                        ports.extend(port_keys(&p));
-                    }
-                }
-                let keys: Vec<String> = ports.into_iter().map(|p| format!("{p}:{{}}")).collect();
-                history = format!("EXPOSE map[{}]", keys.join(" "));
-            }
-            "volume" => {
-                let mut vols = vec![];
-                for a in &step.args {
-                    let v = self.expand(st, step, a)?;
-                    if v.is_empty() {
-                        return Err(self.err(
-                            step.line,
-                            &step.original,
-                            "VOLUME specified can not be an empty string",
-                        ));
-                    }
-                    edits.extend(["--volume".into(), v.clone()]);
-                    vols.push(v);
-                }
-                history = format!("VOLUME [{}]", vols.join(" "));
-            }
-            "stopsignal" => {
-                let s = self.expand(st, step, &step.args[0])?;
-                edits.extend(["--stopsignal".into(), s.clone()]);
-                history = format!("STOPSIGNAL {s}");
-            }
-            "cmd" | "entrypoint" => {
-                let argv = if step.is_exec() {
-                    step.args.clone()
-                } else {
-                    let mut v = st.shell.clone();
-                    v.push(step.args.join(" "));
-                    v
-                };
-                edits.extend([format!("--{}", step.cmd), json(&argv)]);
-                if step.cmd == "cmd" {
-                    st.cmd_set = Some(argv.clone());
-                } else if let Some(c) = &st.cmd_set {
-                    // A CMD of this stage survives ENTRYPOINT; only an
-                    // inherited one is dropped.
-                    edits.extend(["--cmd".into(), json(c)]);
-                }
-                history = format!("{up} {}", go_quote_list(&argv));
-            }
-            "shell" => {
-                st.shell = step.args.clone();
-                edits.extend(["--shell".into(), json(&step.args)]);
-                history = format!("SHELL [{}]", step.args.join(" "));
-            }
-            "healthcheck" => {
-                let text = strip_keyword(&step.original);
-                edits.extend(["--healthcheck".into(), text.to_string()]);
-                history = format!("HEALTHCHECK {text}");
-            }
-            "onbuild" => {
-                let t = step.trigger.clone().unwrap_or_default();
-                st.onbuild.push(t.clone());
-                edits.extend(["--onbuild".into(), t.clone()]);
-                history = format!("ONBUILD {t}");
-            }
-            "maintainer" => {
-                let m = step.args.join(" ");
-                edits.extend(["--author".into(), m.clone()]);
-                history = format!("MAINTAINER {m}");
-            }
-            other => {
-                return Err(self.err(
-                    step.line,
-                    &step.original,
-                    format!("the {other} instruction is not supported"),
-                ))
-            }
+            "run" => self.run(st, step, next),
+            "copy" | "add" => self.copy(st, step, next),
+            _ => self.config_step(st, step, next),
         }
-        let mut words: Vec<Word> = edits.into_iter().map(Word::Lit).collect();
-        if mkdir.is_some() {
-            // The layer's history entry says it all; one that changes
-            // nothing (the directory was there) is left out.
-            words.extend(["--skip-empty".into(), "--no-edit-history".into()]);
-        }
-        words.push("--history".into());
-        words.push(history.into());
-        let key = self.key(st, json!({"cmd": step.cmd, "edits": lits(&words)}));
-        // A WORKDIR that makes its directory changes the filesystem: what
-        // follows depends on it. (Its layer is cheap: never rebased.)
-        let fs_key = mkdir
-            .as_ref()
-            .and_then(|d| self.fs_key(st, &json!({"cmd": "workdir", "dir": d, "user": st.user})));
-        if self.cached(st, &key) {
-            if mkdir.is_some() {
-                self.advance(st, fs_key);
-            }
-            return Ok(true);
-        }
-        let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
-        let Some(dir) = mkdir else {
-            self.commit(st, next, words, None, key)
-                .map_err(|e| fail(self, e.to_string()))?;
-            return Ok(false);
-        };
-        // As BuildKit: the directory and its missing parents, 0755, owned
-        // by the current USER.
-        let (root, mut actions, done) = self.root_under(st).map_err(|m| fail(self, m))?;
-        let staging = Word::Tmp("workdir-dir".into());
-        let layer = Word::Tmp("layer.tar".into());
-        actions.push(Action::Mkdir(staging.clone()));
-        let mut c = Call::new("layer-diff")
-            .arg("--dir")
-            .arg(staging.clone())
-            .arg("--to")
-            .arg(dir.as_str())
-            .arg("--parents-in")
-            .arg(root)
-            .arg("--skip-existing")
-            .args(["--chmod", "755"]);
-        if !st.user.is_empty() {
-            c = c.arg("--chown").arg(st.user.as_str());
-        }
-        actions.push(Action::Call(c.stdout(Out::File(layer.clone()))));
-        let result = self
-            .act(&actions)
-            .map_err(|e| fail(self, e.to_string()))
-            .and_then(|()| {
-                self.commit(st, next, words, Some(layer.clone()), key)
-                    .map_err(|e| fail(self, e.to_string()))
-            });
-        let _ = self.act(&done);
-        let _ = self.act(&[Action::Remove(layer), Action::Remove(staging)]);
-        result?;
-        self.advance(st, fs_key);
-        Ok(false)
     }
 
     /// The root filesystem the stage has reached, for a layer made to go
@@ -1197,23 +989,6 @@ fn one_line_text(s: &str) -> String {
     }
 }
 
-/// EXPOSE's ports as config keys (`80/tcp`), ranges one per port.
-fn port_keys(p: &str) -> Vec<String> {
-    let (ports, proto) = match p.split_once('/') {
-        Some((a, b)) => (a, b.to_ascii_lowercase()),
-        None => (p, "tcp".to_string()),
-    };
-    let range = ports
-        .split_once('-')
-        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
-    match range {
-        Some((a, b)) if a <= b && b - a < 65536 => {
-            (a..=b).map(|n| format!("{n}/{proto}")).collect()
-        }
-        _ => vec![format!("{ports}/{proto}")],
-    }
-}
-
 fn is_remote(s: &str) -> bool {
     s.contains("://") || s.starts_with("git@")
 }
@@ -1266,6 +1041,7 @@ fn starts_a_tar(h: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::meta::{go_quote_list, port_keys};
     use super::run::run_history;
     use super::*;
 
