@@ -119,72 +119,258 @@ pub enum Form {
     Shell,
 }
 
-/// One instruction of a stage, checked.
+/// One instruction of a stage, checked: where it is, its text, and what
+/// it is ([`Instruction`], whose `cmd` tag and fields are flattened in).
 #[derive(Debug, Serialize, Deserialize, Clone)]
 pub struct Step {
-    /// The keyword in lower case.
-    pub cmd: String,
+    #[serde(flatten)]
+    pub ins: Instruction,
     pub line: usize,
     #[serde(default)]
     pub end_line: usize,
     pub original: String,
-    /// Validated flags: a string, `true`/`false`, or a list when repeatable.
-    #[serde(default)]
-    pub flags: BTreeMap<String, serde_json::Value>,
     /// The arguments as written.
     #[serde(default)]
     pub args: Vec<String>,
-    /// For the instructions that have the two forms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub form: Option<Form>,
     /// Whether the builder expands variables in the arguments.
     #[serde(default)]
     pub expand: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub heredocs: Vec<Heredoc>,
-    /// ENV and LABEL: key/value pairs, as written.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pairs: Vec<(String, String)>,
-    /// ARG: the declarations, with `--build-arg` values applied.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub arg_values: Vec<ArgDecl>,
-    /// COPY --from and RUN --mount from=, resolved.
+}
+
+impl Step {
+    /// The keyword in lower case.
+    pub fn keyword(&self) -> &'static str {
+        self.ins.keyword()
+    }
+
+    /// Exec form, for the instructions that have the two forms.
+    pub fn is_exec(&self) -> bool {
+        self.ins.form() == Some(Form::Exec)
+    }
+
+    /// The stages and images the step reads: COPY --from and RUN
+    /// --mount from=, resolved.
+    pub fn reads_from(&self) -> &[Source] {
+        match &self.ins {
+            Instruction::Run(r) => &r.from,
+            Instruction::Copy(c) | Instruction::Add(c) => c.from.as_slice(),
+            _ => &[],
+        }
+    }
+
+    /// The same, to rewrite (an ONBUILD trigger's stage names).
+    pub fn reads_from_mut(&mut self) -> &mut [Source] {
+        match &mut self.ins {
+            Instruction::Run(r) => &mut r.from,
+            Instruction::Copy(c) | Instruction::Add(c) => c.from.as_mut_slice(),
+            _ => &mut [],
+        }
+    }
+}
+
+/// What an instruction is, with what only it has. The arguments every
+/// instruction has are the step's.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+#[serde(tag = "cmd", rename_all = "lowercase")]
+pub enum Instruction {
+    Run(Run),
+    Copy(Copy),
+    /// COPY's fields; ADD's own flags are only allowed on ADD.
+    Add(Copy),
+    Env(Pairs),
+    Label(Pairs),
+    Arg(Args),
+    Cmd(Command),
+    Entrypoint(Command),
+    Shell(Command),
+    Healthcheck(Healthcheck),
+    Onbuild(Onbuild),
+    /// The step's one argument.
+    Workdir,
+    /// The step's one argument.
+    User,
+    /// The step's arguments.
+    Volume,
+    /// The step's arguments.
+    Expose,
+    /// The step's one argument.
+    Stopsignal,
+    /// The step's arguments.
+    Maintainer,
+}
+
+impl Instruction {
+    /// The keyword in lower case.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Instruction::Run(_) => "run",
+            Instruction::Copy(_) => "copy",
+            Instruction::Add(_) => "add",
+            Instruction::Env(_) => "env",
+            Instruction::Label(_) => "label",
+            Instruction::Arg(_) => "arg",
+            Instruction::Cmd(_) => "cmd",
+            Instruction::Entrypoint(_) => "entrypoint",
+            Instruction::Shell(_) => "shell",
+            Instruction::Healthcheck(_) => "healthcheck",
+            Instruction::Onbuild(_) => "onbuild",
+            Instruction::Workdir => "workdir",
+            Instruction::User => "user",
+            Instruction::Volume => "volume",
+            Instruction::Expose => "expose",
+            Instruction::Stopsignal => "stopsignal",
+            Instruction::Maintainer => "maintainer",
+        }
+    }
+
+    /// Exec or shell form, for the instructions that have the two.
+    pub fn form(&self) -> Option<Form> {
+        match self {
+            Instruction::Run(Run { form, .. })
+            | Instruction::Cmd(Command { form })
+            | Instruction::Entrypoint(Command { form })
+            | Instruction::Shell(Command { form })
+            | Instruction::Healthcheck(Healthcheck { form, .. }) => Some(*form),
+            _ => None,
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
+/// RUN: its form, flags, and the stages and images its mounts read.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct Run {
+    pub form: Form,
+    #[serde(default)]
+    pub flags: RunFlags,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub from: Vec<Source>,
-    /// ONBUILD: the trigger's text.
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone, Default, PartialEq)]
+pub struct RunFlags {
+    /// `--mount` specs as written; image-build reads them (they expand
+    /// against the stage's variables).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mount: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trigger: Option<String>,
-    /// COPY and ADD: the destination, the source paths, and the inline
-    /// files that heredocs give.
+    pub network: Option<Network>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dest: Option<String>,
+    pub security: Option<Security>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device: Vec<String>,
+}
+
+/// `RUN --network`.
+#[derive(Debug, Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    Default,
+    None,
+    Host,
+}
+
+/// `RUN --security`.
+#[derive(Debug, Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    Sandbox,
+    Insecure,
+}
+
+/// COPY and ADD: the destination, the source paths, and the inline files
+/// that heredocs give.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct Copy {
+    #[serde(default)]
+    pub flags: CopyFlags,
+    pub dest: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inline: Vec<Inline>,
+    /// `--from`, resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Source>,
 }
 
-impl Step {
-    /// A string flag (`--chown=…`), if given.
-    pub fn flag(&self, name: &str) -> Option<&str> {
-        self.flags.get(name).and_then(|v| v.as_str())
-    }
+/// COPY's and ADD's flags (dockerfile-parse allows each only where the
+/// Dockerfile reference does).
+#[derive(Debug, Serialize, Deserialize, Clone, Default, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub struct CopyFlags {
+    /// As written (the stage's name or the image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chown: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chmod: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub link: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub parents: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keep_git_dir: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// Unset: local archives are unpacked, remote ones are not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unpack: Option<bool>,
+}
 
-    /// A list flag (`--exclude`, `--mount`), empty if not given.
-    pub fn flag_list(&self, name: &str) -> Vec<String> {
-        match self.flags.get(name) {
-            Some(serde_json::Value::Array(v)) => v
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect(),
-            Some(serde_json::Value::String(s)) => vec![s.clone()],
-            _ => vec![],
-        }
-    }
+/// ENV and LABEL: key/value pairs, as written.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct Pairs {
+    pub pairs: Vec<(String, String)>,
+}
 
-    pub fn is_exec(&self) -> bool {
-        self.form == Some(Form::Exec)
-    }
+/// ARG: the declarations, with `--build-arg` values applied.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct Args {
+    pub arg_values: Vec<ArgDecl>,
+}
+
+/// CMD, ENTRYPOINT and SHELL.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct Command {
+    pub form: Form,
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct Healthcheck {
+    pub form: Form,
+    /// Durations and the count as written; image-assemble reads them.
+    #[serde(default)]
+    pub flags: HealthcheckFlags,
+}
+
+#[derive(Debug, Serialize, Deserialize, Clone, Default, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub struct HealthcheckFlags {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<String>,
+}
+
+/// ONBUILD: the trigger's text.
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
+pub struct Onbuild {
+    pub trigger: String,
 }
 
 /// A heredoc of a RUN (its script) or COPY/ADD (a file).
@@ -213,7 +399,7 @@ pub struct Inline {
     pub expand: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize, Clone)]
+#[derive(Debug, Serialize, Deserialize, Clone, PartialEq)]
 pub struct ArgDecl {
     pub name: String,
     /// The default as written (`ARG N=default`).
@@ -238,11 +424,37 @@ mod tests {
 
     #[test]
     fn a_step_reads_back_as_it_was_written() {
-        let json = r#"{"cmd":"run","line":3,"end_line":4,"original":"RUN x","flags":{"mount":["type=cache,target=/c"]},"args":["x"],"form":"shell","expand":true}"#;
+        let json = r#"{"cmd":"run","form":"shell","flags":{"mount":["type=cache,target=/c"],"network":"none"},"line":3,"end_line":4,"original":"RUN x","args":["x"],"expand":true}"#;
         let step: Step = serde_json::from_str(json).unwrap();
-        assert_eq!(step.form, Some(Form::Shell));
-        assert_eq!(step.flag_list("mount"), ["type=cache,target=/c"]);
+        let Instruction::Run(run) = &step.ins else {
+            panic!("{step:?}")
+        };
+        assert_eq!(run.form, Form::Shell);
+        assert_eq!(run.flags.mount, ["type=cache,target=/c"]);
+        assert_eq!(run.flags.network, Some(Network::None));
+        assert_eq!(step.keyword(), "run");
         assert_eq!(serde_json::to_string(&step).unwrap(), json);
         assert_eq!(chomp("\t\ta\n\tb\n"), "a\nb\n");
+    }
+
+    #[test]
+    fn instructions_without_fields_of_their_own_are_their_tag_alone() {
+        let json = r#"{"cmd":"workdir","line":1,"end_line":1,"original":"WORKDIR /a","args":["/a"],"expand":true}"#;
+        let step: Step = serde_json::from_str(json).unwrap();
+        assert_eq!(step.ins, Instruction::Workdir);
+        assert_eq!(serde_json::to_string(&step).unwrap(), json);
+    }
+
+    #[test]
+    fn copy_flags_are_kebab_case_and_an_unknown_instruction_is_refused() {
+        let json = r#"{"cmd":"add","flags":{"keep-git-dir":true,"unpack":false},"dest":"/d","line":1,"original":"ADD a /d"}"#;
+        let step: Step = serde_json::from_str(json).unwrap();
+        let Instruction::Add(c) = &step.ins else {
+            panic!("{step:?}")
+        };
+        assert!(c.flags.keep_git_dir);
+        assert_eq!(c.flags.unpack, Some(false));
+        let bad = r#"{"cmd":"frobnicate","line":1,"original":"X"}"#;
+        assert!(serde_json::from_str::<Step>(bad).is_err());
     }
 }

@@ -542,8 +542,12 @@ mod instructions {
         for c in d["copy_heredoc"].as_array().unwrap() {
             let df = c["dockerfile"].as_str().unwrap();
             let got = plan_of(df);
-            let ok = got.as_ref().is_ok_and(|p| {
-                let s = &p.stages[0].steps[0];
+            let copy_of = |p: &plan::Plan| match &p.stages[0].steps[0].ins {
+                slipway_common::plan::Instruction::Copy(c)
+                | slipway_common::plan::Instruction::Add(c) => Some(c.clone()),
+                _ => None,
+            };
+            let ok = got.as_ref().ok().and_then(copy_of).is_some_and(|s| {
                 let inline: Vec<Value> = s
                     .inline
                     .iter()
@@ -551,19 +555,12 @@ mod instructions {
                         |i| serde_json::json!({"path": i.path, "data": i.data, "expand": i.expand}),
                     )
                     .collect();
-                s.dest.as_deref() == c["dest"].as_str()
+                Some(s.dest.as_str()) == c["dest"].as_str()
                     && serde_json::json!(s.sources) == c["source_paths"]
                     && Value::Array(inline) == c["source_contents"]
             });
             t.check(ok, || {
-                format!(
-                    "copy heredoc {df:?}: {:?}",
-                    got.map(|p| (
-                        p.stages[0].steps[0].dest.clone(),
-                        p.stages[0].steps[0].sources.clone(),
-                        p.stages[0].steps[0].inline.clone()
-                    ))
-                )
+                format!("copy heredoc {df:?}: {:?}", got.as_ref().map(copy_of))
             });
         }
         for c in d["run_heredoc"].as_array().unwrap() {
@@ -572,20 +569,23 @@ mod instructions {
             let ok = got.as_ref().is_ok_and(|p| {
                 let s = &p.stages[0].steps[0];
                 let files: Vec<Value> = s.heredocs.iter().map(|h| serde_json::json!({"name": h.name, "data": h.content, "chomp": h.chomp})).collect();
-                (s.form == Some(plan::Form::Shell)) == c["prepend_shell"].as_bool().unwrap() && serde_json::json!(s.args) == c["cmdline"] && Value::Array(files) == c["files"]
+                (s.ins.form() == Some(plan::Form::Shell)) == c["prepend_shell"].as_bool().unwrap() && serde_json::json!(s.args) == c["cmdline"] && Value::Array(files) == c["files"]
             });
             t.check(ok, || format!("run heredoc {df:?}"));
         }
         let r = &d["run_flags_used"];
         let got = plan_of(r["dockerfile"].as_str().unwrap());
         t.check(
-            got.as_ref().is_ok_and(|p| {
-                p.stages[0].steps[0]
-                    .flags
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    == ["mount"]
+            got.as_ref().is_ok_and(|p| match &p.stages[0].steps[0].ins {
+                slipway_common::plan::Instruction::Run(r) => {
+                    r.flags
+                        == plan::RunFlags {
+                            mount: r.flags.mount.clone(),
+                            ..Default::default()
+                        }
+                        && !r.flags.mount.is_empty()
+                }
+                _ => false,
             }),
             || "run flags used".into(),
         );

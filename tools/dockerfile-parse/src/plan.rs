@@ -13,8 +13,9 @@ use crate::lint::{Casing, Lint};
 use crate::stream::{self, Failed, Lazy, WriteError};
 use serde::Serialize;
 pub use slipway_common::plan::{
-    chomp, ArgDecl, ArgValue, Base, CheckOptions, Form, Inline, Plan, Source, Stage, Step,
-    PLAN_VERSION,
+    chomp, ArgDecl, ArgValue, Args, Base, CheckOptions, Command, Copy, CopyFlags, Form,
+    Healthcheck, HealthcheckFlags, Inline, Instruction as Kind, Onbuild, Pairs, Plan, Run,
+    RunFlags, Source, Stage, Step, PLAN_VERSION,
 };
 use slipway_common::shell::{Env, Lex, NoEnv, ShellError};
 use std::cell::RefCell;
@@ -213,6 +214,66 @@ fn parse_flags(
         }
     }
     Ok(out)
+}
+
+/// Flags as parse_flags checked them, by name.
+type Flags = BTreeMap<String, serde_json::Value>;
+
+/// Checked flags as the instruction's typed flags.
+fn typed<T: serde::de::DeserializeOwned>(flags: Flags, line: usize) -> Result<T, ParseError> {
+    serde_json::from_value(serde_json::Value::Object(flags.into_iter().collect())).or_else(|e| {
+        perr(
+            line,
+            format!("internal error: checked flags do not fit: {e}"),
+        )
+    })
+}
+
+/// ENV and LABEL: key/value pairs, as written; a key cannot be blank.
+fn pairs(cmd: &str, args: &[String], line: usize) -> Result<Pairs, ParseError> {
+    let mut pairs = vec![];
+    for c in args.chunks(3) {
+        if c[0].is_empty() {
+            return perr(line, format!("{} names can not be blank", upper(cmd)));
+        }
+        pairs.push((c[0].clone(), c.get(1).cloned().unwrap_or_default()));
+    }
+    Ok(Pairs { pairs })
+}
+
+/// HEALTHCHECK: NONE alone, or CMD and a command.
+fn healthcheck(
+    flags: Flags,
+    form: Form,
+    args: &[String],
+    line: usize,
+) -> Result<Healthcheck, ParseError> {
+    let typ = args
+        .first()
+        .map(|t| t.to_ascii_uppercase())
+        .unwrap_or_default();
+    match typ.as_str() {
+        "NONE" if args.len() > 1 => return perr(line, "HEALTHCHECK NONE takes no arguments"),
+        "NONE" => {}
+        "CMD" if args.len() < 2 => return perr(line, "Missing command after HEALTHCHECK CMD"),
+        "CMD" => {}
+        _ => {
+            return perr(
+                line,
+                format!(
+                    "Unknown type {} in HEALTHCHECK (try CMD)",
+                    crate::gostr::quote(&args[0])
+                ),
+            )
+        }
+    }
+    // NONE's flags are not checked (BuildKit ignores them): not kept.
+    let flags = if typ == "NONE" {
+        HealthcheckFlags::default()
+    } else {
+        typed(flags, line)?
+    };
+    Ok(Healthcheck { form, flags })
 }
 
 fn values(args: &[Arg]) -> Vec<String> {
@@ -443,7 +504,6 @@ impl<'a> Builder<'a> {
         in_onbuild: bool,
     ) -> Result<Step, ParseError> {
         let line = ins.start_line;
-        // Moved out, into the step at the end.
         let cmd_owned = std::mem::take(&mut ins.cmd);
         let cmd = cmd_owned.as_str();
         if !KNOWN.contains(&cmd) {
@@ -463,15 +523,33 @@ impl<'a> Builder<'a> {
             !(cmd == "healthcheck" && args.first().is_some_and(|t| t.eq_ignore_ascii_case("none")));
         let flags = parse_flags(cmd, &ins.flags, line, check_flags)?;
         self.check_counts(cmd, &ins, &args, has_args)?;
-        let mut step = Step {
-            cmd: String::new(),
-            line,
-            end_line: ins.end_line,
-            original: String::new(),
-            flags,
-            args: Vec::new(),
-            form: None,
-            expand: matches!(
+        let form = if ins.json { Form::Exec } else { Form::Shell };
+        let what = match cmd {
+            "run" => Kind::Run(self.run(flags, form, line, current)?),
+            "cmd" => Kind::Cmd(Command { form }),
+            "entrypoint" => Kind::Entrypoint(Command { form }),
+            "shell" if !ins.json || args.is_empty() => {
+                return perr(line, "SHELL requires the arguments to be in JSON form")
+            }
+            "shell" => Kind::Shell(Command { form }),
+            "env" => Kind::Env(pairs(cmd, &args, line)?),
+            "label" => Kind::Label(pairs(cmd, &args, line)?),
+            "copy" => Kind::Copy(self.copy(cmd, flags, &ins, &args, current)?),
+            "add" => Kind::Add(self.copy(cmd, flags, &ins, &args, current)?),
+            "healthcheck" => Kind::Healthcheck(healthcheck(flags, form, &args, line)?),
+            "onbuild" => Kind::Onbuild(self.onbuild(nested.as_deref(), &ins, current)?),
+            "arg" => Kind::Arg(self.arg(&args, line)?),
+            "workdir" => Kind::Workdir,
+            "user" => Kind::User,
+            "volume" => Kind::Volume,
+            "expose" => Kind::Expose,
+            "stopsignal" => Kind::Stopsignal,
+            "maintainer" => Kind::Maintainer,
+            other => return perr(line, format!("{} cannot be a step", upper(other))),
+        };
+        // A trigger's own checks are done; its text is what is kept.
+        let expand = !in_onbuild
+            && matches!(
                 cmd,
                 "env"
                     | "label"
@@ -483,173 +561,154 @@ impl<'a> Builder<'a> {
                     | "volume"
                     | "expose"
                     | "stopsignal"
-            ),
-            heredocs: vec![],
-            pairs: vec![],
-            arg_values: vec![],
-            from: vec![],
-            trigger: None,
-            dest: None,
-            sources: vec![],
-            inline: vec![],
+            );
+        Ok(Step {
+            ins: what,
+            line,
+            end_line: ins.end_line,
+            original: ins.original,
+            args,
+            expand,
+            heredocs: ins.heredocs,
+        })
+    }
+
+    /// RUN: its flags, and the stages and images its mounts read.
+    fn run(
+        &self,
+        flags: Flags,
+        form: Form,
+        line: usize,
+        current: usize,
+    ) -> Result<Run, ParseError> {
+        let flags: RunFlags = typed(flags, line)?;
+        let mut from = vec![];
+        for f in flags.mount.iter().filter_map(|m| mount_from(m)) {
+            if f.contains('$') {
+                return perr(
+                    line,
+                    "'from' doesn't support variable expansion, define alias stage instead",
+                );
+            }
+            from.push(self.resolve_source(&f, line, current)?);
+        }
+        Ok(Run { form, flags, from })
+    }
+
+    /// COPY and ADD: the destination, the sources, the heredoc files and
+    /// the stage or image --from names.
+    fn copy(
+        &self,
+        cmd: &str,
+        flags: Flags,
+        ins: &Instruction,
+        args: &[String],
+        current: usize,
+    ) -> Result<Copy, ParseError> {
+        let line = ins.start_line;
+        let flags: CopyFlags = typed(flags, line)?;
+        let dest = args.last().cloned().unwrap_or_default();
+        let is_heredoc = |w: &str| crate::ast::parse_heredoc(w).ok().flatten().is_some();
+        if !ins.heredocs.is_empty() && is_heredoc(&dest) {
+            return perr(
+                line,
+                format!("{} cannot accept a heredoc as a destination", upper(cmd)),
+            );
+        }
+        let sources = args[..args.len().saturating_sub(1)]
+            .iter()
+            .filter(|w| ins.heredocs.is_empty() || !is_heredoc(w))
+            .cloned()
+            .collect();
+        let inline = ins
+            .heredocs
+            .iter()
+            .map(|h| Inline {
+                path: h.name.clone(),
+                // COPY and ADD strip the tabs of <<- bodies here.
+                data: if h.chomp {
+                    chomp(&h.content)
+                } else {
+                    h.content.clone()
+                },
+                expand: h.expand,
+            })
+            .collect();
+        let from = match &flags.from {
+            Some(f) => {
+                if process_word(&self.lex, f, &NoEnv).ok().as_deref() != Some(f.as_str()) {
+                    return perr(line, "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround");
+                }
+                Some(self.resolve_source(f, line, current)?)
+            }
+            None => None,
         };
-        match cmd {
-            "run" | "cmd" | "entrypoint" | "shell" => {
-                step.form = Some(if ins.json { Form::Exec } else { Form::Shell });
-                if cmd == "shell" && (!ins.json || args.is_empty()) {
-                    return perr(line, "SHELL requires the arguments to be in JSON form");
-                }
-                if cmd == "run" {
-                    for m in step
-                        .flags
-                        .get("mount")
-                        .and_then(|v| v.as_array())
-                        .into_iter()
-                        .flatten()
-                    {
-                        if let Some(f) = m.as_str().and_then(mount_from) {
-                            if f.contains('$') {
-                                return perr(line, "'from' doesn't support variable expansion, define alias stage instead");
-                            }
-                            step.from.push(self.resolve_source(&f, line, current)?);
-                        }
-                    }
-                }
-            }
-            "env" | "label" => {
-                for c in args.chunks(3) {
-                    if c[0].is_empty() {
-                        return perr(line, format!("{} names can not be blank", upper(cmd)));
-                    }
-                    step.pairs
-                        .push((c[0].clone(), c.get(1).cloned().unwrap_or_default()));
-                }
-            }
-            "add" | "copy" => {
-                let dest = args.last().cloned().unwrap_or_default();
-                let is_heredoc = |w: &str| crate::ast::parse_heredoc(w).ok().flatten().is_some();
-                if !ins.heredocs.is_empty() && is_heredoc(&dest) {
-                    return perr(
-                        line,
-                        format!("{} cannot accept a heredoc as a destination", upper(cmd)),
-                    );
-                }
-                step.dest = Some(dest);
-                step.sources = args[..args.len().saturating_sub(1)]
-                    .iter()
-                    .filter(|w| ins.heredocs.is_empty() || !is_heredoc(w))
-                    .cloned()
-                    .collect();
-                step.inline = ins
-                    .heredocs
-                    .iter()
-                    .map(|h| Inline {
-                        path: h.name.clone(),
-                        // COPY and ADD strip the tabs of <<- bodies here.
-                        data: if h.chomp {
-                            chomp(&h.content)
-                        } else {
-                            h.content.clone()
-                        },
-                        expand: h.expand,
-                    })
-                    .collect();
-                if let Some(f) = step
-                    .flags
-                    .get("from")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string)
-                {
-                    if process_word(&self.lex, &f, &NoEnv).ok().as_deref() != Some(f.as_str()) {
-                        return perr(line, "variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround");
-                    }
-                    step.from.push(self.resolve_source(&f, line, current)?);
-                }
-            }
-            "healthcheck" => {
-                step.form = Some(if ins.json { Form::Exec } else { Form::Shell });
-                let typ = args
-                    .first()
-                    .map(|t| t.to_ascii_uppercase())
-                    .unwrap_or_default();
-                match typ.as_str() {
-                    "NONE" if args.len() > 1 => {
-                        return perr(line, "HEALTHCHECK NONE takes no arguments")
-                    }
-                    "NONE" => {}
-                    "CMD" if args.len() < 2 => {
-                        return perr(line, "Missing command after HEALTHCHECK CMD")
-                    }
-                    "CMD" => {}
-                    _ => {
-                        return perr(
-                            line,
-                            format!(
-                                "Unknown type {} in HEALTHCHECK (try CMD)",
-                                crate::gostr::quote(&args[0])
-                            ),
-                        )
-                    }
-                }
-            }
-            "onbuild" => {
-                let Some(inner) = nested.as_ref() else {
-                    return perr(line, "ONBUILD requires at least one argument");
-                };
-                match inner.cmd.as_str() {
-                    "onbuild" => {
-                        return perr(line, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
-                    }
-                    "from" | "maintainer" => {
-                        return perr(
-                            line,
-                            format!("{} isn't allowed as an ONBUILD trigger", upper(&inner.cmd)),
-                        )
-                    }
-                    _ => {}
-                }
-                // The trigger is checked now, run downstream.
-                self.step((**inner).clone(), current, true)?;
-                let text = ins.original.trim_start();
-                let text = text[text.find(char::is_whitespace).unwrap_or(text.len())..].trim();
-                step.trigger = Some(text.to_string());
-            }
-            "arg" => {
-                for w in &args {
-                    let (name, default) = match w.split_once('=') {
-                        Some((n, d)) => (n.to_string(), Some(d.to_string())),
-                        None => (w.clone(), None),
-                    };
-                    if name.is_empty() {
-                        return perr(line, "ARG names can not be blank");
-                    }
-                    let global = if default.is_none() {
-                        self.global_env
-                            .get(&name)
-                            .cloned()
-                            .or_else(|| self.builtins().get(&name).cloned())
-                    } else {
-                        None
-                    };
-                    step.arg_values.push(ArgDecl {
-                        build_arg: self.opts.build_args.get(&name).cloned(),
-                        name,
-                        default,
-                        global,
-                    });
-                }
+        Ok(Copy {
+            flags,
+            dest,
+            sources,
+            inline,
+            from,
+        })
+    }
+
+    /// ONBUILD: the trigger is checked now, run downstream.
+    fn onbuild(
+        &mut self,
+        inner: Option<&Instruction>,
+        ins: &Instruction,
+        current: usize,
+    ) -> Result<Onbuild, ParseError> {
+        let line = ins.start_line;
+        let Some(inner) = inner else {
+            return perr(line, "ONBUILD requires at least one argument");
+        };
+        match inner.cmd.as_str() {
+            "onbuild" => return perr(line, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"),
+            "from" | "maintainer" => {
+                return perr(
+                    line,
+                    format!("{} isn't allowed as an ONBUILD trigger", upper(&inner.cmd)),
+                )
             }
             _ => {}
         }
-        if in_onbuild {
-            // A trigger's own checks are done; its text is what is kept.
-            step.expand = false;
+        self.step(inner.clone(), current, true)?;
+        let text = ins.original.trim_start();
+        let text = text[text.find(char::is_whitespace).unwrap_or(text.len())..].trim();
+        Ok(Onbuild {
+            trigger: text.to_string(),
+        })
+    }
+
+    /// ARG in a stage: each declaration with its `--build-arg` value, and
+    /// the global value one without a default takes.
+    fn arg(&self, args: &[String], line: usize) -> Result<Args, ParseError> {
+        let mut arg_values = vec![];
+        for w in args {
+            let (name, default) = match w.split_once('=') {
+                Some((n, d)) => (n.to_string(), Some(d.to_string())),
+                None => (w.clone(), None),
+            };
+            if name.is_empty() {
+                return perr(line, "ARG names can not be blank");
+            }
+            let global = if default.is_none() {
+                self.global_env
+                    .get(&name)
+                    .cloned()
+                    .or_else(|| self.builtins().get(&name).cloned())
+            } else {
+                None
+            };
+            arg_values.push(ArgDecl {
+                build_arg: self.opts.build_args.get(&name).cloned(),
+                name,
+                default,
+                global,
+            });
         }
-        step.cmd = cmd_owned;
-        step.original = ins.original;
-        step.heredocs = ins.heredocs;
-        step.args = args;
-        Ok(step)
+        Ok(Args { arg_values })
     }
 
     fn global_arg(&mut self, ins: &Instruction) -> Result<(), ParseError> {
@@ -755,7 +814,7 @@ fn check_directive(
 
 /// The stages a step reads from join its stage's dependencies.
 fn add_dependencies(depends_on: &mut Vec<usize>, step: &Step) {
-    for f in &step.from {
+    for f in step.reads_from() {
         if let Source::Stage(i) = f {
             if !depends_on.contains(i) {
                 depends_on.push(*i);

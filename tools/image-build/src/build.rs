@@ -15,7 +15,7 @@ pub use run_mounts::SecretSource;
 
 use crate::context::Context;
 use crate::digests::StatCache;
-use crate::plan::{Base, Plan, Source, Stage, Step};
+use crate::plan::{Base, Instruction, Plan, Source, Stage, Step};
 use crate::tools::{render, Action, Call, Failed, Out, Runner, Tools, Word};
 use crate::Error;
 use cache::lits;
@@ -430,7 +430,7 @@ impl<'a> Driver<'a> {
     /// being built at the same time (then they are waited for).
     fn stage_sources(&self, step: &mut Step) -> Result<(), String> {
         let mut deps = vec![];
-        for src in &mut step.from {
+        for src in step.reads_from_mut() {
             let Source::Image(name) = src else { continue };
             let Some(i) = self
                 .plan
@@ -742,7 +742,51 @@ impl<'a> Driver<'a> {
                 ));
             }
         }
-        let mut st = match &stage.base {
+        let mut st = self.base_state(stage, &from_line)?;
+        self.end(from_num, crate::progress::End::Quiet);
+        self.onbuild_triggers(stage, &mut st, &name, total, &from_line)?;
+        for (i, step) in stage.steps.iter().enumerate() {
+            self.num = self.next_number();
+            let num = self.num;
+            let started = Instant::now();
+            self.begin(
+                num,
+                format!(
+                    "[{name} {}/{total}] {}",
+                    i + 2,
+                    one_line_text(&step.original)
+                ),
+            );
+            self.check_interrupted()?;
+            let next = self.next_tag(stage.index, &(i + 1).to_string());
+            let cached = self.step(&mut st, step, next).inspect_err(|_| {
+                self.end(num, crate::progress::End::Failed);
+            })?;
+            use crate::progress::End;
+            self.end(
+                num,
+                match (
+                    matches!(
+                        step.ins,
+                        Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_)
+                    ),
+                    cached,
+                ) {
+                    (true, true) => End::Cached,
+                    (true, false) => End::Done(started.elapsed().as_secs_f64()),
+                    (false, _) => End::Quiet,
+                },
+            );
+        }
+        lock(&self.shared.results).insert(stage.index, st);
+        self.shared.changed.notify_all();
+        Ok(())
+    }
+
+    /// The state a stage starts from: scratch's, the stage it is built
+    /// on, or an image's config.
+    fn base_state(&mut self, stage: &Stage, from_line: &str) -> Result<State, Error> {
+        Ok(match &stage.base {
             // BuildKit's empty image has the default PATH in its config.
             Base::Scratch => State {
                 image: "scratch".into(),
@@ -755,7 +799,7 @@ impl<'a> Driver<'a> {
             },
             Base::Stage(i) => {
                 let prev = lock(&self.shared.results).get(i).cloned().ok_or_else(|| {
-                    self.err(stage.line, &from_line, format!("stage {i} was not built"))
+                    self.err(stage.line, from_line, format!("stage {i} was not built"))
                 })?;
                 State {
                     cmd_set: None,
@@ -766,7 +810,7 @@ impl<'a> Driver<'a> {
             Base::Image(r) => {
                 let found = self
                     .image(r)
-                    .map_err(|e| self.err(stage.line, &from_line, e))?;
+                    .map_err(|e| self.err(stage.line, from_line, e))?;
                 // Pinned by digest: a tag moved during the build does not
                 // change it halfway.
                 let image = match r.split_once('@') {
@@ -794,83 +838,58 @@ impl<'a> Driver<'a> {
                     pending: vec![],
                 }
             }
-        };
-        self.end(from_num, crate::progress::End::Quiet);
-        // The base's ONBUILD triggers run first, as instructions of this
-        // stage at its FROM line; the image this stage makes has them no
-        // more.
-        if !st.onbuild.is_empty() {
-            let triggers = std::mem::take(&mut st.onbuild);
-            st.pending.push("--clear-onbuild".into());
-            let steps = self
-                .parse_triggers(&triggers)
-                .map_err(|e| self.err(stage.line, &from_line, format!("ONBUILD trigger: {e}")))?;
-            for (i, mut step) in steps.into_iter().enumerate() {
-                self.num = self.next_number();
-                let num = self.num;
-                self.begin(
-                    num,
-                    format!(
-                        "[{name} 1/{total}] ONBUILD {}",
-                        one_line_text(&step.original)
-                    ),
-                );
-                step.line = stage.line;
-                self.stage_sources(&mut step).map_err(|e| {
-                    self.err(stage.line, &from_line, format!("ONBUILD trigger: {e}"))
-                })?;
-                self.check_interrupted()?;
-                let next = self.next_tag(stage.index, &format!("onbuild-{}", i + 1));
-                let cached = self.step(&mut st, &step, next).inspect_err(|_| {
-                    self.end(num, crate::progress::End::Failed);
-                })?;
-                self.end(
-                    num,
-                    if cached {
-                        crate::progress::End::Cached
-                    } else {
-                        crate::progress::End::Quiet
-                    },
-                );
-            }
+        })
+    }
+
+    /// The base's ONBUILD triggers, run first as instructions of this
+    /// stage at its FROM line; the image this stage makes has them no more.
+    fn onbuild_triggers(
+        &mut self,
+        stage: &Stage,
+        st: &mut State,
+        name: &str,
+        total: usize,
+        from_line: &str,
+    ) -> Result<(), Error> {
+        let triggers = std::mem::take(&mut st.onbuild);
+        if triggers.is_empty() {
+            return Ok(());
         }
-        for (i, step) in stage.steps.iter().enumerate() {
+        st.pending.push("--clear-onbuild".into());
+        let steps = self
+            .parse_triggers(&triggers)
+            .map_err(|e| self.err(stage.line, from_line, format!("ONBUILD trigger: {e}")))?;
+        for (i, mut step) in steps.into_iter().enumerate() {
             self.num = self.next_number();
             let num = self.num;
-            let started = Instant::now();
-            self.begin(
-                num,
-                format!(
-                    "[{name} {}/{total}] {}",
-                    i + 2,
-                    one_line_text(&step.original)
-                ),
-            );
+            let text = one_line_text(&step.original);
+            self.begin(num, format!("[{name} 1/{total}] ONBUILD {text}"));
+            step.line = stage.line;
+            self.stage_sources(&mut step)
+                .map_err(|e| self.err(stage.line, from_line, format!("ONBUILD trigger: {e}")))?;
             self.check_interrupted()?;
-            let next = self.next_tag(stage.index, &(i + 1).to_string());
-            let cached = self.step(&mut st, step, next).inspect_err(|_| {
+            let next = self.next_tag(stage.index, &format!("onbuild-{}", i + 1));
+            let cached = self.step(st, &step, next).inspect_err(|_| {
                 self.end(num, crate::progress::End::Failed);
             })?;
-            use crate::progress::End;
             self.end(
                 num,
-                match (matches!(step.cmd.as_str(), "run" | "copy" | "add"), cached) {
-                    (true, true) => End::Cached,
-                    (true, false) => End::Done(started.elapsed().as_secs_f64()),
-                    (false, _) => End::Quiet,
+                if cached {
+                    crate::progress::End::Cached
+                } else {
+                    crate::progress::End::Quiet
                 },
             );
         }
-        lock(&self.shared.results).insert(stage.index, st);
-        self.shared.changed.notify_all();
         Ok(())
     }
 
     /// One instruction; true when its image came from the cache.
     fn step(&mut self, st: &mut State, step: &Step, next: String) -> Result<bool, Error> {
-        match step.cmd.as_str() {
-            "run" => self.run(st, step, next),
-            "copy" | "add" => self.copy(st, step, next),
+        match &step.ins {
+            Instruction::Run(run) => self.run(st, step, run, next),
+            Instruction::Copy(c) => self.copy(st, step, c, false, next),
+            Instruction::Add(c) => self.copy(st, step, c, true, next),
             _ => self.config_step(st, step, next),
         }
     }

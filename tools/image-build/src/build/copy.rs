@@ -7,10 +7,11 @@ use super::cache::step_key;
 use super::{is_archive, is_remote, strip_keyword, Driver, Mode, State};
 use crate::context::{Context, Item};
 use crate::digests::source_digest;
-use crate::plan::{Source, Step};
+use crate::plan::{Copy, Source, Step};
 use crate::tools::{Action, Call, Out, Word};
 use crate::Error;
 use serde_json::{json, Value};
+use slipway_common::digest::Digest;
 use slipway_common::ignore::{clean_path, Matcher};
 use slipway_common::shell::Lex;
 
@@ -36,19 +37,176 @@ struct Fetched {
     last_modified: Option<i64>,
 }
 
+/// What a COPY or ADD says, its words expanded against the stage.
+struct Spec {
+    up: &'static str,
+    add: bool,
+    /// The image the sources are in (a stage's or one pinned by digest)
+    /// and the digest that stands for them in the key.
+    from: Option<(String, String)>,
+    sources: Vec<String>,
+    urls: Vec<String>,
+    checksum: Option<String>,
+    dest: String,
+    dest_is_dir: bool,
+    /// Where the destination is in the image.
+    dest_abs: String,
+    /// `--chown` as written, expanded; looked up on a cache miss only.
+    chown: Option<String>,
+    chmod: Option<String>,
+    excludes: Vec<String>,
+    /// Heredoc files: name and content.
+    inline: Vec<(String, String)>,
+}
+
+impl Spec {
+    /// Where a source called `name` lands.
+    fn target_of(&self, name: &str) -> String {
+        if self.dest_is_dir {
+            clean_path(&format!("{}/{name}", self.dest_abs))
+        } else {
+            self.dest_abs.clone()
+        }
+    }
+}
+
 impl Driver<'_> {
+    /// COPY or ADD (`c` is either's fields); true when its image came
+    /// from the cache.
     pub(super) fn copy(
         &mut self,
         st: &mut State,
         step: &Step,
+        c: &Copy,
+        add: bool,
         next: String,
     ) -> Result<bool, Error> {
-        let up = step.cmd.to_ascii_uppercase();
-        let add = step.cmd == "add";
         let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
-        // The source image, and its manifest digest for the cache key.
-        let (from, from_digest) = match step.from.first() {
-            None => (None, None),
+        let spec = self.copy_spec(st, step, c, add)?;
+        // URLs are fetched now: what they hold is part of the key. A
+        // --checksum stands for the bytes, so a cached step fetches nothing.
+        let mut fetched: Vec<Fetched> = vec![];
+        if !spec.urls.is_empty() && self.script() {
+            return Err(fail(
+                self,
+                "--print-script cannot write ADD of a URL yet".into(),
+            ));
+        }
+        if spec.checksum.is_none() {
+            for (n, url) in spec.urls.iter().enumerate() {
+                fetched.push(self.fetch(url, n).map_err(|m| fail(self, m))?);
+            }
+        }
+        // Context sources are found now: their contents are part of the
+        // key. An image's are found only on a miss, once it is mounted:
+        // its digest stands for them.
+        let ctx_items = match (&spec.from, spec.sources.is_empty()) {
+            (None, false) => Some(
+                resolve(
+                    self.ctx,
+                    spec.up,
+                    &spec.sources,
+                    &spec.dest,
+                    &st.workdir,
+                    c.flags.parents,
+                )
+                .map_err(|m| fail(self, m))?,
+            ),
+            _ => None,
+        };
+        let contents = match &ctx_items {
+            Some(items) => self
+                .contents(items, &spec.excludes)
+                .map_err(|m| fail(self, m))?,
+            None => vec![],
+        };
+        let history = format!("{} {} # buildkit", spec.up, strip_keyword(&step.original));
+        let mut key_spec = key_spec(st, &spec, c, &contents, &fetched, &history);
+        let key = self.key(st, key_spec.clone());
+        let fs_key = self.fs_key(st, &key_spec);
+        if self
+            .reuse(st, &key, &fs_key, &next)
+            .map_err(|e| fail(self, e.to_string()))?
+        {
+            return Ok(true);
+        }
+        if let Some(sum) = &spec.checksum {
+            let f = self.fetch(&spec.urls[0], 0).map_err(|m| fail(self, m))?;
+            if &f.digest != sum {
+                return Err(fail(
+                    self,
+                    format!(
+                        "{}: the checksum is {}, not the {sum} that --checksum expects",
+                        spec.urls[0], f.digest
+                    ),
+                ));
+            }
+            fetched.push(f);
+        }
+        let chown = match &spec.chown {
+            Some(o) => Some(
+                self.owner(&st.image, o)
+                    .map_err(|m| fail(self, format!("--chown={o}: {m}")))?,
+            ),
+            None => None,
+        };
+        // COPY --link: the layer is made as if onto nothing, so it does
+        // not depend on the image below and is cached apart from it (its
+        // key has no parent; names in --chown count as the numbers they
+        // were here). A layer cached that way goes on the new image as
+        // it is, as BuildKit rebases it.
+        let link = c.flags.link;
+        let link_key = if link && !self.script() {
+            key_spec["chown"] = json!(chown);
+            Some(step_key(
+                "link",
+                self.opts.epoch.as_deref(),
+                &self.platform,
+                &key_spec,
+            ))
+        } else {
+            None
+        };
+        if let Some(layer_image) = link_key.as_ref().and_then(|k| self.find_cached(k)) {
+            let rebase = vec!["--layers-of".into(), layer_image.to_string().into()];
+            self.commit(st, next, rebase, None, key)
+                .map_err(|e| fail(self, e.to_string()))?;
+            self.advance(st, fs_key);
+            return Ok(true);
+        }
+        let made = self
+            .copy_parts(st, &spec, c, ctx_items, &fetched)
+            .and_then(|parts| self.copy_layer(st, &spec, &parts, link, chown.as_deref()));
+        let result = made.and_then(|done| {
+            let committed = if link {
+                self.commit_linked(st, next, history, link_key, key)
+            } else {
+                let edits = vec!["--history".into(), history.into()];
+                let layer = Some(Word::Tmp("layer.tar".into()));
+                self.commit(st, next, edits, layer, key)
+                    .map_err(|e| e.to_string())
+            };
+            let _ = self.act(&done);
+            committed
+        });
+        for f in &fetched {
+            let _ = std::fs::remove_file(&f.file);
+        }
+        let _ = self.act(&[
+            Action::Remove(Word::Tmp("layer.tar".into())),
+            Action::Remove(Word::Tmp("inline".into())),
+        ]);
+        result.map_err(|m| fail(self, m))?;
+        self.advance(st, fs_key);
+        Ok(false)
+    }
+
+    /// The step's words expanded and checked, its --from image found.
+    fn copy_spec(&mut self, st: &State, step: &Step, c: &Copy, add: bool) -> Result<Spec, Error> {
+        let up = if add { "ADD" } else { "COPY" };
+        let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
+        let from = match &c.from {
+            None => None,
             Some(_) if self.script() => {
                 return Err(fail(
                     self,
@@ -59,30 +217,22 @@ impl Driver<'_> {
                 let done = super::lock(&self.shared.results).get(i).cloned();
                 let done = done.ok_or_else(|| fail(self, format!("stage {i} was not built")))?;
                 let digest = done.digest.clone().unwrap_or_else(|| done.image.clone());
-                (Some(done.image.clone()), Some(digest))
+                Some((done.image.clone(), digest))
             }
             Some(Source::Image(r)) => {
                 let found = self
                     .image(r)
                     .map_err(|e| fail(self, format!("--from={r}: {e}")))?;
-                (
-                    Some(format!("{}@{}", r.split('@').next().unwrap_or(r), found.digest)),
-                    Some(found.digest),
-                )
+                let pinned = format!("{}@{}", r.split('@').next().unwrap_or(r), found.digest);
+                Some((pinned, found.digest))
             }
         };
-        let parents = step.flags.get("parents").and_then(|v| v.as_bool()) == Some(true);
-        // ADD unpacks local archives unless --unpack=false, and remote
-        // ones only with --unpack=true.
-        let unpack = step.flags.get("unpack").and_then(|v| v.as_bool());
-        let checksum = step
-            .flag("checksum")
-            .map(|c| self.expand(st, step, c))
-            .transpose()?;
+        let expand = |w: &str| self.expand(st, step, w);
+        let checksum = c.flags.checksum.as_deref().map(expand).transpose()?;
         let mut sources = vec![];
         let mut urls = vec![];
-        for s in &step.sources {
-            let s = self.expand(st, step, s)?;
+        for s in &c.sources {
+            let s = expand(s)?;
             if add && is_remote(&s) {
                 if !(s.starts_with("http://") || s.starts_with("https://")) || s.ends_with(".git") {
                     return Err(fail(
@@ -101,8 +251,8 @@ impl Driver<'_> {
                 "ADD --checksum needs exactly one URL source".into(),
             ));
         }
-        let dest = self.expand(st, step, step.dest.as_deref().unwrap_or_default())?;
-        let count = sources.len() + urls.len() + step.inline.len();
+        let dest = expand(&c.dest)?;
+        let count = sources.len() + urls.len() + c.inline.len();
         let dest_is_dir = dest.ends_with('/') || dest == "." || dest.ends_with("/.");
         if count > 1 && !dest_is_dir {
             return Err(fail(self, format!(
@@ -112,208 +262,144 @@ impl Driver<'_> {
         let dest_abs = if dest.starts_with('/') {
             clean_path(&dest)
         } else {
-            clean_path(&format!(
-                "{}/{dest}",
-                if st.workdir.is_empty() {
-                    "/"
-                } else {
-                    &st.workdir
-                }
-            ))
-        };
-        let target_of = |name: &str| {
-            if dest_is_dir {
-                clean_path(&format!("{dest_abs}/{name}"))
+            let wd = if st.workdir.is_empty() {
+                "/"
             } else {
-                dest_abs.clone()
-            }
+                &st.workdir
+            };
+            clean_path(&format!("{wd}/{dest}"))
         };
-        let chown_spec = step
-            .flag("chown")
-            .map(|c| self.expand(st, step, c))
-            .transpose()?;
-        let chmod = match step.flag("chmod") {
-            Some(m) => {
-                let m = self.expand(st, step, m)?;
-                if m.is_empty() || m.len() > 4 || !m.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-                    return Err(fail(
-                        self,
-                        format!("--chmod={m}: only an octal mode is supported"),
-                    ));
-                }
-                Some(m)
+        let chown = c.flags.chown.as_deref().map(expand).transpose()?;
+        let chmod = match c.flags.chmod.as_deref().map(expand).transpose()? {
+            Some(m)
+                if m.is_empty()
+                    || m.len() > 4
+                    || !m.bytes().all(|b| (b'0'..=b'7').contains(&b)) =>
+            {
+                return Err(fail(
+                    self,
+                    format!("--chmod={m}: only an octal mode is supported"),
+                ))
             }
-            None => None,
+            m => m,
         };
         let mut excludes = vec![];
-        for e in step.flag_list("exclude") {
-            excludes.push(self.expand(st, step, &e)?);
+        for e in &c.flags.exclude {
+            excludes.push(expand(e)?);
         }
-        // Heredoc sources, expanded (quotes kept) unless their name was
-        // quoted.
+        let inline = self.heredoc_files(st, step, c)?;
+        Ok(Spec {
+            up,
+            add,
+            from,
+            sources,
+            urls,
+            checksum,
+            dest,
+            dest_is_dir,
+            dest_abs,
+            chown,
+            chmod,
+            excludes,
+            inline,
+        })
+    }
+
+    /// Heredoc sources, expanded (quotes kept) unless their name was
+    /// quoted.
+    fn heredoc_files(
+        &self,
+        st: &State,
+        step: &Step,
+        c: &Copy,
+    ) -> Result<Vec<(String, String)>, Error> {
         let mut inline = vec![];
-        for h in &step.inline {
+        for h in &c.inline {
             let (name, data) = (h.path.as_str(), h.data.as_str());
             let data = if h.expand {
                 let mut lex = Lex::new('\\');
                 lex.raw_quotes = true;
                 lex.process_word(data, &st.lookup())
-                    .map_err(|e| fail(self, e.0))?
+                    .map_err(|e| self.err(step.line, &step.original, e.0))?
             } else {
                 data.to_string()
             };
             if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-                return Err(fail(self, format!("{name:?} cannot name a heredoc file")));
+                return Err(self.err(
+                    step.line,
+                    &step.original,
+                    format!("{name:?} cannot name a heredoc file"),
+                ));
             }
             inline.push((name.to_string(), data));
         }
-        // URLs are fetched now: what they hold is part of the key. A
-        // --checksum stands for the bytes, so a cached step fetches nothing.
-        let mut fetched: Vec<Fetched> = vec![];
-        if !urls.is_empty() && self.script() {
-            return Err(fail(
-                self,
-                "--print-script cannot write ADD of a URL yet".into(),
-            ));
-        }
-        if checksum.is_none() {
-            for (n, url) in urls.iter().enumerate() {
-                fetched.push(self.fetch(url, n).map_err(|m| fail(self, m))?);
-            }
-        }
-        // Context sources are found now: their contents are part of the
-        // key. An image's are found only on a miss, once it is mounted:
-        // its digest stands for them.
-        let ctx_items = match (&from, sources.is_empty()) {
-            (None, false) => Some(
-                resolve(self.ctx, &up, &sources, &dest, &st.workdir, parents)
-                    .map_err(|m| fail(self, m))?,
-            ),
-            _ => None,
+        Ok(inline)
+    }
+
+    /// The digests of the context sources, for the key. What the ignore
+    /// rules leave out is not in a digest, so the list of it (which names
+    /// ignored files that exist) is not in the key: a new ignored file is
+    /// no change.
+    fn contents(&self, items: &[Item], excludes: &[String]) -> Result<Vec<Value>, String> {
+        let Some(stat) = &self.shared.stat else {
+            return Ok(vec![]);
         };
-        let history = format!("{up} {} # buildkit", strip_keyword(&step.original));
+        let mut stat = super::lock(stat);
         let mut contents = vec![];
-        if let (Some(items), Some(stat)) = (&ctx_items, &self.shared.stat) {
-            let mut stat = super::lock(stat);
-            let mut hashed = Ok(());
-            for item in items {
-                let ex = match Matcher::new(&[item.excludes.clone(), excludes.clone()].concat()) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        hashed = Err(format!("--exclude={}: {}", e.0, e.1));
-                        break;
-                    }
-                };
-                // What the ignore rules leave out is not in the digest,
-                // so the list of it (which names ignored files that
-                // exist) is not in the key: a new ignored file is no
-                // change.
-                match source_digest(&mut stat, &item.src, &ex) {
-                    Ok(d) => contents.push(json!({"rel": item.rel, "target": item.target, "dir": item.is_dir, "digest": d})),
-                    Err(e) => {
-                        hashed = Err(format!("{}: {e}", item.rel));
-                        break;
-                    }
-                }
-            }
-            drop(stat);
-            hashed.map_err(|m| fail(self, m))?;
+        for item in items {
+            let ex = Matcher::new(&[item.excludes.clone(), excludes.to_vec()].concat())
+                .map_err(|e| format!("--exclude={}: {}", e.0, e.1))?;
+            let d = source_digest(&mut stat, &item.src, &ex)
+                .map_err(|e| format!("{}: {e}", item.rel))?;
+            contents.push(
+                json!({"rel": item.rel, "target": item.target, "dir": item.is_dir, "digest": d}),
+            );
         }
-        let remote: Vec<Value> = match &checksum {
-            Some(c) => vec![json!({"url": urls[0], "checksum": c})],
-            None => fetched
-                .iter()
-                .map(|f| json!({"url": f.url, "name": f.name, "digest": f.digest, "mtime": f.last_modified}))
-                .collect(),
-        };
-        let link = step.flags.get("link").and_then(Value::as_bool) == Some(true);
-        let mut step_json = json!({"cmd": up, "from": from_digest, "sources": sources, "dest": dest,
-            "workdir": st.workdir, "chown": chown_spec, "chmod": chmod, "excludes": excludes,
-            "contents": contents, "inline": inline, "remote": remote, "unpack": unpack,
-            "history": history, "link": link});
-        let key = self.key(st, step_json.clone());
-        let fs_key = self.fs_key(st, &step_json);
-        if self
-            .reuse(st, &key, &fs_key, &next)
-            .map_err(|e| fail(self, e.to_string()))?
-        {
-            return Ok(true);
-        }
-        if let Some(sum) = &checksum {
-            let f = self.fetch(&urls[0], 0).map_err(|m| fail(self, m))?;
-            if &f.digest != sum {
-                return Err(fail(
-                    self,
-                    format!(
-                        "{}: the checksum is {}, not the {sum} that --checksum expects",
-                        urls[0], f.digest
-                    ),
-                ));
-            }
-            fetched.push(f);
-        }
-        let chown = match &chown_spec {
-            Some(c) => Some(
-                self.owner(&st.image, c)
-                    .map_err(|m| fail(self, format!("--chown={c}: {m}")))?,
-            ),
-            None => None,
-        };
-        // COPY --link: the layer is made as if onto nothing, so it does
-        // not depend on the image below and is cached apart from it (its
-        // key has no parent; names in --chown count as the numbers they
-        // were here). A layer cached that way goes on the new image as
-        // it is, as BuildKit rebases it.
-        let link_key = if link && !self.script() {
-            step_json["chown"] = json!(chown);
-            Some(step_key(
-                "link",
-                self.opts.epoch.as_deref(),
-                &self.platform,
-                &step_json,
-            ))
-        } else {
-            None
-        };
-        if let Some(layer_image) = link_key.as_ref().and_then(|k| self.find_cached(k)) {
-            let rebase = vec!["--layers-of".into(), layer_image.to_string().into()];
-            self.commit(st, next, rebase, None, key)
-                .map_err(|e| fail(self, e.to_string()))?;
-            self.advance(st, fs_key);
-            return Ok(true);
-        }
-        // Every source as a part: where it is, where it lands, how.
+        Ok(contents)
+    }
+
+    /// Every source as a part: where it is, where it lands, how. The
+    /// heredoc files are written to the build's temp dir.
+    fn copy_parts(
+        &mut self,
+        st: &State,
+        spec: &Spec,
+        c: &Copy,
+        ctx_items: Option<Vec<Item>>,
+        fetched: &[Fetched],
+    ) -> Result<Vec<Part>, String> {
+        let unpack = c.flags.unpack;
         let mut parts: Vec<Part> = vec![];
-        if !sources.is_empty() {
-            let items = match (ctx_items, &from) {
+        if !spec.sources.is_empty() {
+            let items = match (ctx_items, &spec.from) {
                 (Some(items), _) => items,
-                (None, Some(image)) => {
+                (None, Some((image, _))) => {
                     let root = self
                         .unpack(image)
-                        .map_err(|m| fail(self, format!("--from={image}: {m}")))?;
+                        .map_err(|m| format!("--from={image}: {m}"))?;
                     let ctx = Context {
-                        from: Some(
-                            step.flags
-                                .get("from")
-                                .and_then(Value::as_str)
-                                .unwrap_or(image)
-                                .to_string(),
-                        ),
+                        from: Some(c.flags.from.clone().unwrap_or_else(|| image.clone())),
                         root,
                         ignore: Default::default(),
                     };
-                    resolve(&ctx, &up, &sources, &dest, &st.workdir, parents)
-                        .map_err(|m| fail(self, m))?
+                    resolve(
+                        &ctx,
+                        spec.up,
+                        &spec.sources,
+                        &spec.dest,
+                        &st.workdir,
+                        c.flags.parents,
+                    )?
                 }
-                (None, None) => unreachable!("context sources are resolved above"),
+                (None, None) => unreachable!("context sources are resolved before"),
             };
-            for item in items {
-                let archive = add && unpack != Some(false) && !item.is_dir && is_archive(&item.src);
-                let mut item = item;
+            for mut item in items {
+                let archive =
+                    spec.add && unpack != Some(false) && !item.is_dir && is_archive(&item.src);
                 if archive {
-                    item.target = dest_abs.clone();
+                    item.target = spec.dest_abs.clone();
                 }
-                let default_owner = if from.is_some() || archive {
+                let default_owner = if spec.from.is_some() || archive {
                     None
                 } else {
                     Some("0:0")
@@ -326,28 +412,28 @@ impl Driver<'_> {
                 });
             }
         }
-        for (name, data) in &inline {
+        for (name, data) in &spec.inline {
             let w = Word::Tmp(format!("inline/{name}"));
-            self.act(&[Action::Write(w, data.clone(), 0o644)])
-                .map_err(|e| fail(self, e.to_string()))?;
+            self.act(&[Action::Write(w.clone(), data.clone(), 0o644)])
+                .map_err(|e| e.to_string())?;
             let src = match &self.mode {
                 Mode::Run(r) => r.tmp.join("inline").join(name),
                 Mode::Script(_) => std::path::PathBuf::new(),
             };
             parts.push(Part {
-                word: Some(Word::Tmp(format!("inline/{name}"))),
+                word: Some(w),
                 item: Item {
                     src,
                     rel: name.clone(),
                     is_dir: false,
-                    target: target_of(name),
+                    target: spec.target_of(name),
                     excludes: vec![],
                 },
                 archive: false,
                 default_owner: Some("0:0"),
             });
         }
-        for f in &fetched {
+        for f in fetched {
             let archive = unpack == Some(true) && is_archive(&f.file);
             parts.push(Part {
                 item: Item {
@@ -355,9 +441,9 @@ impl Driver<'_> {
                     rel: f.name.clone(),
                     is_dir: false,
                     target: if archive {
-                        dest_abs.clone()
+                        spec.dest_abs.clone()
                     } else {
-                        target_of(&f.name)
+                        spec.target_of(&f.name)
                     },
                     excludes: vec![],
                 },
@@ -366,14 +452,24 @@ impl Driver<'_> {
                 word: None,
             });
         }
+        Ok(parts)
+    }
+
+    /// The parts as one layer in the temp dir's `layer.tar`, made by
+    /// layer-diff; gives the actions that undo what it set up.
+    fn copy_layer(
+        &mut self,
+        st: &State,
+        spec: &Spec,
+        parts: &[Part],
+        link: bool,
+        chown: Option<&str>,
+    ) -> Result<Vec<Action>, String> {
         let layer = Word::Tmp("layer.tar".into());
         let staging = Word::Tmp("staging".into());
         let single = parts.len() == 1;
         let mut actions = vec![];
-        let mut done = vec![
-            Action::Remove(layer.clone()),
-            Action::Remove(Word::Tmp("inline".into())),
-        ];
+        let mut done = vec![];
         // The image the layer goes on, mounted: the destination's parents
         // (and a directory destination) it has keep their mode and owner.
         // A --link layer goes on nothing: an empty root.
@@ -382,11 +478,9 @@ impl Driver<'_> {
             actions.push(Action::Mkdir(dir.clone()));
             dir
         } else {
-            let (dir, setup, undo) = self.root_under(st).map_err(|m| fail(self, m))?;
+            let (dir, setup, undo) = self.root_under(st)?;
             actions.extend(setup);
-            for (i, a) in undo.into_iter().enumerate() {
-                done.insert(i, a);
-            }
+            done.extend(undo);
             dir
         };
         if !single {
@@ -414,40 +508,7 @@ impl Driver<'_> {
                 done.push(Action::Remove(dir.clone()));
                 src = dir;
             }
-            let to = if single {
-                p.item.target.clone()
-            } else {
-                let rel = p
-                    .item
-                    .target
-                    .strip_prefix(dest_abs.trim_end_matches('/'))
-                    .filter(|r| r.is_empty() || r.starts_with('/'))
-                    .unwrap_or("");
-                if rel.is_empty() {
-                    "/".to_string()
-                } else {
-                    rel.to_string()
-                }
-            };
-            let mut c = Call::new("layer-diff")
-                .arg("--dir")
-                .arg(src)
-                .arg("--to")
-                .arg(to.as_str());
-            if single {
-                c = c.arg("--parents-in").arg(parents_in.clone());
-            }
-            // What ADD unpacks from a tar keeps the tar's owners: BuildKit's
-            // unpack takes --chown only for the directories it makes.
-            if let (Some(o), false) = (chown.as_deref().or(p.default_owner), p.archive) {
-                c = c.args(["--chown", o]);
-            }
-            if let (Some(m), false) = (&chmod, p.archive) {
-                c = c.args(["--chmod", m.as_str()]);
-            }
-            for e in p.item.excludes.iter().chain(&excludes) {
-                c = c.arg("--exclude").arg(e.as_str());
-            }
+            let c = part_call(spec, p, src, single, &parents_in, chown);
             actions.push(Action::Call(if single {
                 c.stdout(Out::File(layer.clone()))
             } else {
@@ -459,55 +520,48 @@ impl Driver<'_> {
                 .arg("--dir")
                 .arg(staging.clone())
                 .arg("--to")
-                .arg(dest_abs.as_str())
+                .arg(spec.dest_abs.as_str())
                 .arg("--parents-in")
                 .arg(parents_in.clone());
             // (Each part has its owner already; over the whole tree the
             // chown would reach into an unpacked archive too.)
-            if let (Some(o), false) = (&chown, parts.iter().any(|p| p.archive)) {
-                c = c.args(["--chown", o.as_str()]);
+            if let (Some(o), false) = (chown, parts.iter().any(|p| p.archive)) {
+                c = c.args(["--chown", o]);
             }
             actions.push(Action::Call(c.stdout(Out::File(layer.clone()))));
         }
-        let result = self.act(&actions).map_err(|e| fail(self, e.to_string()));
-        let result = result.and_then(|()| {
-            if !link {
-                return self
-                    .commit(
-                        st,
-                        next,
-                        vec!["--history".into(), history.into()],
-                        Some(layer.clone()),
-                        key,
-                    )
-                    .map_err(|e| fail(self, e.to_string()));
+        match self.act(&actions) {
+            Ok(()) => Ok(done),
+            Err(e) => {
+                let _ = self.act(&done);
+                Err(e.to_string())
             }
-            // The layer as an image of its own on scratch, then rebased.
-            let mut alone = State {
-                image: "scratch".into(),
-                ..State::default()
-            };
-            let tag = format!("{next}-link");
-            self.commit(
-                &mut alone,
-                tag,
-                vec!["--history".into(), history.into()],
-                Some(layer.clone()),
-                link_key,
-            )
-            .map_err(|e| fail(self, e.to_string()))?;
-            let layer_image = alone.digest.unwrap_or(alone.image);
-            let rebase = vec!["--layers-of".into(), layer_image.into()];
-            self.commit(st, next, rebase, None, key)
-                .map_err(|e| fail(self, e.to_string()))
-        });
-        for f in &fetched {
-            let _ = std::fs::remove_file(&f.file);
         }
-        let _ = self.act(&done);
-        result?;
-        self.advance(st, fs_key);
-        Ok(false)
+    }
+
+    /// A --link layer: an image of its own on scratch (cached by the link
+    /// key), then rebased onto the stage's image.
+    fn commit_linked(
+        &mut self,
+        st: &mut State,
+        next: String,
+        history: String,
+        link_key: Option<Digest>,
+        key: Option<Digest>,
+    ) -> Result<(), String> {
+        let mut alone = State {
+            image: "scratch".into(),
+            ..State::default()
+        };
+        let tag = format!("{next}-link");
+        let layer = Word::Tmp("layer.tar".into());
+        let edits = vec!["--history".into(), history.into()];
+        self.commit(&mut alone, tag, edits, Some(layer), link_key)
+            .map_err(|e| e.to_string())?;
+        let layer_image = alone.digest.unwrap_or(alone.image);
+        let rebase = vec!["--layers-of".into(), layer_image.into()];
+        self.commit(st, next, rebase, None, key)
+            .map_err(|e| e.to_string())
     }
 
     /// Downloads a URL for ADD into the build's temp dir: mode 0600 and
@@ -565,6 +619,76 @@ impl Driver<'_> {
         let (u, g) = owner::in_root(&root, spec)?;
         Ok(format!("{u}:{g}"))
     }
+}
+
+/// What the step's key is made of: everything that decides the layer
+/// and the history, the sources by their contents.
+fn key_spec(
+    st: &State,
+    spec: &Spec,
+    c: &Copy,
+    contents: &[Value],
+    fetched: &[Fetched],
+    history: &str,
+) -> Value {
+    let remote: Vec<Value> = match &spec.checksum {
+        Some(sum) => vec![json!({"url": spec.urls[0], "checksum": sum})],
+        None => fetched
+            .iter()
+            .map(|f| json!({"url": f.url, "name": f.name, "digest": f.digest, "mtime": f.last_modified}))
+            .collect(),
+    };
+    json!({"cmd": spec.up, "from": spec.from.as_ref().map(|f| &f.1), "sources": spec.sources,
+        "dest": spec.dest, "workdir": st.workdir, "chown": spec.chown, "chmod": spec.chmod,
+        "excludes": spec.excludes, "contents": contents, "inline": spec.inline, "remote": remote,
+        "unpack": c.flags.unpack, "history": history, "link": c.flags.link})
+}
+
+/// layer-diff's call for one part: to the destination itself when it is
+/// the only part, else below the destination in the staging tree.
+fn part_call(
+    spec: &Spec,
+    p: &Part,
+    src: Word,
+    single: bool,
+    parents_in: &Word,
+    chown: Option<&str>,
+) -> Call {
+    let to = if single {
+        p.item.target.clone()
+    } else {
+        let rel = p
+            .item
+            .target
+            .strip_prefix(spec.dest_abs.trim_end_matches('/'))
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+            .unwrap_or("");
+        if rel.is_empty() {
+            "/".to_string()
+        } else {
+            rel.to_string()
+        }
+    };
+    let mut c = Call::new("layer-diff")
+        .arg("--dir")
+        .arg(src)
+        .arg("--to")
+        .arg(to.as_str());
+    if single {
+        c = c.arg("--parents-in").arg(parents_in.clone());
+    }
+    // What ADD unpacks from a tar keeps the tar's owners: BuildKit's
+    // unpack takes --chown only for the directories it makes.
+    if let (Some(o), false) = (chown.or(p.default_owner), p.archive) {
+        c = c.args(["--chown", o]);
+    }
+    if let (Some(m), false) = (&spec.chmod, p.archive) {
+        c = c.args(["--chmod", m.as_str()]);
+    }
+    for e in p.item.excludes.iter().chain(&spec.excludes) {
+        c = c.arg("--exclude").arg(e.as_str());
+    }
+    c
 }
 
 /// The sources' items and where they land. With --parents each keeps its

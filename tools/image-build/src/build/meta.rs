@@ -5,7 +5,7 @@
 
 use super::cache::lits;
 use super::{strip_keyword, Driver, State};
-use crate::plan::Step;
+use crate::plan::{Args, Instruction, Onbuild, Pairs, Step};
 use crate::tools::{Action, Call, Out, Word};
 use crate::Error;
 use serde_json::json;
@@ -43,7 +43,7 @@ impl Driver<'_> {
         }
         words.push("--history".into());
         words.push(history.into());
-        let key = self.key(st, json!({"cmd": step.cmd, "edits": lits(&words)}));
+        let key = self.key(st, json!({"cmd": step.keyword(), "edits": lits(&words)}));
         // A WORKDIR that makes its directory changes the filesystem: what
         // follows depends on it. (Its layer is cheap: never rebased.)
         let fs_key = mkdir
@@ -69,14 +69,15 @@ impl Driver<'_> {
 
     /// The instruction's edits, its state changes made.
     fn edit(&self, st: &mut State, step: &Step) -> Result<Edit, Error> {
-        let up = step.cmd.to_ascii_uppercase();
+        let up = step.keyword().to_ascii_uppercase();
         let mut edits: Vec<String> = vec![];
         let history: String;
         let mut mkdir: Option<String> = None;
-        match step.cmd.as_str() {
-            "arg" => history = self.arg(st, step)?,
-            "env" | "label" => history = self.env_or_label(st, step, &mut edits)?,
-            "workdir" => {
+        match &step.ins {
+            Instruction::Arg(a) => history = self.arg(st, step, a)?,
+            Instruction::Env(p) => history = self.env_or_label(st, step, p, true, &mut edits)?,
+            Instruction::Label(p) => history = self.env_or_label(st, step, p, false, &mut edits)?,
+            Instruction::Workdir => {
                 let w = self.expand(st, step, &step.args[0])?;
                 let abs = if w.starts_with('/') {
                     clean_path(&w)
@@ -90,20 +91,20 @@ impl Driver<'_> {
                     mkdir = Some(abs);
                 }
             }
-            "user" => {
+            Instruction::User => {
                 let u = self.expand(st, step, &step.args[0])?;
                 st.user = u.clone();
                 edits.extend(["-u".into(), u.clone()]);
                 history = format!("USER {u}");
             }
-            "expose" => history = self.expose(st, step, &mut edits)?,
-            "volume" => history = self.volume(st, step, &mut edits)?,
-            "stopsignal" => {
+            Instruction::Expose => history = self.expose(st, step, &mut edits)?,
+            Instruction::Volume => history = self.volume(st, step, &mut edits)?,
+            Instruction::Stopsignal => {
                 let s = self.expand(st, step, &step.args[0])?;
                 edits.extend(["--stopsignal".into(), s.clone()]);
                 history = format!("STOPSIGNAL {s}");
             }
-            "cmd" | "entrypoint" => {
+            Instruction::Cmd(_) | Instruction::Entrypoint(_) => {
                 let argv = if step.is_exec() {
                     step.args.clone()
                 } else {
@@ -111,8 +112,8 @@ impl Driver<'_> {
                     v.push(step.args.join(" "));
                     v
                 };
-                edits.extend([format!("--{}", step.cmd), json(&argv)]);
-                if step.cmd == "cmd" {
+                edits.extend([format!("--{}", step.keyword()), json(&argv)]);
+                if let Instruction::Cmd(_) = step.ins {
                     st.cmd_set = Some(argv.clone());
                 } else if let Some(c) = &st.cmd_set {
                     // A CMD of this stage survives ENTRYPOINT; only an
@@ -121,32 +122,32 @@ impl Driver<'_> {
                 }
                 history = format!("{up} {}", go_quote_list(&argv));
             }
-            "shell" => {
+            Instruction::Shell(_) => {
                 st.shell = step.args.clone();
                 edits.extend(["--shell".into(), json(&step.args)]);
                 history = format!("SHELL [{}]", step.args.join(" "));
             }
-            "healthcheck" => {
+            Instruction::Healthcheck(_) => {
                 let text = strip_keyword(&step.original);
                 edits.extend(["--healthcheck".into(), text.to_string()]);
                 history = format!("HEALTHCHECK {text}");
             }
-            "onbuild" => {
-                let t = step.trigger.clone().unwrap_or_default();
+            Instruction::Onbuild(Onbuild { trigger }) => {
+                let t = trigger.clone();
                 st.onbuild.push(t.clone());
                 edits.extend(["--onbuild".into(), t.clone()]);
                 history = format!("ONBUILD {t}");
             }
-            "maintainer" => {
+            Instruction::Maintainer => {
                 let m = step.args.join(" ");
                 edits.extend(["--author".into(), m.clone()]);
                 history = format!("MAINTAINER {m}");
             }
-            other => {
+            Instruction::Run(_) | Instruction::Copy(_) | Instruction::Add(_) => {
                 return Err(self.err(
                     step.line,
                     &step.original,
-                    format!("the {other} instruction is not supported"),
+                    format!("{up} makes a layer, not a config edit"),
                 ))
             }
         }
@@ -158,9 +159,9 @@ impl Driver<'_> {
     }
 
     /// ARG: the stage's ARGs, with their values; the history text.
-    fn arg(&self, st: &mut State, step: &Step) -> Result<String, Error> {
+    fn arg(&self, st: &mut State, step: &Step, args: &Args) -> Result<String, Error> {
         let mut texts = vec![];
-        for d in &step.arg_values {
+        for d in &args.arg_values {
             let default = d
                 .default
                 .as_deref()
@@ -182,18 +183,20 @@ impl Driver<'_> {
         &self,
         st: &mut State,
         step: &Step,
+        given: &Pairs,
+        env: bool,
         edits: &mut Vec<String>,
     ) -> Result<String, Error> {
-        let up = step.cmd.to_ascii_uppercase();
+        let up = if env { "ENV" } else { "LABEL" };
         // All pairs expand against the state before the step.
         let mut pairs = vec![];
-        for (k, v) in &step.pairs {
+        for (k, v) in &given.pairs {
             pairs.push((self.expand(st, step, k)?, self.expand(st, step, v)?));
         }
-        let flag = if step.cmd == "env" { "-e" } else { "-l" };
+        let flag = if env { "-e" } else { "-l" };
         let mut texts = vec![];
         for (k, v) in pairs {
-            if step.cmd == "env" {
+            if env {
                 st.set_env(&k, &v);
             }
             edits.push(flag.into());

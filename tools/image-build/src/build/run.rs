@@ -3,7 +3,7 @@
 //! the state it failed in and a command that opens a shell there.
 
 use super::{Driver, Mode, State};
-use crate::plan::Step;
+use crate::plan::{Network, Run, Security, Step};
 use crate::tools::{render_command, Action, Call, Failed, Out, Word};
 use crate::Error;
 use serde_json::json;
@@ -23,10 +23,16 @@ struct Command {
 }
 
 impl Driver<'_> {
-    pub(super) fn run(&mut self, st: &mut State, step: &Step, next: String) -> Result<bool, Error> {
+    pub(super) fn run(
+        &mut self,
+        st: &mut State,
+        step: &Step,
+        run: &Run,
+        next: String,
+    ) -> Result<bool, Error> {
         let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
-        let cmd = self.run_command(st, step)?;
-        let (planned, mount_key) = self.plan_mounts(st, step).map_err(|m| fail(self, m))?;
+        let cmd = self.run_command(st, step, run)?;
+        let (planned, mount_key) = self.plan_mounts(st, run).map_err(|m| fail(self, m))?;
         let spec = json!({"cmd": "run", "argv": cmd.argv, "opts": cmd.opts, "network": cmd.network,
                           "history": cmd.history, "mounts": mount_key, "script": cmd.script});
         let key = self.key(st, spec.clone());
@@ -104,22 +110,21 @@ impl Driver<'_> {
 
     /// What the RUN runs, with the checks of its flags and stage that
     /// come before anything is made.
-    fn run_command(&self, st: &State, step: &Step) -> Result<Command, Error> {
+    fn run_command(&self, st: &State, step: &Step, run: &Run) -> Result<Command, Error> {
         let fail = |d: &Driver, m: String| d.err(step.line, &step.original, m);
-        if !step.flag_list("device").is_empty() {
+        if !run.flags.device.is_empty() {
             return Err(fail(self, "RUN --device is not supported yet".into()));
         }
-        if step.flag("security").is_some_and(|s| s != "sandbox") {
+        if run.flags.security == Some(Security::Insecure) {
             return Err(fail(
                 self,
                 "RUN --security=insecure is not supported".into(),
             ));
         }
-        let network = match step.flag("network") {
-            None | Some("default") => self.opts.network,
-            Some("none") => "none",
-            Some("host") => "host",
-            Some(other) => return Err(fail(self, format!("unsupported RUN --network={other}"))),
+        let network = match run.flags.network {
+            None | Some(Network::Default) => self.opts.network,
+            Some(Network::None) => "none",
+            Some(Network::Host) => "host",
         };
         if st.image == "scratch" {
             return Err(fail(

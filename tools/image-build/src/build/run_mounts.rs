@@ -10,7 +10,7 @@ use super::{Driver, Mode, State};
 use crate::context::Item;
 use crate::digests::source_digest;
 use crate::mounts::{self, Mount, Sharing};
-use crate::plan::{Source, Step};
+use crate::plan::{Run, Source};
 use crate::tools::{Action, Call, Word};
 use serde_json::{json, Value};
 use slipway_common::buildcache;
@@ -68,18 +68,17 @@ impl Driver<'_> {
     pub(super) fn plan_mounts(
         &mut self,
         st: &State,
-        step: &Step,
+        run: &Run,
     ) -> Result<(Vec<Planned>, Vec<Value>), String> {
-        let mut froms = step.from.iter();
+        let mut froms = run.from.iter();
         let mut planned = vec![];
         let mut key = vec![];
-        for spec in step.flag_list("mount") {
+        for spec in &run.flags.mount {
             // Mount values are expanded even where the command is not.
             let expand = |v: &str| -> Result<String, String> {
                 self.lex.process_word(v, &st.lookup()).map_err(|e| e.0)
             };
-            let mount =
-                mounts::parse(&spec, &expand).map_err(|e| format!("--mount={spec}: {e}"))?;
+            let mount = mounts::parse(spec, &expand).map_err(|e| format!("--mount={spec}: {e}"))?;
             let mut p = Planned {
                 mount,
                 from: None,
@@ -87,13 +86,13 @@ impl Driver<'_> {
             };
             let mut content = Value::Null;
             if let Mount::Cache { from: true, .. } = &p.mount {
-                let (image, digest) = self.mount_from(&mut froms, &spec)?;
+                let (image, digest) = self.mount_from(&mut froms, spec)?;
                 content = json!(digest);
                 p.from = Some((image, digest));
             }
             if let Mount::Bind { source, from, .. } = &p.mount {
                 if *from {
-                    let (image, digest) = self.mount_from(&mut froms, &spec)?;
+                    let (image, digest) = self.mount_from(&mut froms, spec)?;
                     content = json!(digest);
                     p.from = Some((image, digest));
                 } else {
