@@ -386,99 +386,19 @@ pub fn run(args: Args) -> Result<u8, Error> {
 
 fn build(args: Args) -> Result<(), Error> {
     let tools = Tools::find().map_err(Error::Msg)?;
-    if let Some(p) = &args.platform {
-        let host = slipway_common::platform::Platform::host();
-        let want: slipway_common::platform::Platform = p
-            .parse()
-            .map_err(|e| Error::Msg(format!("--platform {p}: {e}")))?;
-        if want != host {
-            return Err(Error::Msg(format!(
-                "--platform {p}: building for another platform than the host's ({host}) is not supported (no emulation here)"
-            )));
-        }
-    }
-    let mut from_stdin = args.file.as_deref() == Some(Path::new("-"));
-    let stdin_context = args.context.as_os_str() == "-";
-    if stdin_context && from_stdin {
-        return Err(Error::Msg(
-            "stdin cannot be both the context and the Dockerfile (-f -)".into(),
-        ));
-    }
-    // A context on stdin: a tar unpacked into a temp dir, or a Dockerfile
-    // with an empty context.
-    let mut stdin_dockerfile = None;
-    let _stdin_dir;
-    let context = if stdin_context {
-        let dir = tempfile::Builder::new()
-            .prefix("image-build-context.")
-            .tempdir()
-            .map_err(|e| Error::Msg(format!("a temporary directory: {e}")))?;
-        stdin_dockerfile = context::from_stdin(&tools, dir.path()).map_err(Error::Msg)?;
-        let path = dir.path().to_path_buf();
-        _stdin_dir = dir;
-        path
-    } else {
-        args.context.canonicalize().map_err(io_at(&args.context))?
-    };
-    if !context.is_dir() {
-        return Err(Error::Msg(format!(
-            "{}: the context must be a directory",
-            args.context.display()
-        )));
-    }
-    if stdin_dockerfile.is_some() {
-        from_stdin = true;
-    }
-    let (dockerfile, file_name, stdin) = if from_stdin {
-        let data = match stdin_dockerfile.take() {
-            Some(d) => d,
-            None => {
-                let mut data = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)
-                    .map_err(io_at(Path::new("stdin")))?;
-                data
-            }
-        };
-        (PathBuf::from("-"), "Dockerfile".to_string(), Some(data))
-    } else {
-        let f = match &args.file {
-            // In a context that came on stdin, -f names a file of it.
-            Some(f) if stdin_context && f.is_relative() => context.join(f),
-            Some(f) => f.clone(),
-            None => context.join("Dockerfile"),
-        };
-        // Errors name the file as BuildKit does: by its name alone.
-        let name = f
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "Dockerfile".into());
-        (f, name, None)
-    };
-    let plan = parse(&tools, &args, &dockerfile, &file_name, stdin.as_deref())?;
-    let ignore_file = if from_stdin {
-        Some(context.join(".dockerignore")).filter(|p| p.is_file())
-    } else {
-        slipway_common::ignore::ignore_file_for(&context, &dockerfile)
-    };
-    let ignore = match &ignore_file {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(io_at(p))?;
-            Matcher::parse(&text).map_err(|e| Error::Msg(format!("{}: {}", p.display(), e.0)))?
-        }
-        None => Matcher::default(),
-    };
+    check_platform(&args)?;
+    let input = Input::read(&args, &tools)?;
+    let plan = parse(
+        &tools,
+        &args,
+        &input.dockerfile,
+        &input.file_name,
+        input.stdin.as_deref(),
+    )?;
+    let ignore = input.ignore_rules()?;
     let quiet = args.quiet || args.progress == Progress::Quiet;
-    let style = match args.progress {
-        _ if quiet => progress::Style::Quiet,
-        Progress::Plain => progress::Style::Plain,
-        Progress::Tty => progress::Style::Tty,
-        Progress::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
-            progress::Style::Tty
-        }
-        Progress::Auto => progress::Style::Plain,
-        Progress::Quiet => progress::Style::Quiet,
-    };
-    let shown = progress::Progress::new(style);
+    let shown = progress::Progress::new(progress_style(&args, quiet));
+    let file_name = input.file_name.clone();
     if (!quiet && !args.print_script) || args.check {
         for w in &plan.warnings {
             eprintln!(
@@ -494,45 +414,11 @@ fn build(args: Args) -> Result<(), Error> {
     }
     let ctx = context::Context {
         from: None,
-        root: context.clone(),
+        root: input.context.clone(),
         ignore,
     };
     let store = args.store.path();
-    let network = match args.network {
-        Network::Private => "private",
-        Network::Host => "host",
-        Network::None => "none",
-    };
-    let opts = build::Options {
-        file_name,
-        network,
-        progress: shown.clone(),
-        labels: args.labels.clone(),
-        tags: args.tags.clone(),
-        // The debug hint names the store only when the environment
-        // would not.
-        store_flag: args
-            .store
-            .store
-            .as_ref()
-            .filter(|p| std::env::var_os("SLIPWAY_STORE").as_deref() != Some(p.as_os_str()))
-            .map(|p| p.display().to_string()),
-        store: store.clone(),
-        use_cache: !args.no_cache,
-        secrets: args.secrets.clone(),
-        pull: args.pull,
-        output: args.output.clone(),
-        runtime: args.runtime.clone(),
-        cache_from: args.cache_from.clone(),
-        cache_to: args.cache_to.clone(),
-        push: args.push,
-        // A context unpacked from stdin has a new path each time: its
-        // stat cache would never hit.
-        stat_cache: !stdin_context,
-        epoch: std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .filter(|v| !v.is_empty()),
-    };
+    let opts = options(&args, file_name, &shown, input.stdin_context);
     let id = build_id();
     if args.print_script && (!args.cache_from.is_empty() || args.cache_to.is_some()) {
         return Err(Error::Msg(
@@ -577,6 +463,192 @@ fn build(args: Args) -> Result<(), Error> {
     shown.finish();
     let found = result?;
     cleaned.map_err(|e| Error::Msg(e.to_string()))?;
+    report(&args, quiet, &found, &d)
+}
+
+/// --platform: only the host's, for now.
+fn check_platform(args: &Args) -> Result<(), Error> {
+    let Some(p) = &args.platform else {
+        return Ok(());
+    };
+    let host = slipway_common::platform::Platform::host();
+    let want: slipway_common::platform::Platform = p
+        .parse()
+        .map_err(|e| Error::Msg(format!("--platform {p}: {e}")))?;
+    if want != host {
+        return Err(Error::Msg(format!(
+            "--platform {p}: building for another platform than the host's ({host}) is not supported (no emulation here)"
+        )));
+    }
+    Ok(())
+}
+
+/// Where the context and the Dockerfile are, either of them possibly on
+/// stdin.
+struct Input {
+    context: PathBuf,
+    /// A context that came on stdin, unpacked: removed when dropped.
+    _stdin_dir: Option<tempfile::TempDir>,
+    dockerfile: PathBuf,
+    /// The Dockerfile's name, as errors name it.
+    file_name: String,
+    /// The Dockerfile's bytes, when it came on stdin.
+    stdin: Option<Vec<u8>>,
+    stdin_context: bool,
+}
+
+impl Input {
+    fn read(args: &Args, tools: &Tools) -> Result<Input, Error> {
+        let mut from_stdin = args.file.as_deref() == Some(Path::new("-"));
+        let stdin_context = args.context.as_os_str() == "-";
+        if stdin_context && from_stdin {
+            return Err(Error::Msg(
+                "stdin cannot be both the context and the Dockerfile (-f -)".into(),
+            ));
+        }
+        // A context on stdin: a tar unpacked into a temp dir, or a
+        // Dockerfile with an empty context.
+        let mut stdin_dockerfile = None;
+        let mut stdin_dir = None;
+        let context = if stdin_context {
+            let dir = tempfile::Builder::new()
+                .prefix("image-build-context.")
+                .tempdir()
+                .map_err(|e| Error::Msg(format!("a temporary directory: {e}")))?;
+            stdin_dockerfile = context::from_stdin(tools, dir.path()).map_err(Error::Msg)?;
+            let path = dir.path().to_path_buf();
+            stdin_dir = Some(dir);
+            path
+        } else {
+            args.context.canonicalize().map_err(io_at(&args.context))?
+        };
+        if !context.is_dir() {
+            return Err(Error::Msg(format!(
+                "{}: the context must be a directory",
+                args.context.display()
+            )));
+        }
+        if stdin_dockerfile.is_some() {
+            from_stdin = true;
+        }
+        let (dockerfile, file_name, stdin) = if from_stdin {
+            let data = match stdin_dockerfile.take() {
+                Some(d) => d,
+                None => {
+                    let mut data = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut data)
+                        .map_err(io_at(Path::new("stdin")))?;
+                    data
+                }
+            };
+            (PathBuf::from("-"), "Dockerfile".to_string(), Some(data))
+        } else {
+            let f = match &args.file {
+                // In a context that came on stdin, -f names a file of it.
+                Some(f) if stdin_context && f.is_relative() => context.join(f),
+                Some(f) => f.clone(),
+                None => context.join("Dockerfile"),
+            };
+            // Errors name the file as BuildKit does: by its name alone.
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "Dockerfile".into());
+            (f, name, None)
+        };
+        Ok(Input {
+            context,
+            _stdin_dir: stdin_dir,
+            dockerfile,
+            file_name,
+            stdin,
+            stdin_context,
+        })
+    }
+
+    /// The .dockerignore rules: the Dockerfile's own ignore file, else the
+    /// context's.
+    fn ignore_rules(&self) -> Result<Matcher, Error> {
+        let ignore_file = if self.stdin.is_some() {
+            Some(self.context.join(".dockerignore")).filter(|p| p.is_file())
+        } else {
+            slipway_common::ignore::ignore_file_for(&self.context, &self.dockerfile)
+        };
+        match &ignore_file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(io_at(p))?;
+                Matcher::parse(&text).map_err(|e| Error::Msg(format!("{}: {}", p.display(), e.0)))
+            }
+            None => Ok(Matcher::default()),
+        }
+    }
+}
+
+fn progress_style(args: &Args, quiet: bool) -> progress::Style {
+    match args.progress {
+        _ if quiet => progress::Style::Quiet,
+        Progress::Plain => progress::Style::Plain,
+        Progress::Tty => progress::Style::Tty,
+        Progress::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
+            progress::Style::Tty
+        }
+        Progress::Auto => progress::Style::Plain,
+        Progress::Quiet => progress::Style::Quiet,
+    }
+}
+
+/// The driver's options from the command line.
+fn options(
+    args: &Args,
+    file_name: String,
+    shown: &std::sync::Arc<progress::Progress>,
+    stdin_context: bool,
+) -> build::Options {
+    let network = match args.network {
+        Network::Private => "private",
+        Network::Host => "host",
+        Network::None => "none",
+    };
+    build::Options {
+        file_name,
+        network,
+        progress: shown.clone(),
+        labels: args.labels.clone(),
+        tags: args.tags.clone(),
+        // The debug hint names the store only when the environment
+        // would not.
+        store_flag: args
+            .store
+            .store
+            .as_ref()
+            .filter(|p| std::env::var_os("SLIPWAY_STORE").as_deref() != Some(p.as_os_str()))
+            .map(|p| p.display().to_string()),
+        store: args.store.path(),
+        use_cache: !args.no_cache,
+        secrets: args.secrets.clone(),
+        pull: args.pull,
+        output: args.output.clone(),
+        runtime: args.runtime.clone(),
+        cache_from: args.cache_from.clone(),
+        cache_to: args.cache_to.clone(),
+        push: args.push,
+        // A context unpacked from stdin has a new path each time: its
+        // stat cache would never hit.
+        stat_cache: !stdin_context,
+        epoch: std::env::var("SOURCE_DATE_EPOCH")
+            .ok()
+            .filter(|v| !v.is_empty()),
+    }
+}
+
+/// The built image: --iidfile, the summary line, and its digest on
+/// stdout (unless the image itself went there).
+fn report(
+    args: &Args,
+    quiet: bool,
+    found: &build::Inspected,
+    d: &build::Driver,
+) -> Result<(), Error> {
     if let Some(f) = &args.iidfile {
         std::fs::write(f, &found.id).map_err(io_at(f))?;
     }
