@@ -74,8 +74,36 @@ pub struct ContainerConfig {
     pub on_build: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<std::collections::BTreeMap<String, EmptyObject>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<std::collections::BTreeMap<String, EmptyObject>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthConfig>,
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The `{}` that ExposedPorts and Volumes map each key to.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EmptyObject {}
+
+/// Docker's Healthcheck: the test and its durations in nanoseconds.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthConfig {
+    /// `["NONE"]`, `["CMD", args…]` or `["CMD-SHELL", command]`.
+    pub test: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u64>,
 }
 
 impl ContainerConfig {
@@ -111,7 +139,10 @@ impl ContainerConfig {
             stop_signal,
             shell,
             on_build,
-            labels
+            labels,
+            exposed_ports,
+            volumes,
+            healthcheck
         );
         self.other.extend(o.other);
     }
@@ -287,13 +318,8 @@ impl Image {
         ContainerConfig::of(&self.config)
     }
 
-    pub fn labels(&self) -> serde_json::Map<String, serde_json::Value> {
-        self.config
-            .get("config")
-            .and_then(|c| c.get("Labels"))
-            .and_then(|l| l.as_object())
-            .cloned()
-            .unwrap_or_default()
+    pub fn labels(&self) -> std::collections::BTreeMap<String, String> {
+        self.container_config().labels.unwrap_or_default()
     }
 
     /// Manifest, config and layer sizes: what the image takes in a layout.
@@ -389,6 +415,6 @@ mod container_config_tests {
         assert_eq!(c.user.as_deref(), Some("app"));
         assert_eq!(c.stop_signal.as_deref(), Some("SIGUSR1"));
         assert_eq!(c.entrypoint, None, "a number is no entrypoint");
-        assert!(c.other.contains_key("ExposedPorts"));
+        assert!(c.exposed_ports.is_some_and(|p| p.contains_key("80/tcp")));
     }
 }

@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use slipway_common::image::{ContainerConfig, EmptyObject, HealthConfig};
 use std::collections::BTreeMap;
 
 /// A command in exec form (a JSON array) or shell form (a string).
@@ -187,7 +188,7 @@ impl Healthcheck {
         Ok(h)
     }
 
-    fn to_json(&self) -> Result<Value, String> {
+    fn to_config(&self) -> Result<HealthConfig, String> {
         if !matches!(
             self.test.first().map(String::as_str),
             Some("NONE" | "CMD" | "CMD-SHELL")
@@ -197,28 +198,22 @@ impl Healthcheck {
                 self.test
             ));
         }
-        let mut m = Map::new();
-        m.insert("Test".into(), json!(self.test));
-        for (key, v) in [
-            ("Interval", &self.interval),
-            ("Timeout", &self.timeout),
-            ("StartPeriod", &self.start_period),
-            ("StartInterval", &self.start_interval),
-        ] {
-            if let Some(d) = v {
-                let ns = parse_duration_ns(d)?;
-                if ns != 0 && ns < 1_000_000 {
-                    return Err(format!("healthcheck {key} {d:?} is below the 1ms minimum"));
-                }
-                if ns != 0 {
-                    m.insert(key.into(), json!(ns));
-                }
+        let ns = |key: &str, v: &Option<String>| -> Result<Option<u64>, String> {
+            let Some(d) = v else { return Ok(None) };
+            let ns = parse_duration_ns(d)?;
+            if ns != 0 && ns < 1_000_000 {
+                return Err(format!("healthcheck {key} {d:?} is below the 1ms minimum"));
             }
-        }
-        if let Some(r) = self.retries.filter(|r| *r != 0) {
-            m.insert("Retries".into(), json!(r));
-        }
-        Ok(Value::Object(m))
+            Ok(Some(ns).filter(|n| *n != 0))
+        };
+        Ok(HealthConfig {
+            test: self.test.clone(),
+            interval: ns("Interval", &self.interval)?,
+            timeout: ns("Timeout", &self.timeout)?,
+            start_period: ns("StartPeriod", &self.start_period)?,
+            start_interval: ns("StartInterval", &self.start_interval)?,
+            retries: self.retries.filter(|r| *r != 0).map(u64::from),
+        })
     }
 }
 
@@ -294,7 +289,7 @@ impl Edits {
             check_signal(s)?;
         }
         if let Some(h) = &self.healthcheck {
-            h.to_json()?;
+            h.to_config()?;
         }
         if self.labels.keys().any(|k| k.is_empty()) {
             return Err("label with an empty key".into());
@@ -355,73 +350,58 @@ impl Edits {
             config.insert("author".into(), json!(a));
             said.push(format!("MAINTAINER {a}"));
         }
-        let c = config
-            .entry("config")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .ok_or("the base config's \"config\" is not an object")?;
-        let shell: Vec<String> = match &self.shell {
-            Some(s) => {
-                c.insert("Shell".into(), json!(s));
-                said.push(format!(
-                    "SHELL {}",
-                    serde_json::to_string(s).expect("strings")
-                ));
-                s.clone()
-            }
-            None => c
-                .get("Shell")
-                .and_then(|s| serde_json::from_value(s.clone()).ok())
-                .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]),
+        let mut c: ContainerConfig = match config.get("config") {
+            None | Some(Value::Null) => ContainerConfig::default(),
+            Some(v) => slipway_common::image::decode(v.to_string().as_bytes())
+                .map_err(|e| format!("the base config's config: {e}"))?,
         };
+        self.apply_run(&mut c, &mut said)?;
+        self.apply_rest(&mut c, &mut said)?;
+        let c = serde_json::to_value(c).map_err(|e| format!("the config: {e}"))?;
+        config.insert("config".into(), c);
+        Ok(said)
+    }
+
+    /// What a container runs: SHELL, ENV, ENTRYPOINT, CMD, WORKDIR, USER.
+    fn apply_run(&self, c: &mut ContainerConfig, said: &mut Vec<String>) -> Result<(), String> {
+        if let Some(s) = &self.shell {
+            c.shell = Some(s.clone());
+            said.push(format!(
+                "SHELL {}",
+                serde_json::to_string(s).expect("strings")
+            ));
+        }
+        let shell = c
+            .shell
+            .clone()
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
         for e in &self.env {
             let (k, v) = split_kv(e, "env")?;
-            let list = c.entry("Env").or_insert_with(|| json!([]));
-            let arr = list
-                .as_array_mut()
-                .ok_or("the base config's Env is not a list")?;
+            let env = c.env.get_or_insert_with(Vec::new);
             let prefix = format!("{k}=");
-            match arr
-                .iter_mut()
-                .find(|x| x.as_str().is_some_and(|s| s.starts_with(&prefix)))
-            {
-                Some(slot) => *slot = json!(format!("{k}={v}")),
-                None => arr.push(json!(format!("{k}={v}"))),
+            match env.iter_mut().find(|x| x.starts_with(&prefix)) {
+                Some(slot) => *slot = format!("{k}={v}"),
+                None => env.push(format!("{k}={v}")),
             }
             said.push(format!("ENV {k}={v}"));
         }
+        let argv_or_none = |f: &CommandForm| Some(f.to_argv(&shell)).filter(|a| !a.is_empty());
         if let Some(ep) = &self.entrypoint {
-            let argv = ep.to_argv(&shell);
-            c.insert(
-                "Entrypoint".into(),
-                if argv.is_empty() {
-                    Value::Null
-                } else {
-                    json!(argv)
-                },
-            );
+            c.entrypoint = argv_or_none(ep);
             // As in a Dockerfile: a new ENTRYPOINT drops the inherited CMD.
             if self.cmd.is_none() {
-                c.remove("Cmd");
+                c.cmd = None;
             }
             said.push(format!("ENTRYPOINT {}", ep.describe()));
         }
         if let Some(cmd) = &self.cmd {
-            let argv = cmd.to_argv(&shell);
-            c.insert(
-                "Cmd".into(),
-                if argv.is_empty() {
-                    Value::Null
-                } else {
-                    json!(argv)
-                },
-            );
+            c.cmd = argv_or_none(cmd);
             said.push(format!("CMD {}", cmd.describe()));
         }
         if let Some(w) = &self.workdir {
             let base = c
-                .get("WorkingDir")
-                .and_then(|v| v.as_str())
+                .working_dir
+                .as_deref()
                 .filter(|s| !s.is_empty())
                 .unwrap_or("/");
             let joined = if w.starts_with('/') {
@@ -429,69 +409,55 @@ impl Edits {
             } else {
                 format!("{base}/{w}")
             };
-            c.insert("WorkingDir".into(), json!(clean_path(&joined)));
+            c.working_dir = Some(clean_path(&joined));
             said.push(format!("WORKDIR {w}"));
         }
         if let Some(u) = &self.user {
-            c.insert("User".into(), json!(u));
+            c.user = Some(u.clone());
             said.push(format!("USER {u}"));
         }
+        Ok(())
+    }
+
+    /// What describes the image: EXPOSE, LABEL, VOLUME, STOPSIGNAL,
+    /// HEALTHCHECK, ONBUILD.
+    fn apply_rest(&self, c: &mut ContainerConfig, said: &mut Vec<String>) -> Result<(), String> {
         for p in &self.expose {
-            let ports = c.entry("ExposedPorts").or_insert_with(|| json!({}));
-            let map = ports
-                .as_object_mut()
-                .ok_or("the base config's ExposedPorts is not an object")?;
+            let ports = c.exposed_ports.get_or_insert_with(Default::default);
             for n in normalize_port(p)? {
-                map.insert(n, json!({}));
+                ports.insert(n, EmptyObject {});
             }
             said.push(format!("EXPOSE {p}"));
         }
         if !self.labels.is_empty() {
-            let labels = c.entry("Labels").or_insert_with(|| json!({}));
-            if labels.is_null() {
-                *labels = json!({});
-            }
-            let map = labels
-                .as_object_mut()
-                .ok_or("the base config's Labels is not an object")?;
+            let labels = c.labels.get_or_insert_with(Default::default);
             for (k, v) in &self.labels {
-                map.insert(k.clone(), json!(v));
+                labels.insert(k.clone(), v.clone());
                 said.push(format!("LABEL {k}={v}"));
             }
         }
         for v in &self.volumes {
-            let vols = c.entry("Volumes").or_insert_with(|| json!({}));
-            if vols.is_null() {
-                *vols = json!({});
-            }
-            vols.as_object_mut()
-                .ok_or("the base config's Volumes is not an object")?
-                .insert(v.clone(), json!({}));
+            let vols = c.volumes.get_or_insert_with(Default::default);
+            vols.insert(v.clone(), EmptyObject {});
             said.push(format!("VOLUME [{v:?}]"));
         }
         if let Some(s) = &self.stopsignal {
-            c.insert("StopSignal".into(), json!(s));
+            c.stop_signal = Some(s.clone());
             said.push(format!("STOPSIGNAL {s}"));
         }
         if let Some(h) = &self.healthcheck {
-            c.insert("Healthcheck".into(), h.to_json()?);
+            c.healthcheck = Some(h.to_config()?);
             said.push(format!("HEALTHCHECK {}", h.test.join(" ")));
         }
-        if self.clear_onbuild && c.get("OnBuild").is_some_and(|o| !o.is_null()) {
-            c.insert("OnBuild".into(), Value::Null);
+        if self.clear_onbuild && c.on_build.is_some() {
+            c.on_build = None;
             said.push("ONBUILD triggers run".into());
         }
         for o in &self.onbuild {
-            let list = c.entry("OnBuild").or_insert_with(|| json!([]));
-            if list.is_null() {
-                *list = json!([]);
-            }
-            list.as_array_mut()
-                .ok_or("the base config's OnBuild is not a list")?
-                .push(json!(o));
+            c.on_build.get_or_insert_with(Vec::new).push(o.clone());
             said.push(format!("ONBUILD {o}"));
         }
-        Ok(said)
+        Ok(())
     }
 }
 
@@ -581,7 +547,7 @@ mod tests {
         let h = Healthcheck::parse_flag("--interval=30s --retries=3 CMD curl -f http://localhost/")
             .unwrap();
         assert_eq!(
-            h.to_json().unwrap(),
+            serde_json::to_value(h.to_config().unwrap()).unwrap(),
             json!({"Test": ["CMD-SHELL", "curl -f http://localhost/"], "Interval": 30_000_000_000u64, "Retries": 3})
         );
         let h = Healthcheck::parse_flag(r#"CMD ["/bin/check", "-q"]"#).unwrap();

@@ -218,18 +218,7 @@ fn rows(store: &Store) -> Result<Vec<Row>, Error> {
                 continue;
             }
         };
-        let labels = img
-            .labels()
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    k,
-                    v.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string()),
-                )
-            })
-            .collect();
+        let labels = img.labels().into_iter().collect();
         let blobs = img.blob_sizes();
         let mut size = 0;
         for l in img.manifest.layers() {

@@ -85,17 +85,9 @@ impl Driver<'_> {
                     continue;
                 }
             };
-            let labels = src
-                .image
-                .config
-                .get("config")
-                .and_then(|c| c.get("Labels"))
-                .and_then(|l| l.as_object())
-                .cloned()
-                .unwrap_or_default();
+            let labels = src.image.labels();
             let repo = reference.name();
             for (k, v) in &labels {
-                let Some(v) = v.as_str() else { continue };
                 let Some(hex) = k.strip_prefix(LABEL_PREFIX) else {
                     continue;
                 };
