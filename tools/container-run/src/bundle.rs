@@ -6,13 +6,19 @@
 
 use crate::config::Plan;
 use crate::{Args, Error};
-use serde_json::Value;
-use slipway_common::container::caps::{CapSet, CapSets};
+use oci_spec::runtime::{
+    Linux, LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxNamespaceType, PosixRlimitType,
+    Process, Spec,
+};
+use slipway_common::container::caps::CapSets;
 use slipway_common::container::cgroups::DeviceRule;
 use slipway_common::container::process::SpecPrivileges;
 use slipway_common::container::seccomp::spec::Profile;
 use slipway_common::container::seccomp::Filter;
 use std::path::Path;
+
+/// (resource, soft, hard)
+pub type Rlimit = (i32, u64, u64);
 
 /// What a spec sets beyond the command line.
 pub struct Extras {
@@ -20,12 +26,13 @@ pub struct Extras {
     pub masked: Option<Vec<String>>,
     pub readonly: Option<Vec<String>>,
     pub groups: Vec<u32>,
-    /// (resource, soft, hard)
-    pub rlimits: Vec<(i32, u64, u64)>,
+    pub rlimits: Vec<Rlimit>,
     /// Capabilities, no_new_privs and linux.seccomp, as written.
     pub privileges: SpecPrivileges,
     pub sysctls: Vec<(String, String)>,
     pub oom_score_adj: Option<i32>,
+    /// process.user.umask.
+    pub umask: Option<u32>,
     /// linux.cgroupsPath.
     pub cgroups_path: Option<String>,
     /// linux.resources.devices, and the nodes of linux.devices.
@@ -45,58 +52,66 @@ pub struct Node {
     pub gid: u32,
 }
 
-fn device_rules(v: &Value, path: &Path) -> Result<Vec<DeviceRule>, Error> {
-    let bad = |why: String| {
-        Error::Invalid(format!(
-            "{}: linux.resources.devices: {why}",
-            path.display()
-        ))
-    };
+fn device_rules(rules: &[LinuxDeviceCgroup], path: &Path) -> Result<Vec<DeviceRule>, Error> {
     let mut out = vec![];
-    for r in v.as_array().into_iter().flatten() {
-        let kind = match r.get("type").and_then(Value::as_str).unwrap_or("a") {
-            "a" => 'a',
-            "c" => 'c',
-            "b" => 'b',
-            other => return Err(bad(format!("type {other:?}"))),
+    for r in rules {
+        let kind = match r.typ().unwrap_or(LinuxDeviceType::A) {
+            LinuxDeviceType::A => 'a',
+            LinuxDeviceType::C | LinuxDeviceType::U => 'c',
+            LinuxDeviceType::B => 'b',
+            LinuxDeviceType::P => {
+                return Err(Error::Invalid(format!(
+                    "{}: linux.resources.devices: type \"p\" has no cgroup rule",
+                    path.display()
+                )))
+            }
         };
-        let access = r.get("access").and_then(Value::as_str).unwrap_or("rwm");
+        let access = r.access().as_deref().unwrap_or("rwm");
         if !access.chars().all(|c| "rwm".contains(c)) {
-            return Err(bad(format!("access {access:?}")));
+            return Err(Error::Invalid(format!(
+                "{}: linux.resources.devices: access {access:?}",
+                path.display()
+            )));
         }
         out.push(DeviceRule {
-            allow: r.get("allow").and_then(Value::as_bool).unwrap_or(false),
+            allow: r.allow(),
             kind,
-            major: r.get("major").and_then(Value::as_i64),
-            minor: r.get("minor").and_then(Value::as_i64),
+            major: r.major(),
+            minor: r.minor(),
             access: access.to_string().into(),
         });
     }
     Ok(out)
 }
 
-fn nodes(v: &Value, path: &Path) -> Result<Vec<Node>, Error> {
-    let bad = |why: String| Error::Invalid(format!("{}: linux.devices: {why}", path.display()));
+fn nodes(devices: &[LinuxDevice], path: &Path) -> Result<Vec<Node>, Error> {
     let mut out = vec![];
-    for d in v.as_array().into_iter().flatten() {
-        let p = d.get("path").and_then(Value::as_str).unwrap_or_default();
+    for d in devices {
+        let p = d.path().to_string_lossy().into_owned();
         if !p.starts_with('/') {
-            return Err(bad(format!("path {p:?} is not absolute")));
+            return Err(Error::Invalid(format!(
+                "{}: linux.devices: path {p:?} is not absolute",
+                path.display()
+            )));
         }
-        let kind = match d.get("type").and_then(Value::as_str).unwrap_or_default() {
-            "c" | "u" => libc::S_IFCHR,
-            "b" => libc::S_IFBLK,
-            "p" => libc::S_IFIFO,
-            other => return Err(bad(format!("{p}: type {other:?}"))),
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+            LinuxDeviceType::B => libc::S_IFBLK,
+            LinuxDeviceType::P => libc::S_IFIFO,
+            LinuxDeviceType::A => {
+                return Err(Error::Invalid(format!(
+                    "{}: linux.devices: {p}: type \"a\" is no device",
+                    path.display()
+                )))
+            }
         };
-        let num = |k: &str| d.get(k).and_then(Value::as_u64).unwrap_or(0);
         out.push(Node {
-            path: p.to_string(),
+            path: p,
             kind,
-            rdev: libc::makedev(num("major") as u32, num("minor") as u32),
-            mode: d.get("fileMode").and_then(Value::as_u64).unwrap_or(0o666) as u32 & 0o7777,
-            uid: num("uid") as u32,
-            gid: num("gid") as u32,
+            rdev: libc::makedev(d.major() as u32, d.minor() as u32),
+            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
         });
     }
     Ok(out)
@@ -118,6 +133,7 @@ impl Extras {
         plan.spec_privileges = Some(self.privileges);
         plan.sysctls = self.sysctls;
         plan.oom_score_adj = self.oom_score_adj;
+        plan.umask = self.umask;
         plan.limits.path = self.cgroups_path;
         if let Some(mut r) = self.device_rules {
             // As runc: the spec's rules, then the nodes it lists and the
@@ -151,14 +167,6 @@ fn unsupported(what: impl std::fmt::Display) -> Error {
     Error::Unsupported(format!("bundle config.json: {what} is not supported"))
 }
 
-fn strs(v: Option<&Value>) -> Option<Vec<String>> {
-    v.and_then(Value::as_array).map(|a| {
-        a.iter()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect()
-    })
-}
-
 /// The mounts container-run makes itself, as a runtime-spec default
 /// config lists them.
 const STANDARD: &[&str] = &[
@@ -171,15 +179,20 @@ const STANDARD: &[&str] = &[
     "/sys/fs/cgroup",
 ];
 
-/// The command line equivalent of the bundle at `args.bundle`.
-pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
-    let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Os {
+/// The spec, read typed; a field of the wrong shape is named.
+pub(crate) fn read_spec(path: &Path) -> Result<Spec, Error> {
+    let text = std::fs::read(path).map_err(|source| Error::Os {
         what: format!("read {}", path.display()),
         source,
     })?;
-    let spec: Value = serde_json::from_str(&text)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    slipway_common::image::decode(&text)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// The command line equivalent of the bundle at `args.bundle`.
+pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
+    let path = dir.join("config.json");
+    let spec = read_spec(&path)?;
     if !args.args.is_empty() || args.rootfs.is_some() {
         return Err(Error::Invalid(
             "--bundle takes the command and root from config.json: give neither an image, a command nor --rootfs".into(),
@@ -190,7 +203,91 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
             "--device does not apply to --bundle: the bundle's config.json says which devices it gets".into(),
         ));
     }
-    let mut a = Args {
+    let mut a = base_args(args);
+    let invalid = |what: &str| Error::Invalid(format!("{}: {what}", path.display()));
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| invalid("no root.path"))?;
+    a.rootfs = Some(dir.join(root.path()));
+    a.read_only = root.readonly() == Some(true);
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("no process"))?;
+    if spec
+        .hooks()
+        .as_ref()
+        .is_some_and(|h| *h != Default::default())
+    {
+        return Err(unsupported("hooks"));
+    }
+    let (caps, rlimits) = process_args(process, &mut a, &path)?;
+    a.hostname = spec.hostname().clone();
+    let default_linux = Linux::default();
+    let linux = spec.linux().as_ref().unwrap_or(&default_linux);
+    let netns = namespaces(linux, &mut a)?;
+    // A spec without a seccomp section gets no filter, as from runc; one
+    // with a section gets exactly its profile.
+    a.security_opt.push("seccomp=unconfined".into());
+    let seccomp = match linux.seccomp() {
+        Some(s) => {
+            let profile: Profile = serde_json::to_value(s)
+                .and_then(serde_json::from_value)
+                .map_err(|e| invalid(&format!("linux.seccomp: {e}")))?;
+            Some(Filter::from_spec(&profile).map_err(|e| {
+                Error::Unsupported(format!("bundle config.json: linux.seccomp: {e}"))
+            })?)
+        }
+        None => None,
+    };
+    let mut sysctls = Vec::new();
+    for (k, v) in linux.sysctl().iter().flatten() {
+        if !namespaced_sysctl(k, netns) {
+            return Err(unsupported(format!(
+                "linux.sysctl {k}: not a sysctl of the container's own namespaces"
+            )));
+        }
+        sysctls.push((k.clone(), v.clone()));
+    }
+    // Applied in order, whatever order the map had.
+    sysctls.sort();
+    resources(linux, &mut a);
+    spec_mounts(&spec, dir, &mut a)?;
+    let extras = Extras {
+        env: process.env().clone().unwrap_or_default(),
+        masked: linux.masked_paths().clone(),
+        readonly: linux.readonly_paths().clone(),
+        groups: process.user().additional_gids().clone().unwrap_or_default(),
+        rlimits,
+        privileges: SpecPrivileges {
+            caps,
+            no_new_privs: process.no_new_privileges() == Some(true),
+            seccomp,
+        },
+        sysctls,
+        device_rules: linux
+            .resources()
+            .as_ref()
+            .and_then(|r| r.devices().as_deref())
+            .map(|d| device_rules(d, &path))
+            .transpose()?,
+        nodes: nodes(linux.devices().as_deref().unwrap_or_default(), &path)?,
+        cgroups_path: linux
+            .cgroups_path()
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .filter(|p| !p.is_empty()),
+        oom_score_adj: process.oom_score_adj(),
+        umask: process.user().umask(),
+    };
+    Ok((a, extras))
+}
+
+/// The arguments a bundle run starts from: the caller's own options,
+/// nothing of an image's.
+fn base_args(args: &Args) -> Args {
+    Args {
         args: Vec::new(),
         rootfs: None,
         bundle: None,
@@ -227,53 +324,36 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         platform: None,
         store: args.store.clone(),
         help: None,
-    };
-    let root = spec
-        .pointer("/root/path")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Error::Invalid(format!("{}: no root.path", path.display())))?;
-    a.rootfs = Some(dir.join(root));
-    a.read_only = spec.pointer("/root/readonly").and_then(Value::as_bool) == Some(true);
-    let process = spec
-        .get("process")
-        .ok_or_else(|| Error::Invalid(format!("{}: no process", path.display())))?;
-    a.args = strs(process.get("args")).unwrap_or_default();
+    }
+}
+
+/// The process: its command, user, capability sets and rlimits.
+fn process_args(
+    process: &Process,
+    a: &mut Args,
+    path: &Path,
+) -> Result<(CapSets, Vec<Rlimit>), Error> {
+    a.args = process.args().clone().unwrap_or_default();
     if a.args.is_empty() {
         return Err(Error::Invalid(format!(
             "{}: process.args is empty",
             path.display()
         )));
     }
-    a.tty = process.get("terminal").and_then(Value::as_bool) == Some(true);
-    a.workdir = process
-        .get("cwd")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let uid = process
-        .pointer("/user/uid")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    let gid = process
-        .pointer("/user/gid")
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
-    a.user = Some(format!("{uid}:{gid}"));
-    let groups = process
-        .pointer("/user/additionalGids")
-        .and_then(Value::as_array)
-        .map(|g| {
-            g.iter()
-                .filter_map(|x| x.as_u64().map(|x| x as u32))
-                .collect()
-        })
-        .unwrap_or_default();
-    a.hostname = spec
-        .get("hostname")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    a.tty = process.terminal() == Some(true);
+    a.workdir = Some(process.cwd().to_string_lossy().into_owned()).filter(|c| !c.is_empty());
+    let user = process.user();
+    a.user = Some(format!("{}:{}", user.uid(), user.gid()));
+    if process.apparmor_profile().is_some() {
+        return Err(unsupported("process.apparmorProfile"));
+    }
+    if process.selinux_label().is_some() {
+        return Err(unsupported("process.selinuxLabel"));
+    }
     // The five sets as written, for any user (runc's way, not Docker's).
-    let set = |name: &str| -> Result<CapSet, Error> {
-        let names = strs(process.pointer(&format!("/capabilities/{name}"))).unwrap_or_default();
+    let c = process.capabilities().clone().unwrap_or_default();
+    let set = |name: &str, v: &Option<oci_spec::runtime::Capabilities>| {
+        let names = cap_names(v);
         CapSets::parse_names(&names).map_err(|e| {
             Error::Invalid(format!(
                 "{}: process.capabilities.{name}: {e}",
@@ -282,166 +362,117 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         })
     };
     let caps = CapSets {
-        bounding: set("bounding")?,
-        effective: set("effective")?,
-        permitted: set("permitted")?,
-        inheritable: set("inheritable")?,
-        ambient: set("ambient")?,
+        bounding: set("bounding", c.bounding())?,
+        effective: set("effective", c.effective())?,
+        permitted: set("permitted", c.permitted())?,
+        inheritable: set("inheritable", c.inheritable())?,
+        ambient: set("ambient", c.ambient())?,
     };
     // The bounding set is what the container may ever hold: the plan's
     // (and its records') one set.
-    a.cap_add = strs(process.pointer("/capabilities/bounding")).unwrap_or_default();
-    let no_new_privs = process.get("noNewPrivileges").and_then(Value::as_bool) == Some(true);
-    for key in ["apparmorProfile", "selinuxLabel"] {
-        if process.get(key).is_some_and(|v| !v.is_null()) {
-            return Err(unsupported(format!("process.{key}")));
-        }
-    }
-    let mut rlimits = Vec::new();
-    for r in process
-        .get("rlimits")
-        .and_then(Value::as_array)
-        .into_iter()
+    a.cap_add = cap_names(c.bounding());
+    let rlimits = process
+        .rlimits()
+        .iter()
         .flatten()
-    {
-        let name = r.get("type").and_then(Value::as_str).unwrap_or_default();
-        let resource =
-            rlimit_resource(name).ok_or_else(|| unsupported(format!("rlimit {name:?}")))?;
-        let soft = r.get("soft").and_then(Value::as_u64).unwrap_or(0);
-        let hard = r.get("hard").and_then(Value::as_u64).unwrap_or(0);
-        rlimits.push((resource, soft, hard));
-    }
-    if spec
-        .get("hooks")
-        .is_some_and(|h| h.as_object().is_some_and(|o| !o.is_empty()))
-    {
-        return Err(unsupported("hooks"));
-    }
+        .map(|r| (rlimit_resource(r.typ()), r.soft(), r.hard()))
+        .collect();
+    Ok((caps, rlimits))
+}
 
-    let linux = spec.get("linux").cloned().unwrap_or(Value::Null);
-    for key in ["uidMappings", "gidMappings", "intelRdt"] {
-        let set = linux.get(key).is_some_and(|v| match v {
-            Value::Array(a) => !a.is_empty(),
-            Value::Object(o) => !o.is_empty(),
-            Value::Null => false,
-            _ => true,
-        });
-        if set {
-            return Err(unsupported(format!("linux.{key}")));
-        }
+/// Capability names as written in a spec (`CAP_…`).
+fn cap_names(set: &Option<oci_spec::runtime::Capabilities>) -> Vec<String> {
+    let mut names: Vec<String> = set
+        .iter()
+        .flatten()
+        .filter_map(|c| serde_json::to_value(c).ok())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+/// The namespaces: the ones container-run always makes must be asked
+/// for, none may be joined by path, and a network namespace means no
+/// network. Whether the spec has a network namespace.
+fn namespaces(linux: &Linux, a: &mut Args) -> Result<bool, Error> {
+    if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
+        return Err(unsupported("linux.uidMappings"));
     }
-    // A spec without a seccomp section gets no filter, as from runc; one
-    // with a section gets exactly its profile.
-    a.security_opt.push("seccomp=unconfined".into());
-    let seccomp = match linux.get("seccomp").filter(|v| !v.is_null()) {
-        Some(v) => {
-            let profile: Profile = serde_json::from_value(v.clone())
-                .map_err(|e| Error::Invalid(format!("{}: linux.seccomp: {e}", path.display())))?;
-            Some(Filter::from_spec(&profile).map_err(|e| {
-                Error::Unsupported(format!("bundle config.json: linux.seccomp: {e}"))
-            })?)
-        }
-        None => None,
-    };
+    if linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
+        return Err(unsupported("linux.gidMappings"));
+    }
+    if linux.intel_rdt().is_some() {
+        return Err(unsupported("linux.intelRdt"));
+    }
     let mut kinds = Vec::new();
-    let netns = linux
-        .get("namespaces")
-        .and_then(Value::as_array)
-        .is_some_and(|a| {
-            a.iter()
-                .any(|n| n.get("type").and_then(Value::as_str) == Some("network"))
-        });
-    let mut sysctls = Vec::new();
-    for (k, v) in linux
-        .get("sysctl")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        if !namespaced_sysctl(k, netns) {
-            return Err(unsupported(format!(
-                "linux.sysctl {k}: not a sysctl of the container's own namespaces"
-            )));
-        }
-        let v = v.as_str().ok_or_else(|| {
-            Error::Invalid(format!(
-                "{}: linux.sysctl {k}: not a string",
-                path.display()
-            ))
-        })?;
-        sysctls.push((k.clone(), v.to_string()));
-    }
-    for ns in linux
-        .get("namespaces")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let kind = ns.get("type").and_then(Value::as_str).unwrap_or_default();
+    for ns in linux.namespaces().iter().flatten() {
+        let kind = ns.typ();
         if ns
-            .get("path")
-            .is_some_and(|p| p.as_str().is_some_and(|p| !p.is_empty()))
+            .path()
+            .as_ref()
+            .is_some_and(|p| !p.as_os_str().is_empty())
         {
             return Err(unsupported(format!("joining an existing {kind} namespace")));
         }
-        kinds.push(kind.to_string());
+        kinds.push(kind);
     }
-    for needed in ["mount", "pid", "ipc", "uts"] {
-        if !kinds.iter().any(|k| k == needed) {
+    use LinuxNamespaceType as N;
+    for needed in [N::Mount, N::Pid, N::Ipc, N::Uts] {
+        if !kinds.contains(&needed) {
             return Err(unsupported(format!(
                 "sharing the host's {needed} namespace"
             )));
         }
     }
-    if kinds.iter().any(|k| k == "user") {
+    if kinds.contains(&N::User) {
         return Err(unsupported("a user namespace (rootless)"));
     }
-    a.network = if kinds.iter().any(|k| k == "network") {
-        "none".into()
-    } else {
-        "host".into()
-    };
-    if let Some(r) = linux.get("resources") {
-        a.memory = r
-            .pointer("/memory/limit")
-            .and_then(Value::as_i64)
-            .filter(|m| *m > 0)
-            .map(|m| m.to_string());
-        a.pids_limit = r
-            .pointer("/pids/limit")
-            .and_then(Value::as_i64)
-            .filter(|p| *p > 0)
-            .map(|p| p as u64);
-        let quota = r
-            .pointer("/cpu/quota")
-            .and_then(Value::as_i64)
-            .filter(|q| *q > 0);
-        let period = r
-            .pointer("/cpu/period")
-            .and_then(Value::as_u64)
-            .unwrap_or(100_000);
+    let netns = kinds.contains(&N::Network);
+    a.network = if netns { "none" } else { "host" }.into();
+    Ok(netns)
+}
+
+/// linux.resources: memory, pids and CPU limits as the flags give them.
+fn resources(linux: &Linux, a: &mut Args) {
+    let Some(r) = linux.resources() else { return };
+    a.memory = r
+        .memory()
+        .as_ref()
+        .and_then(|m| m.limit())
+        .filter(|m| *m > 0)
+        .map(|m| m.to_string());
+    a.pids_limit = r
+        .pids()
+        .as_ref()
+        .map(|p| p.limit())
+        .filter(|p| *p > 0)
+        .map(|p| p as u64);
+    if let Some(cpu) = r.cpu() {
+        let quota = cpu.quota().filter(|q| *q > 0);
+        let period = cpu.period().unwrap_or(100_000);
         a.cpus = quota.map(|q| format!("{}", q as f64 / period as f64));
     }
-    for m in spec
-        .get("mounts")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let dest = m
-            .get("destination")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let kind = m.get("type").and_then(Value::as_str).unwrap_or_default();
-        let opts = strs(m.get("options")).unwrap_or_default();
+}
+
+/// The spec's mounts beyond the standard ones, as volumes and tmpfs.
+fn spec_mounts(spec: &Spec, dir: &Path, a: &mut Args) -> Result<(), Error> {
+    for m in spec.mounts().iter().flatten() {
+        let dest = m.destination().to_string_lossy().into_owned();
+        let kind = m.typ().as_deref().unwrap_or_default();
+        let opts = m.options().clone().unwrap_or_default();
         let bind = kind == "bind" || opts.iter().any(|o| o == "bind" || o == "rbind");
-        if STANDARD.contains(&dest) && !bind {
+        if STANDARD.contains(&dest.as_str()) && !bind {
             continue;
         }
         if bind {
-            let src = m.get("source").and_then(Value::as_str).unwrap_or_default();
+            let src = m
+                .source()
+                .as_ref()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let src = if src.starts_with('/') {
-                src.to_string()
+                src
             } else {
                 dir.join(src).display().to_string()
             };
@@ -457,40 +488,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
             return Err(unsupported(format!("a {kind} mount at {dest}")));
         }
     }
-    let env = strs(process.get("env")).unwrap_or_default();
-    let extras = Extras {
-        env,
-        masked: strs(linux.get("maskedPaths")),
-        readonly: strs(linux.get("readonlyPaths")),
-        groups,
-        rlimits,
-        privileges: SpecPrivileges {
-            caps,
-            no_new_privs,
-            seccomp,
-        },
-        sysctls,
-        device_rules: linux
-            .pointer("/resources/devices")
-            .filter(|v| !v.is_null())
-            .map(|v| device_rules(v, &path))
-            .transpose()?,
-        nodes: linux
-            .get("devices")
-            .map(|v| nodes(v, &path))
-            .transpose()?
-            .unwrap_or_default(),
-        cgroups_path: linux
-            .get("cgroupsPath")
-            .and_then(Value::as_str)
-            .filter(|p| !p.is_empty())
-            .map(str::to_string),
-        oom_score_adj: process
-            .get("oomScoreAdj")
-            .and_then(Value::as_i64)
-            .map(|v| v as i32),
-    };
-    Ok((a, extras))
+    Ok(())
 }
 
 /// runc's rule: only sysctls the container's IPC, UTS or network
@@ -513,26 +511,26 @@ fn namespaced_sysctl(key: &str, netns: bool) -> bool {
         || (netns && key.starts_with("net."))
 }
 
-/// A runtime-spec rlimit name as setrlimit's resource number.
-fn rlimit_resource(name: &str) -> Option<i32> {
-    let r = match name {
-        "RLIMIT_AS" => libc::RLIMIT_AS,
-        "RLIMIT_CORE" => libc::RLIMIT_CORE,
-        "RLIMIT_CPU" => libc::RLIMIT_CPU,
-        "RLIMIT_DATA" => libc::RLIMIT_DATA,
-        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
-        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
-        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
-        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
-        "RLIMIT_NICE" => libc::RLIMIT_NICE,
-        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
-        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
-        "RLIMIT_RSS" => libc::RLIMIT_RSS,
-        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
-        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
-        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
-        "RLIMIT_STACK" => libc::RLIMIT_STACK,
-        _ => return None,
+/// A runtime-spec rlimit as setrlimit's resource number.
+fn rlimit_resource(t: PosixRlimitType) -> i32 {
+    use PosixRlimitType as R;
+    let r = match t {
+        R::RlimitAs => libc::RLIMIT_AS,
+        R::RlimitCore => libc::RLIMIT_CORE,
+        R::RlimitCpu => libc::RLIMIT_CPU,
+        R::RlimitData => libc::RLIMIT_DATA,
+        R::RlimitFsize => libc::RLIMIT_FSIZE,
+        R::RlimitLocks => libc::RLIMIT_LOCKS,
+        R::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        R::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        R::RlimitNice => libc::RLIMIT_NICE,
+        R::RlimitNofile => libc::RLIMIT_NOFILE,
+        R::RlimitNproc => libc::RLIMIT_NPROC,
+        R::RlimitRss => libc::RLIMIT_RSS,
+        R::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        R::RlimitRttime => libc::RLIMIT_RTTIME,
+        R::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        R::RlimitStack => libc::RLIMIT_STACK,
     };
-    Some(r as i32)
+    r as i32
 }

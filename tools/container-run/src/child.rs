@@ -234,6 +234,10 @@ fn setup_and_exec(
             process::drop_privileges(&user, plan.caps, plan.seccomp).map_err(fail)?;
         }
     }
+    if let Some(mask) = plan.umask {
+        // SAFETY: umask cannot fail.
+        unsafe { libc::umask(mask as libc::mode_t & 0o777) };
+    }
     if plan.init {
         // Returns in the child, which execs the command below.
         init::fork_init().map_err(|e| fail(format!("start the init: {e}")))?;

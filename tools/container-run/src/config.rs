@@ -113,6 +113,8 @@ pub struct Plan {
     pub sysctls: Vec<(String, String)>,
     /// A bundle's process.oomScoreAdj.
     pub oom_score_adj: Option<i32>,
+    /// A bundle's process.user.umask, set just before exec.
+    pub umask: Option<u32>,
     /// A bundle's linux.devices: nodes made in the container's /dev.
     pub spec_nodes: Vec<crate::bundle::Node>,
 }
@@ -687,6 +689,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             spec_privileges: None,
             sysctls: Vec::new(),
             oom_score_adj: None,
+            umask: None,
             spec_nodes: Vec::new(),
         },
         state,

@@ -283,11 +283,10 @@ fn prepare(root: &Path, c: &CreateArgs) -> Result<Prepared, Error> {
 
 /// The spec's annotations, for `state`.
 fn annotations(bundle: &Path) -> std::collections::BTreeMap<String, String> {
-    std::fs::read(bundle.join("config.json"))
+    crate::bundle::read_spec(&bundle.join("config.json"))
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v.get("annotations").cloned())
-        .and_then(|a| serde_json::from_value(a).ok())
+        .and_then(|spec| spec.annotations().clone())
+        .map(|a| a.into_iter().collect())
         .unwrap_or_default()
 }
 
@@ -656,7 +655,14 @@ fn features() -> serde_json::Value {
                 .map(|n| format!("CAP_{n}"))
                 .collect::<Vec<_>>(),
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": ["SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+                    "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW",
+                    "SCMP_ACT_LOG"],
+                "operators": ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ",
+                    "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"]
+            },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false}
         }

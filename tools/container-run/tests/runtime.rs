@@ -2,6 +2,7 @@
 //! an engine drives a runtime (create, state, start, kill, delete) on a
 //! bundle umoci unpacks from a busybox image.
 
+use oci_spec::runtime::{ContainerState, State};
 use slipway_tests::{busybox_image, wait_for, Env};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -72,8 +73,8 @@ impl Rt {
         );
     }
 
-    fn state(&self, id: &str) -> serde_json::Value {
-        serde_json::from_str(&self.ok(&["state", id])).expect("state JSON")
+    fn state(&self, id: &str) -> State {
+        serde_json::from_str(&self.ok(&["state", id])).expect("runtime-spec state")
     }
 
     /// A bundle of the busybox image running `script`.
@@ -103,24 +104,26 @@ fn create_waits_for_start_and_delete_takes_it_down() {
     rt.create(&["--bundle", arg(&b), "--pid-file", arg(&pid_file), "c1"]);
     let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     let s = rt.state("c1");
-    assert_eq!(s["status"], "created");
-    assert_eq!(s["pid"], pid);
-    assert_eq!(s["id"], "c1");
-    assert_eq!(s["bundle"], arg(&b));
+    assert_eq!(*s.status(), ContainerState::Created);
+    assert_eq!(s.pid().map(i64::from), Some(pid));
+    assert_eq!(s.id(), "c1");
+    assert_eq!(s.bundle(), &b);
     // Set up, but nothing of the command has run.
     assert!(!b.join("rootfs/ran").exists());
     assert!(rt.ok(&["list", "-q"]).contains("c1"));
     rt.fails(&["create", "--bundle", arg(&b), "c1"]);
 
     rt.ok(&["start", "c1"]);
-    assert_eq!(rt.state("c1")["status"], "running");
+    assert_eq!(*rt.state("c1").status(), ContainerState::Running);
     wait_for(10, || b.join("rootfs/ran").exists().then_some(()));
     rt.fails(&["start", "c1"]);
     let err = rt.fails(&["delete", "c1"]);
     assert!(err.contains("not stopped: running"), "{err}");
 
     rt.ok(&["kill", "c1", "KILL"]);
-    wait_for(10, || (rt.state("c1")["status"] == "stopped").then_some(()));
+    wait_for(10, || {
+        (*rt.state("c1").status() == ContainerState::Stopped).then_some(())
+    });
     rt.ok(&["delete", "c1"]);
     let err = rt.fails(&["state", "c1"]);
     assert!(err.contains("does not exist"), "{err}");
@@ -132,7 +135,7 @@ fn a_created_container_is_deleted_whole_and_run_gives_the_status() {
     let rt = Rt::new();
     let b = rt.bundle("b", "exit 7");
     rt.create(&["--bundle", arg(&b), "c2"]);
-    let pid = rt.state("c2")["pid"].as_i64().unwrap();
+    let pid = rt.state("c2").pid().unwrap();
     rt.ok(&["delete", "c2"]);
     // Killed, and reaped by whoever inherited it.
     wait_for(10, || {
@@ -179,4 +182,22 @@ fn namespaced_sysctls_and_oom_score_adj_are_applied_and_host_sysctls_refused() {
     std::fs::write(&path, cfg.to_string()).unwrap();
     let err = rt.fails(&["run", "--bundle", arg(&b), "s2"]);
     assert!(err.contains("vm.swappiness"), "{err}");
+}
+
+#[test]
+fn the_specs_umask_is_the_process_umask_and_a_misshapen_field_is_named() {
+    let rt = Rt::new();
+    let b = rt.bundle("b", "umask");
+    let path = b.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cfg["process"]["user"]["umask"] = serde_json::json!(0o027);
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let o = rt.out(&["run", "--bundle", arg(&b), "u1"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "0027\n");
+    cfg["process"]["user"]["uid"] = serde_json::json!("root");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let err = rt.fails(&["run", "--bundle", arg(&b), "u2"]);
+    assert!(err.contains("process.user.uid"), "{err}");
 }
