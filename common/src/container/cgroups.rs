@@ -2,6 +2,9 @@
 //! cgroup v2 tree, or the v1 controllers (also on hybrid hosts, where the
 //! controllers that matter are v1 and the v2 mount holds none of them).
 
+mod spec;
+pub use spec::{Cpu as SpecCpu, Memory as SpecMemory, SpecResources};
+
 use std::borrow::Cow;
 use std::fs;
 use std::io;
@@ -66,6 +69,9 @@ pub struct Limits {
     pub pids: Option<u64>,
     /// CPUs (`--cpus`), in billionths.
     pub nano_cpus: Option<u64>,
+    /// A runtime spec's other linux.resources, written as given.
+    #[serde(default)]
+    pub spec: Option<SpecResources>,
 }
 
 impl Limits {
@@ -194,6 +200,29 @@ pub const DEFAULT_DEVICES: &[DeviceRule] = &[
     allow('c', Some(10), Some(200), "rwm"),
 ];
 
+/// A new v1 cpuset cgroup has no CPUs and no memory nodes, and takes no
+/// process until it has: each directory from `base` down to `dir` that
+/// lacks them gets its parent's.
+fn cpuset_inherit(base: &Path, dir: &Path) -> Result<(), CgroupError> {
+    let Ok(rel) = dir.strip_prefix(base) else {
+        return Ok(());
+    };
+    let mut parent = base.to_path_buf();
+    for part in rel.components() {
+        let here = parent.join(part);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let mine = fs::read_to_string(here.join(file)).unwrap_or_default();
+            if mine.trim().is_empty() {
+                let theirs = fs::read_to_string(parent.join(file))
+                    .map_err(io_err("read", &parent.join(file)))?;
+                write(&here.join(file), theirs.trim())?;
+            }
+        }
+        parent = here;
+    }
+    Ok(())
+}
+
 fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
     fs::write(path, value).map_err(io_err("write", path))
 }
@@ -218,10 +247,24 @@ impl Cgroup {
         let parent = root.join(PARENT);
         mkdir(&parent)?;
         let available = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
-        let wanted: Vec<&str> = ["memory", "pids", "cpu"]
+        let spec_writes = match &limits.spec {
+            Some(s) => s
+                .v2()
+                .map_err(|what| CgroupError::Unsupported(format!("{what} is not supported yet")))?,
+            None => vec![],
+        };
+        let mut wanted: Vec<&str> = ["memory", "pids", "cpu"]
             .into_iter()
             .filter(|c| available.split_whitespace().any(|a| a == *c))
             .collect();
+        for x in &spec_writes {
+            if !available.split_whitespace().any(|a| a == x.controller) {
+                return Err(CgroupError::NoController("linux.resources", x.controller));
+            }
+            if !wanted.contains(&x.controller) {
+                wanted.push(x.controller);
+            }
+        }
         for (what, c) in [
             (limits.memory.map(|_| "--memory"), "memory"),
             (limits.pids.map(|_| "--pids-limit"), "pids"),
@@ -267,6 +310,9 @@ impl Cgroup {
                 let quota = n * CPU_PERIOD / 1_000_000_000;
                 write(&dir.join("cpu.max"), &format!("{quota} {CPU_PERIOD}"))?;
             }
+            for x in &spec_writes {
+                write(&dir.join(&x.file), &x.value)?;
+            }
             if limits.devices {
                 super::devfilter::attach(&dir, &limits.device_rules())?;
             }
@@ -295,8 +341,18 @@ impl Cgroup {
                 }
             }
         }
+        let spec_writes = limits.spec.as_ref().map(|s| s.v1()).unwrap_or_default();
+        let mut controllers: Vec<&str> = V1_CONTROLLERS.to_vec();
+        for x in &spec_writes {
+            if !Path::new(ROOT).join(x.controller).join("tasks").exists() {
+                return Err(CgroupError::NoController("linux.resources", x.controller));
+            }
+            if !controllers.contains(&x.controller) {
+                controllers.push(x.controller);
+            }
+        }
         let result = (|| {
-            for c in V1_CONTROLLERS {
+            for c in &controllers {
                 let base = Path::new(ROOT).join(c);
                 if !base.join("tasks").exists() {
                     continue;
@@ -316,6 +372,9 @@ impl Cgroup {
                     }
                 };
                 cg.paths.push(dir.clone());
+                if *c == "cpuset" {
+                    cpuset_inherit(&base, &dir)?;
+                }
                 match *c {
                     "memory" => {
                         if let Some(m) = limits.memory {
@@ -349,6 +408,9 @@ impl Cgroup {
                         }
                     }
                     _ => {}
+                }
+                for x in spec_writes.iter().filter(|x| x.controller == *c) {
+                    write(&dir.join(&x.file), &x.value)?;
                 }
             }
             Ok(())

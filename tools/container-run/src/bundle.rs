@@ -4,14 +4,14 @@
 //! masked and read-only paths, additional groups); whatever this runtime
 //! cannot honour exactly is refused by name, never silently dropped.
 
-use crate::config::Plan;
+use crate::config::{Mount, MountKind, Plan};
 use crate::{Args, Error};
 use oci_spec::runtime::{
     Linux, LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxNamespaceType, PosixRlimitType,
     Process, Spec,
 };
 use slipway_common::container::caps::CapSets;
-use slipway_common::container::cgroups::DeviceRule;
+use slipway_common::container::cgroups::{DeviceRule, SpecCpu, SpecMemory, SpecResources};
 use slipway_common::container::process::SpecPrivileges;
 use slipway_common::container::seccomp::spec::Profile;
 use slipway_common::container::seccomp::Filter;
@@ -38,6 +38,10 @@ pub struct Extras {
     /// linux.resources.devices, and the nodes of linux.devices.
     pub device_rules: Option<Vec<DeviceRule>>,
     pub nodes: Vec<Node>,
+    /// The spec's mounts beyond the standard ones, in its order.
+    pub mounts: Vec<Mount>,
+    /// linux.resources: CPU, memory and hugetlb, as written.
+    pub resources: SpecResources,
 }
 
 /// A device node a spec's linux.devices asks for.
@@ -134,7 +138,12 @@ impl Extras {
         plan.sysctls = self.sysctls;
         plan.oom_score_adj = self.oom_score_adj;
         plan.umask = self.umask;
+        plan.mounts = self.mounts;
+        plan.mounts_in_order = true;
         plan.limits.path = self.cgroups_path;
+        if self.resources != SpecResources::default() {
+            plan.limits.spec = Some(self.resources);
+        }
         if let Some(mut r) = self.device_rules {
             // As runc: the spec's rules, then the nodes it lists and the
             // standard ones (null, zero, the ptys…), always allowed.
@@ -198,10 +207,10 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
             "--bundle takes the command and root from config.json: give neither an image, a command nor --rootfs".into(),
         ));
     }
-    if !args.devices.is_empty() {
-        return Err(Error::Invalid(
-            "--device does not apply to --bundle: the bundle's config.json says which devices it gets".into(),
-        ));
+    if let Some(flag) = overridden(args) {
+        return Err(Error::Invalid(format!(
+            "{flag} does not apply to --bundle: the bundle's config.json says what it would"
+        )));
     }
     let mut a = base_args(args);
     let invalid = |what: &str| Error::Invalid(format!("{}: {what}", path.display()));
@@ -252,8 +261,8 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
     }
     // Applied in order, whatever order the map had.
     sysctls.sort();
-    resources(linux, &mut a);
-    spec_mounts(&spec, dir, &mut a)?;
+    let resources = resources(linux, &mut a)?;
+    let mounts = spec_mounts(&spec, dir)?;
     let extras = Extras {
         env: process.env().clone().unwrap_or_default(),
         masked: linux.masked_paths().clone(),
@@ -280,6 +289,8 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
             .filter(|p| !p.is_empty()),
         oom_score_adj: process.oom_score_adj(),
         umask: process.user().umask(),
+        mounts,
+        resources,
     };
     Ok((a, extras))
 }
@@ -312,7 +323,7 @@ fn base_args(args: &Args) -> Args {
         tmpfs: Vec::new(),
         read_only: false,
         network: "none".into(),
-        publish: args.publish.clone(),
+        publish: Vec::new(),
         memory: None,
         pids_limit: None,
         cpus: None,
@@ -433,30 +444,96 @@ fn namespaces(linux: &Linux, a: &mut Args) -> Result<bool, Error> {
     Ok(netns)
 }
 
-/// linux.resources: memory, pids and CPU limits as the flags give them.
-fn resources(linux: &Linux, a: &mut Args) {
-    let Some(r) = linux.resources() else { return };
-    a.memory = r
-        .memory()
-        .as_ref()
-        .and_then(|m| m.limit())
-        .filter(|m| *m > 0)
-        .map(|m| m.to_string());
+/// linux.resources: the pids limit as the flag gives it, CPU, memory and
+/// hugetlb as written; what no cgroup file here takes is refused by name.
+fn resources(linux: &Linux, a: &mut Args) -> Result<SpecResources, Error> {
+    let mut out = SpecResources::default();
+    let Some(r) = linux.resources() else {
+        return Ok(out);
+    };
     a.pids_limit = r
         .pids()
         .as_ref()
         .map(|p| p.limit())
         .filter(|p| *p > 0)
         .map(|p| p as u64);
-    if let Some(cpu) = r.cpu() {
-        let quota = cpu.quota().filter(|q| *q > 0);
-        let period = cpu.period().unwrap_or(100_000);
-        a.cpus = quota.map(|q| format!("{}", q as f64 / period as f64));
+    if let Some(c) = r.cpu() {
+        if c.idle().is_some() || c.burst().is_some() {
+            return Err(unsupported("linux.resources.cpu idle and burst"));
+        }
+        out.cpu = SpecCpu {
+            shares: c.shares(),
+            quota: c.quota(),
+            period: c.period(),
+            realtime_runtime: c.realtime_runtime(),
+            realtime_period: c.realtime_period(),
+            cpus: c.cpus().clone().filter(|s| !s.is_empty()),
+            mems: c.mems().clone().filter(|s| !s.is_empty()),
+        };
     }
+    if let Some(m) = r.memory() {
+        out.memory = SpecMemory {
+            limit: m.limit(),
+            reservation: m.reservation(),
+            swap: m.swap(),
+            swappiness: m.swappiness(),
+            disable_oom_killer: m.disable_oom_killer() == Some(true),
+            kernel: m.kernel(),
+            kernel_tcp: m.kernel_tcp(),
+        };
+    }
+    for h in r.hugepage_limits().iter().flatten() {
+        out.hugetlb
+            .push((h.page_size().clone(), h.limit().max(0) as u64));
+    }
+    if r.block_io().is_some() {
+        return Err(unsupported("linux.resources.blockIO"));
+    }
+    if r.network().is_some() {
+        return Err(unsupported("linux.resources.network"));
+    }
+    if r.rdma().as_ref().is_some_and(|x| !x.is_empty()) {
+        return Err(unsupported("linux.resources.rdma"));
+    }
+    if r.unified().as_ref().is_some_and(|x| !x.is_empty()) {
+        return Err(unsupported("linux.resources.unified"));
+    }
+    Ok(out)
 }
 
-/// The spec's mounts beyond the standard ones, as volumes and tmpfs.
-fn spec_mounts(spec: &Spec, dir: &Path, a: &mut Args) -> Result<(), Error> {
+/// The first option given that a bundle's config.json decides instead.
+fn overridden(args: &Args) -> Option<&'static str> {
+    [
+        ("--volume", !args.volumes.is_empty()),
+        ("--tmpfs", !args.tmpfs.is_empty()),
+        ("--device", !args.devices.is_empty()),
+        ("--env", !args.env.is_empty()),
+        ("--env-file", !args.env_file.is_empty()),
+        ("--secret-env", !args.secret_env.is_empty()),
+        ("--workdir", args.workdir.is_some()),
+        ("--user", args.user.is_some()),
+        ("--entrypoint", args.entrypoint.is_some()),
+        ("--hostname", args.hostname.is_some()),
+        ("--read-only", args.read_only),
+        ("--tty", args.tty),
+        ("--memory", args.memory.is_some()),
+        ("--pids-limit", args.pids_limit.is_some()),
+        ("--cpus", args.cpus.is_some()),
+        ("--cap-add", !args.cap_add.is_empty()),
+        ("--cap-drop", !args.cap_drop.is_empty()),
+        ("--privileged", args.privileged),
+        ("--stop-signal", args.stop_signal.is_some()),
+        ("--platform", args.platform.is_some()),
+        ("--network", args.network != "private"),
+        ("--publish", !args.publish.is_empty()),
+    ]
+    .into_iter()
+    .find_map(|(flag, given)| given.then_some(flag))
+}
+
+/// The spec's mounts beyond the standard ones, in its order.
+fn spec_mounts(spec: &Spec, dir: &Path) -> Result<Vec<Mount>, Error> {
+    let mut out = vec![];
     for m in spec.mounts().iter().flatten() {
         let dest = m.destination().to_string_lossy().into_owned();
         let kind = m.typ().as_deref().unwrap_or_default();
@@ -466,29 +543,38 @@ fn spec_mounts(spec: &Spec, dir: &Path, a: &mut Args) -> Result<(), Error> {
             continue;
         }
         if bind {
-            let src = m
-                .source()
-                .as_ref()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let src = if src.starts_with('/') {
+            let src = m.source().clone().unwrap_or_default();
+            let source = if src.is_absolute() {
                 src
             } else {
-                dir.join(src).display().to_string()
+                dir.join(src)
             };
-            let ro = if opts.iter().any(|o| o == "ro") {
-                ":ro"
-            } else {
-                ""
-            };
-            a.volumes.push(format!("{src}:{dest}{ro}"));
+            let extra: Vec<&str> = opts
+                .iter()
+                .map(String::as_str)
+                .filter(|o| !matches!(*o, "bind" | "rbind" | "ro" | "rw"))
+                .collect();
+            out.push(Mount {
+                target: dest,
+                kind: MountKind::Bind {
+                    source,
+                    read_only: opts.iter().any(|o| o == "ro"),
+                    recursive: opts.iter().any(|o| o == "rbind"),
+                    options: extra.join(","),
+                },
+            });
         } else if kind == "tmpfs" {
-            a.tmpfs.push(format!("{dest}:{}", opts.join(",")));
+            out.push(Mount {
+                target: dest,
+                kind: MountKind::Tmpfs {
+                    options: opts.join(","),
+                },
+            });
         } else {
             return Err(unsupported(format!("a {kind} mount at {dest}")));
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// runc's rule: only sysctls the container's IPC, UTS or network

@@ -36,8 +36,18 @@ pub enum Root {
 
 #[derive(Debug, Clone)]
 pub enum MountKind {
-    Bind { source: PathBuf, read_only: bool },
-    Tmpfs { options: String },
+    Bind {
+        source: PathBuf,
+        read_only: bool,
+        /// MS_REC: what is mounted below the source comes along (`-v`
+        /// always; a bundle's `rbind`).
+        recursive: bool,
+        /// A bundle's other options: flags and propagation, comma-separated.
+        options: String,
+    },
+    Tmpfs {
+        options: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +123,9 @@ pub struct Plan {
     pub sysctls: Vec<(String, String)>,
     /// A bundle's process.oomScoreAdj.
     pub oom_score_adj: Option<i32>,
+    /// A bundle's mounts go in the order it gives, as runc mounts them;
+    /// the command line's are sorted parents first.
+    pub mounts_in_order: bool,
     /// A bundle's process.user.umask, set just before exec.
     pub umask: Option<u32>,
     /// A bundle's linux.devices: nodes made in the container's /dev.
@@ -275,7 +288,12 @@ fn parse_volume(spec: &str, store: &Path) -> Result<Mount, Error> {
     };
     Ok(Mount {
         target: dst.to_string(),
-        kind: MountKind::Bind { source, read_only },
+        kind: MountKind::Bind {
+            source,
+            read_only,
+            recursive: true,
+            options: String::new(),
+        },
     })
 }
 
@@ -360,6 +378,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         devices: !args.privileged,
         path: None,
         spec_devices: None,
+        spec: None,
         granted,
         nano_cpus: args
             .cpus
@@ -690,6 +709,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             sysctls: Vec::new(),
             oom_score_adj: None,
             umask: None,
+            mounts_in_order: false,
             spec_nodes: Vec::new(),
         },
         state,

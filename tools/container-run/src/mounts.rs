@@ -201,6 +201,118 @@ fn remount(target: &CString, flags: libc::c_ulong) -> io::Result<()> {
     }
 }
 
+/// A mount's options as mount(2) takes them: flags, a propagation
+/// change (made by a call of its own) and the filesystem's data.
+struct MountOptions<'a> {
+    flags: libc::c_ulong,
+    propagation: libc::c_ulong,
+    data: Vec<&'a str>,
+}
+
+impl<'a> MountOptions<'a> {
+    fn parse(options: &'a str) -> MountOptions<'a> {
+        let mut o = MountOptions {
+            flags: 0,
+            propagation: 0,
+            data: Vec::new(),
+        };
+        for w in options.split(',').filter(|w| !w.is_empty()) {
+            match w {
+                "shared" => o.propagation = libc::MS_SHARED,
+                "rshared" => o.propagation = libc::MS_SHARED | libc::MS_REC,
+                "slave" => o.propagation = libc::MS_SLAVE,
+                "rslave" => o.propagation = libc::MS_SLAVE | libc::MS_REC,
+                "private" => o.propagation = libc::MS_PRIVATE,
+                "rprivate" => o.propagation = libc::MS_PRIVATE | libc::MS_REC,
+                "unbindable" => o.propagation = libc::MS_UNBINDABLE,
+                "runbindable" => o.propagation = libc::MS_UNBINDABLE | libc::MS_REC,
+                "nosuid" => o.flags |= libc::MS_NOSUID,
+                "nodev" => o.flags |= libc::MS_NODEV,
+                // Device nodes work only in the /dev we make: a mount
+                // asked for with `dev` stays nodev unless the container is
+                // privileged (Docker's device cgroup would refuse their
+                // opening all the same).
+                "dev" => {}
+                "noexec" => o.flags |= libc::MS_NOEXEC,
+                "ro" => o.flags |= libc::MS_RDONLY,
+                "strictatime" => o.flags |= libc::MS_STRICTATIME,
+                "noatime" => o.flags |= libc::MS_NOATIME,
+                "nodiratime" => o.flags |= libc::MS_NODIRATIME,
+                // The defaults a spec's list may repeat, and what says
+                // the mount is a bind.
+                "rw" | "relatime" | "suid" | "exec" | "bind" | "rbind" => {}
+                w => o.data.push(w),
+            }
+        }
+        o
+    }
+
+    /// The propagation change, if one was asked for.
+    fn propagate(&self, r: RawFd, target: &str) -> io::Result<()> {
+        if self.propagation == 0 {
+            return Ok(());
+        }
+        let now = open_path(r, target)?;
+        mount(None, &fd_path(&now), None, self.propagation, None)
+            .or_else(ctx(|| format!("set the propagation of {target}")))
+    }
+}
+
+/// A bind mount of a host path (a volume, or a bundle's bind) at `target`
+/// in the root `r`: read-only and nodev all the way down where asked.
+fn bind_mount(
+    r: RawFd,
+    target: &str,
+    source: &Path,
+    read_only: bool,
+    recursive: bool,
+    options: &str,
+    nodev: libc::c_ulong,
+) -> io::Result<()> {
+    let point = if source.is_dir() {
+        mkdir_all(r, target)
+    } else {
+        touch(r, target)
+    }
+    .or_else(point_ctx(target))?;
+    let src = c(&source.to_string_lossy());
+    let rec = if recursive { libc::MS_REC } else { 0 };
+    mount(
+        Some(&src),
+        &fd_path(&point),
+        None,
+        libc::MS_BIND | rec,
+        None,
+    )
+    .or_else(ctx(|| format!("mount {} at {target}", source.display())))?;
+    let o = MountOptions::parse(options);
+    let ro = if read_only { libc::MS_RDONLY } else { 0 };
+    let flags = o.flags | ro | nodev;
+    if flags != 0 {
+        let now = open_path(r, target)?;
+        remount(&fd_path(&now), flags).or_else(ctx(|| format!("remount {target}")))?;
+        // And every mount the source has below it, as Docker 25 makes :ro
+        // recursive: a tmpfs under a volume's source must neither open
+        // devices nor take writes through :ro.
+        let mut attr = 0;
+        if flags & libc::MS_RDONLY != 0 {
+            attr |= slipway_common::mount::ATTR_RDONLY;
+        }
+        if nodev != 0 {
+            attr |= slipway_common::mount::ATTR_NODEV;
+        }
+        if attr != 0 && recursive {
+            match slipway_common::mount::set_attr_recursive(now.as_raw_fd(), attr) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
+                r => r.or_else(ctx(|| {
+                    format!("make the mounts below {target} {}", attr_words(attr))
+                }))?,
+            }
+        }
+    }
+    o.propagate(r, target)
+}
+
 /// Assembles the root at the plan's mountpoint and moves into it.
 pub fn setup(plan: &Plan) -> io::Result<()> {
     mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
@@ -314,99 +426,31 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
     }
 
     let mut user_mounts: Vec<_> = plan.mounts.iter().collect();
-    // Parents before children, whatever the order on the command line.
-    user_mounts.sort_by_key(|m| m.target.split('/').filter(|c| !c.is_empty()).count());
+    if !plan.mounts_in_order {
+        // Parents before children, whatever the order on the command line.
+        user_mounts.sort_by_key(|m| m.target.split('/').filter(|c| !c.is_empty()).count());
+    }
     for m in user_mounts {
         match &m.kind {
-            MountKind::Bind { source, read_only } => {
-                let target = if source.is_dir() {
-                    mkdir_all(r, &m.target)
-                } else {
-                    touch(r, &m.target)
-                }
-                .or_else(point_ctx(&m.target))?;
-                let src = c(&source.to_string_lossy());
-                mount(
-                    Some(&src),
-                    &fd_path(&target),
-                    None,
-                    libc::MS_BIND | libc::MS_REC,
-                    None,
-                )
-                .or_else(ctx(|| {
-                    format!("mount {} at {}", source.display(), m.target)
-                }))?;
-                let ro = if *read_only { libc::MS_RDONLY } else { 0 };
-                if ro | nodev != 0 {
-                    let now = open_path(r, &m.target)?;
-                    remount(&fd_path(&now), ro | nodev)
-                        .or_else(ctx(|| format!("remount {}", m.target)))?;
-                    // And every mount the source has below it, as Docker 25
-                    // makes :ro recursive: a tmpfs under a volume's source
-                    // must neither open devices nor take writes through :ro.
-                    let mut attr = 0;
-                    if *read_only {
-                        attr |= slipway_common::mount::ATTR_RDONLY;
-                    }
-                    if nodev != 0 {
-                        attr |= slipway_common::mount::ATTR_NODEV;
-                    }
-                    match slipway_common::mount::set_attr_recursive(now.as_raw_fd(), attr) {
-                        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
-                        r => r.or_else(ctx(|| {
-                            format!("make the mounts below {} {}", m.target, attr_words(attr))
-                        }))?,
-                    }
-                }
-            }
+            MountKind::Bind {
+                source,
+                read_only,
+                recursive,
+                options,
+            } => bind_mount(r, &m.target, source, *read_only, *recursive, options, nodev)?,
             MountKind::Tmpfs { options } => {
                 let target = mkdir_all(r, &m.target).or_else(point_ctx(&m.target))?;
-                let mut flags = 0;
-                let mut data = Vec::new();
-                let mut propagation = 0;
-                for o in options.split(',') {
-                    match o {
-                        "shared" => propagation = libc::MS_SHARED,
-                        "rshared" => propagation = libc::MS_SHARED | libc::MS_REC,
-                        "slave" => propagation = libc::MS_SLAVE,
-                        "rslave" => propagation = libc::MS_SLAVE | libc::MS_REC,
-                        "private" => propagation = libc::MS_PRIVATE,
-                        "rprivate" => propagation = libc::MS_PRIVATE | libc::MS_REC,
-                        "unbindable" => propagation = libc::MS_UNBINDABLE,
-                        "runbindable" => propagation = libc::MS_UNBINDABLE | libc::MS_REC,
-                        "nosuid" => flags |= libc::MS_NOSUID,
-                        "nodev" => flags |= libc::MS_NODEV,
-                        // Device nodes work only in the /dev we make: a
-                        // tmpfs asked for with `dev` stays nodev unless the
-                        // container is privileged (Docker's device cgroup
-                        // would refuse their opening all the same).
-                        "dev" => {}
-                        "noexec" => flags |= libc::MS_NOEXEC,
-                        "ro" => flags |= libc::MS_RDONLY,
-                        "strictatime" => flags |= libc::MS_STRICTATIME,
-                        "noatime" => flags |= libc::MS_NOATIME,
-                        // The defaults a spec's list may repeat.
-                        "rw" | "relatime" => {}
-                        o => data.push(o),
-                    }
-                }
-                let data = c(&data.join(","));
-                flags |= nodev;
+                let o = MountOptions::parse(options);
+                let data = c(&o.data.join(","));
                 mount(
                     Some(c"tmpfs"),
                     &fd_path(&target),
                     Some(c"tmpfs"),
-                    flags,
+                    o.flags | nodev,
                     Some(&data),
                 )
                 .or_else(ctx(|| format!("mount tmpfs at {}", m.target)))?;
-                // Propagation is a change of the mount made, by a call of
-                // its own.
-                if propagation != 0 {
-                    let now = open_path(r, &m.target)?;
-                    mount(None, &fd_path(&now), None, propagation, None)
-                        .or_else(ctx(|| format!("set the propagation of {}", m.target)))?;
-                }
+                o.propagate(r, &m.target)?;
             }
         }
     }

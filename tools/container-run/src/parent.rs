@@ -183,10 +183,17 @@ impl Container {
         // A bare 137 does not say why; the memory limit is worth a line
         // (in setup, before the command ran, there is no other).
         if oom && exit == Some(137) && !self.p.state.detached {
-            let limit = self.p.plan.limits.memory.unwrap_or_default();
-            eprintln!(
-                "container-run: the container was killed by its memory limit (--memory {limit} bytes)"
-            );
+            let limits = &self.p.plan.limits;
+            let spec = limits.spec.as_ref().and_then(|s| s.memory.limit);
+            match (limits.memory, spec) {
+                (Some(limit), _) => eprintln!(
+                    "container-run: the container was killed by its memory limit (--memory {limit} bytes)"
+                ),
+                (None, Some(limit)) => eprintln!(
+                    "container-run: the container was killed by its memory limit (linux.resources.memory.limit {limit} bytes)"
+                ),
+                (None, None) => eprintln!("container-run: the container was killed by the OOM killer"),
+            }
         }
         if let Some(cg) = self.cgroup.take() {
             cg.remove();

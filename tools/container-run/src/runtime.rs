@@ -193,10 +193,21 @@ fn spec(plan: &Plan, root: &Path, netns: Option<&str>) -> Result<Value, Error> {
     }
     for m in &plan.mounts {
         mounts.push(match &m.kind {
-            MountKind::Bind { source, read_only } => json!({
-                "destination": m.target, "type": "bind", "source": source,
-                "options": ["rbind", "rprivate", if *read_only { "ro" } else { "rw" }]
-            }),
+            MountKind::Bind {
+                source,
+                read_only,
+                recursive,
+                options,
+            } => {
+                let mut o = vec![if *recursive { "rbind" } else { "bind" }];
+                if options.is_empty() {
+                    o.push("rprivate");
+                } else {
+                    o.extend(options.split(','));
+                }
+                o.push(if *read_only { "ro" } else { "rw" });
+                json!({"destination": m.target, "type": "bind", "source": source, "options": o})
+            }
             MountKind::Tmpfs { options } => json!({
                 "destination": m.target, "type": "tmpfs", "source": "tmpfs",
                 "options": options.split(',').collect::<Vec<_>>()

@@ -201,3 +201,48 @@ fn the_specs_umask_is_the_process_umask_and_a_misshapen_field_is_named() {
     let err = rt.fails(&["run", "--bundle", arg(&b), "u2"]);
     assert!(err.contains("process.user.uid"), "{err}");
 }
+
+#[test]
+fn spec_mounts_go_in_their_order_with_their_options_and_flags_a_bundle_decides_are_refused() {
+    let rt = Rt::new();
+    let b = rt.bundle(
+        "b",
+        "awk '$5 ~ /^\\/m/ {print $5, $6}' /proc/self/mountinfo",
+    );
+    let src = rt.env.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let path = b.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mounts = cfg["mounts"].as_array_mut().unwrap();
+    mounts.push(serde_json::json!({"destination": "/m2", "type": "tmpfs", "source": "tmpfs", "options": ["size=1k"]}));
+    mounts.push(serde_json::json!({"destination": "/m1", "source": src, "options": ["bind", "nosuid", "ro"]}));
+    mounts.push(
+        serde_json::json!({"destination": "/m2/in", "source": src, "options": ["rbind", "noexec"]}),
+    );
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let o = rt.out(&["run", "--bundle", arg(&b), "m"]);
+    assert!(o.status.success(), "{o:?}");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let lines: Vec<(&str, &str)> = out.lines().filter_map(|l| l.split_once(' ')).collect();
+    let points: Vec<&str> = lines.iter().map(|l| l.0).collect();
+    assert_eq!(points, ["/m2", "/m1", "/m2/in"], "{out}");
+    let opts = |i: usize| lines[i].1.split(',').collect::<Vec<_>>();
+    assert!(
+        opts(1).contains(&"ro") && opts(1).contains(&"nosuid"),
+        "{out}"
+    );
+    assert!(
+        opts(2).contains(&"rw") && opts(2).contains(&"noexec"),
+        "{out}"
+    );
+
+    let o = Command::new(slipway_tests::bin("container-run"))
+        .args(["--store", arg(&rt.env.path("store")), "--bundle", arg(&b)])
+        .args(["-v", "/tmp:/x"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--volume does not apply to --bundle"), "{err}");
+}
