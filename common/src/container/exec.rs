@@ -85,6 +85,28 @@ impl Namespaces {
         Ok(Namespaces { open })
     }
 
+    /// Opens namespace files by path (a runtime spec's `namespaces[].path`,
+    /// `/proc/PID/ns/net` or a bind mount of one), each with its kind as
+    /// /proc names it (`net`, `mnt`…); they are joined in the usual order.
+    pub fn open_paths(paths: &[(String, std::path::PathBuf)]) -> Result<Namespaces, JoinError> {
+        let mut open = Vec::new();
+        for &(kind, nstype) in KINDS {
+            for (k, path) in paths.iter().filter(|(k, _)| k == kind) {
+                let f = File::open(path).map_err(|source| JoinError::Open {
+                    path: format!("{k} namespace {}", path.display()),
+                    source,
+                })?;
+                open.push((kind, nstype, OwnedFd::from(f)));
+            }
+        }
+        Ok(Namespaces { open })
+    }
+
+    /// Whether a namespace of this clone flag will be joined.
+    pub fn joins(&self, nstype: libc::c_int) -> bool {
+        self.open.iter().any(|(_, t, _)| *t == nstype)
+    }
+
     /// The kinds that will be joined, in order.
     pub fn kinds(&self) -> Vec<&'static str> {
         self.open.iter().map(|(k, _, _)| *k).collect()

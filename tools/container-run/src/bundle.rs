@@ -42,6 +42,8 @@ pub struct Extras {
     pub mounts: Vec<Mount>,
     /// linux.resources: CPU, memory and hugetlb, as written.
     pub resources: SpecResources,
+    /// Namespaces joined by path: (kind as /proc names it, path).
+    pub joins: Vec<(String, std::path::PathBuf)>,
 }
 
 /// A device node a spec's linux.devices asks for.
@@ -140,6 +142,7 @@ impl Extras {
         plan.umask = self.umask;
         plan.mounts = self.mounts;
         plan.mounts_in_order = true;
+        plan.join_namespaces = self.joins;
         plan.limits.path = self.cgroups_path;
         if self.resources != SpecResources::default() {
             plan.limits.spec = Some(self.resources);
@@ -235,7 +238,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
     a.hostname = spec.hostname().clone();
     let default_linux = Linux::default();
     let linux = spec.linux().as_ref().unwrap_or(&default_linux);
-    let netns = namespaces(linux, &mut a)?;
+    let (netns, joins) = namespaces(linux, &mut a)?;
     // A spec without a seccomp section gets no filter, as from runc; one
     // with a section gets exactly its profile.
     a.security_opt.push("seccomp=unconfined".into());
@@ -291,6 +294,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         umask: process.user().umask(),
         mounts,
         resources,
+        joins,
     };
     Ok((a, extras))
 }
@@ -403,10 +407,14 @@ fn cap_names(set: &Option<oci_spec::runtime::Capabilities>) -> Vec<String> {
     names
 }
 
+/// Namespaces to join: (kind as /proc names it, path).
+type Joins = Vec<(String, std::path::PathBuf)>;
+
 /// The namespaces: the ones container-run always makes must be asked
-/// for, none may be joined by path, and a network namespace means no
-/// network. Whether the spec has a network namespace.
-fn namespaces(linux: &Linux, a: &mut Args) -> Result<bool, Error> {
+/// for, new or joined by path (but for a user namespace), and a new
+/// network namespace means no network. Whether the container has a
+/// network namespace of its own, and those it joins.
+fn namespaces(linux: &Linux, a: &mut Args) -> Result<(bool, Joins), Error> {
     if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
         return Err(unsupported("linux.uidMappings"));
     }
@@ -416,19 +424,27 @@ fn namespaces(linux: &Linux, a: &mut Args) -> Result<bool, Error> {
     if linux.intel_rdt().is_some() {
         return Err(unsupported("linux.intelRdt"));
     }
+    use LinuxNamespaceType as N;
     let mut kinds = Vec::new();
+    let mut joins = Vec::new();
     for ns in linux.namespaces().iter().flatten() {
         let kind = ns.typ();
-        if ns
-            .path()
-            .as_ref()
-            .is_some_and(|p| !p.as_os_str().is_empty())
-        {
-            return Err(unsupported(format!("joining an existing {kind} namespace")));
+        if let Some(p) = ns.path().as_ref().filter(|p| !p.as_os_str().is_empty()) {
+            let name = match kind {
+                N::Mount => "mnt",
+                N::Pid => "pid",
+                N::Network => "net",
+                N::Ipc => "ipc",
+                N::Uts => "uts",
+                N::Cgroup => "cgroup",
+                N::User | N::Time => {
+                    return Err(unsupported(format!("joining an existing {kind} namespace")))
+                }
+            };
+            joins.push((name.to_string(), p.clone()));
         }
         kinds.push(kind);
     }
-    use LinuxNamespaceType as N;
     for needed in [N::Mount, N::Pid, N::Ipc, N::Uts] {
         if !kinds.contains(&needed) {
             return Err(unsupported(format!(
@@ -440,8 +456,10 @@ fn namespaces(linux: &Linux, a: &mut Args) -> Result<bool, Error> {
         return Err(unsupported("a user namespace (rootless)"));
     }
     let netns = kinds.contains(&N::Network);
-    a.network = if netns { "none" } else { "host" }.into();
-    Ok(netns)
+    // A joined network namespace is used as it is: nothing set up in it.
+    let joined_net = joins.iter().any(|(k, _)| k == "net");
+    a.network = if netns && !joined_net { "none" } else { "host" }.into();
+    Ok((netns, joins))
 }
 
 /// linux.resources: the pids limit as the flag gives it, CPU, memory and

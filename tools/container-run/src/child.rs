@@ -6,6 +6,7 @@
 use crate::config::{Network, Plan};
 use crate::{init, mounts, net};
 use slipway_common::container::cgroups::{hierarchy, Hierarchy};
+use slipway_common::container::exec::Namespaces;
 use slipway_common::container::process;
 use slipway_common::container::tty;
 use std::io::{Read, Write};
@@ -64,9 +65,9 @@ impl Stdio {
 }
 
 /// Runs in the cloned child; never returns.
-pub fn main(plan: &Plan, go: OwnedFd, err: OwnedFd, stdio: Stdio) -> ! {
+pub fn main(plan: &Plan, go: OwnedFd, err: OwnedFd, stdio: Stdio, joined: &Namespaces) -> ! {
     let mut waited = false;
-    let result = setup_and_exec(plan, go, stdio, &err, &mut waited);
+    let result = setup_and_exec(plan, go, stdio, &err, &mut waited, joined);
     let f = match result {
         Ok(never) => match never {},
         Err(f) => f,
@@ -120,6 +121,7 @@ fn setup_and_exec(
     stdio: Stdio,
     err: &OwnedFd,
     waited: &mut bool,
+    joined: &Namespaces,
 ) -> Result<Never, Fail> {
     let mut byte = [0u8; 1];
     let mut go = std::fs::File::from(go);
@@ -128,11 +130,14 @@ fn setup_and_exec(
         return Err(fail("container-run stopped before the container started"));
     }
     drop(go);
+    // A bundle's namespaces given by path, the mount namespace last: all
+    // that follows happens in them.
+    joined.enter().map_err(|e| fail(e.to_string()))?;
     // Our own session: the terminal's signals reach container-run, which
     // forwards them, and not the container twice.
     // SAFETY: setsid has no preconditions.
     unsafe { libc::setsid() };
-    if hierarchy() == Hierarchy::V2 {
+    if hierarchy() == Hierarchy::V2 && !joined.joins(libc::CLONE_NEWCGROUP) {
         // Now that the parent has placed us in our cgroup, it is the root
         // of the container's cgroup namespace.
         // SAFETY: unshare with a flag.

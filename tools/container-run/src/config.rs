@@ -126,6 +126,8 @@ pub struct Plan {
     /// A bundle's mounts go in the order it gives, as runc mounts them;
     /// the command line's are sorted parents first.
     pub mounts_in_order: bool,
+    /// A bundle's namespaces joined by path: (kind as /proc names it, path).
+    pub join_namespaces: Vec<(String, PathBuf)>,
     /// A bundle's process.user.umask, set just before exec.
     pub umask: Option<u32>,
     /// A bundle's linux.devices: nodes made in the container's /dev.
@@ -709,6 +711,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             sysctls: Vec::new(),
             oom_score_adj: None,
             umask: None,
+            join_namespaces: Vec::new(),
             mounts_in_order: false,
             spec_nodes: Vec::new(),
         },

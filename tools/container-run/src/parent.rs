@@ -8,6 +8,7 @@ use crate::config::{Network, Prepared};
 use crate::net::Slirp;
 use crate::Error;
 use slipway_common::container::cgroups::Cgroup;
+use slipway_common::container::exec::Namespaces;
 use slipway_common::container::process::{
     self, block_signals as block, exit_code, FORWARDED_SIGNALS as FORWARDED,
 };
@@ -24,9 +25,13 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), Error> {
 }
 
 fn os(what: &str) -> Error {
+    os_err(what, std::io::Error::last_os_error())
+}
+
+fn os_err(what: &str, source: std::io::Error) -> Error {
     Error::Os {
         what: what.into(),
-        source: std::io::Error::last_os_error(),
+        source,
     }
 }
 
@@ -82,11 +87,35 @@ impl Container {
         let plan = self.p.plan.clone();
         let (go_rd, go_wr) = pipe()?;
         let (err_rd, err_wr) = pipe()?;
-        let mut flags =
-            libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
+        // A bundle's namespaces given by path are joined, not made.
+        let joined = Namespaces::open_paths(&plan.join_namespaces)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut flags = 0;
+        for f in [
+            libc::CLONE_NEWNS,
+            libc::CLONE_NEWUTS,
+            libc::CLONE_NEWIPC,
+            libc::CLONE_NEWPID,
+        ] {
+            if !joined.joins(f) {
+                flags |= f;
+            }
+        }
         if plan.network != Network::Host {
             flags |= libc::CLONE_NEWNET;
         }
+        // A PID namespace is joined by the process that forks: ours, for
+        // this one clone, and back to our own after it.
+        let own_pid_ns = if joined.joins(libc::CLONE_NEWPID) {
+            let own = std::fs::File::open("/proc/self/ns/pid")
+                .map_err(|e| os_err("open /proc/self/ns/pid", e))?;
+            joined
+                .enter_pid_for_children()
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            Some(own)
+        } else {
+            None
+        };
         // A fork with new namespaces: the child continues here on a copy
         // of our memory. container-run has no other threads at this
         // point, so the child may allocate.
@@ -101,13 +130,24 @@ impl Container {
                 0usize,
             )
         };
-        if pid < 0 {
-            return Err(os("create the container's namespaces"));
-        }
+        let clone_err = std::io::Error::last_os_error();
         if pid == 0 {
             drop(go_wr);
             drop(err_rd);
-            child::main(&plan, go_rd, err_wr, stdio);
+            child::main(&plan, go_rd, err_wr, stdio, &joined);
+        }
+        if let Some(own) = own_pid_ns {
+            // SAFETY: setns with a descriptor we hold open and its type.
+            if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWPID) } < 0 {
+                let e = std::io::Error::last_os_error();
+                if pid > 0 {
+                    process::kill_and_reap(pid as libc::pid_t);
+                }
+                return Err(os_err("return to our own PID namespace", e));
+            }
+        }
+        if pid < 0 {
+            return Err(os_err("create the container's namespaces", clone_err));
         }
         drop(stdio);
         let pid = pid as libc::pid_t;

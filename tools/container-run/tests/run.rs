@@ -977,7 +977,10 @@ fn a_runtime_bundle_runs_as_runc_runs_it() {
     let o = run(&e, &["--bundle", bundle.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(125));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("--network does not apply to --bundle"), "{err}");
+    assert!(
+        err.contains("--network does not apply to --bundle"),
+        "{err}"
+    );
 }
 
 #[test]

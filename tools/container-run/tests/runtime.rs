@@ -246,3 +246,62 @@ fn spec_mounts_go_in_their_order_with_their_options_and_flags_a_bundle_decides_a
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--volume does not apply to --bundle"), "{err}");
 }
+
+/// Kills the process when dropped: a failed test leaves no sleeper.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn namespaces_given_by_path_are_joined_instead_of_made() {
+    let rt = Rt::new();
+    let ns = |pid: &str, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok();
+    // unshare(1) makes the namespaces its own before it forks the sleep.
+    let holder = Reaped(
+        Command::new("unshare")
+            .args(["--net", "--uts", "--fork", "sleep", "60"])
+            .spawn()
+            .unwrap(),
+    );
+    let pid = holder.0.id().to_string();
+    let (net, uts) = wait_for(10, || {
+        let (n, u) = (ns(&pid, "net")?, ns(&pid, "uts")?);
+        (Some(&n) != ns("self", "net").as_ref() && Some(&u) != ns("self", "uts").as_ref())
+            .then_some((n, u))
+    });
+    let b = rt.bundle(
+        "b",
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/uts",
+    );
+    let path = b.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for n in cfg["linux"]["namespaces"].as_array_mut().unwrap() {
+        match n["type"].as_str() {
+            Some("network") => n["path"] = format!("/proc/{pid}/ns/net").into(),
+            Some("uts") => n["path"] = format!("/proc/{pid}/ns/uts").into(),
+            _ => {}
+        }
+    }
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let o = rt.out(&["run", "--bundle", arg(&b), "j"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("{}\n{}\n", net.display(), uts.display())
+    );
+    // A user namespace is not joined: refused by name.
+    for n in cfg["linux"]["namespaces"].as_array_mut().unwrap() {
+        if n["type"] == "network" {
+            *n = serde_json::json!({"type": "user", "path": format!("/proc/{pid}/ns/user")});
+        }
+    }
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let err = rt.fails(&["run", "--bundle", arg(&b), "j2"]);
+    assert!(err.contains("joining an existing user namespace"), "{err}");
+}
