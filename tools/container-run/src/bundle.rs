@@ -44,6 +44,8 @@ pub struct Extras {
     pub resources: SpecResources,
     /// Namespaces joined by path: (kind as /proc names it, path).
     pub joins: Vec<(String, std::path::PathBuf)>,
+    /// What the spec asks that will not be done, as runc warns of it.
+    pub warnings: Vec<String>,
 }
 
 /// A device node a spec's linux.devices asks for.
@@ -295,6 +297,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         mounts,
         resources,
         joins,
+        warnings: ambient_warning(&caps).into_iter().collect(),
     };
     Ok((a, extras))
 }
@@ -393,6 +396,23 @@ fn process_args(
         .map(|r| (rlimit_resource(r.typ()), r.soft(), r.hard()))
         .collect();
     Ok((caps, rlimits))
+}
+
+/// Ambient capabilities the kernel will not raise: each must be permitted
+/// and inheritable too. runc warns and goes on.
+fn ambient_warning(caps: &CapSets) -> Option<String> {
+    let lost: Vec<String> = caps
+        .ambient
+        .iter()
+        .filter(|c| !(caps.permitted.contains(*c) && caps.inheritable.contains(*c)))
+        .map(|c| c.to_string())
+        .collect();
+    (!lost.is_empty()).then(|| {
+        format!(
+            "ambient capabilities not raised, as each must also be permitted and inheritable: {}",
+            lost.join(", ")
+        )
+    })
 }
 
 /// Capability names as written in a spec (`CAP_…`).

@@ -273,6 +273,9 @@ pub fn run(mut args: Args) -> Result<u8, Error> {
     let prepared = match &args.bundle {
         Some(dir) => {
             let (a, extras) = bundle::to_args(&args, dir)?;
+            for w in &extras.warnings {
+                eprintln!("container-run: warning: {w}");
+            }
             let mut p = config::prepare(&a)?;
             p.state.process.env = extras.env.clone();
             extras.apply(&mut p.plan);

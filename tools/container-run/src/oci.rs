@@ -166,21 +166,36 @@ pub fn main() -> std::process::ExitCode {
         },
         |cli: Cli| {
             let log = cli.log.clone().map(|p| (p, cli.log_format));
+            if let Some(l) = &log {
+                let _ = LOG.set(l.clone());
+            }
             let r = run(cli);
             if let (Err(e), Some((path, format))) = (&r, &log) {
-                write_log(path, *format, &e.to_string());
+                write_log(path, *format, "error", &e.to_string());
             }
             r
         },
     )
 }
 
-/// One error line in the log, as runc writes it (`{"level":"error",…}`).
-fn write_log(path: &Path, format: LogFormat, msg: &str) {
+/// --log and its format, once the command line is read.
+static LOG: std::sync::OnceLock<(PathBuf, LogFormat)> = std::sync::OnceLock::new();
+
+/// A warning: to --log when there is one (the engine reads it; the
+/// container's output is no place for it), else to stderr.
+fn warn(msg: &str) {
+    match LOG.get() {
+        Some((path, format)) => write_log(path, *format, "warning", msg),
+        None => eprintln!("container-runtime: warning: {msg}"),
+    }
+}
+
+/// One line in the log, as runc writes it (`{"level":"error",…}`).
+fn write_log(path: &Path, format: LogFormat, level: &str, msg: &str) {
     let time = slipway_common::time::format_rfc3339(slipway_common::time::now());
     let line = match format {
-        LogFormat::Json => json!({"level": "error", "msg": msg, "time": time}).to_string(),
-        LogFormat::Text => format!("time=\"{time}\" level=error msg=\"{msg}\""),
+        LogFormat::Json => json!({"level": level, "msg": msg, "time": time}).to_string(),
+        LogFormat::Text => format!("time=\"{time}\" level={level} msg=\"{msg}\""),
     };
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .create(true)
@@ -272,6 +287,9 @@ fn prepare(root: &Path, c: &CreateArgs) -> Result<Prepared, Error> {
     ])
     .map_err(|e| invalid(format!("container ID {:?}: {e}", c.id)))?;
     let (a, extras) = bundle::to_args(&base, &bundle)?;
+    for w in &extras.warnings {
+        warn(w);
+    }
     let mut p = config::prepare(&a)?;
     p.state.process.env = extras.env.clone();
     extras.apply(&mut p.plan);
