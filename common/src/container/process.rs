@@ -521,6 +521,37 @@ pub fn exec(argv: &[String], env: &[String]) -> ExecError {
     }
 }
 
+/// Forwards the signals in `set` (blocked by the caller) to process `pid`
+/// until it exits; its status as a shell reports it (128+signal when
+/// killed, 126 when neither).
+pub fn forward_until_exit(pid: libc::pid_t, set: &libc::sigset_t) -> u8 {
+    loop {
+        // SAFETY: siginfo is written by the kernel.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid set and out pointer.
+        let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
+        if sig < 0 {
+            continue;
+        }
+        if sig == libc::SIGCHLD {
+            let mut status = 0;
+            // SAFETY: waitpid on our child.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                return if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status) as u8
+                } else if libc::WIFSIGNALED(status) {
+                    (128 + libc::WTERMSIG(status)) as u8
+                } else {
+                    126
+                };
+            }
+            continue;
+        }
+        // SAFETY: kill with integer arguments.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -369,33 +369,38 @@ fn process_args(
         return Err(unsupported("process.selinuxLabel"));
     }
     // The five sets as written, for any user (runc's way, not Docker's).
+    let caps = cap_sets(process)
+        .map_err(|e| Error::Invalid(format!("{}: process.capabilities.{e}", path.display())))?;
+    let c = process.capabilities().clone().unwrap_or_default();
+    // The bounding set is what the container may ever hold: the plan's
+    // (and its records') one set.
+    a.cap_add = cap_names(c.bounding());
+    Ok((caps, rlimits(process)))
+}
+
+/// The process's rlimits, as setrlimit takes them.
+pub(crate) fn rlimits(process: &Process) -> Vec<Rlimit> {
+    process
+        .rlimits()
+        .iter()
+        .flatten()
+        .map(|r| (rlimit_resource(r.typ()), r.soft(), r.hard()))
+        .collect()
+}
+
+/// The process's five capability sets; an error names the set.
+pub(crate) fn cap_sets(process: &Process) -> Result<CapSets, String> {
     let c = process.capabilities().clone().unwrap_or_default();
     let set = |name: &str, v: &Option<oci_spec::runtime::Capabilities>| {
-        let names = cap_names(v);
-        CapSets::parse_names(&names).map_err(|e| {
-            Error::Invalid(format!(
-                "{}: process.capabilities.{name}: {e}",
-                path.display()
-            ))
-        })
+        CapSets::parse_names(&cap_names(v)).map_err(|e| format!("{name}: {e}"))
     };
-    let caps = CapSets {
+    Ok(CapSets {
         bounding: set("bounding", c.bounding())?,
         effective: set("effective", c.effective())?,
         permitted: set("permitted", c.permitted())?,
         inheritable: set("inheritable", c.inheritable())?,
         ambient: set("ambient", c.ambient())?,
-    };
-    // The bounding set is what the container may ever hold: the plan's
-    // (and its records') one set.
-    a.cap_add = cap_names(c.bounding());
-    let rlimits = process
-        .rlimits()
-        .iter()
-        .flatten()
-        .map(|r| (rlimit_resource(r.typ()), r.soft(), r.hard()))
-        .collect();
-    Ok((caps, rlimits))
+    })
 }
 
 /// Ambient capabilities the kernel will not raise: each must be permitted
@@ -416,7 +421,7 @@ fn ambient_warning(caps: &CapSets) -> Option<String> {
 }
 
 /// Capability names as written in a spec (`CAP_…`).
-fn cap_names(set: &Option<oci_spec::runtime::Capabilities>) -> Vec<String> {
+pub(crate) fn cap_names(set: &Option<oci_spec::runtime::Capabilities>) -> Vec<String> {
     let mut names: Vec<String> = set
         .iter()
         .flatten()

@@ -13,6 +13,7 @@ mod initlayer;
 mod mounts;
 mod net;
 pub mod oci;
+mod oci_exec;
 mod parent;
 mod rootless;
 mod runtime;

@@ -115,11 +115,8 @@ pub enum Cmd {
     },
     /// Print what this runtime supports (runtime-spec features.json).
     Features,
-    /// Run another process in a container (not supported yet).
-    Exec {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        rest: Vec<String>,
-    },
+    /// Run another process in a created or running container.
+    Exec(crate::oci_exec::ExecArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -255,9 +252,14 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
             );
             Ok(0)
         }
-        Cmd::Exec { .. } => Err(Error::Unsupported(
-            "exec is not supported yet by container-runtime".into(),
-        )),
+        Cmd::Exec(e) => {
+            let s = find(root, &e.id)?;
+            // A container whose process is a zombie is stopped already.
+            if s.current_oci_status() == "stopped" {
+                return Err(invalid(format!("container {} is not running", e.id)));
+            }
+            crate::oci_exec::exec(&s, &e)
+        }
     }
 }
 
@@ -357,7 +359,7 @@ fn mkfifo(path: &Path) -> Result<(), Error> {
 
 /// The PID file, written whole and renamed into place (a reader never
 /// sees it half-written), as runc writes it.
-fn write_pid_file(path: &Path, pid: libc::pid_t) -> Result<(), Error> {
+pub(crate) fn write_pid_file(path: &Path, pid: libc::pid_t) -> Result<(), Error> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
         path.file_name().unwrap_or_default().to_string_lossy()

@@ -305,3 +305,64 @@ fn namespaces_given_by_path_are_joined_instead_of_made() {
     let err = rt.fails(&["run", "--bundle", arg(&b), "j2"]);
     assert!(err.contains("joining an existing user namespace"), "{err}");
 }
+
+#[test]
+fn exec_runs_a_process_in_the_container_as_its_process_file_says() {
+    let rt = Rt::new();
+    let b = rt.bundle("b", "exec sleep 60");
+    rt.create(&["--bundle", arg(&b), "x"]);
+    rt.ok(&["start", "x"]);
+    // What engines pass: a runtime-spec Process.
+    let process = rt.env.path("process.json");
+    let doc = serde_json::json!({
+        "args": ["sh", "-c", "id -u; id -g; pwd; echo $GREETING; grep CapBnd /proc/self/status; umask"],
+        "env": ["PATH=/bin:/usr/bin", "GREETING=hello"],
+        "cwd": "/tmp",
+        "user": {"uid": 1000, "gid": 1001, "umask": 63},
+        "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]},
+        "noNewPrivileges": true
+    });
+    std::fs::write(&process, doc.to_string()).unwrap();
+    let out = rt.ok(&["exec", "--process", arg(&process), "x"]);
+    assert_eq!(
+        out,
+        "1000\n1001\n/tmp\nhello\nCapBnd:\t0000000000000020\n0077\n"
+    );
+    // The command line's way, over the container's own process; the
+    // status is the process's.
+    let o = rt.out(&["exec", "--cwd", "/etc", "x", "sh", "-c", "pwd; exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "/etc\n");
+    // --detach leaves it running, its PID in the file, in the container.
+    let pid_file = rt.env.path("exec.pid");
+    // (Its output is its own: not ours to wait on.)
+    let st = rt
+        .cmd(&[
+            "exec",
+            "-d",
+            "--pid-file",
+            arg(&pid_file),
+            "x",
+            "sleep",
+            "30",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let ns = |p: String| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
+    let init = rt.state("x").pid().unwrap();
+    assert_eq!(ns(pid.to_string()), ns(init.to_string()));
+    // SAFETY: kill with integer arguments; the child is ours to reap.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let err = rt.fails(&["exec", "nope", "true"]);
+    assert!(err.contains("does not exist"), "{err}");
+    rt.ok(&["kill", "x", "KILL"]);
+    wait_for(10, || {
+        (*rt.state("x").status() == ContainerState::Stopped).then_some(())
+    });
+    let err = rt.fails(&["exec", "x", "true"]);
+    assert!(err.contains("not running"), "{err}");
+}
