@@ -4,14 +4,16 @@
 # root filesystems, docker-registry for registry tests (with openssl for
 # their CAs, certificates and token signatures, apache2-utils for bcrypt
 # htpasswd files, curl as a client), slirp4netns for container
-# networking, runc and crun (the runtime peers), and uidmap (newuidmap and
-# newgidmap) for the rootless tests, which add users of their own.
+# networking, runc and crun (the runtime peers), uidmap (newuidmap and
+# newgidmap) for the rootless tests, which add users of their own, and
+# podman and buildah, the engines that run container-runtime in its tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 apt_need skopeo umoci oci-image-tool busybox-static docker-registry pigz gzip tar ca-certificates \
-    openssl apache2-utils curl slirp4netns runc crun procps iproute2 uidmap passwd util-linux
+    openssl apache2-utils curl slirp4netns runc crun procps iproute2 uidmap passwd util-linux \
+    podman buildah
 tun_for_users
 need_cargo
 # crun (a peer, and container-run --runtime crun) refuses a hybrid cgroup
