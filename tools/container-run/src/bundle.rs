@@ -4,7 +4,7 @@
 //! masked and read-only paths, additional groups); whatever this runtime
 //! cannot honour exactly is refused by name, never silently dropped.
 
-use crate::config::{Mount, MountKind, Plan};
+use crate::config::{IdMaps, Mount, MountKind, Plan};
 use crate::{Args, Error};
 use oci_spec::runtime::{
     Linux, LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxNamespaceType, PosixRlimitType,
@@ -46,6 +46,10 @@ pub struct Extras {
     pub joins: Vec<(String, std::path::PathBuf)>,
     /// What the spec asks that will not be done, as runc warns of it.
     pub warnings: Vec<String>,
+    /// A user namespace's ID maps.
+    pub userns: Option<IdMaps>,
+    /// A cgroup namespace is asked for (new, or joined by path).
+    pub cgroupns: bool,
 }
 
 /// A device node a spec's linux.devices asks for.
@@ -145,6 +149,8 @@ impl Extras {
         plan.mounts = self.mounts;
         plan.mounts_in_order = true;
         plan.join_namespaces = self.joins;
+        plan.userns = self.userns;
+        plan.cgroupns = self.cgroupns;
         plan.limits.path = self.cgroups_path;
         if self.resources != SpecResources::default() {
             plan.limits.spec = Some(self.resources);
@@ -240,7 +246,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
     a.hostname = spec.hostname().clone();
     let default_linux = Linux::default();
     let linux = spec.linux().as_ref().unwrap_or(&default_linux);
-    let (netns, joins) = namespaces(linux, &mut a)?;
+    let (netns, joins, userns) = namespaces(linux, &mut a)?;
     // A spec without a seccomp section gets no filter, as from runc; one
     // with a section gets exactly its profile.
     a.security_opt.push("seccomp=unconfined".into());
@@ -298,6 +304,12 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         resources,
         joins,
         warnings: ambient_warning(&caps).into_iter().collect(),
+        userns,
+        cgroupns: linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == LinuxNamespaceType::Cgroup),
     };
     Ok((a, extras))
 }
@@ -439,13 +451,7 @@ type Joins = Vec<(String, std::path::PathBuf)>;
 /// for, new or joined by path (but for a user namespace), and a new
 /// network namespace means no network. Whether the container has a
 /// network namespace of its own, and those it joins.
-fn namespaces(linux: &Linux, a: &mut Args) -> Result<(bool, Joins), Error> {
-    if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err(unsupported("linux.uidMappings"));
-    }
-    if linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err(unsupported("linux.gidMappings"));
-    }
+fn namespaces(linux: &Linux, a: &mut Args) -> Result<(bool, Joins, Option<IdMaps>), Error> {
     if linux.intel_rdt().is_some() {
         return Err(unsupported("linux.intelRdt"));
     }
@@ -477,14 +483,62 @@ fn namespaces(linux: &Linux, a: &mut Args) -> Result<(bool, Joins), Error> {
             )));
         }
     }
-    if kinds.contains(&N::User) {
-        return Err(unsupported("a user namespace (rootless)"));
+    let userns = id_maps(linux, kinds.contains(&N::User))?;
+    if userns.is_some() && !joins.is_empty() {
+        // The new user namespace would own us before we joined them.
+        return Err(unsupported(
+            "a user namespace with namespaces joined by path",
+        ));
     }
     let netns = kinds.contains(&N::Network);
     // A joined network namespace is used as it is: nothing set up in it.
     let joined_net = joins.iter().any(|(k, _)| k == "net");
     a.network = if netns && !joined_net { "none" } else { "host" }.into();
-    Ok((netns, joins))
+    Ok((netns, joins, userns))
+}
+
+/// A user namespace's maps: both given with one, neither without, as runc
+/// requires.
+fn id_maps(linux: &Linux, userns: bool) -> Result<Option<IdMaps>, Error> {
+    let lines = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<(u32, u32, u32)> {
+        m.iter()
+            .flatten()
+            .map(|x| (x.container_id(), x.host_id(), x.size()))
+            .collect()
+    };
+    let (uid, gid) = (lines(linux.uid_mappings()), lines(linux.gid_mappings()));
+    if !userns {
+        if !uid.is_empty() || !gid.is_empty() {
+            return Err(Error::Invalid(
+                "bundle config.json: uidMappings and gidMappings need a user namespace".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    if uid.is_empty() || gid.is_empty() {
+        return Err(Error::Invalid(
+            "bundle config.json: a user namespace needs uidMappings and gidMappings".into(),
+        ));
+    }
+    let text = |m: &[(u32, u32, u32)]| -> String {
+        m.iter().map(|(c, h, n)| format!("{c} {h} {n}\n")).collect()
+    };
+    let root = |m: &[(u32, u32, u32)], what: &str| {
+        m.iter()
+            .find(|(c, _, n)| *c == 0 && *n > 0)
+            .map(|(_, h, _)| *h)
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "bundle config.json: a user namespace whose {what} maps no root (0)"
+                ))
+            })
+    };
+    Ok(Some(IdMaps {
+        uid_map: text(&uid),
+        gid_map: text(&gid),
+        root_uid: root(&uid, "uidMappings")?,
+        root_gid: root(&gid, "gidMappings")?,
+    }))
 }
 
 /// linux.resources: the pids limit as the flag gives it, CPU, memory and

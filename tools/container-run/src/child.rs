@@ -5,7 +5,6 @@
 
 use crate::config::{Network, Plan};
 use crate::{init, mounts, net};
-use slipway_common::container::cgroups::{hierarchy, Hierarchy};
 use slipway_common::container::exec::Namespaces;
 use slipway_common::container::process;
 use slipway_common::container::tty;
@@ -133,11 +132,26 @@ fn setup_and_exec(
     // A bundle's namespaces given by path, the mount namespace last: all
     // that follows happens in them.
     joined.enter().map_err(|e| fail(e.to_string()))?;
+    if plan.userns.is_some() {
+        // The maps are written: become the namespace's root, as runc's
+        // init does (until now we are host root, which it does not map).
+        // SAFETY: setresgid/setresuid/setgroups with integer arguments.
+        let rc = unsafe {
+            if libc::setresgid(0, 0, 0) < 0 || libc::setgroups(0, std::ptr::null()) < 0 {
+                -1
+            } else {
+                libc::setresuid(0, 0, 0)
+            }
+        };
+        if rc < 0 {
+            return Err(os("become root of the user namespace"));
+        }
+    }
     // Our own session: the terminal's signals reach container-run, which
     // forwards them, and not the container twice.
     // SAFETY: setsid has no preconditions.
     unsafe { libc::setsid() };
-    if hierarchy() == Hierarchy::V2 && !joined.joins(libc::CLONE_NEWCGROUP) {
+    if plan.cgroupns && !joined.joins(libc::CLONE_NEWCGROUP) {
         // Now that the parent has placed us in our cgroup, it is the root
         // of the container's cgroup namespace.
         // SAFETY: unshare with a flag.

@@ -4,7 +4,7 @@
 use crate::{initlayer, mounts, Args, Error};
 use slipway_common::compress::{Compression, Settings};
 use slipway_common::container::caps::{self, CapSet};
-use slipway_common::container::cgroups::{self, Limits};
+use slipway_common::container::cgroups::{self, hierarchy, Hierarchy, Limits};
 use slipway_common::container::process::{set_env, DEFAULT_PATH};
 use slipway_common::container::{layergc, layers};
 use slipway_common::image::ContainerConfig;
@@ -48,6 +48,16 @@ pub enum MountKind {
     Tmpfs {
         options: String,
     },
+}
+
+/// A user namespace's maps, as /proc/PID/uid_map and gid_map take them
+/// (`inside outside count` lines), and the host IDs of its root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdMaps {
+    pub uid_map: String,
+    pub gid_map: String,
+    pub root_uid: u32,
+    pub root_gid: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +136,11 @@ pub struct Plan {
     /// A bundle's mounts go in the order it gives, as runc mounts them;
     /// the command line's are sorted parents first.
     pub mounts_in_order: bool,
+    /// A cgroup namespace of its own, rooted at the container's cgroup:
+    /// Docker's default on cgroup v2 (none on v1), or as a bundle says.
+    pub cgroupns: bool,
+    /// A bundle's user namespace: its ID maps, written by the parent.
+    pub userns: Option<IdMaps>,
     /// A bundle's namespaces joined by path: (kind as /proc names it, path).
     pub join_namespaces: Vec<(String, PathBuf)>,
     /// A bundle's process.user.umask, set just before exec.
@@ -712,6 +727,8 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             oom_score_adj: None,
             umask: None,
             join_namespaces: Vec::new(),
+            userns: None,
+            cgroupns: hierarchy() == Hierarchy::V2,
             mounts_in_order: false,
             spec_nodes: Vec::new(),
         },

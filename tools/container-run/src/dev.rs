@@ -179,12 +179,18 @@ pub fn grant(r: RawFd, devices: &[Device]) -> io::Result<()> {
 /// owner (one our /dev already has is left as it is). Under a nodev /dev
 /// a node is there but opens only where the host's is bound; the cgroup
 /// rules of the spec decide the rest.
-pub fn make_nodes(r: RawFd, nodes: &[crate::bundle::Node]) -> io::Result<()> {
+pub fn make_nodes(r: RawFd, nodes: &[crate::bundle::Node], userns: bool) -> io::Result<()> {
     for n in nodes {
         let (parent, name) = n.path.rsplit_once('/').unwrap_or(("/", &n.path));
         let parent = if parent.is_empty() { "/" } else { parent };
         let dir = mkdir_all(r, parent).or_else(ctx(|| format!("create {parent}")))?;
         let cname = c(name);
+        if userns && n.kind != libc::S_IFIFO {
+            // As runc in a user namespace: the host's node at that path,
+            // bound (it must be the device the spec names).
+            bind_device(r, &dir, &cname, &n.path, n.kind, n.rdev)?;
+            continue;
+        }
         // SAFETY: valid descriptor and C string.
         let rc = unsafe {
             libc::mknodat(

@@ -377,9 +377,11 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
 
     // /dev before /sys: the order of runc's default spec, which runtime
     // spec tests read back from mountinfo.
-    crate::dev::setup(r, plan.privileged, plan.rootless)?;
+    // In a user namespace no node can be made: the host's are bound.
+    let userns = plan.rootless || plan.userns.is_some();
+    crate::dev::setup(r, plan.privileged, userns)?;
     crate::dev::grant(r, &plan.devices)?;
-    crate::dev::make_nodes(r, &plan.spec_nodes)?;
+    crate::dev::make_nodes(r, &plan.spec_nodes, userns)?;
 
     let sys = mkdir_all(r, "/sys").or_else(ctx(|| "create /sys".into()))?;
     let ro = if plan.privileged { 0 } else { libc::MS_RDONLY };

@@ -335,6 +335,12 @@ fn create(root: &Path, c: &CreateArgs) -> Result<(), Error> {
     }
     let fifo = p.container_dir.join("exec.fifo");
     mkfifo(&fifo)?;
+    // Opened for writing by the container's root, which in a user
+    // namespace is another host user.
+    if let Some(m) = &p.plan.userns {
+        std::os::unix::fs::chown(&fifo, Some(m.root_uid), Some(m.root_gid))
+            .map_err(os(format!("chown {}", fifo.display())))?;
+    }
     p.plan.exec_fifo = Some(fifo);
     let stdio = stdio(c)?;
     let pid = parent::create(p, stdio)?;

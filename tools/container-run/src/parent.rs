@@ -35,6 +35,16 @@ fn os_err(what: &str, source: std::io::Error) -> Error {
     }
 }
 
+/// A user namespace's maps, written for its first process (root writes
+/// any map it likes; setgroups stays allowed).
+fn write_id_maps(pid: libc::pid_t, m: &crate::config::IdMaps) -> Result<(), Error> {
+    for (file, map) in [("uid_map", &m.uid_map), ("gid_map", &m.gid_map)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, map).map_err(|e| os_err(&format!("write {path}"), e))?;
+    }
+    Ok(())
+}
+
 /// What starting the container came to.
 enum Started {
     Running(libc::pid_t),
@@ -104,6 +114,11 @@ impl Container {
         if plan.network != Network::Host {
             flags |= libc::CLONE_NEWNET;
         }
+        // A bundle's user namespace: made with the others, so it owns
+        // them; its maps are ours to write before the child goes on.
+        if plan.userns.is_some() {
+            flags |= libc::CLONE_NEWUSER;
+        }
         // A PID namespace is joined by the process that forks: ours, for
         // this one clone, and back to our own after it.
         let own_pid_ns = if joined.joins(libc::CLONE_NEWPID) {
@@ -154,6 +169,12 @@ impl Container {
         drop(go_rd);
         drop(err_wr);
         let kill_and_reap = || process::kill_and_reap(pid);
+        if let Some(m) = &plan.userns {
+            if let Err(e) = write_id_maps(pid, m) {
+                kill_and_reap();
+                return Err(e);
+            }
+        }
         if let Some(cg) = &self.cgroup {
             if let Err(e) = cg.add(pid) {
                 kill_and_reap();

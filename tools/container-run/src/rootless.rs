@@ -34,7 +34,7 @@ fn refuse(args: &Args) -> Result<(), Error> {
     }
     if args.bundle.is_some() {
         return Err(Error::Unsupported(
-            "--bundle cannot run rootless: a bundle's user namespace and ID mappings are not supported; run it as root".into(),
+            "--bundle cannot run rootless yet: a bundle runs as root, its own user namespace included".into(),
         ));
     }
     if args.runtime.is_some() {

@@ -366,3 +366,59 @@ fn exec_runs_a_process_in_the_container_as_its_process_file_says() {
     let err = rt.fails(&["exec", "x", "true"]);
     assert!(err.contains("not running"), "{err}");
 }
+
+#[test]
+fn a_user_namespace_maps_the_containers_root_to_the_host_ids_the_spec_gives() {
+    let rt = Rt::new();
+    let b = rt.bundle(
+        "b",
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; id -g; readlink /proc/self/ns/cgroup",
+    );
+    // The container's root is host user 100000 here: the bundle must be
+    // its to reach, as under runc,
+    use std::os::unix::fs::PermissionsExt;
+    let open = std::fs::Permissions::from_mode(0o755);
+    for dir in [b.parent().unwrap(), &b] {
+        std::fs::set_permissions(dir, open.clone()).unwrap();
+    }
+    // And the root filesystem its own, as an engine shifts it.
+    let st = Command::new("chown")
+        .args(["-R", "100000:200000"])
+        .arg(b.join("rootfs"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let path = b.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let ns = cfg["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.push(serde_json::json!({"type": "user"}));
+    ns.push(serde_json::json!({"type": "cgroup"}));
+    cfg["linux"]["uidMappings"] =
+        serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    cfg["linux"]["gidMappings"] =
+        serde_json::json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let o = rt.out(&["run", "--bundle", arg(&b), "u"]);
+    assert!(o.status.success(), "{o:?}");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["0", "100000", "65536"], "{out}");
+    assert_eq!(lines[1], ["0", "200000", "65536"], "{out}");
+    assert_eq!(lines[2], ["0"], "{out}");
+    assert_eq!(lines[3], ["0"], "{out}");
+    // A cgroup namespace of its own, as asked.
+    let ours = std::fs::read_link("/proc/self/ns/cgroup").unwrap();
+    assert_ne!(lines[4], [ours.to_str().unwrap()], "{out}");
+    // Maps without the namespace are refused.
+    cfg["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "user");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let err = rt.fails(&["run", "--bundle", arg(&b), "u2"]);
+    assert!(err.contains("need a user namespace"), "{err}");
+}
