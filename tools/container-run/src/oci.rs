@@ -147,7 +147,8 @@ pub struct CreateArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub create: CreateArgs,
-    /// Not supported yet: leave the container running in the background.
+    /// Create and start the container, and return: it runs on, for
+    /// `state`, `kill` and `delete`.
     #[arg(short, long)]
     pub detach: bool,
 }
@@ -234,14 +235,12 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         }
         Cmd::Kill { all, id, signal } => kill(root, &id, signal.as_deref(), all).map(|()| 0),
         Cmd::Delete { force, id } => delete(root, &id, force).map(|()| 0),
-        Cmd::Run(r) => {
-            if r.detach {
-                return Err(Error::Unsupported(
-                    "run --detach is not supported yet: use create, then start".into(),
-                ));
-            }
-            run_foreground(root, &r.create)
+        Cmd::Run(r) if r.detach => {
+            // runc run -d: create and start, and leave it running.
+            create(root, &r.create)?;
+            start(root, &r.create.id).map(|()| 0)
         }
+        Cmd::Run(r) => run_foreground(root, &r.create),
         Cmd::List { quiet, format } => list(root, quiet, &format).map(|()| 0),
         Cmd::Ps { format, id } => ps(root, &id, &format).map(|()| 0),
         Cmd::Spec { bundle } => spec(&bundle).map(|()| 0),

@@ -422,3 +422,23 @@ fn a_user_namespace_maps_the_containers_root_to_the_host_ids_the_spec_gives() {
     let err = rt.fails(&["run", "--bundle", arg(&b), "u2"]);
     assert!(err.contains("need a user namespace"), "{err}");
 }
+
+#[test]
+fn run_detached_leaves_the_container_running_for_kill_and_delete() {
+    let rt = Rt::new();
+    let b = rt.bundle("b", "exec sleep 60");
+    let o = rt
+        .cmd(&["run", "-d", "--bundle", arg(&b), "d"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(o.success());
+    assert_eq!(*rt.state("d").status(), ContainerState::Running);
+    rt.ok(&["kill", "d", "KILL"]);
+    wait_for(10, || {
+        (*rt.state("d").status() == ContainerState::Stopped).then_some(())
+    });
+    rt.ok(&["delete", "d"]);
+    assert_eq!(rt.ok(&["list", "-q"]), "");
+}
