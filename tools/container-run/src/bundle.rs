@@ -50,6 +50,7 @@ pub struct Extras {
     pub userns: Option<IdMaps>,
     /// A cgroup namespace is asked for (new, or joined by path).
     pub cgroupns: bool,
+    pub hooks: crate::hooks::Hooks,
 }
 
 /// A device node a spec's linux.devices asks for.
@@ -151,6 +152,7 @@ impl Extras {
         plan.join_namespaces = self.joins;
         plan.userns = self.userns;
         plan.cgroupns = self.cgroupns;
+        plan.hooks = self.hooks;
         plan.limits.path = self.cgroups_path;
         if self.resources != SpecResources::default() {
             plan.limits.spec = Some(self.resources);
@@ -235,13 +237,10 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         .process()
         .as_ref()
         .ok_or_else(|| invalid("no process"))?;
-    if spec
-        .hooks()
-        .as_ref()
-        .is_some_and(|h| *h != Default::default())
-    {
-        return Err(unsupported("hooks"));
-    }
+    let hooks = match spec.hooks() {
+        Some(h) => crate::hooks::Hooks::from_spec(h)?,
+        None => Default::default(),
+    };
     let (caps, rlimits) = process_args(process, &mut a, &path)?;
     a.hostname = spec.hostname().clone();
     let default_linux = Linux::default();
@@ -305,6 +304,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         joins,
         warnings: ambient_warning(&caps).into_iter().collect(),
         userns,
+        hooks,
         cgroupns: linux
             .namespaces()
             .iter()

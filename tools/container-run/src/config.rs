@@ -139,6 +139,8 @@ pub struct Plan {
     /// A cgroup namespace of its own, rooted at the container's cgroup:
     /// Docker's default on cgroup v2 (none on v1), or as a bundle says.
     pub cgroupns: bool,
+    /// A bundle's hooks that run in the runtime's namespaces.
+    pub hooks: crate::hooks::Hooks,
     /// A bundle's user namespace: its ID maps, written by the parent.
     pub userns: Option<IdMaps>,
     /// A bundle's namespaces joined by path: (kind as /proc names it, path).
@@ -728,6 +730,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             umask: None,
             join_namespaces: Vec::new(),
             userns: None,
+            hooks: Default::default(),
             cgroupns: hierarchy() == Hierarchy::V2,
             mounts_in_order: false,
             spec_nodes: Vec::new(),

@@ -8,6 +8,7 @@ mod bundle;
 mod child;
 mod config;
 mod dev;
+mod hooks;
 mod init;
 mod initlayer;
 mod mounts;

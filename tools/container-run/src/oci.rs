@@ -19,7 +19,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The runtime-spec version the state reports.
-const OCI_VERSION: &str = "1.0.2";
+pub(crate) const OCI_VERSION: &str = "1.0.2";
 
 /// Run OCI bundles by runc's command line.
 #[derive(Parser, Debug)]
@@ -461,7 +461,19 @@ fn start(root: &Path, id: &str) -> Result<(), Error> {
     let _ = std::fs::remove_file(&fifo);
     s.status = Status::Running;
     c.save(&s)?;
+    poststart(&s);
     Ok(())
+}
+
+/// The bundle's poststart hooks: a failure is a warning, as the spec says.
+fn poststart(s: &State) {
+    let Some(bundle) = &s.bundle else { return };
+    let hooks = crate::hooks::Hooks::of_bundle(bundle);
+    let pid = s.pid.unwrap_or(0);
+    let state = crate::hooks::state(&s.name, "running", pid, &s.bundle, &s.annotations);
+    if let Err(e) = crate::hooks::run("poststart", &hooks.poststart, &state) {
+        warn(&e);
+    }
 }
 
 fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<(), Error> {
@@ -510,6 +522,14 @@ fn delete(root: &Path, id: &str, force: bool) -> Result<(), Error> {
         }
     }
     remove(&c, &s);
+    // The bundle's poststop hooks: a failure is a warning, as the spec says.
+    if let Some(bundle) = &s.bundle {
+        let hooks = crate::hooks::Hooks::of_bundle(bundle);
+        let state = crate::hooks::state(&s.name, "stopped", 0, &s.bundle, &s.annotations);
+        if let Err(e) = crate::hooks::run("poststop", &hooks.poststop, &state) {
+            warn(&e);
+        }
+    }
     Ok(())
 }
 

@@ -193,6 +193,21 @@ impl Container {
                 }
             }
         }
+        // prestart and createRuntime: its namespaces exist (a hook may set
+        // up its network), its process has not gone on.
+        let hooks = &plan.hooks;
+        if !hooks.prestart.is_empty() || !hooks.create_runtime.is_empty() {
+            let s = &self.p.state;
+            // "created", as crun gives it and runtime-tools' hooks_stdin
+            // checks (runc's "creating" fails that test).
+            let state = crate::hooks::state(&s.name, "created", pid, &s.bundle, &s.annotations);
+            let ran = crate::hooks::run("prestart", &hooks.prestart, &state)
+                .and_then(|()| crate::hooks::run("createRuntime", &hooks.create_runtime, &state));
+            if let Err(e) = ran {
+                kill_and_reap();
+                return Err(Error::Invalid(e));
+            }
+        }
         let mut go = std::fs::File::from(go_wr);
         if go.write_all(b"g").is_err() {
             kill_and_reap();
@@ -342,11 +357,24 @@ pub fn run(p: Prepared) -> Result<u8, Error> {
         }
     };
     let master = sock.and_then(|s| tty::recv_fd(&s).ok().flatten());
+    let hooks = c.p.plan.hooks.clone();
+    let state = |status: &str, pid| {
+        let s = &c.p.state;
+        crate::hooks::state(&s.name, status, pid, &s.bundle, &s.annotations)
+    };
+    let (started, stopped) = (state("running", pid), state("stopped", 0));
+    // A failed poststart or poststop hook is a warning, as the spec says.
+    if let Err(e) = crate::hooks::run("poststart", &hooks.poststart, &started) {
+        eprintln!("container-run: warning: {e}");
+    }
     let code = match master {
         Some(m) => tty::relay(pid, &set, m, interactive),
         None => forward_until_exit(pid, &set, c.p.plan.stop_timeout),
     };
     c.finish(Some(code));
+    if let Err(e) = crate::hooks::run("poststop", &hooks.poststop, &stopped) {
+        eprintln!("container-run: warning: {e}");
+    }
     Ok(code as u8)
 }
 

@@ -966,13 +966,13 @@ fn a_runtime_bundle_runs_as_runc_runs_it() {
     assert!(theirs.status.success(), "{theirs:?}");
     assert_eq!(ours, String::from_utf8_lossy(&theirs.stdout));
     // What the runtime cannot honour is refused by name.
-    cfg["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/true"}]});
+    cfg["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/true"}]});
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
     let mut c = e.cmd("container-run");
     c.arg("--rm").arg("--bundle").arg(&bundle);
     let o = c.stdin(Stdio::null()).output().unwrap();
     assert_eq!(o.status.code(), Some(125));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("hooks is not supported"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("hooks.createContainer"));
     // As is an option the spec decides, rather than dropped.
     let o = run(&e, &["--bundle", bundle.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(125));

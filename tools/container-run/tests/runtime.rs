@@ -442,3 +442,53 @@ fn run_detached_leaves_the_container_running_for_kill_and_delete() {
     rt.ok(&["delete", "d"]);
     assert_eq!(rt.ok(&["list", "-q"]), "");
 }
+
+#[test]
+fn hooks_in_the_runtime_namespace_get_the_state_at_each_step_and_a_failed_prestart_fails_create() {
+    let rt = Rt::new();
+    let b = rt.bundle("b", "exit 0");
+    let dir = rt.env.path("hooks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hook = |name: &str| serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}/{name}.json", dir.display())]});
+    let path = b.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cfg["hooks"] = serde_json::json!({
+        "prestart": [hook("prestart")],
+        "createRuntime": [hook("createRuntime")],
+        "poststart": [hook("poststart")],
+        "poststop": [hook("poststop")],
+    });
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    rt.create(&["--bundle", arg(&b), "h"]);
+    let read = |name: &str| -> Option<State> {
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).ok()?).ok()
+    };
+    let pid = rt.state("h").pid().unwrap();
+    for name in ["prestart", "createRuntime"] {
+        let s = read(name).unwrap_or_else(|| panic!("no {name} state"));
+        assert_eq!(*s.status(), ContainerState::Created);
+        assert_eq!((s.id().as_str(), *s.pid()), ("h", Some(pid)));
+    }
+    assert!(read("poststart").is_none());
+    rt.ok(&["start", "h"]);
+    assert_eq!(
+        *read("poststart").unwrap().status(),
+        ContainerState::Running
+    );
+    wait_for(10, || {
+        (*rt.state("h").status() == ContainerState::Stopped).then_some(())
+    });
+    rt.ok(&["delete", "h"]);
+    assert_eq!(*read("poststop").unwrap().status(), ContainerState::Stopped);
+
+    // A prestart hook that fails fails the create, saying why.
+    cfg["hooks"] = serde_json::json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo no network >&2; exit 2"]}]});
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let err = rt.fails(&["create", "--bundle", arg(&b), "h2"]);
+    assert!(
+        err.contains("prestart hook /bin/sh") && err.contains("no network"),
+        "{err}"
+    );
+    assert_eq!(rt.ok(&["list", "-q"]), "");
+}
