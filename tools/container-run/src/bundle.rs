@@ -51,6 +51,7 @@ pub struct Extras {
     /// A cgroup namespace is asked for (new, or joined by path).
     pub cgroupns: bool,
     pub hooks: crate::hooks::Hooks,
+    pub rootfs_propagation: Option<libc::c_ulong>,
 }
 
 /// A device node a spec's linux.devices asks for.
@@ -153,6 +154,7 @@ impl Extras {
         plan.userns = self.userns;
         plan.cgroupns = self.cgroupns;
         plan.hooks = self.hooks;
+        plan.rootfs_propagation = self.rootfs_propagation;
         plan.limits.path = self.cgroups_path;
         if self.resources != SpecResources::default() {
             plan.limits.spec = Some(self.resources);
@@ -305,6 +307,14 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         warnings: ambient_warning(&caps).into_iter().collect(),
         userns,
         hooks,
+        rootfs_propagation: linux
+            .rootfs_propagation()
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                propagation(p).ok_or_else(|| invalid(&format!("linux.rootfsPropagation {p:?}")))
+            })
+            .transpose()?,
         cgroupns: linux
             .namespaces()
             .iter()
@@ -674,6 +684,22 @@ fn spec_mounts(spec: &Spec, dir: &Path) -> Result<Vec<Mount>, Error> {
     Ok(out)
 }
 
+/// A propagation as mount(2) flags: `rshared` is shared, recursively.
+fn propagation(p: &str) -> Option<libc::c_ulong> {
+    let (rec, kind) = match p.strip_prefix('r') {
+        Some(k) if !k.is_empty() => (libc::MS_REC, k),
+        _ => (0, p),
+    };
+    let flag = match kind {
+        "shared" => libc::MS_SHARED,
+        "slave" => libc::MS_SLAVE,
+        "private" => libc::MS_PRIVATE,
+        "unbindable" => libc::MS_UNBINDABLE,
+        _ => return None,
+    };
+    Some(flag | rec)
+}
+
 /// runc's rule: only sysctls the container's IPC, UTS or network
 /// namespace holds may be set; the rest would change the host.
 fn namespaced_sysctl(key: &str, netns: bool) -> bool {
@@ -716,4 +742,21 @@ fn rlimit_resource(t: PosixRlimitType) -> i32 {
         R::RlimitStack => libc::RLIMIT_STACK,
     };
     r as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn propagations_read_as_mount_flags_and_an_unknown_one_is_none() {
+        assert_eq!(propagation("rslave"), Some(libc::MS_SLAVE | libc::MS_REC));
+        assert_eq!(propagation("private"), Some(libc::MS_PRIVATE));
+        assert_eq!(
+            propagation("runbindable"),
+            Some(libc::MS_UNBINDABLE | libc::MS_REC)
+        );
+        assert_eq!(propagation("r"), None);
+        assert_eq!(propagation("sideways"), None);
+    }
 }

@@ -139,6 +139,8 @@ pub struct Plan {
     /// A cgroup namespace of its own, rooted at the container's cgroup:
     /// Docker's default on cgroup v2 (none on v1), or as a bundle says.
     pub cgroupns: bool,
+    /// A bundle's linux.rootfsPropagation, as mount(2) flags for "/".
+    pub rootfs_propagation: Option<libc::c_ulong>,
     /// A bundle's hooks that run in the runtime's namespaces.
     pub hooks: crate::hooks::Hooks,
     /// A bundle's user namespace: its ID maps, written by the parent.
@@ -731,6 +733,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             join_namespaces: Vec::new(),
             userns: None,
             hooks: Default::default(),
+            rootfs_propagation: None,
             cgroupns: hierarchy() == Hierarchy::V2,
             mounts_in_order: false,
             spec_nodes: Vec::new(),

@@ -459,6 +459,11 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
 
     pivot(&root)?;
     drop(root);
+    if let Some(flags) = plan.rootfs_propagation {
+        mount(None, c"/", None, flags, None).or_else(ctx(|| {
+            "set the root's propagation (linux.rootfsPropagation)".into()
+        }))?;
+    }
 
     if plan.read_only {
         remount(&c("/"), libc::MS_RDONLY).or_else(ctx(|| "make the root read-only".into()))?;
