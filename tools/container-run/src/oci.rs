@@ -691,10 +691,16 @@ fn features() -> serde_json::Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        "hooks": [],
-        "mountOptions": ["ro", "rw", "bind", "rbind", "nosuid", "nodev", "noexec", "strictatime", "noatime"],
+        // Those that run in the runtime's namespaces (crate::hooks).
+        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        // What mounts::MountOptions takes as flags (a tmpfs passes the rest
+        // to the kernel as data).
+        "mountOptions": ["ro", "rw", "bind", "rbind", "suid", "nosuid", "dev", "nodev",
+            "exec", "noexec", "strictatime", "noatime", "nodiratime", "relatime",
+            "shared", "rshared", "slave", "rslave", "private", "rprivate",
+            "unbindable", "runbindable"],
         "linux": {
-            "namespaces": ["mount", "pid", "ipc", "uts", "network"],
+            "namespaces": ["mount", "pid", "ipc", "uts", "network", "user", "cgroup"],
             "capabilities": slipway_common::container::caps::NAMES
                 .iter()
                 .map(|n| format!("CAP_{n}"))

@@ -154,14 +154,27 @@ fn a_created_container_is_deleted_whole_and_run_gives_the_status() {
     let dir = rt.env.path("spec");
     std::fs::create_dir_all(&dir).unwrap();
     rt.ok(&["spec", "--bundle", arg(&dir)]);
-    let cfg: serde_json::Value =
+    let cfg: oci_spec::runtime::Spec =
         serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
-    assert_eq!(cfg["root"]["path"], "rootfs");
-    let f: serde_json::Value = serde_json::from_str(&rt.ok(&["features"])).unwrap();
-    assert!(f["linux"]["capabilities"]
-        .as_array()
+    assert_eq!(cfg.root().as_ref().unwrap().path(), Path::new("rootfs"));
+    let f: oci_spec::runtime::Features = serde_json::from_str(&rt.ok(&["features"])).unwrap();
+    let linux = f.linux().clone().unwrap();
+    assert!(linux
+        .capabilities()
+        .clone()
         .unwrap()
-        .contains(&serde_json::json!("CAP_CHOWN")));
+        .contains(&"CAP_CHOWN".to_string()));
+    let ns = linux.namespaces().clone().unwrap();
+    assert!(ns.contains(&oci_spec::runtime::LinuxNamespaceType::User));
+    let hooks = f.hooks().clone().unwrap();
+    assert!(
+        hooks.contains(&"prestart".to_string()) && !hooks.contains(&"startContainer".to_string())
+    );
+    assert!(f
+        .mount_options()
+        .clone()
+        .unwrap()
+        .contains(&"rslave".to_string()));
 }
 
 #[test]
