@@ -92,6 +92,13 @@ fn os(what: &str) -> Error {
 
 /// Runs the exec; its status is ours without --detach.
 pub fn exec(s: &State, a: &ExecArgs) -> Result<u8, Error> {
+    // Until it execs, the child is a fork of us inside the container: run
+    // from a sealed copy (CVE-2019-5736). First, before anything that
+    // the exec would undo (the console socket's connection).
+    sealed::reexec_sealed("container-runtime").map_err(|source| Error::Os {
+        what: "run from a sealed copy of container-runtime".into(),
+        source,
+    })?;
     if a.preserve_fds > 0 {
         return Err(Error::Unsupported(
             "--preserve-fds is not supported yet".into(),
@@ -113,12 +120,6 @@ pub fn exec(s: &State, a: &ExecArgs) -> Result<u8, Error> {
     let spec = crate::bundle::read_spec(&bundle.join("config.json"))?;
     let process = process_of(&spec, a)?;
     let plan = plan(&spec, &process, a)?;
-    // Until it execs, the child is a fork of us inside the container: run
-    // from a sealed copy (CVE-2019-5736).
-    sealed::reexec_sealed("container-runtime").map_err(|source| Error::Os {
-        what: "run from a sealed copy of container-runtime".into(),
-        source,
-    })?;
     let ns = Namespaces::open(pid).map_err(|e| invalid(e.to_string()))?;
     if !s.alive() {
         return Err(invalid(format!("container {} is not running", a.id)));

@@ -505,3 +505,40 @@ fn hooks_in_the_runtime_namespace_get_the_state_at_each_step_and_a_failed_presta
     );
     assert_eq!(rt.ok(&["list", "-q"]), "");
 }
+
+#[test]
+fn exec_with_a_terminal_sends_its_master_to_the_console_socket() {
+    use std::io::Read;
+    let rt = Rt::new();
+    let b = rt.bundle("b", "exec sleep 60");
+    rt.create(&["--bundle", arg(&b), "t"]);
+    rt.ok(&["start", "t"]);
+    let sock = rt.env.path("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // The engine's side: take the master, read what the process writes.
+    let reader = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let master = slipway_common::container::tty::recv_fd(&std::os::fd::OwnedFd::from(conn))
+            .unwrap()
+            .expect("a pty master");
+        let mut f = std::fs::File::from(master);
+        let mut out = Vec::new();
+        // EIO once the process's side of the pty is closed.
+        let _ = f.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    let o = rt.out(&[
+        "exec",
+        "-t",
+        "--console-socket",
+        arg(&sock),
+        "t",
+        "sh",
+        "-c",
+        "tty; echo done",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let out = reader.join().unwrap();
+    assert!(out.contains("/dev/pts/") && out.contains("done"), "{out:?}");
+    rt.ok(&["delete", "--force", "t"]);
+}
