@@ -53,7 +53,8 @@ pub struct Cli {
     /// not systemd units, either way.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// More detail in --log.
+    /// Also log each command line and how it ended, at level debug (to
+    /// --log, else stderr).
     #[arg(long, global = true)]
     pub debug: bool,
     #[command(subcommand)]
@@ -167,7 +168,18 @@ pub fn main() -> std::process::ExitCode {
             if let Some(l) = &log {
                 let _ = LOG.set(l.clone());
             }
+            let debug = cli.debug;
+            let line = std::env::args().collect::<Vec<_>>().join(" ");
+            if debug {
+                log_at("debug", &format!("run: {line}"));
+            }
             let r = run(cli);
+            if debug {
+                match &r {
+                    Ok(code) => log_at("debug", &format!("done ({code}): {line}")),
+                    Err(e) => log_at("debug", &format!("failed ({e}): {line}")),
+                }
+            }
             if let (Err(e), Some((path, format))) = (&r, &log) {
                 write_log(path, *format, "error", &e.to_string());
             }
@@ -182,9 +194,14 @@ static LOG: std::sync::OnceLock<(PathBuf, LogFormat)> = std::sync::OnceLock::new
 /// A warning: to --log when there is one (the engine reads it; the
 /// container's output is no place for it), else to stderr.
 fn warn(msg: &str) {
+    log_at("warning", msg);
+}
+
+/// A line at `level` to --log, else stderr.
+fn log_at(level: &str, msg: &str) {
     match LOG.get() {
-        Some((path, format)) => write_log(path, *format, "warning", msg),
-        None => eprintln!("container-runtime: warning: {msg}"),
+        Some((path, format)) => write_log(path, *format, level, msg),
+        None => eprintln!("container-runtime: {level}: {msg}"),
     }
 }
 

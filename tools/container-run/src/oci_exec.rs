@@ -190,23 +190,21 @@ fn process_of(spec: &Spec, a: &ExecArgs) -> Result<Process, Error> {
         let extra: oci_spec::runtime::Capabilities = serde_json::to_value(&a.cap)
             .and_then(serde_json::from_value)
             .map_err(|e| invalid(format!("--cap: {e}")))?;
+        // As runc exec --cap: added to the bounding, effective and
+        // permitted sets.
         let mut caps = p.capabilities().clone().unwrap_or_default();
-        for set in [
-            caps.bounding().clone(),
-            caps.effective().clone(),
-            caps.permitted().clone(),
-        ]
-        .iter()
-        .enumerate()
-        {
-            let mut v = set.1.clone().unwrap_or_default();
-            v.extend(extra.iter().copied());
-            match set.0 {
-                0 => caps.set_bounding(Some(v)),
-                1 => caps.set_effective(Some(v)),
-                _ => caps.set_permitted(Some(v)),
-            };
-        }
+        let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+            Some(
+                set.clone()
+                    .unwrap_or_default()
+                    .union(&extra)
+                    .copied()
+                    .collect(),
+            )
+        };
+        caps.set_bounding(add(caps.bounding()));
+        caps.set_effective(add(caps.effective()));
+        caps.set_permitted(add(caps.permitted()));
         p.set_capabilities(Some(caps));
     }
     Ok(p)

@@ -542,3 +542,66 @@ fn exec_with_a_terminal_sends_its_master_to_the_console_socket() {
     assert!(out.contains("/dev/pts/") && out.contains("done"), "{out:?}");
     rt.ok(&["delete", "--force", "t"]);
 }
+
+#[test]
+fn exec_flags_change_the_containers_process_and_debug_logs_each_command() {
+    let rt = Rt::new();
+    let b = rt.bundle("b", "exec sleep 60");
+    rt.create(&["--bundle", arg(&b), "f"]);
+    rt.ok(&["start", "f"]);
+    let probe = "id -u; id -G; echo $GREETING; grep -E 'CapBnd|NoNewPrivs' /proc/self/status";
+    let plain = rt.ok(&["exec", "f", "sh", "-c", probe]);
+    let flagged = rt.ok(&[
+        "exec",
+        "-u",
+        "1000:1000",
+        "-g",
+        "5",
+        "-e",
+        "GREETING=hi",
+        "--cap",
+        "CAP_SYS_ADMIN",
+        "--no-new-privs",
+        "f",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    let lines: Vec<&str> = flagged.lines().collect();
+    assert_eq!(&lines[..3], ["1000", "1000 5", "hi"], "{flagged}");
+    let bounding = |out: &str| {
+        let l = out.lines().find(|l| l.starts_with("CapBnd:")).unwrap();
+        u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    // CAP_SYS_ADMIN (21) added to what the container's process has.
+    assert_eq!(bounding(&plain) & (1 << 21), 0, "{plain}");
+    assert_eq!(
+        bounding(&flagged),
+        bounding(&plain) | (1 << 21),
+        "{flagged}"
+    );
+    assert!(flagged.contains("NoNewPrivs:\t1"), "{flagged}");
+
+    let log = rt.env.path("debug.log");
+    let o = rt.out(&[
+        "--debug",
+        "--log",
+        arg(&log),
+        "--log-format",
+        "json",
+        "state",
+        "nope",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let levels: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["level"].to_string())
+        .collect();
+    assert_eq!(
+        levels,
+        ["\"debug\"", "\"debug\"", "\"error\""],
+        "{levels:?}"
+    );
+    rt.ok(&["delete", "--force", "f"]);
+}
