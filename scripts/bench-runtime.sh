@@ -37,10 +37,7 @@ crun_on_hybrid_cgroups
 WORK=$(mktemp -d /dev/shm/slipway-bench-runtime.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 export SLIPWAY_STORE=$WORK/store
-busybox_rootfs "$WORK/rootfs"
-tar -C "$WORK/rootfs" -cf "$WORK/busybox.tar" .
-"$BIN/image-assemble" -q --tag busybox:bench --cmd sh "$WORK/busybox.tar" >/dev/null
-umoci unpack --image "$SLIPWAY_STORE:docker.io/library/busybox:bench" "$WORK/bundle" >/dev/null
+busybox_bench_bundle "$BIN" "$WORK"
 
 python3 - "$WORK" "$RUNS" "$BIN/container-runtime" "$(command -v runc)" "$(command -v crun)" <<'EOF'
 import json, os, statistics, subprocess, sys, time

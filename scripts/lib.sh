@@ -99,3 +99,14 @@ stop_registry() {
         REG_PID=
     fi
 }
+
+# busybox_bench_bundle BIN WORK: busybox:bench in the store $SLIPWAY_STORE
+# (made with BIN's image-assemble) and unpacked by umoci as the runtime
+# bundle WORK/bundle, for the runtime benchmarks.
+busybox_bench_bundle() {
+    local bin=$1 work=$2
+    busybox_rootfs "$work/rootfs"
+    tar -C "$work/rootfs" -cf "$work/busybox.tar" .
+    "$bin/image-assemble" -q --tag busybox:bench --cmd sh "$work/busybox.tar" >/dev/null
+    umoci unpack --image "$SLIPWAY_STORE:docker.io/library/busybox:bench" "$work/bundle" >/dev/null
+}
