@@ -231,6 +231,31 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Keeps the `n` descriptors after stderr a caller passes on (runc's
+/// --preserve-fds) open across exec, and marks every later one
+/// close-on-exec.
+pub fn pass_fds(n: u32) -> io::Result<()> {
+    for fd in 3..3 + n as i32 {
+        // SAFETY: fcntl with integer arguments.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    cloexec_from(3 + n)
+}
+
+/// Refuses --preserve-fds N unless 3 up to 3+N are all open now, before
+/// we open anything: a gap would pass on a file of ours instead.
+pub fn check_passed_fds(n: u32) -> Result<(), String> {
+    for fd in 3..3 + n as i32 {
+        // SAFETY: fcntl with integer arguments.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(format!("--preserve-fds {n}: descriptor {fd} is not open"));
+        }
+    }
+    Ok(())
+}
+
 /// The signals a user sends to the runtime that are meant for the
 /// container's process; the runtime blocks them and passes them on.
 pub const FORWARDED_SIGNALS: &[libc::c_int] = &[
@@ -365,6 +390,8 @@ pub struct SpecPrivileges {
     pub caps: caps::CapSets,
     pub no_new_privs: bool,
     pub seccomp: Option<Filter>,
+    /// How many descriptors after stderr the process keeps.
+    pub pass_fds: u32,
 }
 
 /// Becomes `user` with what the spec gives, and installs its filter: last
@@ -378,7 +405,7 @@ pub fn drop_privileges_as_spec(user: &User, spec: &SpecPrivileges) -> Result<(),
     }
     caps::drop_bounding(spec.caps.bounding).map_err(|e| format!("drop capabilities: {e}"))?;
     reset_signals();
-    cloexec_from(3).map_err(|e| format!("close descriptors: {e}"))?;
+    pass_fds(spec.pass_fds).map_err(|e| format!("close descriptors: {e}"))?;
     if let (false, Some(f)) = (spec.no_new_privs, &spec.seccomp) {
         f.install()
             .map_err(|e| format!("install the bundle's seccomp filter: {e}"))?;

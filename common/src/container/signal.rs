@@ -38,6 +38,14 @@ const NAMES: &[(&str, libc::c_int)] = &[
 ];
 
 /// Parses a signal name or number.
+/// SIGTERM for 15; the number for one without a name.
+pub fn name(sig: libc::c_int) -> String {
+    match NAMES.iter().find(|(_, n)| *n == sig) {
+        Some((name, _)) => format!("SIG{name}"),
+        None => format!("signal {sig}"),
+    }
+}
+
 pub fn parse(s: &str) -> Result<libc::c_int, String> {
     let bad = || format!("invalid signal: {s}");
     if let Ok(n) = s.parse::<libc::c_int>() {

@@ -281,6 +281,14 @@ impl Containers {
 
     fn remove_here(&self, id: &str) -> Result<(), StateError> {
         let dir = self.dir(id);
+        // A container in the host's mount namespace left its mounts here
+        // (a volume among them): removing through them would remove the
+        // host's files.
+        crate::mount::detach_all_under(&dir).map_err(|source| IoError {
+            op: "unmount what is mounted under",
+            path: dir.clone(),
+            source,
+        })?;
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -44,6 +44,9 @@ pub struct Extras {
     pub resources: SpecResources,
     /// Namespaces joined by path: (kind as /proc names it, path).
     pub joins: Vec<(String, std::path::PathBuf)>,
+    /// The CLONE_NEW* flags of the namespaces the spec leaves out: the
+    /// container shares ours.
+    pub host_namespaces: libc::c_int,
     /// What the spec asks that will not be done, as runc warns of it.
     pub warnings: Vec<String>,
     /// A user namespace's ID maps.
@@ -136,12 +139,10 @@ impl Extras {
     pub fn apply(self, plan: &mut Plan) {
         // Exactly the spec's environment: no PATH or HOSTNAME of ours.
         plan.env = self.env;
-        if let Some(m) = self.masked {
-            plan.masked = m;
-        }
-        if let Some(r) = self.readonly {
-            plan.readonly = r;
-        }
+        // Docker's lists are for `container-run IMAGE`: a spec without
+        // them masks nothing, as under runc.
+        plan.masked = self.masked.unwrap_or_default();
+        plan.readonly = self.readonly.unwrap_or_default();
         plan.extra_groups = self.groups;
         plan.rlimits = self.rlimits;
         plan.spec_privileges = Some(self.privileges);
@@ -151,6 +152,7 @@ impl Extras {
         plan.mounts = self.mounts;
         plan.mounts_in_order = true;
         plan.join_namespaces = self.joins;
+        plan.host_namespaces = self.host_namespaces;
         plan.userns = self.userns;
         plan.cgroupns = self.cgroupns;
         plan.hooks = self.hooks;
@@ -247,7 +249,28 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
     a.hostname = spec.hostname().clone();
     let default_linux = Linux::default();
     let linux = spec.linux().as_ref().unwrap_or(&default_linux);
-    let (netns, joins, userns) = namespaces(linux, &mut a)?;
+    let Nss {
+        netns,
+        joins,
+        userns,
+        host,
+    } = namespaces(linux, &mut a)?;
+    if host & libc::CLONE_NEWUTS != 0 && a.hostname.as_ref().is_some_and(|h| !h.is_empty()) {
+        return Err(invalid(
+            "hostname: the container shares the host's UTS namespace, whose name is not its to set",
+        ));
+    }
+    let paths = [linux.masked_paths(), linux.readonly_paths()];
+    if host & libc::CLONE_NEWNS != 0
+        && paths
+            .iter()
+            .any(|p| p.as_ref().is_some_and(|p| !p.is_empty()))
+    {
+        // They would be mounts over the host's own /proc and /sys.
+        return Err(invalid(
+            "linux.maskedPaths and readonlyPaths need a mount namespace of the container's own",
+        ));
+    }
     // A spec without a seccomp section gets no filter, as from runc; one
     // with a section gets exactly its profile.
     a.security_opt.push("seccomp=unconfined".into());
@@ -264,7 +287,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
     };
     let mut sysctls = Vec::new();
     for (k, v) in linux.sysctl().iter().flatten() {
-        if !namespaced_sysctl(k, netns) {
+        if !namespaced_sysctl(k, netns, host) {
             return Err(unsupported(format!(
                 "linux.sysctl {k}: not a sysctl of the container's own namespaces"
             )));
@@ -285,6 +308,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
             caps,
             no_new_privs: process.no_new_privileges() == Some(true),
             seccomp,
+            pass_fds: 0,
         },
         sysctls,
         device_rules: linux
@@ -304,6 +328,7 @@ pub fn to_args(args: &Args, dir: &Path) -> Result<(Args, Extras), Error> {
         mounts,
         resources,
         joins,
+        host_namespaces: host,
         warnings: ambient_warning(&caps).into_iter().collect(),
         userns,
         hooks,
@@ -457,11 +482,20 @@ pub(crate) fn cap_names(set: &Option<oci_spec::runtime::Capabilities>) -> Vec<St
 /// Namespaces to join: (kind as /proc names it, path).
 type Joins = Vec<(String, std::path::PathBuf)>;
 
-/// The namespaces: the ones container-run always makes must be asked
-/// for, new or joined by path (but for a user namespace), and a new
-/// network namespace means no network. Whether the container has a
-/// network namespace of its own, and those it joins.
-fn namespaces(linux: &Linux, a: &mut Args) -> Result<(bool, Joins, Option<IdMaps>), Error> {
+/// What the spec's linux.namespaces say.
+struct Nss {
+    /// A network namespace of its own (new or joined).
+    netns: bool,
+    joins: Joins,
+    userns: Option<IdMaps>,
+    /// The mount, PID, IPC and UTS namespaces it leaves out: ours, shared.
+    host: libc::c_int,
+}
+
+/// The namespaces, new or joined by path (but for a user namespace); a
+/// new network namespace means no network; the mount, PID, IPC and UTS
+/// namespaces left out are shared with the runtime, as runc shares them.
+fn namespaces(linux: &Linux, a: &mut Args) -> Result<Nss, Error> {
     if linux.intel_rdt().is_some() {
         return Err(unsupported("linux.intelRdt"));
     }
@@ -486,11 +520,15 @@ fn namespaces(linux: &Linux, a: &mut Args) -> Result<(bool, Joins, Option<IdMaps
         }
         kinds.push(kind);
     }
-    for needed in [N::Mount, N::Pid, N::Ipc, N::Uts] {
-        if !kinds.contains(&needed) {
-            return Err(unsupported(format!(
-                "sharing the host's {needed} namespace"
-            )));
+    let mut host = 0;
+    for (kind, flag) in [
+        (N::Mount, libc::CLONE_NEWNS),
+        (N::Pid, libc::CLONE_NEWPID),
+        (N::Ipc, libc::CLONE_NEWIPC),
+        (N::Uts, libc::CLONE_NEWUTS),
+    ] {
+        if !kinds.contains(&kind) {
+            host |= flag;
         }
     }
     let userns = id_maps(linux, kinds.contains(&N::User))?;
@@ -504,7 +542,12 @@ fn namespaces(linux: &Linux, a: &mut Args) -> Result<(bool, Joins, Option<IdMaps
     // A joined network namespace is used as it is: nothing set up in it.
     let joined_net = joins.iter().any(|(k, _)| k == "net");
     a.network = if netns && !joined_net { "none" } else { "host" }.into();
-    Ok((netns, joins, userns))
+    Ok(Nss {
+        netns,
+        joins,
+        userns,
+        host,
+    })
 }
 
 /// A user namespace's maps: both given with one, neither without, as runc
@@ -702,7 +745,9 @@ fn propagation(p: &str) -> Option<libc::c_ulong> {
 
 /// runc's rule: only sysctls the container's IPC, UTS or network
 /// namespace holds may be set; the rest would change the host.
-fn namespaced_sysctl(key: &str, netns: bool) -> bool {
+fn namespaced_sysctl(key: &str, netns: bool, host: libc::c_int) -> bool {
+    let ipc = host & libc::CLONE_NEWIPC == 0;
+    let uts = host & libc::CLONE_NEWUTS == 0;
     const IPC: &[&str] = &[
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -713,10 +758,8 @@ fn namespaced_sysctl(key: &str, netns: bool) -> bool {
         "kernel.shmmni",
         "kernel.shm_rmid_forced",
     ];
-    IPC.contains(&key)
-        || key.starts_with("fs.mqueue.")
-        || key == "kernel.domainname"
-        || key == "kernel.hostname"
+    (ipc && (IPC.contains(&key) || key.starts_with("fs.mqueue.")))
+        || (uts && (key == "kernel.domainname" || key == "kernel.hostname"))
         || (netns && key.starts_with("net."))
 }
 

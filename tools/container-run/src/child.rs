@@ -159,19 +159,15 @@ fn setup_and_exec(
             return Err(os("new cgroup namespace"));
         }
     }
-    // Keys are not namespaced: a session keyring of its own keeps the
-    // container away from the one it was started from, as runc does.
-    let ring = std::ffi::CString::new(format!("_ses.{}", &plan.id[..12.min(plan.id.len())]))
-        .map_err(fail)?;
-    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    // SAFETY: keyctl with a valid C string.
-    if unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, ring.as_ptr()) } < 0 {
-        return Err(os("join a session keyring of its own"));
+    if plan.new_keyring {
+        join_new_keyring(&plan.id)?;
     }
-    let host = plan.hostname.as_bytes();
-    // SAFETY: pointer and length of a live buffer.
-    if unsafe { libc::sethostname(host.as_ptr().cast(), host.len()) } < 0 {
-        return Err(os("set the hostname"));
+    if plan.host_namespaces & libc::CLONE_NEWUTS == 0 {
+        let host = plan.hostname.as_bytes();
+        // SAFETY: pointer and length of a live buffer.
+        if unsafe { libc::sethostname(host.as_ptr().cast(), host.len()) } < 0 {
+            return Err(os("set the hostname"));
+        }
     }
     if plan.network != Network::Host {
         net::loopback_up().map_err(|e| fail(format!("bring up loopback: {e}")))?;
@@ -247,6 +243,11 @@ fn setup_and_exec(
         wait_for_start(&fifo, err)?;
         *waited = true;
     }
+    let hooks = &plan.hooks;
+    if !hooks.start_container.is_empty() {
+        let state = hooks.identity.state("created");
+        crate::hooks::run("startContainer", &hooks.start_container, &state).map_err(fail)?;
+    }
     match &plan.spec_privileges {
         Some(sp) => process::drop_privileges_as_spec(&user, sp).map_err(fail)?,
         None => {
@@ -266,4 +267,16 @@ fn setup_and_exec(
         code: e.code,
         msg: e.message,
     })
+}
+
+/// Keys are not namespaced: a session keyring of its own keeps the
+/// container away from the one it was started from, as runc does.
+fn join_new_keyring(id: &str) -> Result<(), Fail> {
+    let ring = std::ffi::CString::new(format!("_ses.{}", &id[..12.min(id.len())])).map_err(fail)?;
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl with a valid C string.
+    if unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, ring.as_ptr()) } < 0 {
+        return Err(os("join a session keyring of its own"));
+    }
+    Ok(())
 }

@@ -151,6 +151,13 @@ pub struct Plan {
     pub umask: Option<u32>,
     /// A bundle's linux.devices: nodes made in the container's /dev.
     pub spec_nodes: Vec<crate::bundle::Node>,
+    /// A session keyring of its own (all but runc's --no-new-keyring).
+    pub new_keyring: bool,
+    /// Enter the root with MS_MOVE and chroot (runc's --no-pivot).
+    pub no_pivot: bool,
+    /// CLONE_NEW* flags of the namespaces shared with the runtime (a
+    /// bundle that leaves them out): not made.
+    pub host_namespaces: libc::c_int,
 }
 
 /// A host device node given to the container (`--device`).
@@ -232,6 +239,10 @@ pub struct Prepared {
     pub own_work: Option<PathBuf>,
     /// Keeps gc off the layers until the root is mounted: drop it then.
     pub layers_lock: Option<FileLock>,
+    /// Where `container-runtime run --pid-file` wants the PID once started.
+    pub pid_file: Option<PathBuf>,
+    /// Where `container-runtime run --console-socket` wants the terminal.
+    pub console: Option<std::os::fd::OwnedFd>,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -737,12 +748,17 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             cgroupns: hierarchy() == Hierarchy::V2,
             mounts_in_order: false,
             spec_nodes: Vec::new(),
+            new_keyring: true,
+            no_pivot: false,
+            host_namespaces: 0,
         },
         state,
         containers,
         container_dir: dir,
         own_work,
         layers_lock,
+        pid_file: None,
+        console: None,
     })
 }
 

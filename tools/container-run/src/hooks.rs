@@ -1,10 +1,12 @@
-//! A bundle's hooks that run in the runtime's namespaces: prestart and
-//! createRuntime while the container is created (its namespaces exist,
-//! its process has not gone on), poststart once its process runs,
-//! poststop once it is deleted. Each gets the container's state on stdin,
-//! as runtime-spec config.md#posix-platform-hooks says. The hooks that run
-//! in the container's namespaces (createContainer, startContainer) are
-//! refused by name when the bundle is read.
+//! A bundle's hooks, each given the container's state on stdin as
+//! runtime-spec config.md#posix-platform-hooks says. In the runtime's
+//! namespaces: prestart and createRuntime while the container is created
+//! (its namespaces exist, its process has not gone on), poststart once
+//! its process runs, poststop once it is deleted. In the container's, run
+//! by its own process as runc's init runs them: createContainer once its
+//! mounts are made and before pivot_root (the path is the host's),
+//! startContainer after `start` and before the command (the path is the
+//! container's).
 
 use crate::Error;
 use std::io::Write;
@@ -28,6 +30,28 @@ pub struct Hooks {
     pub create_runtime: Vec<Hook>,
     pub poststart: Vec<Hook>,
     pub poststop: Vec<Hook>,
+    pub create_container: Vec<Hook>,
+    pub start_container: Vec<Hook>,
+    /// What the container's own process says of itself to its hooks.
+    pub identity: Identity,
+}
+
+/// The state fields the container's process cannot learn itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub id: String,
+    pub bundle: Option<PathBuf>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl Identity {
+    /// The state for a hook the container's process runs: its PID as it
+    /// sees it, as runc's init gives it.
+    pub fn state(&self, status: &str) -> String {
+        // SAFETY: getpid cannot fail.
+        let pid = unsafe { libc::getpid() };
+        state(&self.id, status, pid, &self.bundle, &self.annotations)
+    }
 }
 
 fn list(hooks: &Option<Vec<oci_spec::runtime::Hook>>) -> Vec<Hook> {
@@ -45,27 +69,22 @@ fn list(hooks: &Option<Vec<oci_spec::runtime::Hook>>) -> Vec<Hook> {
 
 impl Hooks {
     pub fn from_spec(h: &oci_spec::runtime::Hooks) -> Result<Hooks, Error> {
-        for (name, v) in [
-            ("createContainer", h.create_container()),
-            ("startContainer", h.start_container()),
-        ] {
-            if v.as_ref().is_some_and(|v| !v.is_empty()) {
-                return Err(Error::Unsupported(format!(
-                    "bundle config.json: hooks.{name} (run in the container's namespaces) is not supported"
-                )));
-            }
-        }
         let hooks = Hooks {
             prestart: list(h.prestart()),
             create_runtime: list(h.create_runtime()),
             poststart: list(h.poststart()),
             poststop: list(h.poststop()),
+            create_container: list(h.create_container()),
+            start_container: list(h.start_container()),
+            identity: Identity::default(),
         };
         for hook in [
             &hooks.prestart,
             &hooks.create_runtime,
             &hooks.poststart,
             &hooks.poststop,
+            &hooks.create_container,
+            &hooks.start_container,
         ]
         .into_iter()
         .flatten()

@@ -12,6 +12,7 @@ mod hooks;
 mod init;
 mod initlayer;
 mod mounts;
+mod moveroot;
 mod net;
 pub mod oci;
 mod oci_exec;

@@ -315,8 +315,11 @@ fn bind_mount(
 
 /// Assembles the root at the plan's mountpoint and moves into it.
 pub fn setup(plan: &Plan) -> io::Result<()> {
-    mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
-        .or_else(ctx(|| "make / private".into()))?;
+    let host_ns = plan.host_namespaces & libc::CLONE_NEWNS != 0;
+    if !host_ns {
+        mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
+            .or_else(ctx(|| "make / private".into()))?;
+    }
     // Device nodes work only where we put them: every other mount is
     // nodev, so a node made with CAP_MKNOD (a host disk, say) cannot be
     // opened. This is the policy Docker's device cgroup enforces, without
@@ -346,6 +349,12 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
                 remount(&mp, nodev).or_else(ctx(|| format!("remount {} nodev", dir.display())))?;
             }
         }
+    }
+    if host_ns {
+        // Nothing mounted under the root reaches the host's other mounts
+        // (the bundle's directory the root is bound from, say).
+        mount(None, &mp, None, libc::MS_REC | libc::MS_PRIVATE, None)
+            .or_else(ctx(|| "make the root private".into()))?;
     }
     // SAFETY: valid C string.
     let raw = unsafe {
@@ -457,7 +466,22 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
         }
     }
 
-    pivot(&root)?;
+    // In the container's namespaces, on the host's root still.
+    let hooks = &plan.hooks;
+    if !hooks.create_container.is_empty() {
+        let state = hooks.identity.state("creating");
+        crate::hooks::run("createContainer", &hooks.create_container, &state)
+            .map_err(io::Error::other)?;
+    }
+    if host_ns {
+        // The host's mount namespace: pivot_root would move every
+        // process's root; chroot moves ours, as runc does then.
+        crate::moveroot::chroot(&root)?;
+    } else if plan.no_pivot {
+        crate::moveroot::move_root(&root, &plan.mountpoint)?;
+    } else {
+        pivot(&root)?;
+    }
     drop(root);
     if let Some(flags) = plan.rootfs_propagation {
         mount(None, c"/", None, flags, None).or_else(ctx(|| {

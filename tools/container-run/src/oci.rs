@@ -131,14 +131,14 @@ pub struct CreateArgs {
     /// With process.terminal: send the terminal's master to this socket.
     #[arg(long = "console-socket", value_name = "SOCK")]
     pub console_socket: Option<PathBuf>,
-    /// Not supported: the root is always entered with pivot_root.
+    /// Enter the root by moving it over / and chroot, not pivot_root (for
+    /// a root on the initramfs; weaker: the host's mounts stay beneath).
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
-    /// Accepted, as runc: the container joins a session keyring of its
-    /// own either way.
+    /// Keep the caller's session keyring rather than join a new one.
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
-    /// Not supported yet: pass this many descriptors after stdio.
+    /// Pass on this many descriptors after stderr (3 to 3+N-1).
     #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,
     pub id: String,
@@ -157,6 +157,7 @@ pub struct RunArgs {
 /// container-runtime's main: runc's exit codes (1 on any failure of our
 /// own), errors also to --log.
 pub fn main() -> std::process::ExitCode {
+    RUNTIME.store(true, std::sync::atomic::Ordering::Relaxed);
     slipway_common::cli::main_status(
         "container-runtime",
         slipway_common::cli::Codes {
@@ -186,6 +187,14 @@ pub fn main() -> std::process::ExitCode {
             r
         },
     )
+}
+
+/// Set when this process is container-runtime: a failed setup is then
+/// one of our errors (exit 1, as runc's), not the command's status 125.
+static RUNTIME: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn is_runtime() -> bool {
+    RUNTIME.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// --log and its format, once the command line is read.
@@ -235,6 +244,11 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         slipway_common::container::process::FORWARDED_SIGNALS,
     );
     let root = &cli.root;
+    let passed = match &cli.cmd {
+        Cmd::Create(c) | Cmd::Run(RunArgs { create: c, .. }) => c.preserve_fds,
+        _ => 0,
+    };
+    slipway_common::container::process::check_passed_fds(passed).map_err(invalid)?;
     match cli.cmd {
         Cmd::Create(c) => {
             create(root, &c)?;
@@ -282,16 +296,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
 /// The container's plan from its bundle, its state under `root` named
 /// by the runc ID.
 fn prepare(root: &Path, c: &CreateArgs) -> Result<Prepared, Error> {
-    if c.no_pivot {
-        return Err(Error::Unsupported(
-            "--no-pivot is not supported: the root is always entered with pivot_root".into(),
-        ));
-    }
-    if c.preserve_fds > 0 {
-        return Err(Error::Unsupported(
-            "--preserve-fds is not supported yet".into(),
-        ));
-    }
     let bundle = std::fs::canonicalize(&c.bundle)
         .map_err(os(format!("find the bundle {}", c.bundle.display())))?;
     let base = Args::try_parse_from([
@@ -311,8 +315,18 @@ fn prepare(root: &Path, c: &CreateArgs) -> Result<Prepared, Error> {
     let mut p = config::prepare(&a)?;
     p.state.process.env = extras.env.clone();
     extras.apply(&mut p.plan);
+    if let Some(sp) = &mut p.plan.spec_privileges {
+        sp.pass_fds = c.preserve_fds;
+    }
+    p.plan.new_keyring = !c.no_new_keyring;
+    p.plan.no_pivot = c.no_pivot;
     p.state.bundle = Some(bundle.clone());
     p.state.annotations = annotations(&bundle);
+    p.plan.hooks.identity = crate::hooks::Identity {
+        id: c.id.clone(),
+        bundle: p.state.bundle.clone(),
+        annotations: p.state.annotations.clone(),
+    };
     let _ = p.containers.save(&p.state);
     Ok(p)
 }
@@ -330,15 +344,17 @@ fn annotations(bundle: &Path) -> std::collections::BTreeMap<String, String> {
 /// goes to the caller's console socket.
 fn stdio(c: &CreateArgs) -> Result<Stdio, Error> {
     match &c.console_socket {
-        Some(path) => {
-            let s = std::os::unix::net::UnixStream::connect(path).map_err(os(format!(
-                "connect to the console socket {}",
-                path.display()
-            )))?;
-            Ok(Stdio::tty(OwnedFd::from(s)))
-        }
+        Some(path) => Ok(Stdio::tty(console(path)?)),
         None => Ok(Stdio::inherit()),
     }
+}
+
+fn console(path: &Path) -> Result<OwnedFd, Error> {
+    let s = std::os::unix::net::UnixStream::connect(path).map_err(os(format!(
+        "connect to the console socket {}",
+        path.display()
+    )))?;
+    Ok(OwnedFd::from(s))
 }
 
 fn create(root: &Path, c: &CreateArgs) -> Result<(), Error> {
@@ -568,18 +584,16 @@ fn kill_and_wait(s: &State) {
 }
 
 fn run_foreground(root: &Path, c: &CreateArgs) -> Result<u8, Error> {
-    let p = prepare(root, c)?;
-    if p.plan.tty {
-        let containers = Containers::open(root)?;
-        remove(&containers, &p.state);
-        return Err(Error::Unsupported(
-            "run with process.terminal is not supported yet: use create --console-socket".into(),
-        ));
-    }
-    if c.pid_file.is_some() {
-        return Err(Error::Unsupported(
-            "run --pid-file is not supported yet: use create --pid-file, then start".into(),
-        ));
+    let mut p = prepare(root, c)?;
+    p.pid_file = c.pid_file.clone();
+    if let (true, Some(path)) = (p.plan.tty, &c.console_socket) {
+        match console(path) {
+            Ok(s) => p.console = Some(s),
+            Err(e) => {
+                remove(&p.containers, &p.state);
+                return Err(e);
+            }
+        }
     }
     let id = p.state.id.clone();
     let containers = Containers::open(root)?;
@@ -708,8 +722,8 @@ fn features() -> serde_json::Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        // Those that run in the runtime's namespaces (crate::hooks).
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        // As crate::hooks runs them.
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         // What mounts::MountOptions takes as flags (a tmpfs passes the rest
         // to the kernel as data).
         "mountOptions": ["ro", "rw", "bind", "rbind", "suid", "nosuid", "dev", "nodev",

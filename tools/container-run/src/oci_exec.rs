@@ -51,7 +51,7 @@ pub struct ExecArgs {
     pub cap: Vec<String>,
     #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
-    /// Not supported yet: pass this many descriptors after stdio.
+    /// Pass on this many descriptors after stderr (3 to 3+N-1).
     #[arg(long = "preserve-fds", value_name = "N", default_value_t = 0)]
     pub preserve_fds: u32,
     /// Not supported: there is no AppArmor here.
@@ -92,6 +92,7 @@ fn os(what: &str) -> Error {
 
 /// Runs the exec; its status is ours without --detach.
 pub fn exec(s: &State, a: &ExecArgs) -> Result<u8, Error> {
+    process::check_passed_fds(a.preserve_fds).map_err(invalid)?;
     // Until it execs, the child is a fork of us inside the container: run
     // from a sealed copy (CVE-2019-5736). First, before anything that
     // the exec would undo (the console socket's connection).
@@ -99,11 +100,6 @@ pub fn exec(s: &State, a: &ExecArgs) -> Result<u8, Error> {
         what: "run from a sealed copy of container-runtime".into(),
         source,
     })?;
-    if a.preserve_fds > 0 {
-        return Err(Error::Unsupported(
-            "--preserve-fds is not supported yet".into(),
-        ));
-    }
     if a.apparmor.is_some() || a.process_label.is_some() {
         return Err(Error::Unsupported(
             "AppArmor profiles and SELinux labels are not supported".into(),
@@ -259,6 +255,7 @@ fn plan(spec: &Spec, p: &Process, a: &ExecArgs) -> Result<Plan, Error> {
             caps,
             no_new_privs: p.no_new_privileges() == Some(true),
             seccomp,
+            pass_fds: a.preserve_fds,
         },
         rlimits: crate::bundle::rlimits(p),
         umask: u.umask(),

@@ -107,7 +107,7 @@ impl Container {
             libc::CLONE_NEWIPC,
             libc::CLONE_NEWPID,
         ] {
-            if !joined.joins(f) {
+            if !joined.joins(f) && plan.host_namespaces & f == 0 {
                 flags |= f;
             }
         }
@@ -214,6 +214,17 @@ impl Container {
             return Err(os("start the container"));
         }
         drop(go);
+        // Stop and kill find it by its PID while it is set up.
+        {
+            let s = &mut self.p.state;
+            s.pid = Some(pid);
+            s.pid_start = process_start(pid);
+            let _ = self.p.containers.save(s);
+        }
+        if let Err(e) = wait_for_setup(&err_rd) {
+            kill_and_reap();
+            return Err(e);
+        }
         // The error pipe closes on exec; a message means setup failed,
         // and CREATED alone that it waits on its exec FIFO.
         let mut err_rd = std::fs::File::from(err_rd);
@@ -325,7 +336,9 @@ pub fn run(p: Prepared) -> Result<u8, Error> {
     let with_tty = p.plan.tty;
     let interactive = p.plan.interactive;
     let mut c = Container::new(p)?;
-    let (stdio, sock) = if with_tty {
+    let (stdio, sock) = if let Some(console) = c.p.console.take() {
+        (Stdio::tty(console), None)
+    } else if with_tty {
         let (ours, theirs) = match tty::socketpair() {
             Ok(pair) => pair,
             Err(source) => {
@@ -345,6 +358,9 @@ pub fn run(p: Prepared) -> Result<u8, Error> {
         Ok(Started::Running(pid) | Started::Created(pid)) => pid,
         Ok(Started::Failed(code, msg)) => {
             c.finish(None);
+            if crate::oci::is_runtime() {
+                return Err(Error::Invalid(slipway_common::cli::one_line(&msg)));
+            }
             eprintln!(
                 "container-run: error: {}",
                 slipway_common::cli::one_line(&msg)
@@ -356,6 +372,13 @@ pub fn run(p: Prepared) -> Result<u8, Error> {
             return Err(e);
         }
     };
+    if let Some(f) = c.p.pid_file.clone() {
+        if let Err(e) = crate::oci::write_pid_file(&f, pid) {
+            process::kill_and_reap(pid);
+            c.finish(None);
+            return Err(e);
+        }
+    }
     let master = sock.and_then(|s| tty::recv_fd(&s).ok().flatten());
     let hooks = c.p.plan.hooks.clone();
     let state = |status: &str, pid| {
@@ -665,4 +688,81 @@ fn log_lines(bytes: &[u8], stream: &str) -> Vec<u8> {
         out.push(b'\n');
     }
     out
+}
+
+/// Waits until the container's setup says something on the error pipe
+/// (or closes it by exec'ing), or until we are told to stop: a setup that
+/// hangs (on a volume's dead NFS server, a hook) is given up on SIGINT,
+/// SIGTERM, SIGHUP or SIGQUIT, which we otherwise keep blocked to
+/// forward them once the command runs.
+fn wait_for_setup(err: &OwnedFd) -> Result<(), Error> {
+    const STOPPING: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+    // SAFETY: sigset_t initialized by sigemptyset; signalfd on it.
+    let sfd = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        let mut blocked: libc::sigset_t = std::mem::zeroed();
+        libc::sigprocmask(libc::SIG_BLOCK, std::ptr::null(), &mut blocked);
+        for s in STOPPING {
+            // Only what we keep blocked: the rest act on us by themselves.
+            if libc::sigismember(&blocked, s) == 1 {
+                libc::sigaddset(&mut set, s);
+            }
+        }
+        libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
+    };
+    if sfd < 0 {
+        return Err(os("watch for signals during setup"));
+    }
+    // SAFETY: a descriptor signalfd just returned.
+    let sfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(sfd) };
+    let mut fds = [
+        libc::pollfd {
+            fd: err.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: sfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: two valid pollfd entries.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(os("wait for the container's setup"));
+        }
+        // Set up (or failed) first: a signal that came with it is left
+        // pending, for the command.
+        if fds[0].revents != 0 {
+            return Ok(());
+        }
+        if fds[1].revents & libc::POLLIN != 0 {
+            // SAFETY: reads one siginfo into a buffer of its size.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            // SAFETY: a valid buffer of `size` bytes.
+            let got = unsafe {
+                libc::read(
+                    sfd.as_raw_fd(),
+                    (&mut info as *mut libc::signalfd_siginfo).cast(),
+                    size,
+                )
+            };
+            let sig = if got == size as isize {
+                info.ssi_signo as i32
+            } else {
+                0
+            };
+            return Err(Error::Invalid(format!(
+                "stopped by {} while the container was set up",
+                slipway_common::container::signal::name(sig)
+            )));
+        }
+    }
 }

@@ -145,9 +145,6 @@ fn a_created_container_is_deleted_whole_and_run_gives_the_status() {
     let o = rt.out(&["run", "--bundle", arg(&b), "c3"]);
     assert_eq!(o.status.code(), Some(7), "{o:?}");
     assert_eq!(rt.ok(&["list", "-q"]), "");
-    // What is not supported is refused by name.
-    let err = rt.fails(&["create", "--no-pivot", "--bundle", arg(&b), "c4"]);
-    assert!(err.contains("--no-pivot"), "{err}");
     let err = rt.fails(&["kill", "nope"]);
     assert!(err.contains("does not exist"), "{err}");
     // spec writes a default config that features describe.
@@ -168,7 +165,7 @@ fn a_created_container_is_deleted_whole_and_run_gives_the_status() {
     assert!(ns.contains(&oci_spec::runtime::LinuxNamespaceType::User));
     let hooks = f.hooks().clone().unwrap();
     assert!(
-        hooks.contains(&"prestart".to_string()) && !hooks.contains(&"startContainer".to_string())
+        hooks.contains(&"prestart".to_string()) && hooks.contains(&"startContainer".to_string())
     );
     assert!(f
         .mount_options()
@@ -317,6 +314,77 @@ fn namespaces_given_by_path_are_joined_instead_of_made() {
     std::fs::write(&path, cfg.to_string()).unwrap();
     let err = rt.fails(&["run", "--bundle", arg(&b), "j2"]);
     assert!(err.contains("joining an existing user namespace"), "{err}");
+}
+
+#[test]
+fn namespaces_left_out_are_shared_with_the_runtime_and_its_mounts_go_at_delete() {
+    let rt = Rt::new();
+    let ns = |pid: &str, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    let b = rt.bundle(
+        "b",
+        "for k in mnt pid ipc uts; do readlink /proc/self/ns/$k; done; exec sleep 60",
+    );
+    let path = b.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cfg["linux"]["namespaces"] = serde_json::json!([]);
+    cfg["linux"]["maskedPaths"] = serde_json::json!([]);
+    cfg["linux"]["readonlyPaths"] = serde_json::json!([]);
+    cfg.as_object_mut().unwrap().remove("hostname");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let mounted_under_root = || {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let root = rt.root.to_str().unwrap().to_string();
+        info.lines().filter(|l| l.contains(&root)).count()
+    };
+    rt.create(&["--bundle", arg(&b), "h"]);
+    // Its root, /proc, /dev… are mounts of the host's namespace now.
+    assert!(mounted_under_root() > 3);
+    rt.ok(&["start", "h"]);
+    let want: String = ["mnt", "pid", "ipc", "uts"]
+        .iter()
+        .map(|k| format!("{}\n", ns("self", k).display()))
+        .collect();
+    let log = rt.env.path("create.log");
+    wait_for(10, || {
+        let said = std::fs::read_to_string(&log).ok()?;
+        said.starts_with(&want).then_some(())
+    });
+    rt.ok(&["delete", "--force", "h"]);
+    assert_eq!(mounted_under_root(), 0, "delete takes its mounts away");
+
+    // What would change the host is refused by name.
+    cfg["hostname"] = "inside".into();
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let err = rt.fails(&["run", "--bundle", arg(&b), "h2"]);
+    assert!(err.contains("UTS namespace"), "{err}");
+    cfg.as_object_mut().unwrap().remove("hostname");
+    cfg["linux"]["maskedPaths"] = serde_json::json!(["/proc/kcore"]);
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let err = rt.fails(&["run", "--bundle", arg(&b), "h3"]);
+    assert!(
+        err.contains("mount namespace of the container's own"),
+        "{err}"
+    );
+    cfg["linux"]["maskedPaths"] = serde_json::json!([]);
+    cfg["linux"]["sysctl"] = serde_json::json!({"kernel.shmmax": "1000"});
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let err = rt.fails(&["run", "--bundle", arg(&b), "h4"]);
+    assert!(err.contains("linux.sysctl kernel.shmmax"), "{err}");
+}
+
+#[test]
+fn no_pivot_enters_the_root_by_moving_it_over_slash() {
+    let rt = Rt::new();
+    // Its root is the bundle's, and /proc the container's own.
+    let b = rt.bundle("b", "echo moved > /ran; cat /proc/self/comm");
+    let o = rt.out(&["run", "--no-pivot", "--bundle", arg(&b), "np"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "cat\n");
+    assert_eq!(
+        std::fs::read_to_string(b.join("rootfs/ran")).unwrap(),
+        "moved\n"
+    );
 }
 
 #[test]
@@ -501,6 +569,163 @@ fn hooks_in_the_runtime_namespace_get_the_state_at_each_step_and_a_failed_presta
     let err = rt.fails(&["create", "--bundle", arg(&b), "h2"]);
     assert!(
         err.contains("prestart hook /bin/sh") && err.contains("no network"),
+        "{err}"
+    );
+    assert_eq!(rt.ok(&["list", "-q"]), "");
+}
+
+#[test]
+fn hooks_in_the_container_namespaces_run_before_pivot_root_and_before_the_command() {
+    let rt = Rt::new();
+    // The command sees what startContainer left in its root.
+    let b = rt.bundle("b", "cat /started > /after");
+    let dir = rt.env.path("hooks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = b.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    cfg["hostname"] = serde_json::json!("inside");
+    // createContainer: the host's /bin/sh and a host directory, in the
+    // container's UTS and PID namespaces. startContainer: the container's
+    // /bin/sh, writing into its root.
+    let create = format!(
+        "cat > {d}/create.json; hostname > {d}/create.host",
+        d = dir.display()
+    );
+    cfg["hooks"] = serde_json::json!({
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", create]}],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /started"]}],
+    });
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    rt.create(&["--bundle", arg(&b), "h"]);
+    let created: State =
+        serde_json::from_slice(&std::fs::read(dir.join("create.json")).unwrap()).unwrap();
+    assert_eq!(created.id(), "h");
+    assert_eq!(*created.pid(), Some(1), "the PID as the container sees it");
+    assert_eq!(created.bundle(), &b);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("create.host")).unwrap(),
+        "inside\n"
+    );
+    assert!(
+        !b.join("rootfs/started").exists(),
+        "startContainer before start"
+    );
+    rt.ok(&["start", "h"]);
+    wait_for(10, || {
+        (*rt.state("h").status() == ContainerState::Stopped).then_some(())
+    });
+    let started: State =
+        serde_json::from_slice(&std::fs::read(b.join("rootfs/after")).unwrap()).unwrap();
+    assert_eq!(*started.status(), ContainerState::Created);
+    assert_eq!(started.id(), "h");
+    rt.ok(&["delete", "h"]);
+
+    // A startContainer hook that fails keeps the command from running.
+    std::fs::remove_file(b.join("rootfs/after")).unwrap();
+    cfg["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/false"}]});
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    rt.create(&["--bundle", arg(&b), "h2"]);
+    rt.ok(&["start", "h2"]);
+    wait_for(10, || {
+        (*rt.state("h2").status() == ContainerState::Stopped).then_some(())
+    });
+    assert!(!b.join("rootfs/after").exists());
+    rt.ok(&["delete", "h2"]);
+}
+
+#[test]
+fn a_setup_that_hangs_gives_way_to_sigterm_and_leaves_nothing() {
+    let rt = Rt::new();
+    let b = rt.bundle("b", "exit 0");
+    let path = b.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let marker = rt.env.path("hook-started");
+    let hang = format!("touch {}; exec sleep 600", marker.display());
+    cfg["hooks"] = serde_json::json!({
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", hang]}],
+    });
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let child = rt
+        .cmd(&["run", "--bundle", arg(&b), "hang"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(30, || marker.exists().then_some(()));
+    // SAFETY: kill with a PID we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("stopped by SIGTERM while the container was set up"),
+        "{err}"
+    );
+    assert_eq!(rt.ok(&["list", "-q"]), "");
+    let hung = Command::new("pgrep")
+        .args(["-f", &format!("touch {}", marker.display())])
+        .output()
+        .unwrap();
+    assert!(hung.stdout.is_empty(), "the hook went with the container");
+}
+
+#[test]
+fn preserve_fds_passes_exactly_those_descriptors_and_run_writes_its_pid_file() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let rt = Rt::new();
+    // ls's own directory descriptor takes the lowest free number: 4 when
+    // only 3 came through.
+    let b = rt.bundle(
+        "b",
+        "echo through-3 >&3; ls /proc/self/fd | tr '\\n' ' ' > /fds",
+    );
+    let (mut r, w) = std::io::pipe().unwrap();
+    let extra = std::fs::File::open("/etc/hostname").unwrap();
+    let pid_file = rt.env.path("pid");
+    let run = |n: &str| {
+        let mut c = rt.cmd(&[
+            "run",
+            "--preserve-fds",
+            n,
+            "--pid-file",
+            arg(&pid_file),
+            "--bundle",
+            arg(&b),
+            "p",
+        ]);
+        let (w, extra) = (w.as_raw_fd(), extra.as_raw_fd());
+        // SAFETY: dup2 only, between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                // Both without close-on-exec: only the first is passed on.
+                if libc::dup2(w, 3) < 0 || libc::dup2(extra, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        c.output().unwrap()
+    };
+    let o = run("1");
+    assert!(o.status.success(), "{o:?}");
+    let mut said = [0u8; 10];
+    r.read_exact(&mut said).unwrap();
+    assert_eq!(&said, b"through-3\n");
+    assert_eq!(
+        std::fs::read_to_string(b.join("rootfs/fds")).unwrap(),
+        "0 1 2 3 4 "
+    );
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert!(pid > 0);
+    // A descriptor that is not open is refused, not replaced by ours.
+    let o = run("3");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--preserve-fds 3: descriptor 5 is not open"),
         "{err}"
     );
     assert_eq!(rt.ok(&["list", "-q"]), "");
