@@ -132,10 +132,20 @@ pub fn remove_dead_builds(store: &Path) -> usize {
             continue;
         }
         let lock = e.path().join(".lock");
-        let dead = matches!(
-            crate::lock::FileLock::try_acquire(&lock, crate::lock::LockKind::Exclusive),
-            Ok(Some(_))
-        );
+        let dead = if lock.exists() {
+            matches!(
+                crate::lock::FileLock::try_acquire(&lock, crate::lock::LockKind::Exclusive),
+                Ok(Some(_))
+            )
+        } else {
+            // A build makes its dir, then its lock: one without a lock is
+            // starting now, unless it has been so for long.
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(600))
+        };
         if dead && fs::remove_dir_all(e.path()).is_ok() {
             n += 1;
         }

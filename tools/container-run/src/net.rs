@@ -92,9 +92,12 @@ impl Slirp {
         let wr_raw = wr.as_raw_fd();
         let mut cmd = Command::new("slirp4netns");
         cmd.args(["--configure", "--mtu=65520", "--disable-host-loopback"])
-            .arg(format!("--ready-fd={}", 3))
-            .arg(format!("--api-socket={}", api.display()))
-            .arg(pid.to_string())
+            .arg(format!("--ready-fd={}", 3));
+        // The API serves only the publishing below.
+        if !ports.is_empty() {
+            cmd.arg(format!("--api-socket={}", api.display()));
+        }
+        cmd.arg(pid.to_string())
             .arg("tap0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -144,6 +147,9 @@ impl Slirp {
                 return Err(e);
             }
         }
+        // Its path goes now, not when the container stops: a kill -9 of
+        // container-run would leave it behind.
+        let _ = std::fs::remove_file(&s.api);
         Ok(s)
     }
 

@@ -966,13 +966,13 @@ fn a_runtime_bundle_runs_as_runc_runs_it() {
     assert!(theirs.status.success(), "{theirs:?}");
     assert_eq!(ours, String::from_utf8_lossy(&theirs.stdout));
     // What the runtime cannot honour is refused by name.
-    cfg["hooks"] = serde_json::json!({"createContainer": [{"path": "/bin/true"}]});
+    cfg["process"]["apparmorProfile"] = serde_json::json!("docker-default");
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
     let mut c = e.cmd("container-run");
     c.arg("--rm").arg("--bundle").arg(&bundle);
     let o = c.stdin(Stdio::null()).output().unwrap();
     assert_eq!(o.status.code(), Some(125));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("hooks.createContainer"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("process.apparmorProfile"));
     // As is an option the spec decides, rather than dropped.
     let o = run(&e, &["--bundle", bundle.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(125));
@@ -1307,10 +1307,15 @@ fn a_hostile_etc_group_is_refused_in_one_line_not_read_for_ever() {
 }
 
 #[test]
-fn slirp4netns_dies_with_a_killed_container_run() {
+fn slirp4netns_dies_with_a_killed_container_run_and_leaves_no_socket() {
     let e = env();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let publish = format!("127.0.0.1:{port}:80");
     let mut c = e.cmd("container-run");
-    c.args(["--rm", "--network", "private", "bb", "sleep", "4242"])
+    c.args(["--rm", "-p", &publish, "bb", "sleep", "4242"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -1336,6 +1341,17 @@ fn slirp4netns_dies_with_a_killed_container_run() {
     let pid = pids("^sleep 4242$").remove(0);
     let slirp = format!("slirp4netns .* {pid} tap0");
     until("slirp4netns started", &|| !pids(&slirp).is_empty());
+    // Its API socket served the publishing, and is gone already: nothing
+    // is left for a kill -9 to leave behind.
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", pids(&slirp)[0])).unwrap();
+    let api = String::from_utf8_lossy(&cmdline)
+        .split('\0')
+        .find_map(|a| a.strip_prefix("--api-socket=").map(str::to_string))
+        .expect("slirp4netns has an API socket for -p");
+    until(
+        "the API socket is removed once ports are published",
+        &|| !std::path::Path::new(&api).exists(),
+    );
     run.kill().unwrap();
     run.wait().unwrap();
     until("slirp4netns went with container-run", &|| {

@@ -435,6 +435,9 @@ fn build(args: Args) -> Result<(), Error> {
     slipway_common::layout::private_state_dir(&store).map_err(io_at(&store))?;
     let builds = slipway_common::buildcache::builds_dir(&store);
     std::fs::create_dir_all(&builds).map_err(io_at(&builds))?;
+    // What a build killed outright left (kill -9 runs no cleanup) goes
+    // now rather than at the next gc.
+    slipway_common::buildcache::remove_dead_builds(&store);
     let tmp = tempfile::Builder::new()
         .prefix(&slipway_common::buildcache::build_dir_prefix(&id))
         .tempdir_in(&builds)

@@ -1000,7 +1000,7 @@ fn a_failed_builds_state_is_hidden_from_ls_and_collected_by_gc() {
 }
 
 #[test]
-fn a_killed_build_takes_its_running_step_with_it() {
+fn a_killed_build_takes_its_running_step_with_it_and_the_next_build_its_dir() {
     let (env, ctx) = env_with_bb();
     // A command line no other test runs, to find its process by.
     write_files(
@@ -1029,4 +1029,18 @@ fn a_killed_build_takes_its_running_step_with_it() {
     build.wait().unwrap();
     // Its container-run got SIGTERM and stopped the container.
     wait(false);
+    // Its temp dir outlived it (kill -9 runs no cleanup); the next build
+    // removes it, and leaves its own to nobody.
+    let builds = slipway_common::buildcache::builds_dir(&env.store());
+    let left = || {
+        std::fs::read_dir(&builds)
+            .map(|d| d.flatten().count())
+            .unwrap_or(0)
+    };
+    assert_eq!(left(), 1);
+    write_files(&ctx, &[("Dockerfile", "FROM bb\nRUN true\n")]);
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--network", "none"]).arg(&ctx);
+    assert!(c.status().unwrap().success());
+    assert_eq!(left(), 0);
 }
