@@ -12,6 +12,13 @@ pub struct FileLock {
     _file: File,
 }
 
+/// For a forked child, which holds the lock too until it closes its copy.
+impl AsRawFd for FileLock {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self._file.as_raw_fd()
+    }
+}
+
 #[derive(Clone, Copy)]
 pub enum LockKind {
     Shared,

@@ -142,6 +142,12 @@ impl State {
         }
     }
 
+    /// Whether its process is being set up: its PID is recorded from the
+    /// clone on, its status says running only once the command runs.
+    pub fn in_setup(&self) -> bool {
+        self.status == Status::Created && self.alive()
+    }
+
     /// The status, corrected for a runner that died without recording it.
     pub fn current_status(&self) -> Status {
         match self.status {

@@ -42,6 +42,18 @@ fn kill_all(s: &State) {
     }
 }
 
+/// Waits up to KILL_WAIT for the container's process to be gone.
+fn wait_dead(s: &State) -> bool {
+    let start = Instant::now();
+    while s.alive() {
+        if start.elapsed() >= KILL_WAIT {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
 /// Whether the container's end is recorded, or nobody is left to record
 /// it: its state is gone (--rm), says it is no longer running, or its
 /// process has been dead for a while (`dead_since` keeps when we saw that).
@@ -105,6 +117,15 @@ pub fn stop(
     let given = sig.map(signal::parse).transpose().map_err(Error::Invalid)?;
     each(names, |name| {
         let s = containers.find(name)?;
+        if s.in_setup() {
+            // Its command has not run: nothing would take a signal.
+            kill_all(&s);
+            if !wait_dead(&s) {
+                return Err(Error::Invalid(format!(
+                    "container {name} did not stop after SIGKILL"
+                )));
+            }
+        }
         // Stopping a stopped container is no error, as in docker.
         if s.current_status() == Status::Running {
             // -s, else the container's stop signal, else docker's SIGTERM.
@@ -134,7 +155,8 @@ pub fn kill(containers: &Containers, names: &[String], sig: &str) -> Result<(), 
     let sig = signal::parse(sig).map_err(Error::Invalid)?;
     each(names, |name| {
         let s = containers.find(name)?;
-        if s.current_status() != Status::Running || !signal_init(&s, sig) {
+        let live = s.current_status() == Status::Running || s.in_setup();
+        if !live || !signal_init(&s, sig) {
             return Err(Error::NotRunning(name.to_string()));
         }
         if sig == libc::SIGKILL {
@@ -150,14 +172,14 @@ pub fn kill(containers: &Containers, names: &[String], sig: &str) -> Result<(), 
 pub fn rm(containers: &Containers, names: &[String], force: bool) -> Result<(), Error> {
     each(names, |name| {
         let s = containers.find(name)?;
-        if s.current_status() == Status::Running {
+        if s.current_status() == Status::Running || s.in_setup() {
             if !force {
                 return Err(Error::Invalid(format!(
                     "cannot remove container {name}: container is running: stop the container before removing or force remove (rm -f)"
                 )));
             }
             kill_all(&s);
-            if !wait_ended(containers, &s.id, Some(KILL_WAIT)) {
+            if !wait_ended(containers, &s.id, Some(KILL_WAIT)) || !wait_dead(&s) {
                 return Err(Error::Invalid(format!(
                     "cannot remove container {name}: it did not die after SIGKILL"
                 )));

@@ -9,7 +9,7 @@ use slipway_common::container::exec::Namespaces;
 use slipway_common::container::process;
 use slipway_common::container::tty;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 struct Fail {
     code: u8,
@@ -64,9 +64,16 @@ impl Stdio {
 }
 
 /// Runs in the cloned child; never returns.
-pub fn main(plan: &Plan, go: OwnedFd, err: OwnedFd, stdio: Stdio, joined: &Namespaces) -> ! {
+pub fn main(
+    plan: &Plan,
+    go: OwnedFd,
+    err: OwnedFd,
+    stdio: Stdio,
+    joined: &Namespaces,
+    layers_lock: Option<RawFd>,
+) -> ! {
     let mut waited = false;
-    let result = setup_and_exec(plan, go, stdio, &err, &mut waited, joined);
+    let result = setup_and_exec(plan, go, stdio, &err, &mut waited, joined, layers_lock);
     let f = match result {
         Ok(never) => match never {},
         Err(f) => f,
@@ -114,6 +121,10 @@ fn wait_for_start(fifo: &OwnedFd, err: &OwnedFd) -> Result<(), Fail> {
 /// its exec FIFO (no failure code is this high).
 pub const CREATED: u8 = 0xff;
 
+/// The byte that tells the parent the root is mounted and our copy of
+/// the layers' lock closed: it may let its own go.
+pub const ROOT_MOUNTED: u8 = 0xfe;
+
 fn setup_and_exec(
     plan: &Plan,
     go: OwnedFd,
@@ -121,6 +132,7 @@ fn setup_and_exec(
     err: &OwnedFd,
     waited: &mut bool,
     joined: &Namespaces,
+    layers_lock: Option<RawFd>,
 ) -> Result<Never, Fail> {
     let mut byte = [0u8; 1];
     let mut go = std::fs::File::from(go);
@@ -187,7 +199,19 @@ fn setup_and_exec(
         }
         None => None,
     };
-    mounts::setup(plan).map_err(fail)?;
+    let root_mounted = || match layers_lock {
+        // SAFETY: our copy of the lock's descriptor, closed once; one
+        // byte from a live buffer to a valid descriptor.
+        Some(fd) => unsafe {
+            libc::close(fd);
+            if libc::write(err.as_raw_fd(), [ROOT_MOUNTED].as_ptr().cast(), 1) != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        },
+        None => Ok(()),
+    };
+    mounts::setup(plan, root_mounted).map_err(fail)?;
 
     let account = |p: &str| process::read_account_file(p, process::open_account_file(p));
     let passwd = account("/etc/passwd").map_err(fail)?;

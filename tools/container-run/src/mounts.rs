@@ -314,7 +314,7 @@ fn bind_mount(
 }
 
 /// Assembles the root at the plan's mountpoint and moves into it.
-pub fn setup(plan: &Plan) -> io::Result<()> {
+pub fn setup(plan: &Plan, root_mounted: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
     let host_ns = plan.host_namespaces & libc::CLONE_NEWNS != 0;
     if !host_ns {
         mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
@@ -350,6 +350,7 @@ pub fn setup(plan: &Plan) -> io::Result<()> {
             }
         }
     }
+    root_mounted().or_else(ctx(|| "say the root is mounted".into()))?;
     if host_ns {
         // Nothing mounted under the root reaches the host's other mounts
         // (the bundle's directory the root is bound from, say).

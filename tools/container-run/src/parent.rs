@@ -149,7 +149,8 @@ impl Container {
         if pid == 0 {
             drop(go_wr);
             drop(err_rd);
-            child::main(&plan, go_rd, err_wr, stdio, &joined);
+            let lock = self.p.layers_lock.as_ref().map(AsRawFd::as_raw_fd);
+            child::main(&plan, go_rd, err_wr, stdio, &joined, lock);
         }
         if let Some(own) = own_pid_ns {
             // SAFETY: setns with a descriptor we hold open and its type.
@@ -221,16 +222,31 @@ impl Container {
             s.pid_start = process_start(pid);
             let _ = self.p.containers.save(s);
         }
-        if let Err(e) = wait_for_setup(&err_rd) {
-            kill_and_reap();
-            return Err(e);
-        }
         // The error pipe closes on exec; a message means setup failed,
-        // and CREATED alone that it waits on its exec FIFO.
-        let mut err_rd = std::fs::File::from(err_rd);
+        // and CREATED alone that it waits on its exec FIFO. ROOT_MOUNTED
+        // comes first where we hold the layers for it.
         let mut first = [0u8; 1];
         let mut msg = Vec::new();
-        if matches!(err_rd.read(&mut first), Ok(1)) {
+        let mut got = 0;
+        for _ in 0..2 {
+            if let Err(sig) = wait_unless_stopped(&err_rd) {
+                kill_and_reap();
+                return Err(Error::Invalid(format!(
+                    "stopped by {} while the container was set up",
+                    slipway_common::container::signal::name(sig)
+                )));
+            }
+            // SAFETY: one byte into a live buffer from a valid descriptor.
+            got = unsafe { libc::read(err_rd.as_raw_fd(), first.as_mut_ptr().cast(), 1) };
+            if got != 1 || first[0] != child::ROOT_MOUNTED {
+                break;
+            }
+            // The overlay is up: gc may look at the layers, whatever the
+            // rest of the setup (the image's files, volumes) takes.
+            self.p.layers_lock = None;
+        }
+        let mut err_rd = std::fs::File::from(err_rd);
+        if got == 1 {
             if first[0] == child::CREATED {
                 self.p.layers_lock = None;
                 let s = &mut self.p.state;
@@ -478,6 +494,19 @@ fn detach(p: Prepared) -> Result<u8, Error> {
     drop(ready_wr);
     // SAFETY: waitpid on the intermediate child, which exits at once.
     unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    if let Err(sig) = wait_unless_stopped(&ready_rd) {
+        // Told to stop while it is set up: its monitor records the end.
+        if let Ok(s) = p.containers.load(&id) {
+            if let (true, Some(pid)) = (s.in_setup(), s.pid) {
+                // SAFETY: kill with integer arguments.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        return Err(Error::Invalid(format!(
+            "stopped by {} while the container was set up",
+            slipway_common::container::signal::name(sig)
+        )));
+    }
     let mut msg = Vec::new();
     let _ = std::fs::File::from(ready_rd).read_to_end(&mut msg);
     match msg.split_first() {
@@ -690,12 +719,12 @@ fn log_lines(bytes: &[u8], stream: &str) -> Vec<u8> {
     out
 }
 
-/// Waits until the container's setup says something on the error pipe
-/// (or closes it by exec'ing), or until we are told to stop: a setup that
-/// hangs (on a volume's dead NFS server, a hook) is given up on SIGINT,
-/// SIGTERM, SIGHUP or SIGQUIT, which we otherwise keep blocked to
-/// forward them once the command runs.
-fn wait_for_setup(err: &OwnedFd) -> Result<(), Error> {
+/// Waits until the container's setup says something on `fd` (or closes
+/// it by exec'ing), or until we are told to stop: a setup that hangs (on
+/// a volume's dead NFS server, a hook) is given up on SIGINT, SIGTERM,
+/// SIGHUP or SIGQUIT, which we otherwise keep blocked to forward them
+/// once the command runs. The error is the signal.
+fn wait_unless_stopped(fd: &OwnedFd) -> Result<(), libc::c_int> {
     const STOPPING: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
     // SAFETY: sigset_t initialized by sigemptyset; signalfd on it.
     let sfd = unsafe {
@@ -712,13 +741,14 @@ fn wait_for_setup(err: &OwnedFd) -> Result<(), Error> {
         libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
     };
     if sfd < 0 {
-        return Err(os("watch for signals during setup"));
+        // Not watched, but still waited for.
+        return Ok(());
     }
     // SAFETY: a descriptor signalfd just returned.
     let sfd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(sfd) };
     let mut fds = [
         libc::pollfd {
-            fd: err.as_raw_fd(),
+            fd: fd.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         },
@@ -735,7 +765,7 @@ fn wait_for_setup(err: &OwnedFd) -> Result<(), Error> {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
-            return Err(os("wait for the container's setup"));
+            return Ok(());
         }
         // Set up (or failed) first: a signal that came with it is left
         // pending, for the command.
@@ -754,15 +784,11 @@ fn wait_for_setup(err: &OwnedFd) -> Result<(), Error> {
                     size,
                 )
             };
-            let sig = if got == size as isize {
+            return Err(if got == size as isize {
                 info.ssi_signo as i32
             } else {
-                0
-            };
-            return Err(Error::Invalid(format!(
-                "stopped by {} while the container was set up",
-                slipway_common::container::signal::name(sig)
-            )));
+                libc::SIGTERM
+            });
         }
     }
 }

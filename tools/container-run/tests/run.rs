@@ -940,6 +940,70 @@ fn detached_containers_log_both_streams_and_record_their_end() {
 }
 
 #[test]
+fn a_container_in_setup_is_stopped_by_stop_and_its_run_d_by_sigterm() {
+    let e = env();
+    let bundle = e.path("bundle");
+    slipway_tests::umoci_bundle(&e, "docker.io/library/bb:latest", &bundle);
+    let cfg_path = bundle.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
+    cfg["process"]["terminal"] = serde_json::json!(false);
+    // A setup that never ends: a hook that hangs, as a dead NFS volume.
+    let marker = e.path("hook-ran");
+    let hang = format!("touch {}; exec sleep 3737", marker.display());
+    cfg["hooks"] = serde_json::json!({
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", hang]}],
+    });
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let hook_alive = || {
+        Command::new("pgrep")
+            .args(["-f", "sleep 3737"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    let start = |name: &str| {
+        let _ = std::fs::remove_file(&marker);
+        let mut c = e.cmd("container-run");
+        c.args(["-d", "--name", name, "--bundle"])
+            .arg(&bundle)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut front = c.spawn().unwrap();
+        slipway_tests::wait_for(30, || {
+            if let Ok(Some(st)) = front.try_wait() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(front.stderr.as_mut().unwrap(), &mut err).unwrap();
+                panic!("run -d ended before its setup hung: {st}: {err}");
+            }
+            marker.exists().then_some(())
+        });
+        front
+    };
+    // container-ctl stop acts on it: its PID is known from the start.
+    let front = start("setup1");
+    let mut c = e.cmd("container-ctl");
+    c.args(["stop", "setup1"]);
+    assert_eq!(ok(c), "setup1\n");
+    slipway_tests::wait_for(30, || (!hook_alive()).then_some(()));
+    drop(front.wait_with_output().unwrap());
+    // run -d told to stop while it waits gives up the container with it.
+    let front = start("setup2");
+    // SAFETY: kill with a PID we spawned and have not reaped.
+    unsafe { libc::kill(front.id() as i32, libc::SIGTERM) };
+    let o = front.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("stopped by SIGTERM while the container was set up"),
+        "{err}"
+    );
+    slipway_tests::wait_for(30, || (!hook_alive()).then_some(()));
+}
+
+#[test]
 fn a_runtime_bundle_runs_as_runc_runs_it() {
     let e = env();
     // umoci unpacks the image into a bundle with a runtime-spec config.
