@@ -38,6 +38,16 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Replaces `path` with `bytes` atomically: readers see the old or the new
 /// file, never a partial one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    replace(path, bytes, true)
+}
+
+/// As [`write_atomic`], without waiting for the disk: for a record that
+/// holds only while this boot lasts (a PID).
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], durable: bool) -> Result<(), IoError> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -47,11 +57,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
         .tempfile_in(dir)
         .ctx("create a temp file in", dir)?;
     tmp.write_all(bytes).ctx("write", tmp.path())?;
-    tmp.as_file().sync_all().ctx("fsync", tmp.path())?;
+    if durable {
+        tmp.as_file().sync_all().ctx("fsync", tmp.path())?;
+    }
     tmp.persist(path)
         .map_err(|e| e.error)
         .ctx("rename into place", path)?;
-    sync_dir(dir).ctx("fsync", dir)?;
+    if durable {
+        sync_dir(dir).ctx("fsync", dir)?;
+    }
     Ok(())
 }
 

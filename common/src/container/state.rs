@@ -224,6 +224,14 @@ impl Containers {
         Ok(())
     }
 
+    /// As [`Containers::save`], not waiting for the disk: for the PID of
+    /// a process being set up, which no reboot outlives.
+    pub fn save_unsynced(&self, state: &State) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec_pretty(state).expect("state serializes");
+        fsutil::write_atomic_unsynced(&self.dir(&state.id).join("state.json"), &bytes)?;
+        Ok(())
+    }
+
     pub fn load(&self, id: &str) -> Result<State, StateError> {
         let p = self.dir(id).join("state.json");
         let bytes = std::fs::read(&p).ctx("read", &p)?;

@@ -220,7 +220,7 @@ impl Container {
             let s = &mut self.p.state;
             s.pid = Some(pid);
             s.pid_start = process_start(pid);
-            let _ = self.p.containers.save(s);
+            let _ = self.p.containers.save_unsynced(s);
         }
         // The error pipe closes on exec; a message means setup failed,
         // and CREATED alone that it waits on its exec FIFO. ROOT_MOUNTED
