@@ -3,17 +3,23 @@
 //! into one layer by layer-diff. What the sources hold is part of the
 //! step's cache key; their mtimes are not.
 
+mod calls;
+mod sources;
+
 use super::cache::step_key;
-use super::{is_archive, is_remote, strip_keyword, Driver, Mode, State};
+use super::source_kind::{is_archive, is_remote};
+use super::{strip_keyword, Driver, Mode, State};
 use crate::context::{Context, Item};
 use crate::digests::source_digest;
 use crate::plan::{Copy, Source, Step};
 use crate::tools::{Action, Call, Out, Word};
 use crate::Error;
+use calls::{key_spec, part_call};
 use serde_json::{json, Value};
 use slipway_common::digest::Digest;
 use slipway_common::ignore::{clean_path, Matcher};
 use slipway_common::shell::Lex;
+use sources::resolve;
 
 /// One source as the layer gets it.
 struct Part {
@@ -563,175 +569,4 @@ impl Driver<'_> {
         self.commit(st, next, rebase, None, key)
             .map_err(|e| e.to_string())
     }
-
-    /// Downloads a URL for ADD into the build's temp dir: mode 0600 and
-    /// the server's Last-Modified, as BuildKit gives it.
-    fn fetch(&mut self, url: &str, n: usize) -> Result<Fetched, String> {
-        let Mode::Run(r) = &self.mode else {
-            return Err("--print-script cannot write ADD of a URL yet".into());
-        };
-        let dir = r.tmp.join(format!("url-{n}"));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let part = dir.join(".download");
-        let got = slipway_common::registry::fetch::fetch(url, &part)?;
-        let from_url = url
-            .split(['?', '#'])
-            .next()
-            .unwrap_or(url)
-            .rsplit('/')
-            .next()
-            .filter(|n| !n.is_empty() && !n.contains(':') && *n != "." && *n != "..")
-            .unwrap_or("__unnamed__");
-        let name = got.filename.clone().unwrap_or_else(|| from_url.to_string());
-        let file = dir.join(&name);
-        std::fs::rename(&part, &file).map_err(|e| format!("{}: {e}", file.display()))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| format!("{}: {e}", file.display()))?;
-        let mtime = std::time::UNIX_EPOCH
-            + std::time::Duration::from_secs(got.last_modified.unwrap_or(0).max(0) as u64);
-        std::fs::File::options()
-            .write(true)
-            .open(&file)
-            .and_then(|f| f.set_modified(mtime))
-            .map_err(|e| format!("{}: {e}", file.display()))?;
-        Ok(Fetched {
-            url: url.to_string(),
-            file,
-            name,
-            digest: got.digest.to_string(),
-            last_modified: got.last_modified,
-        })
-    }
-
-    /// `--chown`'s USER[:GROUP] as numbers: names from the /etc/passwd
-    /// and /etc/group of the image the step starts from; a user alone is
-    /// its own group, as Docker documents.
-    fn owner(&mut self, image: &str, spec: &str) -> Result<String, String> {
-        use slipway_common::owner;
-        if let Some((u, g)) = owner::numeric_checked(spec)? {
-            return Ok(format!("{u}:{g}"));
-        }
-        if self.script() {
-            return Err("--print-script takes numeric ids only: names are looked up in the image, which exists only once the build runs".into());
-        }
-        let root = self.unpack(image)?;
-        let (u, g) = owner::in_root(&root, spec)?;
-        Ok(format!("{u}:{g}"))
-    }
-}
-
-/// What the step's key is made of: everything that decides the layer
-/// and the history, the sources by their contents.
-fn key_spec(
-    st: &State,
-    spec: &Spec,
-    c: &Copy,
-    contents: &[Value],
-    fetched: &[Fetched],
-    history: &str,
-) -> Value {
-    let remote: Vec<Value> = match &spec.checksum {
-        Some(sum) => vec![json!({"url": spec.urls[0], "checksum": sum})],
-        None => fetched
-            .iter()
-            .map(|f| json!({"url": f.url, "name": f.name, "digest": f.digest, "mtime": f.last_modified}))
-            .collect(),
-    };
-    json!({"cmd": spec.up, "from": spec.from.as_ref().map(|f| &f.1), "sources": spec.sources,
-        "dest": spec.dest, "workdir": st.workdir, "chown": spec.chown, "chmod": spec.chmod,
-        "excludes": spec.excludes, "contents": contents, "inline": spec.inline, "remote": remote,
-        "unpack": c.flags.unpack, "history": history, "link": c.flags.link})
-}
-
-/// layer-diff's call for one part: to the destination itself when it is
-/// the only part, else below the destination in the staging tree.
-fn part_call(
-    spec: &Spec,
-    p: &Part,
-    src: Word,
-    single: bool,
-    parents_in: &Word,
-    chown: Option<&str>,
-) -> Call {
-    let to = if single {
-        p.item.target.clone()
-    } else {
-        let rel = p
-            .item
-            .target
-            .strip_prefix(spec.dest_abs.trim_end_matches('/'))
-            .filter(|r| r.is_empty() || r.starts_with('/'))
-            .unwrap_or("");
-        if rel.is_empty() {
-            "/".to_string()
-        } else {
-            rel.to_string()
-        }
-    };
-    let mut c = Call::new("layer-diff")
-        .arg("--dir")
-        .arg(src)
-        .arg("--to")
-        .arg(to.as_str());
-    if single {
-        c = c.arg("--parents-in").arg(parents_in.clone());
-    }
-    // What ADD unpacks from a tar keeps the tar's owners: BuildKit's
-    // unpack takes --chown only for the directories it makes.
-    if let (Some(o), false) = (chown.or(p.default_owner), p.archive) {
-        c = c.args(["--chown", o]);
-    }
-    if let (Some(m), false) = (&spec.chmod, p.archive) {
-        c = c.args(["--chmod", m.as_str()]);
-    }
-    for e in p.item.excludes.iter().chain(&spec.excludes) {
-        c = c.arg("--exclude").arg(e.as_str());
-    }
-    c
-}
-
-/// The sources' items and where they land. With --parents each keeps its
-/// path below the context (or the image's root) under the destination:
-/// below the `./` in it when it has one, as BuildKit's pivot.
-fn resolve(
-    ctx: &Context,
-    up: &str,
-    sources: &[String],
-    dest: &str,
-    workdir: &str,
-    parents: bool,
-) -> Result<Vec<Item>, String> {
-    if !parents {
-        return Ok(ctx.resolve(up, sources, dest, workdir)?.1);
-    }
-    let dir_dest = if dest.ends_with('/') {
-        dest.to_string()
-    } else {
-        format!("{dest}/")
-    };
-    let mut out = vec![];
-    for s in sources {
-        if s.contains("**") {
-            return Err(format!(
-                "{s:?}: {up} --parents with ** is not supported yet"
-            ));
-        }
-        // `a/./b/c`: b/c is the path kept.
-        let (dropped, full) = match s.split_once("/./") {
-            Some((pre, rest)) => (clean_path(&format!("/{pre}")), format!("{pre}/{rest}")),
-            None => ("/".to_string(), s.clone()),
-        };
-        let (dest_abs, items) = ctx.resolve(up, &[full], &dir_dest, workdir)?;
-        for mut item in items {
-            let rel = clean_path(&format!("/{}", item.rel));
-            let kept = rel
-                .strip_prefix(dropped.trim_end_matches('/'))
-                .unwrap_or(&rel)
-                .trim_start_matches('/');
-            item.target = clean_path(&format!("{dest_abs}/{kept}"));
-            out.push(item);
-        }
-    }
-    Ok(out)
 }

@@ -1,0 +1,244 @@
+//! image-build's command line: what `docker build` and buildx users type,
+//! and what the man page says of it.
+
+use crate::build;
+use clap::{Parser, ValueEnum};
+use slipway_common::cli::StoreArgs;
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  image-build -t hello:1 examples/hello
+  image-build -t app --build-arg VERSION=2 --target runtime -f build/Dockerfile .
+  image-build --print-script -t app . > build.sh && sh -e build.sh
+  image-build --progress quiet --iidfile id.txt -t app . && container-run --rm app";
+
+/// Build an image from a Dockerfile and a context directory, as docker build does.
+///
+/// The Dockerfile goes through dockerfile-parse; each instruction then runs
+/// as calls of the other slipway tools: RUN in container-run, its writable
+/// layer turned into a layer by layer-diff (and kept in the store as that
+/// layer's unpacked copy); COPY and ADD as layers made by layer-diff
+/// straight from the context (honouring .dockerignore, or
+/// Dockerfile.dockerignore beside the Dockerfile); every instruction
+/// committed by image-assemble as a new image in the store, under a
+/// build-private name (localhost/image-build/ID:STAGE-STEP) removed at the
+/// end. Stages that do not depend on each other build at the same time.
+/// The final image gets the --tag names (without one it keeps its
+/// build-private name); its manifest digest is printed on stdout, its image
+/// ID written by --iidfile.
+///
+/// Each step is cached in the store by a key of the image it starts from,
+/// the expanded instruction and the contents (not the mtimes) of the files
+/// it reads, so an unchanged step is a lookup; a stat cache of the context
+/// keeps unchanged files from being read again. `image-store gc` keeps the
+/// cache, `image-store gc --build-cache` forgets it; --cache-to and
+/// --cache-from share it through a registry.
+///
+/// An image the store lacks (FROM, COPY --from) is pulled by image-pull.
+/// RUN --mount takes bind (the context, a stage or an image), cache (kept
+/// in the store; sharing shared, locked or private), tmpfs and secret
+/// (--secret) mounts; ssh is refused. ADD unpacks local tar archives
+/// (plain, gzip, bzip2, xz, zstd) and downloads http(s) URLs (--checksum
+/// checked); COPY and ADD take heredoc sources; a RUN heredoc that starts
+/// with #! runs as a file of its own. The base's ONBUILD triggers run right
+/// after its FROM. SIGINT, SIGTERM and SIGHUP stop the build and its
+/// cleanup runs.
+///
+/// COPY --link makes its layer as if onto nothing and caches it apart
+/// from the image below, so a changed earlier step rebases it rather than
+/// copying again.
+///
+/// COPY --parents keeps each source's path (below a `./` pivot); `**` in
+/// its sources is not supported yet.
+///
+/// Not in this version: ADD of git repositories, and in --print-script: COPY --from, --chown with names,
+/// URLs, secrets and mounts from stages (all need what only the running
+/// build has).
+#[derive(Parser, Debug)]
+#[command(name = "image-build", version, after_help = EXAMPLES)]
+pub struct Args {
+    /// The build context: a directory, or '-' for stdin: a tar of the
+    /// context (plain, gzip, bzip2, xz or zstd), or a Dockerfile alone
+    /// (an empty context), as docker build reads it.
+    #[arg(value_name = "CONTEXT|-")]
+    pub context: PathBuf,
+
+    /// Name the image NAME[:TAG] (repeatable).
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]", value_parser = parse_tag)]
+    pub tags: Vec<String>,
+
+    /// The Dockerfile ('-' for stdin). Default: CONTEXT/Dockerfile.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// A build argument (repeatable); KEY alone takes the value from the
+    /// environment.
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
+    pub build_args: Vec<String>,
+
+    /// Build this stage (by name) and the stages it needs, not the last one.
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+
+    /// Set a label on the final image (repeatable); KEY alone sets an
+    /// empty value, as docker build does.
+    #[arg(long = "label", value_name = "KEY[=VALUE]", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+
+    /// Also write the image to oci:DIR[:REF], oci-archive:FILE[:REF] or
+    /// docker-archive:FILE[:NAME:TAG] ('-' as FILE is stdout, which then
+    /// carries nothing else). Without --tag the store keeps no name for it.
+    #[arg(short = 'o', long, value_name = "REF", value_parser = parse_output)]
+    pub output: Option<String>,
+
+    /// Push every --tag to its registry (image-push) once built.
+    #[arg(long, requires = "tags")]
+    pub push: bool,
+
+    /// Import a build cache that --cache-to pushed: a registry reference
+    /// (REG/REPO:TAG, or type=registry,ref=REG/REPO:TAG). Steps this store
+    /// misses and the cache has are pulled instead of run. Repeatable.
+    #[arg(long = "cache-from", value_name = "REF")]
+    pub cache_from: Vec<String>,
+
+    /// Export this build's cache to a registry: every step's image by
+    /// digest, and their index under REF (REG/REPO:TAG), for
+    /// --cache-from on other machines.
+    #[arg(long = "cache-to", value_name = "REF")]
+    pub cache_to: Option<String>,
+
+    /// Run RUN steps with another OCI runtime (runc, crun, or a path)
+    /// through a runtime bundle: container-run --runtime.
+    #[arg(long, value_name = "PROGRAM")]
+    pub runtime: Option<String>,
+
+    /// The platform to build for: only the host's (no emulation here).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    /// Write the image ID (the config digest) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+
+    /// The network of RUN steps: private (their own namespace, as Docker's
+    /// default bridge), host, or none. RUN --network overrides it.
+    #[arg(long, value_enum, default_value = "private", value_name = "MODE")]
+    pub network: Network,
+
+    /// Do not take any step from the build cache (each one still records
+    /// what it makes, for the next build).
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR
+    /// (id=ID alone: the variable ID if set, else the file ID). Repeatable.
+    /// Its bytes never go into a layer, the history or a cache key.
+    #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR", value_parser = parse_secret)]
+    pub secrets: Vec<(String, build::SecretSource)>,
+
+    /// Pull every image the build names (FROM, COPY --from) even when the
+    /// store has it; without it only missing images are pulled.
+    #[arg(long)]
+    pub pull: bool,
+
+    /// Print the build as a POSIX shell script of tool calls instead of
+    /// running it; any line can be rerun alone.
+    #[arg(long)]
+    pub print_script: bool,
+
+    /// Run the build checks only, as docker build --check: print what
+    /// they find and build nothing; exit 1 when they found anything.
+    #[arg(long, conflicts_with = "print_script")]
+    pub check: bool,
+
+    /// plain: one line per event and the RUN output as it comes; tty: the
+    /// steps under way redrawn in place with the last lines of their
+    /// output; quiet: nothing but errors; auto: tty when stderr is a
+    /// terminal, else plain.
+    #[arg(long, value_enum, default_value = "auto", value_name = "MODE")]
+    pub progress: Progress,
+
+    /// No progress: --progress quiet.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Network {
+    Private,
+    Host,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    Auto,
+    Plain,
+    Tty,
+    Quiet,
+}
+
+fn parse_tag(s: &str) -> Result<String, String> {
+    let r = slipway_common::reference::Reference::parse(s).map_err(|e| e.to_string())?;
+    if r.digest().is_some() {
+        return Err(format!("{s}: a tag names NAME[:TAG], not a digest"));
+    }
+    Ok(s.to_string())
+}
+
+/// buildx's --secret: `id=ID[,src=FILE|source=FILE][,env=VAR][,type=file|env]`.
+fn parse_secret(s: &str) -> Result<(String, build::SecretSource), String> {
+    let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
+    for f in s.split(',') {
+        match f.split_once('=') {
+            Some(("id", v)) => id = Some(v.to_string()),
+            Some(("src" | "source", v)) => src = Some(v.to_string()),
+            Some(("env", v)) => env = Some(v.to_string()),
+            Some(("type", v)) if v == "file" || v == "env" => kind = Some(v.to_string()),
+            _ => return Err(format!("{f:?}: expected id=, src=, env= or type=file|env")),
+        }
+    }
+    let id = id.filter(|i| !i.is_empty()).ok_or("a secret needs id=ID")?;
+    let source = match (src, env, kind.as_deref()) {
+        (Some(_), Some(_), _) => return Err("a secret takes src= or env=, not both".into()),
+        (Some(f), None, Some("env")) | (None, Some(f), _) => build::SecretSource::Env(f),
+        (Some(f), None, _) => build::SecretSource::File(f.into()),
+        (None, None, Some("env")) => build::SecretSource::Env(id.clone()),
+        (None, None, Some(_)) => build::SecretSource::File(id.clone().into()),
+        (None, None, None) if std::env::var_os(&id).is_some() => {
+            build::SecretSource::Env(id.clone())
+        }
+        (None, None, None) => build::SecretSource::File(id.clone().into()),
+    };
+    Ok((id, source))
+}
+
+fn parse_output(s: &str) -> Result<String, String> {
+    slipway_common::export::Destination::parse(s).map_err(|e| e.to_string())?;
+    Ok(s.to_string())
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').unwrap_or((s, ""));
+    if k.is_empty() {
+        return Err(format!("{s:?} is not KEY[=VALUE]: the key is empty"));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_without_value_is_empty_as_in_docker_build() {
+        assert_eq!(parse_label("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert_eq!(parse_label("test"), Ok(("test".into(), String::new())));
+        assert!(parse_label("=x").is_err());
+        assert!(parse_label("").is_err());
+    }
+}
