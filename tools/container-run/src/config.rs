@@ -392,142 +392,20 @@ fn now_rfc3339() -> String {
 pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     let store = args.store.path();
     let rootless = slipway_common::userns::rootless();
-    let mut devices = vec![];
-    let mut granted = vec![];
-    for spec in &args.devices {
-        let (d, rule) = parse_device(spec).map_err(invalid)?;
-        devices.push(d);
-        granted.push(rule);
-    }
-    let limits = Limits {
-        memory: args
-            .memory
-            .as_deref()
-            .map(cgroups::parse_bytes)
-            .transpose()
-            .map_err(invalid)?,
-        pids: args.pids_limit,
-        devices: !args.privileged,
-        path: None,
-        spec_devices: None,
-        spec: None,
-        granted,
-        nano_cpus: args
-            .cpus
-            .as_deref()
-            .map(cgroups::parse_cpus)
-            .transpose()
-            .map_err(invalid)?,
-    };
-    let mut seccomp = !args.privileged;
-    for o in &args.security_opt {
-        match o.as_str() {
-            "seccomp=unconfined" | "seccomp:unconfined" => seccomp = false,
-            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {}
-            other => {
-                return Err(Error::Unsupported(format!(
-                    "--security-opt {other:?} is not supported (supported: seccomp=unconfined, no-new-privileges)"
-                )))
-            }
-        }
-    }
-    let caps = if args.privileged {
-        CapSet::all()
-    } else {
-        CapSet::docker_default()
-            .with_changes(&args.cap_add, &args.cap_drop)
-            .map_err(invalid)?
-    };
-    // What we do not hold we cannot give (a host may bound root's set).
-    let caps = CapSet(caps.0 & caps::current_permitted().0);
-    let network = match args.network.as_str() {
-        "none" => Network::None,
-        "host" => Network::Host,
-        _ => Network::Private,
-    };
-    if network == Network::Private && which("slirp4netns").is_none() {
-        return Err(Error::Unsupported(
-            "--network private needs slirp4netns, which is not installed (apt install slirp4netns); or use --network none or host".into(),
-        ));
-    }
-    if args.detach && args.interactive {
-        return Err(invalid(
-            "-i cannot be used with -d: a detached container has no stdin",
-        ));
-    }
-    if !args.publish.is_empty() && network != Network::Private {
-        return Err(invalid("--publish needs --network private"));
-    }
-    let publish = args
-        .publish
-        .iter()
-        .map(|p| parse_publish(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut mounts = Vec::new();
-    for v in &args.volumes {
-        mounts.push(parse_volume(v, &store)?);
-    }
-    for t in &args.tmpfs {
-        mounts.push(parse_tmpfs(t)?);
-    }
+    let (limits, devices) = limits(args)?;
+    let (seccomp, caps) = security(args)?;
+    let (network, publish) = network(args)?;
+    let mounts = user_mounts(args, &store)?;
 
     // The image (or directory) and its config.
-    let mut layers_lock = None;
-    let (image_name, image_id, config, cmd_args, lowers) = if let Some(dir) = &args.rootfs {
-        let dir = std::fs::canonicalize(dir).ctx("find --rootfs", dir)?;
-        if !dir.is_dir() {
-            return Err(invalid(format!(
-                "--rootfs {}: not a directory",
-                dir.display()
-            )));
-        }
-        (
-            dir.display().to_string(),
-            None,
-            ContainerConfig::default(),
-            args.args.clone(),
-            None,
-        )
-    } else {
-        let Some((image, rest)) = args.args.split_first() else {
-            return Err(invalid(
-                "name an image to run (or a directory with --rootfs)",
-            ));
-        };
-        let r = ImageRef::parse(image).map_err(|e| invalid(e.to_string()))?;
-        let platform = match &args.platform {
-            Some(p) => p.parse::<Platform>().map_err(|e| invalid(e.to_string()))?,
-            None => Platform::host(),
-        };
-        let src = source::open(&r, &store, &platform, Settings::new(Compression::Gzip))?;
-        // stderr is the container's: progress only where a person watches.
-        let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        // Until the overlay is up, image-store gc must not take them away.
-        layers_lock = Some(layergc::startup_lock(&store).ctx("lock the layers in", &store)?);
-        let dirs = layers::unpack(&src.layout, &store, &src.image, rootless, |m| {
-            if tty {
-                eprintln!("container-run: {m}")
-            }
-        })?;
-        let config = src.image.container_config();
-        let names: Vec<String> = dirs
-            .iter()
-            .rev()
-            .map(|d| {
-                d.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        (
-            image.clone(),
-            Some(src.image.id().to_string()),
-            config,
-            rest.to_vec(),
-            Some((layers::layers_dir_for(&store, rootless), names)),
-        )
-    };
+    let Image {
+        name: image_name,
+        id: image_id,
+        config,
+        args: cmd_args,
+        lowers,
+        layers_lock,
+    } = image(args, &store, rootless)?;
 
     let argv = command(args, &cmd_args, &config);
     if argv.is_empty() {
@@ -540,51 +418,8 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         .hostname
         .clone()
         .unwrap_or_else(|| id[..12].to_string());
-    let mut env = Vec::new();
-    set_env(&mut env, format!("PATH={DEFAULT_PATH}"));
-    set_env(&mut env, format!("HOSTNAME={hostname}"));
-    for e in config.env.clone().unwrap_or_default() {
-        set_env(&mut env, e);
-    }
-    for f in &args.env_file {
-        env_file(&mut env, f)?;
-    }
-    for e in &args.env {
-        env_arg(&mut env, e)?;
-    }
-    if args.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
-        set_env(&mut env, "TERM=xterm".into());
-    }
-    slipway_common::container::process::tidy_env(&mut env);
-    // What the record keeps: everything but the secrets.
-    let recorded = env.clone();
-    for name in &args.secret_env {
-        if name.is_empty() || name.contains('=') {
-            return Err(invalid(format!(
-                "--secret-env {name:?}: expected a variable name"
-            )));
-        }
-        if std::env::var_os(name).is_none() {
-            return Err(invalid(format!(
-                "--secret-env {name}: not set in our environment"
-            )));
-        }
-        env_arg(&mut env, name)?;
-    }
-    slipway_common::container::process::tidy_env(&mut env);
-    let cwd = match &args.workdir {
-        Some(w) if !w.starts_with('/') => {
-            return Err(invalid(format!(
-                "the working directory {w:?} is invalid: it needs to be an absolute path"
-            )))
-        }
-        Some(w) => w.clone(),
-        None => config
-            .working_dir
-            .clone()
-            .filter(|w| !w.is_empty())
-            .unwrap_or_else(|| "/".into()),
-    };
+    let (env, recorded) = environment(args, &config, &hostname)?;
+    let cwd = workdir(args, &config)?;
     let user = args
         .user
         .clone()
@@ -637,66 +472,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     let result = (|| {
         let mountpoint = dir.join("rootfs");
         fsutil::create_dir_all(&mountpoint)?;
-        let mut own_work = None;
-        let root = match (lowers, &args.rootfs, &args.upper) {
-            (None, Some(d), None) => Root::Bind(std::fs::canonicalize(d).ctx("find", d)?),
-            (lowers, rootfs, upper) => {
-                let (lowers_dir, lowers) = match (lowers, rootfs) {
-                    (Some((d, names)), _) if names.is_empty() => {
-                        let empty = d.join("empty");
-                        fsutil::create_dir_all(&empty)?;
-                        (d, vec!["empty".to_string()])
-                    }
-                    (Some(l), _) => l,
-                    (None, Some(r)) => (std::fs::canonicalize(r).ctx("find", r)?, vec![".".into()]),
-                    (None, None) => unreachable!("an image or --rootfs"),
-                };
-                let mut lowers = lowers;
-                let stack: Vec<PathBuf> = lowers.iter().map(|n| lowers_dir.join(n)).collect();
-                let init_dir = layers::layers_dir_for(&store, rootless);
-                fsutil::create_dir_all(&init_dir)?;
-                if let Some(init) =
-                    initlayer::ensure(&init_dir, &stack).ctx("make the init layer in", &init_dir)?
-                {
-                    lowers.insert(0, init.to_string_lossy().into_owned());
-                }
-                let (upper, work) = match upper {
-                    Some(u) => {
-                        fsutil::create_dir_all(u)?;
-                        let u = std::fs::canonicalize(u).ctx("find", u)?;
-                        let parent = u.parent().unwrap_or(Path::new("/"));
-                        let w = parent.join(format!(
-                            ".{}.work-{}",
-                            u.file_name().unwrap_or_default().to_string_lossy(),
-                            &id[..12]
-                        ));
-                        fsutil::create_dir_all(&w)?;
-                        own_work = Some(w.clone());
-                        (u, w)
-                    }
-                    None => {
-                        let (u, w) = (dir.join("upper"), dir.join("work"));
-                        fsutil::create_dir_all(&u)?;
-                        fsutil::create_dir_all(&w)?;
-                        (u, w)
-                    }
-                };
-                for p in [&upper, &work] {
-                    let s = p.to_string_lossy();
-                    if s.contains(',') || s.contains(':') {
-                        return Err(invalid(format!(
-                            "{s}: overlayfs cannot take a path with ',' or ':'"
-                        )));
-                    }
-                }
-                Root::Overlay {
-                    lowers_dir,
-                    lowers,
-                    upper,
-                    work,
-                }
-            }
-        };
+        let (root, own_work) = root(args, &dir, lowers, &store, rootless, &id)?;
         let etc = etc_files(&dir, &hostname, network)?;
         Ok((root, mountpoint, etc, own_work))
     })();
@@ -760,6 +536,311 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         pid_file: None,
         console: None,
     })
+}
+
+/// --device, --memory, --pids-limit, --cpus: the cgroup's limits and the
+/// devices bound in.
+fn limits(args: &Args) -> Result<(Limits, Vec<Device>), Error> {
+    let mut devices = vec![];
+    let mut granted = vec![];
+    for spec in &args.devices {
+        let (d, rule) = parse_device(spec).map_err(invalid)?;
+        devices.push(d);
+        granted.push(rule);
+    }
+    let limits = Limits {
+        memory: args
+            .memory
+            .as_deref()
+            .map(cgroups::parse_bytes)
+            .transpose()
+            .map_err(invalid)?,
+        pids: args.pids_limit,
+        devices: !args.privileged,
+        path: None,
+        spec_devices: None,
+        spec: None,
+        granted,
+        nano_cpus: args
+            .cpus
+            .as_deref()
+            .map(cgroups::parse_cpus)
+            .transpose()
+            .map_err(invalid)?,
+    };
+    Ok((limits, devices))
+}
+
+/// --privileged, --security-opt, --cap-add and --cap-drop: whether the
+/// seccomp filter is on, and the capabilities.
+fn security(args: &Args) -> Result<(bool, CapSet), Error> {
+    let mut seccomp = !args.privileged;
+    for o in &args.security_opt {
+        match o.as_str() {
+            "seccomp=unconfined" | "seccomp:unconfined" => seccomp = false,
+            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {}
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "--security-opt {other:?} is not supported (supported: seccomp=unconfined, no-new-privileges)"
+                )))
+            }
+        }
+    }
+    let caps = if args.privileged {
+        CapSet::all()
+    } else {
+        CapSet::docker_default()
+            .with_changes(&args.cap_add, &args.cap_drop)
+            .map_err(invalid)?
+    };
+    // What we do not hold we cannot give (a host may bound root's set).
+    let caps = CapSet(caps.0 & caps::current_permitted().0);
+    Ok((seccomp, caps))
+}
+
+/// --network and --publish, checked against each other and the host.
+fn network(args: &Args) -> Result<(Network, Vec<Publish>), Error> {
+    let network = match args.network.as_str() {
+        "none" => Network::None,
+        "host" => Network::Host,
+        _ => Network::Private,
+    };
+    if network == Network::Private && which("slirp4netns").is_none() {
+        return Err(Error::Unsupported(
+            "--network private needs slirp4netns, which is not installed (apt install slirp4netns); or use --network none or host".into(),
+        ));
+    }
+    if args.detach && args.interactive {
+        return Err(invalid(
+            "-i cannot be used with -d: a detached container has no stdin",
+        ));
+    }
+    if !args.publish.is_empty() && network != Network::Private {
+        return Err(invalid("--publish needs --network private"));
+    }
+    let publish = args
+        .publish
+        .iter()
+        .map(|p| parse_publish(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((network, publish))
+}
+
+/// --volume and --tmpfs.
+fn user_mounts(args: &Args, store: &Path) -> Result<Vec<Mount>, Error> {
+    let mut mounts = Vec::new();
+    for v in &args.volumes {
+        mounts.push(parse_volume(v, store)?);
+    }
+    for t in &args.tmpfs {
+        mounts.push(parse_tmpfs(t)?);
+    }
+    Ok(mounts)
+}
+
+/// What the container runs from: an image (its layers unpacked and
+/// locked against gc until the overlay is up) or a --rootfs directory.
+struct Image {
+    name: String,
+    id: Option<String>,
+    config: ContainerConfig,
+    /// The command line after the image.
+    args: Vec<String>,
+    /// The layer dirs' directory and the layers, top first.
+    lowers: Option<(PathBuf, Vec<String>)>,
+    layers_lock: Option<FileLock>,
+}
+
+fn image(args: &Args, store: &Path, rootless: bool) -> Result<Image, Error> {
+    if let Some(dir) = &args.rootfs {
+        let dir = std::fs::canonicalize(dir).ctx("find --rootfs", dir)?;
+        if !dir.is_dir() {
+            return Err(invalid(format!(
+                "--rootfs {}: not a directory",
+                dir.display()
+            )));
+        }
+        return Ok(Image {
+            name: dir.display().to_string(),
+            id: None,
+            config: ContainerConfig::default(),
+            args: args.args.clone(),
+            lowers: None,
+            layers_lock: None,
+        });
+    }
+    let Some((image, rest)) = args.args.split_first() else {
+        return Err(invalid(
+            "name an image to run (or a directory with --rootfs)",
+        ));
+    };
+    let r = ImageRef::parse(image).map_err(|e| invalid(e.to_string()))?;
+    let platform = match &args.platform {
+        Some(p) => p.parse::<Platform>().map_err(|e| invalid(e.to_string()))?,
+        None => Platform::host(),
+    };
+    let src = source::open(&r, store, &platform, Settings::new(Compression::Gzip))?;
+    // stderr is the container's: progress only where a person watches.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Until the overlay is up, image-store gc must not take them away.
+    let layers_lock = Some(layergc::startup_lock(store).ctx("lock the layers in", store)?);
+    let dirs = layers::unpack(&src.layout, store, &src.image, rootless, |m| {
+        if tty {
+            eprintln!("container-run: {m}")
+        }
+    })?;
+    let config = src.image.container_config();
+    let names: Vec<String> = dirs
+        .iter()
+        .rev()
+        .map(|d| {
+            d.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    Ok(Image {
+        name: image.clone(),
+        id: Some(src.image.id().to_string()),
+        config,
+        args: rest.to_vec(),
+        lowers: Some((layers::layers_dir_for(store, rootless), names)),
+        layers_lock,
+    })
+}
+
+/// The process's environment as Docker makes it, and the part of it
+/// the record keeps (all but --secret-env).
+fn environment(
+    args: &Args,
+    config: &ContainerConfig,
+    hostname: &str,
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    let mut env = Vec::new();
+    set_env(&mut env, format!("PATH={DEFAULT_PATH}"));
+    set_env(&mut env, format!("HOSTNAME={hostname}"));
+    for e in config.env.clone().unwrap_or_default() {
+        set_env(&mut env, e);
+    }
+    for f in &args.env_file {
+        env_file(&mut env, f)?;
+    }
+    for e in &args.env {
+        env_arg(&mut env, e)?;
+    }
+    if args.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        set_env(&mut env, "TERM=xterm".into());
+    }
+    slipway_common::container::process::tidy_env(&mut env);
+    // What the record keeps: everything but the secrets.
+    let recorded = env.clone();
+    for name in &args.secret_env {
+        if name.is_empty() || name.contains('=') {
+            return Err(invalid(format!(
+                "--secret-env {name:?}: expected a variable name"
+            )));
+        }
+        if std::env::var_os(name).is_none() {
+            return Err(invalid(format!(
+                "--secret-env {name}: not set in our environment"
+            )));
+        }
+        env_arg(&mut env, name)?;
+    }
+    slipway_common::container::process::tidy_env(&mut env);
+    Ok((env, recorded))
+}
+
+/// -w, else the image's WORKDIR, else /.
+fn workdir(args: &Args, config: &ContainerConfig) -> Result<String, Error> {
+    Ok(match &args.workdir {
+        Some(w) if !w.starts_with('/') => {
+            return Err(invalid(format!(
+                "the working directory {w:?} is invalid: it needs to be an absolute path"
+            )))
+        }
+        Some(w) => w.clone(),
+        None => config
+            .working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into()),
+    })
+}
+
+/// The root: the --rootfs directory bound as it is, or an overlay of the
+/// image's layers (and the init layer) under the container's own upper
+/// dir or --upper; with --upper, the work dir made beside it.
+fn root(
+    args: &Args,
+    dir: &Path,
+    lowers: Option<(PathBuf, Vec<String>)>,
+    store: &Path,
+    rootless: bool,
+    id: &str,
+) -> Result<(Root, Option<PathBuf>), Error> {
+    let mut own_work = None;
+    let root = match (lowers, &args.rootfs, &args.upper) {
+        (None, Some(d), None) => Root::Bind(std::fs::canonicalize(d).ctx("find", d)?),
+        (lowers, rootfs, upper) => {
+            let (lowers_dir, lowers) = match (lowers, rootfs) {
+                (Some((d, names)), _) if names.is_empty() => {
+                    let empty = d.join("empty");
+                    fsutil::create_dir_all(&empty)?;
+                    (d, vec!["empty".to_string()])
+                }
+                (Some(l), _) => l,
+                (None, Some(r)) => (std::fs::canonicalize(r).ctx("find", r)?, vec![".".into()]),
+                (None, None) => unreachable!("an image or --rootfs"),
+            };
+            let mut lowers = lowers;
+            let stack: Vec<PathBuf> = lowers.iter().map(|n| lowers_dir.join(n)).collect();
+            let init_dir = layers::layers_dir_for(store, rootless);
+            fsutil::create_dir_all(&init_dir)?;
+            if let Some(init) =
+                initlayer::ensure(&init_dir, &stack).ctx("make the init layer in", &init_dir)?
+            {
+                lowers.insert(0, init.to_string_lossy().into_owned());
+            }
+            let (upper, work) = match upper {
+                Some(u) => {
+                    fsutil::create_dir_all(u)?;
+                    let u = std::fs::canonicalize(u).ctx("find", u)?;
+                    let parent = u.parent().unwrap_or(Path::new("/"));
+                    let w = parent.join(format!(
+                        ".{}.work-{}",
+                        u.file_name().unwrap_or_default().to_string_lossy(),
+                        &id[..12]
+                    ));
+                    fsutil::create_dir_all(&w)?;
+                    own_work = Some(w.clone());
+                    (u, w)
+                }
+                None => {
+                    let (u, w) = (dir.join("upper"), dir.join("work"));
+                    fsutil::create_dir_all(&u)?;
+                    fsutil::create_dir_all(&w)?;
+                    (u, w)
+                }
+            };
+            for p in [&upper, &work] {
+                let s = p.to_string_lossy();
+                if s.contains(',') || s.contains(':') {
+                    return Err(invalid(format!(
+                        "{s}: overlayfs cannot take a path with ',' or ':'"
+                    )));
+                }
+            }
+            Root::Overlay {
+                lowers_dir,
+                lowers,
+                upper,
+                work,
+            }
+        }
+    };
+    Ok((root, own_work))
 }
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf, as Docker writes them.
