@@ -213,56 +213,16 @@ fn setup_and_exec(
     };
     mounts::setup(plan, root_mounted).map_err(fail)?;
 
-    let account = |p: &str| process::read_account_file(p, process::open_account_file(p));
-    let passwd = account("/etc/passwd").map_err(fail)?;
-    let group = account("/etc/group").map_err(fail)?;
-    let mut user = process::resolve_user(&plan.user, &passwd, &group).map_err(fail)?;
-    for g in &plan.extra_groups {
-        if !user.groups.contains(g) {
-            user.groups.push(*g);
-        }
-    }
+    let user = user_of(plan)?;
     let mut env = plan.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", user.home));
     }
     std::env::set_current_dir(&plan.cwd)
         .map_err(|e| fail(format!("enter the working directory {}: {e}", plan.cwd)))?;
-    for (fd, target) in [(stdio.out, 1), (stdio.err, 2)] {
-        if let Some(fd) = fd {
-            // SAFETY: dup2 of valid descriptors.
-            if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
-                return Err(os("redirect output"));
-            }
-        }
-    }
-    if let Some(sock) = &stdio.tty {
-        tty::attach_new_pty(sock, user.uid, user.gid)
-            .map_err(|e| fail(format!("set up the terminal: {e}")))?;
-    } else if !plan.interactive {
-        let null =
-            std::fs::File::open("/dev/null").map_err(|e| fail(format!("open /dev/null: {e}")))?;
-        // SAFETY: dup2 of valid descriptors.
-        if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
-            return Err(os("redirect stdin"));
-        }
-    }
+    redirect(plan, stdio, &user)?;
 
-    if let Some(adj) = plan.oom_score_adj {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| fail(format!("set oom_score_adj {adj}: {e}")))?;
-    }
-    // Before the capabilities go: raising a hard limit needs them.
-    for (resource, soft, hard) in &plan.rlimits {
-        let lim = libc::rlimit {
-            rlim_cur: *soft,
-            rlim_max: *hard,
-        };
-        // SAFETY: a valid rlimit struct.
-        if unsafe { libc::setrlimit(*resource as _, &lim) } < 0 {
-            return Err(os("set a resource limit"));
-        }
-    }
+    process_limits(plan)?;
     if let Some(fifo) = fifo {
         wait_for_start(&fifo, err)?;
         *waited = true;
@@ -291,6 +251,66 @@ fn setup_and_exec(
         code: e.code,
         msg: e.message,
     })
+}
+
+/// The user the command runs as, looked up in the container's own
+/// /etc/passwd and /etc/group, with the plan's additional groups.
+fn user_of(plan: &Plan) -> Result<process::User, Fail> {
+    let account = |p: &str| process::read_account_file(p, process::open_account_file(p));
+    let passwd = account("/etc/passwd").map_err(fail)?;
+    let group = account("/etc/group").map_err(fail)?;
+    let mut user = process::resolve_user(&plan.user, &passwd, &group).map_err(fail)?;
+    for g in &plan.extra_groups {
+        if !user.groups.contains(g) {
+            user.groups.push(*g);
+        }
+    }
+    Ok(user)
+}
+
+/// Output to where the caller wants it, a terminal made if asked for,
+/// stdin from /dev/null unless interactive.
+fn redirect(plan: &Plan, stdio: Stdio, user: &process::User) -> Result<(), Fail> {
+    for (fd, target) in [(stdio.out, 1), (stdio.err, 2)] {
+        if let Some(fd) = fd {
+            // SAFETY: dup2 of valid descriptors.
+            if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
+                return Err(os("redirect output"));
+            }
+        }
+    }
+    if let Some(sock) = &stdio.tty {
+        tty::attach_new_pty(sock, user.uid, user.gid)
+            .map_err(|e| fail(format!("set up the terminal: {e}")))?;
+    } else if !plan.interactive {
+        let null =
+            std::fs::File::open("/dev/null").map_err(|e| fail(format!("open /dev/null: {e}")))?;
+        // SAFETY: dup2 of valid descriptors.
+        if unsafe { libc::dup2(null.as_raw_fd(), 0) } < 0 {
+            return Err(os("redirect stdin"));
+        }
+    }
+    Ok(())
+}
+
+/// oom_score_adj and the rlimits, before the capabilities go: raising
+/// a hard limit needs them.
+fn process_limits(plan: &Plan) -> Result<(), Fail> {
+    if let Some(adj) = plan.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| fail(format!("set oom_score_adj {adj}: {e}")))?;
+    }
+    for (resource, soft, hard) in &plan.rlimits {
+        let lim = libc::rlimit {
+            rlim_cur: *soft,
+            rlim_max: *hard,
+        };
+        // SAFETY: a valid rlimit struct.
+        if unsafe { libc::setrlimit(*resource as _, &lim) } < 0 {
+            return Err(os("set a resource limit"));
+        }
+    }
+    Ok(())
 }
 
 /// Keys are not namespaced: a session keyring of its own keeps the

@@ -326,30 +326,7 @@ pub fn setup(plan: &Plan, root_mounted: impl FnOnce() -> io::Result<()>) -> io::
     // needing the devices controller (v1) or a BPF program (v2).
     let nodev = if plan.privileged { 0 } else { libc::MS_NODEV };
     let mp = c(&plan.mountpoint.to_string_lossy());
-    match &plan.root {
-        Root::Overlay {
-            lowers_dir,
-            lowers,
-            upper,
-            work,
-        } => {
-            // Lower dirs are named relative to their directory, so that many
-            // layers fit in the one page mount options may take.
-            std::env::set_current_dir(lowers_dir)
-                .or_else(ctx(|| format!("enter {}", lowers_dir.display())))?;
-            let opts = c(&overlay_options(lowers, upper, work, plan.rootless));
-            mount(Some(c"overlay"), &mp, Some(c"overlay"), nodev, Some(&opts))
-                .or_else(ctx(|| "mount the overlay root".into()))?;
-        }
-        Root::Bind(dir) => {
-            let src = c(&dir.to_string_lossy());
-            mount(Some(&src), &mp, None, libc::MS_BIND | libc::MS_REC, None)
-                .or_else(ctx(|| format!("bind mount {}", dir.display())))?;
-            if nodev != 0 {
-                remount(&mp, nodev).or_else(ctx(|| format!("remount {} nodev", dir.display())))?;
-            }
-        }
-    }
+    mount_root(plan, &mp, nodev)?;
     root_mounted().or_else(ctx(|| "say the root is mounted".into()))?;
     if host_ns {
         // Nothing mounted under the root reaches the host's other mounts
@@ -374,6 +351,80 @@ pub fn setup(plan: &Plan, root_mounted: impl FnOnce() -> io::Result<()>) -> io::
     mkdir_all(r, &plan.cwd)
         .or_else(ctx(|| format!("create the working directory {}", plan.cwd)))?;
 
+    standard_mounts(plan, r)?;
+
+    for (target, host) in &plan.etc {
+        let fd = touch(r, target).or_else(ctx(|| format!("create {target}")))?;
+        let src = c(&host.to_string_lossy());
+        mount(Some(&src), &fd_path(&fd), None, libc::MS_BIND, None)
+            .or_else(ctx(|| format!("mount {target}")))?;
+    }
+
+    user_mounts(plan, r, nodev)?;
+
+    // In the container's namespaces, on the host's root still.
+    let hooks = &plan.hooks;
+    if !hooks.create_container.is_empty() {
+        let state = hooks.identity.state("creating");
+        crate::hooks::run("createContainer", &hooks.create_container, &state)
+            .map_err(io::Error::other)?;
+    }
+    enter_root(plan, &root, host_ns)?;
+    drop(root);
+    if let Some(flags) = plan.rootfs_propagation {
+        mount(None, c"/", None, flags, None).or_else(ctx(|| {
+            "set the root's propagation (linux.rootfsPropagation)".into()
+        }))?;
+    }
+
+    if plan.read_only {
+        remount(&c("/"), libc::MS_RDONLY).or_else(ctx(|| "make the root read-only".into()))?;
+    }
+    // Before /proc/sys goes read-only; the keys were checked to be the
+    // container's own namespaces'.
+    for (key, value) in &plan.sysctls {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        std::fs::write(&path, value).or_else(ctx(|| format!("set the sysctl {key} ({path})")))?;
+    }
+    if !plan.privileged {
+        mask_paths(&plan.masked, &plan.readonly)?;
+    }
+    Ok(())
+}
+
+/// The root at its mount point: the overlay of the image's layers, or
+/// the directory bound there.
+fn mount_root(plan: &Plan, mp: &CString, nodev: libc::c_ulong) -> io::Result<()> {
+    match &plan.root {
+        Root::Overlay {
+            lowers_dir,
+            lowers,
+            upper,
+            work,
+        } => {
+            // Lower dirs are named relative to their directory, so that many
+            // layers fit in the one page mount options may take.
+            std::env::set_current_dir(lowers_dir)
+                .or_else(ctx(|| format!("enter {}", lowers_dir.display())))?;
+            let opts = c(&overlay_options(lowers, upper, work, plan.rootless));
+            mount(Some(c"overlay"), mp, Some(c"overlay"), nodev, Some(&opts))
+                .or_else(ctx(|| "mount the overlay root".into()))?;
+        }
+        Root::Bind(dir) => {
+            let src = c(&dir.to_string_lossy());
+            mount(Some(&src), mp, None, libc::MS_BIND | libc::MS_REC, None)
+                .or_else(ctx(|| format!("bind mount {}", dir.display())))?;
+            if nodev != 0 {
+                remount(mp, nodev).or_else(ctx(|| format!("remount {} nodev", dir.display())))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// /proc, /dev (with the devices granted and the spec's nodes) and /sys,
+/// in the order of runc's default spec.
+fn standard_mounts(plan: &Plan, r: RawFd) -> io::Result<()> {
     let nosuid_nodev_noexec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     let proc_ = mkdir_all(r, "/proc").or_else(ctx(|| "create /proc".into()))?;
     mount(
@@ -430,13 +481,11 @@ pub fn setup(plan: &Plan, root_mounted: impl FnOnce() -> io::Result<()>) -> io::
         .or_else(ctx(|| "mount /sys/fs/cgroup".into()))?;
     }
 
-    for (target, host) in &plan.etc {
-        let fd = touch(r, target).or_else(ctx(|| format!("create {target}")))?;
-        let src = c(&host.to_string_lossy());
-        mount(Some(&src), &fd_path(&fd), None, libc::MS_BIND, None)
-            .or_else(ctx(|| format!("mount {target}")))?;
-    }
+    Ok(())
+}
 
+/// --volume and --tmpfs, or a spec's mounts in the spec's order.
+fn user_mounts(plan: &Plan, r: RawFd, nodev: libc::c_ulong) -> io::Result<()> {
     let mut user_mounts: Vec<_> = plan.mounts.iter().collect();
     if !plan.mounts_in_order {
         // Parents before children, whatever the order on the command line.
@@ -467,42 +516,21 @@ pub fn setup(plan: &Plan, root_mounted: impl FnOnce() -> io::Result<()>) -> io::
         }
     }
 
-    // In the container's namespaces, on the host's root still.
-    let hooks = &plan.hooks;
-    if !hooks.create_container.is_empty() {
-        let state = hooks.identity.state("creating");
-        crate::hooks::run("createContainer", &hooks.create_container, &state)
-            .map_err(io::Error::other)?;
-    }
+    Ok(())
+}
+
+/// Makes `root` the root: pivot_root, or chroot in the host's mount
+/// namespace, or with --no-pivot the root moved over /.
+fn enter_root(plan: &Plan, root: &OwnedFd, host_ns: bool) -> io::Result<()> {
     if host_ns {
         // The host's mount namespace: pivot_root would move every
         // process's root; chroot moves ours, as runc does then.
-        crate::moveroot::chroot(&root)?;
+        crate::moveroot::chroot(root)
     } else if plan.no_pivot {
-        crate::moveroot::move_root(&root, &plan.mountpoint)?;
+        crate::moveroot::move_root(root, &plan.mountpoint)
     } else {
-        pivot(&root)?;
+        pivot(root)
     }
-    drop(root);
-    if let Some(flags) = plan.rootfs_propagation {
-        mount(None, c"/", None, flags, None).or_else(ctx(|| {
-            "set the root's propagation (linux.rootfsPropagation)".into()
-        }))?;
-    }
-
-    if plan.read_only {
-        remount(&c("/"), libc::MS_RDONLY).or_else(ctx(|| "make the root read-only".into()))?;
-    }
-    // Before /proc/sys goes read-only; the keys were checked to be the
-    // container's own namespaces'.
-    for (key, value) in &plan.sysctls {
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value).or_else(ctx(|| format!("set the sysctl {key} ({path})")))?;
-    }
-    if !plan.privileged {
-        mask_paths(&plan.masked, &plan.readonly)?;
-    }
-    Ok(())
 }
 
 /// pivot_root into `root` with the old root stacked on it and detached,

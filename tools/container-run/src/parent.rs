@@ -100,25 +100,7 @@ impl Container {
         // A bundle's namespaces given by path are joined, not made.
         let joined = Namespaces::open_paths(&plan.join_namespaces)
             .map_err(|e| Error::Invalid(e.to_string()))?;
-        let mut flags = 0;
-        for f in [
-            libc::CLONE_NEWNS,
-            libc::CLONE_NEWUTS,
-            libc::CLONE_NEWIPC,
-            libc::CLONE_NEWPID,
-        ] {
-            if !joined.joins(f) && plan.host_namespaces & f == 0 {
-                flags |= f;
-            }
-        }
-        if plan.network != Network::Host {
-            flags |= libc::CLONE_NEWNET;
-        }
-        // A bundle's user namespace: made with the others, so it owns
-        // them; its maps are ours to write before the child goes on.
-        if plan.userns.is_some() {
-            flags |= libc::CLONE_NEWUSER;
-        }
+        let flags = clone_flags(&plan, &joined);
         // A PID namespace is joined by the process that forks: ours, for
         // this one clone, and back to our own after it.
         let own_pid_ns = if joined.joins(libc::CLONE_NEWPID) {
@@ -222,6 +204,14 @@ impl Container {
             s.pid_start = process_start(pid);
             let _ = self.p.containers.save_unsynced(s);
         }
+        self.read_setup(pid, err_rd)
+    }
+
+    /// What the child says of its setup on the error pipe: the root
+    /// mounted (the layers' lock may go), created (waiting for `start`),
+    /// a failure, or nothing before exec.
+    fn read_setup(&mut self, pid: libc::pid_t, err_rd: OwnedFd) -> Result<Started, Error> {
+        let kill_and_reap = || process::kill_and_reap(pid);
         // The error pipe closes on exec; a message means setup failed,
         // and CREATED alone that it waits on its exec FIFO. ROOT_MOUNTED
         // comes first where we hold the layers for it.
@@ -717,6 +707,31 @@ fn log_lines(bytes: &[u8], stream: &str) -> Vec<u8> {
         out.push(b'\n');
     }
     out
+}
+
+/// The namespaces the clone makes: those the plan neither joins by path
+/// nor shares with us.
+fn clone_flags(plan: &crate::config::Plan, joined: &Namespaces) -> libc::c_int {
+    let mut flags = 0;
+    for f in [
+        libc::CLONE_NEWNS,
+        libc::CLONE_NEWUTS,
+        libc::CLONE_NEWIPC,
+        libc::CLONE_NEWPID,
+    ] {
+        if !joined.joins(f) && plan.host_namespaces & f == 0 {
+            flags |= f;
+        }
+    }
+    if plan.network != Network::Host {
+        flags |= libc::CLONE_NEWNET;
+    }
+    // A bundle's user namespace: made with the others, so it owns
+    // them; its maps are ours to write before the child goes on.
+    if plan.userns.is_some() {
+        flags |= libc::CLONE_NEWUSER;
+    }
+    flags
 }
 
 /// Waits until the container's setup says something on `fd` (or closes
