@@ -213,7 +213,6 @@ impl Driver<'_> {
             prep: vec![],
             done: vec![],
         };
-        let script = self.script();
         for (n, p) in planned.iter().enumerate() {
             match &p.mount {
                 Mount::Tmpfs { target, size } => {
@@ -224,102 +223,156 @@ impl Driver<'_> {
                     g.args.extend(["--tmpfs".into(), spec.clone().into()]);
                     g.hint.extend(["--tmpfs".into(), spec]);
                 }
-                Mount::Bind {
-                    target, source, rw, ..
-                } => {
-                    let src = match (&p.from, &p.item) {
-                        (Some((image, _)), _) => {
-                            if script {
-                                return Err("--print-script cannot write RUN --mount from= yet: its source is only known once the build runs".into());
-                            }
-                            let root = self.unpack(image)?;
-                            // Resolved inside the image: a symlink in it
-                            // never leads out to the host.
-                            let real = slipway_common::fsutil::resolve_in_root(&root, source)
-                                .map_err(|e| format!("{source} in {image}: {e}"))?;
-                            if std::fs::symlink_metadata(&real).is_err() {
-                                return Err(format!("{source}: not found in {image}"));
-                            }
-                            real
-                        }
-                        (None, Some(item)) => item.src.clone(),
-                        (None, None) => unreachable!("a bind mount has a source"),
-                    };
-                    let excludes = p
-                        .item
-                        .as_ref()
-                        .map(|i| i.excludes.clone())
-                        .unwrap_or_default();
-                    // What .dockerignore leaves out is not in the context,
-                    // and a writable mount's writes are thrown away: both
-                    // get a copy, the rest the source itself, read-only.
-                    let needs_copy = *rw || !excludes.is_empty();
-                    if needs_copy {
-                        let dir = Word::Tmp(format!("mount-{n}"));
-                        let is_dir = src.is_dir();
-                        let to = if is_dir {
-                            "/".to_string()
-                        } else {
-                            "/file".to_string()
-                        };
-                        let mut c = Call::new("layer-diff")
-                            .arg("--dir")
-                            .arg(src.as_path())
-                            .arg("--to")
-                            .arg(to.as_str());
-                        for e in &excludes {
-                            c = c.arg("--exclude").arg(e.as_str());
-                        }
-                        g.prep.push(Action::Mkdir(dir.clone()));
-                        g.done.push(Action::Remove(dir.clone()));
-                        g.prep.push(Action::Call(
-                            c.pipe(Call::new("layer-diff").arg("--apply").arg(dir.clone())),
-                        ));
-                        let staged = match (&self.mode, is_dir) {
-                            (Mode::Run(r), true) => r.tmp.join(format!("mount-{n}")),
-                            (Mode::Run(r), false) => r.tmp.join(format!("mount-{n}/file")),
-                            (Mode::Script(_), _) => {
-                                return Err("--print-script cannot write a RUN --mount that needs a copy (rw, or a source .dockerignore trims) yet".into())
-                            }
-                        };
-                        let v = volume(&staged.to_string_lossy(), target, !rw)?;
-                        g.args.extend(["-v".into(), v.into()]);
-                    } else {
-                        let v = volume(&src.to_string_lossy(), target, true)?;
-                        g.args.extend(["-v".into(), v.clone().into()]);
-                        g.hint.extend(["-v".into(), v]);
-                    }
+                Mount::Bind { .. } => self.give_bind(n, p, &mut g)?,
+                Mount::Cache { .. } => self.give_cache(n, p, &mut g)?,
+                Mount::Secret { .. } => self.give_secret(n, p, &mut g)?,
+            }
+        }
+        Ok(g)
+    }
+
+    /// A bind mount: the source itself read-only, or a copy where it must
+    /// be one (rw, or a source .dockerignore trims).
+    fn give_bind(&mut self, n: usize, p: &Planned, g: &mut Given) -> Result<(), String> {
+        let script = self.script();
+        let Mount::Bind {
+            target, source, rw, ..
+        } = &p.mount
+        else {
+            unreachable!("a bind mount")
+        };
+        let src = match (&p.from, &p.item) {
+            (Some((image, _)), _) => {
+                if script {
+                    return Err("--print-script cannot write RUN --mount from= yet: its source is only known once the build runs".into());
                 }
-                Mount::Cache {
-                    target,
-                    id,
-                    source,
-                    sharing,
-                    ro,
-                    mode,
-                    uid,
-                    gid,
-                    ..
-                } => {
-                    let root = buildcache::mounts_dir(&self.opts.store);
-                    // A cache with a base is its own cache per base (and
-                    // source), as BuildKit keys it by id and base.
-                    let name = match &p.from {
-                        Some((_, digest)) => {
-                            Digest::of(format!("{id}\0{digest}\0{source}").as_bytes())
-                        }
-                        None => Digest::of(id.as_bytes()),
-                    };
-                    let dir = root.join(name.hex());
-                    if script {
-                        if *sharing != Sharing::Shared {
-                            return Err("--print-script cannot write a cache mount with sharing=locked or private yet".into());
-                        }
-                        if p.from.is_some() {
-                            return Err("--print-script cannot write a cache mount with from= yet: its seed is only known once the build runs".into());
-                        }
-                    } else {
-                        if !dir.is_dir() {
+                let root = self.unpack(image)?;
+                // Resolved inside the image: a symlink in it
+                // never leads out to the host.
+                let real = slipway_common::fsutil::resolve_in_root(&root, source)
+                    .map_err(|e| format!("{source} in {image}: {e}"))?;
+                if std::fs::symlink_metadata(&real).is_err() {
+                    return Err(format!("{source}: not found in {image}"));
+                }
+                real
+            }
+            (None, Some(item)) => item.src.clone(),
+            (None, None) => unreachable!("a bind mount has a source"),
+        };
+        let excludes = p
+            .item
+            .as_ref()
+            .map(|i| i.excludes.clone())
+            .unwrap_or_default();
+        // What .dockerignore leaves out is not in the context,
+        // and a writable mount's writes are thrown away: both
+        // get a copy, the rest the source itself, read-only.
+        let needs_copy = *rw || !excludes.is_empty();
+        if needs_copy {
+            let dir = Word::Tmp(format!("mount-{n}"));
+            let is_dir = src.is_dir();
+            let to = if is_dir {
+                "/".to_string()
+            } else {
+                "/file".to_string()
+            };
+            let mut c = Call::new("layer-diff")
+                .arg("--dir")
+                .arg(src.as_path())
+                .arg("--to")
+                .arg(to.as_str());
+            for e in &excludes {
+                c = c.arg("--exclude").arg(e.as_str());
+            }
+            g.prep.push(Action::Mkdir(dir.clone()));
+            g.done.push(Action::Remove(dir.clone()));
+            g.prep.push(Action::Call(
+                c.pipe(Call::new("layer-diff").arg("--apply").arg(dir.clone())),
+            ));
+            let staged = match (&self.mode, is_dir) {
+                (Mode::Run(r), true) => r.tmp.join(format!("mount-{n}")),
+                (Mode::Run(r), false) => r.tmp.join(format!("mount-{n}/file")),
+                (Mode::Script(_), _) => {
+                    return Err("--print-script cannot write a RUN --mount that needs a copy (rw, or a source .dockerignore trims) yet".into())
+                }
+            };
+            let v = volume(&staged.to_string_lossy(), target, !rw)?;
+            g.args.extend(["-v".into(), v.into()]);
+        } else {
+            let v = volume(&src.to_string_lossy(), target, true)?;
+            g.args.extend(["-v".into(), v.clone().into()]);
+            g.hint.extend(["-v".into(), v]);
+        }
+        Ok(())
+    }
+
+    /// A cache mount: its directory in the store (seeded from= an image),
+    /// under its sharing's lock, or a fresh one when a private one is taken.
+    fn give_cache(&mut self, n: usize, p: &Planned, g: &mut Given) -> Result<(), String> {
+        let script = self.script();
+        let Mount::Cache {
+            target,
+            id,
+            source,
+            sharing,
+            ro,
+            mode,
+            uid,
+            gid,
+            ..
+        } = &p.mount
+        else {
+            unreachable!("a cache mount")
+        };
+        let root = buildcache::mounts_dir(&self.opts.store);
+        // A cache with a base is its own cache per base (and
+        // source), as BuildKit keys it by id and base.
+        let name = match &p.from {
+            Some((_, digest)) => Digest::of(format!("{id}\0{digest}\0{source}").as_bytes()),
+            None => Digest::of(id.as_bytes()),
+        };
+        let dir = root.join(name.hex());
+        if script {
+            if *sharing != Sharing::Shared {
+                return Err(
+                    "--print-script cannot write a cache mount with sharing=locked or private yet"
+                        .into(),
+                );
+            }
+            if p.from.is_some() {
+                return Err("--print-script cannot write a cache mount with from= yet: its seed is only known once the build runs".into());
+            }
+        } else {
+            if !dir.is_dir() {
+                match &p.from {
+                    Some((image, _)) => {
+                        let src = if source.is_empty() {
+                            "/"
+                        } else {
+                            source.as_str()
+                        };
+                        self.seeded_cache_dir(&root, &dir, image, src)?
+                    }
+                    None => make_cache_dir(&root, &dir, *mode, *uid, *gid)?,
+                }
+            }
+            let lock = root.join(format!("{}.lock", name.hex()));
+            match sharing {
+                Sharing::Shared => {}
+                Sharing::Locked => g.locks.push(wait_for_lock(&lock)?),
+                Sharing::Private => {
+                    match FileLock::try_acquire(&lock, LockKind::Exclusive)
+                        .map_err(|e| format!("{}: {e}", lock.display()))?
+                    {
+                        Some(l) => g.locks.push(l),
+                        None => {
+                            // Another build holds it: this one
+                            // gets a fresh cache of its own.
+                            let fresh = match &self.mode {
+                                Mode::Run(r) => r.tmp.join(format!("cache-{n}")),
+                                Mode::Script(_) => unreachable!("checked above"),
+                            };
+                            let parent = fresh.parent().unwrap_or(&fresh).to_path_buf();
                             match &p.from {
                                 Some((image, _)) => {
                                     let src = if source.is_empty() {
@@ -327,111 +380,83 @@ impl Driver<'_> {
                                     } else {
                                         source.as_str()
                                     };
-                                    self.seeded_cache_dir(&root, &dir, image, src)?
+                                    self.seeded_cache_dir(&parent, &fresh, image, src)?
                                 }
-                                None => make_cache_dir(&root, &dir, *mode, *uid, *gid)?,
+                                None => make_cache_dir(&parent, &fresh, *mode, *uid, *gid)?,
                             }
+                            g.done.push(Action::Remove(Word::Tmp(format!("cache-{n}"))));
+                            let v = volume(&fresh.to_string_lossy(), target, *ro)?;
+                            g.args.extend(["-v".into(), v.into()]);
+                            return Ok(());
                         }
-                        let lock = root.join(format!("{}.lock", name.hex()));
-                        match sharing {
-                            Sharing::Shared => {}
-                            Sharing::Locked => g.locks.push(wait_for_lock(&lock)?),
-                            Sharing::Private => {
-                                match FileLock::try_acquire(&lock, LockKind::Exclusive)
-                                    .map_err(|e| format!("{}: {e}", lock.display()))?
-                                {
-                                    Some(l) => g.locks.push(l),
-                                    None => {
-                                        // Another build holds it: this one
-                                        // gets a fresh cache of its own.
-                                        let fresh = match &self.mode {
-                                            Mode::Run(r) => r.tmp.join(format!("cache-{n}")),
-                                            Mode::Script(_) => unreachable!("checked above"),
-                                        };
-                                        let parent = fresh.parent().unwrap_or(&fresh).to_path_buf();
-                                        match &p.from {
-                                            Some((image, _)) => {
-                                                let src = if source.is_empty() {
-                                                    "/"
-                                                } else {
-                                                    source.as_str()
-                                                };
-                                                self.seeded_cache_dir(&parent, &fresh, image, src)?
-                                            }
-                                            None => {
-                                                make_cache_dir(&parent, &fresh, *mode, *uid, *gid)?
-                                            }
-                                        }
-                                        g.done
-                                            .push(Action::Remove(Word::Tmp(format!("cache-{n}"))));
-                                        let v = volume(&fresh.to_string_lossy(), target, *ro)?;
-                                        g.args.extend(["-v".into(), v.into()]);
-                                        continue;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    let v = volume(&dir.to_string_lossy(), target, *ro)?;
-                    g.args.extend(["-v".into(), v.clone().into()]);
-                    g.hint.extend(["-v".into(), v]);
-                }
-                Mount::Secret {
-                    id,
-                    target,
-                    env,
-                    required,
-                    mode,
-                    uid,
-                    gid,
-                } => {
-                    if script {
-                        return Err(
-                            "--print-script cannot write RUN --mount=type=secret yet".into()
-                        );
-                    }
-                    let Some(value) = self.secret_value(id)? else {
-                        if *required {
-                            return Err(format!(
-                                "secret {id:?} is required but not given (--secret id={id},src=FILE)"
-                            ));
-                        }
-                        continue;
-                    };
-                    let Mode::Run(r) = &self.mode else {
-                        unreachable!("checked above")
-                    };
-                    let dir = r.tmp.join("secrets");
-                    make_private_dir(&dir)?;
-                    if !g
-                        .done
-                        .iter()
-                        .any(|a| matches!(a, Action::Remove(Word::Tmp(t)) if t == "secrets"))
-                    {
-                        g.done.push(Action::Remove(Word::Tmp("secrets".into())));
-                    }
-                    if let Some(t) = target {
-                        let file = dir.join(format!("{n}-{}", sanitize(id)));
-                        write_private(&file, &value, *mode, *uid, *gid)?;
-                        let v = volume(&file.to_string_lossy(), t, true)?;
-                        g.args.extend(["-v".into(), v.into()]);
-                    }
-                    if let Some(var) = env {
-                        if value.contains(&0) || var.is_empty() || var.contains('=') {
-                            return Err(format!(
-                                "secret {id:?}: cannot be the variable {var:?} (a NUL byte, or a bad name)"
-                            ));
-                        }
-                        // In container-run's environment, passed on by
-                        // name: never on a command line.
-                        let os = std::ffi::OsString::from_vec(value.clone());
-                        g.env.push((var.clone(), os));
-                        g.args.extend(["--secret-env".into(), var.as_str().into()]);
                     }
                 }
             }
         }
-        Ok(g)
+        let v = volume(&dir.to_string_lossy(), target, *ro)?;
+        g.args.extend(["-v".into(), v.clone().into()]);
+        g.hint.extend(["-v".into(), v]);
+        Ok(())
+    }
+
+    /// A secret: a private file bound at its target, or a variable passed
+    /// on by name; never in a layer or on a command line.
+    fn give_secret(&mut self, n: usize, p: &Planned, g: &mut Given) -> Result<(), String> {
+        let script = self.script();
+        let Mount::Secret {
+            id,
+            target,
+            env,
+            required,
+            mode,
+            uid,
+            gid,
+        } = &p.mount
+        else {
+            unreachable!("a secret mount")
+        };
+        if script {
+            return Err("--print-script cannot write RUN --mount=type=secret yet".into());
+        }
+        let Some(value) = self.secret_value(id)? else {
+            if *required {
+                return Err(format!(
+                    "secret {id:?} is required but not given (--secret id={id},src=FILE)"
+                ));
+            }
+            return Ok(());
+        };
+        let Mode::Run(r) = &self.mode else {
+            unreachable!("checked above")
+        };
+        let dir = r.tmp.join("secrets");
+        make_private_dir(&dir)?;
+        if !g
+            .done
+            .iter()
+            .any(|a| matches!(a, Action::Remove(Word::Tmp(t)) if t == "secrets"))
+        {
+            g.done.push(Action::Remove(Word::Tmp("secrets".into())));
+        }
+        if let Some(t) = target {
+            let file = dir.join(format!("{n}-{}", sanitize(id)));
+            write_private(&file, &value, *mode, *uid, *gid)?;
+            let v = volume(&file.to_string_lossy(), t, true)?;
+            g.args.extend(["-v".into(), v.into()]);
+        }
+        if let Some(var) = env {
+            if value.contains(&0) || var.is_empty() || var.contains('=') {
+                return Err(format!(
+                    "secret {id:?}: cannot be the variable {var:?} (a NUL byte, or a bad name)"
+                ));
+            }
+            // In container-run's environment, passed on by
+            // name: never on a command line.
+            let os = std::ffi::OsString::from_vec(value.clone());
+            g.env.push((var.clone(), os));
+            g.args.extend(["--secret-env".into(), var.as_str().into()]);
+        }
+        Ok(())
     }
 
     /// A `--secret`'s bytes, or None when no --secret has the id.
