@@ -346,48 +346,7 @@ impl Applier {
         let kind = h.entry_type();
         // Whiteouts delete; they are never created as files.
         if name.starts_with(WHITEOUT_PREFIX) && self.whiteouts != Whiteouts::Literal {
-            if name == OPAQUE_WHITEOUT {
-                return match self.whiteouts {
-                    Whiteouts::Delete => self.opaque(&parent),
-                    Whiteouts::Overlay { user_xattr } => self.mark_opaque(&parent, user_xattr),
-                    Whiteouts::Literal => unreachable!("not a whiteout here"),
-                };
-            }
-            if name.starts_with(WHITEOUT_META_PREFIX) {
-                return Ok(());
-            }
-            let target = &name[WHITEOUT_PREFIX.len()..];
-            if target.is_empty() || target == b"." || target == b".." || target.contains(&b'/') {
-                return Err(ApplyError::Unsafe {
-                    path: String::from_utf8_lossy(&raw_path).into_owned(),
-                    why: "a whiteout must name an entry of its own directory",
-                });
-            }
-            if let Whiteouts::Overlay { .. } = self.whiteouts {
-                let pfd = self.parent(&parent)?;
-                let ctarget = cstr(target).map_err(io_err("whiteout", &path))?;
-                let _ = remove_all_at(pfd, &ctarget);
-                // SAFETY: valid descriptor and C string.
-                let rc = unsafe {
-                    libc::mknodat(pfd, ctarget.as_ptr(), libc::S_IFCHR, libc::makedev(0, 0))
-                };
-                return check(rc).map_err(io_err("create whiteout", &path));
-            }
-            let pfd = match open_in_root(
-                self.root.as_raw_fd(),
-                &parent,
-                libc::O_PATH | libc::O_DIRECTORY,
-            ) {
-                Ok(fd) => fd,
-                // Nothing there to delete (umoci writes a whiteout below a
-                // directory it replaced with a file, after the file).
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
-                    return Ok(())
-                }
-                Err(e) => return Err(io_err("open directory", &parent)(e)),
-            };
-            let ctarget = cstr(target).map_err(io_err("whiteout", &path))?;
-            return remove_all_at(pfd.as_raw_fd(), &ctarget).map_err(io_err("remove", &path));
+            return self.whiteout(&raw_path, &path, &parent, &name);
         }
         let old = h.as_old();
         let mode = numeric(h.mode().map(u64::from), &old.mode)? as u32 & 0o7777;
@@ -399,6 +358,13 @@ impl Applier {
             tv_sec: mtime,
             tv_nsec: nsec as _,
         };
+        let meta = Meta {
+            uid,
+            gid,
+            mode,
+            xattrs,
+            times,
+        };
 
         if path.is_empty() {
             // The root itself: only its metadata.
@@ -409,7 +375,7 @@ impl Applier {
                     libc::O_RDONLY | libc::O_DIRECTORY,
                 )
                 .map_err(io_err("open", b"."))?;
-                self.owner_mode_xattrs_fd(fd.as_raw_fd(), uid, gid, mode, &xattrs, &path)?;
+                self.owner_mode_xattrs_fd(fd.as_raw_fd(), uid, gid, mode, &meta.xattrs, &path)?;
                 self.dir_times.push((path, times));
             }
             return Ok(());
@@ -437,33 +403,11 @@ impl Applier {
                     libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
                 )
                 .map_err(io_err("open", &path))?;
-                self.owner_mode_xattrs_fd(fd.as_raw_fd(), uid, gid, mode, &xattrs, &path)?;
+                self.owner_mode_xattrs_fd(fd.as_raw_fd(), uid, gid, mode, &meta.xattrs, &path)?;
                 self.dir_times.push((path.clone(), times));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let fd = replacing(pfd, &cname, || {
-                    openat(
-                        pfd,
-                        &cname,
-                        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
-                    )
-                })
-                .map_err(io_err("create", &path))?;
-                let mut f = std::fs::File::from(fd);
-                let size = e.size();
-                let copied = self.copy_sparse(&mut e, &mut f).map_err(|err| {
-                    ApplyError::Tar(format!("{}: {err}", String::from_utf8_lossy(&path)))
-                })?;
-                if copied != size {
-                    return Err(ApplyError::Tar(format!(
-                        "{}: the archive ends inside this file ({copied} of {size} bytes)",
-                        String::from_utf8_lossy(&path)
-                    )));
-                }
-                self.owner_mode_xattrs_fd(f.as_raw_fd(), uid, gid, mode, &xattrs, &path)?;
-                // SAFETY: valid descriptor and two timespecs.
-                check(unsafe { libc::futimens(f.as_raw_fd(), [times, times].as_ptr()) })
-                    .map_err(io_err("set times of", &path))?;
+                self.file(&mut e, pfd, &cname, &path, &meta)?;
             }
             tar::EntryType::Symlink => {
                 let target = e
@@ -476,7 +420,7 @@ impl Applier {
                 })
                 .map_err(io_err("symlink", &path))?;
                 self.owner_at(pfd, &cname, uid, gid, &path)?;
-                self.xattrs_at(pfd, &cname, &xattrs, &path)?;
+                self.xattrs_at(pfd, &cname, &meta.xattrs, &path)?;
                 self.times_at(pfd, &cname, times, &path)?;
             }
             tar::EntryType::Link => {
@@ -499,31 +443,9 @@ impl Applier {
                 .map_err(io_err("hard link", &path))?;
             }
             tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                let (t, dev) = match kind {
-                    tar::EntryType::Char => (libc::S_IFCHR, dev_of(&h)?),
-                    tar::EntryType::Block => (libc::S_IFBLK, dev_of(&h)?),
-                    _ => (libc::S_IFIFO, 0),
-                };
-                // SAFETY: valid descriptor and C string.
-                let made = replacing(pfd, &cname, || {
-                    check(unsafe { libc::mknodat(pfd, cname.as_ptr(), t | (mode & 0o777), dev) })
-                });
-                if let Err(err) = made {
-                    if err.raw_os_error() == Some(libc::EPERM) && t != libc::S_IFIFO {
-                        if !self.warned_dev {
-                            self.warned_dev = true;
-                            self.warn("not privileged: device nodes are skipped".into());
-                        }
-                        return Ok(());
-                    }
-                    return Err(io_err("create device", &path)(err));
+                if !self.node(&h, pfd, &cname, &path, &meta)? {
+                    return Ok(());
                 }
-                self.owner_at(pfd, &cname, uid, gid, &path)?;
-                // SAFETY: valid descriptor and C string.
-                check(unsafe { libc::fchmodat(pfd, cname.as_ptr(), mode, 0) })
-                    .map_err(io_err("chmod", &path))?;
-                self.xattrs_at(pfd, &cname, &xattrs, &path)?;
-                self.times_at(pfd, &cname, times, &path)?;
             }
             tar::EntryType::XGlobalHeader
             | tar::EntryType::XHeader
@@ -541,6 +463,133 @@ impl Applier {
         }
         self.created.insert(path);
         Ok(())
+    }
+
+    /// A whiteout entry: what it names is deleted (or, for overlayfs,
+    /// marked deleted); it is never created as a file.
+    fn whiteout(
+        &mut self,
+        raw_path: &[u8],
+        path: &[u8],
+        parent: &[u8],
+        name: &[u8],
+    ) -> Result<(), ApplyError> {
+        if name == OPAQUE_WHITEOUT {
+            return match self.whiteouts {
+                Whiteouts::Delete => self.opaque(parent),
+                Whiteouts::Overlay { user_xattr } => self.mark_opaque(parent, user_xattr),
+                Whiteouts::Literal => unreachable!("not a whiteout here"),
+            };
+        }
+        if name.starts_with(WHITEOUT_META_PREFIX) {
+            return Ok(());
+        }
+        let target = &name[WHITEOUT_PREFIX.len()..];
+        if target.is_empty() || target == b"." || target == b".." || target.contains(&b'/') {
+            return Err(ApplyError::Unsafe {
+                path: String::from_utf8_lossy(raw_path).into_owned(),
+                why: "a whiteout must name an entry of its own directory",
+            });
+        }
+        if let Whiteouts::Overlay { .. } = self.whiteouts {
+            let pfd = self.parent(parent)?;
+            let ctarget = cstr(target).map_err(io_err("whiteout", path))?;
+            let _ = remove_all_at(pfd, &ctarget);
+            // SAFETY: valid descriptor and C string.
+            let rc =
+                unsafe { libc::mknodat(pfd, ctarget.as_ptr(), libc::S_IFCHR, libc::makedev(0, 0)) };
+            return check(rc).map_err(io_err("create whiteout", path));
+        }
+        let pfd = match open_in_root(
+            self.root.as_raw_fd(),
+            parent,
+            libc::O_PATH | libc::O_DIRECTORY,
+        ) {
+            Ok(fd) => fd,
+            // Nothing there to delete (umoci writes a whiteout below a
+            // directory it replaced with a file, after the file).
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                return Ok(())
+            }
+            Err(e) => return Err(io_err("open directory", parent)(e)),
+        };
+        let ctarget = cstr(target).map_err(io_err("whiteout", path))?;
+        remove_all_at(pfd.as_raw_fd(), &ctarget).map_err(io_err("remove", path))
+    }
+
+    /// A regular file: its data (holes kept), then owner, mode, xattrs
+    /// and times.
+    fn file(
+        &mut self,
+        e: &mut tar::Entry<'_, impl Read>,
+        pfd: RawFd,
+        cname: &CStr,
+        path: &[u8],
+        m: &Meta,
+    ) -> Result<(), ApplyError> {
+        let fd = replacing(pfd, cname, || {
+            openat(
+                pfd,
+                cname,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+            )
+        })
+        .map_err(io_err("create", path))?;
+        let mut f = std::fs::File::from(fd);
+        let size = e.size();
+        let copied = self
+            .copy_sparse(e, &mut f)
+            .map_err(|err| ApplyError::Tar(format!("{}: {err}", String::from_utf8_lossy(path))))?;
+        if copied != size {
+            return Err(ApplyError::Tar(format!(
+                "{}: the archive ends inside this file ({copied} of {size} bytes)",
+                String::from_utf8_lossy(path)
+            )));
+        }
+        self.owner_mode_xattrs_fd(f.as_raw_fd(), m.uid, m.gid, m.mode, &m.xattrs, path)?;
+        // SAFETY: valid descriptor and two timespecs.
+        check(unsafe { libc::futimens(f.as_raw_fd(), [m.times, m.times].as_ptr()) })
+            .map_err(io_err("set times of", path))?;
+        Ok(())
+    }
+
+    /// A device node or a FIFO; without the privilege to make devices,
+    /// they are skipped with one warning.
+    fn node(
+        &mut self,
+        h: &tar::Header,
+        pfd: RawFd,
+        cname: &CStr,
+        path: &[u8],
+        m: &Meta,
+    ) -> Result<bool, ApplyError> {
+        let kind = h.entry_type();
+        let (t, dev) = match kind {
+            tar::EntryType::Char => (libc::S_IFCHR, dev_of(h)?),
+            tar::EntryType::Block => (libc::S_IFBLK, dev_of(h)?),
+            _ => (libc::S_IFIFO, 0),
+        };
+        // SAFETY: valid descriptor and C string.
+        let made = replacing(pfd, cname, || {
+            check(unsafe { libc::mknodat(pfd, cname.as_ptr(), t | (m.mode & 0o777), dev) })
+        });
+        if let Err(err) = made {
+            if err.raw_os_error() == Some(libc::EPERM) && t != libc::S_IFIFO {
+                if !self.warned_dev {
+                    self.warned_dev = true;
+                    self.warn("not privileged: device nodes are skipped".into());
+                }
+                return Ok(false);
+            }
+            return Err(io_err("create device", path)(err));
+        }
+        self.owner_at(pfd, cname, m.uid, m.gid, path)?;
+        // SAFETY: valid descriptor and C string.
+        check(unsafe { libc::fchmodat(pfd, cname.as_ptr(), m.mode, 0) })
+            .map_err(io_err("chmod", path))?;
+        self.xattrs_at(pfd, cname, &m.xattrs, path)?;
+        self.times_at(pfd, cname, m.times, path)?;
+        Ok(true)
     }
 
     /// Copies file data, leaving holes where whole blocks are zero: a
@@ -789,6 +838,15 @@ fn dev_of(h: &tar::Header) -> Result<libc::dev_t, ApplyError> {
         .map_err(|e| ApplyError::Tar(e.to_string()))?
         .unwrap_or(0);
     Ok(libc::makedev(major, minor))
+}
+
+/// An entry's owner, mode, xattrs and times, as it is applied.
+struct Meta {
+    uid: u64,
+    gid: u64,
+    mode: u32,
+    xattrs: Xattrs,
+    times: libc::timespec,
 }
 
 fn entry_mtime(e: &mut tar::Entry<'_, impl Read>) -> Result<(i64, u32), ApplyError> {
