@@ -119,179 +119,227 @@ fn id_num(key: &str, v: &str) -> Result<u32, String> {
 /// Parses one --mount value; `expand` expands a value's variables (all
 /// but `from`, as BuildKit does).
 pub fn parse(spec: &str, expand: &dyn Fn(&str) -> Result<String, String>) -> Result<Mount, String> {
-    let mut kv: BTreeMap<String, Option<String>> = BTreeMap::new();
-    for f in csv_fields(spec)? {
-        let (k, v) = match f.split_once('=') {
-            Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.to_string())),
-            None => (f.trim().to_ascii_lowercase(), None),
-        };
-        let boolean_key = matches!(
-            k.as_str(),
-            "ro" | "readonly" | "rw" | "readwrite" | "required"
-        );
-        if v.is_none() && !boolean_key {
-            return Err(format!("invalid field '{f}' must be a key=value pair"));
-        }
-        let v = match (k.as_str(), v) {
-            ("from", v) => v,
-            (_, Some(v)) => Some(expand(&v)?),
-            (_, None) => None,
-        };
-        kv.insert(k, v);
-    }
-    let get = |keys: &[&str]| -> Option<String> {
-        keys.iter().find_map(|k| kv.get(*k).cloned()).flatten()
-    };
-    let flag = |keys: &[&str]| -> Result<Option<bool>, String> {
-        for k in keys {
-            if let Some(v) = kv.get(*k) {
-                return boolean(k, v.as_deref()).map(Some);
-            }
-        }
-        Ok(None)
-    };
-    let ro = flag(&["ro", "readonly"])?;
-    let rw = flag(&["rw", "readwrite"])?;
-    let writable = |default: bool| match (ro, rw) {
-        (Some(r), _) => !r,
-        (None, Some(w)) => w,
-        (None, None) => default,
-    };
-    let target = get(&["target", "dst", "destination"]);
-    let source = get(&["source", "src"]);
-    let kind = get(&["type"]).unwrap_or_else(|| "bind".into());
-    let only = |allowed: &[&str]| -> Result<(), String> {
-        match kv.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(k) => Err(format!("unexpected key '{k}' for a {kind} mount")),
-            None => Ok(()),
-        }
-    };
-    let need_target = || {
-        target
-            .clone()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| "the mount has no target".to_string())
-    };
-    let abs = |t: String| {
-        if t.starts_with('/') {
-            t
-        } else {
-            format!("/{t}")
-        }
-    };
-    // mode (its default depends on the type), uid and gid.
-    let owner = (
-        get(&["mode"]).map(|m| octal("mode", &m)).transpose()?,
-        get(&["uid"])
-            .map(|u| id_num("uid", &u))
-            .transpose()?
-            .unwrap_or(0),
-        get(&["gid"])
-            .map(|g| id_num("gid", &g))
-            .transpose()?
-            .unwrap_or(0),
-    );
-    let common = [
-        "type",
-        "target",
-        "dst",
-        "destination",
-        "source",
-        "src",
-        "from",
-        "ro",
-        "readonly",
-        "rw",
-        "readwrite",
-    ];
+    let f = Fields::read(spec, expand)?;
+    let kind = f.get(&["type"]).unwrap_or_else(|| "bind".into());
     match kind.as_str() {
         "bind" => {
-            only(&common)?;
+            f.only(&kind, &COMMON)?;
             Ok(Mount::Bind {
-                target: abs(need_target()?),
-                source: source.unwrap_or_default(),
-                from: kv.contains_key("from"),
-                rw: writable(false),
+                target: f.target()?,
+                source: f.get(&["source", "src"]).unwrap_or_default(),
+                from: f.has("from"),
+                rw: f.writable(false)?,
             })
         }
-        "cache" => {
-            only(&[&common[..], &["id", "sharing", "mode", "uid", "gid"]].concat())?;
-            let from = kv.contains_key("from");
-            if source.is_some() && !from {
-                return Err("source= on a cache mount needs from= (the stage or image it names a directory of)".into());
-            }
-            let target = abs(need_target()?);
-            let sharing = match get(&["sharing"]).as_deref() {
-                None | Some("shared") => Sharing::Shared,
-                Some("private") => Sharing::Private,
-                Some("locked") => Sharing::Locked,
-                Some(o) => return Err(format!("unsupported sharing value {o:?}")),
-            };
-            Ok(Mount::Cache {
-                id: get(&["id"])
-                    .filter(|i| !i.is_empty())
-                    .unwrap_or_else(|| target.clone()),
-                target,
-                source: source.unwrap_or_default(),
-                from,
-                sharing,
-                ro: !writable(true),
-                mode: owner.0.unwrap_or(0o755),
-                uid: owner.1,
-                gid: owner.2,
-            })
-        }
+        "cache" => cache(&f, &kind),
         "tmpfs" => {
-            only(&["type", "target", "dst", "destination", "size"])?;
+            f.only(&kind, &["type", "target", "dst", "destination", "size"])?;
             Ok(Mount::Tmpfs {
-                target: abs(need_target()?),
-                size: get(&["size"]),
+                target: f.target()?,
+                size: f.get(&["size"]),
             })
         }
-        "secret" => {
-            only(&[
-                "type",
-                "target",
-                "dst",
-                "destination",
-                "id",
-                "env",
-                "required",
-                "mode",
-                "uid",
-                "gid",
-            ])?;
-            let target = target.filter(|t| !t.is_empty()).map(abs);
-            let env = get(&["env"]).filter(|e| !e.is_empty());
-            let id = match get(&["id"]).filter(|i| !i.is_empty()) {
-                Some(id) => id,
-                None => target
-                    .as_deref()
-                    .and_then(|t| t.rsplit('/').next())
-                    .filter(|b| !b.is_empty())
-                    .map(str::to_string)
-                    .ok_or("a secret mount needs an id or a target")?,
-            };
-            // A file at /run/secrets/ID unless only an env var is asked for.
-            let target = match (target, &env) {
-                (Some(t), _) => Some(t),
-                (None, Some(_)) => None,
-                (None, None) => Some(format!("/run/secrets/{id}")),
-            };
-            Ok(Mount::Secret {
-                id,
-                target,
-                env,
-                required: flag(&["required"])?.unwrap_or(false),
-                mode: owner.0.unwrap_or(0o400),
-                uid: owner.1,
-                gid: owner.2,
-            })
-        }
+        "secret" => secret(&f, &kind),
         "ssh" => {
             Err("RUN --mount=type=ssh is not supported: image-build forwards no SSH agent".into())
         }
         other => Err(format!("unsupported mount type {other:?}")),
+    }
+}
+
+/// The keys bind and cache mounts share.
+const COMMON: [&str; 11] = [
+    "type",
+    "target",
+    "dst",
+    "destination",
+    "source",
+    "src",
+    "from",
+    "ro",
+    "readonly",
+    "rw",
+    "readwrite",
+];
+
+fn cache(f: &Fields, kind: &str) -> Result<Mount, String> {
+    f.only(
+        kind,
+        &[&COMMON[..], &["id", "sharing", "mode", "uid", "gid"]].concat(),
+    )?;
+    let from = f.has("from");
+    let source = f.get(&["source", "src"]);
+    if source.is_some() && !from {
+        return Err(
+            "source= on a cache mount needs from= (the stage or image it names a directory of)"
+                .into(),
+        );
+    }
+    let target = f.target()?;
+    let sharing = match f.get(&["sharing"]).as_deref() {
+        None | Some("shared") => Sharing::Shared,
+        Some("private") => Sharing::Private,
+        Some("locked") => Sharing::Locked,
+        Some(o) => return Err(format!("unsupported sharing value {o:?}")),
+    };
+    let (mode, uid, gid) = f.owner()?;
+    Ok(Mount::Cache {
+        id: f
+            .get(&["id"])
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(|| target.clone()),
+        target,
+        source: source.unwrap_or_default(),
+        from,
+        sharing,
+        ro: !f.writable(true)?,
+        mode: mode.unwrap_or(0o755),
+        uid,
+        gid,
+    })
+}
+
+fn secret(f: &Fields, kind: &str) -> Result<Mount, String> {
+    f.only(
+        kind,
+        &[
+            "type",
+            "target",
+            "dst",
+            "destination",
+            "id",
+            "env",
+            "required",
+            "mode",
+            "uid",
+            "gid",
+        ],
+    )?;
+    let target = f
+        .get(&["target", "dst", "destination"])
+        .filter(|t| !t.is_empty())
+        .map(|t| absolute(&t));
+    let env = f.get(&["env"]).filter(|e| !e.is_empty());
+    let id = match f.get(&["id"]).filter(|i| !i.is_empty()) {
+        Some(id) => id,
+        None => target
+            .as_deref()
+            .and_then(|t| t.rsplit('/').next())
+            .filter(|b| !b.is_empty())
+            .map(str::to_string)
+            .ok_or("a secret mount needs an id or a target")?,
+    };
+    // A file at /run/secrets/ID unless only an env var is asked for.
+    let target = match (target, &env) {
+        (Some(t), _) => Some(t),
+        (None, Some(_)) => None,
+        (None, None) => Some(format!("/run/secrets/{id}")),
+    };
+    let (mode, uid, gid) = f.owner()?;
+    Ok(Mount::Secret {
+        id,
+        target,
+        env,
+        required: f.flag(&["required"])?.unwrap_or(false),
+        mode: mode.unwrap_or(0o400),
+        uid,
+        gid,
+    })
+}
+
+fn absolute(t: &str) -> String {
+    if t.starts_with('/') {
+        t.to_string()
+    } else {
+        format!("/{t}")
+    }
+}
+
+/// A --mount value's fields, keys lowercased, values expanded.
+struct Fields(BTreeMap<String, Option<String>>);
+
+impl Fields {
+    fn read(spec: &str, expand: &dyn Fn(&str) -> Result<String, String>) -> Result<Fields, String> {
+        let mut kv: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for f in csv_fields(spec)? {
+            let (k, v) = match f.split_once('=') {
+                Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.to_string())),
+                None => (f.trim().to_ascii_lowercase(), None),
+            };
+            let boolean_key = matches!(
+                k.as_str(),
+                "ro" | "readonly" | "rw" | "readwrite" | "required"
+            );
+            if v.is_none() && !boolean_key {
+                return Err(format!("invalid field '{f}' must be a key=value pair"));
+            }
+            let v = match (k.as_str(), v) {
+                ("from", v) => v,
+                (_, Some(v)) => Some(expand(&v)?),
+                (_, None) => None,
+            };
+            kv.insert(k, v);
+        }
+        Ok(Fields(kv))
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// The value of the first of `keys` given.
+    fn get(&self, keys: &[&str]) -> Option<String> {
+        keys.iter().find_map(|k| self.0.get(*k).cloned()).flatten()
+    }
+
+    fn flag(&self, keys: &[&str]) -> Result<Option<bool>, String> {
+        for k in keys {
+            if let Some(v) = self.0.get(*k) {
+                return boolean(k, v.as_deref()).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// ro/readonly or rw/readwrite, else the type's default.
+    fn writable(&self, default: bool) -> Result<bool, String> {
+        let ro = self.flag(&["ro", "readonly"])?;
+        let rw = self.flag(&["rw", "readwrite"])?;
+        Ok(match (ro, rw) {
+            (Some(r), _) => !r,
+            (None, Some(w)) => w,
+            (None, None) => default,
+        })
+    }
+
+    fn only(&self, kind: &str, allowed: &[&str]) -> Result<(), String> {
+        match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(k) => Err(format!("unexpected key '{k}' for a {kind} mount")),
+            None => Ok(()),
+        }
+    }
+
+    /// The target, made absolute; it must be given.
+    fn target(&self) -> Result<String, String> {
+        self.get(&["target", "dst", "destination"])
+            .filter(|t| !t.is_empty())
+            .map(|t| absolute(&t))
+            .ok_or_else(|| "the mount has no target".to_string())
+    }
+
+    /// mode (its default is the type's), uid and gid.
+    fn owner(&self) -> Result<(Option<u32>, u32, u32), String> {
+        Ok((
+            self.get(&["mode"]).map(|m| octal("mode", &m)).transpose()?,
+            self.get(&["uid"])
+                .map(|u| id_num("uid", &u))
+                .transpose()?
+                .unwrap_or(0),
+            self.get(&["gid"])
+                .map(|g| id_num("gid", &g))
+                .transpose()?
+                .unwrap_or(0),
+        ))
     }
 }
 
