@@ -180,40 +180,7 @@ fn spec(plan: &Plan, root: &Path, netns: Option<&str>) -> Result<Value, Error> {
     )
     .map_err(os(format!("create the working directory {}", plan.cwd)))?;
     let caps: Vec<String> = plan.caps.iter().map(|c| c.to_string()).collect();
-    let mut mounts = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if plan.privileged { "rw" } else { "ro" }]}),
-    ];
-    for (target, file) in &plan.etc {
-        mounts.push(json!({"destination": target, "type": "bind", "source": file, "options": ["rbind", "rprivate"]}));
-    }
-    for m in &plan.mounts {
-        mounts.push(match &m.kind {
-            MountKind::Bind {
-                source,
-                read_only,
-                recursive,
-                options,
-            } => {
-                let mut o = vec![if *recursive { "rbind" } else { "bind" }];
-                if options.is_empty() {
-                    o.push("rprivate");
-                } else {
-                    o.extend(options.split(','));
-                }
-                o.push(if *read_only { "ro" } else { "rw" });
-                json!({"destination": m.target, "type": "bind", "source": source, "options": o})
-            }
-            MountKind::Tmpfs { options } => json!({
-                "destination": m.target, "type": "tmpfs", "source": "tmpfs",
-                "options": options.split(',').collect::<Vec<_>>()
-            }),
-        });
-    }
+    let mounts = spec_mounts(plan);
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
@@ -225,41 +192,7 @@ fn spec(plan: &Plan, root: &Path, netns: Option<&str>) -> Result<Value, Error> {
         (Network::Private, Some(path)) => namespaces.push(json!({"type": "network", "path": path})),
         _ => {}
     }
-    let mut resources = serde_json::Map::new();
-    if let Some(m) = plan.limits.memory {
-        resources.insert("memory".into(), json!({"limit": m, "swap": m * 2}));
-    }
-    if let Some(p) = plan.limits.pids {
-        resources.insert("pids".into(), json!({"limit": p}));
-    }
-    if let Some(n) = plan.limits.nano_cpus {
-        resources.insert(
-            "cpu".into(),
-            json!({"period": 100_000, "quota": n / 10_000}),
-        );
-    }
-    // The same device policy as ours, for the other runtime to apply.
-    if plan.limits.devices {
-        let rules: Vec<Value> = plan
-            .limits
-            .device_rules()
-            .iter()
-            .map(|r| {
-                let mut v = json!({"allow": r.allow, "access": r.access});
-                if r.kind != 'a' {
-                    v["type"] = json!(r.kind.to_string());
-                }
-                if let Some(m) = r.major {
-                    v["major"] = json!(m);
-                }
-                if let Some(m) = r.minor {
-                    v["minor"] = json!(m);
-                }
-                v
-            })
-            .collect();
-        resources.insert("devices".into(), Value::Array(rules));
-    }
+    let resources = spec_resources(plan);
     let mut linux = json!({
         "namespaces": namespaces,
         "resources": resources,
@@ -308,6 +241,86 @@ fn spec(plan: &Plan, root: &Path, netns: Option<&str>) -> Result<Value, Error> {
         "mounts": mounts,
         "linux": linux,
     }))
+}
+
+/// The spec's mounts: runc's standard ones, then ours (/etc files,
+/// volumes, tmpfs) in order.
+fn spec_mounts(plan: &Plan) -> Vec<Value> {
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if plan.privileged { "rw" } else { "ro" }]}),
+    ];
+    for (target, file) in &plan.etc {
+        mounts.push(json!({"destination": target, "type": "bind", "source": file, "options": ["rbind", "rprivate"]}));
+    }
+    for m in &plan.mounts {
+        mounts.push(match &m.kind {
+            MountKind::Bind {
+                source,
+                read_only,
+                recursive,
+                options,
+            } => {
+                let mut o = vec![if *recursive { "rbind" } else { "bind" }];
+                if options.is_empty() {
+                    o.push("rprivate");
+                } else {
+                    o.extend(options.split(','));
+                }
+                o.push(if *read_only { "ro" } else { "rw" });
+                json!({"destination": m.target, "type": "bind", "source": source, "options": o})
+            }
+            MountKind::Tmpfs { options } => json!({
+                "destination": m.target, "type": "tmpfs", "source": "tmpfs",
+                "options": options.split(',').collect::<Vec<_>>()
+            }),
+        });
+    }
+    mounts
+}
+
+/// linux.resources: the cgroup limits, and the same device policy as
+/// ours for the other runtime to apply.
+fn spec_resources(plan: &Plan) -> serde_json::Map<String, Value> {
+    let mut resources = serde_json::Map::new();
+    if let Some(m) = plan.limits.memory {
+        resources.insert("memory".into(), json!({"limit": m, "swap": m * 2}));
+    }
+    if let Some(p) = plan.limits.pids {
+        resources.insert("pids".into(), json!({"limit": p}));
+    }
+    if let Some(n) = plan.limits.nano_cpus {
+        resources.insert(
+            "cpu".into(),
+            json!({"period": 100_000, "quota": n / 10_000}),
+        );
+    }
+    if plan.limits.devices {
+        let rules: Vec<Value> = plan
+            .limits
+            .device_rules()
+            .iter()
+            .map(|r| {
+                let mut v = json!({"allow": r.allow, "access": r.access});
+                if r.kind != 'a' {
+                    v["type"] = json!(r.kind.to_string());
+                }
+                if let Some(m) = r.major {
+                    v["major"] = json!(m);
+                }
+                if let Some(m) = r.minor {
+                    v["minor"] = json!(m);
+                }
+                v
+            })
+            .collect();
+        resources.insert("devices".into(), Value::Array(rules));
+    }
+    resources
 }
 
 fn rlimit_name(r: i32) -> &'static str {
