@@ -512,31 +512,52 @@ fn compile_pattern(p: &str) -> Result<Vec<Pat>, String> {
 
 /// Matches `pat` at `s[start..]` as Go's regexp would (leftmost-first):
 /// returns the end of the match. `*` and `?` do not match a newline.
+/// Backtracking tries the same (pattern, position) pair again and again
+/// when stars follow each other, exponentially often; each pair's answer
+/// is remembered, so a match costs at most pattern × text × text steps.
 fn match_at(pat: &[Pat], s: &[char], start: usize, greedy: bool) -> Option<usize> {
-    fn go(pat: &[Pat], s: &[char], i: usize, greedy: bool) -> Option<usize> {
-        match pat.first() {
-            None => Some(i),
-            Some(Pat::Lit(c)) => (s.get(i) == Some(c))
-                .then(|| go(&pat[1..], s, i + 1, greedy))
-                .flatten(),
-            Some(Pat::Any) => s
-                .get(i)
-                .filter(|c| **c != '\n')
-                .and_then(|_| go(&pat[1..], s, i + 1, greedy)),
-            Some(Pat::Star) => {
-                let mut max = i;
-                while max < s.len() && s[max] != '\n' {
-                    max += 1;
-                }
-                if greedy {
-                    (i..=max).rev().find_map(|j| go(&pat[1..], s, j, greedy))
-                } else {
-                    (i..=max).find_map(|j| go(&pat[1..], s, j, greedy))
-                }
+    struct Matcher<'a> {
+        pat: &'a [Pat],
+        s: &'a [char],
+        greedy: bool,
+        seen: HashMap<(usize, usize), Option<usize>>,
+    }
+    impl Matcher<'_> {
+        fn go(&mut self, p: usize, i: usize) -> Option<usize> {
+            if let Some(r) = self.seen.get(&(p, i)) {
+                return *r;
             }
+            let r = match self.pat.get(p) {
+                None => Some(i),
+                Some(Pat::Lit(c)) if self.s.get(i) == Some(c) => self.go(p + 1, i + 1),
+                Some(Pat::Lit(_)) => None,
+                Some(Pat::Any) => match self.s.get(i) {
+                    Some(c) if *c != '\n' => self.go(p + 1, i + 1),
+                    _ => None,
+                },
+                Some(Pat::Star) => {
+                    let mut max = i;
+                    while max < self.s.len() && self.s[max] != '\n' {
+                        max += 1;
+                    }
+                    if self.greedy {
+                        (i..=max).rev().find_map(|j| self.go(p + 1, j))
+                    } else {
+                        (i..=max).find_map(|j| self.go(p + 1, j))
+                    }
+                }
+            };
+            self.seen.insert((p, i), r);
+            r
         }
     }
-    go(pat, s, start, greedy)
+    Matcher {
+        pat,
+        s,
+        greedy,
+        seen: HashMap::new(),
+    }
+    .go(0, start)
 }
 
 fn trim_prefix(pattern: &str, value: &str, greedy: bool) -> Result<String, ShellError> {
@@ -625,5 +646,32 @@ mod tests {
         let lex = Lex::new('\\');
         assert_eq!(lex.process_words("x${S}y", &e).unwrap(), ["xa", "by"]);
         assert_eq!(lex.process_words("x\"${S}\"y", &e).unwrap(), ["xa  by"]);
+    }
+
+    /// Patterns of many stars once took time exponential in their
+    /// length (the fuzzer found a word that ran for over 20 minutes).
+    #[test]
+    fn many_stars_match_in_polynomial_time() {
+        let lex = Lex::new('\\');
+        let stars = "*".repeat(3000);
+        let e = env();
+        for op in ["#", "##", "%", "%%"] {
+            let got = lex
+                .process_word(&format!("${{V{op}{stars}x}}"), &e)
+                .unwrap();
+            assert_eq!(got, "abcabc", "{op}");
+        }
+        let got = lex
+            .process_word(&format!("${{V//{stars}x/y}}"), &e)
+            .unwrap();
+        assert_eq!(got, "abcabc");
+        let got = lex
+            .process_word(&format!("${{V#{}}}", "*".repeat(3000)), &e)
+            .unwrap();
+        assert_eq!(got, "abcabc");
+        let got = lex
+            .process_word(&format!("${{V##{}}}", "*".repeat(3000)), &e)
+            .unwrap();
+        assert_eq!(got, "");
     }
 }
