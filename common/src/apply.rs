@@ -946,3 +946,7 @@ pub fn apply_with(
     a.finish_dirs()?;
     Ok(a.report)
 }
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod tests;
