@@ -13,4 +13,5 @@ pub mod sealed;
 pub mod seccomp;
 pub mod signal;
 pub mod state;
+pub mod sys;
 pub mod tty;
