@@ -211,7 +211,7 @@ fn setup_and_exec(
         },
         None => Ok(()),
     };
-    mounts::setup(plan, root_mounted).map_err(fail)?;
+    mounts::setup(&slipway_common::container::sys::Linux, plan, root_mounted).map_err(fail)?;
 
     let user = user_of(plan)?;
     let mut env = plan.env.clone();

@@ -8,10 +8,9 @@
 //! is visible somewhere in the namespace), so each is detached first, or
 //! covered with a tmpfs where it cannot be, as runc's msMoveRoot does.
 
-use slipway_common::mount::{mount, mounts, umount, MountInfo};
-use std::ffi::CString;
+use slipway_common::container::sys::{At, Loc, Syscall};
+use slipway_common::mount::MountInfo;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 /// The host's whole proc and sysfs mounts outside `root`.
@@ -26,51 +25,34 @@ fn exposed(mounts: Vec<MountInfo>, root: &Path) -> Vec<String> {
 
 /// Moves the root (a mount at `mountpoint`, open as `root`) over / and
 /// enters it.
-pub fn move_root(root: &OwnedFd, mountpoint: &Path) -> io::Result<()> {
-    let ctx = |what: String| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
-    let info = mounts().map_err(ctx("read /proc/self/mountinfo".into()))?;
+pub fn move_root(sys: &dyn Syscall, root: &At, mountpoint: &Path) -> io::Result<()> {
     // Deepest first, so a parent's detach does not take a child's path.
-    let mut points = exposed(info, mountpoint);
+    let mut points = exposed(sys.mountinfo()?, mountpoint);
     points.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in points {
-        let c = CString::new(p.as_str()).map_err(io::Error::other)?;
+        let at = Loc::Path(Path::new(&p));
         // Our detach must not reach the host through shared propagation.
-        mount(None, &c, None, libc::MS_SLAVE | libc::MS_REC, None)
-            .map_err(ctx(format!("make {p} a slave")))?;
-        match umount(&c, libc::MNT_DETACH) {
+        sys.mount(None, at, None, libc::MS_SLAVE | libc::MS_REC, None)?;
+        match sys.umount(at, libc::MNT_DETACH) {
             Ok(()) => {}
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EPERM)) => {
-                mount(Some(c"tmpfs"), &c, Some(c"tmpfs"), 0, None)
-                    .map_err(ctx(format!("cover {p}")))?;
+            Err(e) if matches!(e.errno(), Some(libc::EINVAL | libc::EPERM)) => {
+                sys.mount(Some(Loc::Name("tmpfs")), at, Some("tmpfs"), 0, None)?;
             }
-            Err(e) => return Err(ctx(format!("detach {p}"))(e)),
+            Err(e) => return Err(e.into()),
         }
     }
-    // SAFETY: a valid directory descriptor.
-    if unsafe { libc::fchdir(root.as_raw_fd()) } < 0 {
-        return Err(ctx("enter the root".into())(io::Error::last_os_error()));
-    }
-    mount(Some(c"."), c"/", None, libc::MS_MOVE, None)
-        .map_err(ctx("move the root over / (--no-pivot)".into()))?;
-    chroot(root)
+    sys.fchdir(root)?;
+    let (here, slash) = (Loc::Path(Path::new(".")), Loc::Path(Path::new("/")));
+    sys.mount(Some(here), slash, None, libc::MS_MOVE, None)?;
+    chroot(sys, root)
 }
 
 /// Enters the root (open as `root`) with chroot alone: for a container
 /// in the host's mount namespace, whose mounts are the host's.
-pub fn chroot(root: &OwnedFd) -> io::Result<()> {
-    let ctx = |what: &str| {
-        let e = io::Error::last_os_error();
-        io::Error::new(e.kind(), format!("{what}: {e}"))
-    };
-    // SAFETY: a valid directory descriptor.
-    if unsafe { libc::fchdir(root.as_raw_fd()) } < 0 {
-        return Err(ctx("enter the root"));
-    }
-    // SAFETY: a valid C string.
-    if unsafe { libc::chroot(c".".as_ptr()) } < 0 {
-        return Err(ctx("chroot"));
-    }
-    std::env::set_current_dir("/")
+pub fn chroot(sys: &dyn Syscall, root: &At) -> io::Result<()> {
+    sys.fchdir(root)?;
+    sys.chroot_here()?;
+    Ok(sys.chdir(Path::new("/"))?)
 }
 
 #[cfg(test)]

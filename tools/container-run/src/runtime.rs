@@ -5,13 +5,14 @@
 //! which the runtime inherits, so nothing of it shows on the host or
 //! outlives us.
 
-use crate::config::{MountKind, Network, Plan, Prepared, Root};
+use crate::config::{MountKind, Network, Plan, Prepared};
 use crate::Error;
 use serde_json::{json, Value};
 use slipway_common::apply::mkdir_all_in_root;
 use slipway_common::container::process::{block_signals, resolve_user};
 use slipway_common::container::seccomp;
 use slipway_common::container::state::Status;
+use slipway_common::container::sys::{Loc, Syscall};
 use std::ffi::CString;
 use std::fs;
 use std::os::fd::AsRawFd;
@@ -116,36 +117,13 @@ fn mount_root(plan: &Plan) -> Result<(), Error> {
     if unsafe { libc::unshare(libc::CLONE_NEWNS) } < 0 {
         return Err(os("a mount namespace")(std::io::Error::last_os_error()));
     }
-    let mp = CString::new(plan.mountpoint.as_os_str().as_encoded_bytes())
-        .map_err(|_| Error::Invalid("a mount point with a NUL byte".into()))?;
-    slipway_common::mount::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None)
-        .map_err(os("make / private"))?;
-    match &plan.root {
-        Root::Overlay {
-            lowers_dir,
-            lowers,
-            upper,
-            work,
-        } => {
-            std::env::set_current_dir(lowers_dir).map_err(os("enter the layers"))?;
-            let opts = CString::new(crate::mounts::overlay_options(
-                lowers,
-                upper,
-                work,
-                plan.rootless,
-            ))
-            .map_err(|_| Error::Invalid("overlay options with a NUL byte".into()))?;
-            slipway_common::mount::mount(Some(c"overlay"), &mp, Some(c"overlay"), 0, Some(&opts))
-                .map_err(os("mount the overlay root"))?;
-        }
-        Root::Bind(dir) => {
-            let src = CString::new(dir.as_os_str().as_encoded_bytes())
-                .map_err(|_| Error::Invalid("a path with a NUL byte".into()))?;
-            slipway_common::mount::mount(Some(&src), &mp, None, libc::MS_BIND | libc::MS_REC, None)
-                .map_err(os("bind the root"))?;
-        }
-    }
-    Ok(())
+    let sys = &slipway_common::container::sys::Linux;
+    let slash = Loc::Path(Path::new("/"));
+    sys.mount(None, slash, None, libc::MS_REC | libc::MS_PRIVATE, None)
+        .map_err(|e| os("make / private")(e.into()))?;
+    // The other runtime makes the mounts inside it: the root as
+    // container-run's own child mounts it, without nodev.
+    crate::mounts::mount_root(sys, plan, 0).map_err(os("mount the root"))
 }
 
 /// The runtime-spec config.json for the plan.
