@@ -84,6 +84,67 @@ pub struct ContainerConfig {
     pub other: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The top of an image config as the tools read it: a typed view decoded
+/// from the stored JSON, which stays the bytes it was (so no digest moves);
+/// what the view does not name is kept in `other`, and `config` is read
+/// through `ContainerConfig::of`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ImageConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs: Option<RootFs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<History>>,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ImageConfig {
+    pub fn of(
+        config: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<ImageConfig, serde_json::Error> {
+        serde_json::from_value(serde_json::Value::Object(config.clone()))
+    }
+}
+
+/// An image config's `rootfs`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RootFs {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub diff_ids: Vec<String>,
+}
+
+/// One entry of an image config's `history`, every field as it was.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct History {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_layer: Option<bool>,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl History {
+    /// An entry for metadata, with no layer of its own.
+    pub fn is_empty_layer(&self) -> bool {
+        self.empty_layer == Some(true)
+    }
+}
+
 /// The `{}` that ExposedPorts and Volumes map each key to.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EmptyObject {}

@@ -4,6 +4,7 @@
 
 use super::*;
 use serde_json::{json, Map, Value};
+use slipway_common::image::ImageConfig;
 use slipway_common::layer::LayerBlob;
 use slipway_common::source::Source;
 
@@ -241,21 +242,16 @@ fn open_base(
     let base = source::open(&r, store_path, platform, settings)
         .map_err(|e| Error::Base(b.to_string(), Box::new(e)))?;
     if let Some(want) = &args.platform {
-        let field = |k: &str| {
-            base.image
-                .config
-                .get(k)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string()
-        };
-        let variant = base.image.config.get("variant").and_then(|v| v.as_str());
-        if !want.matches(&field("os"), &field("architecture"), variant) {
+        let view = ImageConfig::of(&base.image.config)
+            .map_err(|e| Error::Invalid(format!("the config of {}: {e}", args.base)))?;
+        let (os, arch) = (
+            view.os.unwrap_or_default(),
+            view.architecture.unwrap_or_default(),
+        );
+        if !want.matches(&os, &arch, view.variant.as_deref()) {
             return Err(Error::Invalid(format!(
-                "--platform {want}: the base {} is {}/{}",
+                "--platform {want}: the base {} is {os}/{arch}",
                 args.base,
-                field("os"),
-                field("architecture")
             )));
         }
     }
@@ -356,22 +352,18 @@ fn rebase(
         for l in &all[skip..] {
             layers.push(carry_layer(l, &src.layout, primary, docker)?);
         }
-        let c = &src.image.config;
-        let ids = c
-            .get("rootfs")
-            .and_then(|r| r.get("diff_ids"))
-            .and_then(|d| d.as_array())
-            .cloned()
-            .unwrap_or_default();
-        out.diff_ids.extend(ids.into_iter().skip(skip));
+        let view = ImageConfig::of(&src.image.config)
+            .map_err(|e| Error::Invalid(format!("the config of {r}: {e}")))?;
+        let ids = view.rootfs.map(|r| r.diff_ids).unwrap_or_default();
+        out.diff_ids
+            .extend(ids.into_iter().skip(skip).map(Value::String));
         // The history of its layers, not of its metadata.
-        let made: Vec<Value> = c
-            .get("history")
-            .and_then(|h| h.as_array())
+        let made: Vec<Value> = view
+            .history
+            .unwrap_or_default()
             .into_iter()
-            .flatten()
-            .filter(|h| h.get("empty_layer") != Some(&Value::Bool(true)))
-            .cloned()
+            .filter(|h| !h.is_empty_layer())
+            .map(|h| serde_json::to_value(h).expect("a map of JSON values"))
             .collect();
         let from = if top_only {
             made.len().saturating_sub(1)
