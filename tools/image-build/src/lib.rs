@@ -94,15 +94,7 @@ fn parse(
         .wait_with_output()
         .map_err(|e| Error::Msg(format!("dockerfile-parse: {e}")))?;
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let line = err
-            .lines()
-            .rev()
-            .find(|l| l.starts_with("dockerfile-parse: error: "))
-            .unwrap_or("dockerfile-parse failed");
-        let msg = line
-            .strip_prefix("dockerfile-parse: error: ")
-            .unwrap_or(line);
+        let msg = tools::tool_error("dockerfile-parse", &String::from_utf8_lossy(&out.stderr));
         let given = dockerfile.display().to_string();
         let msg = match msg.strip_prefix(&given) {
             Some(rest) if rest.starts_with(':') => format!("{file_name}{rest}"),

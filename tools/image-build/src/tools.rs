@@ -469,6 +469,23 @@ impl StderrReader {
 }
 
 /// Quotes a word for a POSIX shell.
+/// What a tool said when it failed, without its `TOOL: error: ` prefix
+/// (the build says which step failed in its own words): its last error
+/// line, else its last line.
+pub fn tool_error(tool: &str, stderr: &str) -> String {
+    let prefix = format!("{tool}: error: ");
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with(&prefix))
+        .or_else(|| stderr.lines().last())
+        .unwrap_or("");
+    match line.strip_prefix(&prefix).unwrap_or(line) {
+        "" => format!("{tool} failed"),
+        m => m.to_string(),
+    }
+}
+
 pub fn sh_quote(s: &str) -> String {
     let safe = !s.is_empty()
         && s.bytes()
@@ -551,6 +568,17 @@ pub fn render_command(tool: &str, args: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tool_error_is_its_last_error_line_without_the_prefix() {
+        let err = "warning: x\nimage-store: error: no such image: a\nnote\n";
+        assert_eq!(tool_error("image-store", err), "no such image: a");
+        assert_eq!(
+            tool_error("image-pull", "connection refused\n"),
+            "connection refused"
+        );
+        assert_eq!(tool_error("image-pull", ""), "image-pull failed");
+    }
 
     #[test]
     fn quoting_keeps_words_whole() {

@@ -3,6 +3,7 @@
 //! stage sources they bring.
 
 use super::*;
+use crate::tools::tool_error;
 
 impl<'a> Driver<'a> {
     /// `image-store inspect REF`, run in both modes: only images that
@@ -37,12 +38,10 @@ impl<'a> Driver<'a> {
             .wait_with_output()
             .map_err(|e| format!("dockerfile-parse: {e}"))?;
         if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let line = err.lines().last().unwrap_or("dockerfile-parse failed");
-            return Err(line
-                .strip_prefix("dockerfile-parse: error: ")
-                .unwrap_or(line)
-                .to_string());
+            return Err(tool_error(
+                "dockerfile-parse",
+                &String::from_utf8_lossy(&out.stderr),
+            ));
         }
         let mut plan: Plan = serde_json::from_slice(&out.stdout)
             .map_err(|e| format!("dockerfile-parse printed an unexpected plan: {e}"))?;
@@ -109,11 +108,7 @@ impl<'a> Driver<'a> {
         self.say(self.num, format!("pulling {r}"));
         let pull = Call::new("image-pull").arg("-q").arg(r);
         self.act(&[Action::Call(pull)]).map_err(|e| {
-            let m = e.to_string();
-            let m = m
-                .strip_prefix("image-pull: error: ")
-                .unwrap_or(&m)
-                .to_string();
+            let m = tool_error("image-pull", &e.to_string());
             format!("no such image in the store, and pulling it failed: {m}")
         })?;
         lock(&self.shared.pulled).insert(r.to_string());
@@ -197,12 +192,10 @@ pub fn inspect(
         .output()
         .map_err(|e| format!("image-store: {e}"))?;
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let line = err.lines().last().unwrap_or("image-store inspect failed");
-        return Err(line
-            .strip_prefix("image-store: error: ")
-            .unwrap_or(line)
-            .to_string());
+        return Err(tool_error(
+            "image-store",
+            &String::from_utf8_lossy(&out.stderr),
+        ));
     }
     let mut v: Vec<InspectRecord> = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("image-store inspect {reference}: unexpected output: {e}"))?;
