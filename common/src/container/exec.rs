@@ -54,14 +54,13 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 fn setns(kind: &'static str, nstype: libc::c_int, fd: &OwnedFd) -> Result<(), JoinError> {
-    // SAFETY: setns with a descriptor we hold open and its type.
-    if unsafe { libc::setns(fd.as_raw_fd(), nstype) } < 0 {
-        return Err(JoinError::Setns {
+    use crate::container::sys::{Linux, Syscall};
+    Linux
+        .setns(fd.as_raw_fd(), nstype)
+        .map_err(|e| JoinError::Setns {
             kind,
-            source: io::Error::last_os_error(),
-        });
-    }
-    Ok(())
+            source: e.source,
+        })
 }
 
 impl Namespaces {

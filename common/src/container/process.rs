@@ -4,6 +4,7 @@
 
 use crate::container::caps::{self, CapSet};
 use crate::container::seccomp::Filter;
+use crate::container::sys::Syscall;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -172,8 +173,7 @@ pub fn check_id(what: &str, id: u32) -> Result<(), String> {
 
 /// Why switching to a user failed; EINVAL from the kernel means an ID
 /// that the (rootless) user namespace does not map.
-fn id_error(what: &str, id: u32) -> io::Error {
-    let e = io::Error::last_os_error();
+fn id_error(what: &str, id: u32, e: io::Error) -> io::Error {
     if e.raw_os_error() == Some(libc::EINVAL) {
         return io::Error::other(format!(
             "{what} {id} is not mapped in this user namespace: rootless, a container can only use the IDs that the user's ranges in /etc/subuid and /etc/subgid cover"
@@ -195,25 +195,22 @@ pub fn switch_user(user: &User) -> io::Result<()> {
     let groups: Vec<libc::gid_t> = user.groups.clone();
     // A user namespace whose gid map the user wrote alone denies
     // setgroups: the groups we have are all there can be.
+    let sys = &crate::container::sys::Linux;
     if !(groups.is_empty() && crate::userns::setgroups_denied()) {
-        // SAFETY: pointer and length of a live vector.
-        if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } < 0 {
-            let e = io::Error::last_os_error();
+        if let Err(e) = sys.setgroups(&groups) {
             if crate::userns::setgroups_denied() {
                 return Err(io::Error::other(format!(
                     "supplementary groups {groups:?} need a range in /etc/subgid: this user namespace maps only the user's own group"
                 )));
             }
-            return Err(e);
+            return Err(e.into());
         }
     }
-    // SAFETY: integer arguments.
-    if unsafe { libc::setresgid(user.gid, user.gid, user.gid) } < 0 {
-        return Err(id_error("group", user.gid));
+    if let Err(e) = sys.setresgid(user.gid) {
+        return Err(id_error("group", user.gid, e.source));
     }
-    // SAFETY: integer arguments.
-    if unsafe { libc::setresuid(user.uid, user.uid, user.uid) } < 0 {
-        return Err(id_error("user", user.uid));
+    if let Err(e) = sys.setresuid(user.uid) {
+        return Err(id_error("user", user.uid, e.source));
     }
     Ok(())
 }

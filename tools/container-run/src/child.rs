@@ -7,9 +7,11 @@ use crate::config::{Network, Plan};
 use crate::{init, mounts, net};
 use slipway_common::container::exec::Namespaces;
 use slipway_common::container::process;
+use slipway_common::container::sys::{Linux, SysError, Syscall};
 use slipway_common::container::tty;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
 
 struct Fail {
     code: u8,
@@ -144,43 +146,8 @@ fn setup_and_exec(
     // A bundle's namespaces given by path, the mount namespace last: all
     // that follows happens in them.
     joined.enter().map_err(|e| fail(e.to_string()))?;
-    if plan.userns.is_some() {
-        // The maps are written: become the namespace's root, as runc's
-        // init does (until now we are host root, which it does not map).
-        // SAFETY: setresgid/setresuid/setgroups with integer arguments.
-        let rc = unsafe {
-            if libc::setresgid(0, 0, 0) < 0 || libc::setgroups(0, std::ptr::null()) < 0 {
-                -1
-            } else {
-                libc::setresuid(0, 0, 0)
-            }
-        };
-        if rc < 0 {
-            return Err(os("become root of the user namespace"));
-        }
-    }
-    // Our own session: the terminal's signals reach container-run, which
-    // forwards them, and not the container twice.
-    // SAFETY: setsid has no preconditions.
-    unsafe { libc::setsid() };
-    if plan.cgroupns && !joined.joins(libc::CLONE_NEWCGROUP) {
-        // Now that the parent has placed us in our cgroup, it is the root
-        // of the container's cgroup namespace.
-        // SAFETY: unshare with a flag.
-        if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } < 0 {
-            return Err(os("new cgroup namespace"));
-        }
-    }
-    if plan.new_keyring {
-        join_new_keyring(&plan.id)?;
-    }
-    if plan.host_namespaces & libc::CLONE_NEWUTS == 0 {
-        let host = plan.hostname.as_bytes();
-        // SAFETY: pointer and length of a live buffer.
-        if unsafe { libc::sethostname(host.as_ptr().cast(), host.len()) } < 0 {
-            return Err(os("set the hostname"));
-        }
-    }
+    let sys = &Linux;
+    identity(sys, plan, joined.joins(libc::CLONE_NEWCGROUP)).map_err(fail)?;
     if plan.network != Network::Host {
         net::loopback_up().map_err(|e| fail(format!("bring up loopback: {e}")))?;
     }
@@ -211,7 +178,7 @@ fn setup_and_exec(
         },
         None => Ok(()),
     };
-    mounts::setup(&slipway_common::container::sys::Linux, plan, root_mounted).map_err(fail)?;
+    mounts::setup(sys, plan, root_mounted).map_err(fail)?;
 
     let user = user_of(plan)?;
     let mut env = plan.env.clone();
@@ -222,7 +189,7 @@ fn setup_and_exec(
         .map_err(|e| fail(format!("enter the working directory {}: {e}", plan.cwd)))?;
     redirect(plan, stdio, &user)?;
 
-    process_limits(plan)?;
+    process_limits(sys, plan).map_err(fail)?;
     if let Some(fifo) = fifo {
         wait_for_start(&fifo, err)?;
         *waited = true;
@@ -239,8 +206,7 @@ fn setup_and_exec(
         }
     }
     if let Some(mask) = plan.umask {
-        // SAFETY: umask cannot fail.
-        unsafe { libc::umask(mask as libc::mode_t & 0o777) };
+        sys.umask(mask as libc::mode_t);
     }
     if plan.init {
         // Returns in the child, which execs the command below.
@@ -295,32 +261,112 @@ fn redirect(plan: &Plan, stdio: Stdio, user: &process::User) -> Result<(), Fail>
 
 /// oom_score_adj and the rlimits, before the capabilities go: raising
 /// a hard limit needs them.
-fn process_limits(plan: &Plan) -> Result<(), Fail> {
+fn process_limits(sys: &dyn Syscall, plan: &Plan) -> Result<(), SysError> {
     if let Some(adj) = plan.oom_score_adj {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| fail(format!("set oom_score_adj {adj}: {e}")))?;
+        sys.write(Path::new("/proc/self/oom_score_adj"), &adj.to_string())?;
     }
     for (resource, soft, hard) in &plan.rlimits {
-        let lim = libc::rlimit {
-            rlim_cur: *soft,
-            rlim_max: *hard,
-        };
-        // SAFETY: a valid rlimit struct.
-        if unsafe { libc::setrlimit(*resource as _, &lim) } < 0 {
-            return Err(os("set a resource limit"));
-        }
+        sys.setrlimit(*resource, *soft, *hard)?;
     }
     Ok(())
 }
 
-/// Keys are not namespaced: a session keyring of its own keeps the
-/// container away from the one it was started from, as runc does.
-fn join_new_keyring(id: &str) -> Result<(), Fail> {
-    let ring = std::ffi::CString::new(format!("_ses.{}", &id[..12.min(id.len())])).map_err(fail)?;
-    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    // SAFETY: keyctl with a valid C string.
-    if unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, ring.as_ptr()) } < 0 {
-        return Err(os("join a session keyring of its own"));
+/// Who the process is before its root is made: root of its user
+/// namespace (a bundle's, its maps written by the parent), its own
+/// session, cgroup namespace, session keyring and hostname, as runc's
+/// init sets them.
+fn identity(sys: &dyn Syscall, plan: &Plan, cgroupns_joined: bool) -> Result<(), SysError> {
+    if plan.userns.is_some() {
+        // Until now we are host root, which the namespace does not map.
+        sys.setresgid(0)?;
+        sys.setgroups(&[])?;
+        sys.setresuid(0)?;
+    }
+    // Our own session: the terminal's signals reach container-run, which
+    // forwards them, and not the container twice.
+    let _ = sys.setsid();
+    if plan.cgroupns && !cgroupns_joined {
+        // Now that the parent has placed us in our cgroup, it is the root
+        // of the container's cgroup namespace.
+        sys.unshare(libc::CLONE_NEWCGROUP)?;
+    }
+    if plan.new_keyring {
+        // Keys are not namespaced: a session keyring of its own keeps the
+        // container away from the one it was started from, as runc does.
+        sys.join_session_keyring(&format!("_ses.{}", &plan.id[..12.min(plan.id.len())]))?;
+    }
+    if plan.host_namespaces & libc::CLONE_NEWUTS == 0 {
+        sys.sethostname(&plan.hostname)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mounts::tests::plan;
+    use slipway_common::container::sys::Recorder;
+
+    #[test]
+    fn identity_and_limits_make_the_calls_the_plan_asks_for() {
+        let with = |f: &dyn Fn(&mut Plan)| {
+            let mut p = plan();
+            p.id = "0123456789abcdef".into();
+            f(&mut p);
+            p
+        };
+        let cases: Vec<(&str, Plan, bool, Vec<&str>)> = vec![
+            (
+                "a default container",
+                with(&|_| {}),
+                false,
+                vec!["setsid", "keyctl join _ses.0123456789ab", "sethostname h"],
+            ),
+            (
+                "cgroupns and a user namespace",
+                with(&|p| {
+                    p.cgroupns = true;
+                    p.userns = Some(Default::default());
+                    p.new_keyring = false;
+                }),
+                false,
+                vec![
+                    "setresgid 0",
+                    "setgroups []",
+                    "setresuid 0",
+                    "setsid",
+                    "unshare cgroup",
+                    "sethostname h",
+                ],
+            ),
+            (
+                "a joined cgroupns, the host's UTS namespace",
+                with(&|p| {
+                    p.cgroupns = true;
+                    p.new_keyring = false;
+                    p.host_namespaces = libc::CLONE_NEWUTS;
+                }),
+                true,
+                vec!["setsid"],
+            ),
+        ];
+        for (name, p, joined, want) in cases {
+            let sys = Recorder::new();
+            identity(&sys, &p, joined).unwrap();
+            assert_eq!(sys.calls(), want, "{name}");
+        }
+        let sys = Recorder::new();
+        let p = with(&|p| {
+            p.oom_score_adj = Some(-100);
+            p.rlimits = vec![(libc::RLIMIT_NOFILE as i32, 1024, 4096)];
+        });
+        process_limits(&sys, &p).unwrap();
+        assert_eq!(
+            sys.calls(),
+            [
+                "write /proc/self/oom_score_adj \"-100\"",
+                "setrlimit 7 1024:4096"
+            ]
+        );
+    }
 }

@@ -52,7 +52,7 @@ pub enum MountKind {
 
 /// A user namespace's maps, as /proc/PID/uid_map and gid_map take them
 /// (`inside outside count` lines), and the host IDs of its root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IdMaps {
     pub uid_map: String,
     pub gid_map: String,

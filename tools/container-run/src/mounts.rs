@@ -523,4 +523,4 @@ fn mask_paths(sys: &dyn Syscall, masked: &[String], readonly: &[String]) -> io::
 
 #[cfg(test)]
 #[path = "mounts_tests.rs"]
-mod tests;
+pub(crate) mod tests;

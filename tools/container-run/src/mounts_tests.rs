@@ -7,7 +7,8 @@ use crate::config::{Mount, Plan};
 use slipway_common::container::sys::Recorder;
 use slipway_common::mount::MountInfo;
 
-fn plan() -> Plan {
+/// A plain container's plan, for tests to change.
+pub(crate) fn plan() -> Plan {
     Plan {
         id: "t".into(),
         argv: vec!["sh".into()],

@@ -12,6 +12,7 @@ use slipway_common::container::process::{self, SpecPrivileges, User};
 use slipway_common::container::seccomp::spec::Profile;
 use slipway_common::container::seccomp::Filter;
 use slipway_common::container::state::{State, Status};
+use slipway_common::container::sys::{Linux, Syscall};
 use slipway_common::container::{sealed, tty};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -332,8 +333,8 @@ fn setup_and_exec(ns: &Namespaces, plan: &Plan, go: OwnedFd) -> Result<Never, St
         return Err("container-runtime stopped before the process started".into());
     }
     ns.enter().map_err(|e| e.to_string())?;
-    // SAFETY: setsid has no preconditions.
-    unsafe { libc::setsid() };
+    let sys = &Linux;
+    let _ = sys.setsid();
     let mut env = plan.env.clone();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         // As runc: the user's home from the container's /etc/passwd.
@@ -355,21 +356,11 @@ fn setup_and_exec(ns: &Namespaces, plan: &Plan, go: OwnedFd) -> Result<Never, St
     std::env::set_current_dir(&plan.cwd)
         .map_err(|e| format!("enter the working directory {}: {e}", plan.cwd))?;
     for (resource, soft, hard) in &plan.rlimits {
-        let lim = libc::rlimit {
-            rlim_cur: *soft,
-            rlim_max: *hard,
-        };
-        // SAFETY: a valid rlimit struct.
-        if unsafe { libc::setrlimit(*resource as _, &lim) } < 0 {
-            return Err(format!(
-                "set resource limit {resource}: {}",
-                std::io::Error::last_os_error()
-            ));
-        }
+        sys.setrlimit(*resource as libc::c_int, *soft, *hard)
+            .map_err(|e| e.to_string())?;
     }
     if let Some(mask) = plan.umask {
-        // SAFETY: umask cannot fail.
-        unsafe { libc::umask(mask as libc::mode_t & 0o777) };
+        sys.umask(mask as libc::mode_t);
     }
     process::drop_privileges_as_spec(&plan.user, &plan.privileges)?;
     let e = process::exec(&plan.argv, &env);

@@ -13,6 +13,7 @@ use slipway_common::container::process::{
     self, block_signals as block, exit_code, FORWARDED_SIGNALS as FORWARDED,
 };
 use slipway_common::container::state::{process_start, Status, LOG_FILE};
+use slipway_common::container::sys::{Linux, Syscall};
 use slipway_common::container::tty;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -135,9 +136,9 @@ impl Container {
             child::main(&plan, go_rd, err_wr, stdio, &joined, lock);
         }
         if let Some(own) = own_pid_ns {
-            // SAFETY: setns with a descriptor we hold open and its type.
-            if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWPID) } < 0 {
-                let e = std::io::Error::last_os_error();
+            let back = Linux.setns(own.as_raw_fd(), libc::CLONE_NEWPID);
+            if let Err(e) = back {
+                let e = e.source;
                 if pid > 0 {
                     process::kill_and_reap(pid as libc::pid_t);
                 }

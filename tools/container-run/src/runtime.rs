@@ -113,11 +113,9 @@ impl Drop for PrivateNet {
 /// Mounts the root in our own mount namespace (which the runtime's
 /// process inherits).
 fn mount_root(plan: &Plan) -> Result<(), Error> {
-    // SAFETY: unshare with a flag; no memory is shared.
-    if unsafe { libc::unshare(libc::CLONE_NEWNS) } < 0 {
-        return Err(os("a mount namespace")(std::io::Error::last_os_error()));
-    }
     let sys = &slipway_common::container::sys::Linux;
+    sys.unshare(libc::CLONE_NEWNS)
+        .map_err(|e| os("a mount namespace")(e.into()))?;
     let slash = Loc::Path(Path::new("/"));
     sys.mount(None, slash, None, libc::MS_REC | libc::MS_PRIVATE, None)
         .map_err(|e| os("make / private")(e.into()))?;

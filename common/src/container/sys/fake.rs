@@ -263,6 +263,54 @@ impl Syscall for Recorder {
         Ok(())
     }
 
+    fn setgroups(&self, groups: &[libc::gid_t]) -> Result<()> {
+        let line = format!("setgroups {groups:?}");
+        self.call(line.clone(), line)
+    }
+
+    fn setresgid(&self, gid: libc::gid_t) -> Result<()> {
+        let line = format!("setresgid {gid}");
+        self.call(line.clone(), line)
+    }
+
+    fn setresuid(&self, uid: libc::uid_t) -> Result<()> {
+        let line = format!("setresuid {uid}");
+        self.call(line.clone(), line)
+    }
+
+    fn setns(&self, _fd: std::os::fd::RawFd, nstype: libc::c_int) -> Result<()> {
+        let line = format!("setns {}", super::ns_words(nstype));
+        self.call(line.clone(), line)
+    }
+
+    fn setsid(&self) -> Result<()> {
+        self.call("setsid".into(), "setsid".into())
+    }
+
+    fn unshare(&self, flags: libc::c_int) -> Result<()> {
+        let name = format!("unshare {}", super::ns_words(flags));
+        self.call(name.clone(), name)
+    }
+
+    fn sethostname(&self, name: &str) -> Result<()> {
+        let line = format!("sethostname {name}");
+        self.call(line.clone(), line)
+    }
+
+    fn join_session_keyring(&self, name: &str) -> Result<()> {
+        let line = format!("keyctl join {name}");
+        self.call(line.clone(), line)
+    }
+
+    fn setrlimit(&self, resource: libc::c_int, soft: u64, hard: u64) -> Result<()> {
+        let line = format!("setrlimit {resource} {soft}:{hard}");
+        self.call(line.clone(), line)
+    }
+
+    fn umask(&self, mask: libc::mode_t) {
+        let _ = self.call(format!("umask {mask:03o}"), "umask".into());
+    }
+
     fn mountinfo(&self) -> Result<Vec<MountInfo>> {
         Ok(self.mounts.clone())
     }

@@ -238,6 +238,73 @@ impl Syscall for Linux {
             .map_err(|e| SysError::new(call(), e))
     }
 
+    fn setgroups(&self, groups: &[libc::gid_t]) -> Result<()> {
+        // SAFETY: pointer and length of a live slice.
+        check(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) }.into())
+            .map_err(|e| SysError::new(format!("setgroups {groups:?}"), e))
+    }
+
+    fn setresgid(&self, gid: libc::gid_t) -> Result<()> {
+        // SAFETY: integer arguments.
+        check(unsafe { libc::setresgid(gid, gid, gid) }.into())
+            .map_err(|e| SysError::new(format!("setresgid {gid}"), e))
+    }
+
+    fn setresuid(&self, uid: libc::uid_t) -> Result<()> {
+        // SAFETY: integer arguments.
+        check(unsafe { libc::setresuid(uid, uid, uid) }.into())
+            .map_err(|e| SysError::new(format!("setresuid {uid}"), e))
+    }
+
+    fn setns(&self, fd: std::os::fd::RawFd, nstype: libc::c_int) -> Result<()> {
+        // SAFETY: setns with a descriptor and a namespace type.
+        check(unsafe { libc::setns(fd, nstype) }.into())
+            .map_err(|e| SysError::new(format!("setns {}", super::ns_words(nstype)), e))
+    }
+
+    fn setsid(&self) -> Result<()> {
+        // SAFETY: setsid has no preconditions.
+        check(unsafe { libc::setsid() }.into()).map_err(|e| SysError::new("setsid", e))
+    }
+
+    fn unshare(&self, flags: libc::c_int) -> Result<()> {
+        // SAFETY: unshare with flags; no memory is shared.
+        check(unsafe { libc::unshare(flags) }.into())
+            .map_err(|e| SysError::new(format!("unshare {}", super::ns_words(flags)), e))
+    }
+
+    fn sethostname(&self, name: &str) -> Result<()> {
+        // SAFETY: pointer and length of a live buffer.
+        check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }.into())
+            .map_err(|e| SysError::new(format!("sethostname {name}"), e))
+    }
+
+    fn join_session_keyring(&self, name: &str) -> Result<()> {
+        const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+        let call = || format!("keyctl join {name}");
+        let ring = cstr(name).map_err(|e| SysError::new(call(), e))?;
+        // SAFETY: keyctl with a valid C string.
+        check(unsafe {
+            libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, ring.as_ptr())
+        })
+        .map_err(|e| SysError::new(call(), e))
+    }
+
+    fn setrlimit(&self, resource: libc::c_int, soft: u64, hard: u64) -> Result<()> {
+        let lim = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: a valid rlimit struct.
+        check(unsafe { libc::setrlimit(resource as _, &lim) }.into())
+            .map_err(|e| SysError::new(format!("setrlimit {resource} {soft}:{hard}"), e))
+    }
+
+    fn umask(&self, mask: libc::mode_t) {
+        // SAFETY: umask cannot fail.
+        unsafe { libc::umask(mask & 0o777) };
+    }
+
     fn mountinfo(&self) -> Result<Vec<MountInfo>> {
         crate::mount::mounts().map_err(|e| SysError::new("read /proc/self/mountinfo", e))
     }

@@ -144,6 +144,19 @@ pub trait Syscall {
     fn unlink(&self, dir: &At, name: &str) -> Result<()>;
     fn symlink(&self, dir: &At, name: &str, target: &str) -> Result<()>;
     fn mkdir(&self, dir: &At, name: &str, mode: libc::mode_t) -> Result<()>;
+    fn setgroups(&self, groups: &[libc::gid_t]) -> Result<()>;
+    fn setresgid(&self, gid: libc::gid_t) -> Result<()>;
+    fn setresuid(&self, uid: libc::uid_t) -> Result<()>;
+    /// setns(2) into the namespace open as `fd`.
+    fn setns(&self, fd: RawFd, nstype: libc::c_int) -> Result<()>;
+    fn setsid(&self) -> Result<()>;
+    /// unshare(2) with CLONE_NEW* flags.
+    fn unshare(&self, flags: libc::c_int) -> Result<()>;
+    fn sethostname(&self, name: &str) -> Result<()>;
+    /// keyctl(KEYCTL_JOIN_SESSION_KEYRING): a new session keyring `name`.
+    fn join_session_keyring(&self, name: &str) -> Result<()>;
+    fn setrlimit(&self, resource: libc::c_int, soft: u64, hard: u64) -> Result<()>;
+    fn umask(&self, mask: libc::mode_t);
     /// This mount namespace's mounts.
     fn mountinfo(&self) -> Result<Vec<MountInfo>>;
     /// What the host offers: a cgroup v2 hierarchy at /sys/fs/cgroup, and
@@ -171,6 +184,25 @@ pub fn flag_words(flags: libc::c_ulong) -> String {
         (libc::MS_NOATIME, "noatime"),
         (libc::MS_NODIRATIME, "nodiratime"),
         (libc::MS_RELATIME, "relatime"),
+    ];
+    let words: Vec<&str> = NAMES
+        .iter()
+        .filter(|(f, _)| flags & f != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    words.join(",")
+}
+
+/// CLONE_NEW* flags as words.
+pub fn ns_words(flags: libc::c_int) -> String {
+    const NAMES: &[(libc::c_int, &str)] = &[
+        (libc::CLONE_NEWNS, "mount"),
+        (libc::CLONE_NEWUTS, "uts"),
+        (libc::CLONE_NEWIPC, "ipc"),
+        (libc::CLONE_NEWUSER, "user"),
+        (libc::CLONE_NEWPID, "pid"),
+        (libc::CLONE_NEWNET, "net"),
+        (libc::CLONE_NEWCGROUP, "cgroup"),
     ];
     let words: Vec<&str> = NAMES
         .iter()
