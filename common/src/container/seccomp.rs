@@ -321,8 +321,11 @@ fn rules(caps: CapSet) -> BTreeMap<u32, Rule> {
 /// The same profile as a runtime-spec `linux.seccomp` object, for an OCI
 /// runtime (runc, crun) to compile with libseccomp: built from the very
 /// rules the filter is, so both decide alike.
-pub fn docker_default_spec(caps: CapSet) -> serde_json::Value {
-    use serde_json::json;
+pub fn docker_default_spec(caps: CapSet) -> oci_spec::runtime::LinuxSeccomp {
+    use oci_spec::runtime::{
+        Arch, LinuxSeccompAction as Action, LinuxSeccompArg, LinuxSeccompArgBuilder,
+        LinuxSeccompBuilder, LinuxSeccompOperator as Op, LinuxSyscall, LinuxSyscallBuilder,
+    };
     let name_of = |nr: u32| {
         NUMBERS
             .iter()
@@ -331,45 +334,68 @@ pub fn docker_default_spec(caps: CapSet) -> serde_json::Value {
             .find(|&&(_, n)| n as u32 == nr)
             .and_then(|(sys, _)| sys.strip_prefix("SYS_"))
     };
+    // The builders fail only on a missing required field, which these set.
+    let syscall = |names: Vec<String>, action, errno: Option<u32>, arg: Option<LinuxSeccompArg>| {
+        let mut b = LinuxSyscallBuilder::default().names(names).action(action);
+        if let Some(e) = errno {
+            b = b.errno_ret(e);
+        }
+        if let Some(a) = arg {
+            b = b.args(vec![a]);
+        }
+        b.build().expect("names and action are set")
+    };
+    let arg = |value: u64, value_two: Option<u64>, op| -> LinuxSeccompArg {
+        let b = LinuxSeccompArgBuilder::default()
+            .index(0usize)
+            .value(value)
+            .op(op);
+        match value_two {
+            Some(v) => b.value_two(v),
+            None => b,
+        }
+        .build()
+        .expect("index, value and op are set")
+    };
     let mut allowed = vec![];
-    let mut syscalls = vec![];
+    let mut syscalls: Vec<LinuxSyscall> = vec![];
     for (nr, rule) in rules(caps) {
         let Some(name) = name_of(nr) else { continue };
+        let one = || vec![name.to_string()];
         match rule {
-            Rule::Allow => allowed.push(name),
-            Rule::Errno(e) => syscalls.push(json!({
-                "names": [name], "action": "SCMP_ACT_ERRNO", "errnoRet": e
-            })),
+            Rule::Allow => allowed.push(name.to_string()),
+            Rule::Errno(e) => {
+                syscalls.push(syscall(one(), Action::ScmpActErrno, Some(e as u32), None))
+            }
             Rule::FirstArgIn(values) => {
                 for v in values {
-                    syscalls.push(json!({
-                        "names": [name], "action": "SCMP_ACT_ALLOW",
-                        "args": [{"index": 0, "value": v, "op": "SCMP_CMP_EQ"}]
-                    }));
+                    let a = arg(*v, None, Op::ScmpCmpEq);
+                    syscalls.push(syscall(one(), Action::ScmpActAllow, None, Some(a)));
                 }
             }
-            Rule::FirstArgNot(v) => syscalls.push(json!({
-                "names": [name], "action": "SCMP_ACT_ALLOW",
-                "args": [{"index": 0, "value": v, "op": "SCMP_CMP_NE"}]
-            })),
-            Rule::FirstArgClear(bits) => syscalls.push(json!({
-                "names": [name], "action": "SCMP_ACT_ALLOW",
-                "args": [{"index": 0, "value": bits, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]
-            })),
+            Rule::FirstArgNot(v) => {
+                let a = arg(u64::from(v), None, Op::ScmpCmpNe);
+                syscalls.push(syscall(one(), Action::ScmpActAllow, None, Some(a)));
+            }
+            Rule::FirstArgClear(bits) => {
+                let a = arg(u64::from(bits), Some(0), Op::ScmpCmpMaskedEq);
+                syscalls.push(syscall(one(), Action::ScmpActAllow, None, Some(a)));
+            }
         }
     }
-    syscalls.insert(0, json!({"names": allowed, "action": "SCMP_ACT_ALLOW"}));
+    syscalls.insert(0, syscall(allowed, Action::ScmpActAllow, None, None));
     let arch = if cfg!(target_arch = "aarch64") {
-        "SCMP_ARCH_AARCH64"
+        Arch::ScmpArchAarch64
     } else {
-        "SCMP_ARCH_X86_64"
+        Arch::ScmpArchX86_64
     };
-    json!({
-        "defaultAction": "SCMP_ACT_ERRNO",
-        "defaultErrnoRet": libc::EPERM,
-        "architectures": [arch],
-        "syscalls": syscalls,
-    })
+    LinuxSeccompBuilder::default()
+        .default_action(Action::ScmpActErrno)
+        .default_errno_ret(libc::EPERM as u32)
+        .architectures(vec![arch])
+        .syscalls(syscalls)
+        .build()
+        .expect("the default action is set")
 }
 
 fn allow(rules: &mut BTreeMap<u32, Rule>, names: &[&str]) {
@@ -1150,36 +1176,35 @@ mod tests {
 
     #[test]
     fn the_runtime_spec_form_has_the_filters_decisions() {
+        use oci_spec::runtime::{LinuxSeccompAction, LinuxSeccompOperator};
         let spec = docker_default_spec(CapSet::docker_default());
-        let allowed: Vec<&str> = spec["syscalls"][0]["names"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n.as_str().unwrap())
-            .collect();
-        assert!(allowed.contains(&"read") && allowed.contains(&"clock_gettime"));
-        assert!(!allowed.contains(&"mount") && !allowed.contains(&"kexec_load"));
+        let syscalls = spec.syscalls().clone().unwrap();
+        let allowed = syscalls[0].names();
+        let has = |n: &str| allowed.iter().any(|a| a == n);
+        assert!(has("read") && has("clock_gettime"));
+        assert!(!has("mount") && !has("kexec_load"));
         let rule = |name: &str| {
-            spec["syscalls"]
-                .as_array()
-                .unwrap()
+            syscalls
                 .iter()
                 .find(|r| {
-                    r["names"][0] == name
-                        && (r.get("args").is_some() || r["action"] == "SCMP_ACT_ERRNO")
+                    r.names()[0] == name
+                        && (r.args().is_some() || r.action() == LinuxSeccompAction::ScmpActErrno)
                 })
                 .cloned()
         };
+        let clone = rule("clone").unwrap();
         assert_eq!(
-            rule("clone").unwrap()["args"][0]["op"],
-            "SCMP_CMP_MASKED_EQ"
+            clone.args().as_ref().unwrap()[0].op(),
+            LinuxSeccompOperator::ScmpCmpMaskedEq
         );
-        assert_eq!(rule("clone3").unwrap()["errnoRet"], libc::ENOSYS);
+        assert_eq!(
+            rule("clone3").unwrap().errno_ret(),
+            Some(libc::ENOSYS as u32)
+        );
         // With CAP_SYS_ADMIN clone is allowed outright.
         let admin = docker_default_spec(CapSet::all());
-        assert!(admin["syscalls"][0]["names"]
-            .as_array()
-            .unwrap()
+        assert!(admin.syscalls().as_ref().unwrap()[0]
+            .names()
             .iter()
             .any(|n| n == "mount"));
     }

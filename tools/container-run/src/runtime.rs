@@ -7,7 +7,13 @@
 
 use crate::config::{MountKind, Network, Plan, Prepared};
 use crate::Error;
-use serde_json::{json, Value};
+use oci_spec::runtime::{
+    Capabilities, Capability, Linux, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
+    LinuxDeviceBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxMemoryBuilder,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder, LinuxResources,
+    LinuxResourcesBuilder, MountBuilder, PosixRlimitBuilder, PosixRlimitType, Process,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
 use slipway_common::apply::mkdir_all_in_root;
 use slipway_common::container::process::{block_signals, resolve_user};
 use slipway_common::container::seccomp;
@@ -125,7 +131,7 @@ fn mount_root(plan: &Plan) -> Result<(), Error> {
 }
 
 /// The runtime-spec config.json for the plan.
-fn spec(plan: &Plan, root: &Path, netns: Option<&str>) -> Result<Value, Error> {
+fn spec(plan: &Plan, root: &Path, netns: Option<&str>) -> Result<Spec, Error> {
     let rootfd = fs::File::open(root).map_err(os("open the root"))?;
     // Inside the root, never through a symlink out of it, and bounded.
     let read = |p: &str| -> Result<String, Error> {
@@ -155,83 +161,211 @@ fn spec(plan: &Plan, root: &Path, netns: Option<&str>) -> Result<Value, Error> {
         plan.cwd.trim_start_matches('/').as_bytes(),
     )
     .map_err(os(format!("create the working directory {}", plan.cwd)))?;
-    let caps: Vec<String> = plan.caps.iter().map(|c| c.to_string()).collect();
-    let mounts = spec_mounts(plan);
+    let mut groups = user.groups.clone();
+    groups.extend(&plan.extra_groups);
+    let process = spec_process(plan, &user, groups)?;
+    let linux = spec_linux(plan, netns)?;
+    let spec = SpecBuilder::default()
+        .version("1.0.2")
+        .process(process)
+        .root(
+            RootBuilder::default()
+                .path(root)
+                .readonly(plan.read_only)
+                .build()
+                .map_err(bad)?,
+        )
+        .hostname(plan.hostname.clone())
+        .mounts(spec_mounts(plan)?)
+        .linux(linux)
+        .build()
+        .map_err(bad)?;
+    Ok(spec)
+}
+
+/// A spec that oci-spec refuses to build is our mistake, said plainly.
+fn bad(e: impl std::fmt::Display) -> Error {
+    Error::Invalid(format!("the spec for the other runtime: {e}"))
+}
+
+/// process: the command, its user, capabilities and limits.
+fn spec_process(
+    plan: &Plan,
+    user: &slipway_common::container::process::User,
+    groups: Vec<u32>,
+) -> Result<Process, Error> {
+    let caps = plan
+        .caps
+        .iter()
+        .map(|c| {
+            let name = c.to_string();
+            name.trim_start_matches("CAP_")
+                .parse::<Capability>()
+                .map_err(|_| bad(format!("capability {name}")))
+        })
+        .collect::<Result<Capabilities, Error>>()?;
+    let mut capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(caps.clone())
+        .effective(caps.clone())
+        .permitted(caps)
+        .build()
+        .map_err(bad)?;
+    capabilities.set_inheritable(None).set_ambient(None);
+    let rlimits = plan
+        .rlimits
+        .iter()
+        .map(|(r, soft, hard)| {
+            PosixRlimitBuilder::default()
+                .typ(rlimit_type(*r)?)
+                .soft(*soft)
+                .hard(*hard)
+                .build()
+                .map_err(bad)
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let user = UserBuilder::default()
+        .uid(user.uid)
+        .gid(user.gid)
+        .additional_gids(groups)
+        .build()
+        .map_err(bad)?;
+    ProcessBuilder::default()
+        .terminal(false)
+        .user(user)
+        .args(plan.argv.clone())
+        .env(plan.env.clone())
+        .cwd(&plan.cwd)
+        .capabilities(capabilities)
+        .no_new_privileges(!plan.privileged)
+        .rlimits(rlimits)
+        .build()
+        .map_err(bad)
+}
+
+/// linux: namespaces, resources, masks, --device nodes, seccomp.
+fn spec_linux(plan: &Plan, netns: Option<&str>) -> Result<Linux, Error> {
+    let ns = |typ, path: Option<&str>| {
+        let b = LinuxNamespaceBuilder::default().typ(typ);
+        match path {
+            Some(p) => b.path(p),
+            None => b,
+        }
+        .build()
+        .map_err(bad)
+    };
     let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
+        ns(LinuxNamespaceType::Pid, None)?,
+        ns(LinuxNamespaceType::Ipc, None)?,
+        ns(LinuxNamespaceType::Uts, None)?,
+        ns(LinuxNamespaceType::Mount, None)?,
     ];
     match (plan.network, netns) {
-        (Network::None, _) => namespaces.push(json!({"type": "network"})),
-        (Network::Private, Some(path)) => namespaces.push(json!({"type": "network", "path": path})),
+        (Network::None, _) => namespaces.push(ns(LinuxNamespaceType::Network, None)?),
+        (Network::Private, Some(path)) => {
+            namespaces.push(ns(LinuxNamespaceType::Network, Some(path))?)
+        }
         _ => {}
     }
-    let resources = spec_resources(plan);
-    let mut linux = json!({
-        "namespaces": namespaces,
-        "resources": resources,
-        "maskedPaths": plan.masked,
-        "readonlyPaths": plan.readonly,
-    });
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .resources(spec_resources(plan)?)
+        .masked_paths(plan.masked.clone())
+        .readonly_paths(plan.readonly.clone())
+        .build()
+        .map_err(bad)?;
     // --device: the node, for the other runtime to make.
     if !plan.devices.is_empty() {
-        linux["devices"] = plan
+        let devices = plan
             .devices
             .iter()
             .map(|d| {
-                json!({
-                    "path": d.target,
-                    "type": d.kind.to_string(),
-                    "major": libc::major(d.rdev),
-                    "minor": libc::minor(d.rdev),
-                    "fileMode": d.mode,
-                    "uid": d.uid,
-                    "gid": d.gid,
-                })
+                LinuxDeviceBuilder::default()
+                    .path(&d.target)
+                    .typ(device_type(d.kind)?)
+                    .major(libc::major(d.rdev) as i64)
+                    .minor(libc::minor(d.rdev) as i64)
+                    .file_mode(d.mode)
+                    .uid(d.uid)
+                    .gid(d.gid)
+                    .build()
+                    .map_err(bad)
             })
-            .collect();
+            .collect::<Result<Vec<_>, Error>>()?;
+        linux.set_devices(Some(devices));
     }
     if plan.seccomp {
-        linux["seccomp"] = seccomp::docker_default_spec(plan.caps);
+        linux.set_seccomp(Some(seccomp::docker_default_spec(plan.caps)));
     }
-    let mut groups = user.groups.clone();
-    groups.extend(&plan.extra_groups);
-    Ok(json!({
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": false,
-            "user": {"uid": user.uid, "gid": user.gid, "additionalGids": groups},
-            "args": plan.argv,
-            "env": plan.env,
-            "cwd": plan.cwd,
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": !plan.privileged,
-            "rlimits": plan.rlimits.iter().map(|(r, soft, hard)| json!({
-                "type": rlimit_name(*r), "soft": soft, "hard": hard
-            })).collect::<Vec<_>>(),
-        },
-        "root": {"path": root, "readonly": plan.read_only},
-        "hostname": plan.hostname,
-        "mounts": mounts,
-        "linux": linux,
-    }))
+    Ok(linux)
+}
+
+fn device_type(kind: char) -> Result<LinuxDeviceType, Error> {
+    Ok(match kind {
+        'c' => LinuxDeviceType::C,
+        'b' => LinuxDeviceType::B,
+        'p' => LinuxDeviceType::P,
+        'u' => LinuxDeviceType::U,
+        'a' => LinuxDeviceType::A,
+        k => return Err(bad(format!("device type {k:?}"))),
+    })
 }
 
 /// The spec's mounts: runc's standard ones, then ours (/etc files,
 /// volumes, tmpfs) in order.
-fn spec_mounts(plan: &Plan) -> Vec<Value> {
+fn spec_mounts(plan: &Plan) -> Result<Vec<oci_spec::runtime::Mount>, Error> {
+    let mount = |dest: &str, typ: &str, source: &Path, options: &[&str]| {
+        MountBuilder::default()
+            .destination(dest)
+            .typ(typ)
+            .source(source)
+            .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+            .build()
+            .map_err(bad)
+    };
+    let p = Path::new;
+    let sys_ro = if plan.privileged { "rw" } else { "ro" };
     let mut mounts = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if plan.privileged { "rw" } else { "ro" }]}),
+        mount("/proc", "proc", p("proc"), &["nosuid", "noexec", "nodev"])?,
+        mount(
+            "/dev",
+            "tmpfs",
+            p("tmpfs"),
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        )?,
+        mount(
+            "/dev/pts",
+            "devpts",
+            p("devpts"),
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        )?,
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            p("shm"),
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        )?,
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            p("mqueue"),
+            &["nosuid", "noexec", "nodev"],
+        )?,
+        mount(
+            "/sys",
+            "sysfs",
+            p("sysfs"),
+            &["nosuid", "noexec", "nodev", sys_ro],
+        )?,
     ];
     for (target, file) in &plan.etc {
-        mounts.push(json!({"destination": target, "type": "bind", "source": file, "options": ["rbind", "rprivate"]}));
+        mounts.push(mount(target, "bind", file, &["rbind", "rprivate"])?);
     }
     for m in &plan.mounts {
         mounts.push(match &m.kind {
@@ -248,65 +382,90 @@ fn spec_mounts(plan: &Plan) -> Vec<Value> {
                     o.extend(options.split(','));
                 }
                 o.push(if *read_only { "ro" } else { "rw" });
-                json!({"destination": m.target, "type": "bind", "source": source, "options": o})
+                mount(&m.target, "bind", source, &o)?
             }
-            MountKind::Tmpfs { options } => json!({
-                "destination": m.target, "type": "tmpfs", "source": "tmpfs",
-                "options": options.split(',').collect::<Vec<_>>()
-            }),
+            MountKind::Tmpfs { options } => {
+                let o: Vec<&str> = options.split(',').collect();
+                mount(&m.target, "tmpfs", p("tmpfs"), &o)?
+            }
         });
     }
-    mounts
+    Ok(mounts)
 }
 
 /// linux.resources: the cgroup limits, and the same device policy as
 /// ours for the other runtime to apply.
-fn spec_resources(plan: &Plan) -> serde_json::Map<String, Value> {
-    let mut resources = serde_json::Map::new();
+fn spec_resources(plan: &Plan) -> Result<LinuxResources, Error> {
+    let mut b = LinuxResourcesBuilder::default();
     if let Some(m) = plan.limits.memory {
-        resources.insert("memory".into(), json!({"limit": m, "swap": m * 2}));
+        let m = m as i64;
+        let memory = LinuxMemoryBuilder::default().limit(m).swap(m * 2);
+        b = b.memory(memory.build().map_err(bad)?);
     }
     if let Some(p) = plan.limits.pids {
-        resources.insert("pids".into(), json!({"limit": p}));
-    }
-    if let Some(n) = plan.limits.nano_cpus {
-        resources.insert(
-            "cpu".into(),
-            json!({"period": 100_000, "quota": n / 10_000}),
+        b = b.pids(
+            LinuxPidsBuilder::default()
+                .limit(p as i64)
+                .build()
+                .map_err(bad)?,
         );
     }
+    if let Some(n) = plan.limits.nano_cpus {
+        let cpu = LinuxCpuBuilder::default()
+            .period(100_000u64)
+            .quota((n / 10_000) as i64);
+        b = b.cpu(cpu.build().map_err(bad)?);
+    }
+    let mut resources = b.build().map_err(bad)?;
+    resources.set_devices(None);
     if plan.limits.devices {
-        let rules: Vec<Value> = plan
+        let rules = plan
             .limits
             .device_rules()
             .iter()
             .map(|r| {
-                let mut v = json!({"allow": r.allow, "access": r.access});
+                let mut d = LinuxDeviceCgroupBuilder::default()
+                    .allow(r.allow)
+                    .access(r.access.to_string());
                 if r.kind != 'a' {
-                    v["type"] = json!(r.kind.to_string());
+                    d = d.typ(device_type(r.kind)?);
                 }
                 if let Some(m) = r.major {
-                    v["major"] = json!(m);
+                    d = d.major(m);
                 }
                 if let Some(m) = r.minor {
-                    v["minor"] = json!(m);
+                    d = d.minor(m);
                 }
-                v
+                d.build().map_err(bad)
             })
-            .collect();
-        resources.insert("devices".into(), Value::Array(rules));
+            .collect::<Result<Vec<_>, Error>>()?;
+        resources.set_devices(Some(rules));
     }
-    resources
+    Ok(resources)
 }
 
-fn rlimit_name(r: i32) -> &'static str {
-    match r as u32 {
-        libc::RLIMIT_NOFILE => "RLIMIT_NOFILE",
-        libc::RLIMIT_NPROC => "RLIMIT_NPROC",
-        libc::RLIMIT_CORE => "RLIMIT_CORE",
-        libc::RLIMIT_STACK => "RLIMIT_STACK",
-        _ => "RLIMIT_AS",
-    }
+/// setrlimit's resource number as the spec names it.
+fn rlimit_type(r: i32) -> Result<PosixRlimitType, Error> {
+    use PosixRlimitType as T;
+    Ok(match r as u32 {
+        libc::RLIMIT_CPU => T::RlimitCpu,
+        libc::RLIMIT_FSIZE => T::RlimitFsize,
+        libc::RLIMIT_DATA => T::RlimitData,
+        libc::RLIMIT_STACK => T::RlimitStack,
+        libc::RLIMIT_CORE => T::RlimitCore,
+        libc::RLIMIT_RSS => T::RlimitRss,
+        libc::RLIMIT_NPROC => T::RlimitNproc,
+        libc::RLIMIT_NOFILE => T::RlimitNofile,
+        libc::RLIMIT_MEMLOCK => T::RlimitMemlock,
+        libc::RLIMIT_AS => T::RlimitAs,
+        libc::RLIMIT_LOCKS => T::RlimitLocks,
+        libc::RLIMIT_SIGPENDING => T::RlimitSigpending,
+        libc::RLIMIT_MSGQUEUE => T::RlimitMsgqueue,
+        libc::RLIMIT_NICE => T::RlimitNice,
+        libc::RLIMIT_RTPRIO => T::RlimitRtprio,
+        libc::RLIMIT_RTTIME => T::RlimitRttime,
+        _ => return Err(bad(format!("resource limit number {r}"))),
+    })
 }
 
 /// Runs the prepared container with `program`; returns its exit status.
@@ -323,8 +482,8 @@ pub fn run(mut p: Prepared, program: &Path) -> Result<u8, Error> {
         };
         let netns = net.as_ref().map(PrivateNet::path);
         let config = spec(&p.plan, &p.plan.mountpoint, netns.as_deref())?;
-        fs::write(bundle.join("config.json"), config.to_string())
-            .map_err(os("write config.json"))?;
+        let json = serde_json::to_string(&config).map_err(bad)?;
+        fs::write(bundle.join("config.json"), json).map_err(os("write config.json"))?;
         let mut child = Command::new(program)
             .arg("run")
             .arg("--bundle")
@@ -406,5 +565,91 @@ fn forward_until_exit(
             let _ = Command::new(program).args(["kill", id, "KILL"]).status();
             deadline = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Mount;
+    use crate::mounts::tests::plan;
+
+    #[test]
+    fn the_spec_for_another_runtime_is_typed_and_complete() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir(root.path().join("etc")).unwrap();
+        fs::write(
+            root.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\n",
+        )
+        .unwrap();
+        fs::write(
+            root.path().join("etc/group"),
+            "root:x:0:\nwheel:x:10:root\n",
+        )
+        .unwrap();
+        let mut p = plan();
+        p.caps = slipway_common::container::caps::CapSet::docker_default();
+        p.rlimits = vec![(libc::RLIMIT_MEMLOCK as i32, 1, 2)];
+        p.network = Network::None;
+        p.limits.memory = Some(1 << 20);
+        p.limits.devices = true;
+        p.mounts = vec![Mount {
+            target: "/data".into(),
+            kind: MountKind::Bind {
+                source: "/srv".into(),
+                read_only: true,
+                recursive: true,
+                options: String::new(),
+            },
+        }];
+        let spec = spec(&p, root.path(), None).unwrap();
+        // What the other runtime reads: the JSON, decoded by oci-spec.
+        let back: Spec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+        let process = back.process().as_ref().unwrap();
+        assert_eq!(process.args().as_deref(), Some(&["sh".to_string()][..]));
+        assert_eq!(process.cwd(), Path::new("/work"));
+        let caps = process.capabilities().as_ref().unwrap();
+        assert!(caps.inheritable().is_none() && caps.ambient().is_none());
+        assert!(caps
+            .bounding()
+            .as_ref()
+            .unwrap()
+            .contains(&Capability::Chown));
+        let rl = &process.rlimits().as_ref().unwrap()[0];
+        assert_eq!(
+            (rl.typ(), rl.soft(), rl.hard()),
+            (PosixRlimitType::RlimitMemlock, 1, 2)
+        );
+        let linux = back.linux().as_ref().unwrap();
+        let kinds: Vec<_> = linux
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|n| n.typ())
+            .collect();
+        assert!(kinds.contains(&LinuxNamespaceType::Network));
+        let res = linux.resources().as_ref().unwrap();
+        assert_eq!(res.memory().as_ref().unwrap().limit(), Some(1 << 20));
+        assert!(!res.devices().as_ref().unwrap().is_empty());
+        assert!(linux.seccomp().is_some());
+        assert_eq!(linux.masked_paths().as_ref().unwrap(), &p.masked);
+        let data = back.mounts().as_ref().unwrap().last().unwrap().clone();
+        assert_eq!(data.destination(), Path::new("/data"));
+        assert_eq!(
+            data.options().as_ref().unwrap(),
+            &["rbind", "rprivate", "ro"]
+        );
+        assert_eq!(back.root().as_ref().unwrap().path(), root.path());
+    }
+
+    #[test]
+    fn an_unknown_resource_limit_is_refused_not_renamed() {
+        assert!(rlimit_type(999).is_err());
+        assert_eq!(
+            rlimit_type(libc::RLIMIT_NOFILE as i32).unwrap(),
+            PosixRlimitType::RlimitNofile
+        );
     }
 }
