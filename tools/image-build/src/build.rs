@@ -5,6 +5,7 @@
 
 mod cache;
 mod copy;
+pub mod executor;
 mod images;
 mod meta;
 mod remote_cache;
@@ -20,9 +21,10 @@ pub use run_mounts::SecretSource;
 use crate::context::Context;
 use crate::digests::StatCache;
 use crate::plan::{Base, Instruction, Plan, Source, Stage, Step};
-use crate::tools::{render, Action, Call, Failed, Out, Runner, Tools, Word};
+use crate::tools::{Action, Call, Failed, Out, Runner, Tools, Word};
 use crate::Error;
 use cache::lits;
+use executor::Executor;
 use serde_json::json;
 use slipway_common::buildcache;
 use slipway_common::digest::Digest;
@@ -39,12 +41,6 @@ pub struct Inspected {
     pub digest: String,
     pub id: String,
     config: ContainerConfig,
-}
-
-/// What the driver does with the calls: run them, or print them.
-pub enum Mode<'a> {
-    Run(Runner<'a>),
-    Script(Vec<String>),
 }
 
 #[derive(Clone)]
@@ -86,7 +82,7 @@ pub struct Driver<'a> {
     pub ctx: &'a Context,
     pub tools: &'a Tools,
     pub opts: Options,
-    pub mode: Mode<'a>,
+    pub exec: Box<dyn Executor<'a> + Send + 'a>,
     lex: Lex,
     /// The build-private repository the intermediate images are tagged in.
     repo: String,
@@ -150,12 +146,12 @@ impl<'a> Driver<'a> {
         ctx: &'a Context,
         tools: &'a Tools,
         opts: Options,
-        mode: Mode<'a>,
+        exec: Box<dyn Executor<'a> + Send + 'a>,
         build_id: &str,
     ) -> Driver<'a> {
         let escape = plan.escape.chars().next().unwrap_or('\\');
         // One stat cache per context directory, in the store.
-        let stat = matches!(mode, Mode::Run(_)).then(|| {
+        let stat = exec.running().is_some().then(|| {
             if !opts.stat_cache {
                 return StatCache::in_memory();
             }
@@ -171,7 +167,7 @@ impl<'a> Driver<'a> {
             ctx,
             tools,
             opts,
-            mode,
+            exec,
             lex: Lex::new(escape),
             repo: format!("localhost/image-build/{build_id}"),
             temps: vec![],
@@ -197,33 +193,22 @@ impl<'a> Driver<'a> {
     }
 
     fn script(&self) -> bool {
-        matches!(self.mode, Mode::Script(_))
+        self.exec.running().is_none()
     }
 
     /// A line about step `num` that is not a step of its own (pulling,
     /// pushing); a comment in a printed script.
     fn say(&mut self, num: usize, text: String) {
-        match &mut self.mode {
-            Mode::Script(lines) => lines.push(format!("# #{num} {text}")),
-            Mode::Run(_) => self.opts.progress.note(num, &text),
-        }
+        self.exec.note(num, &text);
     }
 
     /// Step `num` begins: `[stage i/n] INSTRUCTION`.
     fn begin(&mut self, num: usize, header: String) {
-        match &mut self.mode {
-            Mode::Script(lines) => lines.push(format!("# #{num} {header}")),
-            Mode::Run(r) => {
-                r.step.set(num);
-                self.opts.progress.begin(num, &header);
-            }
-        }
+        self.exec.begin(num, &header);
     }
 
     fn end(&self, num: usize, how: crate::progress::End) {
-        if !self.script() {
-            self.opts.progress.end(num, how);
-        }
+        self.exec.end(num, how);
     }
 
     fn warn(&self, text: String) {
@@ -243,23 +228,17 @@ impl<'a> Driver<'a> {
 
     /// Runs (or prints) the actions of one step.
     fn act(&mut self, actions: &[Action]) -> Result<(), Failed> {
-        match &mut self.mode {
-            Mode::Script(lines) => {
-                lines.extend(actions.iter().map(render));
-                Ok(())
-            }
-            Mode::Run(r) => actions.iter().try_for_each(|a| r.run(a)).map_err(|e| {
-                match crate::signals::caught() {
-                    // The tool died of the signal that stops the build.
-                    Some(sig) => Failed {
-                        tool: e.tool,
-                        status: e.status,
-                        message: format!("interrupted by {}", crate::signals::name(sig)),
-                    },
-                    None => e,
-                }
-            }),
-        }
+        self.exec
+            .act(actions)
+            .map_err(|e| match crate::signals::caught() {
+                // The tool died of the signal that stops the build.
+                Some(sig) => Failed {
+                    tool: e.tool,
+                    status: e.status,
+                    message: format!("interrupted by {}", crate::signals::name(sig)),
+                },
+                None => e,
+            })
     }
 
     /// Stops before the next step once a signal came, or another stage

@@ -13,7 +13,7 @@ mod progress;
 mod signals;
 mod tools;
 
-use build::Mode;
+use build::executor::Script;
 use slipway_common::ignore::Matcher;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -224,7 +224,7 @@ fn build(args: Args) -> Result<(), Error> {
         progress: shown.clone(),
         step: std::cell::Cell::new(0),
     };
-    let mut d = build::Driver::new(&plan, &ctx, &tools, opts, Mode::Run(runner), &id);
+    let mut d = build::Driver::new(&plan, &ctx, &tools, opts, Box::new(runner), &id);
     // The final image is inspected before the intermediate tags go: one
     // of them may be the only name it has.
     let result = d
@@ -488,13 +488,11 @@ fn print_script(
     store: &Path,
     id: &str,
 ) -> Result<(), Error> {
-    let mut d = build::Driver::new(plan, ctx, tools, opts, Mode::Script(vec![]), id);
+    let mut d = build::Driver::new(plan, ctx, tools, opts, Box::new(Script::default()), id);
     // Only images that exist now are inspected: the FROM images.
     let built = d.build()?;
     let cleanup = d.cleanup_actions();
-    let Mode::Script(lines) = d.mode else {
-        unreachable!("a script driver")
-    };
+    let lines = d.exec.take_script();
     let dirs: Vec<String> = tools
         .dirs()
         .iter()

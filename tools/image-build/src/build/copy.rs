@@ -8,7 +8,7 @@ mod sources;
 
 use super::cache::step_key;
 use super::source_kind::{is_archive, is_remote};
-use super::{strip_keyword, Driver, Mode, State};
+use super::{strip_keyword, Driver, State};
 use crate::context::{Context, Item};
 use crate::digests::source_digest;
 use crate::plan::{Copy, Source, Step};
@@ -422,9 +422,9 @@ impl Driver<'_> {
             let w = Word::Tmp(format!("inline/{name}"));
             self.act(&[Action::Write(w.clone(), data.clone(), 0o644)])
                 .map_err(|e| e.to_string())?;
-            let src = match &self.mode {
-                Mode::Run(r) => r.tmp.join("inline").join(name),
-                Mode::Script(_) => std::path::PathBuf::new(),
+            let src = match self.exec.running() {
+                Some(r) => r.tmp.join("inline").join(name),
+                None => std::path::PathBuf::new(),
             };
             parts.push(Part {
                 word: Some(w),

@@ -123,7 +123,7 @@ impl<'a> Driver<'a> {
         &mut self,
         st: &State,
     ) -> Result<(Word, Vec<Action>, Vec<Action>), String> {
-        if let Mode::Run(_) = &self.mode {
+        if !self.script() {
             let dir = self
                 .unpack(&st.image)
                 .map_err(|m| format!("mounting {}: {m}", st.image))?;
@@ -151,7 +151,7 @@ impl<'a> Driver<'a> {
     /// the layers are extracted once, not once per build), unmounted by
     /// the cleanup.
     pub(super) fn unpack(&mut self, image: &str) -> Result<std::path::PathBuf, String> {
-        let Mode::Run(r) = &self.mode else {
+        let Some(r) = self.exec.running() else {
             return Err("only a running build mounts images".into());
         };
         let tmp = r.tmp.clone();

@@ -11,7 +11,7 @@
 //! is pulled by digest (only that image's blobs the store lacks) and
 //! recorded locally, so the next build hits without the registry.
 
-use super::{lock, Driver, Mode};
+use super::{lock, Driver};
 use crate::tools::{Action, Call, Word};
 use slipway_common::buildcache;
 use slipway_common::compress::{Compression, Settings};
@@ -50,7 +50,7 @@ impl Driver<'_> {
     /// Reads the cache indexes of --cache-from. One that cannot be read
     /// (not pushed yet, say) is a warning: the build runs without it.
     pub(super) fn load_remote_cache(&mut self) -> Result<(), String> {
-        let Mode::Run(r) = &self.mode else {
+        let Some(r) = self.exec.running() else {
             return Ok(());
         };
         let tmp = r.tmp.clone();

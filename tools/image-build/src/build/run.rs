@@ -2,7 +2,7 @@
 //! layer turned into the step's layer by layer-diff; a failed one leaves
 //! the state it failed in and a command that opens a shell there.
 
-use super::{Driver, Mode, State};
+use super::{Driver, State};
 use crate::plan::{Network, Run, Security, Step};
 use crate::tools::{render_command, Action, Call, Failed, Out, Word};
 use crate::Error;
@@ -54,14 +54,14 @@ impl Driver<'_> {
                 .prep
                 .push(Action::Write(file.clone(), content.clone(), 0o755));
             given.done.push(Action::Remove(Word::Tmp("heredoc".into())));
-            let path = match &self.mode {
-                Mode::Run(r) => r
+            let path = match self.exec.running() {
+                Some(r) => r
                     .tmp
                     .join("heredoc")
                     .join(name)
                     .to_string_lossy()
                     .into_owned(),
-                Mode::Script(_) => format!("$T/heredoc/{name}"),
+                None => format!("$T/heredoc/{name}"),
             };
             given
                 .args

@@ -6,7 +6,7 @@
 //! with the mode and owner asked for, never into a layer, the history or
 //! a cache key.
 
-use super::{Driver, Mode, State};
+use super::{Driver, State};
 use crate::context::Item;
 use crate::digests::source_digest;
 use crate::mounts::{self, Mount, Sharing};
@@ -289,10 +289,10 @@ impl Driver<'_> {
             g.prep.push(Action::Call(
                 c.pipe(Call::new("layer-diff").arg("--apply").arg(dir.clone())),
             ));
-            let staged = match (&self.mode, is_dir) {
-                (Mode::Run(r), true) => r.tmp.join(format!("mount-{n}")),
-                (Mode::Run(r), false) => r.tmp.join(format!("mount-{n}/file")),
-                (Mode::Script(_), _) => {
+            let staged = match (self.exec.running(), is_dir) {
+                (Some(r), true) => r.tmp.join(format!("mount-{n}")),
+                (Some(r), false) => r.tmp.join(format!("mount-{n}/file")),
+                (None, _) => {
                     return Err("--print-script cannot write a RUN --mount that needs a copy (rw, or a source .dockerignore trims) yet".into())
                 }
             };
@@ -368,9 +368,9 @@ impl Driver<'_> {
                         None => {
                             // Another build holds it: this one
                             // gets a fresh cache of its own.
-                            let fresh = match &self.mode {
-                                Mode::Run(r) => r.tmp.join(format!("cache-{n}")),
-                                Mode::Script(_) => unreachable!("checked above"),
+                            let fresh = match self.exec.running() {
+                                Some(r) => r.tmp.join(format!("cache-{n}")),
+                                None => unreachable!("checked above"),
                             };
                             let parent = fresh.parent().unwrap_or(&fresh).to_path_buf();
                             match &p.from {
@@ -426,7 +426,7 @@ impl Driver<'_> {
             }
             return Ok(());
         };
-        let Mode::Run(r) = &self.mode else {
+        let Some(r) = self.exec.running() else {
             unreachable!("checked above")
         };
         let dir = r.tmp.join("secrets");

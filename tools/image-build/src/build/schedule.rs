@@ -7,7 +7,7 @@ impl<'a> Driver<'a> {
     /// A driver for one stage on a thread of its own: the same build, its
     /// own temp dir for the files its steps pass along.
     pub(super) fn fork(&self, stage: usize) -> Result<Driver<'a>, Error> {
-        let Mode::Run(r) = &self.mode else {
+        let Some(r) = self.exec.running() else {
             unreachable!("a printed script builds one stage at a time")
         };
         let tmp = r.tmp.join(format!("stage-{stage}"));
@@ -17,7 +17,7 @@ impl<'a> Driver<'a> {
             ctx: self.ctx,
             tools: self.tools,
             opts: self.opts.clone(),
-            mode: Mode::Run(Runner {
+            exec: Box::new(Runner {
                 tools: r.tools,
                 tmp,
                 store: r.store.clone(),

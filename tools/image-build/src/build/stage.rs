@@ -36,7 +36,7 @@ impl<'a> Driver<'a> {
         self.act(&[Action::Call(c)])?;
         st.image = next;
         st.digest = None;
-        if let Mode::Run(r) = &self.mode {
+        if let Some(r) = self.exec.running() {
             let file = r.tmp.join("digest");
             let digest: Digest = std::fs::read_to_string(&file)
                 .ok()

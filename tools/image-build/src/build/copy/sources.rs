@@ -7,7 +7,7 @@ impl Driver<'_> {
     /// Downloads a URL for ADD into the build's temp dir: mode 0600 and
     /// the server's Last-Modified, as BuildKit gives it.
     pub(super) fn fetch(&mut self, url: &str, n: usize) -> Result<Fetched, String> {
-        let Mode::Run(r) = &self.mode else {
+        let Some(r) = self.exec.running() else {
             return Err("--print-script cannot write ADD of a URL yet".into());
         };
         let dir = r.tmp.join(format!("url-{n}"));
