@@ -185,12 +185,20 @@ pub fn flag_words(flags: libc::c_ulong) -> String {
         (libc::MS_NODIRATIME, "nodiratime"),
         (libc::MS_RELATIME, "relatime"),
     ];
-    let words: Vec<&str> = NAMES
+    words(flags, NAMES)
+}
+
+/// The names of the bits set in `flags`, comma-separated.
+fn words<T: Copy + std::ops::BitAnd<Output = T> + PartialEq + Default>(
+    flags: T,
+    names: &[(T, &str)],
+) -> String {
+    let set: Vec<&str> = names
         .iter()
-        .filter(|(f, _)| flags & f != 0)
+        .filter(|(f, _)| flags & *f != T::default())
         .map(|(_, n)| *n)
         .collect();
-    words.join(",")
+    set.join(",")
 }
 
 /// CLONE_NEW* flags as words.
@@ -204,12 +212,7 @@ pub fn ns_words(flags: libc::c_int) -> String {
         (libc::CLONE_NEWNET, "net"),
         (libc::CLONE_NEWCGROUP, "cgroup"),
     ];
-    let words: Vec<&str> = NAMES
-        .iter()
-        .filter(|(f, _)| flags & f != 0)
-        .map(|(_, n)| *n)
-        .collect();
-    words.join(",")
+    words(flags, NAMES)
 }
 
 /// How a mount call is named in messages: `mount tmpfs on /dev`.
