@@ -6,8 +6,9 @@
 //! children are born. So the caller joins it first, forks, and the child
 //! enters every other namespace, the mount namespace last.
 
+use crate::container::cgroups::{Cgroup, CgroupError};
 use std::fs::File;
-use std::io;
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
@@ -161,5 +162,77 @@ mod tests {
             Err(JoinError::Open { path, .. }) => assert!(path.starts_with("/proc/2147483647/")),
             other => panic!("{other:?}"),
         }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}: {1}")]
+    Os(&'static str, #[source] io::Error),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+}
+
+/// A process forked to join a container, told to go; what its setup came
+/// to is read from the error pipe, which closes when it execs.
+pub struct Joining {
+    pub pid: libc::pid_t,
+    err: File,
+}
+
+/// Forks the process that joins a container (its PID namespace entered
+/// for our children already). The child gets the `go` pipe to wait on
+/// and the error pipe to write a failure code and message to, and runs
+/// `child`, which execs or exits. The parent puts it in `cgroup`, then
+/// says go. The caller must be single-threaded.
+pub fn fork_joining(
+    cgroup: Option<&Cgroup>,
+    child: impl FnOnce(OwnedFd, OwnedFd),
+) -> Result<Joining, StartError> {
+    let pipe = || crate::container::process::pipe().map_err(|e| StartError::Os("create a pipe", e));
+    let (go_rd, go_wr) = pipe()?;
+    let (err_rd, err_wr) = pipe()?;
+    // SAFETY: the caller is single-threaded; the child runs `child`, which
+    // execs or _exits.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(StartError::Os("fork", io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        drop(go_wr);
+        drop(err_rd);
+        child(go_rd, err_wr);
+        // SAFETY: `child` execs or exits; should it return, the fork ends
+        // here without running the parent's destructors.
+        unsafe { libc::_exit(127) }
+    }
+    drop(go_rd);
+    drop(err_wr);
+    if let Some(cg) = cgroup {
+        if let Err(e) = cg.add(pid) {
+            crate::container::process::kill_and_reap(pid);
+            return Err(e.into());
+        }
+    }
+    if let Err(e) = File::from(go_wr).write_all(b"g") {
+        crate::container::process::kill_and_reap(pid);
+        return Err(StartError::Os("start the process", e));
+    }
+    Ok(Joining {
+        pid,
+        err: File::from(err_rd),
+    })
+}
+
+impl Joining {
+    /// Waits until the process has exec'd (None), or its setup failed:
+    /// then the code and message it wrote, the process reaped.
+    pub fn setup_failure(mut self) -> Option<(u8, String)> {
+        let mut msg = Vec::new();
+        let _ = self.err.read_to_end(&mut msg);
+        let (&code, text) = msg.split_first()?;
+        // SAFETY: waitpid on our child.
+        unsafe { libc::waitpid(self.pid, std::ptr::null_mut(), 0) };
+        Some((code, crate::cli::one_line(&String::from_utf8_lossy(text))))
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::Error;
 use slipway_common::container::caps::CapSet;
-use slipway_common::container::exec::Namespaces;
+use slipway_common::container::exec::{fork_joining, Namespaces, StartError};
 use slipway_common::container::process;
 use slipway_common::container::sealed;
 use slipway_common::container::state::{Containers, Status};
@@ -69,10 +69,13 @@ struct Plan {
     detach: bool,
 }
 
-fn os(what: &str) -> Error {
-    Error::Os {
-        what: what.into(),
-        source: std::io::Error::last_os_error(),
+fn start_error(e: StartError) -> Error {
+    match e {
+        StartError::Os(what, source) => Error::Os {
+            what: what.into(),
+            source,
+        },
+        StartError::Cgroup(e) => e.into(),
     }
 }
 
@@ -140,52 +143,15 @@ pub fn exec(store: &Path, a: &ExecArgs) -> Result<u8, Error> {
         &[process::FORWARDED_SIGNALS, &[libc::SIGCHLD, libc::SIGWINCH]].concat(),
     );
     ns.enter_pid_for_children()?;
-    let (go_rd, go_wr) = process::pipe().map_err(|source| Error::Os {
-        what: "create a pipe".into(),
-        source,
-    })?;
-    let (err_rd, err_wr) = process::pipe().map_err(|source| Error::Os {
-        what: "create a pipe".into(),
-        source,
-    })?;
-    // SAFETY: container-ctl is single-threaded; the child runs our code
-    // and execs or _exits.
-    let child = unsafe { libc::fork() };
-    if child < 0 {
-        return Err(os("fork"));
-    }
-    if child == 0 {
-        drop(go_wr);
-        drop(err_rd);
-        child_main(&ns, &plan, go_rd, err_wr);
-    }
-    drop(go_rd);
-    drop(err_wr);
-    let kill_and_reap = || process::kill_and_reap(child);
-    if let Some(cg) = &s.cgroup {
-        if let Err(e) = cg.add(child) {
-            kill_and_reap();
-            return Err(e.into());
-        }
-    }
-    if std::fs::File::from(go_wr).write_all(b"g").is_err() {
-        kill_and_reap();
-        return Err(os("start the process"));
-    }
+    let joining = fork_joining(s.cgroup.as_ref(), |go, err| child_main(&ns, &plan, go, err))
+        .map_err(start_error)?;
+    let child = joining.pid;
     drop(plan);
     // -t: the pty's master, once the child has made it (none if its set-up
     // failed first: the error pipe says why).
     let master = ours.and_then(|o| tty::recv_fd(&o).ok().flatten());
-    // The error pipe closes on exec; a message means setup failed.
-    let mut msg = Vec::new();
-    let _ = std::fs::File::from(err_rd).read_to_end(&mut msg);
-    if let Some((&code, text)) = msg.split_first() {
-        // SAFETY: waitpid on our child.
-        unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
-        eprintln!(
-            "container-ctl: error: {}",
-            slipway_common::cli::one_line(&String::from_utf8_lossy(text))
-        );
+    if let Some((code, text)) = joining.setup_failure() {
+        eprintln!("container-ctl: error: {text}");
         return Ok(code);
     }
     if a.detach {

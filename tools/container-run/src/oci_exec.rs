@@ -7,7 +7,7 @@
 
 use crate::Error;
 use oci_spec::runtime::{Process, Spec};
-use slipway_common::container::exec::Namespaces;
+use slipway_common::container::exec::{fork_joining, Namespaces, StartError};
 use slipway_common::container::process::{self, SpecPrivileges, User};
 use slipway_common::container::seccomp::spec::Profile;
 use slipway_common::container::seccomp::Filter;
@@ -82,13 +82,6 @@ struct Plan {
 
 fn invalid(m: impl Into<String>) -> Error {
     Error::Invalid(m.into())
-}
-
-fn os(what: &str) -> Error {
-    Error::Os {
-        what: what.into(),
-        source: std::io::Error::last_os_error(),
-    }
 }
 
 /// Runs the exec; its status is ours without --detach.
@@ -267,49 +260,19 @@ fn plan(spec: &Spec, p: &Process, a: &ExecArgs) -> Result<Plan, Error> {
 /// Forks the process into the container (its PID namespace joined for
 /// our children already) and waits until it has exec'd.
 fn spawn(ns: &Namespaces, plan: &Plan, s: &State) -> Result<libc::pid_t, Error> {
-    let pipe = || {
-        process::pipe().map_err(|source| Error::Os {
-            what: "create a pipe".into(),
-            source,
-        })
-    };
-    let (go_rd, go_wr) = pipe()?;
-    let (err_rd, err_wr) = pipe()?;
-    // SAFETY: container-runtime is single-threaded; the child runs our
-    // code and execs or _exits.
-    let child = unsafe { libc::fork() };
-    if child < 0 {
-        return Err(os("fork"));
+    let joining = fork_joining(s.cgroup.as_ref(), |go, err| child_main(ns, plan, go, err))
+        .map_err(|e| match e {
+            StartError::Os(what, source) => Error::Os {
+                what: what.into(),
+                source,
+            },
+            StartError::Cgroup(e) => e.into(),
+        })?;
+    let pid = joining.pid;
+    match joining.setup_failure() {
+        Some((_, text)) => Err(invalid(text)),
+        None => Ok(pid),
     }
-    if child == 0 {
-        drop(go_wr);
-        drop(err_rd);
-        child_main(ns, plan, go_rd, err_wr);
-    }
-    drop(go_rd);
-    drop(err_wr);
-    let kill_and_reap = || process::kill_and_reap(child);
-    if let Some(cg) = &s.cgroup {
-        if let Err(e) = cg.add(child) {
-            kill_and_reap();
-            return Err(e.into());
-        }
-    }
-    if std::fs::File::from(go_wr).write_all(b"g").is_err() {
-        kill_and_reap();
-        return Err(os("start the process"));
-    }
-    // The error pipe closes on exec; a message means setup failed.
-    let mut msg = Vec::new();
-    let _ = std::fs::File::from(err_rd).read_to_end(&mut msg);
-    if let Some((_, text)) = msg.split_first() {
-        // SAFETY: waitpid on our child.
-        unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
-        return Err(invalid(slipway_common::cli::one_line(
-            &String::from_utf8_lossy(text),
-        )));
-    }
-    Ok(child)
 }
 
 /// Runs in the forked child; never returns.
