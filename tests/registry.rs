@@ -267,3 +267,108 @@ fn pulls_into_an_oci_layout_or_archive_that_skopeo_reads() {
     c.args(["--output", "docker://x/y:1", &src]);
     assert!(fails(c, "image-pull").contains("--output"));
 }
+
+/// The manifest the registry holds, as skopeo reads it.
+fn remote_manifest(dest: &str) -> oci_spec::image::ImageManifest {
+    let raw = skopeo_inspect(&["--raw", "--tls-verify=false", dest]);
+    serde_json::from_value(raw).unwrap()
+}
+
+fn layer_media_types(m: &oci_spec::image::ImageManifest) -> Vec<String> {
+    m.layers()
+        .iter()
+        .map(|l| l.media_type().to_string())
+        .collect()
+}
+
+#[test]
+fn uncompressed_layers_are_compressed_once_as_they_leave() {
+    let reg = TestRegistry::start();
+    let env = Env::new();
+    let layer = files_layer(env.dir.path(), "l.tar", &[("a", b"a\n"), ("b", b"b\n")]);
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "--compression", "none", "--tag", "plain:1"])
+        .arg(&layer);
+    let local = ok(c).trim().to_string();
+    assert_eq!(
+        validate_image(&env.store(), "docker.io/library/plain:1"),
+        local
+    );
+
+    // Pushed: gzip layers, the same config (so the same image ID).
+    let dest = format!("docker://{}/c/plain:1", reg.host);
+    let mut c = env.cmd("image-push");
+    c.args(["-q", "plain:1", &dest]);
+    let pushed = ok(c).trim().to_string();
+    assert_ne!(pushed, local, "a manifest of compressed layers");
+    let m = remote_manifest(&dest);
+    assert_eq!(
+        layer_media_types(&m),
+        ["application/vnd.oci.image.layer.v1.tar+gzip"]
+    );
+    let info = skopeo_inspect(&["--tls-verify=false", &dest]);
+    assert_eq!(info["Digest"].as_str(), Some(pushed.as_str()));
+
+    // Pulled back: the same files and config as the local image.
+    let other = Env::new();
+    let mut c = other.cmd("image-pull");
+    c.args(["-q", &dest[9..], "--tag", "back:1"]);
+    assert_eq!(ok(c).trim(), pushed);
+    let inspect = |env: &Env, name: &str| {
+        let mut c = env.cmd("image-store");
+        c.args(["inspect", name]);
+        let v: Vec<slipway_common::image::InspectRecord> = serde_json::from_str(&ok(c)).unwrap();
+        v[0].id.to_string()
+    };
+    assert_eq!(inspect(&other, "back:1"), inspect(&env, "plain:1"));
+
+    // Again, to another tag: the layer is not compressed again (its
+    // record is not rewritten) and the digest is the same.
+    let records: Vec<_> = std::fs::read_dir(env.store().join("blob-info"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(records.len(), 1);
+    let before = std::fs::metadata(&records[0]).unwrap().modified().unwrap();
+    let mut c = env.cmd("image-push");
+    c.args(["-q", "plain:1", &format!("docker://{}/c/plain:2", reg.host)]);
+    assert_eq!(ok(c).trim(), pushed);
+    let after = std::fs::metadata(&records[0]).unwrap().modified().unwrap();
+    assert_eq!(before, after);
+
+    // --compression none: the tars go as they are, the local manifest.
+    let none = format!("docker://{}/c/plain:tar", reg.host);
+    let mut c = env.cmd("image-push");
+    c.args(["-q", "--compression", "none", "plain:1", &none]);
+    assert_eq!(ok(c).trim(), local);
+    assert_eq!(
+        layer_media_types(&remote_manifest(&none)),
+        ["application/vnd.oci.image.layer.v1.tar"]
+    );
+
+    // zstd, from an OCI layout the user gave, which is left as it was.
+    let dir = env.path("layout");
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "--compression", "none", "-o"])
+        .arg(format!("oci:{}:v1", dir.display()))
+        .arg(&layer);
+    ok(c);
+    let count = || std::fs::read_dir(dir.join("blobs/sha256")).unwrap().count();
+    let blobs = count();
+    let zst = format!("docker://{}/c/plain:zstd", reg.host);
+    let mut c = env.cmd("image-push");
+    c.args(["-q", "--compression", "zstd"])
+        .arg(format!("oci:{}:v1", dir.display()))
+        .arg(&zst);
+    ok(c);
+    assert_eq!(count(), blobs, "the source layout is not written to");
+    assert_eq!(
+        layer_media_types(&remote_manifest(&zst)),
+        ["application/vnd.oci.image.layer.v1.tar+zstd"]
+    );
+
+    // A level out of range is refused before anything goes.
+    let mut c = env.cmd("image-push");
+    c.args(["--compression-level", "42", "plain:1", &dest]);
+    assert!(fails(c, "image-push").contains("--compression-level 42"));
+}

@@ -69,6 +69,17 @@ impl Compression {
         }
     }
 
+    /// `--compression-level N` checked against this format's range.
+    pub fn check_level(self, level: i32) -> Result<i32, String> {
+        match self.level_range().contains(&level) {
+            true => Ok(level),
+            false => Err(format!(
+                "--compression-level {level}: {self:?} takes {:?}",
+                self.level_range()
+            )),
+        }
+    }
+
     pub fn level_range(self) -> std::ops::RangeInclusive<i32> {
         match self {
             Compression::None => 0..=0,

@@ -14,6 +14,8 @@ pub mod cli;
 pub mod compress;
 #[cfg(feature = "container")]
 pub mod container;
+#[cfg(feature = "layer")]
+pub mod convert;
 #[cfg(feature = "oci")]
 pub mod digest;
 pub mod dirfd;

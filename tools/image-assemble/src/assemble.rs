@@ -196,13 +196,7 @@ fn compression(
     }
     let mut settings = Settings::new(kind);
     if let Some(l) = args.compression_level {
-        if !args.compression.level_range().contains(&l) {
-            return Err(Error::Invalid(format!(
-                "--compression-level {l}: {:?} takes {:?}",
-                args.compression,
-                args.compression.level_range()
-            )));
-        }
+        args.compression.check_level(l).map_err(Error::Invalid)?;
         if kind == args.compression {
             settings.level = l;
         }

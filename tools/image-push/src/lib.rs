@@ -3,6 +3,9 @@
 use clap::Parser;
 use slipway_common::cli::StoreArgs;
 use slipway_common::compress::{Compression, Settings};
+use slipway_common::convert::{self, ConvertError};
+use slipway_common::image::{digest_of, Image};
+use slipway_common::layout::{Layout, LayoutError};
 use slipway_common::reference::{ImageRef, Reference, ReferenceError};
 use slipway_common::registry::{
     self, Access, BlobSources, Job, PushPullError, Registry, RegistryArgs, Transfer,
@@ -26,6 +29,12 @@ Examples:
 /// connection. Each is verified against its digest as it streams and
 /// confirmed present; the manifest goes up last, byte for byte, so the
 /// digest never changes on the way. Prints the manifest digest.
+///
+/// Layers kept uncompressed locally are compressed as they leave
+/// (--compression, gzip by default), once: what each became is
+/// remembered in the store, and compression is deterministic, so the
+/// pushed digest is the same every time. Layers already compressed go as
+/// they are.
 #[derive(Parser, Debug)]
 #[command(name = "image-push", version, after_help = EXAMPLES)]
 pub struct Args {
@@ -45,6 +54,13 @@ pub struct Args {
     /// Also write the manifest digest to this file.
     #[arg(long, value_name = "FILE")]
     pub digestfile: Option<PathBuf>,
+    /// What uncompressed layers become on the way: gzip, zstd or none
+    /// (pushed as tars). Compressed layers are pushed as they are.
+    #[arg(long, value_name = "ALGO", default_value = "gzip")]
+    pub compression: Compression,
+    /// Compression level (gzip 1-9, default 6; zstd 1-22, default 3).
+    #[arg(long, value_name = "N")]
+    pub compression_level: Option<i32>,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
@@ -65,6 +81,62 @@ pub enum Error {
     Invalid(String),
     #[error("{0}")]
     Io(#[from] slipway_common::fsutil::IoError),
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+}
+
+/// --compression and --compression-level.
+fn settings(args: &Args) -> Result<Settings, Error> {
+    let mut s = Settings::new(args.compression);
+    if let Some(l) = args.compression_level {
+        s.level = args.compression.check_level(l).map_err(Error::Invalid)?;
+    }
+    Ok(s)
+}
+
+/// The image as it leaves: uncompressed layers compressed. In the store
+/// (or an archive's temporary copy) the new blobs go beside the old ones,
+/// the store remembering them for the next push; an `oci:DIR` the user
+/// gave is not written to: its blobs are linked into a staging layout.
+fn outgoing(
+    src: &ImageRef,
+    source: &source::Source,
+    s: Settings,
+    staging: &mut Option<(tempfile::TempDir, Layout)>,
+) -> Result<Image, Error> {
+    let needs = source
+        .image
+        .manifest
+        .layers()
+        .iter()
+        .any(convert::is_uncompressed);
+    if s.kind == Compression::None || !needs {
+        return Ok(source.image.clone());
+    }
+    if !matches!(src, ImageRef::Oci { .. }) {
+        let _session = source.layout.write_session()?;
+        return Ok(convert::compress_layers(&source.layout, &source.image, s)?);
+    }
+    let dir = tempfile::tempdir().map_err(|e| Error::Invalid(format!("a temp dir: {e}")))?;
+    let layout = Layout::create(dir.path())?;
+    let img = &source.image;
+    let blobs = img
+        .manifest
+        .layers()
+        .iter()
+        .chain([img.manifest.config(), &img.manifest_descriptor]);
+    for d in blobs {
+        let digest = digest_of(d).map_err(|e| Error::Invalid(e.to_string()))?;
+        let (from, to) = (source.layout.blob_path(&digest), layout.blob_path(&digest));
+        if std::fs::hard_link(&from, &to).is_err() {
+            layout.copy_blob_from(&source.layout, &digest, Some(d.size()))?;
+        }
+    }
+    let out = convert::compress_layers(&layout, img, s)?;
+    *staging = Some((dir, layout));
+    Ok(out)
 }
 
 fn parse_chunk(s: &str) -> Result<u64, String> {
@@ -111,14 +183,21 @@ pub fn run(args: Args) -> Result<(), Error> {
     }
     let platform = args.registry.platform();
     let store = args.store.path();
+    let settings = settings(&args)?;
     let source = source::open(&src, &store, &platform, Settings::new(Compression::Gzip))
         .map_err(|e| Error::Source(args.source.clone(), Box::new(e)))?;
+    let mut staging = None;
+    let image = outgoing(&src, &source, settings, &mut staging)?;
+    let layout = match &staging {
+        Some((_, l)) => l,
+        None => &source.layout,
+    };
     for (dest, _) in &dests {
         if let Some(d) = dest.digest() {
-            if *d != source.image.digest() {
+            if *d != image.digest() {
                 return Err(Error::Invalid(format!(
                     "{dest}: the image's digest is {}",
-                    source.image.digest()
+                    image.digest()
                 )));
             }
         }
@@ -155,13 +234,13 @@ pub fn run(args: Args) -> Result<(), Error> {
         let reg = Registry::connect(dest.domain(), &opts, Access::Push)?;
         let job = Job {
             reg: &reg,
-            layout: &source.layout,
+            layout,
             repo: dest.path(),
             sources: &sources,
             transfer,
             progress: &progress,
         };
-        digest = Some(registry::push_image(&job, &source.image, &tags)?);
+        digest = Some(registry::push_image(&job, &image, &tags)?);
         done.push(key);
     }
     let Some(digest) = digest else {
