@@ -27,6 +27,7 @@ use cache::lits;
 use executor::Executor;
 use serde_json::json;
 use slipway_common::buildcache;
+use slipway_common::compress::{Compression, Settings};
 use slipway_common::digest::Digest;
 use slipway_common::image::{ContainerConfig, InspectRecord, DEFAULT_PATH};
 use slipway_common::shell::Lex;
@@ -63,6 +64,12 @@ pub struct Options {
     pub output: Option<String>,
     /// --push: every tag goes to its registry.
     pub push: bool,
+    /// --compression and --compression-level: what the layers become as
+    /// they leave.
+    pub compression: Settings,
+    /// Whether --compression-level was given (image-push and image-store
+    /// save are told it only then).
+    pub compression_level: Option<i32>,
     /// --runtime: the OCI runtime container-run hands RUN steps to.
     pub runtime: Option<String>,
     /// --cache-from: registry references of cache indexes to read.
@@ -75,6 +82,23 @@ pub struct Options {
     pub epoch: Option<String>,
     /// --secret: id and where its bytes come from.
     pub secrets: Vec<(String, SecretSource)>,
+}
+
+impl Options {
+    /// --compression and --compression-level as image-push and
+    /// image-store save take them.
+    pub fn compression_args(&self) -> Vec<String> {
+        let kind = match self.compression.kind {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::None => "none",
+        };
+        let mut out = vec!["--compression".to_string(), kind.to_string()];
+        if let Some(l) = self.compression_level {
+            out.extend(["--compression-level".to_string(), l.to_string()]);
+        }
+        out
+    }
 }
 
 pub struct Driver<'a> {
@@ -339,7 +363,9 @@ impl<'a> Driver<'a> {
             let to = if stdout { Out::Stdout } else { Out::Discard };
             // A docker-archive carries the --tag names, never the build's
             // private ones.
-            let mut save = Call::new("image-store").arg("save");
+            let mut save = Call::new("image-store")
+                .arg("save")
+                .args(self.opts.compression_args());
             if self.opts.tags.is_empty() {
                 save = save.args(["--name", ""]);
             }
@@ -357,6 +383,7 @@ impl<'a> Driver<'a> {
                 exports.push(Action::Call(
                     Call::new("image-push")
                         .arg("-q")
+                        .args(self.opts.compression_args())
                         .arg(fin.image.as_str())
                         .arg(format!("docker://{t}")),
                 ));

@@ -4,6 +4,7 @@
 use crate::build;
 use clap::{Parser, ValueEnum};
 use slipway_common::cli::StoreArgs;
+use slipway_common::compress::Compression;
 use std::path::PathBuf;
 
 const EXAMPLES: &str = "\
@@ -95,6 +96,16 @@ pub struct Args {
     /// Push every --tag to its registry (image-push) once built.
     #[arg(long, requires = "tags")]
     pub push: bool,
+
+    /// What the layers are compressed with as the image leaves the
+    /// machine (--output, --push, --cache-to): gzip, zstd or none. In the
+    /// store they stay uncompressed, so no step waits on a compressor.
+    #[arg(long, value_name = "ALGO", default_value = "gzip")]
+    pub compression: Compression,
+
+    /// Compression level (gzip 1-9, default 6; zstd 1-22, default 3).
+    #[arg(long, value_name = "N")]
+    pub compression_level: Option<i32>,
 
     /// Import a build cache that --cache-to pushed: a registry reference
     /// (REG/REPO:TAG, or type=registry,ref=REG/REPO:TAG). Steps this store

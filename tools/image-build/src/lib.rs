@@ -14,6 +14,7 @@ mod signals;
 mod tools;
 
 use build::executor::Script;
+use slipway_common::compress::Settings;
 use slipway_common::ignore::Matcher;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -186,7 +187,7 @@ fn build(args: Args) -> Result<(), Error> {
         ignore,
     };
     let store = args.store.path();
-    let opts = options(&args, file_name, &shown, input.stdin_context);
+    let opts = options(&args, file_name, &shown, input.stdin_context)?;
     let id = build_id();
     if args.print_script && (!args.cache_from.is_empty() || args.cache_to.is_some()) {
         return Err(Error::Msg(
@@ -227,9 +228,19 @@ fn build(args: Args) -> Result<(), Error> {
     let mut d = build::Driver::new(&plan, &ctx, &tools, opts, Box::new(runner), &id);
     // The final image is inspected before the intermediate tags go: one
     // of them may be the only name it has.
-    let result = d
-        .build()
-        .and_then(|b| d.inspect(&b.reference).map_err(Error::Msg));
+    let result = d.build().and_then(|b| {
+        let mut found = d.inspect(&b.reference).map_err(Error::Msg)?;
+        if args.output.is_some() || args.push {
+            // The image the user names is the one that went out, its
+            // layers compressed on the way.
+            let local: slipway_common::digest::Digest = found
+                .digest
+                .parse()
+                .map_err(|e| Error::Msg(format!("{}: {e}", found.digest)))?;
+            found.digest = d.outgoing_digest(&local).map_err(Error::Msg)?.to_string();
+        }
+        Ok(found)
+    });
     let cleaned = d.cleanup();
     shown.finish();
     let found = result?;
@@ -374,13 +385,13 @@ fn options(
     file_name: String,
     shown: &std::sync::Arc<progress::Progress>,
     stdin_context: bool,
-) -> build::Options {
+) -> Result<build::Options, Error> {
     let network = match args.network {
         Network::Private => "private",
         Network::Host => "host",
         Network::None => "none",
     };
-    build::Options {
+    Ok(build::Options {
         file_name,
         network,
         progress: shown.clone(),
@@ -403,13 +414,24 @@ fn options(
         cache_from: args.cache_from.clone(),
         cache_to: args.cache_to.clone(),
         push: args.push,
+        compression: compression_settings(args)?,
+        compression_level: args.compression_level,
         // A context unpacked from stdin has a new path each time: its
         // stat cache would never hit.
         stat_cache: !stdin_context,
         epoch: std::env::var("SOURCE_DATE_EPOCH")
             .ok()
             .filter(|v| !v.is_empty()),
+    })
+}
+
+/// --compression and --compression-level, checked.
+fn compression_settings(args: &Args) -> Result<Settings, Error> {
+    let mut s = Settings::new(args.compression);
+    if let Some(l) = args.compression_level {
+        s.level = args.compression.check_level(l).map_err(Error::Msg)?;
     }
+    Ok(s)
 }
 
 /// The built image: --iidfile, the summary line, and its digest on

@@ -166,7 +166,7 @@ fn builds_every_basic_instruction_and_the_script_builds_the_same_image() {
         "container-run --rm --stop-timeout 1 --upper",
         "layer-diff --upper",
         "layer-diff --dir",
-        "image-assemble -q --base",
+        "image-assemble -q --compression none --base",
         "image-store tag",
     ] {
         assert!(script.contains(call), "{call} not in:\n{script}");
@@ -409,6 +409,8 @@ fn output_writes_layouts_and_archives_and_stdin_gives_the_context() {
     let layout = env.path("layout");
     let mut c = env.cmd("image-build");
     c.args(["-q", "-o", &format!("oci:{}:v1", layout.display())])
+        .arg("--iidfile")
+        .arg(env.path("iid-layout"))
         .arg(&ctx);
     let digest = ok(c).trim().to_string();
     let seen = slipway_tests::skopeo_inspect(&[&format!("oci:{}:v1", layout.display())]);
@@ -434,18 +436,19 @@ fn output_writes_layouts_and_archives_and_stdin_gives_the_context() {
         .unwrap()
         .stdout;
     let mut c = env.cmd("image-build");
-    c.args(["-q", "-t", "from-stdin", "-"]);
+    c.args(["-q", "-t", "from-stdin", "--iidfile"])
+        .arg(env.path("iid-stdin"))
+        .arg("-");
     let out = slipway_tests::run_with_input(c, &packed);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        digest,
-        "the same image"
-    );
+    // The same image: the same config (the layout's layers are
+    // compressed, the store's not, so the manifests differ).
+    let iid = |f| fs::read_to_string(env.path(f)).unwrap();
+    assert_eq!(iid("iid-stdin"), iid("iid-layout"), "the same image");
     let mut c = env.cmd("image-build");
     c.args(["-q", "--network", "none", "-t", "df-only", "-"]);
     let out = slipway_tests::run_with_input(c, b"FROM bb\nRUN echo only > /only\n");
@@ -881,7 +884,7 @@ fn top_layer_names(env: &Env, image: &str) -> Vec<String> {
         .join("blobs/sha256")
         .join(digest.trim_start_matches("sha256:"));
     let mut c = Command::new("tar");
-    c.arg("-tzf").arg(blob);
+    c.arg("-tf").arg(blob);
     ok(c).lines().map(str::to_string).collect()
 }
 

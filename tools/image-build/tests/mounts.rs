@@ -21,7 +21,8 @@ fn layer_files(env: &Env) -> Vec<(String, Vec<u8>)> {
             .strip_prefix("sha256:")
             .unwrap();
         let blob = std::fs::read(env.store().join("blobs/sha256").join(hex)).unwrap();
-        let plain = flate2::read::GzDecoder::new(&blob[..]);
+        // Base layers come gzip'd, the build's own uncompressed.
+        let (_, plain) = slipway_common::compress::decompress(&blob[..]).unwrap();
         let mut a = tar::Archive::new(plain);
         for e in a.entries().unwrap() {
             let mut e = e.unwrap();

@@ -123,13 +123,17 @@ fn a_cache_pushed_by_one_runner_is_used_by_another() {
         let ctx = env.path("ctx");
         write_files(&ctx, &[("Dockerfile", &dockerfile), ("src", "source\n")]);
         let mut c = env.cmd("image-build");
-        c.args(["--network", "none", "-t", "app"])
+        c.args(["--network", "none", "-t", "app", "--iidfile"])
+            .arg(env.path("iid"))
             .args(extra)
             .arg(&ctx);
         let out = c.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{stderr}");
-        (String::from_utf8(out.stdout).unwrap(), stderr)
+        // The image's ID: its config. Runner one's layers stay
+        // uncompressed in its store; runner two has them as they were
+        // pushed, compressed, so the manifests differ.
+        (std::fs::read_to_string(env.path("iid")).unwrap(), stderr)
     };
     // Runner one builds and exports.
     let one = Env::new();

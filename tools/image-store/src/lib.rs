@@ -8,6 +8,8 @@ mod usage;
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use slipway_common::cli::StoreArgs;
+use slipway_common::compress::{Compression, Settings};
+use slipway_common::convert::{self, ConvertError};
 use slipway_common::digest::Digest;
 use slipway_common::export::{self, Destination, ExportError};
 use slipway_common::fsutil::{IoContext, IoError};
@@ -114,7 +116,10 @@ pub enum Command {
     },
     /// Write an image out of the store, as `docker save` and `podman save`
     /// do: into an OCI layout, an oci-archive or a docker-archive ('-' as
-    /// FILE is stdout). The image is the same: same manifest, same digest.
+    /// FILE is stdout). The image is the same (same manifest, same digest)
+    /// unless the store keeps its layers uncompressed: those are
+    /// compressed as they leave, as --compression says, once (the store
+    /// remembers the result, and compression is deterministic).
     Save {
         /// The image: NAME[:TAG], NAME@DIGEST, a digest or an image ID prefix.
         image: String,
@@ -124,6 +129,12 @@ pub enum Command {
         /// none), instead of the names the store gives it.
         #[arg(long = "name", value_name = "NAME[:TAG]")]
         names: Vec<String>,
+        /// What uncompressed layers become: gzip, zstd or none.
+        #[arg(long, value_name = "ALGO", default_value = "gzip")]
+        compression: Compression,
+        /// Compression level (gzip 1-9, default 6; zstd 1-22, default 3).
+        #[arg(long, value_name = "N")]
+        compression_level: Option<i32>,
     },
     /// Unmount what `mount` mounted at DIR.
     Umount { dir: PathBuf },
@@ -170,6 +181,8 @@ pub enum Error {
     Io(#[from] IoError),
     #[error(transparent)]
     Export(#[from] ExportError),
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -611,11 +624,20 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
             image,
             dest,
             names: given,
+            compression,
+            compression_level,
         } => {
             let dest = Destination::parse(dest)?;
+            let mut settings = Settings::new(*compression);
+            if let Some(l) = compression_level {
+                settings.level = compression.check_level(*l).map_err(Error::Invalid)?;
+            }
             let desc = store.resolve(image)?;
             let img =
                 Image::load(store.layout(), &desc, &Platform::host()).map_err(StoreError::from)?;
+            let _session = store.layout().write_session().map_err(StoreError::from)?;
+            let img = convert::compress_layers(store.layout(), &img, settings)?;
+            let desc = img.manifest_descriptor.clone();
             // A docker-archive is named as --name says, else by the names
             // the store gives it.
             let names: Vec<Reference> = if given.is_empty() {

@@ -1,7 +1,9 @@
 //! The build cache: the keys of build steps, and the driver's lookups
 //! and records by them. A step's key is the digest of everything its
-//! result depends on: the image it starts from (by manifest digest, so a
-//! changed base or an earlier step that changed makes a new key), what
+//! result depends on: the image it starts from (by its config digest, the
+//! image ID, which names every layer by its uncompressed digest: so a
+//! changed base or an earlier step that changed makes a new key, and an
+//! image keys alike whether its layers are kept compressed or not), what
 //! the step does once expanded (its command, environment, build args,
 //! flags, the history text it leaves) and the digests of the contents it
 //! reads. Two steps with the same key make the same image, so the second
@@ -19,9 +21,9 @@ use slipway_common::buildcache;
 use slipway_common::digest::Digest;
 
 /// Bumped whenever what a key covers changes meaning, so old records miss.
-const FORMAT: &str = "slipway image-build step cache 2";
+const FORMAT: &str = "slipway image-build step cache 3";
 
-/// The key of a step on `parent` ("scratch" or a manifest digest). `epoch`
+/// The key of a step on `parent` ("scratch" or an image ID). `epoch`
 /// is SOURCE_DATE_EPOCH, which changes the times written into layers and
 /// configs.
 pub fn step_key(parent: &str, epoch: Option<&str>, platform: &str, step: &Value) -> Digest {
@@ -64,16 +66,36 @@ impl Driver<'_> {
             return None;
         }
         let parent = match st.image.as_str() {
-            "scratch" => "scratch",
-            _ => st.digest.as_deref()?,
+            "scratch" => "scratch".to_string(),
+            _ => self.image_id(st.digest.as_deref()?)?,
         };
         let step = json!({"step": step, "pending": st.pending});
         Some(step_key(
-            parent,
+            &parent,
             self.opts.epoch.as_deref(),
             &self.platform,
             &step,
         ))
+    }
+
+    /// The config digest (image ID) of the store's image `manifest`: what
+    /// a step on it is keyed by. The build's own steps keep their layers
+    /// uncompressed and an image from a --cache-from registry has them
+    /// compressed; by ID both key the next step alike.
+    pub(super) fn image_id(&self, manifest: &str) -> Option<String> {
+        let digest: Digest = manifest.parse().ok()?;
+        let store = slipway_common::store::Store::open(&self.opts.store).ok()?;
+        let bytes = store.layout().read_blob(&digest, None).ok()?;
+        #[derive(serde::Deserialize)]
+        struct Manifest {
+            config: Config,
+        }
+        #[derive(serde::Deserialize)]
+        struct Config {
+            digest: String,
+        }
+        let m: Manifest = serde_json::from_slice(&bytes).ok()?;
+        Some(m.config.digest)
     }
 
     /// The step's key by what its layer depends on: the layers below it

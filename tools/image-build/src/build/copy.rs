@@ -222,7 +222,12 @@ impl Driver<'_> {
             Some(Source::Stage(i)) => {
                 let done = super::lock(&self.shared.results).get(i).cloned();
                 let done = done.ok_or_else(|| fail(self, format!("stage {i} was not built")))?;
-                let digest = done.digest.clone().unwrap_or_else(|| done.image.clone());
+                // By image ID: the stage's image keys alike whether it was built
+                // here or came compressed from a --cache-from registry.
+                let digest = match &done.digest {
+                    Some(d) => self.image_id(d).unwrap_or_else(|| d.clone()),
+                    None => done.image.clone(),
+                };
                 Some((done.image.clone(), digest))
             }
             Some(Source::Image(r)) => {

@@ -124,6 +124,24 @@ impl Driver<'_> {
         Some(image)
     }
 
+    /// The digest `image` has once its layers are compressed as it leaves
+    /// (the store keeps the compressed blobs, so the tool that sends it
+    /// out finds them made).
+    pub(crate) fn outgoing_digest(&self, image: &Digest) -> Result<Digest, String> {
+        let store =
+            slipway_common::store::Store::open(&self.opts.store).map_err(|e| e.to_string())?;
+        let desc = store
+            .resolve(&image.to_string())
+            .map_err(|e| e.to_string())?;
+        let layout = store.layout();
+        let img = slipway_common::image::Image::load(layout, &desc, &Platform::host())
+            .map_err(|e| e.to_string())?;
+        let _session = layout.write_session().map_err(|e| e.to_string())?;
+        let out = slipway_common::convert::compress_layers(layout, &img, self.opts.compression)
+            .map_err(|e| format!("compress {image}: {e}"))?;
+        Ok(out.digest())
+    }
+
     /// --cache-to: every step image of this build pushed by digest, then
     /// the index of them under the tag.
     pub(super) fn export_cache(&mut self) -> Result<(), String> {
@@ -142,17 +160,24 @@ impl Driver<'_> {
         images.sort();
         images.dedup();
         let mut actions = vec![];
+        // A step image leaves with its layers compressed, under the digest
+        // that gives: worked out here (the store remembers the compressed
+        // blobs, so image-push finds them made), as the index must name it.
+        let mut pushed: BTreeMap<Digest, Digest> = BTreeMap::new();
         for image in images {
+            let out = self.outgoing_digest(image)?;
             actions.push(Action::Call(
                 Call::new("image-push")
                     .arg("-q")
+                    .args(self.opts.compression_args())
                     .arg(image.to_string())
-                    .arg(format!("docker://{repo}@{image}")),
+                    .arg(format!("docker://{repo}@{out}")),
             ));
+            pushed.insert(image.clone(), out);
         }
         let labels: BTreeMap<String, String> = used
             .iter()
-            .map(|(k, v)| (format!("{LABEL_PREFIX}{}", k.hex()), v.to_string()))
+            .map(|(k, v)| (format!("{LABEL_PREFIX}{}", k.hex()), pushed[v].to_string()))
             .collect();
         let edits = serde_json::json!({
             "labels": labels,
@@ -173,6 +198,7 @@ impl Driver<'_> {
         actions.push(Action::Call(
             Call::new("image-push")
                 .arg("-q")
+                .args(self.opts.compression_args())
                 .arg(index.as_str())
                 .arg(format!("docker://{reference}")),
         ));

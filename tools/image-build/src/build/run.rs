@@ -305,6 +305,7 @@ impl Driver<'_> {
             Action::Call(
                 Call::new("image-assemble")
                     .arg("-q")
+                    .args(["--compression", "none"])
                     .arg("--base")
                     .arg(st.image.as_str())
                     .arg("-t")

@@ -135,7 +135,12 @@ impl Driver<'_> {
                     .get(i)
                     .cloned()
                     .ok_or_else(|| format!("stage {i} was not built"))?;
-                let digest = done.digest.clone().unwrap_or_else(|| done.image.clone());
+                // By image ID: the stage's image keys alike whether it was built
+                // here or came compressed from a --cache-from registry.
+                let digest = match &done.digest {
+                    Some(d) => self.image_id(d).unwrap_or_else(|| d.clone()),
+                    None => done.image.clone(),
+                };
                 Ok((done.image.clone(), digest))
             }
             Some(Source::Image(r)) => {

@@ -19,8 +19,11 @@ impl<'a> Driver<'a> {
         key: Option<Digest>,
     ) -> Result<(), Failed> {
         let digestfile = Word::Tmp("digest".into());
+        // Layers stay uncompressed in the store: compressed once, if ever,
+        // as the image leaves (image-push, image-store save).
         let mut c = Call::new("image-assemble")
             .arg("-q")
+            .args(["--compression", "none"])
             .arg("--base")
             .arg(st.image.as_str())
             .arg("-t")
