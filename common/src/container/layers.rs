@@ -98,14 +98,45 @@ pub fn unpack(
     let dir = layers_dir_for(store, user_xattr);
     crate::fsutil::create_dir_all(&dir)?;
     let mut out = Vec::with_capacity(ids.len());
+    let mut missing: Vec<(Digest, u64, &Digest, PathBuf)> = Vec::new();
     for (desc, id) in layers.iter().zip(&ids) {
         let path = dir.join(id.hex());
-        if !path.is_dir() {
+        if !path.is_dir() && !missing.iter().any(|m| m.3 == path) {
             let blob = digest_of(desc)?;
             progress(&format!("unpacking layer {}", blob.short()));
-            unpack_one(layout, &blob, desc.size(), id, &path, user_xattr)?;
+            missing.push((blob, desc.size(), id, path.clone()));
         }
         out.push(path);
+    }
+    // Each layer goes to a directory of its own: they unpack side by
+    // side, one per core, as containerd's unpacker does.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(missing.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed: std::sync::Mutex<Option<LayersError>> = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some((blob, size, id, path)) = missing.get(i) else {
+                    break;
+                };
+                let mut first = failed.lock().unwrap_or_else(|e| e.into_inner());
+                if first.is_some() {
+                    break;
+                }
+                drop(first);
+                if let Err(e) = unpack_one(layout, blob, *size, id, path, user_xattr) {
+                    first = failed.lock().unwrap_or_else(|e| e.into_inner());
+                    first.get_or_insert(e);
+                    break;
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
     }
     Ok(overlay_stack(out))
 }
@@ -302,6 +333,93 @@ mod tests {
     fn a_repeated_layer_stacks_once_at_its_topmost_place() {
         let stack = overlay_stack(paths(&["base", "empty", "a", "empty", "empty"]));
         assert_eq!(stack, paths(&["base", "a", "empty"]));
+    }
+
+    /// A layout holding an image of these layer tars (uncompressed), its
+    /// config naming `diff_ids` (the tars' own unless given).
+    fn image_of(
+        layout: &crate::layout::Layout,
+        tars: &[Vec<u8>],
+        diff_ids: Option<Vec<String>>,
+    ) -> crate::image::Image {
+        use crate::digest::Digest;
+        let mut descs = vec![];
+        let mut ids = vec![];
+        for t in tars {
+            let (d, n) = layout.write_blob(t).unwrap();
+            descs.push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": d.to_string(), "size": n
+            }));
+            ids.push(Digest::of(t).to_string());
+        }
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids.unwrap_or(ids)}
+        });
+        let (cd, cn) = layout.write_blob(config.to_string().as_bytes()).unwrap();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                       "digest": cd.to_string(), "size": cn},
+            "layers": descs
+        });
+        let (md, mn) = layout.write_blob(manifest.to_string().as_bytes()).unwrap();
+        let desc = oci_spec::image::DescriptorBuilder::default()
+            .media_type(oci_spec::image::MediaType::ImageManifest)
+            .digest(md.to_oci())
+            .size(mn)
+            .build()
+            .unwrap();
+        let host = crate::platform::Platform::host();
+        crate::image::Image::load(layout, &desc, &host).unwrap()
+    }
+
+    fn tar_of(name: &str) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o644);
+        h.set_size(name.len() as u64);
+        h.set_cksum();
+        b.append_data(&mut h, name, name.as_bytes()).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn several_layers_unpack_side_by_side_each_into_its_own_directory() {
+        let store = tempfile::tempdir().unwrap();
+        let layout = crate::layout::Layout::create(store.path()).unwrap();
+        let tars: Vec<_> = ["a", "b", "c", "d"].iter().map(|n| tar_of(n)).collect();
+        let image = image_of(&layout, &tars, None);
+        let dirs = super::unpack(&layout, store.path(), &image, false, |_| {}).unwrap();
+        assert_eq!(dirs.len(), 4);
+        for (dir, name) in dirs.iter().zip(["a", "b", "c", "d"]) {
+            assert_eq!(std::fs::read_to_string(dir.join(name)).unwrap(), name);
+        }
+    }
+
+    #[test]
+    fn a_layer_that_is_not_its_diff_id_fails_and_leaves_nothing_half_made() {
+        let store = tempfile::tempdir().unwrap();
+        let layout = crate::layout::Layout::create(store.path()).unwrap();
+        let tars: Vec<_> = ["a", "b", "c"].iter().map(|n| tar_of(n)).collect();
+        let mut ids: Vec<String> = tars
+            .iter()
+            .map(|t| crate::digest::Digest::of(t).to_string())
+            .collect();
+        ids[1] = crate::digest::Digest::of(b"something else").to_string();
+        let image = image_of(&layout, &tars, Some(ids.clone()));
+        let e = super::unpack(&layout, store.path(), &image, false, |_| {}).unwrap_err();
+        assert!(matches!(e, super::LayersError::DiffId { .. }), "{e}");
+        let dir = super::layers_dir(store.path());
+        let left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!left.iter().any(|n| n.starts_with(".tmp-")), "{left:?}");
+        let bad = ids[1].trim_start_matches("sha256:");
+        assert!(!left.iter().any(|n| n == bad), "{left:?}");
     }
 
     #[test]
