@@ -73,9 +73,10 @@ fn remember(layout: &Layout, diff_id: &Digest, s: Settings, digest: &Digest, siz
     );
 }
 
-/// One uncompressed layer compressed into `layout` (or found compressed
-/// before): the compressed blob's digest and size.
+/// One uncompressed layer of `from` compressed into `layout` (or found
+/// compressed before): the compressed blob's digest and size.
 fn compress_layer(
+    from: &Layout,
     layout: &Layout,
     diff_id: &Digest,
     size: u64,
@@ -88,7 +89,7 @@ fn compress_layer(
         digest: diff_id.clone(),
         source,
     };
-    let input = layout.open_blob(diff_id, Some(size))?;
+    let input = from.open_blob(diff_id, Some(size))?;
     let w = layout.blob_writer()?;
     let (w, blob) = crate::layer::ingest(input, w, s).map_err(layer_err)?;
     if blob.diff_id != *diff_id {
@@ -107,6 +108,18 @@ fn compress_layer(
 /// the same: its diff_ids name the uncompressed tars). An image with no
 /// uncompressed layer, or `s` of none, comes back as it is.
 pub fn compress_layers(layout: &Layout, image: &Image, s: Settings) -> Result<Image, ConvertError> {
+    compress_layers_into(layout, layout, image, s)
+}
+
+/// As `compress_layers`, reading the uncompressed layers from `from` and
+/// writing into `layout`, which must hold the image's config and its
+/// other layers: a layout of the user's is read, never written to.
+pub fn compress_layers_into(
+    from: &Layout,
+    layout: &Layout,
+    image: &Image,
+    s: Settings,
+) -> Result<Image, ConvertError> {
     let layers = image.manifest.layers();
     if s.kind == Compression::None || !layers.iter().any(is_uncompressed) {
         return Ok(image.clone());
@@ -129,7 +142,7 @@ pub fn compress_layers(layout: &Layout, image: &Image, s: Settings) -> Result<Im
             continue;
         }
         let diff_id = digest_of(l).map_err(|e| ConvertError::Invalid(e.to_string()))?;
-        let (digest, size) = compress_layer(layout, &diff_id, l.size(), s)?;
+        let (digest, size) = compress_layer(from, layout, &diff_id, l.size(), s)?;
         let mut b = DescriptorBuilder::default()
             .media_type(MediaType::from(media))
             .digest(digest.to_oci())

@@ -99,7 +99,8 @@ fn settings(args: &Args) -> Result<Settings, Error> {
 /// The image as it leaves: uncompressed layers compressed. In the store
 /// (or an archive's temporary copy) the new blobs go beside the old ones,
 /// the store remembering them for the next push; an `oci:DIR` the user
-/// gave is not written to: its blobs are linked into a staging layout.
+/// gave is not written to: the new blobs go to a staging layout, beside
+/// links to (or copies of) the blobs that go up as they are.
 fn outgoing(
     src: &ImageRef,
     source: &source::Source,
@@ -122,19 +123,22 @@ fn outgoing(
     let dir = tempfile::tempdir().map_err(|e| Error::Invalid(format!("a temp dir: {e}")))?;
     let layout = Layout::create(dir.path())?;
     let img = &source.image;
-    let blobs = img
+    // What goes up as it is: the config and the compressed layers. The
+    // uncompressed ones are read from the source as they are compressed.
+    let kept = img
         .manifest
         .layers()
         .iter()
-        .chain([img.manifest.config(), &img.manifest_descriptor]);
-    for d in blobs {
+        .filter(|l| !convert::is_uncompressed(l))
+        .chain([img.manifest.config()]);
+    for d in kept {
         let digest = digest_of(d).map_err(|e| Error::Invalid(e.to_string()))?;
         let (from, to) = (source.layout.blob_path(&digest), layout.blob_path(&digest));
         if std::fs::hard_link(&from, &to).is_err() {
             layout.copy_blob_from(&source.layout, &digest, Some(d.size()))?;
         }
     }
-    let out = convert::compress_layers(&layout, img, s)?;
+    let out = convert::compress_layers_into(&source.layout, &layout, img, s)?;
     *staging = Some((dir, layout));
     Ok(out)
 }

@@ -84,8 +84,9 @@ impl Driver<'_> {
     /// compressed; by ID both key the next step alike.
     pub(super) fn image_id(&self, manifest: &str) -> Option<String> {
         let digest: Digest = manifest.parse().ok()?;
-        let store = slipway_common::store::Store::open(&self.opts.store).ok()?;
-        let bytes = store.layout().read_blob(&digest, None).ok()?;
+        // Read only: opening the layout creates nothing.
+        let layout = slipway_common::layout::Layout::open(&self.opts.store).ok()?;
+        let bytes = layout.read_blob(&digest, None).ok()?;
         #[derive(serde::Deserialize)]
         struct Manifest {
             config: Config,
