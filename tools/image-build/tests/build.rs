@@ -1047,3 +1047,43 @@ fn a_killed_build_takes_its_running_step_with_it_and_the_next_build_its_dir() {
     assert!(c.status().unwrap().success());
     assert_eq!(left(), 0);
 }
+
+#[test]
+fn compression_says_what_the_builds_layers_become_as_they_leave() {
+    let (env, ctx) = env_with_bb();
+    write_files(
+        &ctx,
+        &[("Dockerfile", "FROM bb\nCOPY f /f\n"), ("f", "x\n")],
+    );
+    let layout = env.path("layout");
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--compression", "zstd", "-t", "z:1", "-o"])
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(&ctx);
+    ok(c);
+    let raw = slipway_tests::skopeo_inspect(&["--raw", &format!("oci:{}:v1", layout.display())]);
+    let m: oci_spec::image::ImageManifest = serde_json::from_value(raw).unwrap();
+    let types: Vec<String> = m
+        .layers()
+        .iter()
+        .map(|l| l.media_type().to_string())
+        .collect();
+    // The base's layer went in gzip'd and leaves as it is; the COPY's,
+    // kept uncompressed in the store, leaves as zstd.
+    assert_eq!(
+        types,
+        [
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        ]
+    );
+    // In the store the COPY's layer is a plain tar.
+    let mut c = env.cmd("image-store");
+    c.args(["inspect", "z:1"]);
+    let v: Vec<slipway_common::image::InspectRecord> = serde_json::from_str(&ok(c)).unwrap();
+    let local = v[0].manifest.layers()[1].media_type().to_string();
+    assert_eq!(local, "application/vnd.oci.image.layer.v1.tar");
+    let mut c = env.cmd("image-build");
+    c.args(["--compression-level", "42"]).arg(&ctx);
+    assert!(fails(c, "image-build").contains("--compression-level 42"));
+}

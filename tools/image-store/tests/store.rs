@@ -424,3 +424,67 @@ fn save_writes_the_same_image_to_a_layout_and_archives() {
     c.args(["save", "app:1", "docker://example.org/x"]);
     fails(c, "image-store");
 }
+
+/// The media types of the layers of the image in layout `dir` under `name`.
+fn layout_layer_types(dir: &std::path::Path, name: &str) -> Vec<String> {
+    let raw = skopeo_inspect(&["--raw", &format!("oci:{}:{name}", dir.display())]);
+    let m: oci_spec::image::ImageManifest = serde_json::from_value(raw).unwrap();
+    m.layers()
+        .iter()
+        .map(|l| l.media_type().to_string())
+        .collect()
+}
+
+#[test]
+fn save_compresses_layers_kept_uncompressed_as_compression_says() {
+    let env = Env::new();
+    let layer = files_layer(env.dir.path(), "l.tar", &[("f", b"f\n")]);
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "--compression", "none", "--tag", "plain:1"])
+        .arg(&layer);
+    let local = ok(c).trim().to_string();
+    let out = env.path("out");
+    let save = |args: &[&str], name: &str| {
+        let mut all = vec!["save"];
+        all.extend_from_slice(args);
+        let dest = format!("oci:{}:{name}", out.display());
+        all.extend(["plain:1", dest.as_str()]);
+        store(&env, &all);
+        skopeo_inspect(&[&dest])["Digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // gzip by default: another manifest, the same config.
+    let gz = save(&[], "gz");
+    assert_ne!(gz, local);
+    let config = |name: &str| {
+        let raw = skopeo_inspect(&["--raw", &format!("oci:{}:{name}", out.display())]);
+        let m: oci_spec::image::ImageManifest = serde_json::from_value(raw).unwrap();
+        m.config().digest().to_string()
+    };
+    let v: Vec<InspectRecord> =
+        serde_json::from_str(&store(&env, &["inspect", "plain:1"])).unwrap();
+    assert_eq!(config("gz"), v[0].id.to_string());
+    assert_eq!(
+        layout_layer_types(&out, "gz"),
+        ["application/vnd.oci.image.layer.v1.tar+gzip"]
+    );
+    // Again: the same digest (deterministic, and remembered).
+    assert_eq!(save(&[], "gz2"), gz);
+    let zst = save(
+        &["--compression", "zstd", "--compression-level", "19"],
+        "zst",
+    );
+    assert_eq!(
+        layout_layer_types(&out, "zst"),
+        ["application/vnd.oci.image.layer.v1.tar+zstd"]
+    );
+    assert_ne!(zst, gz);
+    // none: the store's own image, digest and all.
+    assert_eq!(save(&["--compression", "none"], "tar"), local);
+    let mut c = env.cmd("image-store");
+    c.args(["save", "--compression-level", "0", "plain:1"])
+        .arg(format!("oci:{}:bad", out.display()));
+    assert!(fails(c, "image-store").contains("--compression-level 0"));
+}
