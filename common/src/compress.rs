@@ -138,6 +138,16 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// `--compression` with the `--compression-level` given, if any,
+    /// checked against the format's range.
+    pub fn chosen(kind: Compression, level: Option<i32>) -> Result<Settings, String> {
+        let mut s = Settings::new(kind);
+        if let Some(l) = level {
+            s.level = kind.check_level(l)?;
+        }
+        Ok(s)
+    }
+
     pub fn new(kind: Compression) -> Settings {
         Settings {
             kind,

@@ -414,7 +414,8 @@ fn options(
         cache_from: args.cache_from.clone(),
         cache_to: args.cache_to.clone(),
         push: args.push,
-        compression: compression_settings(args)?,
+        compression: Settings::chosen(args.compression, args.compression_level)
+            .map_err(Error::Msg)?,
         compression_level: args.compression_level,
         // A context unpacked from stdin has a new path each time: its
         // stat cache would never hit.
@@ -423,15 +424,6 @@ fn options(
             .ok()
             .filter(|v| !v.is_empty()),
     })
-}
-
-/// --compression and --compression-level, checked.
-fn compression_settings(args: &Args) -> Result<Settings, Error> {
-    let mut s = Settings::new(args.compression);
-    if let Some(l) = args.compression_level {
-        s.level = args.compression.check_level(l).map_err(Error::Msg)?;
-    }
-    Ok(s)
 }
 
 /// The built image: --iidfile, the summary line, and its digest on

@@ -87,15 +87,6 @@ pub enum Error {
     Layout(#[from] LayoutError),
 }
 
-/// --compression and --compression-level.
-fn settings(args: &Args) -> Result<Settings, Error> {
-    let mut s = Settings::new(args.compression);
-    if let Some(l) = args.compression_level {
-        s.level = args.compression.check_level(l).map_err(Error::Invalid)?;
-    }
-    Ok(s)
-}
-
 /// The image as it leaves: uncompressed layers compressed. In the store
 /// (or an archive's temporary copy) the new blobs go beside the old ones,
 /// the store remembering them for the next push; an `oci:DIR` the user
@@ -187,7 +178,8 @@ pub fn run(args: Args) -> Result<(), Error> {
     }
     let platform = args.registry.platform();
     let store = args.store.path();
-    let settings = settings(&args)?;
+    let settings =
+        Settings::chosen(args.compression, args.compression_level).map_err(Error::Invalid)?;
     let source = source::open(&src, &store, &platform, Settings::new(Compression::Gzip))
         .map_err(|e| Error::Source(args.source.clone(), Box::new(e)))?;
     let mut staging = None;

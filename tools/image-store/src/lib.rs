@@ -628,10 +628,8 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
             compression_level,
         } => {
             let dest = Destination::parse(dest)?;
-            let mut settings = Settings::new(*compression);
-            if let Some(l) = compression_level {
-                settings.level = compression.check_level(*l).map_err(Error::Invalid)?;
-            }
+            let settings =
+                Settings::chosen(*compression, *compression_level).map_err(Error::Invalid)?;
             let desc = store.resolve(image)?;
             let img =
                 Image::load(store.layout(), &desc, &Platform::host()).map_err(StoreError::from)?;
