@@ -361,6 +361,24 @@ pub fn skopeo_inspect(args: &[&str]) -> serde_json::Value {
     json(&ok(c))
 }
 
+/// The manifest skopeo reads at `image` (`--raw`; `extra` before it, as
+/// `--tls-verify=false`).
+pub fn skopeo_manifest(extra: &[&str], image: &str) -> oci_spec::image::ImageManifest {
+    let mut args = vec!["--raw"];
+    args.extend_from_slice(extra);
+    args.push(image);
+    serde_json::from_value(skopeo_inspect(&args)).unwrap()
+}
+
+/// The media types of the layers of the manifest skopeo reads at `image`.
+pub fn skopeo_layer_types(extra: &[&str], image: &str) -> Vec<String> {
+    let m = skopeo_manifest(extra, image);
+    m.layers()
+        .iter()
+        .map(|l| l.media_type().to_string())
+        .collect()
+}
+
 /// Checks the man pages in man/ against the clap definition; with
 /// SLIPWAY_BLESS=1 rewrites them instead.
 pub fn check_man_pages(cmd: clap::Command) {

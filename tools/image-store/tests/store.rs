@@ -425,16 +425,6 @@ fn save_writes_the_same_image_to_a_layout_and_archives() {
     fails(c, "image-store");
 }
 
-/// The media types of the layers of the image in layout `dir` under `name`.
-fn layout_layer_types(dir: &std::path::Path, name: &str) -> Vec<String> {
-    let raw = skopeo_inspect(&["--raw", &format!("oci:{}:{name}", dir.display())]);
-    let m: oci_spec::image::ImageManifest = serde_json::from_value(raw).unwrap();
-    m.layers()
-        .iter()
-        .map(|l| l.media_type().to_string())
-        .collect()
-}
-
 #[test]
 fn save_compresses_layers_kept_uncompressed_as_compression_says() {
     let env = Env::new();
@@ -459,15 +449,14 @@ fn save_compresses_layers_kept_uncompressed_as_compression_says() {
     let gz = save(&[], "gz");
     assert_ne!(gz, local);
     let config = |name: &str| {
-        let raw = skopeo_inspect(&["--raw", &format!("oci:{}:{name}", out.display())]);
-        let m: oci_spec::image::ImageManifest = serde_json::from_value(raw).unwrap();
+        let m = skopeo_manifest(&[], &format!("oci:{}:{name}", out.display()));
         m.config().digest().to_string()
     };
     let v: Vec<InspectRecord> =
         serde_json::from_str(&store(&env, &["inspect", "plain:1"])).unwrap();
     assert_eq!(config("gz"), v[0].id.to_string());
     assert_eq!(
-        layout_layer_types(&out, "gz"),
+        skopeo_layer_types(&[], &format!("oci:{}:gz", out.display())),
         ["application/vnd.oci.image.layer.v1.tar+gzip"]
     );
     // Again: the same digest (deterministic, and remembered).
@@ -477,7 +466,7 @@ fn save_compresses_layers_kept_uncompressed_as_compression_says() {
         "zst",
     );
     assert_eq!(
-        layout_layer_types(&out, "zst"),
+        skopeo_layer_types(&[], &format!("oci:{}:zst", out.display())),
         ["application/vnd.oci.image.layer.v1.tar+zstd"]
     );
     assert_ne!(zst, gz);
