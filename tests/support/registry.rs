@@ -164,6 +164,28 @@ fn yaml_path(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', "''"))
 }
 
+/// Whether process `pid` holds the socket listening on 127.0.0.1:`port`
+/// (its inode, from /proc/net/tcp, among the process's descriptors).
+fn listens(pid: u32, port: u16) -> bool {
+    let Ok(table) = fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let local = format!("0100007F:{port:04X}");
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 9 && f[1] == local && f[3] == "0A")
+        .map(|f| format!("socket:[{}]", f[9]))
+        .collect();
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        fs::read_link(fd.path()).is_ok_and(|t| inodes.iter().any(|i| t.as_os_str() == i.as_str()))
+    })
+}
+
 /// Writes a config and starts docker-registry on a free port; returns the
 /// child and the port once it accepts connections.
 fn serve(dir: &Path, tls: Option<(&Path, &Path)>, auth: &str) -> (Child, u16) {
@@ -200,7 +222,9 @@ fn serve(dir: &Path, tls: Option<(&Path, &Path)>, auth: &str) -> (Child, u16) {
             .expect("start docker-registry");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // The port answering is not enough: another test's server may
+            // have taken it first, and then this registry exits.
+            if listens(child.id(), port) {
                 return (child, port);
             }
             if child.try_wait().expect("wait docker-registry").is_some() {
