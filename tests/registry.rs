@@ -167,6 +167,49 @@ fn corrupt_blobs_are_refused_on_both_sides() {
         .join("blobs/sha256")
         .join(&layer_digest[7..])
         .exists());
+    // Nor is the layer that was unpacking as it arrived left behind.
+    let layers = other.store().join(".slipway/layers");
+    let left: Vec<_> = std::fs::read_dir(&layers)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_pulled_layer_is_unpacked_into_the_store_as_it_arrives() {
+    let reg = TestRegistry::start();
+    let env = Env::new();
+    let layer = files_layer(
+        env.dir.path(),
+        "l.tar",
+        &[("etc/motd", &b"hello\n"[..]), ("big", &[b'y'; 300_000][..])],
+    );
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "--tag", "u:1"]).arg(&layer);
+    ok(c);
+    let dest = format!("docker://{}/u:1", reg.host);
+    let mut c = env.cmd("image-push");
+    c.args(["-q", "u:1", &dest]);
+    ok(c);
+    let other = Env::new();
+    let mut c = other.cmd("image-pull");
+    c.args(["-q", &dest]);
+    ok(c);
+    let doc = json(&ok({
+        let mut c = other.cmd("image-store");
+        c.args(["inspect", &format!("{}/u:1", reg.host)]);
+        c
+    }));
+    let diff_id = doc[0]["config"]["rootfs"]["diff_ids"][0].as_str().unwrap();
+    let dir = other.store().join(".slipway/layers").join(&diff_id[7..]);
+    assert_eq!(std::fs::read(dir.join("etc/motd")).unwrap(), b"hello\n");
+    assert_eq!(std::fs::metadata(dir.join("big")).unwrap().len(), 300_000);
+    // An OCI layout has no unpacked layers: nothing is unpacked for it.
+    let out = env.dir.path().join("layout");
+    let mut c = env.cmd("image-pull");
+    c.args(["-q", "--output", &format!("oci:{}", out.display()), &dest]);
+    ok(c);
+    assert!(!out.join(".slipway/layers").exists());
 }
 
 /// Where docker-registry's filesystem driver keeps a blob's bytes.
@@ -321,6 +364,24 @@ fn uncompressed_layers_are_compressed_once_as_they_leave() {
     assert_eq!(ok(c).trim(), pushed);
     let after = std::fs::metadata(&records[0]).unwrap().modified().unwrap();
     assert_eq!(before, after);
+
+    // gc takes the compressed blob (no local image names it); a push to
+    // where it is already does not make it again only to find it there.
+    let record = std::fs::read_to_string(&records[0]).unwrap();
+    let gz = record.split(' ').next().unwrap().to_string();
+    let gz_path = env.store().join("blobs/sha256").join(&gz[7..]);
+    assert!(gz_path.exists());
+    let mut c = env.cmd("image-store");
+    c.arg("gc");
+    ok(c);
+    assert!(!gz_path.exists(), "gc keeps {gz}");
+    let mut c = env.cmd("image-push");
+    c.args(["plain:1", &format!("docker://{}/c/plain:3", reg.host)]);
+    let out = c.output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), pushed);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already there"));
+    assert!(!gz_path.exists(), "compressed again");
 
     // --compression none: the tars go as they are, the local manifest.
     let none = format!("docker://{}/c/plain:tar", reg.host);

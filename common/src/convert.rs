@@ -55,13 +55,26 @@ fn cache_file(layout: &Layout, diff_id: &Digest, s: Settings) -> PathBuf {
     cache_dir(layout).join(format!("{}-{kind}-{}", diff_id.hex(), s.level))
 }
 
-/// A compressed blob recorded earlier, if the layout still has it.
-fn cached(layout: &Layout, diff_id: &Digest, s: Settings) -> Option<(Digest, u64)> {
+/// Says whether the place an image goes (a registry) already holds a blob:
+/// a layer compressed earlier whose blob is gone from the layout (`gc`
+/// took it) need not be compressed again only to find it is there.
+pub type Present<'a> = &'a (dyn Fn(&Digest) -> bool + Sync);
+
+/// A compressed blob recorded earlier, if the layout still has it, or if
+/// `present` says where it goes has it.
+fn cached(
+    layout: &Layout,
+    diff_id: &Digest,
+    s: Settings,
+    present: Present,
+) -> Option<(Digest, u64)> {
     let text = std::fs::read_to_string(cache_file(layout, diff_id, s)).ok()?;
     let (d, n) = text.trim().split_once(' ')?;
     let (digest, size): (Digest, u64) = (d.parse().ok()?, n.parse().ok()?);
-    let on_disk = std::fs::metadata(layout.blob_path(&digest)).ok()?.len();
-    (on_disk == size).then_some((digest, size))
+    match std::fs::metadata(layout.blob_path(&digest)) {
+        Ok(m) => (m.len() == size).then_some((digest, size)),
+        Err(_) => present(&digest).then_some((digest, size)),
+    }
 }
 
 fn remember(layout: &Layout, diff_id: &Digest, s: Settings, digest: &Digest, size: u64) {
@@ -81,8 +94,9 @@ fn compress_layer(
     diff_id: &Digest,
     size: u64,
     s: Settings,
+    present: Present,
 ) -> Result<(Digest, u64), ConvertError> {
-    if let Some(hit) = cached(layout, diff_id, s) {
+    if let Some(hit) = cached(layout, diff_id, s, present) {
         return Ok(hit);
     }
     let layer_err = |source| ConvertError::Layer {
@@ -108,17 +122,20 @@ fn compress_layer(
 /// the same: its diff_ids name the uncompressed tars). An image with no
 /// uncompressed layer, or `s` of none, comes back as it is.
 pub fn compress_layers(layout: &Layout, image: &Image, s: Settings) -> Result<Image, ConvertError> {
-    compress_layers_into(layout, layout, image, s)
+    compress_layers_into(layout, layout, image, s, &|_| false)
 }
 
 /// As `compress_layers`, reading the uncompressed layers from `from` and
 /// writing into `layout`, which must hold the image's config and its
-/// other layers: a layout of the user's is read, never written to.
+/// other layers: a layout of the user's is read, never written to. A
+/// layer compressed before whose blob `present` finds where the image
+/// goes is named, not compressed again, and its blob is not in `layout`.
 pub fn compress_layers_into(
     from: &Layout,
     layout: &Layout,
     image: &Image,
     s: Settings,
+    present: Present,
 ) -> Result<Image, ConvertError> {
     let layers = image.manifest.layers();
     if s.kind == Compression::None || !layers.iter().any(is_uncompressed) {
@@ -142,7 +159,7 @@ pub fn compress_layers_into(
             continue;
         }
         let diff_id = digest_of(l).map_err(|e| ConvertError::Invalid(e.to_string()))?;
-        let (digest, size) = compress_layer(from, layout, &diff_id, l.size(), s)?;
+        let (digest, size) = compress_layer(from, layout, &diff_id, l.size(), s, present)?;
         let mut b = DescriptorBuilder::default()
             .media_type(MediaType::from(media))
             .digest(digest.to_oci())

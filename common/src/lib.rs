@@ -30,6 +30,8 @@ pub mod image;
 pub mod layer;
 #[cfg(feature = "layer")]
 pub mod layer_tar;
+#[cfg(feature = "layer")]
+pub mod layers;
 #[cfg(feature = "oci")]
 pub mod layout;
 pub mod lock;

@@ -4,8 +4,8 @@
 //! and holds `layers.lock` exclusively while it looks, which those who
 //! unpack and mount hold shared from unpacking until their overlay is up.
 
-use super::layers::layers_dir_for;
 use crate::digest::Digest;
+use crate::layers::layers_dir_for;
 use crate::lock::{FileLock, LockKind};
 use std::collections::BTreeSet;
 use std::fs;

@@ -7,7 +7,6 @@ pub mod cgroups;
 pub mod devfilter;
 pub mod exec;
 pub mod layergc;
-pub mod layers;
 pub mod process;
 pub mod sealed;
 pub mod seccomp;

@@ -72,6 +72,8 @@ pub enum PushPullError {
     Layout(#[from] crate::layout::LayoutError),
     #[error(transparent)]
     Digest(#[from] crate::digest::DigestError),
+    #[error(transparent)]
+    Layers(#[from] crate::layers::LayersError),
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use super::progress::Progress;
 use super::sources::BlobSources;
 use super::{PushPullError, RegistryError};
 use crate::digest::Digest;
+use crate::layers::Feed;
 use crate::layout::Layout;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
@@ -36,6 +37,9 @@ pub struct Job<'a> {
     pub sources: &'a BlobSources,
     pub transfer: Transfer,
     pub progress: &'a Progress,
+    /// A pull also unpacks each layer into this store's unpacked layers
+    /// (overlay's form for root) as it arrives.
+    pub unpack_into: Option<&'a std::path::Path>,
 }
 
 /// Runs `work` on every item, `jobs` at a time; the first error stops the
@@ -320,6 +324,7 @@ pub fn push_image(
         sources,
         transfer,
         progress,
+        ..
     } = *job;
     use crate::image::digest_of;
     let mut blobs: Vec<(Digest, u64)> = Vec::new();
@@ -388,7 +393,15 @@ pub fn push_image(
 
 /// Fetches one blob into `layout`, resuming with a Range request after a
 /// dropped connection; kept only when its size and digest are right.
-fn download_blob(job: &Job, digest: &Digest, size: u64, bar: usize) -> Result<(), PushPullError> {
+/// With `feed`, every byte also goes to the layer's extractor, which
+/// publishes only after the digest is verified.
+fn download_blob(
+    job: &Job,
+    digest: &Digest,
+    size: u64,
+    bar: usize,
+    mut feed: Option<Feed>,
+) -> Result<(), PushPullError> {
     let Job {
         reg,
         layout,
@@ -420,6 +433,9 @@ fn download_blob(job: &Job, digest: &Digest, size: u64, bar: usize) -> Result<()
                 .into());
             }
             w.put(fresh)?;
+            if let Some(f) = feed.as_mut() {
+                f.put(fresh);
+            }
             done += fresh.len() as u64;
             progress.update(bar, done);
         };
@@ -448,7 +464,40 @@ fn download_blob(job: &Job, digest: &Digest, size: u64, bar: usize) -> Result<()
     w.flush()
         .map_err(|e| crate::layout::verify_error(e, &what))?;
     w.finish(Some(digest))?;
+    if let Some(f) = feed {
+        // The blob is right and kept; a layer that will not unpack is
+        // reported now and unpacked (and its error told) again where a
+        // container needs it, as with a blob pulled to an OCI layout.
+        if let Err(e) = f.finish() {
+            progress.note(&format!("{digest}: not unpacked: {e}"));
+        }
+    }
     Ok(())
+}
+
+/// The config's diff IDs when it names one per layer; otherwise none, and
+/// the layers are unpacked (and the config's fault told) where used.
+fn diff_ids_of(
+    layout: &Layout,
+    config: &oci_spec::image::Descriptor,
+    layers: usize,
+) -> Vec<Digest> {
+    let Ok(d) = crate::image::digest_of(config) else {
+        return Vec::new();
+    };
+    let Ok(bytes) = layout.read_blob(&d, Some(config.size())) else {
+        return Vec::new();
+    };
+    let ids: Vec<Digest> = crate::image::decode::<crate::image::ImageConfig>(&bytes)
+        .ok()
+        .and_then(|c| c.rootfs)
+        .map(|r| r.diff_ids.iter().filter_map(|s| s.parse().ok()).collect())
+        .unwrap_or_default();
+    if ids.len() == layers {
+        ids
+    } else {
+        Vec::new()
+    }
 }
 
 /// Pulls `reference` (a tag or digest) of `repo` into `layout`, choosing
@@ -466,6 +515,7 @@ pub fn pull_image(
         sources,
         transfer,
         progress,
+        unpack_into,
     } = *job;
     use crate::image::{doc_kind, select_platform, DocKind};
     let (mut media, mut bytes) = reg.get_manifest(repo, reference)?;
@@ -505,29 +555,49 @@ pub fn pull_image(
     }
     let manifest: oci_spec::image::ImageManifest = crate::image::decode(&bytes)
         .map_err(|e| RegistryError::Protocol(format!("manifest {reference}: {e}")))?;
-    let mut blobs = vec![manifest.config().clone()];
-    blobs.extend(manifest.layers().iter().cloned());
-    let work: Vec<(oci_spec::image::Descriptor, usize)> = blobs
-        .into_iter()
-        .map(|b| {
-            let bar = progress.start(b.digest().as_ref(), b.size());
-            (b, bar)
-        })
-        .collect();
-    for_each_parallel(&work, transfer.jobs, |(b, bar)| {
+    let fetch = |b: &oci_spec::image::Descriptor, bar: usize, diff_id: Option<&Digest>| {
         let d = crate::image::digest_of(b)?;
         if layout.has_blob(&d) {
-            progress.finish(*bar, "already there");
+            progress.finish(bar, "already there");
             return Ok(());
         }
-        download_blob(job, &d, b.size(), *bar)?;
+        let feed = match (unpack_into, diff_id) {
+            (Some(store), Some(id)) => Feed::start(store, &d, id, false)?,
+            _ => None,
+        };
+        download_blob(job, &d, b.size(), bar, feed)?;
         sources.record(&d, reg.host(), repo);
         progress.finish(
-            *bar,
+            bar,
             &format!("pulled ({})", crate::time::human_size(b.size())),
         );
-        Ok(())
-    })?;
+        Ok::<(), PushPullError>(())
+    };
+    let config = manifest.config();
+    let config_bar = progress.start(config.digest().as_ref(), config.size());
+    let layers: Vec<(&oci_spec::image::Descriptor, usize)> = manifest
+        .layers()
+        .iter()
+        .map(|b| (b, progress.start(b.digest().as_ref(), b.size())))
+        .collect();
+    // Unpacking as the layers arrive needs their diff IDs, which only the
+    // config knows: it comes first (one small request) when there is
+    // somewhere to unpack to.
+    let diff_ids = if unpack_into.is_some() {
+        fetch(config, config_bar, None)?;
+        diff_ids_of(layout, config, layers.len())
+    } else {
+        Vec::new()
+    };
+    let mut work: Vec<(&oci_spec::image::Descriptor, usize, Option<&Digest>)> = layers
+        .iter()
+        .enumerate()
+        .map(|(i, (b, bar))| (*b, *bar, diff_ids.get(i)))
+        .collect();
+    if unpack_into.is_none() {
+        work.insert(0, (config, config_bar, None));
+    }
+    for_each_parallel(&work, transfer.jobs, |(b, bar, id)| fetch(b, *bar, *id))?;
     let (mdigest, msize) = layout.write_blob(&bytes)?;
     let media = if media.is_empty() {
         value["mediaType"]

@@ -5,9 +5,10 @@ use crate::{initlayer, mounts, Args, Error};
 use slipway_common::compress::{Compression, Settings};
 use slipway_common::container::caps::{self, CapSet};
 use slipway_common::container::cgroups::{self, hierarchy, Hierarchy, Limits};
+use slipway_common::container::layergc;
 use slipway_common::container::process::{set_env, DEFAULT_PATH};
-use slipway_common::container::{layergc, layers};
 use slipway_common::image::ContainerConfig;
+use slipway_common::layers;
 
 fn env_arg(env: &mut Vec<String>, arg: &str) -> Result<(), Error> {
     slipway_common::container::process::env_arg(env, arg).map_err(Error::Invalid)

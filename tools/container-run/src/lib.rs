@@ -24,10 +24,10 @@ mod stubs;
 use clap::Parser;
 use slipway_common::cli::StoreArgs;
 use slipway_common::container::cgroups::CgroupError;
-use slipway_common::container::layers::LayersError;
 use slipway_common::container::sealed;
 use slipway_common::container::state::StateError;
 use slipway_common::fsutil::IoError;
+use slipway_common::layers::LayersError;
 use slipway_common::source::SourceError;
 use slipway_common::userns;
 

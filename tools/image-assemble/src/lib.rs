@@ -12,12 +12,12 @@ use oci_spec::image::{
 use slipway_common::archive::ArchiveError;
 use slipway_common::cli::StoreArgs;
 use slipway_common::compress::{Compression, Settings};
-use slipway_common::container::layers;
 use slipway_common::digest::Digest;
 use slipway_common::export::{self, Destination, ExportError};
 use slipway_common::fsutil::{IoContext, IoError};
 use slipway_common::image::{self, Image, ImageError, DOCKER_CONFIG, DOCKER_MANIFEST};
 use slipway_common::layer::{self, LayerError};
+use slipway_common::layers;
 use slipway_common::layout::{canonical_json, Layout, LayoutError};
 use slipway_common::oci_spec;
 use slipway_common::platform::Platform;

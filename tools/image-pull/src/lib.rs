@@ -151,6 +151,15 @@ pub fn run(args: Args) -> Result<(), Error> {
         jobs: args.registry.jobs.into(),
         chunk_size: None,
     };
+    // Into the store, each layer is unpacked as it arrives, as containerd
+    // does, so the first container (or build step) on the image starts
+    // without extracting it. Rootless layers must be unpacked inside the
+    // user namespace that owns them: they wait for their first use.
+    let store_root = args.store.path();
+    let unpack_into = match &dest {
+        Dest::Store if !slipway_common::userns::rootless() => Some(store_root.as_path()),
+        _ => None,
+    };
     let job = Job {
         reg: &reg,
         layout,
@@ -158,6 +167,7 @@ pub fn run(args: Args) -> Result<(), Error> {
         sources: &sources,
         transfer,
         progress: &progress,
+        unpack_into,
     };
     let desc = registry::pull_image(&job, &reference, &platform)?;
     match &dest {

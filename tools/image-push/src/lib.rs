@@ -97,6 +97,7 @@ fn outgoing(
     source: &source::Source,
     s: Settings,
     staging: &mut Option<(tempfile::TempDir, Layout)>,
+    present: convert::Present,
 ) -> Result<Image, Error> {
     let needs = source
         .image
@@ -109,7 +110,14 @@ fn outgoing(
     }
     if !matches!(src, ImageRef::Oci { .. }) {
         let _session = source.layout.write_session()?;
-        return Ok(convert::compress_layers(&source.layout, &source.image, s)?);
+        let l = &source.layout;
+        return Ok(convert::compress_layers_into(
+            l,
+            l,
+            &source.image,
+            s,
+            present,
+        )?);
     }
     let dir = tempfile::tempdir().map_err(|e| Error::Invalid(format!("a temp dir: {e}")))?;
     let layout = Layout::create(dir.path())?;
@@ -129,7 +137,7 @@ fn outgoing(
             layout.copy_blob_from(&source.layout, &digest, Some(d.size()))?;
         }
     }
-    let out = convert::compress_layers_into(&source.layout, &layout, img, s)?;
+    let out = convert::compress_layers_into(&source.layout, &layout, img, s, present)?;
     *staging = Some((dir, layout));
     Ok(out)
 }
@@ -182,8 +190,42 @@ pub fn run(args: Args) -> Result<(), Error> {
         Settings::chosen(args.compression, args.compression_level).map_err(Error::Invalid)?;
     let source = source::open(&src, &store, &platform, Settings::new(Compression::Gzip))
         .map_err(|e| Error::Source(args.source.clone(), Box::new(e)))?;
+    // Tags of one repository go up together, after its blobs.
+    let mut targets: Vec<(Registry, String, Vec<String>)> = Vec::new();
+    let mut options: Vec<(String, registry::Options)> = Vec::new();
+    for (dest, _) in &dests {
+        if targets
+            .iter()
+            .any(|(r, repo, _)| r.host() == dest.domain() && repo == dest.path())
+        {
+            continue;
+        }
+        let tags: Vec<String> = dests
+            .iter()
+            .filter(|(d, _)| d.domain() == dest.domain() && d.path() == dest.path())
+            .map(|(_, t)| t.clone())
+            .collect();
+        // Options once per host: --creds USER asks for the password once.
+        let opts = match options.iter().find(|(h, _)| h == dest.domain()) {
+            Some((_, o)) => o.clone(),
+            None => {
+                let o = args.registry.options(dest.domain())?;
+                options.push((dest.domain().to_string(), o.clone()));
+                o
+            }
+        };
+        let reg = Registry::connect(dest.domain(), &opts, Access::Push)?;
+        targets.push((reg, dest.path().to_string(), tags));
+    }
+    // A layer whose compressed blob every destination holds already is
+    // not compressed again, even when gc took it from the store.
+    let present = |d: &slipway_common::digest::Digest| {
+        targets
+            .iter()
+            .all(|(reg, repo, _)| matches!(reg.has_blob(repo, d), Ok(Some(_))))
+    };
     let mut staging = None;
-    let image = outgoing(&src, &source, settings, &mut staging)?;
+    let image = outgoing(&src, &source, settings, &mut staging, &present)?;
     let layout = match &staging {
         Some((_, l)) => l,
         None => &source.layout,
@@ -205,39 +247,17 @@ pub fn run(args: Args) -> Result<(), Error> {
         chunk_size: args.chunk_size,
     };
     let mut digest = None;
-    // Tags of one repository go up together, after its blobs.
-    let mut done: Vec<(String, String)> = Vec::new();
-    let mut options: Vec<(String, registry::Options)> = Vec::new();
-    for (dest, _) in &dests {
-        let key = (dest.domain().to_string(), dest.path().to_string());
-        if done.contains(&key) {
-            continue;
-        }
-        let tags: Vec<String> = dests
-            .iter()
-            .filter(|(d, _)| d.domain() == key.0 && d.path() == key.1)
-            .map(|(_, t)| t.clone())
-            .collect();
-        // Options once per host: --creds USER asks for the password once.
-        let opts = match options.iter().find(|(h, _)| h == dest.domain()) {
-            Some((_, o)) => o.clone(),
-            None => {
-                let o = args.registry.options(dest.domain())?;
-                options.push((dest.domain().to_string(), o.clone()));
-                o
-            }
-        };
-        let reg = Registry::connect(dest.domain(), &opts, Access::Push)?;
+    for (reg, repo, tags) in &targets {
         let job = Job {
-            reg: &reg,
+            reg,
             layout,
-            repo: dest.path(),
+            repo,
             sources: &sources,
             transfer,
             progress: &progress,
+            unpack_into: None,
         };
-        digest = Some(registry::push_image(&job, &image, &tags)?);
-        done.push(key);
+        digest = Some(registry::push_image(&job, &image, tags)?);
     }
     let Some(digest) = digest else {
         return Err(Error::Invalid("no destination given".into()));

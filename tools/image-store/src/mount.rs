@@ -5,9 +5,9 @@
 //! image costs no extraction after the first time.
 
 use crate::Error;
-use slipway_common::container::layers;
 use slipway_common::fsutil::{IoContext, IoError};
 use slipway_common::image::Image;
+use slipway_common::layers;
 use slipway_common::platform::Platform;
 use slipway_common::store::{Store, StoreError};
 use std::ffi::CString;

@@ -166,6 +166,21 @@ fn unpack_one(
     dest: &Path,
     user_xattr: bool,
 ) -> Result<(), LayersError> {
+    let input = layout.open_blob(blob, Some(size))?;
+    let tmp = unpack_stream(input, blob, diff_id, dest, user_xattr)?;
+    publish(tmp, dest)
+}
+
+/// Unpacks the layer blob `blob` (compressed or not) read from `input`
+/// into a temp dir beside `dest`, checks it against `diff_id` and syncs
+/// it; the temp dir goes away again unless it is published.
+fn unpack_stream(
+    input: impl io::Read,
+    blob: &Digest,
+    diff_id: &Digest,
+    dest: &Path,
+    user_xattr: bool,
+) -> Result<tempfile::TempDir, LayersError> {
     let parent = dest.parent().expect("a layer dir has a parent");
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-")
@@ -173,7 +188,6 @@ fn unpack_one(
         .ctx("create a temp dir in", parent)?;
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
         .ctx("chmod", tmp.path())?;
-    let input = layout.open_blob(blob, Some(size))?;
     let (_, plain) = compress::decompress(input).map_err(|source| LayersError::Read {
         layer: blob.clone(),
         source,
@@ -210,6 +224,11 @@ fn unpack_one(
         }
         .into());
     }
+    Ok(tmp)
+}
+
+/// Renames an unpacked, checked layer to where containers look for it.
+fn publish(tmp: tempfile::TempDir, dest: &Path) -> Result<(), LayersError> {
     let tmp = tmp.keep();
     match std::fs::rename(&tmp, dest) {
         Ok(()) => Ok(()),
@@ -227,6 +246,119 @@ fn unpack_one(
             }
             .into())
         }
+    }
+}
+
+/// A layer unpacked while its blob is still arriving, as containerd's
+/// unpacker does on pull: the downloader hands each piece to
+/// [`Feed::put`] and a thread of its own extracts them, so the network
+/// and the disk work at once. Nothing is published before
+/// [`Feed::finish`], which the caller calls only once the blob's digest
+/// is verified; dropped instead (a digest mismatch, a failed download),
+/// the feed leaves nothing behind.
+pub struct Feed {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    worker: Option<std::thread::JoinHandle<Result<tempfile::TempDir, LayersError>>>,
+    blob: Digest,
+    dest: PathBuf,
+}
+
+/// Pieces in flight between the downloader and the extractor: with the
+/// downloader's 256 KiB reads, at most a few MiB per layer in memory.
+const FEED_DEPTH: usize = 16;
+
+impl Feed {
+    /// Starts unpacking the layer `blob` of diff ID `diff_id` into the
+    /// store at `store`; `None` when that layer is unpacked already.
+    pub fn start(
+        store: &Path,
+        blob: &Digest,
+        diff_id: &Digest,
+        user_xattr: bool,
+    ) -> Result<Option<Feed>, LayersError> {
+        let dir = layers_dir_for(store, user_xattr);
+        crate::fsutil::create_dir_all(&dir)?;
+        let dest = dir.join(diff_id.hex());
+        if dest.is_dir() {
+            return Ok(None);
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(FEED_DEPTH);
+        let (layer, diff_id, at) = (blob.clone(), diff_id.clone(), dest.clone());
+        let worker = std::thread::spawn(move || {
+            let input = Pieces {
+                rx,
+                piece: Vec::new(),
+                pos: 0,
+            };
+            unpack_stream(input, &layer, &diff_id, &at, user_xattr)
+        });
+        Ok(Some(Feed {
+            tx: Some(tx),
+            worker: Some(worker),
+            blob: blob.clone(),
+            dest,
+        }))
+    }
+
+    /// Hands the next bytes of the blob to the extractor. An extractor
+    /// that has stopped (a malformed tar) takes nothing more; its error
+    /// comes from [`Feed::finish`].
+    pub fn put(&mut self, bytes: &[u8]) {
+        if let Some(tx) = &self.tx {
+            if tx.send(bytes.to_vec()).is_err() {
+                self.tx = None;
+            }
+        }
+    }
+
+    /// Ends the stream, waits for the extractor, and publishes the layer.
+    pub fn finish(mut self) -> Result<(), LayersError> {
+        self.tx = None;
+        let worker = self.worker.take().expect("a feed finishes once");
+        let tmp = worker.join().unwrap_or_else(|_| {
+            Err(LayersError::Read {
+                layer: self.blob.clone(),
+                source: io::Error::other("the unpacking thread panicked"),
+            })
+        })?;
+        publish(tmp, &self.dest)
+    }
+}
+
+impl Drop for Feed {
+    // Waits for the extractor so that its temp dir is gone when the
+    // caller goes on: a failed pull leaves nothing behind.
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// The reading end of a [`Feed`]: the pieces in order, then the end of
+/// the stream once the sender is gone.
+struct Pieces {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    piece: Vec<u8>,
+    pos: usize,
+}
+
+impl io::Read for Pieces {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.piece.len() {
+            match self.rx.recv() {
+                Ok(p) => {
+                    self.piece = p;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.piece.len() - self.pos);
+        buf[..n].copy_from_slice(&self.piece[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -420,6 +552,58 @@ mod tests {
         assert!(!left.iter().any(|n| n.starts_with(".tmp-")), "{left:?}");
         let bad = ids[1].trim_start_matches("sha256:");
         assert!(!left.iter().any(|n| n == bad), "{left:?}");
+    }
+
+    fn leftovers(store: &std::path::Path) -> Vec<String> {
+        std::fs::read_dir(super::layers_dir(store))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_fed_layer_is_published_only_when_finished() {
+        use crate::digest::Digest;
+        let store = tempfile::tempdir().unwrap();
+        let tar = tar_of("f");
+        let id = Digest::of(&tar);
+        let mut feed = super::Feed::start(store.path(), &id, &id, false)
+            .unwrap()
+            .unwrap();
+        for piece in tar.chunks(100) {
+            feed.put(piece);
+        }
+        let dest = super::layers_dir(store.path()).join(id.hex());
+        assert!(!dest.exists(), "published before finish");
+        feed.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(dest.join("f")).unwrap(), "f");
+        assert!(super::Feed::start(store.path(), &id, &id, false)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn a_dropped_or_wrong_feed_leaves_nothing() {
+        use crate::digest::Digest;
+        let store = tempfile::tempdir().unwrap();
+        let tar = tar_of("f");
+        let id = Digest::of(&tar);
+        // Dropped half way, as when the blob's digest is wrong.
+        let mut feed = super::Feed::start(store.path(), &id, &id, false)
+            .unwrap()
+            .unwrap();
+        feed.put(&tar[..700]);
+        drop(feed);
+        assert!(leftovers(store.path()).is_empty());
+        // Whole, but not the diff ID the config names.
+        let other = Digest::of(b"other");
+        let mut feed = super::Feed::start(store.path(), &id, &other, false)
+            .unwrap()
+            .unwrap();
+        feed.put(&tar);
+        let e = feed.finish().unwrap_err();
+        assert!(matches!(e, super::LayersError::DiffId { .. }), "{e}");
+        assert!(leftovers(store.path()).is_empty());
     }
 
     #[test]
