@@ -6,22 +6,12 @@
 
 use crate::digest::Digest;
 use crate::layers::layers_dir_for;
-use crate::lock::{FileLock, LockKind};
 use std::collections::BTreeSet;
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn lock_path(store: &Path) -> PathBuf {
-    store.join(".slipway").join("layers.lock")
-}
-
-/// Held from unpacking layers until the overlay that stacks them is
-/// mounted: gc waits for it.
-pub fn startup_lock(store: &Path) -> io::Result<FileLock> {
-    crate::layout::private_state_dir(store)?;
-    FileLock::acquire(&lock_path(store), LockKind::Shared)
-}
+pub use crate::layers::startup_lock;
 
 /// What gc took out of the layer dirs.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -39,7 +29,7 @@ pub fn remove_unused(store: &Path, live: &BTreeSet<Digest>) -> io::Result<Remove
     if !dirs.iter().any(|d| d.is_dir()) {
         return Ok(removed);
     }
-    let _held = FileLock::acquire(&lock_path(store), LockKind::Exclusive)?;
+    let _held = crate::layers::exclusive_lock(store)?;
     let mounted = mounted_lowers();
     for dir in &dirs {
         let Ok(rd) = fs::read_dir(dir) else { continue };

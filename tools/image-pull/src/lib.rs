@@ -160,6 +160,14 @@ pub fn run(args: Args) -> Result<(), Error> {
         Dest::Store if !slipway_common::userns::rootless() => Some(store_root.as_path()),
         _ => None,
     };
+    // gc must not take the layers unpacked here before the image that
+    // names them is tagged.
+    let _layers_held = match unpack_into {
+        Some(root) => {
+            Some(slipway_common::layers::startup_lock(root).ctx("lock the layers in", root)?)
+        }
+        None => None,
+    };
     let job = Job {
         reg: &reg,
         layout,

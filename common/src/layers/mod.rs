@@ -12,6 +12,9 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+mod pending;
+pub use pending::settle;
+
 #[derive(Debug, thiserror::Error)]
 pub enum LayersError {
     #[error(transparent)]
@@ -22,19 +25,19 @@ pub enum LayersError {
     Digest(#[from] DigestError),
     #[error("layer {layer}: {source}")]
     Apply {
-        layer: Digest,
+        layer: String,
         #[source]
         source: ApplyError,
     },
     #[error("layer {layer}: {source}")]
     Read {
-        layer: Digest,
+        layer: String,
         #[source]
         source: io::Error,
     },
     #[error("layer {layer} unpacks to {actual}, but the config's diff ID is {expected}")]
     DiffId {
-        layer: Digest,
+        layer: String,
         expected: Digest,
         actual: Digest,
     },
@@ -97,6 +100,7 @@ pub fn unpack(
     }
     let dir = layers_dir_for(store, user_xattr);
     crate::fsutil::create_dir_all(&dir)?;
+    settle(&dir).ctx("settle the unpacked layers in", &dir)?;
     let mut out = Vec::with_capacity(ids.len());
     let mut missing: Vec<(Digest, u64, &Digest, PathBuf)> = Vec::new();
     for (desc, id) in layers.iter().zip(&ids) {
@@ -167,21 +171,22 @@ fn unpack_one(
     user_xattr: bool,
 ) -> Result<(), LayersError> {
     let input = layout.open_blob(blob, Some(size))?;
-    let tmp = unpack_stream(input, blob, diff_id, dest, user_xattr)?;
+    let parent = dest.parent().expect("a layer dir has a parent");
+    let (tmp, _) = unpack_stream(input, &blob.to_string(), Some(diff_id), parent, user_xattr)?;
     publish(tmp, dest)
 }
 
-/// Unpacks the layer blob `blob` (compressed or not) read from `input`
-/// into a temp dir beside `dest`, checks it against `diff_id` and syncs
-/// it; the temp dir goes away again unless it is published.
+/// Unpacks the layer `label` (compressed or not) read from `input` into a
+/// temp dir in `parent` and checks it against `diff_id` where one is
+/// given; the temp dir goes away again unless it is published. Returns it
+/// with the diff ID the layer has.
 fn unpack_stream(
     input: impl io::Read,
-    blob: &Digest,
-    diff_id: &Digest,
-    dest: &Path,
+    label: &str,
+    diff_id: Option<&Digest>,
+    parent: &Path,
     user_xattr: bool,
-) -> Result<tempfile::TempDir, LayersError> {
-    let parent = dest.parent().expect("a layer dir has a parent");
+) -> Result<(tempfile::TempDir, Digest), LayersError> {
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempdir_in(parent)
@@ -189,46 +194,41 @@ fn unpack_stream(
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
         .ctx("chmod", tmp.path())?;
     let (_, plain) = compress::decompress(input).map_err(|source| LayersError::Read {
-        layer: blob.clone(),
+        layer: label.to_string(),
         source,
     })?;
     let mut hashing = HashingReader::new(plain);
     apply::apply_with(&mut hashing, tmp.path(), Whiteouts::Overlay { user_xattr }).map_err(
         |source| LayersError::Apply {
-            layer: blob.clone(),
+            layer: label.to_string(),
             source,
         },
     )?;
     // The tar's end-of-archive blocks and any padding after count too.
     io::copy(&mut hashing, &mut io::sink()).map_err(|source| LayersError::Read {
-        layer: blob.clone(),
+        layer: label.to_string(),
         source,
     })?;
     let (actual, _) = hashing.finish();
-    if &actual != diff_id {
+    if let Some(expected) = diff_id.filter(|d| **d != actual) {
         return Err(LayersError::DiffId {
-            layer: blob.clone(),
-            expected: diff_id.clone(),
+            layer: label.to_string(),
+            expected: expected.clone(),
             actual,
         });
     }
-    // A crash after the rename must not leave a half-written layer that
-    // later containers would trust.
-    let f = std::fs::File::open(tmp.path()).ctx("open", tmp.path())?;
-    // SAFETY: syncfs on a valid descriptor.
-    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) } < 0 {
-        return Err(IoError {
-            op: "sync",
-            path: tmp.path().to_path_buf(),
-            source: io::Error::last_os_error(),
-        }
-        .into());
-    }
-    Ok(tmp)
+    Ok((tmp, actual))
 }
 
-/// Renames an unpacked, checked layer to where containers look for it.
+/// Renames an unpacked, checked layer to where containers look for it,
+/// marked as not yet known to be on disk (see [`pending`]): a crash
+/// before it is must not leave a torn layer that later containers trust.
 fn publish(tmp: tempfile::TempDir, dest: &Path) -> Result<(), LayersError> {
+    let (layers, name) = split(dest);
+    let marked = pending::mark(layers, name).ctx("mark as pending", dest)?;
+    if marked.is_none() {
+        pending::syncfs(tmp.path()).ctx("sync", tmp.path())?;
+    }
     let tmp = tmp.keep();
     match std::fs::rename(&tmp, dest) {
         Ok(()) => Ok(()),
@@ -249,6 +249,33 @@ fn publish(tmp: tempfile::TempDir, dest: &Path) -> Result<(), LayersError> {
     }
 }
 
+/// A layer directory's parent and name.
+fn split(dest: &Path) -> (&Path, &str) {
+    let layers = dest.parent().expect("a layer dir has a parent");
+    let name = dest
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a layer dir is named by its hex digest");
+    (layers, name)
+}
+
+fn lock_path(store: &Path) -> PathBuf {
+    store.join(".slipway").join("layers.lock")
+}
+
+/// Held from unpacking layers until the overlay that stacks them is
+/// mounted (or the image that names them is tagged): gc waits for it.
+pub fn startup_lock(store: &Path) -> io::Result<crate::lock::FileLock> {
+    crate::layout::private_state_dir(store)?;
+    crate::lock::FileLock::acquire(&lock_path(store), crate::lock::LockKind::Shared)
+}
+
+/// Held by gc while it removes layers: no one unpacks meanwhile.
+pub fn exclusive_lock(store: &Path) -> io::Result<crate::lock::FileLock> {
+    crate::layout::private_state_dir(store)?;
+    crate::lock::FileLock::acquire(&lock_path(store), crate::lock::LockKind::Exclusive)
+}
+
 /// A layer unpacked while its blob is still arriving, as containerd's
 /// unpacker does on pull: the downloader hands each piece to
 /// [`Feed::put`] and a thread of its own extracts them, so the network
@@ -258,9 +285,9 @@ fn publish(tmp: tempfile::TempDir, dest: &Path) -> Result<(), LayersError> {
 /// the feed leaves nothing behind.
 pub struct Feed {
     tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    worker: Option<std::thread::JoinHandle<Result<tempfile::TempDir, LayersError>>>,
-    blob: Digest,
-    dest: PathBuf,
+    worker: Option<std::thread::JoinHandle<Result<(tempfile::TempDir, Digest), LayersError>>>,
+    label: String,
+    dir: PathBuf,
 }
 
 /// Pieces in flight between the downloader and the extractor: with the
@@ -277,27 +304,43 @@ impl Feed {
         user_xattr: bool,
     ) -> Result<Option<Feed>, LayersError> {
         let dir = layers_dir_for(store, user_xattr);
-        crate::fsutil::create_dir_all(&dir)?;
-        let dest = dir.join(diff_id.hex());
-        if dest.is_dir() {
+        if dir.join(diff_id.hex()).is_dir() {
             return Ok(None);
         }
+        Self::spawn(store, blob.to_string(), Some(diff_id.clone()), user_xattr).map(Some)
+    }
+
+    /// Starts unpacking a layer whose diff ID is known only at its end (a
+    /// layer being made): it is published under the diff ID it has.
+    pub fn start_unnamed(store: &Path, label: &str, user_xattr: bool) -> Result<Feed, LayersError> {
+        Self::spawn(store, label.to_string(), None, user_xattr)
+    }
+
+    fn spawn(
+        store: &Path,
+        label: String,
+        diff_id: Option<Digest>,
+        user_xattr: bool,
+    ) -> Result<Feed, LayersError> {
+        let dir = layers_dir_for(store, user_xattr);
+        crate::fsutil::create_dir_all(&dir)?;
+        settle(&dir).ctx("settle the unpacked layers in", &dir)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(FEED_DEPTH);
-        let (layer, diff_id, at) = (blob.clone(), diff_id.clone(), dest.clone());
+        let (name, at) = (label.clone(), dir.clone());
         let worker = std::thread::spawn(move || {
             let input = Pieces {
                 rx,
                 piece: Vec::new(),
                 pos: 0,
             };
-            unpack_stream(input, &layer, &diff_id, &at, user_xattr)
+            unpack_stream(input, &name, diff_id.as_ref(), &at, user_xattr)
         });
-        Ok(Some(Feed {
+        Ok(Feed {
             tx: Some(tx),
             worker: Some(worker),
-            blob: blob.clone(),
-            dest,
-        }))
+            label,
+            dir,
+        })
     }
 
     /// Hands the next bytes of the blob to the extractor. An extractor
@@ -311,17 +354,39 @@ impl Feed {
         }
     }
 
-    /// Ends the stream, waits for the extractor, and publishes the layer.
-    pub fn finish(mut self) -> Result<(), LayersError> {
+    /// Ends the stream, waits for the extractor, and publishes the layer
+    /// under its diff ID, which it returns.
+    pub fn finish(mut self) -> Result<Digest, LayersError> {
         self.tx = None;
         let worker = self.worker.take().expect("a feed finishes once");
-        let tmp = worker.join().unwrap_or_else(|_| {
+        let (tmp, diff_id) = worker.join().unwrap_or_else(|_| {
             Err(LayersError::Read {
-                layer: self.blob.clone(),
+                layer: self.label.clone(),
                 source: io::Error::other("the unpacking thread panicked"),
             })
         })?;
-        publish(tmp, &self.dest)
+        publish(tmp, &self.dir.join(diff_id.hex()))?;
+        Ok(diff_id)
+    }
+}
+
+/// A writer that hands everything written through it to a [`Feed`] too.
+pub struct Tee<W> {
+    pub inner: W,
+    pub feed: Option<Feed>,
+}
+
+impl<W: io::Write> io::Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(f) = self.feed.as_mut() {
+            f.put(&buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -382,12 +447,12 @@ pub fn adopt(store: &Path, diff_id: &Digest, dir: &Path, clamp: Option<i64>) -> 
     }
     tidy(dir, clamp)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
-    // On disk before it is trusted: a crash after the rename must not
-    // leave a half-written layer that later containers would stack.
-    let f = std::fs::File::open(dir)?;
-    // SAFETY: syncfs on a valid descriptor.
-    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) } < 0 {
-        return Err(io::Error::last_os_error());
+    // Marked until known to be on disk: a crash before must not leave a
+    // torn layer that later containers would stack.
+    let (layers, name) = split(&dest);
+    let marked = pending::mark(layers, name)?;
+    if marked.is_none() {
+        pending::syncfs(dir)?;
     }
     match std::fs::rename(dir, &dest) {
         Ok(()) => Ok(true),
