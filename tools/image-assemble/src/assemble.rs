@@ -386,12 +386,21 @@ fn ingest(
 ) -> Result<Ingested, Error> {
     let mut new_blobs = Vec::new();
     let mut kept = Vec::new();
+    let unpack = args.unpack && into_store && !slipway_common::userns::rootless();
     for (i, (name, input)) in inputs.into_iter().enumerate() {
-        let w = primary.blob_writer()?;
+        let feed = match unpack {
+            true => Some(layers::Feed::start_unnamed(primary.root(), &name, false)?),
+            false => None,
+        };
+        let w = layers::Tee {
+            inner: primary.blob_writer()?,
+            feed,
+        };
         let (w, blob) =
             layer::ingest(input, w, settings).map_err(|e| Error::Layer(name.clone(), e))?;
+        let layers::Tee { inner: w, feed } = w;
         if args.skip_empty && blob.entries == 0 {
-            // Dropped unfinished: the temp blob goes with it.
+            // Dropped unfinished: the temp blob and the unpacking go with it.
             drop(w);
             progress(args.quiet, || format!("layer {}: empty, left out", i + 1));
             kept.push(false);
@@ -399,6 +408,17 @@ fn ingest(
         }
         kept.push(true);
         w.finish(Some(&blob.digest))?;
+        if let Some(f) = feed {
+            match f.finish() {
+                Ok(id) if id == blob.diff_id => {}
+                // The blob is kept; the layer is unpacked again at first use.
+                Ok(id) => eprintln!(
+                    "image-assemble: warning: {name}: unpacked as {id}, not {}",
+                    blob.diff_id
+                ),
+                Err(e) => eprintln!("image-assemble: warning: {name}: not unpacked: {e}"),
+            }
+        }
         if into_store {
             // What ls shows as the image's size, known now for free.
             let _ =

@@ -210,6 +210,14 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub unpacked: Option<PathBuf>,
 
+    /// Unpack each LAYER into the store's unpacked layers as it is stored
+    /// (as image-pull does), so a container of the new image stacks it
+    /// instead of extracting it: what image-build asks for a COPY, whose
+    /// files are then written once. As root; rootless, a layer is
+    /// unpacked inside the user namespace that owns it, at first use.
+    #[arg(long, conflicts_with = "unpacked")]
+    pub unpack: bool,
+
     /// No progress lines on stderr.
     #[arg(short = 'q', long)]
     pub quiet: bool,
@@ -222,6 +230,8 @@ pub struct Args {
 pub enum Error {
     #[error(transparent)]
     Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Layers(#[from] slipway_common::layers::LayersError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -673,6 +673,20 @@ fn runtime_runs_the_run_steps_with_runc_and_the_image_is_the_same() {
     );
 }
 
+/// What `image-store mount` shows of an image: each path's type, mode,
+/// owner and content.
+fn mounted_tree(env: &Env, image: &str) -> std::collections::BTreeMap<Vec<u8>, String> {
+    let m = env.path("m");
+    let mut c = env.cmd("image-store");
+    c.arg("mount").arg(image).arg(&m);
+    ok(c);
+    let t = slipway_tests::tree_manifest(&m);
+    let mut c = env.cmd("image-store");
+    c.arg("umount").arg(&m);
+    ok(c);
+    t
+}
+
 #[test]
 fn a_run_steps_upper_dir_kept_as_its_layer_is_what_extracting_the_layer_gives() {
     for epoch in [None, Some("1700000000")] {
@@ -697,37 +711,71 @@ fn a_run_steps_upper_dir_kept_as_its_layer_is_what_extracting_the_layer_gives() 
         c.args(["-q", "--network", "none", "-t", "kept"]).arg(&ctx);
         ok(c);
         let layers = env.store().join(".slipway/layers");
-        let view = |env: &Env| {
-            let m = env.path("m");
-            let mut c = env.cmd("image-store");
-            c.arg("mount").arg("kept").arg(&m);
-            ok(c);
-            let t = slipway_tests::tree_manifest(&m);
-            let mut c = env.cmd("image-store");
-            c.arg("umount").arg(&m);
-            ok(c);
-            t
-        };
-        let kept = view(&env);
+        let kept = mounted_tree(&env, "kept");
         // The three RUN layers were kept from their upper dirs (besides
-        // the base's): no extraction made them.
-        assert_eq!(
-            fs::read_dir(&layers)
+        // the base's): no extraction made them. (Dot entries are the
+        // store's bookkeeping, init- ones container-run's.)
+        let names = |dir: &std::path::Path| -> Vec<String> {
+            fs::read_dir(dir)
                 .unwrap()
-                .filter(|e| !e
-                    .as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with("init-"))
-                .count(),
-            4
-        );
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with("init-") && !n.starts_with('.'))
+                .collect()
+        };
+        assert_eq!(names(&layers).len(), 4, "{:?}", names(&layers));
         fs::remove_dir_all(&layers).unwrap();
-        let extracted = view(&env);
+        let extracted = mounted_tree(&env, "kept");
         let diff = slipway_tests::manifest_diff(&kept, &extracted);
         assert!(diff.is_empty(), "epoch {epoch:?}: {diff}");
     }
+}
+
+#[test]
+fn a_copy_is_unpacked_as_it_is_stored_and_is_what_extracting_it_gives() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write_files(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM bb\n\
+                 COPY --chown=1000:1000 app/ /srv/app/\n\
+                 COPY top.txt /etc/\n",
+            ),
+            ("app/a.txt", "a\n"),
+            ("app/sub/b.txt", "b\n"),
+            ("top.txt", "top\n"),
+        ],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--network", "none", "-t", "copied"])
+        .arg(&ctx);
+    ok(c);
+    let layers = env.store().join(".slipway/layers");
+    let names = || -> Vec<String> {
+        fs::read_dir(&layers)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with("init-") && !n.starts_with('.'))
+            .collect()
+    };
+    // The base's (mounted to find the COPYs' parents) and the two COPYs',
+    // unpacked as image-assemble stored them: no container ran.
+    assert_eq!(names().len(), 3, "{:?}", names());
+    let mut c = env.cmd("container-run");
+    c.args(["--rm", "--network", "none", "copied"]).args([
+        "sh",
+        "-c",
+        "cat /srv/app/sub/b.txt /etc/top.txt; stat -c %u /srv/app/a.txt",
+    ]);
+    assert_eq!(ok(c), "b\ntop\n1000\n");
+    let kept = mounted_tree(&env, "copied");
+    fs::remove_dir_all(&layers).unwrap();
+    let extracted = mounted_tree(&env, "copied");
+    let diff = slipway_tests::manifest_diff(&kept, &extracted);
+    assert!(diff.is_empty(), "{diff}");
 }
 
 #[test]

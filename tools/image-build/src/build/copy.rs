@@ -187,7 +187,9 @@ impl Driver<'_> {
             let committed = if link {
                 self.commit_linked(st, next, history, link_key, key)
             } else {
-                let edits = vec!["--history".into(), history.into()];
+                // Its files are written once, into the unpacked layer the
+                // next RUN stacks, as the layer is stored.
+                let edits = vec!["--unpack".into(), "--history".into(), history.into()];
                 let layer = Some(Word::Tmp("layer.tar".into()));
                 self.commit(st, next, edits, layer, key)
                     .map_err(|e| e.to_string())
@@ -566,7 +568,7 @@ impl Driver<'_> {
         };
         let tag = format!("{next}-link");
         let layer = Word::Tmp("layer.tar".into());
-        let edits = vec!["--history".into(), history.into()];
+        let edits = vec!["--unpack".into(), "--history".into(), history.into()];
         self.commit(&mut alone, tag, edits, Some(layer), link_key)
             .map_err(|e| e.to_string())?;
         let layer_image = alone.digest.unwrap_or(alone.image);
