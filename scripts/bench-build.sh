@@ -4,7 +4,7 @@
 # loopback docker-registry, one after the other in each run; medians of
 # wall time and peak RSS, printed as ratios (ours / buildah).
 #
-#   scripts/bench-build.sh [--runs N] [--copy] [--disk]
+#   scripts/bench-build.sh [--runs N] [--copy | --debian] [--disk]
 #
 # --disk: stores, context and Buildah's storage on the ordinary disk
 # (/var/tmp) instead of tmpfs, where creating each file costs what it
@@ -12,7 +12,9 @@
 #
 # The build: a two-stage app over a 40 MB context of 2,000 files; with
 # --copy instead the cold-build issue's case, a 210 MB context of 20,000
-# files COPY'd whole and then walked by a RUN (`find`).
+# files COPY'd whole and then walked by a RUN (`find`); with --debian, a
+# debootstrapped Debian base (minbase, ~6k files; made once and kept in
+# /var/cache/slipway-bench) with a RUN useradd and a COPY of 200 sources.
 #
 # cold:      empty store and empty buildah storage (the base is pulled)
 # unchanged: the same build again, nothing changed
@@ -27,17 +29,20 @@ cd "$(dirname "$0")/.."
 
 RUNS=5
 COPY=
+DEBIAN=
 PLACE=/dev/shm
 while [ $# -gt 0 ]; do
     case $1 in
         --runs) RUNS=$2; shift 2 ;;
         --copy) COPY=1; shift ;;
+        --debian) DEBIAN=1; shift ;;
         --disk) PLACE=/var/tmp; shift ;;
-        *) echo "usage: $0 [--runs N] [--copy] [--disk]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--runs N] [--copy | --debian] [--disk]" >&2; exit 2 ;;
     esac
 done
 
 apt_need bc buildah crun docker-registry busybox-static python3 time
+[ -z "$DEBIAN" ] || apt_need debootstrap
 need_cargo
 cargo build --release --workspace --bins -q
 BIN=$PWD/target/release
@@ -56,13 +61,44 @@ trap cleanup EXIT
 start_registry "$WORK"
 BASE=127.0.0.1:$PORT/base/busybox:1
 
-# The base: busybox-static, pushed to the registry.
-busybox_rootfs "$WORK/rootfs"
-tar -C "$WORK/rootfs" --numeric-owner --owner=0 --group=0 -cf "$WORK/busybox.tar" .
+# The base: busybox-static (or a debootstrapped Debian), pushed to the
+# registry.
+if [ -n "$DEBIAN" ]; then
+    DEBIAN_TAR=/var/cache/slipway-bench/debian-bookworm-minbase.tar
+    if [ ! -f "$DEBIAN_TAR" ]; then
+        mkdir -p /var/cache/slipway-bench
+        debootstrap --variant=minbase bookworm "$WORK/rootfs" http://deb.debian.org/debian >"$WORK/debootstrap.log" 2>&1 \
+            || { tail "$WORK/debootstrap.log" >&2; exit 1; }
+        tar -C "$WORK/rootfs" --numeric-owner -cf "$DEBIAN_TAR.tmp" . && mv "$DEBIAN_TAR.tmp" "$DEBIAN_TAR"
+        rm -rf "$WORK/rootfs"
+    fi
+    cp "$DEBIAN_TAR" "$WORK/busybox.tar"
+else
+    busybox_rootfs "$WORK/rootfs"
+    tar -C "$WORK/rootfs" --numeric-owner --owner=0 --group=0 -cf "$WORK/busybox.tar" .
+fi
 SLIPWAY_STORE=$WORK/base-store "$BIN/image-assemble" -q --tag busybox:bench --cmd '["sh"]' "$WORK/busybox.tar" >/dev/null
 SLIPWAY_STORE=$WORK/base-store "$BIN/image-push" -q busybox:bench "docker://$BASE" >/dev/null
 
-if [ -n "$COPY" ]; then
+if [ -n "$DEBIAN" ]; then
+# The context: 200 small source files.
+python3 - "$WORK/ctx" <<'EOF'
+import os, random, sys
+root = sys.argv[1]
+rng = random.Random(5)
+os.makedirs(f'{root}/src', exist_ok=True)
+for f in range(200):
+    open(f'{root}/src/unit{f:03}.c', 'w').write(''.join(rng.choice('abcdefgh \n') for _ in range(2000)))
+EOF
+cat > "$WORK/ctx/Dockerfile" <<DOCKERFILE
+FROM $BASE
+RUN useradd -m -u 1000 app
+COPY src/ /home/app/src/
+RUN chown -R app /home/app/src
+USER app
+CMD ["ls", "/home/app/src"]
+DOCKERFILE
+elif [ -n "$COPY" ]; then
 # The context: 210 MB in 20,000 files (200 directories of 100), text.
 python3 - "$WORK/ctx" <<'EOF'
 import os, random, sys
