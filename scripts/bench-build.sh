@@ -4,7 +4,7 @@
 # loopback docker-registry, one after the other in each run; medians of
 # wall time and peak RSS, printed as ratios (ours / buildah).
 #
-#   scripts/bench-build.sh [--runs N] [--copy | --debian] [--disk]
+#   scripts/bench-build.sh [--runs N] [--copy | --debian | --apps] [--disk]
 #
 # --disk: stores, context and Buildah's storage on the ordinary disk
 # (/var/tmp) instead of tmpfs, where creating each file costs what it
@@ -14,7 +14,10 @@
 # --copy instead the cold-build issue's case, a 210 MB context of 20,000
 # files COPY'd whole and then walked by a RUN (`find`); with --debian, a
 # debootstrapped Debian base (minbase, ~6k files; made once and kept in
-# /var/cache/slipway-bench) with a RUN useradd and a COPY of 200 sources.
+# /var/cache/slipway-bench) with a RUN useradd and a COPY of 200 sources;
+# with --apps, an app on that base: nginx and python3 installed with apt
+# (its cache and lists on cache mounts) from the Debian mirror, over each
+# builder's default network, then the sources COPY'd and read by python.
 #
 # cold:      empty store and empty buildah storage (the base is pulled)
 # unchanged: the same build again, nothing changed
@@ -30,14 +33,16 @@ cd "$(dirname "$0")/.."
 RUNS=5
 COPY=
 DEBIAN=
+APPS=
 PLACE=/dev/shm
 while [ $# -gt 0 ]; do
     case $1 in
         --runs) RUNS=$2; shift 2 ;;
         --copy) COPY=1; shift ;;
         --debian) DEBIAN=1; shift ;;
+        --apps) DEBIAN=1; APPS=1; shift ;;
         --disk) PLACE=/var/tmp; shift ;;
-        *) echo "usage: $0 [--runs N] [--copy | --debian] [--disk]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--runs N] [--copy | --debian | --apps] [--disk]" >&2; exit 2 ;;
     esac
 done
 
@@ -90,6 +95,18 @@ os.makedirs(f'{root}/src', exist_ok=True)
 for f in range(200):
     open(f'{root}/src/unit{f:03}.c', 'w').write(''.join(rng.choice('abcdefgh \n') for _ in range(2000)))
 EOF
+if [ -n "$APPS" ]; then
+cat > "$WORK/ctx/Dockerfile" <<DOCKERFILE
+FROM $BASE
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \\
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \\
+    rm -f /etc/apt/apt.conf.d/docker-clean && apt-get update -q \\
+    && DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends nginx-light python3
+COPY src/ /srv/app/
+RUN python3 -c "import glob, hashlib; print(hashlib.sha256(b''.join(open(f, 'rb').read() for f in sorted(glob.glob('/srv/app/*.c')))).hexdigest())" > /srv/app/sum
+CMD ["nginx", "-g", "daemon off;"]
+DOCKERFILE
+else
 cat > "$WORK/ctx/Dockerfile" <<DOCKERFILE
 FROM $BASE
 RUN useradd -m -u 1000 app
@@ -98,6 +115,7 @@ RUN chown -R app /home/app/src
 USER app
 CMD ["ls", "/home/app/src"]
 DOCKERFILE
+fi
 elif [ -n "$COPY" ]; then
 # The context: 210 MB in 20,000 files (200 directories of 100), text.
 python3 - "$WORK/ctx" <<'EOF'
@@ -174,8 +192,11 @@ median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -n | awk '{a[NR]=$1} END {p
 
 BUILDAH=(buildah --root "$WORK/buildah/root" --runroot "$WORK/buildah/run" --storage-driver overlay)
 export SLIPWAY_STORE=$WORK/store
-OURS=("$BIN/image-build" -q --network none -t bench:1 "$WORK/ctx")
-THEIRS=("${BUILDAH[@]}" bud -q --layers --network none --tls-verify=false -t bench:1 "$WORK/ctx")
+# The apps case fetches packages: both on their default network.
+NET=(--network none)
+[ -z "$APPS" ] || NET=()
+OURS=("$BIN/image-build" -q "${NET[@]}" -t bench:1 "$WORK/ctx")
+THEIRS=("${BUILDAH[@]}" bud -q --layers "${NET[@]}" --tls-verify=false -t bench:1 "$WORK/ctx")
 build() {  # name who
     if [ "$2" = ours ]; then measure "$1_ours" "${OURS[@]}"; else measure "$1_theirs" "${THEIRS[@]}"; fi
 }

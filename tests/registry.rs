@@ -419,3 +419,54 @@ fn uncompressed_layers_are_compressed_once_as_they_leave() {
     c.args(["--compression-level", "42", "plain:1", &dest]);
     assert!(fails(c, "image-push").contains("--compression-level 42"));
 }
+
+#[test]
+fn container_run_pulls_an_image_the_store_lacks_as_pull_says() {
+    let reg = TestRegistry::start();
+    let env = Env::new();
+    let base = busybox_layer(env.dir.path());
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "--tag", "bb:1", "--cmd", r#"["sh"]"#])
+        .arg(&base);
+    ok(c);
+    let name = format!("{}/tools/bb:1", reg.host);
+    let mut c = env.cmd("image-push");
+    c.args(["-q", "bb:1", &format!("docker://{name}")]);
+    ok(c);
+
+    let other = Env::new();
+    let run = |pull: &str| {
+        let mut c = other.cmd("container-run");
+        c.args(["--rm", "--network", "none", "--pull", pull, &name])
+            .args(["echo", "hi"]);
+        c.output().unwrap()
+    };
+    // never: the store lacks it, and nothing is pulled.
+    let out = run("never");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such image"));
+    assert!(other
+        .cmd("image-store")
+        .arg("inspect")
+        .arg(&name)
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap());
+    // missing: pulled first (image-pull's progress on stderr), then run.
+    let out = run("missing");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    assert!(err.contains("unable to find image"), "{err}");
+    validate_image(&other.store(), &name);
+    // missing, again: the store has it, no pull.
+    let out = run("missing");
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("unable to find"));
+    // always: asks the registry again, which has nothing new.
+    let out = run("always");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("already there"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+}

@@ -6,6 +6,30 @@ use std::fmt::Display;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Set by a runtime that re-executes itself from a sealed in-memory copy
+/// (which has no directory) to the file it was copied from.
+pub const SEALED_FROM: &str = "SLIPWAY_SEALED_FROM";
+
+/// Another slipway tool: beside our own executable (as installed, or
+/// built in target/), else in PATH, so the tools found together are the
+/// ones built together.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let own = match std::env::var_os(SEALED_FROM) {
+        Some(from) => Some(PathBuf::from(from)),
+        None => std::env::current_exe().ok(),
+    };
+    let beside = own
+        .and_then(|e| e.parent().map(|d| d.join(name)))
+        .filter(|p| p.is_file());
+    beside.or_else(|| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+    })
+}
+
 /// Where the store lives: `--store`, else `$SLIPWAY_STORE`, else the
 /// default (`/var/lib/slipway` for root, `$XDG_DATA_HOME/slipway`).
 #[derive(clap::Args, Debug, Clone)]

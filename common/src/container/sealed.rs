@@ -69,7 +69,12 @@ pub fn reexec_sealed(name: &str) -> io::Result<()> {
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
+    // The sealed copy has no place on disk: the tools it runs (image-pull)
+    // are found beside the file it was copied from.
+    let from = std::fs::read_link("/proc/self/exe")?;
     let env: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| k != crate::cli::SEALED_FROM)
+        .chain([(crate::cli::SEALED_FROM.into(), from.into_os_string())])
         .filter_map(|(k, v)| {
             let mut kv = k.into_encoded_bytes();
             kv.push(b'=');

@@ -105,23 +105,11 @@ fn change_flags(change: &str) -> Result<Vec<String>, Error> {
 /// A slipway tool: beside our own executable (as installed, or built in
 /// target/), else in PATH.
 fn tool(name: &str) -> Result<PathBuf, Error> {
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(|d| d.join(name)))
-        .filter(|p| p.is_file());
-    beside
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|d| d.join(name))
-                    .find(|p| p.is_file())
-            })
-        })
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "commit needs {name}, which is neither beside container-ctl nor in PATH"
-            ))
-        })
+    slipway_common::cli::find_tool(name).ok_or_else(|| {
+        Error::Invalid(format!(
+            "commit needs {name}, which is neither beside container-ctl nor in PATH"
+        ))
+    })
 }
 
 fn spawn_err(name: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {

@@ -387,6 +387,7 @@ fn base_args(args: &Args) -> Args {
         devices: Vec::new(),
         security_opt: args.security_opt.clone(),
         platform: None,
+        pull: args.pull,
         store: args.store.clone(),
         help: None,
     }
@@ -674,6 +675,7 @@ fn overridden(args: &Args) -> Option<&'static str> {
         ("--privileged", args.privileged),
         ("--stop-signal", args.stop_signal.is_some()),
         ("--platform", args.platform.is_some()),
+        ("--pull", args.pull != crate::pull::Pull::Missing),
         ("--network", args.network != "private"),
         ("--publish", !args.publish.is_empty()),
     ]

@@ -2,7 +2,7 @@
 //! container's first process needs, decided before it is created.
 
 use crate::{initlayer, mounts, Args, Error};
-use slipway_common::compress::{Compression, Settings};
+
 use slipway_common::container::caps::{self, CapSet};
 use slipway_common::container::cgroups::{self, hierarchy, Hierarchy, Limits};
 use slipway_common::container::layergc;
@@ -18,7 +18,7 @@ use slipway_common::fsutil::{self, IoContext};
 use slipway_common::lock::FileLock;
 use slipway_common::platform::Platform;
 use slipway_common::reference::ImageRef;
-use slipway_common::source;
+
 use std::path::{Path, PathBuf};
 
 /// How the root filesystem is made.
@@ -680,7 +680,7 @@ fn image(args: &Args, store: &Path, rootless: bool) -> Result<Image, Error> {
         Some(p) => p.parse::<Platform>().map_err(|e| invalid(e.to_string()))?,
         None => Platform::host(),
     };
-    let src = source::open(&r, store, &platform, Settings::new(Compression::Gzip))?;
+    let src = crate::pull::open(args, &r, store, &platform)?;
     // stderr is the container's: progress only where a person watches.
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // Until the overlay is up, image-store gc must not take them away.

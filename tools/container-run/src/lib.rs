@@ -17,6 +17,7 @@ mod net;
 pub mod oci;
 mod oci_exec;
 mod parent;
+pub mod pull;
 mod rootless;
 mod runtime;
 mod stubs;
@@ -207,6 +208,11 @@ pub struct Args {
     /// The platform to select from a multi-platform image.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
+
+    /// Pull the image from its registry (with image-pull) before running:
+    /// missing (when the store lacks it), always, or never.
+    #[arg(long, value_name = "POLICY", value_enum, default_value = "missing")]
+    pub pull: pull::Pull,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Print help.

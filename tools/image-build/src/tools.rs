@@ -157,20 +157,9 @@ pub struct Tools {
 
 impl Tools {
     pub fn find() -> Result<Tools, String> {
-        let own = std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf));
         let mut paths = Vec::new();
         for t in TOOLS {
-            let beside = own.as_ref().map(|d| d.join(t)).filter(|p| p.is_file());
-            let found = beside.or_else(|| {
-                std::env::var_os("PATH").and_then(|ps| {
-                    std::env::split_paths(&ps)
-                        .map(|d| d.join(t))
-                        .find(|p| p.is_file())
-                })
-            });
-            match found {
+            match slipway_common::cli::find_tool(t) {
                 Some(p) => paths.push((t, p)),
                 None => {
                     return Err(format!(
