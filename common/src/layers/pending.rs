@@ -9,8 +9,10 @@
 //! boot the page cache serves its files whole. A marker from another boot
 //! means the machine went down before anyone knew the layer was on disk:
 //! the layer is thrown away and unpacked again from its blob, which is
-//! synced. Markers older than the kernel's writeback interval are cleared
-//! after one syncfs, by then nearly free, by whoever next looks.
+//! synced. A marker far older than the kernel's writeback delay is
+//! cleared by whoever next looks: by then writeback has put the files on
+//! disk. (Confirming with a syncfs instead would make that next build
+//! wait for every other writer's dirty pages on the filesystem.)
 
 use crate::lock::{FileLock, LockKind};
 use std::fs;
@@ -18,9 +20,16 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// Twice the kernel's default dirty_expire (30 s): by then writeback has
-/// usually put the files on disk and the syncfs that confirms it is short.
-const SETTLE_AFTER: Duration = Duration::from_secs(60);
+/// How old a marker must be before its layer counts as on disk: ten
+/// times the kernel's dirty_expire (the age at which writeback writes a
+/// dirty page; 30 s by default), and at least five minutes.
+fn settle_after() -> Duration {
+    let expire = fs::read_to_string("/proc/sys/vm/dirty_expire_centisecs")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(30), |c| Duration::from_millis(c * 10));
+    (expire * 10).max(Duration::from_secs(300))
+}
 
 fn pending_dir(layers: &Path) -> PathBuf {
     layers.join(".pending")
@@ -67,7 +76,7 @@ enum Verdict {
     Orphan,
     /// Written before the last boot and never confirmed: not trusted.
     Torn,
-    /// Old enough to confirm with one cheap sync.
+    /// Old enough that writeback has written it.
     Settled,
     Fresh,
 }
@@ -85,7 +94,7 @@ fn verdict(layers: &Path, marker: &Path, name: &str, boot: &str, now: SystemTime
         .ok()
         .and_then(|t| now.duration_since(t).ok())
         .unwrap_or_default();
-    if age >= SETTLE_AFTER {
+    if age >= settle_after() {
         Verdict::Settled
     } else {
         Verdict::Fresh
@@ -116,13 +125,11 @@ pub fn settle(layers: &Path) -> io::Result<()> {
     // No publisher is between its marker and its rename while this is
     // held, so a marker without its layer is truly stale.
     let _held = lock(layers, LockKind::Exclusive)?;
-    let mut confirm = Vec::new();
     for name in names(&dir) {
         let marker = dir.join(&name);
         match verdict(layers, &marker, &name, &boot, now) {
             Verdict::Fresh => {}
-            Verdict::Settled => confirm.push(marker),
-            Verdict::Orphan => fs::remove_file(&marker)?,
+            Verdict::Settled | Verdict::Orphan => fs::remove_file(&marker)?,
             Verdict::Torn => {
                 // Renamed first: a removal cut short must not leave part
                 // of a layer under the name containers trust.
@@ -131,12 +138,6 @@ pub fn settle(layers: &Path) -> io::Result<()> {
                 fs::remove_dir_all(&doomed)?;
                 fs::remove_file(&marker)?;
             }
-        }
-    }
-    if !confirm.is_empty() {
-        syncfs(layers)?;
-        for m in confirm {
-            fs::remove_file(m)?;
         }
     }
     Ok(())
@@ -179,7 +180,7 @@ mod tests {
         layer(t.path(), "bb");
         drop(mark(t.path(), "aa").unwrap());
         drop(mark(t.path(), "bb").unwrap());
-        age(&pending_dir(t.path()).join("bb"), 120);
+        age(&pending_dir(t.path()).join("bb"), 3600);
         settle(t.path()).unwrap();
         assert!(t.path().join("aa/f").exists() && t.path().join("bb/f").exists());
         assert!(
