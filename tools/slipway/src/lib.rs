@@ -1,0 +1,133 @@
+//! slipway: the front command. `slipway VERB …` runs the tool that does
+//! the job as a process of its own (`slipway build` is image-build), so
+//! the stages stay separate programs, each swappable, and what a verb
+//! does is what its tool's man page says.
+
+mod verbs;
+
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+
+pub use verbs::{plan, Invocation};
+
+const EXAMPLES: &str = "\
+Examples:
+  slipway build -t app .
+  slipway run -d --name web -p 8080:80 app
+  slipway ps
+  slipway logs web
+  slipway push 127.0.0.1:5000/app:1
+  slipway images";
+
+/// The slipway tools behind Docker's verbs: `slipway build` runs
+/// image-build, `slipway run` container-run, `slipway ps` container-ctl
+/// ps, `slipway images` image-store ls, and so on, with their own flags
+/// (which follow Docker's). Each verb's help is its tool's: `slipway run
+/// --help`.
+#[derive(Parser, Debug)]
+#[command(name = "slipway", version, after_help = EXAMPLES)]
+pub struct Args {
+    #[command(subcommand)]
+    pub verb: Verb,
+}
+
+/// What follows the verb, passed to its tool as it is.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Rest {
+    /// The arguments, as the tool takes them.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<OsString>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Verb {
+    /// Build an image from a Dockerfile (image-build).
+    #[command(disable_help_flag = true)]
+    Build(Rest),
+    /// Run a command in a new container, pulling its image when the store
+    /// lacks it (container-run).
+    #[command(disable_help_flag = true)]
+    Run(Rest),
+    /// List containers (container-ctl ps).
+    #[command(disable_help_flag = true)]
+    Ps(Rest),
+    /// Stop containers (container-ctl stop).
+    #[command(disable_help_flag = true)]
+    Stop(Rest),
+    /// Send a signal to containers (container-ctl kill).
+    #[command(disable_help_flag = true)]
+    Kill(Rest),
+    /// Remove containers (container-ctl rm).
+    #[command(disable_help_flag = true)]
+    Rm(Rest),
+    /// Show a container's output (container-ctl logs).
+    #[command(disable_help_flag = true)]
+    Logs(Rest),
+    /// Run a command in a running container (container-ctl exec).
+    #[command(disable_help_flag = true)]
+    Exec(Rest),
+    /// Make an image of a container's changes (container-ctl commit).
+    #[command(disable_help_flag = true)]
+    Commit(Rest),
+    /// Show containers' or images' details as JSON: a container of that
+    /// name or ID (container-ctl inspect), else an image (image-store
+    /// inspect).
+    #[command(disable_help_flag = true)]
+    Inspect(Rest),
+    /// List images (image-store ls).
+    #[command(disable_help_flag = true)]
+    Images(Rest),
+    /// Images: ls, rm, inspect, tag, save, prune, pull, push (image-store,
+    /// image-pull, image-push).
+    #[command(disable_help_flag = true)]
+    Image(Rest),
+    /// Pull an image from a registry into the store (image-pull).
+    #[command(disable_help_flag = true)]
+    Pull(Rest),
+    /// Push an image to the registry its name says (image-push NAME
+    /// docker://NAME).
+    #[command(disable_help_flag = true)]
+    Push(Rest),
+    /// Give an image another name (image-store tag).
+    #[command(disable_help_flag = true)]
+    Tag(Rest),
+    /// Remove image names (image-store rm).
+    #[command(disable_help_flag = true)]
+    Rmi(Rest),
+    /// Write an image to a docker-archive: `-o FILE IMAGE`, or to stdout
+    /// (image-store save IMAGE docker-archive:FILE).
+    #[command(disable_help_flag = true)]
+    Save(Rest),
+    /// The version of slipway and of each tool it finds.
+    Version,
+    /// Where the store is and which tools run each verb.
+    Info,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{tool} is neither beside slipway nor in PATH")]
+    Missing { tool: String },
+    #[error("run {tool}: {source}")]
+    Spawn {
+        tool: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub fn run(args: Args) -> Result<(), Error> {
+    match &args.verb {
+        Verb::Version => return verbs::version(),
+        Verb::Info => return verbs::info(),
+        _ => {}
+    }
+    let steps = plan(&args.verb)?;
+    verbs::execute(&steps)
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    slipway_common::cli::main("slipway", slipway::run)
+}

@@ -1,0 +1,96 @@
+//! The commands a Docker user types, through `slipway`.
+
+use slipway_tests::*;
+
+fn slipway(env: &Env, args: &[&str]) -> std::process::Output {
+    let mut c = env.cmd("slipway");
+    c.args(args);
+    c.output().unwrap()
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn a_docker_users_daily_commands_work_through_slipway() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &[]);
+    let ctx = env.path("ctx");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            "FROM bb\nRUN echo built > /msg\nCMD [\"cat\", \"/msg\"]\n",
+        )],
+    );
+    let ctx = ctx.to_str().unwrap();
+    stdout(&slipway(
+        &env,
+        &["build", "-q", "--network", "none", "-t", "app:1", ctx],
+    ));
+    assert!(stdout(&slipway(&env, &["images"])).contains("app"));
+    assert_eq!(
+        stdout(&slipway(
+            &env,
+            &["run", "--rm", "--network", "none", "app:1"]
+        )),
+        "built\n"
+    );
+    // A detached container, seen by ps, inspect and logs, then removed.
+    let id = stdout(&slipway(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "none",
+            "app:1",
+            "sh",
+            "-c",
+            "echo up; sleep 60",
+        ],
+    ));
+    assert!(!id.trim().is_empty());
+    assert!(stdout(&slipway(&env, &["ps"])).contains("web"));
+    wait_for(10, || {
+        stdout(&slipway(&env, &["logs", "web"]))
+            .contains("up")
+            .then_some(())
+    });
+    let doc = json(&stdout(&slipway(&env, &["inspect", "web"])));
+    assert!(doc.to_string().contains("web"), "{doc}");
+    stdout(&slipway(&env, &["rm", "-f", "web"]));
+    assert!(!stdout(&slipway(&env, &["ps", "-a"])).contains("web"));
+    // inspect of an image, when no container has the name.
+    let doc = json(&stdout(&slipway(&env, &["inspect", "app:1"])));
+    assert!(doc[0]["config"].is_object(), "{doc}");
+    // tag, rmi, save.
+    stdout(&slipway(&env, &["tag", "app:1", "app:2"]));
+    assert!(stdout(&slipway(&env, &["image", "ls"])).contains('2'));
+    stdout(&slipway(&env, &["rmi", "app:2"]));
+    let tar = env.path("app.tar");
+    stdout(&slipway(
+        &env,
+        &["save", "-o", tar.to_str().unwrap(), "app:1"],
+    ));
+    assert!(std::fs::metadata(&tar).unwrap().len() > 0);
+    // The verb's own help is its tool's.
+    assert!(stdout(&slipway(&env, &["run", "--help"])).contains("container-run"));
+    assert!(stdout(&slipway(&env, &["version"])).contains("image-build"));
+}
+
+#[test]
+fn an_unknown_verb_or_image_command_is_one_clear_error() {
+    let env = Env::new();
+    let o = slipway(&env, &["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = slipway(&env, &["image", "frobnicate"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("slipway: error: image frobnicate"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
