@@ -204,6 +204,9 @@ fresh() {
     rm -rf "$WORK/store"
     "${BUILDAH[@]}" rm --all >/dev/null 2>&1 || true
     "${BUILDAH[@]}" rmi --all --force >/dev/null 2>&1 || true
+    # Each cold build starts on a quiet disk: neither builder pays for the
+    # writeback of the other's last build (or of the removal above).
+    sync
 }
 
 n=0
