@@ -3,21 +3,33 @@
 # tools, installs them into $PREFIX/bin (default /usr/local), assembles a
 # base image from the host's busybox-static into the store, builds
 # examples/hello on it with image-build and runs the result with
-# container-run.
+# container-run. The man pages go to $PREFIX/share/man (`man image-build`),
+# slipway's shell completions where bash, zsh and fish look for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 PREFIX=${PREFIX:-/usr/local}
-apt_need busybox-static ca-certificates slirp4netns
+apt_need busybox-static ca-certificates slirp4netns man-db
 need_cargo
 cargo build --release --workspace --locked
-TOOLS=(container-ctl container-run container-runtime image-build dockerfile-parse image-assemble image-pull image-push image-store layer-diff)
+TOOLS=(slipway container-ctl container-run container-runtime image-build dockerfile-parse image-assemble image-pull image-push image-store layer-diff)
 if [ -w "$PREFIX/bin" ] || [ "$(id -u)" -eq 0 ]; then
     mkdir -p "$PREFIX/bin"
     for t in "${TOOLS[@]}"; do install -m 0755 "target/release/$t" "$PREFIX/bin/$t"; done
     BIN=$PREFIX/bin
     echo "installed ${TOOLS[*]} into $BIN" >&2
+    install -d "$PREFIX/share/man/man1" "$PREFIX/share/man/man5"
+    install -m 0644 man/*.1 "$PREFIX/share/man/man1/"
+    install -m 0644 man/*.5 "$PREFIX/share/man/man5/"
+    # The index serves only apropos; man finds the pages without it.
+    mandb -q "$PREFIX/share/man" 2>/dev/null || true
+    install -d "$PREFIX/share/bash-completion/completions" "$PREFIX/share/zsh/site-functions" \
+        "$PREFIX/share/fish/vendor_completions.d"
+    "$BIN/slipway" completion bash > "$PREFIX/share/bash-completion/completions/slipway"
+    "$BIN/slipway" completion zsh > "$PREFIX/share/zsh/site-functions/_slipway"
+    "$BIN/slipway" completion fish > "$PREFIX/share/fish/vendor_completions.d/slipway.fish"
+    echo "installed the man pages into $PREFIX/share/man and slipway's completions" >&2
 else
     BIN=$PWD/target/release
 fi

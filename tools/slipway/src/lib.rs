@@ -106,6 +106,12 @@ pub enum Verb {
     Version,
     /// Where the store is and which tools run each verb.
     Info,
+    /// Print the completion script for a shell (bash, zsh, fish, elvish,
+    /// powershell): slipway's verbs; each verb's own flags are its tool's.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +132,11 @@ pub fn run(args: Args) -> Result<(), Error> {
     match &args.verb {
         Verb::Version => return verbs::version(),
         Verb::Info => return verbs::info(),
+        Verb::Completion { shell } => {
+            let mut cmd = <Args as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "slipway", &mut std::io::stdout());
+            return Ok(());
+        }
         _ => {}
     }
     let steps = plan(&args.verb)?;

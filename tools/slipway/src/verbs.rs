@@ -61,7 +61,7 @@ pub fn plan(verb: &Verb) -> Result<Vec<Invocation>, Error> {
         Tag(r) => one(call("image-store", &["tag"], r)),
         Rmi(r) => one(call("image-store", &["rm"], r)),
         Save(r) => save(r).map(|i| vec![i]),
-        Version | Info => Ok(Vec::new()),
+        Version | Info | Completion { .. } => Ok(Vec::new()),
     }
 }
 

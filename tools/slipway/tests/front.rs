@@ -94,3 +94,18 @@ fn an_unknown_verb_or_image_command_is_one_clear_error() {
     assert!(err.starts_with("slipway: error: image frobnicate"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn completion_scripts_name_the_verbs_for_each_shell() {
+    let env = Env::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = stdout(&slipway(&env, &["completion", shell]));
+        for verb in ["build", "run", "images", "push"] {
+            assert!(script.contains(verb), "{shell}: no {verb}");
+        }
+    }
+    assert_eq!(
+        slipway(&env, &["completion", "tcsh"]).status.code(),
+        Some(2)
+    );
+}
