@@ -1,6 +1,7 @@
 //! From the command line and the image config to a plan: everything the
 //! container's first process needs, decided before it is created.
 
+use crate::names::Names;
 use crate::{initlayer, mounts, Args, Error};
 
 use slipway_common::container::caps::{self, CapSet};
@@ -397,6 +398,12 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     let (seccomp, caps) = security(args)?;
     let (network, publish) = network(args)?;
     let mounts = user_mounts(args, &store)?;
+    let names = Names::parse(
+        &args.add_host,
+        &args.dns,
+        &args.dns_search,
+        &args.dns_option,
+    )?;
 
     // The image (or directory) and its config.
     let Image {
@@ -474,7 +481,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         let mountpoint = dir.join("rootfs");
         fsutil::create_dir_all(&mountpoint)?;
         let (root, own_work) = root(args, &dir, lowers, &store, rootless, &id)?;
-        let etc = etc_files(&dir, &hostname, network)?;
+        let etc = etc_files(&dir, &hostname, network, &names)?;
         Ok((root, mountpoint, etc, own_work))
     })();
     let (root, mountpoint, etc, own_work) = match result {
@@ -849,35 +856,14 @@ fn etc_files(
     dir: &Path,
     hostname: &str,
     network: Network,
+    names: &Names,
 ) -> Result<Vec<(String, PathBuf)>, Error> {
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let resolv = match network {
-        // slirp4netns answers DNS on its own address.
-        Network::Private => {
-            let mut r: String = host_resolv
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("nameserver"))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            r.push_str("nameserver 10.0.2.3\n");
-            r
-        }
-        _ => host_resolv,
-    };
-    let mut hosts = String::from(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
-         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-    );
-    match network {
-        Network::Private => hosts.push_str(&format!("10.0.2.100\t{hostname}\n")),
-        Network::None => hosts.push_str(&format!("127.0.1.1\t{hostname}\n")),
-        Network::Host => {}
-    }
     let mut out = Vec::new();
     for (name, body) in [
         ("hostname", format!("{hostname}\n")),
-        ("hosts", hosts),
-        ("resolv.conf", resolv),
+        ("hosts", names.hosts_file(hostname, network)),
+        ("resolv.conf", names.resolv_conf(&host_resolv, network)),
     ] {
         let p = dir.join(name);
         std::fs::write(&p, body).ctx("write", &p)?;

@@ -13,6 +13,7 @@ mod init;
 mod initlayer;
 mod mounts;
 mod moveroot;
+mod names;
 mod net;
 pub mod oci;
 mod oci_exec;
@@ -152,6 +153,25 @@ pub struct Args {
     /// The container's hostname (default: the first 12 digits of its ID).
     #[arg(short = 'h', long, value_name = "NAME")]
     pub hostname: Option<String>,
+
+    /// Add HOST with address IP to the container's /etc/hosts (repeatable;
+    /// HOST=IP too; host-gateway is the host as the container reaches it).
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+
+    /// The container's DNS server, instead of the host's (repeatable).
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+
+    /// The container's DNS search domains, instead of the host's
+    /// (repeatable).
+    #[arg(long = "dns-search", value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+
+    /// Resolver options for the container's /etc/resolv.conf, instead of
+    /// the host's (repeatable; ndots:2, edns0, ...).
+    #[arg(long = "dns-option", value_name = "OPTION")]
+    pub dns_option: Vec<String>,
 
     /// Bind mount HOST-PATH at CONTAINER-PATH; a NAME instead of a path is
     /// a named volume kept in the store.

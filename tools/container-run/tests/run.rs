@@ -1540,3 +1540,36 @@ fn a_volume_target_through_a_link_out_of_the_root_is_named_as_such() {
         "{err}"
     );
 }
+
+#[test]
+fn add_host_and_dns_flags_write_the_containers_name_files() {
+    let e = env();
+    let out = sh_ok(
+        &e,
+        &[
+            "--hostname",
+            "box",
+            "--add-host",
+            "db:10.1.2.3",
+            "--add-host",
+            "gw:host-gateway",
+            "--dns",
+            "9.9.9.9",
+            "--dns-search",
+            "corp.example",
+            "--dns-option",
+            "ndots:3",
+        ],
+        "grep -v '^#' /etc/hosts | tail -3; grep -E '^(nameserver|search|options)' /etc/resolv.conf",
+    );
+    assert_eq!(
+        out,
+        "10.1.2.3\tdb\n10.0.2.2\tgw\n127.0.1.1\tbox\n\
+         search corp.example\noptions ndots:3\nnameserver 9.9.9.9\n"
+    );
+    // A bad address is refused before anything runs.
+    let o = sh(&e, &["--add-host", "db:not-an-ip"], "true");
+    assert_eq!(o.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("container-run: error: --add-host"), "{err}");
+}
