@@ -88,6 +88,10 @@ pub struct State {
     pub bundle: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// The image's labels with `--label` over them, as docker inspect
+    /// shows them in Config.Labels.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// The log of a detached container: JSON lines as Docker's json-file

@@ -62,6 +62,7 @@ pub fn document(containers: &Containers, s: &State) -> Value {
             "WorkingDir": s.process.cwd,
             "StopSignal": s.stop_signal.as_deref().unwrap_or("SIGTERM"),
             "StopTimeout": s.stop_timeout,
+            "Labels": s.labels,
         },
     })
 }

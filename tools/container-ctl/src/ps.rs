@@ -220,6 +220,7 @@ mod tests {
             stop_timeout: None,
             bundle: None,
             annotations: Default::default(),
+            labels: Default::default(),
         }
     }
 

@@ -650,3 +650,38 @@ fn exec_gives_a_terminal_with_t_and_returns_at_once_with_d() {
     });
     assert_eq!(seen, "done\n");
 }
+
+#[test]
+fn labels_show_in_inspect_and_cidfile_holds_the_id() {
+    let t = Ctl::new();
+    let cid = t.env.path("cid");
+    let id = t.start(
+        "lab",
+        &[
+            "--label",
+            "tier=web",
+            "-l",
+            "empty",
+            "--cidfile",
+            cid.to_str().unwrap(),
+        ],
+        &["sleep", "60"],
+    );
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id);
+    let doc = json(&t.ok(&["inspect", "lab"]));
+    let labels = &doc[0]["Config"]["Labels"];
+    assert_eq!(labels["tier"], "web", "{doc}");
+    assert_eq!(labels["empty"], "", "{doc}");
+    // The cidfile exists: a second container may not take it.
+    let mut c = t.env.cmd("container-run");
+    c.args(["--rm", "--network", "none", "--cidfile"])
+        .arg(&cid)
+        .args(["bb", "true"]);
+    let o = c.stdin(Stdio::null()).output().unwrap();
+    // 125: container-run's own failure, as docker run's.
+    assert_eq!(o.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("container-run: error: --cidfile"), "{err}");
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id, "left as it was");
+    t.ok(&["rm", "-f", "lab"]);
+}

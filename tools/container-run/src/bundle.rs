@@ -374,6 +374,8 @@ fn base_args(args: &Args) -> Args {
         entrypoint: Some(String::new()),
         hostname: None,
         add_host: Vec::new(),
+        labels: Vec::new(),
+        cidfile: None,
         dns: Vec::new(),
         dns_search: Vec::new(),
         dns_option: Vec::new(),
@@ -681,6 +683,8 @@ fn overridden(args: &Args) -> Option<&'static str> {
         ("--platform", args.platform.is_some()),
         // A bundle's /etc is its own: runc writes no hosts or resolv.conf.
         ("--add-host", !args.add_host.is_empty()),
+        ("--label", !args.labels.is_empty()),
+        ("--cidfile", args.cidfile.is_some()),
         ("--dns", !args.dns.is_empty()),
         ("--dns-search", !args.dns_search.is_empty()),
         ("--dns-option", !args.dns_option.is_empty()),

@@ -444,6 +444,23 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             .map_err(|e| invalid(format!("the stop signal: {e}")))?;
     }
 
+    let mut labels = config.labels.clone().unwrap_or_default();
+    for l in &args.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        if k.is_empty() {
+            return Err(invalid(format!("--label {l:?}: takes KEY=VALUE")));
+        }
+        labels.insert(k.to_string(), v.to_string());
+    }
+    if let Some(f) = &args.cidfile {
+        if f.exists() {
+            return Err(invalid(format!(
+                "--cidfile {}: the file exists: is another container running? remove it first",
+                f.display()
+            )));
+        }
+    }
+
     let containers = Containers::open(&store)?;
     let state = State {
         id: id.clone(),
@@ -475,9 +492,13 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         stop_timeout: Some(args.stop_timeout),
         bundle: None,
         annotations: Default::default(),
+        labels,
     };
     let dir = containers.create(&state)?;
     let result = (|| {
+        if let Some(f) = &args.cidfile {
+            write_cidfile(f, &id)?;
+        }
         let mountpoint = dir.join("rootfs");
         fsutil::create_dir_all(&mountpoint)?;
         let (root, own_work) = root(args, &dir, lowers, &store, rootless, &id)?;
@@ -488,6 +509,12 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         Ok(r) => r,
         Err(e) => {
             let _ = containers.remove(&id);
+            if let Some(f) = &args.cidfile {
+                // Ours only if it holds this ID: another's is left alone.
+                if std::fs::read_to_string(f).is_ok_and(|s| s == id) {
+                    let _ = std::fs::remove_file(f);
+                }
+            }
             return Err(e);
         }
     };
@@ -849,6 +876,18 @@ fn root(
         }
     };
     Ok((root, own_work))
+}
+
+/// `--cidfile`: the container's ID, in a file that must not exist yet.
+fn write_cidfile(f: &Path, id: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(f)
+        .ctx("create the container ID file", f)?;
+    file.write_all(id.as_bytes()).ctx("write", f)?;
+    Ok(())
 }
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf, as Docker writes them.

@@ -154,6 +154,15 @@ pub struct Args {
     #[arg(short = 'h', long, value_name = "NAME")]
     pub hostname: Option<String>,
 
+    /// Set a label on the container, over the image's (repeatable; KEY
+    /// alone sets it empty). `docker inspect` shows them in Config.Labels.
+    #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+
+    /// Write the container's ID to FILE, which must not exist.
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<std::path::PathBuf>,
+
     /// Add HOST with address IP to the container's /etc/hosts (repeatable;
     /// HOST=IP too; host-gateway is the host as the container reaches it).
     #[arg(long = "add-host", value_name = "HOST:IP")]
