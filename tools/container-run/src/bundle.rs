@@ -376,6 +376,8 @@ fn base_args(args: &Args) -> Args {
         add_host: Vec::new(),
         labels: Vec::new(),
         cidfile: None,
+        ulimit: Vec::new(),
+        sysctl: Vec::new(),
         dns: Vec::new(),
         dns_search: Vec::new(),
         dns_option: Vec::new(),
@@ -684,6 +686,9 @@ fn overridden(args: &Args) -> Option<&'static str> {
         // A bundle's /etc is its own: runc writes no hosts or resolv.conf.
         ("--add-host", !args.add_host.is_empty()),
         ("--label", !args.labels.is_empty()),
+        // A bundle's rlimits and sysctls are its spec's.
+        ("--ulimit", !args.ulimit.is_empty()),
+        ("--sysctl", !args.sysctl.is_empty()),
         ("--cidfile", args.cidfile.is_some()),
         ("--dns", !args.dns.is_empty()),
         ("--dns-search", !args.dns_search.is_empty()),
@@ -760,7 +765,7 @@ fn propagation(p: &str) -> Option<libc::c_ulong> {
 
 /// runc's rule: only sysctls the container's IPC, UTS or network
 /// namespace holds may be set; the rest would change the host.
-fn namespaced_sysctl(key: &str, netns: bool, host: libc::c_int) -> bool {
+pub(crate) fn namespaced_sysctl(key: &str, netns: bool, host: libc::c_int) -> bool {
     let ipc = host & libc::CLONE_NEWIPC == 0;
     let uts = host & libc::CLONE_NEWUTS == 0;
     const IPC: &[&str] = &[

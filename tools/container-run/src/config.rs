@@ -404,6 +404,17 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         &args.dns_search,
         &args.dns_option,
     )?;
+    let rlimits = args
+        .ulimit
+        .iter()
+        .map(|u| crate::ulimits::parse_ulimit(u))
+        .collect::<Result<Vec<_>, _>>()?;
+    let own_network = network != Network::Host;
+    let sysctls = args
+        .sysctl
+        .iter()
+        .map(|s| crate::ulimits::parse_sysctl(s, own_network))
+        .collect::<Result<Vec<_>, _>>()?;
 
     // The image (or directory) and its config.
     let Image {
@@ -545,11 +556,11 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             masked: mounts::MASKED.iter().map(|s| s.to_string()).collect(),
             readonly: mounts::READ_ONLY.iter().map(|s| s.to_string()).collect(),
             extra_groups: Vec::new(),
-            rlimits: Vec::new(),
+            rlimits,
             devices,
             exec_fifo: None,
             spec_privileges: None,
-            sysctls: Vec::new(),
+            sysctls,
             oom_score_adj: None,
             umask: None,
             join_namespaces: Vec::new(),

@@ -22,6 +22,7 @@ pub mod pull;
 mod rootless;
 mod runtime;
 mod stubs;
+mod ulimits;
 
 use clap::Parser;
 use slipway_common::cli::StoreArgs;
@@ -153,6 +154,18 @@ pub struct Args {
     /// The container's hostname (default: the first 12 digits of its ID).
     #[arg(short = 'h', long, value_name = "NAME")]
     pub hostname: Option<String>,
+
+    /// A resource limit for the container's processes: NAME=SOFT[:HARD]
+    /// (nofile, nproc, core, memlock, stack, ...; -1 is unlimited;
+    /// repeatable).
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
+
+    /// A sysctl of the container's own namespaces: its network's (net.*),
+    /// IPC (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*) or UTS
+    /// (kernel.domainname) (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub sysctl: Vec<String>,
 
     /// Set a label on the container, over the image's (repeatable; KEY
     /// alone sets it empty). `docker inspect` shows them in Config.Labels.

@@ -1573,3 +1573,28 @@ fn add_host_and_dns_flags_write_the_containers_name_files() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.starts_with("container-run: error: --add-host"), "{err}");
 }
+
+#[test]
+fn ulimit_and_sysctl_flags_reach_the_containers_process() {
+    let e = env();
+    let out = sh_ok(
+        &e,
+        &[
+            "--ulimit",
+            "nofile=1000:2000",
+            "--ulimit",
+            "core=-1",
+            "--sysctl",
+            "kernel.shmmax=123456789",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+        ],
+        "ulimit -n; ulimit -Hn; ulimit -c; cat /proc/sys/kernel/shmmax /proc/sys/net/ipv4/ip_forward",
+    );
+    assert_eq!(out, "1000\n2000\nunlimited\n123456789\n1\n");
+    // A sysctl that would change the host is refused by name.
+    let o = sh(&e, &["--sysctl", "vm.swappiness=1"], "true");
+    assert_eq!(o.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("container-run: error: --sysctl"), "{err}");
+}
