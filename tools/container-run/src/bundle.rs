@@ -383,6 +383,7 @@ fn base_args(args: &Args) -> Args {
         dns_option: Vec::new(),
         volumes: Vec::new(),
         tmpfs: Vec::new(),
+        mount: Vec::new(),
         read_only: false,
         network: "none".into(),
         publish: Vec::new(),
@@ -665,6 +666,7 @@ fn overridden(args: &Args) -> Option<&'static str> {
     [
         ("--volume", !args.volumes.is_empty()),
         ("--tmpfs", !args.tmpfs.is_empty()),
+        ("--mount", !args.mount.is_empty()),
         ("--device", !args.devices.is_empty()),
         ("--env", !args.env.is_empty()),
         ("--env-file", !args.env_file.is_empty()),

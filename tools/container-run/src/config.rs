@@ -313,12 +313,7 @@ fn parse_volume(spec: &str, store: &Path) -> Result<Mount, Error> {
         let p = std::fs::canonicalize(src).ctx("find volume source", Path::new(src))?;
         p
     } else {
-        if !state::valid_name(src) {
-            return Err(invalid(format!("invalid volume name {src:?}")));
-        }
-        let p = store.join(".slipway").join("volumes").join(src);
-        fsutil::create_dir_all(&p)?;
-        p
+        named_volume(store, src)?
     };
     Ok(Mount {
         target: dst.to_string(),
@@ -329,6 +324,16 @@ fn parse_volume(spec: &str, store: &Path) -> Result<Mount, Error> {
             options: String::new(),
         },
     })
+}
+
+/// The directory of the named volume NAME, made on first use.
+pub(crate) fn named_volume(store: &Path, name: &str) -> Result<PathBuf, Error> {
+    if !state::valid_name(name) {
+        return Err(invalid(format!("invalid volume name {name:?}")));
+    }
+    let p = store.join(".slipway").join("volumes").join(name);
+    fsutil::create_dir_all(&p)?;
+    Ok(p)
 }
 
 fn parse_tmpfs(spec: &str) -> Result<Mount, Error> {
@@ -680,6 +685,9 @@ fn user_mounts(args: &Args, store: &Path) -> Result<Vec<Mount>, Error> {
     }
     for t in &args.tmpfs {
         mounts.push(parse_tmpfs(t)?);
+    }
+    for m in &args.mount {
+        mounts.push(crate::mount_flag::parse(m, store)?);
     }
     Ok(mounts)
 }

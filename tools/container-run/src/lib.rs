@@ -11,6 +11,7 @@ mod dev;
 mod hooks;
 mod init;
 mod initlayer;
+mod mount_flag;
 mod mounts;
 mod moveroot;
 mod names;
@@ -202,6 +203,11 @@ pub struct Args {
     /// Mount a tmpfs at PATH, with mount options such as size=64m,mode=1777.
     #[arg(long, value_name = "PATH[:OPTIONS]")]
     pub tmpfs: Vec<String>,
+    /// A mount in docker's key=value form: type=bind,source=PATH,target=PATH;
+    /// type=volume,source=NAME,target=PATH; type=tmpfs,target=PATH with
+    /// tmpfs-size and tmpfs-mode; readonly for any (repeatable).
+    #[arg(long, value_name = "type=TYPE,source=SRC,target=DST[,readonly]")]
+    pub mount: Vec<String>,
     /// Mount the root filesystem read-only.
     #[arg(long = "read-only")]
     pub read_only: bool,

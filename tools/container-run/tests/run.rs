@@ -1598,3 +1598,29 @@ fn ulimit_and_sysctl_flags_reach_the_containers_process() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.starts_with("container-run: error: --sysctl"), "{err}");
 }
+
+#[test]
+fn mount_flags_bind_volume_and_tmpfs_as_docker_has_them() {
+    let e = env();
+    let host = e.path("shared");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in"), "from the host\n").unwrap();
+    let bind = format!("type=bind,source={},target=/data,readonly", host.display());
+    let out = sh_ok(
+        &e,
+        &[
+            "--mount",
+            &bind,
+            "--mount",
+            "type=volume,source=notes,target=/notes",
+            "--mount",
+            "type=tmpfs,target=/scratch,tmpfs-size=1m,tmpfs-mode=1770",
+        ],
+        "cat /data/in; touch /data/x 2>/dev/null || echo read-only; echo kept > /notes/n; \
+         stat -c %a /scratch; grep ' /scratch ' /proc/mounts | grep -o 'size=[0-9]*k'",
+    );
+    assert_eq!(out, "from the host\nread-only\n1770\nsize=1024k\n");
+    // The named volume outlives the container.
+    let out = sh_ok(&e, &["--mount", "type=volume,src=notes,dst=/n"], "cat /n/n");
+    assert_eq!(out, "kept\n");
+}
