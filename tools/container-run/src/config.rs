@@ -310,8 +310,12 @@ fn parse_volume(spec: &str, store: &Path) -> Result<Mount, Error> {
         )));
     }
     let source = if src.starts_with('/') || src.starts_with('.') {
-        let p = std::fs::canonicalize(src).ctx("find volume source", Path::new(src))?;
-        p
+        // A host path that does not exist is made, as docker run -v makes
+        // it (--mount refuses instead).
+        if std::fs::symlink_metadata(src).is_err() {
+            fsutil::create_dir_all(Path::new(src))?;
+        }
+        std::fs::canonicalize(src).ctx("find volume source", Path::new(src))?
     } else {
         named_volume(store, src)?
     };

@@ -1624,3 +1624,13 @@ fn mount_flags_bind_volume_and_tmpfs_as_docker_has_them() {
     let out = sh_ok(&e, &["--mount", "type=volume,src=notes,dst=/n"], "cat /n/n");
     assert_eq!(out, "kept\n");
 }
+
+#[test]
+fn a_volume_from_a_missing_host_path_makes_the_directory_as_docker_does() {
+    let e = env();
+    let host = e.path("made/by/run");
+    let vol = format!("{}:/out", host.display());
+    let out = sh_ok(&e, &["-v", &vol], "echo hi > /out/f; echo ok");
+    assert_eq!(out, "ok\n");
+    assert_eq!(std::fs::read_to_string(host.join("f")).unwrap(), "hi\n");
+}
