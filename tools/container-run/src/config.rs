@@ -141,6 +141,9 @@ pub struct Plan {
     /// A cgroup namespace of its own, rooted at the container's cgroup:
     /// Docker's default on cgroup v2 (none on v1), or as a bundle says.
     pub cgroupns: bool,
+    /// The size of /dev/shm in bytes (`--shm-size`; Docker's 64 MiB when
+    /// not given).
+    pub shm_size: Option<u64>,
     /// A bundle's linux.rootfsPropagation, as mount(2) flags for "/".
     pub rootfs_propagation: Option<libc::c_ulong>,
     /// A bundle's hooks that run in the runtime's namespaces.
@@ -418,6 +421,14 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         .iter()
         .map(|u| crate::ulimits::parse_ulimit(u))
         .collect::<Result<Vec<_>, _>>()?;
+    let shm_size = match &args.shm_size {
+        Some(s) => match slipway_common::time::parse_bytes(s) {
+            Ok(n) if n >= 1024 => Some(n),
+            Ok(_) => return Err(invalid(format!("--shm-size {s:?}: at least 1k"))),
+            Err(e) => return Err(invalid(format!("--shm-size: {e}"))),
+        },
+        None => None,
+    };
     let own_network = network != Network::Host;
     let sysctls = args
         .sysctl
@@ -577,6 +588,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             hooks: Default::default(),
             rootfs_propagation: None,
             cgroupns: hierarchy() == Hierarchy::V2,
+            shm_size,
             mounts_in_order: false,
             spec_nodes: Vec::new(),
             new_keyring: true,

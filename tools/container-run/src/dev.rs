@@ -24,7 +24,12 @@ const DEVICES: &[(&str, u32, u32)] = &[
 pub struct Dev<'a> {
     pub sys: &'a dyn Syscall,
     pub root: &'a At,
+    /// The size of /dev/shm, in bytes.
+    pub shm_size: u64,
 }
+
+/// /dev/shm's size when none is asked for: Docker's.
+pub const SHM_SIZE: u64 = 64 << 20;
 
 /// The host's node `host` as an O_PATH reference, which does not open
 /// the device (the host's /dev/tty cannot be opened without a terminal),
@@ -191,6 +196,7 @@ impl Dev<'_> {
             "newinstance,ptmxmode=0666,mode=0620,gid=5"
         };
         let nosuid_nodev_noexec = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        let shm = format!("mode=1777,size={}k", self.shm_size / 1024);
         // (source, type): shm's source is "shm", as Docker and runc name it.
         for (name, (source, fstype), flags, data) in [
             (
@@ -199,12 +205,7 @@ impl Dev<'_> {
                 libc::MS_NOSUID | libc::MS_NOEXEC,
                 pts,
             ),
-            (
-                "shm",
-                ("shm", "tmpfs"),
-                nosuid_nodev_noexec,
-                "mode=1777,size=65536k",
-            ),
+            ("shm", ("shm", "tmpfs"), nosuid_nodev_noexec, shm.as_str()),
             ("mqueue", ("mqueue", "mqueue"), nosuid_nodev_noexec, ""),
         ] {
             sys.mkdir(d, name, 0o755)?;

@@ -203,6 +203,9 @@ pub struct Args {
     /// Mount a tmpfs at PATH, with mount options such as size=64m,mode=1777.
     #[arg(long, value_name = "PATH[:OPTIONS]")]
     pub tmpfs: Vec<String>,
+    /// The size of /dev/shm (64m unless given; b, k, m or g).
+    #[arg(long = "shm-size", value_name = "SIZE")]
+    pub shm_size: Option<String>,
     /// A mount in docker's key=value form: type=bind,source=PATH,target=PATH;
     /// type=volume,source=NAME,target=PATH; type=tmpfs,target=PATH with
     /// tmpfs-size and tmpfs-mode; readonly for any (repeatable).

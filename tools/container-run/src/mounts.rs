@@ -376,7 +376,11 @@ fn standard_mounts(sys: &dyn Syscall, plan: &Plan, root: &At) -> io::Result<()> 
     // spec tests read back from mountinfo.
     // In a user namespace no node can be made: the host's are bound.
     let userns = plan.rootless || plan.userns.is_some();
-    let dev = crate::dev::Dev { sys, root };
+    let dev = crate::dev::Dev {
+        sys,
+        root,
+        shm_size: plan.shm_size.unwrap_or(crate::dev::SHM_SIZE),
+    };
     dev.setup(plan.privileged, userns)?;
     dev.grant(&plan.devices)?;
     dev.make_nodes(&plan.spec_nodes, userns)?;

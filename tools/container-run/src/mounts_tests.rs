@@ -48,6 +48,7 @@ pub(crate) fn plan() -> Plan {
         oom_score_adj: None,
         mounts_in_order: false,
         cgroupns: false,
+        shm_size: None,
         rootfs_propagation: None,
         hooks: Default::default(),
         userns: None,

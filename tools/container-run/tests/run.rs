@@ -1634,3 +1634,13 @@ fn a_volume_from_a_missing_host_path_makes_the_directory_as_docker_does() {
     assert_eq!(out, "ok\n");
     assert_eq!(std::fs::read_to_string(host.join("f")).unwrap(), "hi\n");
 }
+
+#[test]
+fn shm_size_sets_dev_shm_and_docker_s_64m_is_the_default() {
+    let e = env();
+    let size = "grep ' /dev/shm ' /proc/mounts | grep -o 'size=[0-9]*k'";
+    assert_eq!(sh_ok(&e, &["--shm-size", "8m"], size), "size=8192k\n");
+    assert_eq!(sh_ok(&e, &[], size), "size=65536k\n");
+    let o = sh(&e, &["--shm-size", "lots"], "true");
+    assert_eq!(o.status.code(), Some(125));
+}
