@@ -54,6 +54,18 @@ fn group_entries(group: &str) -> impl Iterator<Item = (&str, u32, Vec<&str>)> {
     })
 }
 
+/// A group given as a GID or a name in the container's /etc/group, as
+/// `docker run --group-add` takes it.
+pub fn resolve_group(spec: &str, group: &str) -> Result<u32, String> {
+    if let Ok(gid) = spec.parse::<u32>() {
+        return Ok(gid);
+    }
+    group_entries(group)
+        .find(|(name, _, _)| *name == spec)
+        .map(|(_, gid, _)| gid)
+        .ok_or_else(|| format!("--group-add {spec}: no such group in the container's /etc/group"))
+}
+
 /// The most of an image's /etc/passwd or /etc/group that is read: a real
 /// one is a few kilobytes.
 pub const ACCOUNT_FILE_MAX: u64 = 1 << 20;

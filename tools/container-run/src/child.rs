@@ -226,7 +226,13 @@ fn user_of(plan: &Plan) -> Result<process::User, Fail> {
     let passwd = account("/etc/passwd").map_err(fail)?;
     let group = account("/etc/group").map_err(fail)?;
     let mut user = process::resolve_user(&plan.user, &passwd, &group).map_err(fail)?;
-    for g in &plan.extra_groups {
+    let named = plan
+        .group_add
+        .iter()
+        .map(|g| process::resolve_group(g, &group))
+        .collect::<Result<Vec<u32>, String>>()
+        .map_err(fail)?;
+    for g in plan.extra_groups.iter().chain(&named) {
         if !user.groups.contains(g) {
             user.groups.push(*g);
         }

@@ -120,6 +120,9 @@ pub struct Plan {
     pub readonly: Vec<String>,
     /// Supplementary groups beyond the user's own (a bundle's).
     pub extra_groups: Vec<u32>,
+    /// `--group-add`: GIDs or names, looked up in the container's
+    /// /etc/group when the user is.
+    pub group_add: Vec<String>,
     /// Resource limits to set: (resource, soft, hard).
     pub rlimits: Vec<(i32, u64, u64)>,
     /// Host devices given with --device.
@@ -576,6 +579,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             masked: mounts::MASKED.iter().map(|s| s.to_string()).collect(),
             readonly: mounts::READ_ONLY.iter().map(|s| s.to_string()).collect(),
             extra_groups: Vec::new(),
+            group_add: args.group_add.clone(),
             rlimits,
             devices,
             exec_fifo: None,

@@ -203,6 +203,10 @@ pub struct Args {
     /// Mount a tmpfs at PATH, with mount options such as size=64m,mode=1777.
     #[arg(long, value_name = "PATH[:OPTIONS]")]
     pub tmpfs: Vec<String>,
+    /// An additional group for the container's process: a GID or a name
+    /// in the container's /etc/group (repeatable).
+    #[arg(long = "group-add", value_name = "GROUP")]
+    pub group_add: Vec<String>,
     /// The size of /dev/shm (64m unless given; b, k, m or g).
     #[arg(long = "shm-size", value_name = "SIZE")]
     pub shm_size: Option<String>,

@@ -40,6 +40,7 @@ pub(crate) fn plan() -> Plan {
         masked: MASKED.iter().map(|s| s.to_string()).collect(),
         readonly: READ_ONLY.iter().map(|s| s.to_string()).collect(),
         extra_groups: vec![],
+        group_add: vec![],
         rlimits: vec![],
         devices: vec![],
         exec_fifo: None,

@@ -161,8 +161,16 @@ fn spec(plan: &Plan, root: &Path, netns: Option<&str>) -> Result<Spec, Error> {
         plan.cwd.trim_start_matches('/').as_bytes(),
     )
     .map_err(os(format!("create the working directory {}", plan.cwd)))?;
+    let group_file = read("etc/group")?;
     let mut groups = user.groups.clone();
     groups.extend(&plan.extra_groups);
+    for g in &plan.group_add {
+        let gid = slipway_common::container::process::resolve_group(g, &group_file)
+            .map_err(Error::Invalid)?;
+        if !groups.contains(&gid) {
+            groups.push(gid);
+        }
+    }
     let process = spec_process(plan, &user, groups)?;
     let linux = spec_linux(plan, netns)?;
     let spec = SpecBuilder::default()

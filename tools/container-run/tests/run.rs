@@ -1644,3 +1644,19 @@ fn shm_size_sets_dev_shm_and_docker_s_64m_is_the_default() {
     let o = sh(&e, &["--shm-size", "lots"], "true");
     assert_eq!(o.status.code(), Some(125));
 }
+
+#[test]
+fn group_add_takes_gids_and_names_from_the_containers_group_file() {
+    let e = env();
+    let out = sh_ok(
+        &e,
+        &["-u", "app", "--group-add", "4242", "--group-add", "audio"],
+        "id -G",
+    );
+    let groups: Vec<&str> = out.split_whitespace().collect();
+    assert!(groups.contains(&"4242") && groups.contains(&"29"), "{out}");
+    let o = sh(&e, &["--group-add", "no-such-group"], "true");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--group-add no-such-group"), "{err}");
+}
