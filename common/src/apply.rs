@@ -921,11 +921,21 @@ pub fn apply_with(
             io::Error::last_os_error(),
         ));
     }
+    // SAFETY: the descriptor just opened.
+    apply_at(input, unsafe { OwnedFd::from_raw_fd(fd) }, whiteouts)
+}
+
+/// Applies an uncompressed tar to the directory open as `root` (one
+/// resolved inside a container's root, say), whiteouts as asked.
+pub fn apply_at(
+    input: impl Read,
+    root: OwnedFd,
+    whiteouts: Whiteouts,
+) -> Result<ApplyReport, ApplyError> {
     // SAFETY: geteuid has no preconditions.
     let privileged = unsafe { libc::geteuid() } == 0;
     let mut a = Applier {
-        // SAFETY: the descriptor just opened.
-        root: unsafe { OwnedFd::from_raw_fd(fd) },
+        root,
         privileged,
         whiteouts,
         report: ApplyReport::default(),

@@ -32,6 +32,12 @@ pub struct Dir {
     listed: bool,
 }
 
+impl From<Dir> for OwnedFd {
+    fn from(d: Dir) -> OwnedFd {
+        d.fd
+    }
+}
+
 /// What looking at an entry opened on the way: its file (to read the
 /// content) or its directory (to walk it).
 pub enum Opened {
@@ -60,6 +66,12 @@ impl Dir {
 
     fn from_fd(fd: OwnedFd) -> Dir {
         Dir { fd, listed: false }
+    }
+
+    /// A directory already open for reading (`O_RDONLY | O_DIRECTORY`),
+    /// as one resolved inside a root by `apply::openat_in_root`.
+    pub fn from_owned(fd: OwnedFd) -> Dir {
+        Dir::from_fd(fd)
     }
 
     pub fn fd(&self) -> RawFd {

@@ -170,24 +170,41 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     Ok((v * mult as f64) as u64)
 }
 
-/// Sizes as Docker prints them (decimal units, 3 significant digits).
-pub fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+/// go-units' CustomSize: `bytes` in the largest of `units` (each `base`
+/// times the last) under `base`, with `digits` significant digits and no
+/// trailing zeros (Go's `%.Ng`).
+fn custom_size(bytes: u64, base: f64, units: &[&str], digits: usize) -> String {
     let mut v = bytes as f64;
     let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
+    while v >= base && i < units.len() - 1 {
+        v /= base;
         i += 1;
     }
-    let s = format!("{v:.4}");
-    // go-units uses %.4g: four significant digits, trailing zeros dropped.
-    let digits_before = s.find('.').unwrap_or(s.len());
-    let keep = 4usize.saturating_sub(digits_before);
+    let s = format!("{v:.0}");
+    let keep = digits.saturating_sub(s.len());
     let mut out = format!("{v:.keep$}");
     if out.contains('.') {
         out = out.trim_end_matches('0').trim_end_matches('.').to_string();
     }
     format!("{out}{}", units[i])
+}
+
+const DECIMAL: &[&str] = &["B", "kB", "MB", "GB", "TB", "PB"];
+
+/// Sizes as Docker prints them (decimal units, 4 significant digits:
+/// go-units' HumanSize).
+pub fn human_size(bytes: u64) -> String {
+    custom_size(bytes, 1000.0, DECIMAL, 4)
+}
+
+/// go-units' HumanSizeWithPrecision(bytes, 3), `docker stats`' I/O figures.
+pub fn human_size3(bytes: u64) -> String {
+    custom_size(bytes, 1000.0, DECIMAL, 3)
+}
+
+/// go-units' BytesSize (binary units), `docker stats`' memory figures.
+pub fn bytes_size(bytes: u64) -> String {
+    custom_size(bytes, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"], 4)
 }
 
 #[cfg(test)]
@@ -222,6 +239,10 @@ mod tests {
         assert_eq!(human_size(999), "999B");
         assert_eq!(human_size(4_261_000), "4.261MB");
         assert_eq!(human_size(1_500_000_000), "1.5GB");
+        assert_eq!(human_size3(1_234), "1.23kB");
+        assert_eq!(human_size3(648), "648B");
+        assert_eq!(bytes_size(1_613_824), "1.539MiB");
+        assert_eq!(bytes_size(25_165_824 * 1024), "24GiB");
     }
 
     #[test]

@@ -2,8 +2,12 @@
 //! cgroup v2 tree, or the v1 controllers (also on hybrid hosts, where the
 //! controllers that matter are v1 and the v2 mount holds none of them).
 
+mod freeze;
 mod spec;
+mod usage;
+
 pub use spec::{Cpu as SpecCpu, Memory as SpecMemory, SpecResources};
+pub use usage::Usage;
 
 use std::borrow::Cow;
 use std::fs;
@@ -132,8 +136,11 @@ pub struct Cgroup {
 }
 
 /// v1 controllers we place containers in: those that carry the limits
-/// (and list every process, for stop and kill).
-const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu", "devices"];
+/// (and list every process, for stop and kill), the freezer (pause) and
+/// the accounting ones `stats` reads.
+const V1_CONTROLLERS: &[&str] = &[
+    "memory", "pids", "cpu", "devices", "freezer", "cpuacct", "blkio",
+];
 
 /// A device cgroup rule: allow (or deny) `access` (r, w, m) to the `kind`
 /// ('c', 'b' or 'a' for all) devices `major:minor` (None: any).
@@ -430,6 +437,19 @@ impl Cgroup {
             write(&dir.join("cgroup.procs"), &pid.to_string())?;
         }
         Ok(())
+    }
+
+    /// The container's directory of v1 `controller` (the v2 directory on
+    /// v2, which holds them all).
+    pub fn dir_of(&self, controller: &str) -> Option<&Path> {
+        if self.v2 {
+            return self.paths.first().map(PathBuf::as_path);
+        }
+        let base = Path::new(ROOT).join(controller);
+        self.paths
+            .iter()
+            .find(|p| p.starts_with(&base))
+            .map(PathBuf::as_path)
     }
 
     /// The processes in the cgroup.

@@ -47,6 +47,28 @@ pub struct ProcessSpec {
     pub privileged: bool,
 }
 
+/// A container port published on the host (`-p`, `-P`), as `docker port`
+/// shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMapping {
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+    /// tcp or udp.
+    pub proto: String,
+}
+
+impl std::fmt::Display for PortMapping {
+    /// `0.0.0.0:8080->80/tcp`, as the PORTS column of `docker ps`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}->{}/{}",
+            self.host_ip, self.host_port, self.container_port, self.proto
+        )
+    }
+}
+
 /// One container, as recorded on disk.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct State {
@@ -92,6 +114,13 @@ pub struct State {
     /// shows them in Config.Labels.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The ports published on the host, host ports chosen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortMapping>,
+    /// The overlay's lower dirs, topmost first (the init layer, then the
+    /// image's layers), for `diff` and `cp` of a stopped container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lowers: Vec<PathBuf>,
 }
 
 /// The log of a detached container: JSON lines as Docker's json-file
@@ -228,6 +257,16 @@ impl Containers {
         Ok(())
     }
 
+    /// As [`Containers::save`] for the runner of a live container: the name
+    /// on disk wins over the one in `state`, which `rename` may have changed
+    /// since the runner read it.
+    pub fn save_running(&self, state: &mut State) -> Result<(), StateError> {
+        if let Ok(disk) = self.load(&state.id) {
+            state.name = disk.name;
+        }
+        self.save(state)
+    }
+
     /// As [`Containers::save`], not waiting for the disk: for the PID of
     /// a process being set up, which no reboot outlives.
     pub fn save_unsynced(&self, state: &State) -> Result<(), StateError> {
@@ -261,6 +300,23 @@ impl Containers {
         }
         out.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    /// Gives a container another name, checked unique under the lock.
+    pub fn rename(&self, query: &str, name: &str) -> Result<State, StateError> {
+        if !valid_name(name) {
+            return Err(StateError::BadName(name.to_string()));
+        }
+        let _lock = self.lock()?;
+        let mut state = self.find(query)?;
+        if let Some(other) = self.list()?.into_iter().find(|o| o.name == name) {
+            if other.id != state.id {
+                return Err(StateError::NameInUse(name.to_string(), other.id));
+            }
+        }
+        state.name = name.to_string();
+        self.save(&state)?;
+        Ok(state)
     }
 
     /// Finds a container by name, full ID or unique ID prefix.
@@ -382,6 +438,26 @@ mod tests {
         assert!(!c.dir("stray").exists(), "the stray directory stays");
         c.create(&state("good", "g")).unwrap();
         assert_eq!(c.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_rename_is_checked_unique_and_outlives_the_runners_next_save() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = Containers::open(tmp.path()).unwrap();
+        let mut running = state("a1", "web");
+        c.create(&running).unwrap();
+        c.create(&state("b2", "db")).unwrap();
+        assert!(matches!(
+            c.rename("web", "db"),
+            Err(StateError::NameInUse(..))
+        ));
+        assert!(matches!(c.rename("web", "-x"), Err(StateError::BadName(_))));
+        assert_eq!(c.rename("a1", "front").unwrap().name, "front");
+        // The runner still holds the old name and records the exit.
+        running.status = Status::Exited;
+        c.save_running(&mut running).unwrap();
+        assert_eq!(c.find("front").unwrap().status, Status::Exited);
+        assert!(c.find("web").is_err());
     }
 
     #[test]

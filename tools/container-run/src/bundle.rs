@@ -389,6 +389,7 @@ fn base_args(args: &Args) -> Args {
         read_only: false,
         network: "none".into(),
         publish: Vec::new(),
+        publish_all: false,
         memory: None,
         pids_limit: None,
         cpus: None,
@@ -702,6 +703,7 @@ fn overridden(args: &Args) -> Option<&'static str> {
         ("--pull", args.pull != crate::pull::Pull::Missing),
         ("--network", args.network != "private"),
         ("--publish", !args.publish.is_empty()),
+        ("--publish-all", args.publish_all),
     ]
     .into_iter()
     .find_map(|(flag, given)| given.then_some(flag))

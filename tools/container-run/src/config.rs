@@ -75,14 +75,9 @@ pub enum Network {
     Private,
 }
 
-/// A port published with `-p`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Publish {
-    pub host_ip: String,
-    pub host_port: u16,
-    pub container_port: u16,
-    pub proto: String,
-}
+/// A port published with `-p` or `-P`; a host port of 0 until one is
+/// chosen.
+pub use slipway_common::container::state::PortMapping as Publish;
 
 /// Everything the container's process needs.
 #[derive(Debug, Clone)]
@@ -369,28 +364,91 @@ fn parse_tmpfs(spec: &str) -> Result<Mount, Error> {
     })
 }
 
+/// `-p`: `[IP:][HOST:]CONTAINER[/PROTO]` as docker takes it; a missing or
+/// empty HOST is a random free port, chosen by [`choose_host_ports`].
 fn parse_publish(spec: &str) -> Result<Publish, Error> {
     let bad = || {
         invalid(format!(
-            "invalid --publish {spec:?}: expected [IP:]HOST:CONTAINER[/tcp|udp]"
+            "invalid --publish {spec:?}: expected [IP:][HOST:]CONTAINER[/tcp|udp]"
         ))
     };
     let (ports, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
     if proto != "tcp" && proto != "udp" {
         return Err(bad());
     }
+    if ports.contains('-') {
+        return Err(Error::Unsupported(format!(
+            "--publish {spec:?}: port ranges are not supported; publish each port"
+        )));
+    }
     let parts: Vec<&str> = ports.split(':').collect();
     let (ip, host, ctr) = match parts.as_slice() {
+        [c] => ("0.0.0.0", "", *c),
         [h, c] => ("0.0.0.0", *h, *c),
         [i, h, c] => (*i, *h, *c),
         _ => return Err(bad()),
     };
+    if ip.parse::<std::net::Ipv4Addr>().is_err() {
+        return Err(bad());
+    }
+    let host_port = if host.is_empty() {
+        0
+    } else {
+        host.parse().map_err(|_| bad())?
+    };
+    let container_port: u16 = ctr.parse().map_err(|_| bad())?;
+    if container_port == 0 {
+        return Err(bad());
+    }
     Ok(Publish {
         host_ip: ip.to_string(),
-        host_port: host.parse().map_err(|_| bad())?,
-        container_port: ctr.parse().map_err(|_| bad())?,
+        host_port,
+        container_port,
         proto: proto.to_string(),
     })
+}
+
+/// `-P`: each port the image EXPOSEs ("80/tcp", "53/udp", "8080"), on a
+/// random host port, unless `-p` already publishes it.
+fn publish_exposed(config: &ContainerConfig, publish: &mut Vec<Publish>) -> Result<(), Error> {
+    for key in config.exposed_ports.iter().flat_map(|m| m.keys()) {
+        let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+        let port: u16 = port.parse().map_err(|_| {
+            invalid(format!(
+                "the image exposes {key:?}, which -P cannot publish: not a port"
+            ))
+        })?;
+        if !publish
+            .iter()
+            .any(|p| p.container_port == port && p.proto == proto)
+        {
+            publish.push(Publish {
+                host_ip: "0.0.0.0".into(),
+                host_port: 0,
+                container_port: port,
+                proto: proto.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Gives each port published without a host port a free one, as docker
+/// does: the kernel picks it (a bind to port 0), then the socket is closed
+/// for slirp4netns to bind.
+fn choose_host_ports(publish: &mut [Publish]) -> Result<(), Error> {
+    for p in publish.iter_mut().filter(|p| p.host_port == 0) {
+        let addr = format!("{}:0", p.host_ip);
+        let port = if p.proto == "udp" {
+            std::net::UdpSocket::bind(&addr).and_then(|s| s.local_addr())
+        } else {
+            std::net::TcpListener::bind(&addr).and_then(|s| s.local_addr())
+        }
+        .map_err(|e| invalid(format!("no free {} port on {}: {e}", p.proto, p.host_ip)))?
+        .port();
+        p.host_port = port;
+    }
+    Ok(())
 }
 
 /// Finds PROGRAM in our PATH.
@@ -411,7 +469,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     let rootless = slipway_common::userns::rootless();
     let (limits, devices) = limits(args)?;
     let (seccomp, caps) = security(args)?;
-    let (network, publish) = network(args)?;
+    let (network, mut publish) = network(args)?;
     let mounts = user_mounts(args, &store)?;
     let names = Names::parse(
         &args.add_host,
@@ -448,6 +506,11 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         lowers,
         layers_lock,
     } = image(args, &store, rootless)?;
+
+    if args.publish_all {
+        publish_exposed(&config, &mut publish)?;
+    }
+    choose_host_ports(&mut publish)?;
 
     let argv = command(args, &cmd_args, &config);
     if argv.is_empty() {
@@ -496,7 +559,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     }
 
     let containers = Containers::open(&store)?;
-    let state = State {
+    let mut state = State {
         id: id.clone(),
         name: args.name.clone().unwrap_or_else(|| id[..12].to_string()),
         image: image_name,
@@ -527,6 +590,8 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         bundle: None,
         annotations: Default::default(),
         labels,
+        ports: publish.clone(),
+        lowers: Vec::new(),
     };
     let dir = containers.create(&state)?;
     let result = (|| {
@@ -552,6 +617,12 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             return Err(e);
         }
     };
+    if let Root::Overlay {
+        lowers_dir, lowers, ..
+    } = &root
+    {
+        state.lowers = lowers.iter().map(|n| lowers_dir.join(n)).collect();
+    }
     Ok(Prepared {
         plan: Plan {
             id,
@@ -686,8 +757,8 @@ fn network(args: &Args) -> Result<(Network, Vec<Publish>), Error> {
             "-i cannot be used with -d: a detached container has no stdin",
         ));
     }
-    if !args.publish.is_empty() && network != Network::Private {
-        return Err(invalid("--publish needs --network private"));
+    if (!args.publish.is_empty() || args.publish_all) && network != Network::Private {
+        return Err(invalid("--publish and -P need --network private"));
     }
     let publish = args
         .publish
@@ -976,8 +1047,34 @@ mod tests {
             }
         );
         assert_eq!(parse_publish("127.0.0.1:53:53/udp").unwrap().proto, "udp");
-        assert!(parse_publish("80").is_err());
+        // No host port: one is chosen later.
+        assert_eq!(parse_publish("80").unwrap().host_port, 0);
+        assert_eq!(parse_publish("127.0.0.1::80").unwrap().host_ip, "127.0.0.1");
+        assert_eq!(parse_publish("127.0.0.1::80").unwrap().host_port, 0);
         assert!(parse_publish("1:2/sctp").is_err());
+        assert!(parse_publish("0").is_err());
+        assert!(parse_publish("localhost:1:2").is_err());
+        assert!(matches!(
+            parse_publish("8000-8001:80-81"),
+            Err(Error::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn publish_all_adds_the_exposed_ports_not_yet_published() {
+        let config: ContainerConfig =
+            serde_json::from_str(r#"{"ExposedPorts": {"80/tcp": {}, "53/udp": {}, "8080": {}}}"#)
+                .unwrap();
+        let mut publish = vec![parse_publish("9000:80").unwrap()];
+        publish_exposed(&config, &mut publish).unwrap();
+        let got: Vec<(u16, u16, &str)> = publish
+            .iter()
+            .map(|p| (p.host_port, p.container_port, p.proto.as_str()))
+            .collect();
+        assert_eq!(got, [(9000, 80, "tcp"), (0, 53, "udp"), (0, 8080, "tcp")]);
+        choose_host_ports(&mut publish).unwrap();
+        assert!(publish.iter().all(|p| p.host_port != 0));
+        assert_eq!(publish[0].host_port, 9000);
     }
 
     #[test]

@@ -223,13 +223,17 @@ pub struct Args {
     #[arg(long, visible_alias = "net", value_name = "MODE", default_value = "private",
           value_parser = ["none", "host", "private"])]
     pub network: String,
-    /// Publish a container port on the host (--network private).
+    /// Publish a container port on the host (--network private); with no
+    /// HOST port, a random free one (`container-ctl port` shows it).
     #[arg(
         short = 'p',
         long = "publish",
-        value_name = "[IP:]HOST:CONTAINER[/PROTO]"
+        value_name = "[IP:][HOST:]CONTAINER[/PROTO]"
     )]
     pub publish: Vec<String>,
+    /// Publish every port the image EXPOSEs on a random host port.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
 
     /// Memory limit (bytes, or with a k, m or g suffix).
     #[arg(short = 'm', long, value_name = "BYTES")]

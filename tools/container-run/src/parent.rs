@@ -84,7 +84,7 @@ impl Container {
             }
         };
         p.state.cgroup = Some(cgroup.clone());
-        let _ = p.containers.save(&p.state);
+        let _ = p.containers.save_running(&mut p.state);
         Ok(Container {
             p,
             cgroup: Some(cgroup),
@@ -244,7 +244,7 @@ impl Container {
                 s.pid = Some(pid);
                 s.pid_start = process_start(pid);
                 s.status = Status::Created;
-                let _ = self.p.containers.save(s);
+                let _ = self.p.containers.save_running(s);
                 return Ok(Started::Created(pid));
             }
             msg.push(first[0]);
@@ -264,7 +264,7 @@ impl Container {
         s.pid = Some(pid);
         s.pid_start = process_start(pid);
         s.status = Status::Running;
-        let _ = self.p.containers.save(s);
+        let _ = self.p.containers.save_running(s);
         Ok(Started::Running(pid))
     }
 
@@ -307,7 +307,7 @@ impl Container {
         p.state.finished = Some(slipway_common::time::format_rfc3339(
             slipway_common::time::now(),
         ));
-        let _ = p.containers.save(&p.state);
+        let _ = p.containers.save_running(&mut p.state);
     }
 }
 
