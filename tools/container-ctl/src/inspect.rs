@@ -2,7 +2,7 @@
 //! where the same facts exist.
 
 use crate::lifecycle::settle;
-use crate::ps::status_word;
+use crate::ps::{paused, status_word};
 use crate::{each, out_err, Error};
 use serde_json::{json, Value};
 use slipway_common::container::state::{Containers, State, Status};
@@ -21,6 +21,18 @@ pub fn document(containers: &Containers, s: &State) -> Value {
         data["WorkDir"] = json!(dir.join("work"));
         data["MergedDir"] = json!(dir.join("rootfs"));
     }
+    // docker's form: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}.
+    let mut ports = serde_json::Map::new();
+    for p in &s.ports {
+        let key = format!("{}/{}", p.container_port, p.proto);
+        let binding = json!({ "HostIp": p.host_ip, "HostPort": p.host_port.to_string() });
+        match ports.get_mut(&key) {
+            Some(Value::Array(list)) => list.push(binding),
+            _ => {
+                ports.insert(key, json!([binding]));
+            }
+        }
+    }
     let (path, args) = s
         .command
         .split_first()
@@ -33,7 +45,7 @@ pub fn document(containers: &Containers, s: &State) -> Value {
         "State": {
             "Status": status_word(status),
             "Running": running,
-            "Paused": false,
+            "Paused": paused(s),
             "Restarting": false,
             "OOMKilled": s.oom_killed,
             "Dead": false,
@@ -50,7 +62,9 @@ pub fn document(containers: &Containers, s: &State) -> Value {
         "HostConfig": {
             "AutoRemove": s.auto_remove,
             "Privileged": s.process.privileged,
+            "PortBindings": ports,
         },
+        "NetworkSettings": { "Ports": ports },
         "GraphDriver": { "Name": "overlay", "Data": data },
         "Config": {
             "Hostname": s.hostname,

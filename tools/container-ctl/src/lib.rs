@@ -1,13 +1,19 @@
 //! container-ctl: the containers container-run started, handled with
 //! docker's commands and meanings: ps, stop, kill, rm, logs, inspect,
-//! exec and commit.
+//! exec, commit, wait, pause, unpause, rename, port, top, stats, diff
+//! and cp.
 
 mod commit;
+mod cp;
+mod diff;
 mod exec;
 mod inspect;
 mod lifecycle;
 mod logs;
 mod ps;
+mod stats;
+mod top;
+mod wait;
 
 use clap::{Parser, Subcommand};
 use slipway_common::cli::StoreArgs;
@@ -27,6 +33,10 @@ Examples:
   container-ctl exec web ps
   container-ctl exec -u 1000 -w /tmp -e DEBUG=1 web sh -c 'id; pwd'
   container-ctl commit -m 'add config' -c 'CMD [\"httpd\",\"-f\"]' web web:snapshot
+  container-ctl top web -o pid,comm
+  container-ctl stats --no-stream
+  container-ctl cp web:/etc/httpd.conf . && container-ctl cp - web:/www < site.tar
+  container-ctl diff web
   container-ctl stop -t 2 web && container-ctl rm web";
 
 /// Manage the containers that container-run started.
@@ -105,6 +115,62 @@ pub enum Command {
     /// of its image (by layer-diff --upper and image-assemble). Prints the
     /// new image's manifest digest.
     Commit(commit::CommitArgs),
+    /// Wait until containers end, then print each one's exit code.
+    Wait {
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Freeze every process of running containers (the cgroup freezer),
+    /// as docker pause.
+    Pause {
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Thaw paused containers.
+    Unpause {
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Give a container another name.
+    Rename {
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+        #[arg(value_name = "NEW_NAME")]
+        name: String,
+    },
+    /// The ports a container publishes on the host: all, or where one
+    /// port (PORT[/PROTO]) is published.
+    Port {
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+        #[arg(value_name = "PORT[/PROTO]")]
+        port: Option<String>,
+    },
+    /// A running container's processes: the host's ps (with the options
+    /// given, default -ef), its lines for the container's processes.
+    Top {
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+        /// Options for ps, as docker top passes them (-o pid,comm; aux).
+        #[arg(
+            value_name = "PS_OPTIONS",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        ps_args: Vec<String>,
+    },
+    /// What running containers use: CPU, memory, network and block I/O,
+    /// PIDs; a new table every second unless --no-stream.
+    Stats(stats::StatsArgs),
+    /// What a container changed in its filesystem: A added, C changed,
+    /// D deleted, against its image.
+    Diff {
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+    },
+    /// Copy files between a container and the host: CONTAINER:SRC DEST,
+    /// SRC CONTAINER:DEST, and - for a tar stream on either side.
+    Cp(cp::CpArgs),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,7 +233,9 @@ pub fn run(args: Args) -> Result<u8, Error> {
     // subordinate IDs: layer-diff must see them with the IDs the
     // container gave them, from inside a namespace with the same mapping.
     // SAFETY: geteuid has no preconditions.
-    if matches!(args.command, Command::Commit(_)) && unsafe { libc::geteuid() } != 0 {
+    if matches!(args.command, Command::Commit(_) | Command::Diff { .. })
+        && unsafe { libc::geteuid() } != 0
+    {
         userns::enter(&userns::Mapping::for_caller()).map_err(|e| Error::Invalid(e.to_string()))?;
     }
     match args.command {
@@ -188,6 +256,15 @@ pub fn run(args: Args) -> Result<u8, Error> {
         Command::Logs(a) => logs::logs(&containers, &a)?,
         Command::Inspect { containers: c } => inspect::inspect(&containers, &c)?,
         Command::Commit(a) => commit::commit(&store, &containers, &a)?,
+        Command::Wait { containers: c } => wait::wait(&containers, &c)?,
+        Command::Pause { containers: c } => wait::pause(&containers, &c, true)?,
+        Command::Unpause { containers: c } => wait::pause(&containers, &c, false)?,
+        Command::Rename { container, name } => wait::rename(&containers, &container, &name)?,
+        Command::Port { container, port } => wait::port(&containers, &container, port.as_deref())?,
+        Command::Top { container, ps_args } => top::top(&containers, &container, &ps_args)?,
+        Command::Stats(a) => stats::stats(&containers, &a)?,
+        Command::Diff { container } => diff::diff(&containers, &container)?,
+        Command::Cp(a) => cp::cp(&containers, &a)?,
         Command::Exec(_) => unreachable!("handled above"),
     }
     Ok(0)

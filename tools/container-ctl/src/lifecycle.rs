@@ -27,9 +27,20 @@ fn signal_init(s: &State, sig: libc::c_int) -> bool {
     match s.pid {
         Some(pid) if s.alive() => {
             send(pid, sig);
+            thaw(s);
             true
         }
         _ => false,
+    }
+}
+
+/// A paused container takes the signal only once thawed: as docker does,
+/// a stop or kill unpauses it after signalling.
+fn thaw(s: &State) {
+    if let Some(cg) = &s.cgroup {
+        if cg.paused() {
+            let _ = cg.freeze(false);
+        }
     }
 }
 
@@ -40,6 +51,7 @@ fn kill_all(s: &State) {
     if let Some(cg) = &s.cgroup {
         cg.signal_all(libc::SIGKILL);
     }
+    thaw(s);
 }
 
 /// Waits up to KILL_WAIT for the container's process to be gone.

@@ -26,15 +26,27 @@ pub struct PsArgs {
     pub json: bool,
     /// A Go-style template per container: {{.ID}}, {{.Image}},
     /// {{.Command}}, {{.CreatedAt}}, {{.RunningFor}}, {{.Status}},
-    /// {{.State}}, {{.Names}}, {{json .}}; a leading "table " prints a
-    /// header.
+    /// {{.State}}, {{.Ports}}, {{.Names}}, {{.Labels}}, {{json .}}; a
+    /// leading "table " prints a header.
     #[arg(long, value_name = "TEMPLATE")]
     pub format: Option<String>,
+    /// Only containers that match, as docker's filters: id=, name=
+    /// (a substring), label=KEY[=VALUE], status=created|running|paused|
+    /// exited, exited=CODE, ancestor=IMAGE. Repeated keys of one kind
+    /// match any; different kinds must all match.
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// The N containers created last, whatever their state (as -a).
+    #[arg(short = 'n', long, value_name = "N")]
+    pub last: Option<usize>,
+    /// The container created last, whatever its state.
+    #[arg(short = 'l', long)]
+    pub latest: bool,
 }
 
 /// docker ps's own table.
 const DEFAULT: &str =
-    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}";
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 
 const FIELDS: &[(&str, &str)] = &[
     ("ID", "CONTAINER ID"),
@@ -44,7 +56,9 @@ const FIELDS: &[(&str, &str)] = &[
     ("RunningFor", "CREATED"),
     ("Status", "STATUS"),
     ("State", "STATE"),
+    ("Ports", "PORTS"),
     ("Names", "NAMES"),
+    ("Labels", "LABELS"),
 ];
 
 /// One container as ps shows it; also its JSON form.
@@ -64,7 +78,11 @@ pub struct Row {
     pub state: String,
     /// `Up 3 seconds`, `Exited (0) 5 seconds ago`, `Created`.
     pub status: String,
+    /// `0.0.0.0:8080->80/tcp, …`.
+    pub ports: String,
     pub names: String,
+    /// `k=v,k2=v2`.
+    pub labels: String,
     pub exit_code: Option<i32>,
     pub pid: Option<i32>,
 }
@@ -79,7 +97,9 @@ impl Fields for Row {
             "RunningFor" => self.running_for.clone(),
             "Status" => self.status.clone(),
             "State" => self.state.clone(),
+            "Ports" => self.ports.clone(),
             "Names" => self.names.clone(),
+            "Labels" => self.labels.clone(),
             _ => String::new(),
         }
     }
@@ -117,6 +137,11 @@ pub fn status_word(s: Status) -> &'static str {
     }
 }
 
+/// Whether a running container's processes are frozen (pause).
+pub fn paused(s: &State) -> bool {
+    s.current_status() == Status::Running && s.cgroup.as_ref().is_some_and(|c| c.paused())
+}
+
 pub fn row(s: &State, trunc: bool, now: i64) -> Row {
     let created = time::parse_rfc3339(&s.created).unwrap_or(now);
     let status = s.current_status();
@@ -124,6 +149,7 @@ pub fn row(s: &State, trunc: bool, now: i64) -> Row {
     // starts a container as soon as it has recorded it.
     let text = match status {
         Status::Created => "Created".to_string(),
+        Status::Running if paused(s) => format!("Up {} (Paused)", duration(now - created)),
         Status::Running => format!("Up {}", duration(now - created)),
         Status::Exited => {
             // 255 is docker's code for a container whose end nobody saw.
@@ -150,9 +176,25 @@ pub fn row(s: &State, trunc: bool, now: i64) -> Row {
         command: serde_json::to_string(&command).expect("a string serializes"),
         created_at: go_time(created),
         running_for: time::human_since(created, now),
-        state: status_word(status).to_string(),
+        state: if paused(s) {
+            "paused".to_string()
+        } else {
+            status_word(status).to_string()
+        },
         status: text,
+        ports: s
+            .ports
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         names: s.name.clone(),
+        labels: s
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
         exit_code: (status == Status::Exited).then(|| s.exit_code.unwrap_or(255)),
         pid: if status == Status::Running {
             s.pid
@@ -162,15 +204,84 @@ pub fn row(s: &State, trunc: bool, now: i64) -> Row {
     }
 }
 
+/// One `--filter KEY=VALUE`.
+struct Filter {
+    key: String,
+    value: String,
+}
+
+fn parse_filters(given: &[String]) -> Result<Vec<Filter>, Error> {
+    given
+        .iter()
+        .map(|f| {
+            let (k, v) = f.split_once('=').ok_or_else(|| {
+                Error::Invalid(format!("bad format of filter {f:?} (expected name=value)"))
+            })?;
+            match k {
+                "id" | "name" | "label" | "status" | "exited" | "ancestor" => Ok(Filter {
+                    key: k.to_string(),
+                    value: v.to_string(),
+                }),
+                _ => Err(Error::Invalid(format!(
+                    "invalid filter {k:?}: this ps takes id, name, label, status, exited and ancestor"
+                ))),
+            }
+        })
+        .collect()
+}
+
+fn matches(f: &Filter, s: &State, r: &Row) -> bool {
+    let v = f.value.as_str();
+    match f.key.as_str() {
+        "id" => s.id.starts_with(v),
+        "name" => s.name.contains(v),
+        "label" => match v.split_once('=') {
+            Some((k, want)) => s.labels.get(k).is_some_and(|x| x == want),
+            None => s.labels.contains_key(v),
+        },
+        "status" => r.state == v,
+        "exited" => r.exit_code.is_some_and(|c| c.to_string() == v),
+        "ancestor" => {
+            let short = |n: &str| n.strip_suffix(":latest").unwrap_or(n).to_string();
+            short(&s.image) == short(v) || s.image_id.as_deref().is_some_and(|i| i.contains(v))
+        }
+        _ => false,
+    }
+}
+
+/// Docker's rule: filters of one key match if any does; every key must.
+fn selected(filters: &[Filter], s: &State, r: &Row) -> bool {
+    let mut keys: Vec<&str> = filters.iter().map(|f| f.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.iter().all(|k| {
+        filters
+            .iter()
+            .filter(|f| f.key == *k)
+            .any(|f| matches(f, s, r))
+    })
+}
+
 pub fn ps(containers: &Containers, a: &PsArgs) -> Result<(), Error> {
     let now = time::now();
+    let filters = parse_filters(&a.filter)?;
+    let last = if a.latest { Some(1) } else { a.last };
+    // As docker: -n and -l show stopped ones too, and so does a status
+    // or exited filter.
+    let all = a.all
+        || last.is_some()
+        || filters
+            .iter()
+            .any(|f| f.key == "status" || f.key == "exited");
     // Newest first, as docker lists them.
     let list: Vec<State> = containers
         .list()?
         .into_iter()
         .rev()
+        .take(last.unwrap_or(usize::MAX))
         .map(|s| settle(containers, s))
-        .filter(|s| a.all || s.current_status() == Status::Running)
+        .filter(|s| all || s.current_status() == Status::Running)
+        .filter(|s| filters.is_empty() || selected(&filters, s, &row(s, false, now)))
         .collect();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -221,6 +332,8 @@ mod tests {
             bundle: None,
             annotations: Default::default(),
             labels: Default::default(),
+            ports: Vec::new(),
+            lowers: Vec::new(),
         }
     }
 
@@ -248,5 +361,34 @@ mod tests {
         s.exit_code = None;
         s.finished = None;
         assert_eq!(row(&s, true, 1_065).status, "Exited (255)");
+    }
+
+    #[test]
+    fn filters_of_one_key_match_any_and_of_two_keys_both() {
+        let mut s = state(Status::Exited);
+        s.name = "web-1".into();
+        s.labels.insert("tier".into(), "front".into());
+        s.ports.push(slipway_common::container::state::PortMapping {
+            host_ip: "0.0.0.0".into(),
+            host_port: 8080,
+            container_port: 80,
+            proto: "tcp".into(),
+        });
+        let r = row(&s, true, 1_065);
+        assert_eq!(r.ports, "0.0.0.0:8080->80/tcp");
+        assert_eq!(r.labels, "tier=front");
+        let pick = |f: &[&str]| {
+            let f: Vec<String> = f.iter().map(|x| x.to_string()).collect();
+            selected(&parse_filters(&f).unwrap(), &s, &r)
+        };
+        assert!(pick(&["name=web"]));
+        assert!(pick(&["name=db", "name=web"]));
+        assert!(!pick(&["name=web", "status=running"]));
+        assert!(pick(&["name=web", "status=exited", "exited=3"]));
+        assert!(pick(&["label=tier", "label=tier=front"]));
+        assert!(!pick(&["label=tier=back"]));
+        assert!(pick(&["ancestor=busybox"]));
+        assert!(parse_filters(&["volume=x".to_string()]).is_err());
+        assert!(parse_filters(&["name".to_string()]).is_err());
     }
 }

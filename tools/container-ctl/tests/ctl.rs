@@ -183,6 +183,7 @@ fn ps_lists_running_containers_and_with_all_the_exited_ones() {
             "COMMAND",
             "CREATED",
             "STATUS",
+            "PORTS",
             "NAMES"
         ]
     );
@@ -684,4 +685,285 @@ fn labels_show_in_inspect_and_cidfile_holds_the_id() {
     assert!(err.starts_with("container-run: error: --cidfile"), "{err}");
     assert_eq!(std::fs::read_to_string(&cid).unwrap(), id, "left as it was");
     t.ok(&["rm", "-f", "lab"]);
+}
+
+#[test]
+fn wait_prints_the_exit_code_once_the_container_ends() {
+    let c = Ctl::new();
+    c.start(
+        "waited",
+        &[],
+        &["sh", "-c", "read x < /dev/null; sleep 0.2; exit 7"],
+    );
+    assert_eq!(c.ok(&["wait", "waited"]), "7\n");
+    assert_eq!(c.inspect("waited")["State"]["ExitCode"], 7);
+    // An ended one answers at once.
+    assert_eq!(c.ok(&["wait", "waited"]), "7\n");
+    assert!(c.fails(&["wait", "nosuch"]).contains("no such container"));
+}
+
+#[test]
+fn pause_freezes_every_process_and_unpause_thaws_them() {
+    let c = Ctl::new();
+    c.start(
+        "frozen",
+        &[],
+        &[
+            "sh",
+            "-c",
+            "i=0; while :; do i=$((i+1)); echo $i > /n; sleep 0.02; done",
+        ],
+    );
+    let copy = c.env.path("n");
+    let count = || -> u64 {
+        let _ = std::fs::remove_file(&copy);
+        c.ok(&["cp", "frozen:/n", copy.to_str().unwrap()]);
+        let text = std::fs::read_to_string(&copy).unwrap();
+        text.trim().parse().unwrap_or(0)
+    };
+    wait_for(10, || (count() > 0).then_some(()));
+    assert_eq!(c.ok(&["pause", "frozen"]), "frozen\n");
+    assert_eq!(c.inspect("frozen")["State"]["Paused"], true);
+    let ps = c.ok(&["ps", "--format", "{{.Status}}|{{.State}}"]);
+    assert!(ps.contains("(Paused)|paused"), "{ps}");
+    // Frozen: the count stays where it stopped, read twice across a
+    // whole scheduling of the loop (it writes every 20 ms).
+    let a = count();
+    let cg_frozen = c.inspect("frozen")["State"]["Paused"] == true;
+    assert!(cg_frozen && count() == a);
+    assert!(c.fails(&["pause", "frozen"]).contains("already paused"));
+    assert_eq!(c.ok(&["unpause", "frozen"]), "frozen\n");
+    wait_for(10, || (count() > a).then_some(()));
+    assert!(c.fails(&["unpause", "frozen"]).contains("not paused"));
+    // A paused container still stops: the stop thaws it.
+    c.ok(&["pause", "frozen"]);
+    c.ok(&["stop", "-t", "1", "frozen"]);
+    assert_eq!(c.inspect("frozen")["State"]["Status"], "exited");
+}
+
+#[test]
+fn rename_changes_the_name_and_refuses_one_in_use() {
+    let c = Ctl::new();
+    let id = c.start("old", &[], &["sleep", "30"]);
+    c.start("other", &[], &["sleep", "30"]);
+    assert!(c.fails(&["rename", "old", "other"]).contains("in use"));
+    c.ok(&["rename", "old", "new"]);
+    assert_eq!(c.inspect("new")["Id"], id.as_str());
+    assert!(c.fails(&["inspect", "old"]).contains("no such container"));
+    // The runner records the end under the new name.
+    c.ok(&["stop", "-t", "0", "new"]);
+    assert_eq!(c.inspect("new")["State"]["Status"], "exited");
+}
+
+#[test]
+fn top_shows_the_containers_processes_only() {
+    let c = Ctl::new();
+    c.start("busy", &[], &["sh", "-c", "sleep 1001 & sleep 1002"]);
+    let top = wait_for(10, || {
+        let t = c.ok(&["top", "busy"]);
+        (t.contains("sleep 1001") && t.contains("sleep 1002")).then_some(t)
+    });
+    let lines: Vec<&str> = top.lines().collect();
+    assert!(
+        lines[0].contains("PID") && lines[0].contains("CMD"),
+        "{top}"
+    );
+    // The two sleeps (sh execs the last): no host process.
+    assert_eq!(lines.len(), 3, "{top}");
+    let top = c.ok(&["top", "busy", "-o", "pid,comm"]);
+    assert!(
+        top.starts_with("    PID COMMAND") || top.contains("COMMAND"),
+        "{top}"
+    );
+    assert_eq!(
+        top.lines().filter(|l| l.ends_with("sleep")).count(),
+        2,
+        "{top}"
+    );
+    assert!(c
+        .fails(&["top", "busy", "-o", "comm"])
+        .contains("PID column"));
+}
+
+#[test]
+fn stats_reads_the_cgroup_as_docker_stats_shows_it() {
+    let c = Ctl::new();
+    c.start("measured", &["-m", "64m"], &["sleep", "30"]);
+    let out = c.ok(&["stats", "--no-stream"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("CONTAINER ID") && lines[0].contains("MEM USAGE / LIMIT"),
+        "{out}"
+    );
+    let row = lines.iter().find(|l| l.contains("measured")).expect(&out);
+    assert!(row.contains("/ 64MiB"), "{out}");
+    let one = c.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}} {{.MemPerc}}",
+        "measured",
+    ]);
+    let f: Vec<&str> = one.split_whitespace().collect();
+    assert_eq!(&f[..2], ["measured", "1"], "{one}");
+    assert!(f[2].ends_with('%'), "{one}");
+}
+
+#[test]
+fn diff_lists_what_the_container_added_changed_and_deleted() {
+    let c = Ctl::new();
+    assert_eq!(
+        c.run_kept(
+            "changed",
+            "echo x > /new; echo more >> /etc/passwd; rm /etc/group"
+        ),
+        0
+    );
+    let diff = c.ok(&["diff", "changed"]);
+    let lines: Vec<&str> = diff.lines().collect();
+    for want in ["C /etc", "C /etc/passwd", "D /etc/group", "A /new"] {
+        assert!(lines.contains(&want), "{want} not in:\n{diff}");
+    }
+    let mut sorted = lines.clone();
+    sorted.sort_by_key(|l| &l[2..]);
+    assert_eq!(lines, sorted);
+}
+
+#[test]
+fn cp_copies_both_ways_running_or_stopped_and_stays_inside_the_container() {
+    let c = Ctl::new();
+    let host = c.env.path("host");
+    std::fs::create_dir_all(host.join("site/sub")).unwrap();
+    std::fs::write(host.join("site/index.html"), "hello").unwrap();
+    std::fs::write(host.join("site/sub/deep"), "deep").unwrap();
+
+    // Into a running container, then read back with exec.
+    c.start("live", &[], &["sh", "-c", "ln -s / /escape; sleep 30"]);
+    c.ok(&["cp", host.join("site").to_str().unwrap(), "live:/srv"]);
+    wait_for(10, || {
+        c.output(&["exec", "live", "ls", "/escape"])
+            .status
+            .success()
+            .then_some(())
+    });
+    let exec = |args: &[&str]| {
+        let mut all = vec!["exec", "live"];
+        all.extend(args);
+        c.ok(&all)
+    };
+    assert_eq!(
+        exec(&["cat", "/srv/index.html", "/srv/sub/deep"]),
+        "hellodeep"
+    );
+    assert_eq!(exec(&["stat", "-c", "%u", "/srv/index.html"]), "0\n");
+    // Through the container's own symlink: its / is the container's.
+    let marker = format!("slipway-cp-{}", std::process::id());
+    c.ok(&[
+        "cp",
+        host.join("site/index.html").to_str().unwrap(),
+        &format!("live:/escape/tmp/{marker}"),
+    ]);
+    assert!(
+        !Path::new("/tmp").join(&marker).exists(),
+        "cp escaped the container"
+    );
+    assert_eq!(exec(&["cat", &format!("/tmp/{marker}")]), "hello");
+
+    // Out of it, to a new name and into a directory.
+    c.ok(&["cp", "live:/srv", host.join("back").to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("back/sub/deep")).unwrap(),
+        "deep"
+    );
+    c.ok(&["cp", "live:/srv/index.html", host.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("index.html")).unwrap(),
+        "hello"
+    );
+
+    // A tar stream in and out.
+    let mut tar_in = c.cmd(&["cp", "-", "live:/tmp"]);
+    tar_in.current_dir(&host);
+    let tarball = Command::new("tar")
+        .args(["-C", host.to_str().unwrap(), "-cf", "-", "site"])
+        .output()
+        .unwrap()
+        .stdout;
+    let o = run_with_input(tar_in, &tarball);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(exec(&["cat", "/tmp/site/sub/deep"]), "deep");
+    let out = c.output(&["cp", "live:/tmp/site", "-"]);
+    let listing = run_with_input(
+        {
+            let mut t = Command::new("tar");
+            t.arg("-tf").arg("-");
+            t
+        },
+        &out.stdout,
+    );
+    let names = String::from_utf8_lossy(&listing.stdout).to_string();
+    assert!(names.contains("site/sub/deep"), "{names}");
+
+    // A stopped container: its overlay is mounted for the copy.
+    assert_eq!(c.run_kept("ended", "echo gone > /left"), 0);
+    c.ok(&["cp", "ended:/left", host.join("left").to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("left")).unwrap(),
+        "gone\n"
+    );
+    c.ok(&[
+        "cp",
+        host.join("site/index.html").to_str().unwrap(),
+        "ended:/put",
+    ]);
+    assert!(c.ok(&["diff", "ended"]).lines().any(|l| l == "A /put"));
+    assert!(c
+        .fails(&["cp", "ended:/nosuch", host.to_str().unwrap()])
+        .contains("/nosuch"));
+}
+
+#[test]
+fn published_ports_get_random_host_ports_shown_by_port_ps_and_inspect() {
+    let c = Ctl::new();
+    let mut r = c.env.cmd("container-run");
+    r.args([
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1::80",
+        "-p",
+        "9/udp",
+        "bb",
+        "sh",
+        "-c",
+        "mkdir /www; echo served > /www/index.html; httpd -f -p 80 -h /www",
+    ]);
+    ok(r);
+    let ports = c.ok(&["port", "web"]);
+    let tcp = ports
+        .lines()
+        .find_map(|l| l.strip_prefix("80/tcp -> 127.0.0.1:"))
+        .expect(&ports);
+    let port: u16 = tcp.parse().unwrap();
+    assert!(
+        ports.lines().any(|l| l.starts_with("9/udp -> 0.0.0.0:")),
+        "{ports}"
+    );
+    assert_eq!(c.ok(&["port", "web", "80"]), format!("127.0.0.1:{port}\n"));
+    assert!(c.fails(&["port", "web", "81"]).contains("no public port"));
+    let ps = c.ok(&["ps", "--format", "{{.Ports}}"]);
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    let bound = &c.inspect("web")["NetworkSettings"]["Ports"]["80/tcp"][0];
+    assert_eq!(bound["HostPort"], port.to_string());
+    // And the port answers.
+    let body = wait_for(10, || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        out.contains("served").then_some(out)
+    });
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
 }
