@@ -73,6 +73,38 @@ pub enum Verb {
     /// Make an image of a container's changes (container-ctl commit).
     #[command(disable_help_flag = true)]
     Commit(Rest),
+    /// Wait for containers to end and print their exit codes
+    /// (container-ctl wait).
+    #[command(disable_help_flag = true)]
+    Wait(Rest),
+    /// Freeze a container's processes (container-ctl pause).
+    #[command(disable_help_flag = true)]
+    Pause(Rest),
+    /// Thaw a paused container (container-ctl unpause).
+    #[command(disable_help_flag = true)]
+    Unpause(Rest),
+    /// Rename a container (container-ctl rename).
+    #[command(disable_help_flag = true)]
+    Rename(Rest),
+    /// A container's published ports (container-ctl port).
+    #[command(disable_help_flag = true)]
+    Port(Rest),
+    /// A container's processes (container-ctl top).
+    #[command(disable_help_flag = true)]
+    Top(Rest),
+    /// What containers use: CPU, memory, I/O, PIDs (container-ctl stats).
+    #[command(disable_help_flag = true)]
+    Stats(Rest),
+    /// What a container changed in its filesystem (container-ctl diff).
+    #[command(disable_help_flag = true)]
+    Diff(Rest),
+    /// Copy files between a container and the host (container-ctl cp).
+    #[command(disable_help_flag = true)]
+    Cp(Rest),
+    /// Containers: ls, run, rm, and every container-ctl command, as
+    /// `docker container` has them.
+    #[command(disable_help_flag = true)]
+    Container(Rest),
     /// Show containers' or images' details as JSON: a container of that
     /// name or ID (container-ctl inspect), else an image (image-store
     /// inspect).

@@ -50,6 +50,16 @@ pub fn plan(verb: &Verb) -> Result<Vec<Invocation>, Error> {
         Logs(r) => one(call("container-ctl", &["logs"], r)),
         Exec(r) => one(call("container-ctl", &["exec"], r)),
         Commit(r) => one(call("container-ctl", &["commit"], r)),
+        Wait(r) => one(call("container-ctl", &["wait"], r)),
+        Pause(r) => one(call("container-ctl", &["pause"], r)),
+        Unpause(r) => one(call("container-ctl", &["unpause"], r)),
+        Rename(r) => one(call("container-ctl", &["rename"], r)),
+        Port(r) => one(call("container-ctl", &["port"], r)),
+        Top(r) => one(call("container-ctl", &["top"], r)),
+        Stats(r) => one(call("container-ctl", &["stats"], r)),
+        Diff(r) => one(call("container-ctl", &["diff"], r)),
+        Cp(r) => one(call("container-ctl", &["cp"], r)),
+        Container(r) => container(r),
         Inspect(r) => Ok(vec![
             call("container-ctl", &["inspect"], r),
             call("image-store", &["inspect"], r),
@@ -100,6 +110,40 @@ fn image(r: &Rest) -> Result<Vec<Invocation>, Error> {
         _ => Err(Error::Usage(format!(
             "image {}: not a command slipway has (ls, rm, inspect, tag, save, prune, pull, push)",
             sub.to_string_lossy()
+        ))),
+    }
+}
+
+/// `container SUBCOMMAND`, as `docker container` has them: `run` is
+/// container-run, the others container-ctl's commands of the same names.
+fn container(r: &Rest) -> Result<Vec<Invocation>, Error> {
+    const CTL: &[&str] = &[
+        "ls", "list", "ps", "stop", "kill", "rm", "remove", "logs", "exec", "commit", "inspect",
+        "wait", "pause", "unpause", "rename", "port", "top", "stats", "diff", "cp",
+    ];
+    let Some((sub, rest)) = r.args.split_first() else {
+        return Err(Error::Usage(format!(
+            "container: name a command: run, {}",
+            CTL.join(", ")
+        )));
+    };
+    let rest = Rest {
+        args: rest.to_vec(),
+    };
+    match sub.to_str() {
+        Some("run") => Ok(vec![call("container-run", &[], &rest)]),
+        Some(s) if CTL.contains(&s) => {
+            let s = if s == "remove" { "rm" } else { s };
+            Ok(vec![call(
+                "container-ctl",
+                &[CTL.iter().find(|c| **c == s).expect("listed")],
+                &rest,
+            )])
+        }
+        _ => Err(Error::Usage(format!(
+            "container {}: not a command slipway has (run, {})",
+            sub.to_string_lossy(),
+            CTL.join(", ")
         ))),
     }
 }
@@ -296,6 +340,17 @@ mod tests {
 
     #[test]
     fn image_subcommands_map_to_the_store_and_prune_never_asks() {
+        let p = plan(&Verb::Container(rest(&["ls", "-a"]))).unwrap();
+        assert_eq!(p[0].tool, "container-ctl");
+        assert_eq!(p[0].args, ["ls", "-a"]);
+        let p = plan(&Verb::Container(rest(&["run", "bb"]))).unwrap();
+        assert_eq!(
+            (p[0].tool, p[0].args.clone()),
+            ("container-run", vec!["bb".into()])
+        );
+        assert!(plan(&Verb::Container(rest(&["frobnicate"]))).is_err());
+        let p = plan(&Verb::Cp(rest(&["web:/a", "."]))).unwrap();
+        assert_eq!(p[0].args, ["cp", "web:/a", "."]);
         let p = plan(&Verb::Image(rest(&["prune", "-f"]))).unwrap();
         assert_eq!(p[0].tool, "image-store");
         assert_eq!(args(&p[0]), ["gc"]);

@@ -109,3 +109,55 @@ fn completion_scripts_name_the_verbs_for_each_shell() {
         Some(2)
     );
 }
+
+#[test]
+fn the_container_verbs_a_docker_user_types_reach_container_ctl() {
+    let env = Env::new();
+    busybox_image(&env, "bb", &["--expose", "80"]);
+    let id = stdout(&slipway(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-P",
+            "bb",
+            "sh",
+            "-c",
+            "echo page > /index.html; httpd -f -p 80 -h /",
+        ],
+    ));
+    assert_eq!(id.trim().len(), 64);
+    // -P published the image's EXPOSE on a random port.
+    let port = stdout(&slipway(&env, &["port", "web", "80/tcp"]));
+    assert!(port.starts_with("0.0.0.0:"), "{port}");
+    let top = wait_for(10, || {
+        let t = stdout(&slipway(&env, &["top", "web"]));
+        t.contains("httpd").then_some(t)
+    });
+    assert!(top.starts_with("UID"), "{top}");
+    let copy = env.path("index.html");
+    stdout(&slipway(
+        &env,
+        &["cp", "web:/index.html", copy.to_str().unwrap()],
+    ));
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), "page\n");
+    assert!(stdout(&slipway(&env, &["diff", "web"])).contains("A /index.html"));
+    stdout(&slipway(&env, &["rename", "web", "site"]));
+    let ls = stdout(&slipway(
+        &env,
+        &["container", "ls", "--format", "{{.Names}} {{.Ports}}"],
+    ));
+    assert!(
+        ls.starts_with("site 0.0.0.0:") && ls.contains("->80/tcp"),
+        "{ls}"
+    );
+    stdout(&slipway(&env, &["pause", "site"]));
+    stdout(&slipway(&env, &["unpause", "site"]));
+    // httpd is the container's PID 1, which SIGTERM does not end: KILL.
+    stdout(&slipway(&env, &["kill", "site"]));
+    let code = stdout(&slipway(&env, &["wait", "site"]));
+    assert_eq!(code.trim(), "137", "{code}");
+    stdout(&slipway(&env, &["rm", "site"]));
+}
