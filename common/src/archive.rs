@@ -278,13 +278,7 @@ pub fn extract_docker_archive(
     dest: &Path,
 ) -> Result<DockerArchiveImage, ArchiveError> {
     let aname = src.to_string();
-    // docker save links identical layers with symlinks.
-    extract(open_input(src)?, dest, &aname, true)?;
-    let mpath = dest.join("manifest.json");
-    let bytes =
-        fs::read(&mpath).map_err(|_| bad(&aname, "no manifest.json: not a docker-archive"))?;
-    let entries: Vec<DockerManifestEntry> =
-        serde_json::from_slice(&bytes).map_err(|e| bad(&aname, format!("manifest.json: {e}")))?;
+    let entries = extract_docker_entries(src, dest)?;
     let chosen = match name {
         Some(want) => entries.iter().find(|e| {
             e.repo_tags
@@ -304,16 +298,52 @@ pub fn extract_docker_archive(
         }
     }
     .ok_or_else(|| bad(&aname, "no such image in the archive"))?;
+    docker_image(&aname, dest, chosen)
+}
+
+/// Unpacks a docker-archive into `dest`: every image in it, as `docker
+/// load` takes them all.
+pub fn extract_docker_archive_all(
+    src: &PathOrStdio,
+    dest: &Path,
+) -> Result<Vec<DockerArchiveImage>, ArchiveError> {
+    let aname = src.to_string();
+    extract_docker_entries(src, dest)?
+        .iter()
+        .map(|e| docker_image(&aname, dest, e))
+        .collect()
+}
+
+fn extract_docker_entries(
+    src: &PathOrStdio,
+    dest: &Path,
+) -> Result<Vec<DockerManifestEntry>, ArchiveError> {
+    let aname = src.to_string();
+    // docker save links identical layers with symlinks.
+    extract(open_input(src)?, dest, &aname, true)?;
+    let mpath = dest.join("manifest.json");
+    let bytes =
+        fs::read(&mpath).map_err(|_| bad(&aname, "no manifest.json: not a docker-archive"))?;
+    serde_json::from_slice(&bytes).map_err(|e| bad(&aname, format!("manifest.json: {e}")))
+}
+
+/// One entry of an unpacked docker-archive's manifest.json, its paths
+/// checked to stay inside `dest`.
+fn docker_image(
+    aname: &str,
+    dest: &Path,
+    chosen: &DockerManifestEntry,
+) -> Result<DockerArchiveImage, ArchiveError> {
     let inside = |p: &str| -> Result<PathBuf, ArchiveError> {
         let rel =
-            safe_relative(Path::new(p)).ok_or_else(|| bad(&aname, format!("unsafe path {p:?}")))?;
+            safe_relative(Path::new(p)).ok_or_else(|| bad(aname, format!("unsafe path {p:?}")))?;
         let full = dest.join(rel);
         let canon = full
             .canonicalize()
-            .map_err(|_| bad(&aname, format!("{p} is missing")))?;
+            .map_err(|_| bad(aname, format!("{p} is missing")))?;
         let root = dest.canonicalize().ctx("resolve", dest)?;
         if !canon.starts_with(&root) {
-            return Err(bad(&aname, format!("{p} points outside the archive")));
+            return Err(bad(aname, format!("{p} points outside the archive")));
         }
         Ok(canon)
     };

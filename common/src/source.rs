@@ -74,6 +74,62 @@ pub fn find_in_layout(
     }
 }
 
+/// Writes an image of an unpacked docker-archive into `layout`: its config,
+/// its layers (compressed as `settings` says) and a manifest made for
+/// them, which is returned.
+pub fn import_docker_image(
+    layout: &Layout,
+    found: &archive::DockerArchiveImage,
+    settings: Settings,
+    what: &str,
+) -> Result<Descriptor, SourceError> {
+    let config_bytes = std::fs::read(&found.config).ctx("read", &found.config)?;
+    image::parse_config(&config_bytes).map_err(|msg| ImageError::Malformed {
+        what: "config",
+        digest: Digest::of(&config_bytes),
+        msg,
+    })?;
+    let (cdigest, csize) = layout.write_blob(&config_bytes)?;
+    let mut layers = Vec::new();
+    for path in &found.layers {
+        let input = File::open(path).ctx("open", path)?;
+        let w = layout.blob_writer()?;
+        let (w, blob) = layer::ingest(input, w, settings)
+            .map_err(|e| SourceError::Layer(format!("{what}: layer {}", path.display()), e))?;
+        w.finish(Some(&blob.digest))?;
+        layers.push(
+            DescriptorBuilder::default()
+                .media_type(MediaType::from(blob.compression.oci_layer_media_type()))
+                .digest(blob.digest.to_oci())
+                .size(blob.size)
+                .build()
+                .expect("complete descriptor"),
+        );
+    }
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(
+            DescriptorBuilder::default()
+                .media_type(MediaType::ImageConfig)
+                .digest(cdigest.to_oci())
+                .size(csize)
+                .build()
+                .expect("complete descriptor"),
+        )
+        .layers(layers)
+        .build()
+        .expect("complete manifest");
+    let mbytes = canonical_json(&manifest);
+    let (mdigest, msize) = layout.write_blob(&mbytes)?;
+    Ok(DescriptorBuilder::default()
+        .media_type(MediaType::ImageManifest)
+        .digest(mdigest.to_oci())
+        .size(msize)
+        .build()
+        .expect("complete descriptor"))
+}
+
 /// Opens `r`. `settings` says how to compress the layers of a
 /// docker-archive, whose layers are stored uncompressed.
 pub fn open(
@@ -123,52 +179,7 @@ pub fn open(
             let found =
                 archive::extract_docker_archive(file, name.as_ref(), &tmp.path().join("archive"))?;
             let layout = Layout::create(&tmp.path().join("layout"))?;
-            let config_bytes = std::fs::read(&found.config).ctx("read", &found.config)?;
-            image::parse_config(&config_bytes).map_err(|msg| ImageError::Malformed {
-                what: "config",
-                digest: Digest::of(&config_bytes),
-                msg,
-            })?;
-            let (cdigest, csize) = layout.write_blob(&config_bytes)?;
-            let mut layers = Vec::new();
-            for path in &found.layers {
-                let input = File::open(path).ctx("open", path)?;
-                let w = layout.blob_writer()?;
-                let (w, blob) = layer::ingest(input, w, settings).map_err(|e| {
-                    SourceError::Layer(format!("{what}: layer {}", path.display()), e)
-                })?;
-                w.finish(Some(&blob.digest))?;
-                layers.push(
-                    DescriptorBuilder::default()
-                        .media_type(MediaType::from(blob.compression.oci_layer_media_type()))
-                        .digest(blob.digest.to_oci())
-                        .size(blob.size)
-                        .build()
-                        .expect("complete descriptor"),
-                );
-            }
-            let manifest = ImageManifestBuilder::default()
-                .schema_version(2u32)
-                .media_type(MediaType::ImageManifest)
-                .config(
-                    DescriptorBuilder::default()
-                        .media_type(MediaType::ImageConfig)
-                        .digest(cdigest.to_oci())
-                        .size(csize)
-                        .build()
-                        .expect("complete descriptor"),
-                )
-                .layers(layers)
-                .build()
-                .expect("complete manifest");
-            let mbytes = canonical_json(&manifest);
-            let (mdigest, msize) = layout.write_blob(&mbytes)?;
-            let desc = DescriptorBuilder::default()
-                .media_type(MediaType::ImageManifest)
-                .digest(mdigest.to_oci())
-                .size(msize)
-                .build()
-                .expect("complete descriptor");
+            let desc = import_docker_image(&layout, &found, settings, &what)?;
             let image = Image::load(&layout, &desc, platform)?;
             Ok(Source {
                 layout,

@@ -2,6 +2,8 @@
 //! the local store.
 
 mod glob;
+mod history;
+mod load;
 mod mount;
 mod usage;
 
@@ -31,6 +33,8 @@ Examples:
   image-store inspect busybox:local | jq '.[0].config.config.Cmd'
   image-store tag busybox:local registry.example/team/busybox:1
   image-store rm busybox:local && image-store gc
+  image-store history busybox:local
+  image-store save busybox:local docker-archive:- | image-store load
   skopeo inspect oci:$(image-store path):docker.io/library/busybox:local";
 
 /// Manage the local image store (an OCI image layout).
@@ -138,6 +142,12 @@ pub enum Command {
     },
     /// Unmount what `mount` mounted at DIR.
     Umount { dir: PathBuf },
+    /// An image's history, newest step first, as `docker history`.
+    History(history::HistoryArgs),
+    /// Load the images of a docker-archive (`docker save`'s format) or an
+    /// oci-archive into the store, named as the archive names them, as
+    /// `docker load`.
+    Load(load::LoadArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -620,6 +630,8 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
     let store = Store::open(&path)?;
     match &args.command {
         Command::Mount { image, dir } => mount::mount(&store, image, dir)?,
+        Command::History(a) => history::history(&store, a, out)?,
+        Command::Load(a) => load::load(&store, a, out)?,
         Command::Save {
             image,
             dest,

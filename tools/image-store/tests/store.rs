@@ -477,3 +477,99 @@ fn save_compresses_layers_kept_uncompressed_as_compression_says() {
         .arg(format!("oci:{}:bad", out.display()));
     assert!(fails(c, "image-store").contains("--compression-level 0"));
 }
+
+#[test]
+fn load_takes_docker_and_oci_archives_with_their_names() {
+    let env = setup();
+    let id = json(&store(&env, &["inspect", "app:1"]))[0]["id"].clone();
+    let docker = env.path("docker.tar");
+    store(
+        &env,
+        &[
+            "save",
+            "app:1",
+            &format!("docker-archive:{}", docker.display()),
+        ],
+    );
+    // One written by skopeo too: the archive of another tool.
+    let layout = env.path("layout");
+    store(
+        &env,
+        &[
+            "save",
+            "busybox:1.36",
+            &format!("oci:{}:bb", layout.display()),
+        ],
+    );
+    let theirs = env.path("skopeo.tar");
+    let o = std::process::Command::new("skopeo")
+        .args(["copy", "-q"])
+        .arg(format!("oci:{}:bb", layout.display()))
+        .arg(format!("docker-archive:{}:peer/bb:2", theirs.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let other = Env::new();
+    assert_eq!(
+        store(&other, &["load", "-i", docker.to_str().unwrap()]),
+        "Loaded image: app:1\n"
+    );
+    assert_eq!(json(&store(&other, &["inspect", "app:1"]))[0]["id"], id);
+    assert_eq!(
+        store(&other, &["load", "--input", theirs.to_str().unwrap()]),
+        "Loaded image: peer/bb:2\n"
+    );
+    // An oci-archive on stdin, named by its index.
+    let mut c = env.cmd("image-store");
+    c.args(["save", "app:1", "oci-archive:-:app:oci"]);
+    let oci = c.output().unwrap().stdout;
+    let mut l = other.cmd("image-store");
+    l.arg("load");
+    let o = run_with_input(l, &oci);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(store(&other, &["ls"]).contains("oci"));
+    // Not an archive: one error, nothing added.
+    let mut bad = other.cmd("image-store");
+    bad.arg("load");
+    let o = run_with_input(bad, b"not a tar at all");
+    assert_one_error(&o, "image-store");
+}
+
+#[test]
+fn history_lists_the_steps_newest_first_as_docker_history() {
+    let env = setup();
+    let out = store(&env, &["history", "app:1"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("IMAGE") && lines[0].contains("CREATED BY"),
+        "{out}"
+    );
+    let id = json(&store(&env, &["inspect", "app:1"]))[0]["id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")[..12]
+        .to_string();
+    assert!(lines[1].starts_with(&id), "{out}");
+    assert!(
+        lines[2..].iter().all(|l| l.starts_with("<missing>")),
+        "{out}"
+    );
+    // Two LABEL steps (no layer) over two layers, newest first.
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(
+        lines[1].contains("LABEL tier=front") && lines[1].contains(" 0B"),
+        "{out}"
+    );
+    assert!(
+        lines[4].contains("image-assemble") && !lines[4].contains(" 0B"),
+        "{out}"
+    );
+    let q = store(&env, &["history", "-q", "app:1"]);
+    assert_eq!(q.lines().next(), Some(id.as_str()));
+    let sizes = store(
+        &env,
+        &["history", "-H=false", "--format", "{{.Size}}", "app:1"],
+    );
+    assert!(sizes.lines().all(|l| l.parse::<u64>().is_ok()), "{sizes}");
+}
