@@ -113,8 +113,8 @@ pub enum Verb {
     /// List images (image-store ls).
     #[command(disable_help_flag = true)]
     Images(Rest),
-    /// Images: ls, rm, inspect, tag, save, prune, pull, push (image-store,
-    /// image-pull, image-push).
+    /// Images: ls, rm, inspect, tag, save, load, history, prune, pull, push
+    /// (image-store, image-pull, image-push).
     #[command(disable_help_flag = true)]
     Image(Rest),
     /// Pull an image from a registry into the store (image-pull).
@@ -134,6 +134,13 @@ pub enum Verb {
     /// (image-store save IMAGE docker-archive:FILE).
     #[command(disable_help_flag = true)]
     Save(Rest),
+    /// Load the images of a docker-archive or oci-archive: `-i FILE`, or
+    /// stdin (image-store load).
+    #[command(disable_help_flag = true)]
+    Load(Rest),
+    /// An image's history, newest step first (image-store history).
+    #[command(disable_help_flag = true)]
+    History(Rest),
     /// The version of slipway and of each tool it finds.
     Version,
     /// Where the store is and which tools run each verb.

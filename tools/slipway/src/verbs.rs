@@ -71,6 +71,8 @@ pub fn plan(verb: &Verb) -> Result<Vec<Invocation>, Error> {
         Tag(r) => one(call("image-store", &["tag"], r)),
         Rmi(r) => one(call("image-store", &["rm"], r)),
         Save(r) => save(r).map(|i| vec![i]),
+        Load(r) => one(call("image-store", &["load"], r)),
+        History(r) => one(call("image-store", &["history"], r)),
         Version | Info | Completion { .. } => Ok(Vec::new()),
     }
 }
@@ -79,7 +81,8 @@ pub fn plan(verb: &Verb) -> Result<Vec<Invocation>, Error> {
 fn image(r: &Rest) -> Result<Vec<Invocation>, Error> {
     let Some((sub, rest)) = r.args.split_first() else {
         return Err(Error::Usage(
-            "image: name a command: ls, rm, inspect, tag, save, prune, pull or push".into(),
+            "image: name a command: ls, rm, inspect, tag, save, load, history, prune, pull or push"
+                .into(),
         ));
     };
     let rest = Rest {
@@ -92,6 +95,8 @@ fn image(r: &Rest) -> Result<Vec<Invocation>, Error> {
         Some("inspect") => one(call("image-store", &["inspect"], &rest)),
         Some("tag") => one(call("image-store", &["tag"], &rest)),
         Some("save") => save(&rest).map(|i| vec![i]),
+        Some("load") => one(call("image-store", &["load"], &rest)),
+        Some("history") => one(call("image-store", &["history"], &rest)),
         Some("pull") => one(call("image-pull", &[], &rest)),
         Some("push") => push(&rest).map(|i| vec![i]),
         // gc never asks before it deletes: docker's -f (do not ask) is
@@ -108,7 +113,7 @@ fn image(r: &Rest) -> Result<Vec<Invocation>, Error> {
             one(call("image-store", &["gc"], &args))
         }
         _ => Err(Error::Usage(format!(
-            "image {}: not a command slipway has (ls, rm, inspect, tag, save, prune, pull, push)",
+            "image {}: not a command slipway has (ls, rm, inspect, tag, save, load, history, prune, pull, push)",
             sub.to_string_lossy()
         ))),
     }

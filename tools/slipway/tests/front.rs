@@ -160,4 +160,14 @@ fn the_container_verbs_a_docker_user_types_reach_container_ctl() {
     let code = stdout(&slipway(&env, &["wait", "site"]));
     assert_eq!(code.trim(), "137", "{code}");
     stdout(&slipway(&env, &["rm", "site"]));
+
+    // save and load, as docker's: a docker-archive out and back in.
+    let tar = env.path("bb.tar");
+    stdout(&slipway(&env, &["save", "-o", tar.to_str().unwrap(), "bb"]));
+    stdout(&slipway(&env, &["rmi", "bb"]));
+    assert_eq!(
+        stdout(&slipway(&env, &["load", "-i", tar.to_str().unwrap()])),
+        "Loaded image: bb:latest\n"
+    );
+    assert!(stdout(&slipway(&env, &["image", "history", "bb"])).starts_with("IMAGE"));
 }
