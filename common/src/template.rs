@@ -25,6 +25,17 @@ enum Part {
     Json,
 }
 
+/// Cuts `s` to `max` characters, the last one an ellipsis, as docker's
+/// tables cut commands.
+pub fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 /// A parsed `--format` template.
 #[derive(Debug, Clone)]
 pub struct Template {

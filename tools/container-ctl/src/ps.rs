@@ -5,7 +5,7 @@ use crate::{out_err, Error};
 use serde::Serialize;
 use slipway_common::container::state::{Containers, State, Status};
 use slipway_common::layout::canonical_json;
-use slipway_common::template::{Fields, Template};
+use slipway_common::template::{ellipsis, Fields, Template};
 use slipway_common::time;
 use std::io::Write;
 
@@ -112,16 +112,6 @@ impl Fields for Row {
 fn duration(secs: i64) -> String {
     let s = time::human_since(0, secs);
     s.strip_suffix(" ago").unwrap_or(&s).to_string()
-}
-
-/// Cuts `s` to `max` characters, the last one an ellipsis.
-fn ellipsis(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
 }
 
 fn go_time(secs: i64) -> String {

@@ -7,7 +7,7 @@ use slipway_common::image::{self, Image, ImageConfig};
 use slipway_common::layout::canonical_json;
 use slipway_common::platform::Platform;
 use slipway_common::store::{Store, StoreError};
-use slipway_common::template::{Fields, Template};
+use slipway_common::template::{ellipsis, Fields, Template};
 use slipway_common::time;
 use std::io::Write;
 
@@ -70,15 +70,6 @@ impl Fields for Step {
     fn json(&self) -> String {
         String::from_utf8(canonical_json(self)).expect("JSON is UTF-8")
     }
-}
-
-fn ellipsis(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
 }
 
 pub fn history(store: &Store, a: &HistoryArgs, out: &mut dyn Write) -> Result<(), Error> {
