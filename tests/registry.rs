@@ -470,3 +470,71 @@ fn container_run_pulls_an_image_the_store_lacks_as_pull_says() {
     assert!(err.contains("already there"), "{err}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
 }
+
+#[test]
+fn short_names_and_mirrors_follow_registries_conf() {
+    let reg = TestRegistry::start();
+    let env = Env::new();
+    busybox_image(&env, "bb", &["--cmd", r#"["echo", "from the registry"]"#]);
+    let mut c = env.cmd("image-push");
+    c.args(["-q", "bb", &format!("docker://{}/bb:1", reg.host)]);
+    let pushed = ok(c).trim().to_string();
+    // A dead registry first: the search goes on to the next, and a
+    // mirror that does not answer falls back to the location.
+    let conf = env.path("registries.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"unqualified-search-registries = ["127.0.0.1:9", "{host}"]
+[[registry]]
+prefix = "images.example"
+location = "{host}"
+[[registry.mirror]]
+location = "127.0.0.1:9"
+[[registry]]
+location = "blocked.example"
+blocked = true
+"#,
+            host = reg.host
+        ),
+    )
+    .unwrap();
+    let other = Env::new();
+    let cmd = |tool: &str, args: &[&str]| {
+        let mut c = other.cmd(tool);
+        c.env("CONTAINERS_REGISTRIES_CONF", &conf).args(args);
+        c
+    };
+    assert_eq!(ok(cmd("image-pull", &["-q", "bb:1"])).trim(), pushed);
+    // Kept under the name it was found by.
+    validate_image(&other.store(), &format!("{}/bb:1", reg.host));
+    // The short name finds it in the store, as podman does.
+    assert_eq!(
+        ok(cmd(
+            "container-run",
+            &["--rm", "--network", "none", "--pull", "never", "bb:1"]
+        )),
+        "from the registry\n"
+    );
+    // A registry's location and mirrors: pulled from where it says,
+    // named as asked.
+    assert_eq!(
+        ok(cmd("image-pull", &["-q", "images.example/bb:1"])).trim(),
+        pushed
+    );
+    validate_image(&other.store(), "images.example/bb:1");
+    let err = fails(cmd("image-pull", &["blocked.example/bb:1"]), "image-pull");
+    assert!(err.contains("blocked"), "{err}");
+    // Not anywhere: each place's failure, in one line.
+    let err = fails(cmd("image-pull", &["nosuch:1"]), "image-pull");
+    assert!(
+        err.contains("127.0.0.1:9/nosuch:1") && err.contains(&reg.host),
+        "{err}"
+    );
+    // And a run of a short name the store lacks pulls it from there.
+    let third = Env::new();
+    let mut c = third.cmd("container-run");
+    c.env("CONTAINERS_REGISTRIES_CONF", &conf)
+        .args(["--rm", "--network", "none", "bb:1"]);
+    assert_eq!(ok(c), "from the registry\n");
+}

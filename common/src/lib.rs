@@ -42,6 +42,8 @@ pub mod plan;
 pub mod platform;
 #[cfg(feature = "oci")]
 pub mod reference;
+#[cfg(feature = "oci")]
+pub mod registries;
 #[cfg(feature = "registry")]
 pub mod registry;
 pub mod shell;

@@ -219,9 +219,31 @@ impl Store {
         match self.matching(query) {
             Ok(Match::Names(v)) => Ok(with_name(v[0].descriptor.clone(), None)),
             Ok(Match::Image(_, v)) => Ok(with_name(v[0].descriptor.clone(), None)),
-            Err(StoreError::NotFound(q)) => self.unindexed(query).ok_or(StoreError::NotFound(q)),
+            Err(StoreError::NotFound(q)) => self
+                .unindexed(query)
+                .or_else(|| self.short_name(query))
+                .ok_or(StoreError::NotFound(q)),
             Err(e) => Err(e),
         }
+    }
+
+    /// A short name the store has under one of the names registries.conf
+    /// makes of it (`busybox` pulled as `registry.example/busybox`), as
+    /// podman finds it. Docker Hub's name was tried first, as docker has it.
+    fn short_name(&self, query: &str) -> Option<Descriptor> {
+        if !crate::registries::is_short(query) || query.contains("sha256:") {
+            return None;
+        }
+        let conf = crate::registries::Conf::load().ok()?;
+        conf.candidates(query)
+            .ok()?
+            .into_iter()
+            .find_map(|r| match self.matching(&r.to_string()) {
+                Ok(Match::Names(v)) | Ok(Match::Image(_, v)) => {
+                    Some(with_name(v[0].descriptor.clone(), None))
+                }
+                Err(_) => None,
+            })
     }
 
     /// A manifest (or index) kept as a blob, named by its whole digest.

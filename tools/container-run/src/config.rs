@@ -824,7 +824,7 @@ fn image(args: &Args, store: &Path, rootless: bool) -> Result<Image, Error> {
         Some(p) => p.parse::<Platform>().map_err(|e| invalid(e.to_string()))?,
         None => Platform::host(),
     };
-    let src = crate::pull::open(args, &r, store, &platform)?;
+    let src = crate::pull::open(args, &r, image, store, &platform)?;
     // stderr is the container's: progress only where a person watches.
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // Until the overlay is up, image-store gc must not take them away.

@@ -5,9 +5,10 @@
 use crate::{Args, Error};
 use slipway_common::compress::{Compression, Settings};
 use slipway_common::platform::Platform;
-use slipway_common::reference::ImageRef;
+use slipway_common::reference::{ImageRef, Reference};
+use slipway_common::registries;
 use slipway_common::source::{self, Source, SourceError};
-use slipway_common::store::StoreError;
+use slipway_common::store::{Store, StoreError};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -22,31 +23,79 @@ pub enum Pull {
     Never,
 }
 
-/// The image `r` names, pulled first where `args.pull` says. An image by
-/// ID or from a layout or archive is never pulled.
-pub fn open(args: &Args, r: &ImageRef, store: &Path, platform: &Platform) -> Result<Source, Error> {
+/// The image `r` names (`typed` as the user wrote it), pulled first where
+/// `args.pull` says. An image by ID or from a layout or archive is never
+/// pulled.
+pub fn open(
+    args: &Args,
+    r: &ImageRef,
+    typed: &str,
+    store: &Path,
+    platform: &Platform,
+) -> Result<Source, Error> {
     let settings = Settings::new(Compression::Gzip);
     let reference = match r {
         ImageRef::Store(x) | ImageRef::Registry(x) => x,
         _ => return Ok(source::open(r, store, platform, settings)?),
     };
-    let local = ImageRef::Store(reference.clone());
+    let typed = typed.strip_prefix("docker://").unwrap_or(typed);
+    let local = || open_local(reference, typed, store, platform, settings);
     let pull = match args.pull {
         Pull::Never => false,
         Pull::Always => true,
-        Pull::Missing => match source::open(&local, store, platform, settings) {
-            Ok(s) => return Ok(s),
-            Err(SourceError::Store(StoreError::NotFound(_))) => {
+        Pull::Missing => match local()? {
+            Some(s) => return Ok(s),
+            None => {
                 eprintln!("container-run: unable to find image '{reference}' locally");
                 true
             }
-            Err(e) => return Err(e.into()),
         },
     };
     if pull {
-        run_image_pull(&reference.to_string(), store, args.platform.as_deref())?;
+        // A short name goes as typed: image-pull looks for it where
+        // registries.conf says.
+        let name = if registries::is_short(typed) {
+            typed.to_string()
+        } else {
+            reference.to_string()
+        };
+        run_image_pull(&name, store, args.platform.as_deref())?;
     }
-    Ok(source::open(&local, store, platform, settings)?)
+    local()?.ok_or_else(|| SourceError::Store(StoreError::NotFound(reference.to_string())).into())
+}
+
+/// The image in the store (None if it lacks it): by its Docker Hub name,
+/// or for a short name under any name registries.conf makes of it.
+fn open_local(
+    reference: &Reference,
+    typed: &str,
+    store: &Path,
+    platform: &Platform,
+    settings: Settings,
+) -> Result<Option<Source>, Error> {
+    let by_name = ImageRef::Store(reference.clone());
+    let found = match source::open(&by_name, store, platform, settings) {
+        Err(SourceError::Store(StoreError::NotFound(_))) if registries::is_short(typed) => {
+            match Store::open(store)
+                .map_err(SourceError::from)?
+                .resolve(typed)
+            {
+                Ok(desc) => {
+                    let by_digest = ImageRef::parse(desc.digest().as_ref())
+                        .map_err(|e| Error::Invalid(e.to_string()))?;
+                    source::open(&by_digest, store, platform, settings)
+                }
+                Err(StoreError::NotFound(_)) => return Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        }
+        other => other,
+    };
+    match found {
+        Ok(s) => Ok(Some(s)),
+        Err(SourceError::Store(StoreError::NotFound(_))) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn run_image_pull(reference: &str, store: &Path, platform: Option<&str>) -> Result<(), Error> {

@@ -6,6 +6,7 @@ use slipway_common::cli::StoreArgs;
 use slipway_common::fsutil::IoContext;
 use slipway_common::layout::Layout;
 use slipway_common::reference::{ImageRef, PathOrStdio, Reference, ReferenceError};
+use slipway_common::registries::Conf;
 use slipway_common::registry::{
     self, Access, BlobSources, Job, PushPullError, Registry, RegistryArgs, Transfer,
 };
@@ -32,7 +33,12 @@ Examples:
 #[derive(Parser, Debug)]
 #[command(name = "image-pull", version, after_help = EXAMPLES)]
 pub struct Args {
-    /// The image: docker://HOST/REPO[:TAG|@DIGEST] (the docker:// may be left out).
+    /// The image: docker://HOST/REPO[:TAG|@DIGEST] (the docker:// may be
+    /// left out). A short name (busybox, team/app) is looked for as
+    /// containers-registries.conf(5) says: its alias, else on each of
+    /// unqualified-search-registries in turn, else on Docker Hub; and a
+    /// registry's images come from its [[registry]] mirrors, then its
+    /// location, insecure where it says so.
     #[arg(value_name = "SOURCE")]
     pub source: String,
     /// Also tag the image in the store under this name (repeatable).
@@ -92,11 +98,16 @@ fn parse_output(s: &str) -> Result<Dest, Error> {
 }
 
 pub fn run(args: Args) -> Result<(), Error> {
-    let src = Reference::parse(
-        args.source
-            .strip_prefix("docker://")
-            .unwrap_or(&args.source),
-    )?;
+    let typed = args
+        .source
+        .strip_prefix("docker://")
+        .unwrap_or(&args.source);
+    // A short name is looked for where registries.conf says, a registry's
+    // images fetched from its mirrors first.
+    let conf = Conf::load().map_err(|e| Error::Invalid(e.to_string()))?;
+    let candidates = conf
+        .candidates(typed)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
     let mut names: Vec<Reference> = args
         .tags
         .iter()
@@ -107,19 +118,6 @@ pub fn run(args: Args) -> Result<(), Error> {
             "--tag takes NAME[:TAG], not a digest".into(),
         ));
     }
-    let reference = match (src.digest(), src.tag()) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.to_string(),
-        (None, None) => "latest".into(),
-    };
-    if src.digest().is_none() {
-        names.insert(0, src.clone());
-    }
-    let reg = Registry::connect(
-        src.domain(),
-        &args.registry.options(src.domain())?,
-        Access::Pull,
-    )?;
     let dest = match &args.output {
         Some(o) => parse_output(o)?,
         None => Dest::Store,
@@ -168,16 +166,64 @@ pub fn run(args: Args) -> Result<(), Error> {
         }
         None => None,
     };
-    let job = Job {
-        reg: &reg,
-        layout,
-        repo: src.path(),
-        sources: &sources,
-        transfer,
-        progress: &progress,
-        unpack_into,
+    let mut failures = Vec::new();
+    let mut pulled = None;
+    'each: for src in &candidates {
+        let endpoints = match conf.endpoints(src) {
+            Ok(e) => e,
+            Err(e) => {
+                failures.push((src.to_string(), Error::Invalid(e.to_string())));
+                continue;
+            }
+        };
+        for ep in endpoints {
+            let at = &ep.reference;
+            let tried = (|| -> Result<_, Error> {
+                let mut options = args.registry.options(at.domain())?;
+                options.insecure |= ep.insecure || conf.insecure_host(at.domain());
+                let reg = Registry::connect(at.domain(), &options, Access::Pull)?;
+                let reference = match (at.digest(), at.tag()) {
+                    (Some(d), _) => d.to_string(),
+                    (None, Some(t)) => t.to_string(),
+                    (None, None) => "latest".into(),
+                };
+                let job = Job {
+                    reg: &reg,
+                    layout,
+                    repo: at.path(),
+                    sources: &sources,
+                    transfer,
+                    progress: &progress,
+                    unpack_into,
+                };
+                Ok(registry::pull_image(&job, &reference, &platform)?)
+            })();
+            match tried {
+                Ok(desc) => {
+                    pulled = Some((src.clone(), desc));
+                    break 'each;
+                }
+                Err(e) => failures.push((at.to_string(), e)),
+            }
+        }
+    }
+    let Some((src, desc)) = pulled else {
+        // One place tried: its error as it was; several: each one's.
+        if failures.len() == 1 {
+            return Err(failures.remove(0).1);
+        }
+        let all: Vec<String> = failures
+            .iter()
+            .map(|(at, e)| format!("{at}: {}", slipway_common::cli::one_line(&e.to_string())))
+            .collect();
+        return Err(Error::Invalid(format!(
+            "{typed}: not pulled from any of the places registries.conf gives: {}",
+            all.join("; ")
+        )));
     };
-    let desc = registry::pull_image(&job, &reference, &platform)?;
+    if src.digest().is_none() {
+        names.insert(0, src.clone());
+    }
     match &dest {
         Dest::Store => {
             if let Some(s) = &store {
