@@ -531,6 +531,16 @@ blocked = true
         err.contains("127.0.0.1:9/nosuch:1") && err.contains(&reg.host),
         "{err}"
     );
+    // A build FROM the short name, pulled there too.
+    let ctx = other.path("ctx");
+    write_files(&ctx, &[("Dockerfile", "FROM bb:1\nRUN echo built > /b\n")]);
+    let fresh = Env::new();
+    let mut b = fresh.cmd("image-build");
+    b.env("CONTAINERS_REGISTRIES_CONF", &conf)
+        .args(["-q", "--network", "none", "-t", "app:1"])
+        .arg(&ctx);
+    ok(b);
+    validate_image(&fresh.store(), &format!("{}/bb:1", reg.host));
     // And a run of a short name the store lacks pulls it from there.
     let third = Env::new();
     let mut c = third.cmd("container-run");

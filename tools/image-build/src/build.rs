@@ -42,6 +42,21 @@ pub struct Inspected {
     pub digest: String,
     pub id: String,
     config: ContainerConfig,
+    /// Found by a short name under the name registries.conf made of it,
+    /// which the name as given does not reach.
+    pub by_short_name: bool,
+}
+
+impl Inspected {
+    /// The image pinned by digest, so a tag moved during the build does
+    /// not change it halfway: `NAME@DIGEST`, or the digest alone where
+    /// the name would not find it again.
+    pub fn pin(&self, r: &str) -> String {
+        if self.by_short_name {
+            return self.digest.clone();
+        }
+        format!("{}@{}", r.split('@').next().unwrap_or(r), self.digest)
+    }
 }
 
 #[derive(Clone)]

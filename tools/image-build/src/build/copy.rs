@@ -236,7 +236,7 @@ impl Driver<'_> {
                 let found = self
                     .image(r)
                     .map_err(|e| fail(self, format!("--from={r}: {e}")))?;
-                let pinned = format!("{}@{}", r.split('@').next().unwrap_or(r), found.digest);
+                let pinned = found.pin(r);
                 Some((pinned, found.digest))
             }
         };

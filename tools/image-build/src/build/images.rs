@@ -90,8 +90,15 @@ impl<'a> Driver<'a> {
         let name = slipway_common::reference::Reference::parse(r)
             .map(|n| n.to_string())
             .unwrap_or_else(|_| r.to_string());
+        // A short name registries.conf sends elsewhere is kept under the
+        // name it was found by: the store finds it by the short name.
+        let short =
+            slipway_common::registries::is_short(r) && !r.bytes().all(|b| b.is_ascii_hexdigit());
         if !want_pull {
-            match self.inspect(&name) {
+            match self.inspect(&name).or_else(|e| match short {
+                true => self.by_short_name(r),
+                false => Err(e),
+            }) {
                 Ok(found) => return Ok(found),
                 Err(e) if self.script() => {
                     return Err(format!(
@@ -112,7 +119,17 @@ impl<'a> Driver<'a> {
             format!("no such image in the store, and pulling it failed: {m}")
         })?;
         lock(&self.shared.pulled).insert(r.to_string());
-        self.inspect(&name)
+        self.inspect(&name).or_else(|e| match short {
+            true => self.by_short_name(r),
+            false => Err(e),
+        })
+    }
+
+    fn by_short_name(&self, r: &str) -> Result<Inspected, String> {
+        self.inspect(r).map(|found| Inspected {
+            by_short_name: true,
+            ..found
+        })
     }
 
     /// The root filesystem the stage has reached, for a layer made to go
@@ -207,5 +224,6 @@ pub fn inspect(
         digest: e.digest.to_string(),
         id: e.id.to_string(),
         config: e.container_config(),
+        by_short_name: false,
     })
 }

@@ -145,10 +145,7 @@ impl Driver<'_> {
             }
             Some(Source::Image(r)) => {
                 let found = self.image(r).map_err(|e| format!("from={r}: {e}"))?;
-                Ok((
-                    format!("{}@{}", r.split('@').next().unwrap_or(r), found.digest),
-                    found.digest,
-                ))
+                Ok((found.pin(r), found.digest))
             }
             None => Err(format!(
                 "--mount={spec}: the plan names no source for from="

@@ -157,8 +157,8 @@ impl<'a> Driver<'a> {
                 // Pinned by digest: a tag moved during the build does not
                 // change it halfway.
                 let image = match r.split_once('@') {
-                    Some(_) => r.clone(),
-                    None => format!("{r}@{}", found.digest),
+                    Some(_) if !found.by_short_name => r.clone(),
+                    _ => found.pin(r),
                 };
                 let c = found.config;
                 State {
