@@ -390,6 +390,10 @@ fn base_args(args: &Args) -> Args {
         network: "none".into(),
         publish: Vec::new(),
         publish_all: false,
+        pid: None,
+        ipc: None,
+        uts: None,
+        userns: None,
         memory: None,
         pids_limit: None,
         cpus: None,
@@ -704,6 +708,10 @@ fn overridden(args: &Args) -> Option<&'static str> {
         ("--network", args.network != "private"),
         ("--publish", !args.publish.is_empty()),
         ("--publish-all", args.publish_all),
+        ("--pid", args.pid.is_some()),
+        ("--ipc", args.ipc.is_some()),
+        ("--uts", args.uts.is_some()),
+        ("--userns", args.userns.is_some()),
     ]
     .into_iter()
     .find_map(|(flag, given)| given.then_some(flag))

@@ -248,7 +248,7 @@ pub struct Prepared {
     pub console: Option<std::os::fd::OwnedFd>,
 }
 
-fn invalid(msg: impl Into<String>) -> Error {
+pub(crate) fn invalid(msg: impl Into<String>) -> Error {
     Error::Invalid(msg.into())
 }
 
@@ -559,6 +559,19 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     }
 
     let containers = Containers::open(&store)?;
+    let shared = crate::share::parse(
+        args.pid.as_deref(),
+        args.ipc.as_deref(),
+        args.uts.as_deref(),
+        args.userns.as_deref(),
+        &containers,
+        rootless,
+    )?;
+    if shared.host & libc::CLONE_NEWUTS != 0 && args.hostname.is_some() {
+        return Err(invalid(
+            "--hostname cannot be given with --uts host: the host's name is the container's",
+        ));
+    }
     let mut state = State {
         id: id.clone(),
         name: args.name.clone().unwrap_or_else(|| id[..12].to_string()),
@@ -658,7 +671,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             sysctls,
             oom_score_adj: None,
             umask: None,
-            join_namespaces: Vec::new(),
+            join_namespaces: shared.join,
             userns: None,
             hooks: Default::default(),
             rootfs_propagation: None,
@@ -668,7 +681,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             spec_nodes: Vec::new(),
             new_keyring: true,
             no_pivot: false,
-            host_namespaces: 0,
+            host_namespaces: shared.host,
         },
         state,
         containers,

@@ -22,6 +22,7 @@ mod parent;
 pub mod pull;
 mod rootless;
 mod runtime;
+mod share;
 mod stubs;
 mod ulimits;
 
@@ -155,6 +156,21 @@ pub struct Args {
     /// The container's hostname (default: the first 12 digits of its ID).
     #[arg(short = 'h', long, value_name = "NAME")]
     pub hostname: Option<String>,
+    /// The PID namespace: private (its own, the default), host, or
+    /// container:NAME (another running container's).
+    #[arg(long, value_name = "MODE")]
+    pub pid: Option<String>,
+    /// The IPC namespace: private or shareable (its own, the default),
+    /// host, or container:NAME.
+    #[arg(long, value_name = "MODE")]
+    pub ipc: Option<String>,
+    /// The UTS namespace (hostname): private (the default) or host.
+    #[arg(long, value_name = "MODE")]
+    pub uts: Option<String>,
+    /// The user namespace: host, the only mode here (root's containers
+    /// run in the host's, rootless ones in the user's).
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
 
     /// A resource limit for the container's processes: NAME=SOFT[:HARD]
     /// (nofile, nproc, core, memlock, stack, ...; -1 is unlimited;

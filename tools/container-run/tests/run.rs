@@ -1660,3 +1660,78 @@ fn group_add_takes_gids_and_names_from_the_containers_group_file() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--group-add no-such-group"), "{err}");
 }
+
+#[test]
+fn pid_ipc_and_uts_namespaces_are_shared_with_the_host_or_a_container() {
+    let e = env();
+    let ns = |kind: &str| {
+        std::fs::read_link(format!("/proc/self/ns/{kind}"))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    // Its own by default; the host's when asked.
+    let own = sh_ok(
+        &e,
+        &[],
+        "for n in ipc uts pid; do readlink /proc/self/ns/$n; done",
+    );
+    assert!(
+        !own.contains(&ns("ipc")) && !own.contains(&ns("pid")),
+        "{own}"
+    );
+    let shared = sh_ok(
+        &e,
+        &["--pid", "host", "--ipc", "host", "--uts", "host"],
+        "for n in ipc uts pid; do readlink /proc/self/ns/$n; done; hostname; cat /proc/1/comm",
+    );
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    for want in [
+        ns("ipc"),
+        ns("uts"),
+        ns("pid"),
+        host_name.trim().to_string(),
+    ] {
+        assert!(shared.contains(&want), "{want} not in {shared}");
+    }
+    // PID 1 is the host's init, not the container's shell.
+    assert_ne!(shared.lines().last(), Some("sh"), "{shared}");
+
+    // Another container's PID namespace: its processes are seen.
+    let mut d = e.cmd("container-run");
+    d.args([
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "peer",
+        "bb",
+        "sleep",
+        "1234",
+    ]);
+    ok(d);
+    let seen = wait_for(10, || {
+        let o = sh(&e, &["--pid", "container:peer"], "ps");
+        let out = stdout(&o);
+        out.contains("sleep 1234").then_some(out)
+    });
+    assert!(seen.contains("sleep 1234"), "{seen}");
+    let mut rm = e.cmd("container-ctl");
+    rm.args(["rm", "-f", "peer"]);
+    ok(rm);
+
+    // What slipway does not make is refused by name.
+    for (flags, what) in [
+        (&["--userns", "keep-id"][..], "--userns"),
+        (&["--ipc", "none"][..], "--ipc"),
+        (&["--uts", "host", "--hostname", "x"][..], "--hostname"),
+        (&["--pid", "container:nosuch"][..], "nosuch"),
+    ] {
+        let o = sh(&e, flags, "true");
+        assert_eq!(o.status.code(), Some(125), "{flags:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(what),
+            "{flags:?}"
+        );
+    }
+}
