@@ -69,6 +69,31 @@ impl std::fmt::Display for PortMapping {
     }
 }
 
+/// A container's health as its checks found it, in docker inspect's
+/// shape (State.Health); kept in `health.json` beside the state, which
+/// only the checker writes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    /// starting, healthy or unhealthy.
+    pub status: String,
+    pub failing_streak: u64,
+    /// The last five checks.
+    pub log: Vec<HealthLog>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthLog {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i32,
+    pub output: String,
+}
+
+/// The file a container's health is kept in.
+pub const HEALTH_FILE: &str = "health.json";
+
 /// One container, as recorded on disk.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct State {
@@ -117,6 +142,10 @@ pub struct State {
     /// The ports published on the host, host ports chosen.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortMapping>,
+    /// The health check it runs (the image's HEALTHCHECK under the
+    /// --health-* flags), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<crate::image::HealthConfig>,
     /// The overlay's lower dirs, topmost first (the init layer, then the
     /// image's layers), for `diff` and `cp` of a stopped container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -334,6 +363,20 @@ impl Containers {
             [] => Err(StateError::NotFound(query.to_string())),
             many => Err(StateError::Ambiguous(query.to_string(), many.len())),
         }
+    }
+
+    /// The container's health, if it has a check that has reported.
+    pub fn health(&self, id: &str) -> Option<Health> {
+        let bytes = std::fs::read(self.dir(id).join(HEALTH_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Records the container's health (atomically: readers see the old
+    /// or the new, never half).
+    pub fn save_health(&self, id: &str, h: &Health) -> Result<(), StateError> {
+        let bytes = serde_json::to_vec_pretty(h).expect("health serializes");
+        fsutil::write_atomic_unsynced(&self.dir(id).join(HEALTH_FILE), &bytes)?;
+        Ok(())
     }
 
     /// Deletes a container's directory (its writable layer included). A

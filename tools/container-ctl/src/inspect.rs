@@ -53,6 +53,7 @@ pub fn document(containers: &Containers, s: &State) -> Value {
             "ExitCode": if status == Status::Exited { s.exit_code.unwrap_or(255) } else { 0 },
             "StartedAt": if status == Status::Created { ZERO_TIME } else { s.created.as_str() },
             "FinishedAt": s.finished.as_deref().unwrap_or(ZERO_TIME),
+            "Health": containers.health(&s.id),
         },
         "Image": s.image_id.as_deref().unwrap_or_default(),
         "LogPath": if s.detached { json!(containers.log_path(&s.id)) } else { json!("") },
@@ -77,6 +78,7 @@ pub fn document(containers: &Containers, s: &State) -> Value {
             "StopSignal": s.stop_signal.as_deref().unwrap_or("SIGTERM"),
             "StopTimeout": s.stop_timeout,
             "Labels": s.labels,
+            "Healthcheck": s.healthcheck,
         },
     })
 }

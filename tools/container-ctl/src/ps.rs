@@ -3,7 +3,7 @@
 use crate::lifecycle::settle;
 use crate::{out_err, Error};
 use serde::Serialize;
-use slipway_common::container::state::{Containers, State, Status};
+use slipway_common::container::state::{Containers, Health, State, Status};
 use slipway_common::layout::canonical_json;
 use slipway_common::template::{ellipsis, Fields, Template};
 use slipway_common::time;
@@ -32,7 +32,8 @@ pub struct PsArgs {
     pub format: Option<String>,
     /// Only containers that match, as docker's filters: id=, name=
     /// (a substring), label=KEY[=VALUE], status=created|running|paused|
-    /// exited, exited=CODE, ancestor=IMAGE. Repeated keys of one kind
+    /// exited, exited=CODE, ancestor=IMAGE, health=starting|healthy|
+    /// unhealthy|none. Repeated keys of one kind
     /// match any; different kinds must all match.
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
@@ -132,7 +133,13 @@ pub fn paused(s: &State) -> bool {
     s.current_status() == Status::Running && s.cgroup.as_ref().is_some_and(|c| c.paused())
 }
 
+#[cfg(test)]
 pub fn row(s: &State, trunc: bool, now: i64) -> Row {
+    row_with(s, None, trunc, now)
+}
+
+/// A row with the container's health, as its checker last recorded it.
+pub fn row_with(s: &State, health: Option<&Health>, trunc: bool, now: i64) -> Row {
     let created = time::parse_rfc3339(&s.created).unwrap_or(now);
     let status = s.current_status();
     // The start is not recorded apart from the creation: container-run
@@ -140,7 +147,11 @@ pub fn row(s: &State, trunc: bool, now: i64) -> Row {
     let text = match status {
         Status::Created => "Created".to_string(),
         Status::Running if paused(s) => format!("Up {} (Paused)", duration(now - created)),
-        Status::Running => format!("Up {}", duration(now - created)),
+        Status::Running => match health.map(|h| h.status.as_str()) {
+            Some("starting") => format!("Up {} (health: starting)", duration(now - created)),
+            Some(h) => format!("Up {} ({h})", duration(now - created)),
+            None => format!("Up {}", duration(now - created)),
+        },
         Status::Exited => {
             // 255 is docker's code for a container whose end nobody saw.
             let code = s.exit_code.unwrap_or(255);
@@ -208,12 +219,12 @@ fn parse_filters(given: &[String]) -> Result<Vec<Filter>, Error> {
                 Error::Invalid(format!("bad format of filter {f:?} (expected name=value)"))
             })?;
             match k {
-                "id" | "name" | "label" | "status" | "exited" | "ancestor" => Ok(Filter {
+                "id" | "name" | "label" | "status" | "exited" | "ancestor" | "health" => Ok(Filter {
                     key: k.to_string(),
                     value: v.to_string(),
                 }),
                 _ => Err(Error::Invalid(format!(
-                    "invalid filter {k:?}: this ps takes id, name, label, status, exited and ancestor"
+                    "invalid filter {k:?}: this ps takes id, name, label, status, exited, ancestor and health"
                 ))),
             }
         })
@@ -231,6 +242,19 @@ fn matches(f: &Filter, s: &State, r: &Row) -> bool {
         },
         "status" => r.state == v,
         "exited" => r.exit_code.is_some_and(|c| c.to_string() == v),
+        // starting, healthy, unhealthy, or none (no check).
+        "health" => {
+            let h = if r.status.contains("(health: starting)") {
+                "starting"
+            } else if r.status.contains("(unhealthy)") {
+                "unhealthy"
+            } else if r.status.contains("(healthy)") {
+                "healthy"
+            } else {
+                "none"
+            };
+            h == v
+        }
         "ancestor" => {
             let short = |n: &str| n.strip_suffix(":latest").unwrap_or(n).to_string();
             short(&s.image) == short(v) || s.image_id.as_deref().is_some_and(|i| i.contains(v))
@@ -271,22 +295,42 @@ pub fn ps(containers: &Containers, a: &PsArgs) -> Result<(), Error> {
         .take(last.unwrap_or(usize::MAX))
         .map(|s| settle(containers, s))
         .filter(|s| all || s.current_status() == Status::Running)
-        .filter(|s| filters.is_empty() || selected(&filters, s, &row(s, false, now)))
+        .filter(|s| {
+            filters.is_empty()
+                || selected(
+                    &filters,
+                    s,
+                    &row_with(s, containers.health(&s.id).as_ref(), false, now),
+                )
+        })
         .collect();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if a.quiet {
         for s in &list {
-            writeln!(out, "{}", row(s, !a.no_trunc, now).id).map_err(out_err)?;
+            writeln!(
+                out,
+                "{}",
+                row_with(s, containers.health(&s.id).as_ref(), !a.no_trunc, now).id
+            )
+            .map_err(out_err)?;
         }
     } else if a.json {
         for s in &list {
-            writeln!(out, "{}", row(s, false, now).json()).map_err(out_err)?;
+            writeln!(
+                out,
+                "{}",
+                row_with(s, containers.health(&s.id).as_ref(), false, now).json()
+            )
+            .map_err(out_err)?;
         }
     } else {
         let t = Template::parse(a.format.as_deref().unwrap_or(DEFAULT), FIELDS)
             .map_err(|e| Error::Invalid(e.to_string()))?;
-        let rows: Vec<Row> = list.iter().map(|s| row(s, !a.no_trunc, now)).collect();
+        let rows: Vec<Row> = list
+            .iter()
+            .map(|s| row_with(s, containers.health(&s.id).as_ref(), !a.no_trunc, now))
+            .collect();
         let shown: Vec<&dyn Fields> = rows.iter().map(|r| r as &dyn Fields).collect();
         t.write(&shown, &mut out).map_err(out_err)?;
     }
@@ -324,6 +368,7 @@ mod tests {
             labels: Default::default(),
             ports: Vec::new(),
             lowers: Vec::new(),
+            healthcheck: None,
         }
     }
 

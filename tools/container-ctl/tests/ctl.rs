@@ -967,3 +967,80 @@ fn published_ports_get_random_host_ports_shown_by_port_ps_and_inspect() {
     });
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
 }
+
+#[test]
+fn health_checks_run_on_schedule_and_show_in_ps_and_inspect() {
+    let c = Ctl::new();
+    c.start(
+        "checked",
+        &[
+            "--health-cmd",
+            "test -f /ok",
+            "--health-interval",
+            "100ms",
+            "--health-retries",
+            "2",
+        ],
+        &["sleep", "30"],
+    );
+    let status = || c.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    wait_for(20, || status().contains("(unhealthy)").then_some(()));
+    c.ok(&["exec", "checked", "touch", "/ok"]);
+    wait_for(20, || status().contains("(healthy)").then_some(()));
+    let d = c.inspect("checked");
+    let h = &d["State"]["Health"];
+    assert_eq!(h["Status"], "healthy", "{h}");
+    assert_eq!(h["FailingStreak"], 0);
+    let log = h["Log"].as_array().unwrap();
+    assert!(!log.is_empty() && log.len() <= 5, "{h}");
+    assert_eq!(log.last().unwrap()["ExitCode"], 0);
+    assert_eq!(
+        d["Config"]["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "test -f /ok"])
+    );
+    assert_eq!(
+        c.ok(&["ps", "-q", "--filter", "health=healthy"])
+            .lines()
+            .count(),
+        1
+    );
+    c.ok(&["exec", "checked", "rm", "/ok"]);
+    wait_for(20, || status().contains("(unhealthy)").then_some(()));
+    assert!(
+        c.inspect("checked")["State"]["Health"]["FailingStreak"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+}
+
+#[test]
+fn the_images_healthcheck_runs_unless_turned_off() {
+    let c = Ctl::new();
+    let mut a = c.env.cmd("image-assemble");
+    a.args([
+        "--base",
+        "bb",
+        "-t",
+        "checked",
+        "--healthcheck",
+        "--interval=100ms --retries=1 CMD exit 3",
+    ]);
+    ok(a);
+    let start = |name: &str, flags: &[&str]| {
+        let mut r = c.env.cmd("container-run");
+        r.args(["-d", "--network", "none", "--name", name])
+            .args(flags)
+            .args(["checked", "sleep", "30"]);
+        ok(r);
+    };
+    start("imaged", &[]);
+    start("unchecked", &["--no-healthcheck"]);
+    let h = wait_for(20, || {
+        let h = c.inspect("imaged")["State"]["Health"].clone();
+        (h["Status"] == "unhealthy").then_some(h)
+    });
+    assert_eq!(h["Log"][0]["ExitCode"], 3, "{h}");
+    assert!(c.inspect("unchecked")["State"]["Health"].is_null());
+    assert!(c.inspect("unchecked")["Config"]["Healthcheck"].is_null());
+}

@@ -394,6 +394,12 @@ fn base_args(args: &Args) -> Args {
         ipc: None,
         uts: None,
         userns: None,
+        health_cmd: None,
+        health_interval: None,
+        health_timeout: None,
+        health_start_period: None,
+        health_retries: None,
+        no_healthcheck: false,
         memory: None,
         pids_limit: None,
         cpus: None,
@@ -712,6 +718,7 @@ fn overridden(args: &Args) -> Option<&'static str> {
         ("--ipc", args.ipc.is_some()),
         ("--uts", args.uts.is_some()),
         ("--userns", args.userns.is_some()),
+        ("--health-cmd", args.health_cmd.is_some()),
     ]
     .into_iter()
     .find_map(|(flag, given)| given.then_some(flag))

@@ -235,6 +235,8 @@ pub fn parse_device(spec: &str) -> Result<(Device, cgroups::DeviceRule), String>
 /// A plan and the records that go with it.
 pub struct Prepared {
     pub plan: Plan,
+    /// The store the container is kept in.
+    pub store: PathBuf,
     pub state: State,
     pub containers: Containers,
     pub container_dir: PathBuf,
@@ -605,6 +607,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         labels,
         ports: publish.clone(),
         lowers: Vec::new(),
+        healthcheck: crate::health::config(args, &config)?,
     };
     let dir = containers.create(&state)?;
     let result = (|| {
@@ -684,6 +687,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             host_namespaces: shared.host,
         },
         state,
+        store: store.clone(),
         containers,
         container_dir: dir,
         own_work,

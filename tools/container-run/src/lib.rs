@@ -8,6 +8,7 @@ mod bundle;
 mod child;
 mod config;
 mod dev;
+mod health;
 mod hooks;
 mod init;
 mod initlayer;
@@ -156,6 +157,26 @@ pub struct Args {
     /// The container's hostname (default: the first 12 digits of its ID).
     #[arg(short = 'h', long, value_name = "NAME")]
     pub hostname: Option<String>,
+    /// A command that checks the container's health, run by /bin/sh -c
+    /// in it every --health-interval (instead of the image's
+    /// HEALTHCHECK); exit 0 is healthy. Detached containers only.
+    #[arg(long, value_name = "COMMAND")]
+    pub health_cmd: Option<String>,
+    /// Time between checks (30s).
+    #[arg(long, value_name = "DURATION")]
+    pub health_interval: Option<String>,
+    /// How long one check may run (30s).
+    #[arg(long, value_name = "DURATION")]
+    pub health_timeout: Option<String>,
+    /// Time to start in, when failed checks do not count (0s).
+    #[arg(long, value_name = "DURATION")]
+    pub health_start_period: Option<String>,
+    /// Failures in a row that make it unhealthy (3).
+    #[arg(long, value_name = "N")]
+    pub health_retries: Option<u64>,
+    /// Run no health check, not even the image's.
+    #[arg(long)]
+    pub no_healthcheck: bool,
     /// The PID namespace: private (its own, the default), host, or
     /// container:NAME (another running container's).
     #[arg(long, value_name = "MODE")]

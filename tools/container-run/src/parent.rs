@@ -605,6 +605,19 @@ fn monitor(p: Prepared, ready: OwnedFd) {
     };
     let _ = ready.write_all(&[0]);
     drop(ready);
+    let checker = c.p.state.healthcheck.clone().and_then(|h| {
+        let (store, id) = (c.p.store.clone(), c.p.state.id.clone());
+        // SAFETY: the monitor is single-threaded; the child runs the
+        // checker and never returns.
+        match unsafe { libc::fork() } {
+            0 => crate::health::checker(&store, &id, &h, || {
+                // SAFETY: kill with signal 0 only asks whether it exists.
+                unsafe { libc::kill(pid, 0) == 0 }
+            }),
+            n if n > 0 => Some(n),
+            _ => None,
+        }
+    });
     // With a terminal, all output comes through its master, as stdout.
     let master = sock.and_then(|s| tty::recv_fd(&s).ok().flatten());
     let (out_rd, err_rd) = match master {
@@ -612,6 +625,13 @@ fn monitor(p: Prepared, ready: OwnedFd) {
         None => (out_rd, err_rd),
     };
     let code = log_until_exit(pid, &set, out_rd, err_rd, log);
+    if let Some(checker) = checker {
+        // SAFETY: kill and waitpid of our own child.
+        unsafe {
+            libc::kill(checker, libc::SIGKILL);
+            libc::waitpid(checker, std::ptr::null_mut(), 0);
+        }
+    }
     c.finish(Some(code));
 }
 

@@ -104,40 +104,7 @@ pub fn split_kv(s: &str, what: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Go duration syntax as Docker accepts it: `30s`, `1m30s`, `500ms`, `1h`.
-pub fn parse_duration_ns(s: &str) -> Result<u64, String> {
-    let err = || format!("invalid duration {s:?} (such as 30s, 1m30s, 500ms)");
-    if s == "0" {
-        return Ok(0);
-    }
-    let mut total: f64 = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(err());
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(err)?;
-        let value: f64 = rest[..n].parse().map_err(|_| err())?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(err()),
-        };
-        total += value * unit;
-        rest = &rest[u..];
-    }
-    Ok(total as u64)
-}
+pub use slipway_common::time::parse_duration_ns;
 
 impl Healthcheck {
     /// Parses the HEALTHCHECK instruction's arguments:
