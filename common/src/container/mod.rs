@@ -7,6 +7,7 @@ pub mod cgroups;
 pub mod devfilter;
 pub mod exec;
 pub mod layergc;
+pub mod logfile;
 pub mod process;
 pub mod sealed;
 pub mod seccomp;

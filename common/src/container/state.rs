@@ -142,6 +142,9 @@ pub struct State {
     /// The ports published on the host, host ports chosen.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortMapping>,
+    /// Where its output goes when detached (--log-driver, --log-opt).
+    #[serde(default)]
+    pub log: crate::container::logfile::LogConfig,
     /// The health check it runs (the image's HEALTHCHECK under the
     /// --health-* flags), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -3,6 +3,7 @@
 
 use crate::lifecycle::ended;
 use crate::{out_err, Error};
+use slipway_common::container::logfile;
 use slipway_common::container::state::Containers;
 use slipway_common::fsutil::{IoContext, IoError};
 use std::io::{Read, Write};
@@ -19,6 +20,13 @@ pub struct LogsArgs {
     /// Prefix each line with the time it was written (RFC 3339).
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Only lines written since this time: RFC 3339 (2026-01-02T15:04:05Z),
+    /// Unix seconds, or a duration before now (10m, 1h30m).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only lines written before this time (the same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
     #[arg(value_name = "CONTAINER")]
     pub container: String,
 }
@@ -58,8 +66,45 @@ fn complete_lines(pending: &mut Vec<u8>) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A --since or --until time, in nanoseconds since the epoch.
+fn parse_time(flag: &str, s: &str) -> Result<i128, Error> {
+    let bad = || {
+        Error::Invalid(format!(
+            "invalid {flag} {s:?}: an RFC 3339 time, Unix seconds or a duration such as 10m"
+        ))
+    };
+    if let Some(t) = record_time(s) {
+        return Ok(t);
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return Ok((secs * 1e9) as i128);
+    }
+    let ago = slipway_common::time::parse_duration_ns(s).map_err(|_| bad())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as i128;
+    Ok(now - ago as i128)
+}
+
+/// A record's time (RFC 3339 with nanoseconds), in nanoseconds.
+fn record_time(s: &str) -> Option<i128> {
+    let secs = slipway_common::time::parse_rfc3339(s)? as i128;
+    let frac = s
+        .split_once('.')
+        .map(|(_, f)| f.trim_end_matches(|c: char| !c.is_ascii_digit()))
+        .map(|f| {
+            let digits: String = f.chars().take_while(char::is_ascii_digit).take(9).collect();
+            format!("{digits:0<9}").parse::<i128>().unwrap_or(0)
+        })
+        .unwrap_or(0);
+    Some(secs * 1_000_000_000 + frac)
+}
+
 struct Printer {
     timestamps: bool,
+    since: Option<i128>,
+    until: Option<i128>,
 }
 
 impl Printer {
@@ -72,6 +117,12 @@ impl Printer {
             let Ok(r) = serde_json::from_slice::<Record>(line) else {
                 continue;
             };
+            if self.since.is_some() || self.until.is_some() {
+                let t = record_time(&r.time).unwrap_or(0);
+                if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t >= u) {
+                    continue;
+                }
+            }
             let w: &mut dyn Write = if r.stream == "stderr" {
                 &mut err
             } else {
@@ -90,6 +141,12 @@ impl Printer {
 pub fn logs(containers: &Containers, a: &LogsArgs) -> Result<(), Error> {
     let tail = parse_tail(&a.tail)?;
     let s = containers.find(&a.container)?;
+    if s.log.driver == "none" {
+        return Err(Error::Invalid(format!(
+            "container {}: configured logging driver does not support reading (--log-driver none)",
+            a.container
+        )));
+    }
     let path = containers.log_path(&s.id);
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
@@ -109,8 +166,24 @@ pub fn logs(containers: &Containers, a: &LogsArgs) -> Result<(), Error> {
     };
     let p = Printer {
         timestamps: a.timestamps,
+        since: a
+            .since
+            .as_deref()
+            .map(|t| parse_time("--since", t))
+            .transpose()?,
+        until: a
+            .until
+            .as_deref()
+            .map(|t| parse_time("--until", t))
+            .transpose()?,
     };
+    // The rotated files first, oldest first, then the current one.
     let mut pending = Vec::new();
+    for old in logfile::files(&path).iter().filter(|f| **f != path) {
+        std::fs::File::open(old)
+            .and_then(|mut f| f.read_to_end(&mut pending))
+            .ctx("read", old)?;
+    }
     file.read_to_end(&mut pending).ctx("read", &path)?;
     let mut lines = complete_lines(&mut pending);
     if let Some(n) = tail {
@@ -127,6 +200,11 @@ pub fn logs(containers: &Containers, a: &LogsArgs) -> Result<(), Error> {
         let last = ended(containers, &s.id, &mut dead_since);
         let n = file.read_to_end(&mut pending).ctx("read", &path)?;
         p.print(&complete_lines(&mut pending))?;
+        if n == 0 && rotated_away(&file, &path) {
+            // The monitor moved this file aside and writes a new one.
+            file = std::fs::File::open(&path).ctx("open", &path)?;
+            continue;
+        }
         if last {
             pending.push(b'\n');
             return p.print(&complete_lines(&mut pending));
@@ -134,6 +212,15 @@ pub fn logs(containers: &Containers, a: &LogsArgs) -> Result<(), Error> {
         if n == 0 {
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// Whether `path` now names another file than the one open.
+fn rotated_away(file: &std::fs::File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() != b.ino(),
+        _ => false,
     }
 }
 
@@ -148,6 +235,26 @@ mod tests {
         assert_eq!(lines, vec![b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec()]);
         assert_eq!(p, b"{\"c\"");
         assert!(complete_lines(&mut p).is_empty());
+    }
+
+    #[test]
+    fn times_read_as_rfc3339_seconds_or_a_duration_ago() {
+        assert_eq!(
+            parse_time("--since", "1970-01-01T00:00:01.5Z").unwrap(),
+            1_500_000_000
+        );
+        assert_eq!(parse_time("--since", "2").unwrap(), 2_000_000_000);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i128;
+        let ago = parse_time("--since", "10m").unwrap();
+        assert!((now - ago - 600_000_000_000).abs() < 5_000_000_000);
+        assert!(parse_time("--since", "yesterday").is_err());
+        assert_eq!(
+            record_time("2026-12-06T05:00:00.000000123Z").unwrap() % 1_000_000_000,
+            123
+        );
     }
 
     #[test]

@@ -369,6 +369,7 @@ mod tests {
             ports: Vec::new(),
             lowers: Vec::new(),
             healthcheck: None,
+            log: Default::default(),
         }
     }
 

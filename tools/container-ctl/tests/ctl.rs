@@ -1044,3 +1044,52 @@ fn the_images_healthcheck_runs_unless_turned_off() {
     assert!(c.inspect("unchecked")["State"]["Health"].is_null());
     assert!(c.inspect("unchecked")["Config"]["Healthcheck"].is_null());
 }
+
+#[test]
+fn logs_rotate_at_max_size_and_filter_by_time_and_none_keeps_no_log() {
+    let c = Ctl::new();
+    let id = c.start(
+        "chatty",
+        &["--log-opt", "max-size=400", "--log-opt", "max-file=3"],
+        &["sh", "-c", "for i in $(seq 1 40); do echo line-$i; done"],
+    );
+    c.ok(&["wait", "chatty"]);
+    let dir = c.containers_dir().join(&id);
+    let logs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("container.log"))
+        .collect();
+    assert_eq!(logs.len(), 3, "max-file=3 keeps three files");
+    for l in &logs {
+        assert!(l.metadata().unwrap().len() <= 400 + 100, "{:?}", l.path());
+    }
+    // What is kept reads in order, the newest last.
+    let out = c.ok(&["logs", "chatty"]);
+    assert!(out.ends_with("line-40\n"), "{out}");
+    let nums: Vec<u32> = out
+        .lines()
+        .map(|l| l.trim_start_matches("line-").parse().unwrap())
+        .collect();
+    assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "{out}");
+    assert!(nums.len() < 40, "the oldest were rotated away: {out}");
+    // Time filters.
+    assert_eq!(
+        c.ok(&["logs", "--since", "0", "--until", "1", "chatty"]),
+        ""
+    );
+    assert_eq!(c.ok(&["logs", "--since", "1m", "chatty"]), out);
+    assert_eq!(c.ok(&["logs", "--until", "1m", "chatty"]), "");
+
+    c.start("quiet", &["--log-driver", "none"], &["echo", "gone"]);
+    c.ok(&["wait", "quiet"]);
+    assert!(c
+        .fails(&["logs", "quiet"])
+        .contains("does not support reading"));
+    let mut bad = c.env.cmd("container-run");
+    bad.args(["--log-driver", "syslog", "bb", "true"]);
+    let o = bad.output().unwrap();
+    // container-run's own failures are docker run's 125.
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--log-driver"));
+}

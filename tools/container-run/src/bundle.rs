@@ -400,6 +400,8 @@ fn base_args(args: &Args) -> Args {
         health_start_period: None,
         health_retries: None,
         no_healthcheck: false,
+        log_driver: None,
+        log_opt: Vec::new(),
         memory: None,
         pids_limit: None,
         cpus: None,
@@ -719,6 +721,8 @@ fn overridden(args: &Args) -> Option<&'static str> {
         ("--uts", args.uts.is_some()),
         ("--userns", args.userns.is_some()),
         ("--health-cmd", args.health_cmd.is_some()),
+        ("--log-driver", args.log_driver.is_some()),
+        ("--log-opt", !args.log_opt.is_empty()),
     ]
     .into_iter()
     .find_map(|(flag, given)| given.then_some(flag))

@@ -7,6 +7,7 @@ use crate::{initlayer, mounts, Args, Error};
 use slipway_common::container::caps::{self, CapSet};
 use slipway_common::container::cgroups::{self, hierarchy, Hierarchy, Limits};
 use slipway_common::container::layergc;
+use slipway_common::container::logfile::LogConfig;
 use slipway_common::container::process::{set_env, DEFAULT_PATH};
 use slipway_common::image::ContainerConfig;
 use slipway_common::layers;
@@ -608,6 +609,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         ports: publish.clone(),
         lowers: Vec::new(),
         healthcheck: crate::health::config(args, &config)?,
+        log: LogConfig::parse(args.log_driver.as_deref(), &args.log_opt).map_err(invalid)?,
     };
     let dir = containers.create(&state)?;
     let result = (|| {

@@ -157,6 +157,14 @@ pub struct Args {
     /// The container's hostname (default: the first 12 digits of its ID).
     #[arg(short = 'h', long, value_name = "NAME")]
     pub hostname: Option<String>,
+    /// Where a detached container's output goes: json-file (its log, read
+    /// by container-ctl logs; the default) or none.
+    #[arg(long, value_name = "DRIVER")]
+    pub log_driver: Option<String>,
+    /// A log option, KEY=VALUE: max-size (rotate the log when it reaches
+    /// this size: 10m, 512k) and max-file (files kept, with max-size).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
     /// A command that checks the container's health, run by /bin/sh -c
     /// in it every --health-interval (instead of the image's
     /// HEALTHCHECK); exit 0 is healthy. Detached containers only.

@@ -9,6 +9,7 @@ use crate::net::Slirp;
 use crate::Error;
 use slipway_common::container::cgroups::Cgroup;
 use slipway_common::container::exec::Namespaces;
+use slipway_common::container::logfile::LogWriter;
 use slipway_common::container::process::{
     self, block_signals as block, exit_code, FORWARDED_SIGNALS as FORWARDED,
 };
@@ -537,11 +538,7 @@ fn monitor(p: Prepared, ready: OwnedFd) {
     // end the monitor and orphan the container's log and state.
     let set = block(&[libc::SIGCHLD, libc::SIGHUP, libc::SIGINT, libc::SIGTERM]);
     let log_path = p.container_dir.join(LOG_FILE);
-    let log = match std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-    {
+    let log = match LogWriter::open(&log_path, &p.state.log) {
         Ok(f) => f,
         Err(e) => {
             report(
@@ -649,7 +646,7 @@ fn log_until_exit(
     set: &libc::sigset_t,
     out: OwnedFd,
     err: OwnedFd,
-    mut log: std::fs::File,
+    mut log: LogWriter,
 ) -> i32 {
     // SAFETY: a valid set; the kernel returns a new descriptor.
     let sfd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
@@ -703,7 +700,7 @@ fn log_until_exit(
                 *slot = None;
                 continue;
             }
-            let _ = log.write_all(&log_lines(&buf[..n as usize], name));
+            let _ = log.write(&log_lines(&buf[..n as usize], name));
         }
     }
     code.unwrap_or(125)
