@@ -16,6 +16,8 @@ pub mod compress;
 pub mod container;
 #[cfg(feature = "layer")]
 pub mod convert;
+#[cfg(feature = "layer")]
+pub mod copytree;
 #[cfg(feature = "oci")]
 pub mod digest;
 pub mod dirfd;

@@ -11,10 +11,11 @@
 use crate::Error;
 use slipway_common::apply::{apply_at, mkdir_all_in_root, openat_in_root, Whiteouts};
 use slipway_common::container::state::{Containers, State, Status};
-use slipway_common::dirfd::{Dir, Opened};
-use slipway_common::fsmeta::{Kind, Meta};
+use slipway_common::copytree::{self, tar_children, tar_tree, Owner};
+use slipway_common::dirfd::Dir;
+use slipway_common::fsmeta::Kind;
 use slipway_common::layer_tar::LayerWriter;
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -94,65 +95,6 @@ fn split(path: &str) -> (String, Vec<u8>, bool) {
         ),
         None => (".".into(), trimmed.as_bytes().to_vec(), contents),
     }
-}
-
-/// Who owns what is copied: the given IDs, or as the files say (-a).
-struct Owner {
-    ids: Option<(u64, u64)>,
-}
-
-impl Owner {
-    fn fix(&self, meta: &mut Meta) {
-        if let Some((u, g)) = self.ids {
-            meta.uid = u;
-            meta.gid = g;
-            meta.xattrs.clear();
-        }
-        // Overlay's own attributes never travel.
-        meta.xattrs
-            .retain(|k, _| !k.starts_with(b"trusted.overlay.") && !k.starts_with(b"user.overlay."));
-    }
-}
-
-/// Writes the tree at `dir`/`name` as `tar_name` and below.
-fn tar_tree<W: Write>(
-    w: &mut LayerWriter<W>,
-    dir: &Dir,
-    name: &CStr,
-    tar_name: &[u8],
-    owner: &Owner,
-) -> io::Result<()> {
-    let (mut meta, opened) = dir.entry(name, true, || {
-        Path::new(&format!("/proc/self/fd/{}", dir.fd())).join(OsStr::from_bytes(name.to_bytes()))
-    })?;
-    owner.fix(&mut meta);
-    match opened {
-        Opened::File(mut f) => w.entry(tar_name, &meta, Some(&mut f)),
-        Opened::Dir(sub) => {
-            w.entry(tar_name, &meta, None)?;
-            tar_children(w, &sub, tar_name, owner)
-        }
-        // A socket is no file to copy: docker leaves it out too.
-        Opened::None if meta.kind == Kind::Socket => Ok(()),
-        Opened::None => w.entry(tar_name, &meta, None),
-    }
-}
-
-fn tar_children<W: Write>(
-    w: &mut LayerWriter<W>,
-    dir: &Dir,
-    prefix: &[u8],
-    owner: &Owner,
-) -> io::Result<()> {
-    for n in dir.sorted_names()? {
-        let child = if prefix.is_empty() {
-            n.as_bytes().to_vec()
-        } else {
-            [prefix, b"/", n.as_bytes()].concat()
-        };
-        tar_tree(w, dir, &n, &child, owner)?;
-    }
-    Ok(())
 }
 
 /// What to copy: a directory open for reading and the name in it (or its
@@ -249,13 +191,7 @@ fn host_source(path: &Path, follow: bool) -> Result<Source, Error> {
 }
 
 fn pipe() -> Result<(File, File), Error> {
-    let mut fds = [0; 2];
-    // SAFETY: a two-int array for pipe2 to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(os("pipe")(io::Error::last_os_error()));
-    }
-    // SAFETY: the two descriptors pipe2 just made are ours.
-    Ok(unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) })
+    copytree::pipe().map_err(os("pipe"))
 }
 
 /// Streams `src` as a tar into the directory `into`, the source's top
