@@ -15,3 +15,4 @@ pub mod signal;
 pub mod state;
 pub mod sys;
 pub mod tty;
+pub mod volumes;

@@ -142,6 +142,9 @@ pub struct State {
     /// The ports published on the host, host ports chosen.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortMapping>,
+    /// The named volumes it mounts (which `volume rm` will not take).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
     /// Where its output goes when detached (--log-driver, --log-opt).
     #[serde(default)]
     pub log: crate::container::logfile::LogConfig,

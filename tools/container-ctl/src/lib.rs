@@ -13,6 +13,7 @@ mod logs;
 mod ps;
 mod stats;
 mod top;
+mod volume;
 mod wait;
 
 use clap::{Parser, Subcommand};
@@ -171,6 +172,9 @@ pub enum Command {
     /// Copy files between a container and the host: CONTAINER:SRC DEST,
     /// SRC CONTAINER:DEST, and - for a tar stream on either side.
     Cp(cp::CpArgs),
+    /// Named volumes: create, ls, inspect, rm, prune.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -265,6 +269,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
         Command::Stats(a) => stats::stats(&containers, &a)?,
         Command::Diff { container } => diff::diff(&containers, &container)?,
         Command::Cp(a) => cp::cp(&containers, &a)?,
+        Command::Volume(v) => volume::volume(&store, &containers, &v)?,
         Command::Exec(_) => unreachable!("handled above"),
     }
     Ok(0)

@@ -370,6 +370,7 @@ mod tests {
             lowers: Vec::new(),
             healthcheck: None,
             log: Default::default(),
+            volumes: Vec::new(),
         }
     }
 

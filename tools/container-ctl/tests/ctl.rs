@@ -1093,3 +1093,65 @@ fn logs_rotate_at_max_size_and_filter_by_time_and_none_keeps_no_log() {
     assert_eq!(o.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--log-driver"));
 }
+
+#[test]
+fn named_volumes_are_filled_from_the_image_then_listed_inspected_and_removed() {
+    let c = Ctl::new();
+    let run = |name: &str, script: &str| {
+        let mut r = c.env.cmd("container-run");
+        r.args([
+            "--network",
+            "none",
+            "--name",
+            name,
+            "-v",
+            "conf:/etc",
+            "bb",
+            "sh",
+            "-c",
+            script,
+        ]);
+        ok(r)
+    };
+    // First use: the empty volume gets the image's /etc, then its own.
+    assert_eq!(
+        run("first", "grep -c root /etc/passwd; echo mine > /etc/mine"),
+        "1\n"
+    );
+    // Not copied again: what the first container wrote is there.
+    assert_eq!(run("second", "cat /etc/mine"), "mine\n");
+    let ls = c.ok(&["volume", "ls"]);
+    assert!(
+        ls.starts_with("DRIVER") && ls.contains("local") && ls.contains("conf"),
+        "{ls}"
+    );
+    let doc = json(&c.ok(&["volume", "inspect", "conf"]))[0].clone();
+    let mountpoint = doc["Mountpoint"].as_str().unwrap().to_string();
+    assert!(Path::new(&mountpoint).join("passwd").is_file());
+    assert_eq!(doc["Driver"], "local");
+    // In use by a container, even a stopped one.
+    assert!(c.fails(&["volume", "rm", "conf"]).contains("in use"));
+    assert_eq!(
+        c.ok(&["volume", "ls", "-q", "--filter", "dangling=false"]),
+        "conf\n"
+    );
+    c.ok(&["rm", "first", "second"]);
+    assert_eq!(c.ok(&["volume", "rm", "conf"]), "conf\n");
+    assert!(!Path::new(&mountpoint).exists());
+
+    c.ok(&["volume", "create", "--label", "tier=db", "kept"]);
+    assert_eq!(
+        c.ok(&["volume", "ls", "-q", "--filter", "label=tier=db"]),
+        "kept\n"
+    );
+    // Without --all, prune takes only anonymous volumes: slipway has none.
+    assert!(c
+        .ok(&["volume", "prune", "-f"])
+        .contains("Total reclaimed space: 0B"));
+    let pruned = c.ok(&["volume", "prune", "-a", "-f"]);
+    assert!(pruned.starts_with("Deleted Volumes:\nkept\n"), "{pruned}");
+    assert_eq!(c.ok(&["volume", "ls", "-q"]), "");
+    assert!(c
+        .fails(&["volume", "inspect", "nosuch"])
+        .contains("no such volume"));
+}

@@ -9,6 +9,7 @@ use slipway_common::container::cgroups::{self, hierarchy, Hierarchy, Limits};
 use slipway_common::container::layergc;
 use slipway_common::container::logfile::LogConfig;
 use slipway_common::container::process::{set_env, DEFAULT_PATH};
+use slipway_common::container::volumes::Volumes;
 use slipway_common::image::ContainerConfig;
 use slipway_common::layers;
 
@@ -336,12 +337,10 @@ fn parse_volume(spec: &str, store: &Path) -> Result<Mount, Error> {
 
 /// The directory of the named volume NAME, made on first use.
 pub(crate) fn named_volume(store: &Path, name: &str) -> Result<PathBuf, Error> {
-    if !state::valid_name(name) {
-        return Err(invalid(format!("invalid volume name {name:?}")));
-    }
-    let p = store.join(".slipway").join("volumes").join(name);
-    fsutil::create_dir_all(&p)?;
-    Ok(p)
+    let (v, _) = Volumes::open(store)
+        .create(name, &Default::default())
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(v.mountpoint)
 }
 
 fn parse_tmpfs(spec: &str) -> Result<Mount, Error> {
@@ -608,6 +607,18 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         labels,
         ports: publish.clone(),
         lowers: Vec::new(),
+        volumes: {
+            let vols = Volumes::open(&store);
+            let mut names: Vec<String> = mounts
+                .iter()
+                .filter_map(|m| match &m.kind {
+                    MountKind::Bind { source, .. } => vols.name_of(source),
+                    MountKind::Tmpfs { .. } => None,
+                })
+                .collect();
+            names.dedup();
+            names
+        },
         healthcheck: crate::health::config(args, &config)?,
         log: LogConfig::parse(args.log_driver.as_deref(), &args.log_opt).map_err(invalid)?,
     };
@@ -640,6 +651,15 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     } = &root
     {
         state.lowers = lowers.iter().map(|n| lowers_dir.join(n)).collect();
+    }
+    // Rootless containers' layers belong to the user's namespace, where
+    // this copy cannot mount them: their volumes start empty.
+    if !rootless {
+        if let Err(e) = crate::copyup::copy_up(&store, &state.lowers, &mounts, &dir.join("copyup"))
+        {
+            let _ = containers.remove(&id);
+            return Err(e);
+        }
     }
     Ok(Prepared {
         plan: Plan {

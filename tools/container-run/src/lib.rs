@@ -7,6 +7,7 @@
 mod bundle;
 mod child;
 mod config;
+mod copyup;
 mod dev;
 mod health;
 mod hooks;

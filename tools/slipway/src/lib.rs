@@ -101,6 +101,10 @@ pub enum Verb {
     /// Copy files between a container and the host (container-ctl cp).
     #[command(disable_help_flag = true)]
     Cp(Rest),
+    /// Named volumes: create, ls, inspect, rm, prune (container-ctl
+    /// volume).
+    #[command(disable_help_flag = true)]
+    Volume(Rest),
     /// Containers: ls, run, rm, and every container-ctl command, as
     /// `docker container` has them.
     #[command(disable_help_flag = true)]

@@ -60,6 +60,7 @@ pub fn plan(verb: &Verb) -> Result<Vec<Invocation>, Error> {
         Diff(r) => one(call("container-ctl", &["diff"], r)),
         Cp(r) => one(call("container-ctl", &["cp"], r)),
         Container(r) => container(r),
+        Volume(r) => one(call("container-ctl", &["volume"], r)),
         Inspect(r) => Ok(vec![
             call("container-ctl", &["inspect"], r),
             call("image-store", &["inspect"], r),

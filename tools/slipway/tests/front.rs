@@ -170,4 +170,7 @@ fn the_container_verbs_a_docker_user_types_reach_container_ctl() {
         "Loaded image: bb:latest\n"
     );
     assert!(stdout(&slipway(&env, &["image", "history", "bb"])).starts_with("IMAGE"));
+    assert_eq!(stdout(&slipway(&env, &["volume", "create", "v1"])), "v1\n");
+    assert_eq!(stdout(&slipway(&env, &["volume", "ls", "-q"])), "v1\n");
+    stdout(&slipway(&env, &["volume", "rm", "v1"]));
 }
