@@ -91,6 +91,67 @@ pub struct HealthLog {
     pub output: String,
 }
 
+/// `--restart`, as docker inspect shows it in HostConfig.RestartPolicy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RestartPolicy {
+    /// no, on-failure, always or unless-stopped.
+    pub name: String,
+    /// For on-failure: the most restarts (0: no limit).
+    pub maximum_retry_count: u32,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> RestartPolicy {
+        RestartPolicy {
+            name: "no".into(),
+            maximum_retry_count: 0,
+        }
+    }
+}
+
+impl RestartPolicy {
+    /// `no`, `always`, `unless-stopped`, `on-failure[:N]`.
+    pub fn parse(s: &str) -> Result<RestartPolicy, String> {
+        let (name, n) = s.split_once(':').unwrap_or((s, ""));
+        let max = if n.is_empty() {
+            0
+        } else if name == "on-failure" {
+            n.parse()
+                .map_err(|_| format!("--restart {s:?}: the count must be a number"))?
+        } else {
+            return Err(format!("--restart {s:?}: only on-failure takes a count"));
+        };
+        match name {
+            "no" | "always" | "unless-stopped" | "on-failure" => Ok(RestartPolicy {
+                name: name.to_string(),
+                maximum_retry_count: max,
+            }),
+            _ => Err(format!(
+                "--restart {s:?}: takes no, on-failure[:N], always or unless-stopped"
+            )),
+        }
+    }
+
+    /// Whether a container that ended with `code`, restarted `count` times
+    /// already, starts again; never after a stop asked for by the user.
+    pub fn restarts(&self, code: i32, count: u32, stopped_by_user: bool) -> bool {
+        if stopped_by_user {
+            return false;
+        }
+        match self.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => {
+                code != 0 && (self.maximum_retry_count == 0 || count < self.maximum_retry_count)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The mark of a stop the user asked for.
+const STOP_REQUESTED: &str = "stop-requested";
+
 /// The file a container's health is kept in.
 pub const HEALTH_FILE: &str = "health.json";
 
@@ -145,6 +206,11 @@ pub struct State {
     /// The named volumes it mounts (which `volume rm` will not take).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<String>,
+    /// When its monitor starts it again, and how often it has.
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    #[serde(default)]
+    pub restart_count: u32,
     /// Where its output goes when detached (--log-driver, --log-opt).
     #[serde(default)]
     pub log: crate::container::logfile::LogConfig,
@@ -371,6 +437,17 @@ impl Containers {
         }
     }
 
+    /// Marks that the user stopped the container (stop, kill, rm -f): its
+    /// monitor does not restart it then.
+    pub fn request_stop(&self, id: &str) {
+        let _ = std::fs::write(self.dir(id).join(STOP_REQUESTED), b"");
+    }
+
+    /// Whether the user stopped it; the mark is taken away.
+    pub fn take_stop_request(&self, id: &str) -> bool {
+        std::fs::remove_file(self.dir(id).join(STOP_REQUESTED)).is_ok()
+    }
+
     /// The container's health, if it has a check that has reported.
     pub fn health(&self, id: &str) -> Option<Health> {
         let bytes = std::fs::read(self.dir(id).join(HEALTH_FILE)).ok()?;
@@ -507,6 +584,21 @@ mod tests {
         c.save_running(&mut running).unwrap();
         assert_eq!(c.find("front").unwrap().status, Status::Exited);
         assert!(c.find("web").is_err());
+    }
+
+    #[test]
+    fn restart_policies_read_and_decide_as_dockers() {
+        let p = |s| RestartPolicy::parse(s).unwrap();
+        assert!(p("always").restarts(0, 99, false));
+        assert!(!p("always").restarts(1, 0, true));
+        assert!(p("unless-stopped").restarts(0, 0, false));
+        assert!(!p("no").restarts(1, 0, false));
+        let f = p("on-failure:2");
+        assert!(f.restarts(1, 1, false) && !f.restarts(1, 2, false) && !f.restarts(0, 0, false));
+        assert!(p("on-failure").restarts(3, 1000, false));
+        for bad in ["sometimes", "always:3", "on-failure:x"] {
+            assert!(RestartPolicy::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -138,6 +138,11 @@ pub fn stop(
                 )));
             }
         }
+        // Its restart policy does not bring it back, even one its monitor
+        // is about to start again.
+        if s.status == Status::Running {
+            containers.request_stop(&s.id);
+        }
         // Stopping a stopped container is no error, as in docker.
         if s.current_status() == Status::Running {
             // -s, else the container's stop signal, else docker's SIGTERM.
@@ -168,7 +173,13 @@ pub fn kill(containers: &Containers, names: &[String], sig: &str) -> Result<(), 
     each(names, |name| {
         let s = containers.find(name)?;
         let live = s.current_status() == Status::Running || s.in_setup();
-        if !live || !signal_init(&s, sig) {
+        if !live {
+            return Err(Error::NotRunning(name.to_string()));
+        }
+        // As docker: a container the user killed is not restarted.
+        containers.request_stop(&s.id);
+        if !signal_init(&s, sig) {
+            containers.take_stop_request(&s.id);
             return Err(Error::NotRunning(name.to_string()));
         }
         if sig == libc::SIGKILL {
@@ -190,6 +201,7 @@ pub fn rm(containers: &Containers, names: &[String], force: bool) -> Result<(), 
                     "cannot remove container {name}: container is running: stop the container before removing or force remove (rm -f)"
                 )));
             }
+            containers.request_stop(&s.id);
             kill_all(&s);
             if !wait_ended(containers, &s.id, Some(KILL_WAIT)) || !wait_dead(&s) {
                 return Err(Error::Invalid(format!(

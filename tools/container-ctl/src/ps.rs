@@ -371,6 +371,8 @@ mod tests {
             healthcheck: None,
             log: Default::default(),
             volumes: Vec::new(),
+            restart: Default::default(),
+            restart_count: 0,
         }
     }
 

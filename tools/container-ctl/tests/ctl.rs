@@ -1155,3 +1155,41 @@ fn named_volumes_are_filled_from_the_image_then_listed_inspected_and_removed() {
         .fails(&["volume", "inspect", "nosuch"])
         .contains("no such volume"));
 }
+
+#[test]
+fn restart_policies_bring_a_container_back_until_told_to_stop() {
+    let c = Ctl::new();
+    c.start(
+        "flaky",
+        &["--restart", "on-failure:2"],
+        &["sh", "-c", "echo run; exit 3"],
+    );
+    // Two restarts, then it stays down with its code.
+    let d = wait_for(20, || {
+        let d = c.inspect("flaky");
+        (d["State"]["Status"] == "exited").then_some(d)
+    });
+    assert_eq!(d["RestartCount"], 2, "{d}");
+    assert_eq!(d["State"]["ExitCode"], 3);
+    assert_eq!(d["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
+    assert_eq!(c.ok(&["logs", "flaky"]), "run\nrun\nrun\n");
+
+    c.start(
+        "always",
+        &["--restart", "always"],
+        &["sh", "-c", "echo up; sleep 0.2"],
+    );
+    wait_for(20, || {
+        (c.inspect("always")["RestartCount"].as_u64() >= Some(2)).then_some(())
+    });
+    // A stop is the user's: no restart after it.
+    c.ok(&["stop", "-t", "1", "always"]);
+    c.ok(&["wait", "always"]);
+    let d = c.inspect("always");
+    assert_eq!(d["State"]["Status"], "exited", "{d}");
+    let mut bad = c.env.cmd("container-run");
+    bad.args(["--rm", "--restart", "always", "bb", "true"]);
+    let o = bad.output().unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--restart"));
+}

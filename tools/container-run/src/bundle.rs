@@ -401,6 +401,7 @@ fn base_args(args: &Args) -> Args {
         health_retries: None,
         no_healthcheck: false,
         log_driver: None,
+        restart: None,
         log_opt: Vec::new(),
         memory: None,
         pids_limit: None,
@@ -722,6 +723,7 @@ fn overridden(args: &Args) -> Option<&'static str> {
         ("--userns", args.userns.is_some()),
         ("--health-cmd", args.health_cmd.is_some()),
         ("--log-driver", args.log_driver.is_some()),
+        ("--restart", args.restart.is_some()),
         ("--log-opt", !args.log_opt.is_empty()),
     ]
     .into_iter()

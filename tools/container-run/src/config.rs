@@ -9,6 +9,7 @@ use slipway_common::container::cgroups::{self, hierarchy, Hierarchy, Limits};
 use slipway_common::container::layergc;
 use slipway_common::container::logfile::LogConfig;
 use slipway_common::container::process::{set_env, DEFAULT_PATH};
+use slipway_common::container::state::RestartPolicy;
 use slipway_common::container::volumes::Volumes;
 use slipway_common::image::ContainerConfig;
 use slipway_common::layers;
@@ -250,6 +251,31 @@ pub struct Prepared {
     pub pid_file: Option<PathBuf>,
     /// Where `container-runtime run --console-socket` wants the terminal.
     pub console: Option<std::os::fd::OwnedFd>,
+}
+
+/// --restart: only a detached container has a monitor to restart it.
+fn restart_policy(args: &Args) -> Result<RestartPolicy, Error> {
+    let Some(r) = &args.restart else {
+        return Ok(RestartPolicy::default());
+    };
+    let p = RestartPolicy::parse(r).map_err(invalid)?;
+    if p.name != "no" && args.rm {
+        return Err(invalid(
+            "--restart and --rm conflict: a removed container cannot start again",
+        ));
+    }
+    if p.name != "no" && args.tty {
+        return Err(Error::Unsupported(
+            "--restart with -t: a restarted container gets no new terminal here; run it without -t"
+                .into(),
+        ));
+    }
+    if p.name != "no" && !args.detach {
+        return Err(invalid(
+            "--restart needs -d: a detached container's monitor is what restarts it",
+        ));
+    }
+    Ok(p)
 }
 
 pub(crate) fn invalid(msg: impl Into<String>) -> Error {
@@ -621,6 +647,8 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         },
         healthcheck: crate::health::config(args, &config)?,
         log: LogConfig::parse(args.log_driver.as_deref(), &args.log_opt).map_err(invalid)?,
+        restart: restart_policy(args)?,
+        restart_count: 0,
     };
     let dir = containers.create(&state)?;
     let result = (|| {

@@ -158,6 +158,13 @@ pub struct Args {
     /// The container's hostname (default: the first 12 digits of its ID).
     #[arg(short = 'h', long, value_name = "NAME")]
     pub hostname: Option<String>,
+    /// When the monitor of a detached container starts it again after it
+    /// ends: no (the default), on-failure[:N] (a non-zero exit, at most N
+    /// times), always or unless-stopped (until a container-ctl stop or
+    /// kill). There is no daemon: after a reboot (or a kill of its
+    /// monitor) nothing starts it again.
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
     /// Where a detached container's output goes: json-file (its log, read
     /// by container-ctl logs; the default) or none.
     #[arg(long, value_name = "DRIVER")]

@@ -269,6 +269,25 @@ impl Container {
         Ok(Started::Running(pid))
     }
 
+    /// Starts the container's process again after it ended (its restart
+    /// policy says so): same root, writable layer and cgroup; its output
+    /// into new pipes, returned with its PID.
+    fn restart(&mut self) -> Result<(libc::pid_t, OwnedFd, OwnedFd), Error> {
+        if let Some(s) = self.slirp.take() {
+            s.stop();
+        }
+        crate::stubs::remove(&self.p.plan);
+        // gc must not take the layers until the root is mounted again.
+        self.p.layers_lock = slipway_common::layers::startup_lock(&self.p.store).ok();
+        self.p.state.restart_count += 1;
+        let (out_rd, out_wr) = pipe()?;
+        let (err_rd, err_wr) = pipe()?;
+        match self.start(Stdio::to(out_wr, err_wr))? {
+            Started::Running(pid) | Started::Created(pid) => Ok((pid, out_rd, err_rd)),
+            Started::Failed(_, msg) => Err(Error::Invalid(msg)),
+        }
+    }
+
     fn finish(mut self, exit: Option<i32>) {
         if let Some(s) = self.slirp.take() {
             s.stop();
@@ -602,34 +621,70 @@ fn monitor(p: Prepared, ready: OwnedFd) {
     };
     let _ = ready.write_all(&[0]);
     drop(ready);
-    let checker = c.p.state.healthcheck.clone().and_then(|h| {
-        let (store, id) = (c.p.store.clone(), c.p.state.id.clone());
-        // SAFETY: the monitor is single-threaded; the child runs the
-        // checker and never returns.
-        match unsafe { libc::fork() } {
-            0 => crate::health::checker(&store, &id, &h, || {
-                // SAFETY: kill with signal 0 only asks whether it exists.
-                unsafe { libc::kill(pid, 0) == 0 }
-            }),
-            n if n > 0 => Some(n),
-            _ => None,
-        }
-    });
+    let mut checker = spawn_checker(&c, pid);
     // With a terminal, all output comes through its master, as stdout.
     let master = sock.and_then(|s| tty::recv_fd(&s).ok().flatten());
-    let (out_rd, err_rd) = match master {
+    let (mut out_rd, mut err_rd) = match master {
         Some(m) => (m, err_rd),
         None => (out_rd, err_rd),
     };
-    let code = log_until_exit(pid, &set, out_rd, err_rd, log);
-    if let Some(checker) = checker {
-        // SAFETY: kill and waitpid of our own child.
-        unsafe {
-            libc::kill(checker, libc::SIGKILL);
-            libc::waitpid(checker, std::ptr::null_mut(), 0);
+    let mut log = log;
+    let mut pid = pid;
+    loop {
+        let code = log_until_exit(pid, &set, out_rd, err_rd, &mut log);
+        if let Some(checker) = checker.take() {
+            // SAFETY: kill and waitpid of our own child.
+            unsafe {
+                libc::kill(checker, libc::SIGKILL);
+                libc::waitpid(checker, std::ptr::null_mut(), 0);
+            }
+        }
+        let s = &c.p.state;
+        let stopped = c.p.containers.take_stop_request(&s.id);
+        if !s.restart.restarts(code, s.restart_count, stopped) {
+            c.finish(Some(code));
+            return;
+        }
+        // Docker's back-off: 100 ms, doubled at each restart, at most a
+        // minute.
+        let wait = 100u64 << s.restart_count.min(10);
+        std::thread::sleep(std::time::Duration::from_millis(wait.min(60_000)));
+        if c.p.containers.take_stop_request(&c.p.state.id) {
+            c.finish(Some(code));
+            return;
+        }
+        match c.restart() {
+            Ok((p, out, err)) => {
+                (pid, out_rd, err_rd) = (p, out, err);
+                checker = spawn_checker(&c, pid);
+            }
+            Err(e) => {
+                let _ = log.write(&log_lines(
+                    format!("container-run: restart failed: {e}\n").as_bytes(),
+                    "stderr",
+                ));
+                c.finish(Some(code));
+                return;
+            }
         }
     }
-    c.finish(Some(code));
+}
+
+/// The health checker of a detached container (if it has a check): a
+/// child of the monitor that dies with it.
+fn spawn_checker(c: &Container, pid: libc::pid_t) -> Option<libc::pid_t> {
+    let h = c.p.state.healthcheck.clone()?;
+    let (store, id) = (c.p.store.clone(), c.p.state.id.clone());
+    // SAFETY: the monitor is single-threaded; the child runs the checker
+    // and never returns.
+    match unsafe { libc::fork() } {
+        0 => crate::health::checker(&store, &id, &h, || {
+            // SAFETY: kill with signal 0 only asks whether it exists.
+            unsafe { libc::kill(pid, 0) == 0 }
+        }),
+        n if n > 0 => Some(n),
+        _ => None,
+    }
 }
 
 /// Tells the waiting container-run that the start failed: a code, a line.
@@ -646,7 +701,7 @@ fn log_until_exit(
     set: &libc::sigset_t,
     out: OwnedFd,
     err: OwnedFd,
-    mut log: LogWriter,
+    log: &mut LogWriter,
 ) -> i32 {
     // SAFETY: a valid set; the kernel returns a new descriptor.
     let sfd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
