@@ -13,6 +13,7 @@ pub mod sealed;
 pub mod seccomp;
 pub mod signal;
 pub mod state;
+pub mod stores;
 pub mod sys;
 pub mod tty;
 pub mod volumes;

@@ -307,6 +307,14 @@ impl Containers {
         self.dir.join(id)
     }
 
+    /// The store these containers are kept in.
+    pub fn store(&self) -> &Path {
+        self.dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("/"))
+    }
+
     fn lock(&self) -> Result<FileLock, StateError> {
         let p = self.dir.join(".lock");
         Ok(FileLock::acquire(&p, LockKind::Exclusive).ctx("lock", &p)?)
@@ -326,6 +334,9 @@ impl Containers {
         }
         let dir = self.dir(&state.id);
         fsutil::create_dir_all(&dir)?;
+        if let Some(store) = self.dir.parent().and_then(Path::parent) {
+            super::stores::note(store);
+        }
         if let Err(e) = self.save(state) {
             // A full disk must not leave a directory that no command
             // lists or removes.

@@ -228,6 +228,30 @@ fn each(names: &[String], mut one: impl FnMut(&str) -> Result<(), Error>) -> Res
 
 pub fn run(args: Args) -> Result<u8, Error> {
     let store = args.store.path();
+    run_in(args).map_err(|e| match e {
+        Error::State(StateError::NotFound(name)) => elsewhere(&store, &name)
+            .map(|other| {
+                Error::Invalid(format!(
+                    "no such container: {name} (a container of that name is in the store {}: give --store {0})",
+                    other.display()
+                ))
+            })
+            .unwrap_or(Error::State(StateError::NotFound(name))),
+        e => e,
+    })
+}
+
+/// Another store noted on this host that has a container `name`.
+fn elsewhere(current: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    let here = std::fs::canonicalize(current).ok();
+    slipway_common::container::stores::known()
+        .into_iter()
+        .filter(|s| Some(s) != here.as_ref())
+        .find(|s| Containers::open(s).is_ok_and(|c| c.find(name).is_ok()))
+}
+
+fn run_in(args: Args) -> Result<u8, Error> {
+    let store = args.store.path();
     // exec re-executes itself before it touches anything.
     if let Command::Exec(a) = args.command {
         return exec::exec(&store, &a);

@@ -4,6 +4,7 @@ use crate::lifecycle::settle;
 use crate::{out_err, Error};
 use serde::Serialize;
 use slipway_common::container::state::{Containers, Health, State, Status};
+use slipway_common::container::stores;
 use slipway_common::layout::canonical_json;
 use slipway_common::template::{ellipsis, Fields, Template};
 use slipway_common::time;
@@ -43,6 +44,10 @@ pub struct PsArgs {
     /// The container created last, whatever its state.
     #[arg(short = 'l', long)]
     pub latest: bool,
+    /// The containers of every store containers were made in on this
+    /// host since it booted, with a STORE column.
+    #[arg(long)]
+    pub all_stores: bool,
 }
 
 /// docker ps's own table.
@@ -60,6 +65,7 @@ const FIELDS: &[(&str, &str)] = &[
     ("Ports", "PORTS"),
     ("Names", "NAMES"),
     ("Labels", "LABELS"),
+    ("Store", "STORE"),
 ];
 
 /// One container as ps shows it; also its JSON form.
@@ -84,6 +90,9 @@ pub struct Row {
     pub names: String,
     /// `k=v,k2=v2`.
     pub labels: String,
+    /// The store it is kept in (with --all-stores).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub store: String,
     pub exit_code: Option<i32>,
     pub pid: Option<i32>,
 }
@@ -101,6 +110,7 @@ impl Fields for Row {
             "Ports" => self.ports.clone(),
             "Names" => self.names.clone(),
             "Labels" => self.labels.clone(),
+            "Store" => self.store.clone(),
             _ => String::new(),
         }
     }
@@ -196,6 +206,7 @@ pub fn row_with(s: &State, health: Option<&Health>, trunc: bool, now: i64) -> Ro
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(","),
+        store: String::new(),
         exit_code: (status == Status::Exited).then(|| s.exit_code.unwrap_or(255)),
         pid: if status == Status::Running {
             s.pid
@@ -277,6 +288,9 @@ fn selected(filters: &[Filter], s: &State, r: &Row) -> bool {
 }
 
 pub fn ps(containers: &Containers, a: &PsArgs) -> Result<(), Error> {
+    if a.all_stores {
+        return all_stores(containers, a);
+    }
     let now = time::now();
     let filters = parse_filters(&a.filter)?;
     let last = if a.latest { Some(1) } else { a.last };
@@ -331,6 +345,57 @@ pub fn ps(containers: &Containers, a: &PsArgs) -> Result<(), Error> {
             .iter()
             .map(|s| row_with(s, containers.health(&s.id).as_ref(), !a.no_trunc, now))
             .collect();
+        let shown: Vec<&dyn Fields> = rows.iter().map(|r| r as &dyn Fields).collect();
+        t.write(&shown, &mut out).map_err(out_err)?;
+    }
+    out.flush().map_err(out_err)
+}
+
+/// ps over every store noted on this host, the current one first.
+fn all_stores(current: &Containers, a: &PsArgs) -> Result<(), Error> {
+    let now = time::now();
+    let filters = parse_filters(&a.filter)?;
+    let all = a.all
+        || filters
+            .iter()
+            .any(|f| f.key == "status" || f.key == "exited");
+    let mut stores = vec![current.store().to_path_buf()];
+    let here = std::fs::canonicalize(current.store()).unwrap_or_default();
+    stores.extend(stores::known().into_iter().filter(|s| *s != here));
+    let mut rows = Vec::new();
+    for store in &stores {
+        let Ok(containers) = Containers::open(store) else {
+            continue;
+        };
+        for s in containers.list()?.into_iter().rev() {
+            let s = settle(&containers, s);
+            if !all && s.current_status() != Status::Running {
+                continue;
+            }
+            let mut r = row_with(&s, containers.health(&s.id).as_ref(), !a.no_trunc, now);
+            if !filters.is_empty() && !selected(&filters, &s, &r) {
+                continue;
+            }
+            r.store = store.display().to_string();
+            rows.push(r);
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if a.quiet {
+        for r in &rows {
+            writeln!(out, "{}", r.id).map_err(out_err)?;
+        }
+    } else if a.json {
+        for r in &rows {
+            writeln!(out, "{}", r.json()).map_err(out_err)?;
+        }
+    } else {
+        let spec = a
+            .format
+            .clone()
+            .unwrap_or_else(|| format!("{DEFAULT}\t{{{{.Store}}}}"));
+        let t = Template::parse(&spec, FIELDS).map_err(|e| Error::Invalid(e.to_string()))?;
         let shown: Vec<&dyn Fields> = rows.iter().map(|r| r as &dyn Fields).collect();
         t.write(&shown, &mut out).map_err(out_err)?;
     }

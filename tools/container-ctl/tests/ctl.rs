@@ -1193,3 +1193,27 @@ fn restart_policies_bring_a_container_back_until_told_to_stop() {
     assert_eq!(o.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--restart"));
 }
+
+#[test]
+fn containers_of_other_stores_are_listed_and_named() {
+    let c = Ctl::new();
+    let id = c.start("elsewhere-one", &[], &["sleep", "30"]);
+    let other = Ctl::new();
+    let ps = other.ok(&[
+        "ps",
+        "--all-stores",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Store}}",
+    ]);
+    let store = std::fs::canonicalize(c.env.store()).unwrap();
+    assert!(
+        ps.lines().any(|l| l == format!("{id} {}", store.display())),
+        "{ps}"
+    );
+    let err = other.fails(&["inspect", "elsewhere-one"]);
+    assert!(
+        err.contains(&format!("--store {}", store.display())),
+        "{err}"
+    );
+}
