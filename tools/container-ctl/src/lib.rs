@@ -172,6 +172,12 @@ pub enum Command {
     /// Copy files between a container and the host: CONTAINER:SRC DEST,
     /// SRC CONTAINER:DEST, and - for a tar stream on either side.
     Cp(cp::CpArgs),
+    /// Remove every stopped container, as docker container prune.
+    Prune {
+        /// Do not ask (prune never asks).
+        #[arg(short, long)]
+        force: bool,
+    },
     /// Named volumes: create, ls, inspect, rm, prune.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -294,6 +300,7 @@ fn run_in(args: Args) -> Result<u8, Error> {
         Command::Diff { container } => diff::diff(&containers, &container)?,
         Command::Cp(a) => cp::cp(&containers, &a)?,
         Command::Volume(v) => volume::volume(&store, &containers, &v)?,
+        Command::Prune { .. } => lifecycle::prune(&containers)?,
         Command::Exec(_) => unreachable!("handled above"),
     }
     Ok(0)

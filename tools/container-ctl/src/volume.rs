@@ -114,20 +114,6 @@ fn label_matches(v: &Volume, want: &str) -> bool {
     }
 }
 
-/// The bytes of the files under `dir` (not following symlinks).
-fn dir_size(dir: &std::path::Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    rd.flatten()
-        .map(|e| match e.path().symlink_metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
 fn vol_err(e: slipway_common::container::volumes::VolumeError) -> Error {
     Error::Invalid(e.to_string())
 }
@@ -240,7 +226,7 @@ pub fn volume(
                     if !wanted || vols.user(containers, &v.name).map_err(vol_err)?.is_some() {
                         continue;
                     }
-                    bytes += dir_size(&v.mountpoint);
+                    bytes += crate::lifecycle::tree_size(&v.mountpoint);
                     vols.remove(containers, &v.name).map_err(vol_err)?;
                     deleted.push(v.name);
                 }

@@ -101,6 +101,11 @@ pub enum Verb {
     /// Copy files between a container and the host (container-ctl cp).
     #[command(disable_help_flag = true)]
     Cp(Rest),
+    /// df (image-store du) and prune: stopped containers, then what no
+    /// tag reaches (image-store gc); with --volumes the unused volumes
+    /// too.
+    #[command(disable_help_flag = true)]
+    System(Rest),
     /// Named volumes: create, ls, inspect, rm, prune (container-ctl
     /// volume).
     #[command(disable_help_flag = true)]
@@ -171,17 +176,20 @@ pub enum Error {
     },
 }
 
-pub fn run(args: Args) -> Result<(), Error> {
+/// Runs the verb; the status is that of the tool that failed, where one
+/// of several did (`system prune`).
+pub fn run(args: Args) -> Result<u8, Error> {
     match &args.verb {
-        Verb::Version => return verbs::version(),
-        Verb::Info => return verbs::info(),
+        Verb::Version => return verbs::version().map(|()| 0),
+        Verb::Info => return verbs::info().map(|()| 0),
         Verb::Completion { shell } => {
             let mut cmd = <Args as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut cmd, "slipway", &mut std::io::stdout());
-            return Ok(());
+            return Ok(0);
         }
+        Verb::System(r) => return verbs::system(r),
         _ => {}
     }
     let steps = plan(&args.verb)?;
-    verbs::execute(&steps)
+    verbs::execute(&steps).map(|()| 0)
 }

@@ -1,3 +1,7 @@
 fn main() -> std::process::ExitCode {
-    slipway_common::cli::main("slipway", slipway::run)
+    let codes = slipway_common::cli::Codes {
+        usage: 2,
+        failure: 1,
+    };
+    slipway_common::cli::main_status("slipway", codes, slipway::run)
 }

@@ -74,7 +74,7 @@ pub fn plan(verb: &Verb) -> Result<Vec<Invocation>, Error> {
         Save(r) => save(r).map(|i| vec![i]),
         Load(r) => one(call("image-store", &["load"], r)),
         History(r) => one(call("image-store", &["history"], r)),
-        Version | Info | Completion { .. } => Ok(Vec::new()),
+        Version | Info | Completion { .. } | System(_) => Ok(Vec::new()),
     }
 }
 
@@ -228,6 +228,77 @@ fn command(tool: &str) -> Result<Command, Error> {
     Ok(c)
 }
 
+/// The calls of `system SUBCOMMAND`.
+pub fn system_plan(r: &Rest) -> Result<Vec<Invocation>, Error> {
+    let Some((sub, rest)) = r.args.split_first() else {
+        return Err(Error::Usage("system: name a command: df or prune".into()));
+    };
+    let flags: Vec<String> = rest
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let flag = |f: &str| flags.iter().any(|x| x == f);
+    match sub.to_str() {
+        Some("df") => Ok(vec![call(
+            "image-store",
+            &["du"],
+            &Rest {
+                args: rest.to_vec(),
+            },
+        )]),
+        Some("prune") => {
+            if let Some(x) = flags
+                .iter()
+                .find(|x| !matches!(x.as_str(), "-f" | "--force" | "-a" | "--all" | "--volumes"))
+            {
+                return Err(Error::Usage(format!(
+                    "system prune {x}: takes -f, -a and --volumes"
+                )));
+            }
+            let none = Rest { args: vec![] };
+            let mut steps = vec![call("container-ctl", &["prune", "-f"], &none)];
+            if flag("--volumes") {
+                steps.push(call(
+                    "container-ctl",
+                    &["volume", "prune", "-a", "-f"],
+                    &none,
+                ));
+            }
+            // gc removes every image no tag reaches; -a (unused tagged
+            // images too) is not something it does.
+            if flag("-a") || flag("--all") {
+                return Err(Error::Usage(
+                    "system prune -a: removing tagged images no container uses is not supported; remove them with rmi".into(),
+                ));
+            }
+            steps.push(call("image-store", &["gc"], &none));
+            Ok(steps)
+        }
+        _ => Err(Error::Usage(format!(
+            "system {}: not a command slipway has (df, prune)",
+            sub.to_string_lossy()
+        ))),
+    }
+}
+
+/// Runs `system SUBCOMMAND`: each call in turn, stopping at the first that
+/// fails (its status is ours).
+pub fn system(r: &Rest) -> Result<u8, Error> {
+    for step in system_plan(r)? {
+        let status = command(step.tool)?
+            .args(&step.args)
+            .status()
+            .map_err(|source| Error::Spawn {
+                tool: step.tool.into(),
+                source,
+            })?;
+        if !status.success() {
+            return Ok(status.code().map_or(1, |c| c.clamp(1, 255) as u8));
+        }
+    }
+    Ok(0)
+}
+
 /// Runs the calls: the last replaces slipway; an earlier one (inspect's
 /// container lookup) runs to its end and, when it succeeds, is the answer.
 pub fn execute(steps: &[Invocation]) -> Result<(), Error> {
@@ -357,6 +428,23 @@ mod tests {
         assert!(plan(&Verb::Container(rest(&["frobnicate"]))).is_err());
         let p = plan(&Verb::Cp(rest(&["web:/a", "."]))).unwrap();
         assert_eq!(p[0].args, ["cp", "web:/a", "."]);
+        let p = system_plan(&rest(&["prune", "-f", "--volumes"])).unwrap();
+        let calls: Vec<(&str, Vec<OsString>)> =
+            p.iter().map(|i| (i.tool, i.args.clone())).collect();
+        assert_eq!(
+            calls,
+            [
+                ("container-ctl", vec!["prune".into(), "-f".into()]),
+                (
+                    "container-ctl",
+                    vec!["volume".into(), "prune".into(), "-a".into(), "-f".into()]
+                ),
+                ("image-store", vec!["gc".into()]),
+            ]
+        );
+        assert_eq!(system_plan(&rest(&["df"])).unwrap()[0].args, ["du"]);
+        assert!(system_plan(&rest(&["prune", "-a"])).is_err());
+        assert!(system_plan(&rest(&["frobnicate"])).is_err());
         let p = plan(&Verb::Image(rest(&["prune", "-f"]))).unwrap();
         assert_eq!(p[0].tool, "image-store");
         assert_eq!(args(&p[0]), ["gc"]);

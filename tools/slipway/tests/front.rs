@@ -170,6 +170,15 @@ fn the_container_verbs_a_docker_user_types_reach_container_ctl() {
         "Loaded image: bb:latest\n"
     );
     assert!(stdout(&slipway(&env, &["image", "history", "bb"])).starts_with("IMAGE"));
+    // system prune: the stopped container, then what no tag reaches.
+    stdout(&slipway(
+        &env,
+        &["run", "--network", "none", "--name", "done", "bb", "true"],
+    ));
+    let pruned = stdout(&slipway(&env, &["system", "prune", "-f"]));
+    assert!(pruned.starts_with("Deleted Containers:\n"), "{pruned}");
+    assert_eq!(stdout(&slipway(&env, &["ps", "-a", "-q"])), "");
+    assert!(!stdout(&slipway(&env, &["system", "df"])).is_empty());
     assert_eq!(stdout(&slipway(&env, &["volume", "create", "v1"])), "v1\n");
     assert_eq!(stdout(&slipway(&env, &["volume", "ls", "-q"])), "v1\n");
     stdout(&slipway(&env, &["volume", "rm", "v1"]));
