@@ -42,7 +42,7 @@ impl LogConfig {
     pub fn parse(driver: Option<&str>, opts: &[String]) -> Result<LogConfig, String> {
         let mut c = LogConfig::default();
         match driver {
-            None | Some("json-file" | "local") => {}
+            None | Some("json-file") => {}
             Some("none") => c.driver = "none".into(),
             Some(d) => {
                 return Err(format!(
@@ -187,6 +187,9 @@ mod tests {
         assert_eq!((c.max_size, c.max_file), (Some(1024), 3));
         assert_eq!(LogConfig::parse(Some("none"), &[]).unwrap().driver, "none");
         assert!(LogConfig::parse(Some("syslog"), &[]).is_err());
+        // Docker's local driver writes another format: not passed off as
+        // json-file.
+        assert!(LogConfig::parse(Some("local"), &[]).is_err());
         assert!(LogConfig::parse(None, &["max-file=2".into()]).is_err());
         assert!(LogConfig::parse(None, &["compress=true".into()]).is_err());
         assert!(LogConfig::parse(Some("none"), &["max-size=1k".into()]).is_err());
