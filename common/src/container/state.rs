@@ -24,6 +24,8 @@ pub enum StateError {
     NotFound(String),
     #[error("{0:?} names {1} containers; give more of the ID")]
     Ambiguous(String, usize),
+    #[error("container {0} is running (or being started)")]
+    Running(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,6 +224,10 @@ pub struct State {
     /// image's layers), for `diff` and `cp` of a stopped container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lowers: Vec<PathBuf>,
+    /// container-run's arguments that made it, for `container-ctl start`
+    /// to make it again (empty for a runtime bundle's container).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run_args: Vec<String>,
 }
 
 /// The log of a detached container: JSON lines as Docker's json-file
@@ -412,6 +418,23 @@ impl Containers {
         }
         out.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    /// Claims a created or exited container for a start, under the lock:
+    /// it is marked as being set up by this process, so that a second
+    /// start at the same time finds it busy.
+    pub fn claim_start(&self, query: &str) -> Result<State, StateError> {
+        let _lock = self.lock()?;
+        let mut state = self.find(query)?;
+        if state.alive() {
+            return Err(StateError::Running(state.name));
+        }
+        let me = std::process::id() as i32;
+        state.status = Status::Created;
+        state.pid = Some(me);
+        state.pid_start = process_start(me);
+        self.save(&state)?;
+        Ok(state)
     }
 
     /// Gives a container another name, checked unique under the lock.

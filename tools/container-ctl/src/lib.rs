@@ -1,7 +1,7 @@
 //! container-ctl: the containers container-run started, handled with
 //! docker's commands and meanings: ps, stop, kill, rm, logs, inspect,
-//! exec, commit, wait, pause, unpause, rename, port, top, stats, diff
-//! and cp.
+//! exec, commit, start, attach, wait, pause, unpause, rename, port,
+//! top, stats, diff and cp.
 
 mod commit;
 mod cp;
@@ -11,6 +11,7 @@ mod inspect;
 mod lifecycle;
 mod logs;
 mod ps;
+mod start;
 mod stats;
 mod top;
 mod volume;
@@ -81,6 +82,13 @@ pub enum Command {
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,
     },
+    /// Start created or exited containers again (container-run makes each
+    /// from the arguments that made it, over its writable layer); prints
+    /// each name, or with -a stays attached.
+    Start(start::StartArgs),
+    /// Join a running detached container: its output from now on, our
+    /// input if it was run with -i, its exit status ours when it ends.
+    Attach(start::AttachArgs),
     /// Send a signal to the first process of running containers.
     Kill {
         /// The signal: a name (KILL, SIGTERM, RTMIN+1) or a number.
@@ -263,6 +271,11 @@ fn run_in(args: Args) -> Result<u8, Error> {
         return exec::exec(&store, &a);
     }
     let containers = Containers::open(&store)?;
+    match &args.command {
+        Command::Start(a) => return start::start(&store, &containers, a),
+        Command::Attach(a) => return start::attach(&containers, a),
+        _ => {}
+    }
     // A rootless container's writable layer holds files of the user's
     // subordinate IDs: layer-diff must see them with the IDs the
     // container gave them, from inside a namespace with the same mapping.
@@ -301,7 +314,9 @@ fn run_in(args: Args) -> Result<u8, Error> {
         Command::Cp(a) => cp::cp(&containers, &a)?,
         Command::Volume(v) => volume::volume(&store, &containers, &v)?,
         Command::Prune { .. } => lifecycle::prune(&containers)?,
-        Command::Exec(_) => unreachable!("handled above"),
+        Command::Exec(_) | Command::Start(_) | Command::Attach(_) => {
+            unreachable!("handled above")
+        }
     }
     Ok(0)
 }

@@ -29,6 +29,10 @@ pub struct LogsArgs {
     pub until: Option<String>,
     #[arg(value_name = "CONTAINER")]
     pub container: String,
+    /// Only what the log holds past this offset of its current file
+    /// (attach: what comes after it joined).
+    #[arg(skip)]
+    pub from: Option<u64>,
 }
 
 /// One record of Docker's json-file driver.
@@ -179,7 +183,13 @@ pub fn logs(containers: &Containers, a: &LogsArgs) -> Result<(), Error> {
     };
     // The rotated files first, oldest first, then the current one.
     let mut pending = Vec::new();
-    for old in logfile::files(&path).iter().filter(|f| **f != path) {
+    if let Some(offset) = a.from {
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .ctx("seek in", &path)?;
+    }
+    let rotated = logfile::files(&path);
+    for old in rotated.iter().filter(|f| **f != path && a.from.is_none()) {
         std::fs::File::open(old)
             .and_then(|mut f| f.read_to_end(&mut pending))
             .ctx("read", old)?;

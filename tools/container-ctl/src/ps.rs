@@ -230,12 +230,13 @@ fn parse_filters(given: &[String]) -> Result<Vec<Filter>, Error> {
                 Error::Invalid(format!("bad format of filter {f:?} (expected name=value)"))
             })?;
             match k {
-                "id" | "name" | "label" | "status" | "exited" | "ancestor" | "health" => Ok(Filter {
+                "id" | "name" | "label" | "status" | "exited" | "ancestor" | "health"
+                | "restart-policy" => Ok(Filter {
                     key: k.to_string(),
                     value: v.to_string(),
                 }),
                 _ => Err(Error::Invalid(format!(
-                    "invalid filter {k:?}: this ps takes id, name, label, status, exited, ancestor and health"
+                    "invalid filter {k:?}: this ps takes id, name, label, status, exited, ancestor, health and restart-policy"
                 ))),
             }
         })
@@ -253,6 +254,8 @@ fn matches(f: &Filter, s: &State, r: &Row) -> bool {
         },
         "status" => r.state == v,
         "exited" => r.exit_code.is_some_and(|c| c.to_string() == v),
+        // podman's: no, on-failure, always, unless-stopped.
+        "restart-policy" => s.restart.name == v,
         // starting, healthy, unhealthy, or none (no check).
         "health" => {
             let h = if r.status.contains("(health: starting)") {
@@ -285,6 +288,25 @@ fn selected(filters: &[Filter], s: &State, r: &Row) -> bool {
             .filter(|f| f.key == *k)
             .any(|f| matches(f, s, r))
     })
+}
+
+/// Every container (running or not) that `filters` (ps's) select.
+pub fn filtered(containers: &Containers, filters: &[String]) -> Result<Vec<State>, Error> {
+    let filters = parse_filters(filters)?;
+    let now = time::now();
+    Ok(containers
+        .list()?
+        .into_iter()
+        .map(|s| settle(containers, s))
+        .filter(|s| {
+            filters.is_empty()
+                || selected(
+                    &filters,
+                    s,
+                    &row_with(s, containers.health(&s.id).as_ref(), false, now),
+                )
+        })
+        .collect())
 }
 
 pub fn ps(containers: &Containers, a: &PsArgs) -> Result<(), Error> {
@@ -433,6 +455,7 @@ mod tests {
             labels: Default::default(),
             ports: Vec::new(),
             lowers: Vec::new(),
+            run_args: Vec::new(),
             healthcheck: None,
             log: Default::default(),
             volumes: Vec::new(),

@@ -1217,3 +1217,79 @@ fn containers_of_other_stores_are_listed_and_named() {
         "{err}"
     );
 }
+
+#[test]
+fn create_records_a_container_that_start_runs_again_over_its_own_layer() {
+    let c = Ctl::new();
+    let mut run = c.env.cmd("container-run");
+    run.args(["--create", "--network", "none", "--name", "made", "bb"])
+        .args([
+            "sh",
+            "-c",
+            "cat /seen 2>/dev/null; echo run >> /seen; exit 4",
+        ]);
+    let id = ok(run).trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    assert_eq!(c.inspect("made")["State"]["Status"], "created");
+    assert!(c.ok(&["ps", "-a"]).contains("Created"));
+
+    // Detached: the name is printed, the container runs and ends.
+    assert_eq!(c.ok(&["start", "made"]), "made\n");
+    assert_eq!(c.ok(&["wait", "made"]), "4\n");
+    // Attached: its output and status are ours, and the file the first
+    // run wrote is still in its writable layer.
+    let out = c.output(&["start", "-a", "made"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "run\n");
+    let doc = c.inspect("made");
+    assert_eq!(doc["Id"], id.as_str());
+    assert_eq!(doc["State"]["ExitCode"], 4);
+
+    // The name stays taken; a running container is started as a no-op.
+    let mut dup = c.env.cmd("container-run");
+    dup.args(["--create", "--name", "made", "bb", "true"]);
+    let out = dup.output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("already in use"), "{}", stderr(&out));
+    c.start("up", &[], &["sleep", "60"]);
+    assert_eq!(c.ok(&["start", "up"]), "up\n");
+    assert!(c.fails(&["start", "nosuch"]).contains("no such container"));
+}
+
+#[test]
+fn attach_joins_a_detached_containers_output_and_input_and_takes_its_status() {
+    let c = Ctl::new();
+    c.start(
+        "talk",
+        &["-i"],
+        &[
+            "sh",
+            "-c",
+            "while read l; do echo \"got $l\"; [ \"$l\" = quit ] && exit 3; done",
+        ],
+    );
+    let out = run_with_input(c.cmd(&["attach", "talk"]), b"one\nquit\n");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got one\ngot quit\n");
+    assert!(c
+        .fails(&["attach", "talk"])
+        .contains("cannot attach to a stopped container"));
+}
+
+#[test]
+fn start_all_brings_back_the_containers_whose_policy_is_always() {
+    let c = Ctl::new();
+    c.start("keep", &["--restart", "always"], &["sleep", "60"]);
+    c.start("once", &[], &["sleep", "60"]);
+    c.ok(&["kill", "keep", "once"]);
+    c.wait_exited("keep");
+    c.wait_exited("once");
+    // As after a reboot: nothing runs; the boot service's command starts
+    // the one whose policy says so.
+    assert_eq!(
+        c.ok(&["start", "--all", "--filter", "restart-policy=always"]),
+        "keep\n"
+    );
+    let running = c.ok(&["ps", "--format", "{{.Names}}"]);
+    assert_eq!(running, "keep\n");
+}

@@ -492,7 +492,9 @@ fn now_rfc3339() -> String {
     slipway_common::time::format_rfc3339(slipway_common::time::now())
 }
 
-pub fn prepare(args: &Args) -> Result<Prepared, Error> {
+/// The container `args` make: a new one, or `existing` (claimed by
+/// `container-run --start`) made again over its own writable layer.
+pub fn prepare(args: &Args, existing: Option<&State>) -> Result<Prepared, Error> {
     let store = args.store.path();
     let rootless = slipway_common::userns::rootless();
     let (limits, devices) = limits(args)?;
@@ -546,7 +548,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
             "no command specified: the image has none, so give one",
         ));
     }
-    let id = state::new_id();
+    let id = existing.map_or_else(state::new_id, |s| s.id.clone());
     let hostname = args
         .hostname
         .clone()
@@ -602,14 +604,19 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     }
     let mut state = State {
         id: id.clone(),
-        name: args.name.clone().unwrap_or_else(|| id[..12].to_string()),
-        image: image_name,
+        name: match existing {
+            Some(s) => s.name.clone(),
+            None => args.name.clone().unwrap_or_else(|| id[..12].to_string()),
+        },
+        // A start runs the image by ID: its name keeps the one it had.
+        image: existing.map_or(image_name, |s| s.image.clone()),
         image_id,
         command: argv.clone(),
-        created: now_rfc3339(),
+        created: existing.map_or_else(now_rfc3339, |s| s.created.clone()),
         status: Status::Created,
-        pid: None,
-        pid_start: None,
+        // A start's claim (ours, in setup) holds until the process is up.
+        pid: existing.and_then(|s| s.pid),
+        pid_start: existing.and_then(|s| s.pid_start),
         exit_code: None,
         oom_killed: false,
         finished: None,
@@ -649,8 +656,32 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
         log: LogConfig::parse(args.log_driver.as_deref(), &args.log_opt).map_err(invalid)?,
         restart: restart_policy(args)?,
         restart_count: 0,
+        run_args: existing.map_or_else(|| args.given.clone(), |s| s.run_args.clone()),
     };
-    let dir = containers.create(&state)?;
+    // A failed start leaves the container as it was; a failed run leaves
+    // nothing.
+    let undo = |containers: &Containers| match existing {
+        Some(s) => {
+            let mut s = s.clone();
+            s.status = Status::Exited;
+            s.pid = None;
+            s.pid_start = None;
+            if s.finished.is_none() {
+                s.status = Status::Created;
+            }
+            let _ = containers.save(&s);
+        }
+        None => {
+            let _ = containers.remove(&id);
+        }
+    };
+    let dir = match existing {
+        Some(_) => {
+            containers.save(&state)?;
+            containers.dir(&id)
+        }
+        None => containers.create(&state)?,
+    };
     let result = (|| {
         if let Some(f) = &args.cidfile {
             write_cidfile(f, &id)?;
@@ -664,7 +695,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     let (root, mountpoint, etc, own_work) = match result {
         Ok(r) => r,
         Err(e) => {
-            let _ = containers.remove(&id);
+            undo(&containers);
             if let Some(f) = &args.cidfile {
                 // Ours only if it holds this ID: another's is left alone.
                 if std::fs::read_to_string(f).is_ok_and(|s| s == id) {
@@ -685,7 +716,7 @@ pub fn prepare(args: &Args) -> Result<Prepared, Error> {
     if !rootless {
         if let Err(e) = crate::copyup::copy_up(&store, &state.lowers, &mounts, &dir.join("copyup"))
         {
-            let _ = containers.remove(&id);
+            undo(&containers);
             return Err(e);
         }
     }
@@ -817,11 +848,6 @@ fn network(args: &Args) -> Result<(Network, Vec<Publish>), Error> {
     if network == Network::Private && which("slirp4netns").is_none() {
         return Err(Error::Unsupported(
             "--network private needs slirp4netns, which is not installed (apt install slirp4netns); or use --network none or host".into(),
-        ));
-    }
-    if args.detach && args.interactive {
-        return Err(invalid(
-            "-i cannot be used with -d: a detached container has no stdin",
         ));
     }
     if (!args.publish.is_empty() || args.publish_all) && network != Network::Private {

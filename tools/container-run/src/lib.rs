@@ -25,6 +25,7 @@ pub mod pull;
 mod rootless;
 mod runtime;
 mod share;
+mod start;
 mod stubs;
 mod ulimits;
 
@@ -67,7 +68,7 @@ Examples:
 /// Rootless, the cgroup limits need a cgroup delegated to the user and
 /// are refused, as is --bundle; --network private needs /dev/net/tun
 /// open to the user.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Clone)]
 #[command(
     name = "container-run",
     version,
@@ -96,6 +97,25 @@ pub struct Args {
     /// --init or --secret-env.
     #[arg(long, value_name = "PROGRAM", conflicts_with = "bundle")]
     pub runtime: Option<std::path::PathBuf>,
+
+    /// Create the container (its record, name and writable layer) and
+    /// print its ID without starting it, as docker create does:
+    /// `container-ctl start` starts it.
+    #[arg(long, conflicts_with_all = ["bundle", "runtime"])]
+    pub create: bool,
+    /// Start a created or exited container again, with the arguments it
+    /// was made with (what `container-ctl start` runs): in the background,
+    /// printing its ID, or with --attach in the foreground. Its writable
+    /// layer is kept.
+    #[arg(long, value_name = "CONTAINER", conflicts_with_all = ["bundle", "runtime", "rootfs", "create"])]
+    pub start: Option<String>,
+    /// With --start: stay in the foreground with the container's output
+    /// (and with -i its input), its exit status ours, as docker start -a.
+    #[arg(long, requires = "start")]
+    pub attach: bool,
+    /// The arguments as given, recorded for a later start.
+    #[arg(skip)]
+    pub given: Vec<String>,
 
     /// Keep the container's writable layer (the overlayfs upper dir) in
     /// DIR, for `layer-diff --upper DIR`.
@@ -129,7 +149,8 @@ pub struct Args {
     /// USR1, or a number); default: the image's STOPSIGNAL, else SIGTERM.
     #[arg(long, value_name = "SIGNAL")]
     pub stop_signal: Option<String>,
-    /// Keep stdin open for the container (default: /dev/null).
+    /// Keep stdin open for the container (default: /dev/null): ours, or
+    /// with -d a FIFO that `container-ctl attach` writes to.
     #[arg(short = 'i', long)]
     pub interactive: bool,
 
@@ -162,7 +183,9 @@ pub struct Args {
     /// ends: no (the default), on-failure[:N] (a non-zero exit, at most N
     /// times), always or unless-stopped (until a container-ctl stop or
     /// kill). There is no daemon: after a reboot (or a kill of its
-    /// monitor) nothing starts it again.
+    /// monitor), `container-ctl start --all --filter
+    /// restart-policy=always` starts them again (slipway-restart.service
+    /// runs it at boot, once enabled).
     #[arg(long, value_name = "POLICY")]
     pub restart: Option<String>,
     /// Where a detached container's output goes: json-file (its log, read
@@ -366,6 +389,12 @@ pub fn run(mut args: Args) -> Result<u8, Error> {
     // A signal that comes while the container is being prepared waits
     // until it runs, and is then passed on to it: dying of it halfway
     // would leave the container's record, mounts and dirs behind.
+    if args.start.is_none() {
+        args.given = std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+    }
     slipway_common::container::process::block_signals(
         slipway_common::container::process::FORWARDED_SIGNALS,
     );
@@ -375,6 +404,17 @@ pub fn run(mut args: Args) -> Result<u8, Error> {
         what: "run from a sealed copy of container-run".into(),
         source,
     })?;
+    let restarting = match &args.start {
+        Some(query) => match start::reopen(&args, query)? {
+            Some(r) => Some(r),
+            // Already running: docker start says so by its name, and succeeds.
+            None => return Ok(0),
+        },
+        None => None,
+    };
+    if let Some((a, _)) = &restarting {
+        args = a.clone();
+    }
     if userns::rootless() {
         rootless::enter(&mut args)?;
     }
@@ -397,14 +437,17 @@ pub fn run(mut args: Args) -> Result<u8, Error> {
             for w in &extras.warnings {
                 eprintln!("container-run: warning: {w}");
             }
-            let mut p = config::prepare(&a)?;
+            let mut p = config::prepare(&a, None)?;
             p.state.process.env = extras.env.clone();
             extras.apply(&mut p.plan);
             let _ = p.containers.save(&p.state);
             p
         }
-        None => config::prepare(&args)?,
+        None => config::prepare(&args, restarting.as_ref().map(|(_, s)| s))?,
     };
+    if args.create {
+        return start::created(prepared);
+    }
     if let Some(program) = runtime {
         return runtime::run(prepared, &program);
     }

@@ -312,7 +312,7 @@ fn prepare(root: &Path, c: &CreateArgs) -> Result<Prepared, Error> {
     for w in &extras.warnings {
         warn(w);
     }
-    let mut p = config::prepare(&a)?;
+    let mut p = config::prepare(&a, None)?;
     p.state.process.env = extras.env.clone();
     extras.apply(&mut p.plan);
     if let Some(sp) = &mut p.plan.spec_privileges {

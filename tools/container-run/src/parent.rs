@@ -553,6 +553,24 @@ fn monitor(p: Prepared, ready: OwnedFd) {
             unsafe { libc::dup2(null.as_raw_fd(), fd) };
         }
     }
+    // With -i, its input is a FIFO in its dir that `container-ctl attach`
+    // writes to. The monitor holds it open for writing too, so that the
+    // container sees no end of input when an attach ends.
+    let input = if p.plan.interactive {
+        match stdin_fifo(&p.container_dir) {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                report(&mut ready, 125, &e.to_string());
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    if let (Some(fd), false) = (&input, p.plan.tty) {
+        // SAFETY: dup2 of valid descriptors; the child inherits stdin.
+        unsafe { libc::dup2(fd.as_raw_fd(), 0) };
+    }
     // SIGCHLD comes through a signalfd; a stray SIGHUP or SIGINT must not
     // end the monitor and orphan the container's log and state.
     let set = block(&[libc::SIGCHLD, libc::SIGHUP, libc::SIGINT, libc::SIGTERM]);
@@ -631,7 +649,12 @@ fn monitor(p: Prepared, ready: OwnedFd) {
     let mut log = log;
     let mut pid = pid;
     loop {
-        let code = log_until_exit(pid, &set, out_rd, err_rd, &mut log);
+        // With a terminal, input goes to its master.
+        let relay = match (&input, c.p.plan.tty) {
+            (Some(fifo), true) => Some(fifo.as_raw_fd()),
+            _ => None,
+        };
+        let code = log_until_exit(pid, &set, out_rd, err_rd, relay, &mut log);
         if let Some(checker) = checker.take() {
             // SAFETY: kill and waitpid of our own child.
             unsafe {
@@ -701,6 +724,7 @@ fn log_until_exit(
     set: &libc::sigset_t,
     out: OwnedFd,
     err: OwnedFd,
+    input: Option<std::os::fd::RawFd>,
     log: &mut LogWriter,
 ) -> i32 {
     // SAFETY: a valid set; the kernel returns a new descriptor.
@@ -720,6 +744,15 @@ fn log_until_exit(
         for (fd, _) in streams.iter().flatten() {
             fds.push(libc::pollfd {
                 fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        // Input for the terminal, while its master (stdout's slot) is open.
+        let relay = input.filter(|_| streams[0].is_some());
+        if let Some(fd) = relay {
+            fds.push(libc::pollfd {
+                fd,
                 events: libc::POLLIN,
                 revents: 0,
             });
@@ -757,8 +790,59 @@ fn log_until_exit(
             }
             let _ = log.write(&log_lines(&buf[..n as usize], name));
         }
+        if let (Some(fifo), Some((master, _))) = (relay, &streams[0]) {
+            if fds.last().is_some_and(|p| p.fd == fifo && p.revents != 0) {
+                // SAFETY: reading into a buffer of its length.
+                let n = unsafe { libc::read(fifo, buf.as_mut_ptr().cast(), buf.len()) };
+                if n > 0 {
+                    let _ = write_all_fd(master.as_raw_fd(), &buf[..n as usize]);
+                }
+            }
+        }
     }
     code.unwrap_or(125)
+}
+
+/// `DIR/stdin`, a FIFO made afresh and opened for reading and writing.
+fn stdin_fifo(dir: &std::path::Path) -> Result<OwnedFd, Error> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = dir.join("stdin");
+    let _ = std::fs::remove_file(&path);
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::Invalid(format!("{}: a NUL in the path", path.display())))?;
+    // SAFETY: mkfifo and open of a valid C string.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        return Err(os_err(
+            &format!("make the input FIFO {}", path.display()),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: as above; the descriptor is checked before it is owned.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(os_err(
+            &format!("open {}", path.display()),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: a descriptor just opened, owned by nothing else.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+fn write_all_fd(fd: std::os::fd::RawFd, mut b: &[u8]) -> std::io::Result<()> {
+    while !b.is_empty() {
+        // SAFETY: writing from a buffer of its length.
+        let n = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        b = &b[n as usize..];
+    }
+    Ok(())
 }
 
 /// Docker's json-file records: one per line of output (a line cut by a
