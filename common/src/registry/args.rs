@@ -88,7 +88,7 @@ impl RegistryArgs {
 
 /// Asks for a password on the terminal, without echo, as skopeo does for
 /// `--creds USER`.
-fn read_password(user: &str) -> Result<String, RegistryError> {
+pub fn read_password(user: &str) -> Result<String, RegistryError> {
     use std::io::{BufRead, Write};
     use std::os::fd::AsRawFd;
     let no_tty = || {

@@ -173,6 +173,21 @@ impl Registry {
         }
     }
 
+    /// `GET /v2/` with the credentials, as docker login checks them: a
+    /// registry asking for a password is sent it, one with a token
+    /// service is asked for a token (no repository named).
+    pub fn check_login(&self) -> Result<(), RegistryError> {
+        let url = format!("{}/v2/", self.base);
+        match self.request("GET", &url, &[], &[], Body::Empty) {
+            Ok(_) => Ok(()),
+            Err(RegistryError::Status { status: 401, .. }) => Err(RegistryError::Auth(format!(
+                "{}: login refused (401 Unauthorized): check the user name and password",
+                self.host
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
     fn url(&self, repo: &str, tail: &str) -> String {
         format!("{}/v2/{repo}/{tail}", self.base)
     }

@@ -211,6 +211,104 @@ fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, RegistryE
     }
 }
 
+/// Where `login` writes: `$REGISTRY_AUTH_FILE`, else Docker's
+/// `config.json` (`$DOCKER_CONFIG`, else `~/.docker`), as docker login.
+pub fn login_file() -> Option<PathBuf> {
+    if let Some(f) = std::env::var_os("REGISTRY_AUTH_FILE") {
+        return Some(PathBuf::from(f));
+    }
+    match std::env::var_os("DOCKER_CONFIG") {
+        Some(d) => Some(PathBuf::from(d).join("config.json")),
+        None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker/config.json")),
+    }
+}
+
+fn read_doc(file: &std::path::Path) -> Result<serde_json::Value, RegistryError> {
+    match std::fs::read_to_string(file) {
+        Ok(t) => serde_json::from_str(&t)
+            .map_err(|e| RegistryError::Auth(format!("{}: not JSON: {e}", file.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(serde_json::json!({})),
+        Err(e) => Err(RegistryError::Auth(format!("{}: {e}", file.display()))),
+    }
+}
+
+fn write_doc(file: &std::path::Path, doc: &serde_json::Value) -> Result<(), RegistryError> {
+    let fail = |e: &dyn std::fmt::Display| RegistryError::Auth(format!("{}: {e}", file.display()));
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
+    }
+    let mut bytes = serde_json::to_vec_pretty(doc).expect("JSON serializes");
+    bytes.push(b'\n');
+    // The temp file is made 0600, and replaces the old one whole: a
+    // crash leaves the old credentials or the new, never half a file.
+    crate::fsutil::write_atomic(file, &bytes).map_err(|e| fail(&e))
+}
+
+/// Records `creds` for `host` in `file`'s `auths`, keeping everything
+/// else in it (other hosts, helpers, Docker's other settings).
+pub fn store(file: &std::path::Path, host: &str, creds: &Credentials) -> Result<(), RegistryError> {
+    let mut doc = read_doc(file)?;
+    let keys = host_keys(host);
+    if !doc.is_object() {
+        return Err(RegistryError::Auth(format!(
+            "{}: not a JSON object",
+            file.display()
+        )));
+    }
+    if !doc["auths"].is_object() {
+        doc["auths"] = serde_json::json!({});
+    }
+    let auths = doc["auths"].as_object_mut().expect("made an object");
+    auths.retain(|k, _| !keys.iter().any(|h| h == normalize_key(k)));
+    let raw = format!("{}:{}", creds.username, creds.secret);
+    auths.insert(
+        keys[0].clone(),
+        serde_json::json!({"auth": base64::engine::general_purpose::STANDARD.encode(raw)}),
+    );
+    write_doc(file, &doc)
+}
+
+/// Every registry the auth files hold credentials for.
+pub fn hosts() -> Result<Vec<String>, RegistryError> {
+    let mut files = auth_files();
+    files.extend(login_file());
+    let mut out = Vec::new();
+    for file in files.iter().filter(|f| f.exists()) {
+        if let Some(auths) = read_doc(file)?.get("auths").and_then(|a| a.as_object()) {
+            out.extend(auths.keys().map(|k| normalize_key(k).to_string()));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Removes `host`'s entries from the `auths` of every auth file that has
+/// one; the files changed.
+pub fn erase(host: &str) -> Result<Vec<PathBuf>, RegistryError> {
+    let keys = host_keys(host);
+    let mut changed = Vec::new();
+    let mut files = auth_files();
+    files.extend(login_file());
+    files.dedup();
+    for file in files {
+        if !file.exists() {
+            continue;
+        }
+        let mut doc = read_doc(&file)?;
+        let Some(auths) = doc.get_mut("auths").and_then(|a| a.as_object_mut()) else {
+            continue;
+        };
+        let before = auths.len();
+        auths.retain(|k, _| !keys.iter().any(|h| h == normalize_key(k)));
+        if auths.len() != before {
+            write_doc(&file, &doc)?;
+            changed.push(file);
+        }
+    }
+    Ok(changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +344,32 @@ mod tests {
         let doc = json!({"auths": {"h": {"auth": "%%%"}}});
         let e = from_config(&doc, "h", f).unwrap_err().to_string();
         assert!(e.contains("config.json") && !e.contains("%%%"), "{e}");
+    }
+
+    #[test]
+    fn store_then_lookup_then_erase_keeps_other_hosts() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("sub/config.json");
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(
+            &f,
+            r#"{"auths":{"other:5000":{"auth":"eDp5"}},"credsStore":""}"#,
+        )
+        .unwrap();
+        store(&f, "docker.io", &Credentials::parse("al:pw").unwrap()).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        assert_eq!(
+            from_config(&doc, "docker.io", &f).unwrap(),
+            creds("al", "pw")
+        );
+        assert_eq!(
+            from_config(&doc, "other:5000", &f).unwrap(),
+            creds("x", "y")
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod sources;
 mod tls;
 mod transfer;
 
-pub use args::RegistryArgs;
+pub use args::{read_password, RegistryArgs};
 pub use client::{Access, Options, Registry};
 pub use creds::Credentials;
 pub use progress::Progress;

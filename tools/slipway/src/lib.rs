@@ -3,6 +3,7 @@
 //! the stages stay separate programs, each swappable, and what a verb
 //! does is what its tool's man page says.
 
+mod login;
 mod verbs;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +53,18 @@ pub enum Verb {
     /// lacks it (container-run).
     #[command(disable_help_flag = true)]
     Run(Rest),
+    /// Make a container without starting it, pulling its image when the
+    /// store lacks it (container-run --create).
+    #[command(disable_help_flag = true)]
+    Create(Rest),
+    /// Start created or exited containers; -a to stay attached
+    /// (container-ctl start).
+    #[command(disable_help_flag = true)]
+    Start(Rest),
+    /// Join a running detached container's output and input
+    /// (container-ctl attach).
+    #[command(disable_help_flag = true)]
+    Attach(Rest),
     /// List containers (container-ctl ps).
     #[command(disable_help_flag = true)]
     Ps(Rest),
@@ -150,6 +163,11 @@ pub enum Verb {
     /// An image's history, newest step first (image-store history).
     #[command(disable_help_flag = true)]
     History(Rest),
+    /// Check a registry's credentials and keep them in the auth file the
+    /// tools read (default: ~/.docker/config.json).
+    Login(login::LoginArgs),
+    /// Take a registry's credentials out of the auth files.
+    Logout(login::LogoutArgs),
     /// The version of slipway and of each tool it finds.
     Version,
     /// Where the store is and which tools run each verb.
@@ -188,6 +206,8 @@ pub fn run(args: Args) -> Result<u8, Error> {
             return Ok(0);
         }
         Verb::System(r) => return verbs::system(r),
+        Verb::Login(a) => return login::login(a),
+        Verb::Logout(a) => return login::logout(a),
         _ => {}
     }
     let steps = plan(&args.verb)?;

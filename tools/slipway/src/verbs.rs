@@ -43,6 +43,9 @@ pub fn plan(verb: &Verb) -> Result<Vec<Invocation>, Error> {
     match verb {
         Build(r) => one(call("image-build", &[], r)),
         Run(r) => one(call("container-run", &[], r)),
+        Create(r) => one(call("container-run", &["--create"], r)),
+        Start(r) => one(call("container-ctl", &["start"], r)),
+        Attach(r) => one(call("container-ctl", &["attach"], r)),
         Ps(r) => one(call("container-ctl", &["ps"], r)),
         Stop(r) => one(call("container-ctl", &["stop"], r)),
         Kill(r) => one(call("container-ctl", &["kill"], r)),
@@ -74,7 +77,7 @@ pub fn plan(verb: &Verb) -> Result<Vec<Invocation>, Error> {
         Save(r) => save(r).map(|i| vec![i]),
         Load(r) => one(call("image-store", &["load"], r)),
         History(r) => one(call("image-store", &["history"], r)),
-        Version | Info | Completion { .. } | System(_) => Ok(Vec::new()),
+        Version | Info | Completion { .. } | System(_) | Login(_) | Logout(_) => Ok(Vec::new()),
     }
 }
 
@@ -125,11 +128,12 @@ fn image(r: &Rest) -> Result<Vec<Invocation>, Error> {
 fn container(r: &Rest) -> Result<Vec<Invocation>, Error> {
     const CTL: &[&str] = &[
         "ls", "list", "ps", "stop", "kill", "rm", "remove", "logs", "exec", "commit", "inspect",
-        "wait", "pause", "unpause", "rename", "port", "top", "stats", "diff", "cp",
+        "wait", "pause", "unpause", "rename", "port", "top", "stats", "diff", "cp", "start",
+        "attach", "prune",
     ];
     let Some((sub, rest)) = r.args.split_first() else {
         return Err(Error::Usage(format!(
-            "container: name a command: run, {}",
+            "container: name a command: run, create, {}",
             CTL.join(", ")
         )));
     };
@@ -138,6 +142,7 @@ fn container(r: &Rest) -> Result<Vec<Invocation>, Error> {
     };
     match sub.to_str() {
         Some("run") => Ok(vec![call("container-run", &[], &rest)]),
+        Some("create") => Ok(vec![call("container-run", &["--create"], &rest)]),
         Some(s) if CTL.contains(&s) => {
             let s = if s == "remove" { "rm" } else { s };
             Ok(vec![call(
@@ -147,7 +152,7 @@ fn container(r: &Rest) -> Result<Vec<Invocation>, Error> {
             )])
         }
         _ => Err(Error::Usage(format!(
-            "container {}: not a command slipway has (run, {})",
+            "container {}: not a command slipway has (run, create, {})",
             sub.to_string_lossy(),
             CTL.join(", ")
         ))),

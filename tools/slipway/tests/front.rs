@@ -182,4 +182,86 @@ fn the_container_verbs_a_docker_user_types_reach_container_ctl() {
     assert_eq!(stdout(&slipway(&env, &["volume", "create", "v1"])), "v1\n");
     assert_eq!(stdout(&slipway(&env, &["volume", "ls", "-q"])), "v1\n");
     stdout(&slipway(&env, &["volume", "rm", "v1"]));
+
+    // create, then start -a: docker's two steps of run.
+    let made = stdout(&slipway(
+        &env,
+        &[
+            "create",
+            "--network",
+            "none",
+            "--name",
+            "two",
+            "bb",
+            "echo",
+            "step",
+        ],
+    ));
+    assert_eq!(made.trim().len(), 64);
+    assert_eq!(stdout(&slipway(&env, &["start", "-a", "two"])), "step\n");
+    stdout(&slipway(&env, &["container", "rm", "two"]));
+}
+
+#[test]
+fn login_checks_the_password_keeps_it_for_the_tools_and_logout_takes_it_away() {
+    const PASS: &str = "front-door-Pa55";
+    let reg = TestRegistry::start_tls_basic("dev", PASS);
+    let env = Env::new();
+    let auth = env.path("auth/config.json");
+    let login = |pass: &str| {
+        let mut c = env.cmd("slipway");
+        c.env("REGISTRY_AUTH_FILE", &auth).args([
+            "login",
+            "-u",
+            "dev",
+            "--password-stdin",
+            &reg.host,
+        ]);
+        let out = run_with_input(c, format!("{pass}\n").as_bytes());
+        for s in [&out.stdout, &out.stderr] {
+            assert!(
+                !String::from_utf8_lossy(s).contains(PASS),
+                "a secret leaked"
+            );
+        }
+        out
+    };
+    let out = login("wrong");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(assert_one_error(&out, "slipway").contains("login refused"));
+    assert!(!auth.exists(), "a refused login wrote the auth file");
+
+    assert_eq!(stdout(&login(PASS)), "Login Succeeded\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&auth).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // image-push finds the credentials there, with no --creds.
+    let layer = files_layer(env.dir.path(), "l.tar", &[("f", b"x\n")]);
+    let mut c = env.cmd("image-assemble");
+    c.args(["-q", "--tag", "app:1"]).arg(&layer);
+    ok(c);
+    let dest = format!("docker://{}/t/app:1", reg.host);
+    let push = || {
+        let mut c = env.cmd("image-push");
+        c.env("REGISTRY_AUTH_FILE", &auth)
+            .args(["-q", "app:1", &dest]);
+        c.output().unwrap()
+    };
+    let out = push();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut c = env.cmd("slipway");
+    c.env("REGISTRY_AUTH_FILE", &auth)
+        .args(["logout", &reg.host]);
+    assert_eq!(
+        ok(c),
+        format!("Removing login credentials for {}\n", reg.host)
+    );
+    let out = push();
+    assert!(assert_one_error(&out, "image-push").contains("authentication required"));
 }
