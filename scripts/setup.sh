@@ -4,7 +4,7 @@
 # base image from the host's busybox-static into the store, builds
 # examples/hello on it with image-build and runs the result with
 # container-run. The man pages go to $PREFIX/share/man (`man image-build`),
-# slipway's shell completions where bash, zsh and fish look for them.
+# every tool's shell completions where bash, zsh and fish look for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -26,10 +26,15 @@ if [ -w "$PREFIX/bin" ] || [ "$(id -u)" -eq 0 ]; then
     mandb -q "$PREFIX/share/man" 2>/dev/null || true
     install -d "$PREFIX/share/bash-completion/completions" "$PREFIX/share/zsh/site-functions" \
         "$PREFIX/share/fish/vendor_completions.d"
-    "$BIN/slipway" completion bash > "$PREFIX/share/bash-completion/completions/slipway"
-    "$BIN/slipway" completion zsh > "$PREFIX/share/zsh/site-functions/_slipway"
-    "$BIN/slipway" completion fish > "$PREFIX/share/fish/vendor_completions.d/slipway.fish"
-    echo "installed the man pages into $PREFIX/share/man and slipway's completions" >&2
+    # Every tool's flags, generated from its clap definition.
+    install -m 0644 completions/bash/* "$PREFIX/share/bash-completion/completions/"
+    install -m 0644 completions/zsh/_* "$PREFIX/share/zsh/site-functions/"
+    install -m 0644 completions/fish/*.fish "$PREFIX/share/fish/vendor_completions.d/"
+    echo "installed the man pages into $PREFIX/share/man and the tools' completions" >&2
+    # Not enabled: bringing containers back at boot is the user's choice.
+    install -d "$PREFIX/lib/systemd/system"
+    sed "s|@BIN@|$BIN|" contrib/slipway-restart.service > "$PREFIX/lib/systemd/system/slipway-restart.service"
+    echo "installed slipway-restart.service (systemctl enable it to start --restart always containers at boot)" >&2
 else
     BIN=$PWD/target/release
 fi

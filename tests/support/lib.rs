@@ -379,9 +379,11 @@ pub fn skopeo_layer_types(extra: &[&str], image: &str) -> Vec<String> {
         .collect()
 }
 
-/// Checks the man pages in man/ against the clap definition; with
-/// SLIPWAY_BLESS=1 rewrites them instead.
+/// Checks the man pages in man/ and the shell completions in
+/// completions/ against the clap definition; with SLIPWAY_BLESS=1
+/// rewrites them instead.
 pub fn check_man_pages(cmd: clap::Command) {
+    check_completions(cmd.clone());
     let man_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("man");
     let mut pages = vec![(cmd.get_name().to_string(), cmd.clone())];
     for sub in cmd.get_subcommands() {
@@ -402,6 +404,38 @@ pub fn check_man_pages(cmd: clap::Command) {
             assert!(
                 have == buf,
                 "{} is stale: run scripts/gen-man.sh to regenerate the man pages",
+                path.display()
+            );
+        }
+    }
+}
+
+/// The bash, zsh and fish completions of a tool, as setup.sh installs
+/// them: completions/bash/TOOL, completions/zsh/_TOOL,
+/// completions/fish/TOOL.fish.
+fn check_completions(mut cmd: clap::Command) {
+    use clap_complete::Shell;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("completions");
+    let name = cmd.get_name().to_string();
+    let bless = std::env::var_os("SLIPWAY_BLESS").is_some();
+    for (shell, file) in [
+        (Shell::Bash, format!("bash/{name}")),
+        (Shell::Zsh, format!("zsh/_{name}")),
+        (Shell::Fish, format!("fish/{name}.fish")),
+    ] {
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut cmd, name.clone(), &mut buf);
+        let path = dir.join(&file);
+        if bless {
+            fs::create_dir_all(path.parent().expect("a parent")).expect("make completions dir");
+            fs::write(&path, &buf).expect("write completion");
+        } else {
+            let have = fs::read(&path).unwrap_or_default();
+            assert!(
+                have == buf,
+                "{} is stale: run scripts/gen-man.sh to regenerate it",
                 path.display()
             );
         }

@@ -1,0 +1,30 @@
+complete -c image-build -s t -l tag -d 'Name the image NAME[:TAG] (repeatable)' -r
+complete -c image-build -s f -l file -d 'The Dockerfile (\'-\' for stdin). Default: CONTEXT/Dockerfile' -r -F
+complete -c image-build -l build-arg -d 'A build argument (repeatable); KEY alone takes the value from the environment' -r
+complete -c image-build -l target -d 'Build this stage (by name) and the stages it needs, not the last one' -r
+complete -c image-build -l label -d 'Set a label on the final image (repeatable); KEY alone sets an empty value, as docker build does' -r
+complete -c image-build -s o -l output -d 'Also write the image to oci:DIR[:REF], oci-archive:FILE[:REF] or docker-archive:FILE[:NAME:TAG] (\'-\' as FILE is stdout, which then carries nothing else). Without --tag the store keeps no name for it' -r
+complete -c image-build -l compression -d 'What the layers are compressed with as the image leaves the machine (--output, --push, --cache-to): gzip, zstd or none. In the store they stay uncompressed, so no step waits on a compressor' -r
+complete -c image-build -l compression-level -d 'Compression level (gzip 1-9, default 6; zstd 1-22, default 3)' -r
+complete -c image-build -l cache-from -d 'Import a build cache that --cache-to pushed: a registry reference (REG/REPO:TAG, or type=registry,ref=REG/REPO:TAG). Steps this store misses and the cache has are pulled instead of run. Repeatable' -r
+complete -c image-build -l cache-to -d 'Export this build\'s cache to a registry: every step\'s image by digest, and their index under REF (REG/REPO:TAG), for --cache-from on other machines' -r
+complete -c image-build -l runtime -d 'Run RUN steps with another OCI runtime (runc, crun, or a path) through a runtime bundle: container-run --runtime' -r
+complete -c image-build -l platform -d 'The platform to build for: only the host\'s (no emulation here)' -r
+complete -c image-build -l iidfile -d 'Write the image ID (the config digest) to this file' -r -F
+complete -c image-build -l network -d 'The network of RUN steps: private (their own namespace, as Docker\'s default bridge), host, or none. RUN --network overrides it' -r -f -a "private\t''
+host\t''
+none\t''"
+complete -c image-build -l secret -d 'A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (id=ID alone: the variable ID if set, else the file ID). Repeatable. Its bytes never go into a layer, the history or a cache key' -r
+complete -c image-build -l progress -d 'plain: one line per event and the RUN output as it comes; tty: the steps under way redrawn in place with the last lines of their output; quiet: nothing but errors; auto: tty when stderr is a terminal, else plain' -r -f -a "auto\t''
+plain\t''
+tty\t''
+quiet\t''"
+complete -c image-build -l store -d 'The local store (an OCI image layout). Default: $SLIPWAY_STORE, else /var/lib/slipway as root, else $XDG_DATA_HOME/slipway' -r -F
+complete -c image-build -l push -d 'Push every --tag to its registry (image-push) once built'
+complete -c image-build -l no-cache -d 'Do not take any step from the build cache (each one still records what it makes, for the next build)'
+complete -c image-build -l pull -d 'Pull every image the build names (FROM, COPY --from) even when the store has it; without it only missing images are pulled'
+complete -c image-build -l print-script -d 'Print the build as a POSIX shell script of tool calls instead of running it; any line can be rerun alone'
+complete -c image-build -l check -d 'Run the build checks only, as docker build --check: print what they find and build nothing; exit 1 when they found anything'
+complete -c image-build -s q -l quiet -d 'No progress: --progress quiet'
+complete -c image-build -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c image-build -s V -l version -d 'Print version'
