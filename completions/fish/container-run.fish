@@ -16,7 +16,7 @@ complete -c container-run -s h -l hostname -d 'The container\'s hostname (defaul
 complete -c container-run -l restart -d 'When the monitor of a detached container starts it again after it ends: no (the default), on-failure[:N] (a non-zero exit, at most N times), always or unless-stopped (until a container-ctl stop or kill). There is no daemon: after a reboot (or a kill of its monitor), `container-ctl start --all --filter restart-policy=always` starts them again (slipway-restart.service runs it at boot, once enabled)' -r
 complete -c container-run -l log-driver -d 'Where a detached container\'s output goes: json-file (its log, read by container-ctl logs; the default) or none' -r
 complete -c container-run -l log-opt -d 'A log option, KEY=VALUE: max-size (rotate the log when it reaches this size: 10m, 512k) and max-file (files kept, with max-size)' -r
-complete -c container-run -l health-cmd -d 'A command that checks the container\'s health, run by /bin/sh -c in it every --health-interval (instead of the image\'s HEALTHCHECK); exit 0 is healthy. Detached containers only' -r
+complete -c container-run -l health-cmd -d 'A command that checks the container\'s health, run by /bin/sh -c in it every --health-interval (instead of the image\'s HEALTHCHECK); exit 0 is healthy' -r
 complete -c container-run -l health-interval -d 'Time between checks (30s)' -r
 complete -c container-run -l health-timeout -d 'How long one check may run (30s)' -r
 complete -c container-run -l health-start-period -d 'Time to start in, when failed checks do not count (0s)' -r

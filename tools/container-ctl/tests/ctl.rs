@@ -1293,3 +1293,30 @@ fn start_all_brings_back_the_containers_whose_policy_is_always() {
     let running = c.ok(&["ps", "--format", "{{.Names}}"]);
     assert_eq!(running, "keep\n");
 }
+
+#[test]
+fn a_foreground_container_is_health_checked_too() {
+    let c = Ctl::new();
+    let mut run = c.env.cmd("container-run");
+    run.args(["--network", "none", "--name", "fg"])
+        .args([
+            "--health-cmd",
+            "touch /checked",
+            "--health-interval",
+            "100ms",
+        ])
+        .args([
+            "bb",
+            "sh",
+            "-c",
+            "while [ ! -e /checked ]; do sleep 0.05; done",
+        ])
+        .stdin(Stdio::null());
+    let mut child = run.spawn().unwrap();
+    let status = || c.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    // The check made the file the container waits for, so it ends.
+    assert!(child.wait().unwrap().success());
+    let h = c.inspect("fg")["State"]["Health"].clone();
+    assert_eq!(h["Log"][0]["ExitCode"], 0, "{h}");
+    assert_eq!(status(), "");
+}

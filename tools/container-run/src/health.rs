@@ -4,7 +4,8 @@
 //! container is `starting` until a check passes, `healthy` after one
 //! does, `unhealthy` after --health-retries failures in a row (failures
 //! inside the start period do not count). The checker is a process of
-//! the detached container's monitor and dies with it.
+//! the container's monitor (or of container-run in the foreground) and
+//! dies with it.
 
 use crate::config::invalid;
 use crate::{Args, Error};

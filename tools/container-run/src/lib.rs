@@ -198,7 +198,7 @@ pub struct Args {
     pub log_opt: Vec<String>,
     /// A command that checks the container's health, run by /bin/sh -c
     /// in it every --health-interval (instead of the image's
-    /// HEALTHCHECK); exit 0 is healthy. Detached containers only.
+    /// HEALTHCHECK); exit 0 is healthy.
     #[arg(long, value_name = "COMMAND")]
     pub health_cmd: Option<String>,
     /// Time between checks (30s).

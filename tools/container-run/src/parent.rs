@@ -417,10 +417,13 @@ pub fn run(p: Prepared) -> Result<u8, Error> {
     if let Err(e) = crate::hooks::run("poststart", &hooks.poststart, &started) {
         eprintln!("container-run: warning: {e}");
     }
+    // Checked as docker checks any container, in the foreground too.
+    let checker = spawn_checker(&c, pid);
     let code = match master {
         Some(m) => tty::relay(pid, &set, m, interactive),
         None => forward_until_exit(pid, &set, c.p.plan.stop_timeout),
     };
+    stop_checker(checker);
     c.finish(Some(code));
     if let Err(e) = crate::hooks::run("poststop", &hooks.poststop, &stopped) {
         eprintln!("container-run: warning: {e}");
@@ -655,13 +658,7 @@ fn monitor(p: Prepared, ready: OwnedFd) {
             _ => None,
         };
         let code = log_until_exit(pid, &set, out_rd, err_rd, relay, &mut log);
-        if let Some(checker) = checker.take() {
-            // SAFETY: kill and waitpid of our own child.
-            unsafe {
-                libc::kill(checker, libc::SIGKILL);
-                libc::waitpid(checker, std::ptr::null_mut(), 0);
-            }
-        }
+        stop_checker(checker.take());
         let s = &c.p.state;
         let stopped = c.p.containers.take_stop_request(&s.id);
         if !s.restart.restarts(code, s.restart_count, stopped) {
@@ -693,8 +690,8 @@ fn monitor(p: Prepared, ready: OwnedFd) {
     }
 }
 
-/// The health checker of a detached container (if it has a check): a
-/// child of the monitor that dies with it.
+/// The health checker of a container (if it has a check): a child of
+/// its monitor (or of the foreground container-run) that dies with it.
 fn spawn_checker(c: &Container, pid: libc::pid_t) -> Option<libc::pid_t> {
     let h = c.p.state.healthcheck.clone()?;
     let (store, id) = (c.p.store.clone(), c.p.state.id.clone());
@@ -707,6 +704,16 @@ fn spawn_checker(c: &Container, pid: libc::pid_t) -> Option<libc::pid_t> {
         }),
         n if n > 0 => Some(n),
         _ => None,
+    }
+}
+
+fn stop_checker(checker: Option<libc::pid_t>) {
+    if let Some(checker) = checker {
+        // SAFETY: kill and waitpid of our own child.
+        unsafe {
+            libc::kill(checker, libc::SIGKILL);
+            libc::waitpid(checker, std::ptr::null_mut(), 0);
+        }
     }
 }
 
