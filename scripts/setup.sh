@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 PREFIX=${PREFIX:-/usr/local}
-apt_need busybox-static ca-certificates slirp4netns man-db
+apt_need busybox-static ca-certificates slirp4netns man-db iproute2 nftables
 need_cargo
 cargo build --release --workspace --locked
 TOOLS=(slipway container-ctl container-run container-runtime image-build dockerfile-parse image-assemble image-pull image-push image-store layer-diff)

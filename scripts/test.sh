@@ -7,14 +7,15 @@
 # networking, runc and crun (the runtime peers), uidmap (newuidmap and
 # newgidmap) for the rootless tests, which add users of their own, and
 # podman, buildah and containerd, the engines that run container-runtime
-# in its tests.
+# in its tests; nftables and iptables, the two firewalls networks are made
+# with (each tested).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 apt_need skopeo umoci oci-image-tool busybox-static docker-registry pigz gzip tar ca-certificates \
     openssl apache2-utils curl slirp4netns runc crun procps iproute2 uidmap passwd util-linux \
-    podman buildah containerd
+    podman buildah containerd nftables iptables
 tun_for_users
 need_cargo
 # crun (a peer, and container-run --runtime crun) refuses a hybrid cgroup

@@ -8,6 +8,7 @@ pub mod devfilter;
 pub mod exec;
 pub mod layergc;
 pub mod logfile;
+pub mod network;
 pub mod process;
 pub mod sealed;
 pub mod seccomp;

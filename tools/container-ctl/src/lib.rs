@@ -10,6 +10,7 @@ mod exec;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod network;
 mod ps;
 mod start;
 mod stats;
@@ -189,6 +190,10 @@ pub enum Command {
     /// Named volumes: create, ls, inspect, rm, prune.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Bridge networks: create, ls, inspect, rm, prune, connect,
+    /// disconnect.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -313,6 +318,7 @@ fn run_in(args: Args) -> Result<u8, Error> {
         Command::Diff { container } => diff::diff(&containers, &container)?,
         Command::Cp(a) => cp::cp(&containers, &a)?,
         Command::Volume(v) => volume::volume(&store, &containers, &v)?,
+        Command::Network(n) => network::network(&store, &containers, &n)?,
         Command::Prune { .. } => lifecycle::prune(&containers)?,
         Command::Exec(_) | Command::Start(_) | Command::Attach(_) => {
             unreachable!("handled above")

@@ -216,6 +216,8 @@ pub fn rm(containers: &Containers, names: &[String], force: bool) -> Result<(), 
         if let Some(cg) = &s.cgroup {
             cg.remove();
         }
+        // So are its networks' veth, rules and bridge.
+        slipway_common::container::network::attach::sweep_store(containers.store());
         containers.remove(&s.id)?;
         println!("{name}");
         Ok(())

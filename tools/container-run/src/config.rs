@@ -76,6 +76,18 @@ pub enum Network {
     None,
     Host,
     Private,
+    /// A user-defined network's bridge (`Plan::bridge` says which).
+    Bridge,
+    /// Another container's namespace, joined.
+    Container,
+}
+
+/// A container's place on a user-defined network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgePlan {
+    pub network: slipway_common::container::network::Network,
+    /// What it asks of the network; `ip` is the address reserved for it.
+    pub request: slipway_common::container::network::endpoints::Request,
 }
 
 /// A port published with `-p` or `-P`; a host port of 0 until one is
@@ -164,6 +176,8 @@ pub struct Plan {
     /// CLONE_NEW* flags of the namespaces shared with the runtime (a
     /// bundle that leaves them out): not made.
     pub host_namespaces: libc::c_int,
+    /// With `Network::Bridge`: the network and its endpoint's request.
+    pub bridge: Option<BridgePlan>,
 }
 
 /// A host device node given to the container (`--device`).
@@ -597,6 +611,27 @@ pub fn prepare(args: &Args, existing: Option<&State>) -> Result<Prepared, Error>
         &containers,
         rootless,
     )?;
+    let mut shared = shared;
+    // --network container:NAME: its namespace joined, its name files used.
+    let joined_etc = match network {
+        Network::Container => {
+            let name = &args.network["container:".len()..];
+            let other = containers.find(name)?;
+            let pid = match other.pid {
+                Some(pid) if other.alive() => pid,
+                _ => {
+                    return Err(invalid(format!(
+                        "--network container:{name}: the container is not running"
+                    )))
+                }
+            };
+            shared
+                .join
+                .push(("net".into(), format!("/proc/{pid}/ns/net").into()));
+            Some(containers.dir(&other.id))
+        }
+        _ => None,
+    };
     if shared.host & libc::CLONE_NEWUTS != 0 && args.hostname.is_some() {
         return Err(invalid(
             "--hostname cannot be given with --uts host: the host's name is the container's",
@@ -689,10 +724,18 @@ pub fn prepare(args: &Args, existing: Option<&State>) -> Result<Prepared, Error>
         let mountpoint = dir.join("rootfs");
         fsutil::create_dir_all(&mountpoint)?;
         let (root, own_work) = root(args, &dir, lowers, &store, rootless, &id)?;
-        let etc = etc_files(&dir, &hostname, network, &names)?;
-        Ok((root, mountpoint, etc, own_work))
+        let bridge = bridge_plan(args, network, &store, &state, &publish, rootless)?;
+        let etc = etc_files(
+            &dir,
+            &hostname,
+            network,
+            &names,
+            bridge.as_ref(),
+            joined_etc.as_deref(),
+        )?;
+        Ok((root, mountpoint, etc, own_work, bridge))
     })();
-    let (root, mountpoint, etc, own_work) = match result {
+    let (root, mountpoint, etc, own_work, bridge) = match result {
         Ok(r) => r,
         Err(e) => {
             undo(&containers);
@@ -766,6 +809,7 @@ pub fn prepare(args: &Args, existing: Option<&State>) -> Result<Prepared, Error>
             new_keyring: true,
             no_pivot: false,
             host_namespaces: shared.host,
+            bridge,
         },
         state,
         store: store.clone(),
@@ -843,15 +887,28 @@ fn network(args: &Args) -> Result<(Network, Vec<Publish>), Error> {
     let network = match args.network.as_str() {
         "none" => Network::None,
         "host" => Network::Host,
-        _ => Network::Private,
+        "private" | "bridge" | "default" => Network::Private,
+        m if m.starts_with("container:") => Network::Container,
+        _ => Network::Bridge,
     };
+    if network != Network::Bridge
+        && (!args.network_alias.is_empty() || args.ip.is_some() || args.mac_address.is_some())
+    {
+        return Err(invalid(
+            "--network-alias, --ip and --mac-address need a user-defined network (--network NAME)",
+        ));
+    }
     if network == Network::Private && which("slirp4netns").is_none() {
         return Err(Error::Unsupported(
             "--network private needs slirp4netns, which is not installed (apt install slirp4netns); or use --network none or host".into(),
         ));
     }
-    if (!args.publish.is_empty() || args.publish_all) && network != Network::Private {
-        return Err(invalid("--publish and -P need --network private"));
+    if (!args.publish.is_empty() || args.publish_all)
+        && !matches!(network, Network::Private | Network::Bridge)
+    {
+        return Err(invalid(
+            "--publish and -P need a network of the container's own (private or a user-defined one)",
+        ));
     }
     let publish = args
         .publish
@@ -859,6 +916,70 @@ fn network(args: &Args) -> Result<(Network, Vec<Publish>), Error> {
         .map(|p| parse_publish(p))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((network, publish))
+}
+
+/// --network NAME: the network, and an address reserved on it (held
+/// by this process until the container's own holds it).
+fn bridge_plan(
+    args: &Args,
+    network: Network,
+    store: &Path,
+    state: &State,
+    publish: &[Publish],
+    rootless: bool,
+) -> Result<Option<BridgePlan>, Error> {
+    use slipway_common::container::network::{attach, endpoints::Request, Networks};
+    if network != Network::Bridge {
+        return Ok(None);
+    }
+    if rootless {
+        return Err(Error::Unsupported(format!(
+            "--network {}: user-defined networks need root here (rootless containers have --network private)",
+            args.network
+        )));
+    }
+    let n = Networks::open(store)
+        .get(&args.network)
+        .map_err(|e| invalid(e.to_string()))?;
+    let ip = args
+        .ip
+        .as_deref()
+        .map(|i| {
+            i.parse::<std::net::Ipv4Addr>()
+                .map_err(|_| invalid(format!("--ip {i:?}: not an IPv4 address")))
+        })
+        .transpose()?;
+    if let Some(m) = &args.mac_address {
+        let ok = m.split(':').count() == 6
+            && m.split(':')
+                .all(|b| b.len() == 2 && u8::from_str_radix(b, 16).is_ok());
+        if !ok {
+            return Err(invalid(format!(
+                "--mac-address {m:?}: expected six hex bytes, 02:42:ac:11:00:02"
+            )));
+        }
+    }
+    let mut aliases = args.network_alias.clone();
+    // A --hostname is a name its peers reach it by, as docker's.
+    if let Some(h) = &args.hostname {
+        aliases.push(h.clone());
+    }
+    let mut request = Request {
+        container_id: state.id.clone(),
+        name: state.name.clone(),
+        aliases,
+        ip,
+        mac: args.mac_address.clone(),
+        iface: "eth0".into(),
+        ports: publish.to_vec(),
+    };
+    let e = attach::reserve(&n, &request).map_err(|e| invalid(e.to_string()))?;
+    request.ip = Some(e.ip);
+    request.mac = Some(e.mac);
+    Ok(Some(BridgePlan {
+        network: n,
+        request,
+    }))
 }
 
 /// --volume and --tmpfs.
@@ -1099,13 +1220,26 @@ fn etc_files(
     hostname: &str,
     network: Network,
     names: &Names,
+    bridge: Option<&BridgePlan>,
+    joined: Option<&Path>,
 ) -> Result<Vec<(String, PathBuf)>, Error> {
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let own = bridge.and_then(|b| b.request.ip);
+    let gw = bridge.map(|b| b.network.gateway);
+    let (mut hosts, mut resolv) = (
+        names.hosts_file(hostname, network, own),
+        names.resolv_conf(&host_resolv, network, gw),
+    );
+    // Sharing another container's network, its names are ours.
+    if let Some(other) = joined {
+        hosts = std::fs::read_to_string(other.join("hosts")).unwrap_or(hosts);
+        resolv = std::fs::read_to_string(other.join("resolv.conf")).unwrap_or(resolv);
+    }
     let mut out = Vec::new();
     for (name, body) in [
         ("hostname", format!("{hostname}\n")),
-        ("hosts", names.hosts_file(hostname, network)),
-        ("resolv.conf", names.resolv_conf(&host_resolv, network)),
+        ("hosts", hosts),
+        ("resolv.conf", resolv),
     ] {
         let p = dir.join(name);
         std::fs::write(&p, body).ctx("write", &p)?;

@@ -295,10 +295,31 @@ pub struct Args {
     #[arg(long = "read-only")]
     pub read_only: bool,
 
-    /// none: only loopback; host: the host's network namespace.
-    #[arg(long, visible_alias = "net", value_name = "MODE", default_value = "private",
-          value_parser = ["none", "host", "private"])]
+    /// private (the default; bridge means it too): its own namespace
+    /// with outbound access through slirp4netns; none: only loopback;
+    /// host: the host's namespace; container:NAME: another running
+    /// container's; or a network's name (`container-ctl network create`):
+    /// on its bridge, where the other containers' names resolve.
+    #[arg(
+        long,
+        visible_alias = "net",
+        value_name = "MODE|NETWORK",
+        default_value = "private"
+    )]
     pub network: String,
+    /// Another name the container answers to on its network (repeatable).
+    #[arg(
+        long = "network-alias",
+        visible_alias = "net-alias",
+        value_name = "NAME"
+    )]
+    pub network_alias: Vec<String>,
+    /// Its IPv4 address on its network (default: the first free one).
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
+    /// Its MAC address on its network (default: 02:42 and its address).
+    #[arg(long = "mac-address", value_name = "MAC")]
+    pub mac_address: Option<String>,
     /// Publish a container port on the host (--network private); with no
     /// HOST port, a random free one (`container-ctl port` shows it).
     #[arg(

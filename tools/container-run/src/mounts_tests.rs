@@ -59,6 +59,7 @@ pub(crate) fn plan() -> Plan {
         new_keyring: true,
         no_pivot: false,
         host_namespaces: 0,
+        bridge: None,
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::config::Network;
 use crate::Error;
 use std::net::IpAddr;
+use std::net::Ipv4Addr;
 
 /// slirp4netns's addresses: the gateway (the host) and its DNS forwarder.
 const SLIRP_GATEWAY: &str = "10.0.2.2";
@@ -72,7 +73,7 @@ impl Names {
     }
 
     /// /etc/hosts: localhost, the container's own name, then `--add-host`.
-    pub fn hosts_file(&self, hostname: &str, network: Network) -> String {
+    pub fn hosts_file(&self, hostname: &str, network: Network, own: Option<Ipv4Addr>) -> String {
         let mut hosts = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
              fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -83,7 +84,12 @@ impl Names {
         match network {
             Network::Private => hosts.push_str(&format!("10.0.2.100\t{hostname}\n")),
             Network::None => hosts.push_str(&format!("127.0.1.1\t{hostname}\n")),
-            Network::Host => {}
+            Network::Bridge => {
+                if let Some(ip) = own {
+                    hosts.push_str(&format!("{ip}\t{hostname}\n"));
+                }
+            }
+            Network::Host | Network::Container => {}
         }
         hosts
     }
@@ -91,9 +97,10 @@ impl Names {
     /// /etc/resolv.conf from the host's: on the private network the
     /// nameserver is slirp4netns's forwarder; `--dns`, `--dns-search` and
     /// `--dns-option` replace the nameserver, search and options lines.
-    pub fn resolv_conf(&self, host: &str, network: Network) -> String {
+    pub fn resolv_conf(&self, host: &str, network: Network, dns: Option<Ipv4Addr>) -> String {
         let starts = |l: &str, w: &str| l.split_whitespace().next() == Some(w);
-        let replace_ns = !self.dns.is_empty() || network == Network::Private;
+        let replace_ns =
+            !self.dns.is_empty() || network == Network::Private || network == Network::Bridge;
         // A line goes when a flag replaces what it says.
         let replaced = |l: &str| {
             (replace_ns && starts(l, "nameserver"))
@@ -117,6 +124,9 @@ impl Names {
             }
         } else if network == Network::Private {
             out.push_str(&format!("nameserver {SLIRP_DNS}\n"));
+        } else if let (Network::Bridge, Some(ns)) = (network, dns) {
+            // The network's responder, on its gateway.
+            out.push_str(&format!("nameserver {ns}\n"));
         }
         out
     }
@@ -139,7 +149,7 @@ mod tests {
             &[],
         )
         .unwrap();
-        let hosts = n.hosts_file("c1", Network::None);
+        let hosts = n.hosts_file("c1", Network::None, None);
         assert!(hosts.contains("10.1.2.3\tdb\n"), "{hosts}");
         assert!(hosts.contains("fd00::1\tv6\n"), "{hosts}");
         assert!(hosts.contains("10.0.2.2\tgw\n"), "{hosts}");
@@ -167,16 +177,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            n.resolv_conf(host, Network::Private),
+            n.resolv_conf(host, Network::Private, None),
             "# generated\nsearch a.example b.example\noptions ndots:2\nnameserver 9.9.9.9\nnameserver 1.1.1.1\n"
         );
         // Without them: the host's, with slirp4netns's forwarder on the
         // private network, as it is on the host otherwise.
         let none = Names::default();
         assert_eq!(
-            none.resolv_conf(host, Network::Private),
+            none.resolv_conf(host, Network::Private, None),
             "# generated\nsearch corp.example\noptions edns0\nnameserver 10.0.2.3\n"
         );
-        assert_eq!(none.resolv_conf(host, Network::Host), host);
+        assert_eq!(none.resolv_conf(host, Network::Host, None), host);
     }
 }

@@ -166,6 +166,18 @@ impl Container {
                 return Err(e.into());
             }
         }
+        if let Some(b) = &plan.bridge {
+            let joined = slipway_common::container::network::attach::connect(
+                &b.network, &b.request, pid, true,
+            );
+            if let Err(e) = joined {
+                kill_and_reap();
+                return Err(Error::Invalid(format!(
+                    "connect the container to network {}: {e}",
+                    b.network.name
+                )));
+            }
+        }
         if plan.network == Network::Private {
             match Slirp::start(pid, &plan.id, &plan.publish, plan.rootless) {
                 Ok(s) => self.slirp = Some(s),
@@ -276,6 +288,7 @@ impl Container {
         if let Some(s) = self.slirp.take() {
             s.stop();
         }
+        self.leave_networks();
         crate::stubs::remove(&self.p.plan);
         // gc must not take the layers until the root is mounted again.
         self.p.layers_lock = slipway_common::layers::startup_lock(&self.p.store).ok();
@@ -292,6 +305,7 @@ impl Container {
         if let Some(s) = self.slirp.take() {
             s.stop();
         }
+        self.leave_networks();
         crate::stubs::remove(&self.p.plan);
         let oom = self.cgroup.as_ref().is_some_and(Cgroup::oom_killed);
         // A bare 137 does not say why; the memory limit is worth a line
@@ -328,6 +342,19 @@ impl Container {
             slipway_common::time::now(),
         ));
         let _ = p.containers.save_running(&mut p.state);
+    }
+}
+
+impl Container {
+    /// Off its network (its endpoint, veth and rules; the network's with
+    /// the last container), and off any `network connect` put it on: the
+    /// store's networks are swept of containers that are gone.
+    fn leave_networks(&self) {
+        use slipway_common::container::network::attach;
+        if let Some(b) = &self.p.plan.bridge {
+            attach::disconnect(&b.network, &self.p.state.id);
+        }
+        attach::sweep_store(&self.p.store);
     }
 }
 
@@ -887,7 +914,7 @@ fn clone_flags(plan: &crate::config::Plan, joined: &Namespaces) -> libc::c_int {
             flags |= f;
         }
     }
-    if plan.network != Network::Host {
+    if plan.network != Network::Host && !joined.joins(libc::CLONE_NEWNET) {
         flags |= libc::CLONE_NEWNET;
     }
     // A bundle's user namespace: made with the others, so it owns

@@ -50,6 +50,14 @@ pub fn check(args: &crate::Args) -> Result<(), Error> {
             "--secret-env: the runtime's bundle would hold the secret",
         ));
     }
+    if !matches!(
+        args.network.as_str(),
+        "none" | "host" | "private" | "bridge" | "default"
+    ) {
+        return Err(refuse(
+            "--network with a user-defined network or container:NAME",
+        ));
+    }
     Ok(())
 }
 
