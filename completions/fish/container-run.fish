@@ -38,9 +38,10 @@ complete -c container-run -l tmpfs -d 'Mount a tmpfs at PATH, with mount options
 complete -c container-run -l group-add -d 'An additional group for the container\'s process: a GID or a name in the container\'s /etc/group (repeatable)' -r
 complete -c container-run -l shm-size -d 'The size of /dev/shm (64m unless given; b, k, m or g)' -r
 complete -c container-run -l mount -d 'A mount in docker\'s key=value form: type=bind,source=PATH,target=PATH; type=volume,source=NAME,target=PATH; type=tmpfs,target=PATH with tmpfs-size and tmpfs-mode; readonly for any (repeatable)' -r
-complete -c container-run -l network -l net -d 'none: only loopback; host: the host\'s network namespace' -r -f -a "none\t''
-host\t''
-private\t''"
+complete -c container-run -l network -l net -d 'private (the default; bridge means it too): its own namespace with outbound access through slirp4netns; none: only loopback; host: the host\'s namespace; container:NAME: another running container\'s; or a network\'s name (`container-ctl network create`): on its bridge, where the other containers\' names resolve' -r
+complete -c container-run -l network-alias -l net-alias -d 'Another name the container answers to on its network (repeatable)' -r
+complete -c container-run -l ip -d 'Its IPv4 address on its network (default: the first free one)' -r
+complete -c container-run -l mac-address -d 'Its MAC address on its network (default: 02:42 and its address)' -r
 complete -c container-run -s p -l publish -d 'Publish a container port on the host (--network private); with no HOST port, a random free one (`container-ctl port` shows it)' -r
 complete -c container-run -s m -l memory -d 'Memory limit (bytes, or with a k, m or g suffix)' -r
 complete -c container-run -l pids-limit -d 'Limit on the number of processes' -r

@@ -33,6 +33,23 @@ pub fn document(containers: &Containers, s: &State) -> Value {
             }
         }
     }
+    // Its user-defined networks, as docker's NetworkSettings.Networks.
+    let mut networks = serde_json::Map::new();
+    for (n, e) in crate::network::of_container(containers.store(), &s.id) {
+        networks.insert(
+            n.name.clone(),
+            json!({
+                "NetworkID": n.id,
+                "EndpointID": format!("{}-{}", &n.id[..12], &s.id[..12]),
+                "IPAddress": e.ip.to_string(),
+                "IPPrefixLen": n.subnet().prefix,
+                "Gateway": n.gateway.to_string(),
+                "MacAddress": e.mac,
+                "Aliases": e.aliases,
+            }),
+        );
+    }
+    let first = networks.values().next().cloned().unwrap_or(json!({}));
     let (path, args) = s
         .command
         .split_first()
@@ -68,7 +85,13 @@ pub fn document(containers: &Containers, s: &State) -> Value {
             "RestartPolicy": s.restart,
             "LogConfig": s.log,
         },
-        "NetworkSettings": { "Ports": ports },
+        "NetworkSettings": {
+            "Ports": ports,
+            "IPAddress": first["IPAddress"].as_str().unwrap_or_default(),
+            "Gateway": first["Gateway"].as_str().unwrap_or_default(),
+            "MacAddress": first["MacAddress"].as_str().unwrap_or_default(),
+            "Networks": networks,
+        },
         "GraphDriver": { "Name": "overlay", "Data": data },
         "Config": {
             "Hostname": s.hostname,

@@ -123,6 +123,10 @@ pub enum Verb {
     /// volume).
     #[command(disable_help_flag = true)]
     Volume(Rest),
+    /// Bridge networks: create, ls, inspect, rm, prune, connect,
+    /// disconnect (container-ctl network).
+    #[command(disable_help_flag = true)]
+    Network(Rest),
     /// Containers: ls, run, rm, and every container-ctl command, as
     /// `docker container` has them.
     #[command(disable_help_flag = true)]

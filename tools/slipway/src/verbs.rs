@@ -64,6 +64,7 @@ pub fn plan(verb: &Verb) -> Result<Vec<Invocation>, Error> {
         Cp(r) => one(call("container-ctl", &["cp"], r)),
         Container(r) => container(r),
         Volume(r) => one(call("container-ctl", &["volume"], r)),
+        Network(r) => one(call("container-ctl", &["network"], r)),
         Inspect(r) => Ok(vec![
             call("container-ctl", &["inspect"], r),
             call("image-store", &["inspect"], r),

@@ -200,6 +200,46 @@ fn the_container_verbs_a_docker_user_types_reach_container_ctl() {
     assert_eq!(made.trim().len(), 64);
     assert_eq!(stdout(&slipway(&env, &["start", "-a", "two"])), "step\n");
     stdout(&slipway(&env, &["container", "rm", "two"]));
+
+    // A network, and a container that finds another by name on it.
+    stdout(&slipway(&env, &["network", "create", "front-door"]));
+    stdout(&slipway(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "db",
+            "--network",
+            "front-door",
+            "bb",
+            "sleep",
+            "60",
+        ],
+    ));
+    let found = stdout(&slipway(
+        &env,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "front-door",
+            "bb",
+            "ping",
+            "-c1",
+            "-W2",
+            "db",
+        ],
+    ));
+    assert!(found.contains("1 packets received"), "{found}");
+    stdout(&slipway(&env, &["rm", "-f", "db"]));
+    assert_eq!(
+        stdout(&slipway(&env, &["network", "ls", "-q"]))
+            .lines()
+            .count(),
+        1
+    );
+    stdout(&slipway(&env, &["network", "rm", "front-door"]));
 }
 
 #[test]

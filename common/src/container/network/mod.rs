@@ -251,14 +251,43 @@ impl Networks {
         if existing.iter().any(|n| n.name == name) {
             return Err(NetworkError::Exists(name.to_string()));
         }
-        let taken: Vec<Subnet> = existing.iter().map(Network::subnet).collect();
+        // Subnets are the host's: every store's networks keep clear of each
+        // other, chosen one at a time.
+        fsutil::create_dir_all(&run_root())?;
+        let host_lock = run_root().join(".create.lock");
+        let _host = FileLock::acquire(&host_lock, LockKind::Exclusive).ctx("lock", &host_lock)?;
+        if let Some(store) = self.dir.parent().and_then(Path::parent) {
+            crate::container::stores::note(store);
+        }
+        let here = std::fs::canonicalize(&self.dir).ok();
+        let mut others: Vec<Network> = Vec::new();
+        for store in crate::container::stores::known() {
+            let o = Networks::open(&store);
+            if std::fs::canonicalize(&o.dir).ok() != here {
+                others.extend(o.list().unwrap_or_default());
+            }
+        }
+        let taken: Vec<Subnet> = existing
+            .iter()
+            .chain(&others)
+            .map(Network::subnet)
+            .collect();
         let subnet = match &o.subnet {
             Some(s) => {
                 let s = Subnet::parse(s)?;
-                if let Some(n) = existing.iter().find(|n| n.subnet().overlaps(&s)) {
+                if let Some(n) = existing
+                    .iter()
+                    .chain(&others)
+                    .find(|n| n.subnet().overlaps(&s))
+                {
                     return Err(NetworkError::Invalid(format!(
                         "subnet {s} overlaps network {} ({})",
                         n.name, n.subnet
+                    )));
+                }
+                if let Some(r) = link::routed_subnets().iter().find(|r| r.overlaps(&s)) {
+                    return Err(NetworkError::Invalid(format!(
+                        "subnet {s} overlaps {r}, which the host routes already"
                     )));
                 }
                 s
