@@ -25,6 +25,13 @@ pub enum ConfError {
     Parse { path: PathBuf, msg: String },
     #[error("{0}: the registry is blocked in registries.conf")]
     Blocked(String),
+    #[error("short name {name:?} could be any of {}: give the full name, or an alias in registries.conf (short-name-mode is enforcing, and no prompt is made here)", candidates.join(", "))]
+    Ambiguous {
+        name: String,
+        candidates: Vec<String>,
+    },
+    #[error("{path}: short-name-mode {mode:?} is none of enforcing, permissive, disabled")]
+    BadMode { path: PathBuf, mode: String },
     #[error(transparent)]
     Reference(#[from] ReferenceError),
 }
@@ -37,9 +44,6 @@ struct File {
     registry: Vec<Registry>,
     #[serde(default)]
     aliases: BTreeMap<String, String>,
-    /// Read so a file that sets it parses; slipway resolves short names
-    /// by the search list, as `permissive` does.
-    #[allow(dead_code)]
     short_name_mode: Option<String>,
 }
 
@@ -86,6 +90,10 @@ pub struct Conf {
     search: Option<Vec<String>>,
     registries: Vec<Registry>,
     aliases: BTreeMap<String, String>,
+    /// enforcing refuses a short name that more than one search registry
+    /// could mean (there being no prompt); permissive and disabled try
+    /// each in turn.
+    enforcing: bool,
 }
 
 /// Whether the name as typed names no registry: its first component is
@@ -139,6 +147,17 @@ impl Conf {
             self.registries.push(r);
         }
         self.aliases.extend(f.aliases);
+        match f.short_name_mode.as_deref() {
+            None => {}
+            Some("enforcing") => self.enforcing = true,
+            Some("permissive" | "disabled") => self.enforcing = false,
+            Some(m) => {
+                return Err(ConfError::BadMode {
+                    path: path.to_path_buf(),
+                    mode: m.to_string(),
+                })
+            }
+        }
         Ok(())
     }
 
@@ -176,6 +195,21 @@ impl Conf {
                 .collect(),
             _ => Ok(vec![r]),
         }
+    }
+
+    /// The candidates a pull tries: as [`Conf::candidates`], but in
+    /// enforcing mode a short name with no alias that several search
+    /// registries could mean is refused, as podman refuses it without a
+    /// terminal to ask on.
+    pub fn pull_candidates(&self, typed: &str) -> Result<Vec<Reference>, ConfError> {
+        let c = self.candidates(typed)?;
+        if self.enforcing && is_short(typed) && c.len() > 1 {
+            return Err(ConfError::Ambiguous {
+                name: typed.to_string(),
+                candidates: c.iter().map(|r| r.to_string()).collect(),
+            });
+        }
+        Ok(c)
     }
 
     /// The `[[registry]]` whose prefix matches `r` best (the longest).
@@ -341,6 +375,14 @@ short-name-mode = "enforcing"
                 "docker.io/library/busybox:1"
             ]
         );
+        // Enforcing: a pull of an ambiguous short name is refused, an
+        // alias is not ambiguous.
+        let e = c.pull_candidates("busybox:1").unwrap_err().to_string();
+        assert!(
+            e.contains("registry.example:5000/busybox:1") && e.contains("enforcing"),
+            "{e}"
+        );
+        assert_eq!(c.pull_candidates("app").unwrap().len(), 1);
         assert_eq!(
             names(c.candidates("app").unwrap()),
             ["quay.io/team/app:latest"]

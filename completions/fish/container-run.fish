@@ -20,6 +20,7 @@ complete -c container-run -l health-cmd -d 'A command that checks the container\
 complete -c container-run -l health-interval -d 'Time between checks (30s)' -r
 complete -c container-run -l health-timeout -d 'How long one check may run (30s)' -r
 complete -c container-run -l health-start-period -d 'Time to start in, when failed checks do not count (0s)' -r
+complete -c container-run -l health-start-interval -d 'Time between checks in the start period until one passes (5s)' -r
 complete -c container-run -l health-retries -d 'Failures in a row that make it unhealthy (3)' -r
 complete -c container-run -l pid -d 'The PID namespace: private (its own, the default), host, or container:NAME (another running container\'s)' -r
 complete -c container-run -l ipc -d 'The IPC namespace: private or shareable (its own, the default), host, or container:NAME' -r

@@ -359,6 +359,7 @@ fn base_args(args: &Args) -> Args {
         runtime: None,
         create: false,
         start: None,
+        health_start_interval: None,
         network_alias: Vec::new(),
         ip: None,
         mac_address: None,

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 const INTERVAL: u64 = 30_000_000_000;
 const TIMEOUT: u64 = 30_000_000_000;
 const RETRIES: u64 = 3;
+/// Between checks in the start period, until one passes (docker 25's).
+const START_INTERVAL: u64 = 5_000_000_000;
 /// What of a check's output is kept, as docker keeps it.
 const OUTPUT_MAX: usize = 4096;
 const LOG_KEEP: usize = 5;
@@ -40,6 +42,10 @@ pub fn config(args: &Args, image: &ContainerConfig) -> Result<Option<HealthConfi
         ("--health-timeout", args.health_timeout.is_some()),
         ("--health-start-period", args.health_start_period.is_some()),
         ("--health-retries", args.health_retries.is_some()),
+        (
+            "--health-start-interval",
+            args.health_start_interval.is_some(),
+        ),
     ];
     if args.no_healthcheck {
         if let Some((f, _)) = flags.iter().find(|(_, given)| *given) {
@@ -65,6 +71,9 @@ pub fn config(args: &Args, image: &ContainerConfig) -> Result<Option<HealthConfi
     if let Some(r) = args.health_retries {
         h.retries = Some(r);
     }
+    if let Some(i) = duration("--health-start-interval", &args.health_start_interval)? {
+        h.start_interval = Some(i);
+    }
     match h.test.first().map(String::as_str) {
         None | Some("NONE") => Ok(None),
         Some("CMD" | "CMD-SHELL") if h.test.len() > 1 => Ok(Some(h)),
@@ -80,6 +89,23 @@ fn argv(h: &HealthConfig) -> Vec<String> {
         Some("CMD-SHELL") => vec!["/bin/sh".into(), "-c".into(), h.test[1..].join(" ")],
         _ => h.test[1..].to_vec(),
     }
+}
+
+/// How long until the next check: the start interval while the
+/// container is starting within its start period, else the interval.
+fn pause(h: &HealthConfig, health: &Health, since_start: Duration) -> Duration {
+    let interval = Duration::from_nanos(h.interval.filter(|i| *i > 0).unwrap_or(INTERVAL));
+    let start_period = Duration::from_nanos(h.start_period.unwrap_or(0));
+    if health.status == "starting" && since_start < start_period {
+        let si = h
+            .start_interval
+            .filter(|i| *i > 0)
+            .unwrap_or(START_INTERVAL);
+        return Duration::from_nanos(si)
+            .min(start_period - since_start)
+            .max(Duration::from_millis(1));
+    }
+    interval
 }
 
 /// The next health after a check that ended with `code` (None: it timed
@@ -197,10 +223,9 @@ pub fn checker(store: &Path, id: &str, h: &HealthConfig, alive: impl Fn() -> boo
     };
     let _ = containers.save_health(id, &health);
     let started = Instant::now();
-    let interval = Duration::from_nanos(h.interval.filter(|i| *i > 0).unwrap_or(INTERVAL));
     let start_period = Duration::from_nanos(h.start_period.unwrap_or(0));
     loop {
-        std::thread::sleep(interval);
+        std::thread::sleep(pause(h, &health, started.elapsed()));
         if !alive() {
             break;
         }
@@ -256,6 +281,27 @@ mod tests {
         assert_eq!(next(one, None, false, 2), h("unhealthy", 2));
         assert_eq!(next(h("healthy", 0), Some(1), true, 1), h("unhealthy", 1));
         assert_eq!(next(h("unhealthy", 5), Some(0), false, 3), h("healthy", 0));
+    }
+
+    #[test]
+    fn the_start_interval_applies_while_starting_in_the_start_period() {
+        let secs = |s: u64| Some(s * 1_000_000_000);
+        let c = HealthConfig {
+            interval: secs(30),
+            start_period: secs(60),
+            start_interval: secs(2),
+            ..HealthConfig::default()
+        };
+        let t = Duration::from_secs;
+        assert_eq!(pause(&c, &h("starting", 0), t(1)), t(2));
+        assert_eq!(pause(&c, &h("starting", 0), t(59)), t(1));
+        assert_eq!(pause(&c, &h("starting", 0), t(61)), t(30));
+        assert_eq!(pause(&c, &h("healthy", 0), t(1)), t(30));
+        let no_period = HealthConfig {
+            interval: secs(30),
+            ..HealthConfig::default()
+        };
+        assert_eq!(pause(&no_period, &h("starting", 0), t(0)), t(30));
     }
 
     #[test]

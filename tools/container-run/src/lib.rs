@@ -210,6 +210,9 @@ pub struct Args {
     /// Time to start in, when failed checks do not count (0s).
     #[arg(long, value_name = "DURATION")]
     pub health_start_period: Option<String>,
+    /// Time between checks in the start period until one passes (5s).
+    #[arg(long, value_name = "DURATION")]
+    pub health_start_interval: Option<String>,
     /// Failures in a row that make it unhealthy (3).
     #[arg(long, value_name = "N")]
     pub health_retries: Option<u64>,

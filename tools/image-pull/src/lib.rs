@@ -106,7 +106,7 @@ pub fn run(args: Args) -> Result<(), Error> {
     // images fetched from its mirrors first.
     let conf = Conf::load().map_err(|e| Error::Invalid(e.to_string()))?;
     let candidates = conf
-        .candidates(typed)
+        .pull_candidates(typed)
         .map_err(|e| Error::Invalid(e.to_string()))?;
     let mut names: Vec<Reference> = args
         .tags
