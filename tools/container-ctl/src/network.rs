@@ -268,15 +268,15 @@ fn doc(n: &Network) -> Doc {
     }
 }
 
-/// Only root makes bridges here; a rootless user is told so by name.
-fn need_root() -> Result<(), Error> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(Error::Invalid(
-            "networks of bridges need root here: rootless networks (one user-owned namespace holding the bridges) are not supported yet".into(),
-        ));
+/// An ordinary user's bridges are in their own network namespace (see
+/// `rootless`): joined before a container is linked to one.
+fn enter_users_network() -> Result<(), Error> {
+    use slipway_common::container::network::rootless;
+    if !rootless::active() {
+        return Ok(());
     }
-    Ok(())
+    let pause = rootless::ensure_pause().map_err(net_err)?;
+    rootless::join(pause).map_err(net_err)
 }
 
 pub fn network(
@@ -296,7 +296,6 @@ pub fn network(
             labels: l,
             name,
         } => {
-            need_root()?;
             let o = CreateOptions {
                 subnet: subnet.clone(),
                 gateway: gateway.clone(),
@@ -391,7 +390,6 @@ pub fn network(
             network,
             container,
         } => {
-            need_root()?;
             let n = nets.get(network).map_err(net_err)?;
             let s = containers.find(container)?;
             let pid = match (s.alive(), s.pid) {
@@ -421,6 +419,7 @@ pub fn network(
                 iface: next_iface(pid),
                 ports: Vec::new(),
             };
+            enter_users_network()?;
             attach::connect(&n, &r, pid, false).map_err(net_err)?;
         }
         NetworkCommand::Disconnect {

@@ -168,3 +168,69 @@ fn stop_and_rm_force_end_rootless_containers() {
     assert_eq!(u.ok(&["rm", "-f", "forced"]), "forced\n");
     u.assert_all_gone();
 }
+
+#[test]
+fn an_ordinary_users_network_resolves_names_publishes_and_leaves_nothing() {
+    let u = User::new();
+    let net = u.ok(&["network", "create", "mine"]).trim().to_string();
+    let mut c = u.u.cmd("container-run");
+    c.args([
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "mine",
+        "--network-alias",
+        "www",
+        "-p",
+        "80",
+    ])
+    .args([
+        "bb",
+        "sh",
+        "-c",
+        "echo users-page > /index.html; exec httpd -f -p 80 -h /",
+    ]);
+    ok(c);
+    let mut c = u.u.cmd("container-run");
+    c.args([
+        "--rm",
+        "--network",
+        "mine",
+        "bb",
+        "wget",
+        "-qO-",
+        "http://www/",
+    ]);
+    assert_eq!(ok(c), "users-page\n");
+    // Published from the host through the user's slirp4netns, then DNAT.
+    let port = u.ok(&["port", "web", "80/tcp"]);
+    let port: u16 = port.trim().rsplit(':').next().unwrap().parse().unwrap();
+    let body = wait_for(10, || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+        let mut b = String::new();
+        let _ = s.read_to_string(&mut b);
+        b.contains("users-page").then_some(b)
+    });
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    u.ok(&["rm", "-f", "web"]);
+    assert_eq!(u.ok(&["network", "rm", "mine"]), "mine\n");
+    // The user's network namespace, its slirp4netns and the responder
+    // are gone with the last container.
+    wait_for(10, || {
+        let left: Vec<_> =
+            u.u.processes()
+                .into_iter()
+                .filter(|(pid, _)| {
+                    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                        !s.rsplit_once(')')
+                            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+                    })
+                })
+                .collect();
+        left.is_empty().then_some(())
+    });
+    assert!(!net.is_empty());
+}

@@ -724,7 +724,7 @@ pub fn prepare(args: &Args, existing: Option<&State>) -> Result<Prepared, Error>
         let mountpoint = dir.join("rootfs");
         fsutil::create_dir_all(&mountpoint)?;
         let (root, own_work) = root(args, &dir, lowers, &store, rootless, &id)?;
-        let bridge = bridge_plan(args, network, &store, &state, &publish, rootless)?;
+        let bridge = bridge_plan(args, network, &store, &state, &publish)?;
         let etc = etc_files(
             &dir,
             &hostname,
@@ -926,17 +926,10 @@ fn bridge_plan(
     store: &Path,
     state: &State,
     publish: &[Publish],
-    rootless: bool,
 ) -> Result<Option<BridgePlan>, Error> {
     use slipway_common::container::network::{attach, endpoints::Request, Networks};
     if network != Network::Bridge {
         return Ok(None);
-    }
-    if rootless {
-        return Err(Error::Unsupported(format!(
-            "--network {}: user-defined networks need root here (rootless containers have --network private)",
-            args.network
-        )));
     }
     let n = Networks::open(store)
         .get(&args.network)

@@ -19,7 +19,21 @@ pub fn enter(args: &mut Args) -> Result<(), Error> {
     if unsafe { libc::geteuid() } == 0 {
         return Ok(());
     }
+    // On a user-defined network: the user's network namespace (and the
+    // user namespace that owns it) is joined, not a new one made, so the
+    // container's namespace can be linked to the network's bridge.
+    if user_network(&args.network) {
+        use slipway_common::container::network::rootless;
+        let pause = rootless::ensure_pause().map_err(|e| Error::Unsupported(e.to_string()))?;
+        return rootless::join(pause).map_err(|e| Error::Unsupported(e.to_string()));
+    }
     userns::enter(&Mapping::for_caller()).map_err(|e| Error::Unsupported(e.to_string()))
+}
+
+/// Whether `--network` names a network rather than a mode.
+fn user_network(mode: &str) -> bool {
+    !matches!(mode, "none" | "host" | "private" | "bridge" | "default")
+        && !mode.starts_with("container:")
 }
 
 fn refuse(args: &Args) -> Result<(), Error> {
@@ -42,7 +56,7 @@ fn refuse(args: &Args) -> Result<(), Error> {
             "--runtime cannot run rootless yet: the runtime would need the user namespace's mappings in its bundle; run it as root".into(),
         ));
     }
-    if args.network == "private" && !tun_usable() {
+    if (args.network == "private" || user_network(&args.network)) && !tun_usable() {
         return Err(Error::Unsupported(
             "--network private cannot work rootless here: slirp4netns needs read and write access to /dev/net/tun, which this user lacks (udev makes it mode 0666 on most hosts); use --network none or host".into(),
         ));

@@ -4,7 +4,7 @@
 //! rules and DNS responder go too.
 
 use super::endpoints::{self, Endpoint, Request};
-use super::{dns, firewall, link, Network, NetworkError};
+use super::{dns, firewall, link, rootless, Network, NetworkError};
 use crate::container::state::process_start;
 
 /// The address the container will have, held by this process until
@@ -37,7 +37,11 @@ pub fn connect(
     let made = link::ensure_bridge(n)
         .and_then(|()| link::add_veth(n, &e, pid, default_route))
         .and_then(|()| firewall::apply(n, &live))
-        .and_then(|()| dns::ensure(n));
+        .and_then(|()| dns::ensure(n))
+        .and_then(|()| match rootless::active() {
+            true => rootless::forward(&e.ports, true),
+            false => Ok(()),
+        });
     if let Err(err) = made {
         live.retain(|x| x.container_id != e.container_id);
         let _ = endpoints::save(n, &live);
@@ -62,6 +66,9 @@ pub fn disconnect(n: &Network, container_id: &str) {
         .partition(|e| e.container_id == container_id);
     for e in &gone {
         link::delete_veth(e);
+        if rootless::active() {
+            let _ = rootless::forward(&e.ports, false);
+        }
     }
     let live: Vec<Endpoint> = rest.into_iter().filter(Endpoint::alive).collect();
     let _ = endpoints::save(n, &live);
@@ -79,6 +86,9 @@ pub fn tear_down(n: &Network) {
     firewall::remove(n);
     link::delete_bridge(n);
     let _ = std::fs::remove_file(n.run_dir().join("endpoints.json"));
+    if rootless::active() {
+        rootless::stop_if_idle();
+    }
 }
 
 /// Every network of the store swept of containers that are gone (after

@@ -105,6 +105,12 @@ pub fn stop(n: &Network) {
         // SAFETY: kill with integer arguments; the PID was checked to be
         // the responder by its start time.
         unsafe { libc::kill(pid, libc::SIGKILL) };
+        // Gone from its namespaces before we go on (a zombie has none), so
+        // that nothing counts it as a user of them.
+        let until = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < until && std::fs::metadata(format!("/proc/{pid}/ns/net")).is_ok() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
     let _ = std::fs::remove_file(pid_file(n));
 }

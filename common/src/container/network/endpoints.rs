@@ -82,6 +82,12 @@ pub fn save(n: &Network, eps: &[Endpoint]) -> Result<(), NetworkError> {
 pub fn live_locked(n: &Network) -> Result<Vec<Endpoint>, NetworkError> {
     let all = load(n);
     let live: Vec<Endpoint> = all.iter().filter(|e| e.alive()).cloned().collect();
+    if super::rootless::active() {
+        // A dead container's published ports stop being forwarded.
+        for dead in all.iter().filter(|e| !e.alive()) {
+            let _ = super::rootless::forward(&dead.ports, false);
+        }
+    }
     if live.len() != all.len() {
         save(n, &live)?;
     }

@@ -168,7 +168,7 @@ fn iptables_jumps(n: &Network) -> Vec<(&'static str, &'static str, Vec<String>)>
 }
 
 fn iptables(args: &[&str]) -> Command {
-    let mut c = Command::new("iptables");
+    let mut c = super::rootless::command("iptables");
     c.arg("-w").args(args);
     c
 }
@@ -178,13 +178,13 @@ pub fn apply(n: &Network, eps: &[Endpoint]) -> Result<(), NetworkError> {
     match backend()? {
         Backend::Nft => run(
             "write the network's nftables rules",
-            Command::new("nft").args(["-f", "-"]),
+            super::rootless::command("nft").args(["-f", "-"]),
             Some(&nft_script(n, eps)),
         ),
         Backend::Iptables => {
             run(
                 "write the network's iptables rules",
-                Command::new("iptables-restore").args(["-w", "--noflush"]),
+                super::rootless::command("iptables-restore").args(["-w", "--noflush"]),
                 Some(&iptables_script(n, eps)),
             )?;
             for (t, from, rule) in iptables_jumps(n) {
@@ -211,7 +211,7 @@ pub fn remove(n: &Network) {
         let t = table(n);
         let _ = run(
             "remove the network's nftables rules",
-            Command::new("nft").args(["-f", "-"]),
+            super::rootless::command("nft").args(["-f", "-"]),
             Some(&format!("table ip {t}\ndelete table ip {t}\n")),
         );
     }

@@ -44,19 +44,29 @@ pub(super) fn run(what: &str, cmd: &mut Command, input: Option<&str>) -> Result<
 }
 
 fn ip(args: &[&str]) -> Command {
-    let mut c = Command::new("ip");
+    let mut c = super::rootless::command("ip");
     c.args(args);
     c
 }
 
+/// Whether the interface is in the network namespace the commands run
+/// in (the user's, for a rootless user: /sys shows the host's).
 fn exists(iface: &str) -> bool {
-    std::path::Path::new("/sys/class/net").join(iface).exists()
+    super::rootless::command("ip")
+        .args(["link", "show", "dev", iface])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The IPv4 subnets the host routes (its own links, other bridges), for
 /// a new network to keep clear of.
 pub fn routed_subnets() -> Vec<Subnet> {
-    let Ok(out) = Command::new("ip").args(["-4", "route", "show"]).output() else {
+    let Ok(out) = super::rootless::command("ip")
+        .args(["-4", "route", "show"])
+        .output()
+    else {
         return Vec::new();
     };
     String::from_utf8_lossy(&out.stdout)

@@ -13,6 +13,7 @@ pub mod dns;
 pub mod endpoints;
 pub mod firewall;
 pub mod link;
+pub mod rootless;
 
 use crate::fsutil::{self, IoContext};
 use crate::lock::{FileLock, LockKind};
@@ -134,9 +135,18 @@ impl Network {
     }
 }
 
-/// `/run/slipway/networks`.
+/// `/run/slipway/networks` as root; an ordinary user's in their runtime
+/// dir (`$XDG_RUNTIME_DIR/slipway/networks`, else
+/// `/tmp/slipway-UID/networks`), the same inside their user namespace.
 pub fn run_root() -> PathBuf {
-    PathBuf::from("/run/slipway/networks")
+    let uid = crate::userns::host_uid();
+    if uid == 0 {
+        return PathBuf::from("/run/slipway/networks");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(d) if d.is_absolute() => d.join("slipway/networks"),
+        _ => std::env::temp_dir().join(format!("slipway-{uid}/networks")),
+    }
 }
 
 /// What `network create` asks for.
