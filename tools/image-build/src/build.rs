@@ -6,6 +6,8 @@
 mod cache;
 mod copy;
 pub mod executor;
+mod explain;
+mod files_out;
 mod images;
 mod meta;
 mod remote_cache;
@@ -65,6 +67,8 @@ pub struct Options {
     pub network: &'static str,
     pub progress: Arc<crate::progress::Progress>,
     pub labels: Vec<(String, String)>,
+    /// --annotation: on the final image's manifest.
+    pub annotations: Vec<(String, String)>,
     pub tags: Vec<String>,
     /// `--store DIR` for the debug hint, when one was given.
     pub store_flag: Option<String>,
@@ -76,7 +80,7 @@ pub struct Options {
     pub pull: bool,
     /// --output: where the image is written besides (or instead of) the
     /// store's tags.
-    pub output: Option<String>,
+    pub output: Option<crate::outputs::Output>,
     /// --push: every tag goes to its registry.
     pub push: bool,
     /// --compression and --compression-level: what the layers become as
@@ -146,6 +150,9 @@ pub struct Driver<'a> {
     /// One of several stages built at once (a fork).
     concurrent: bool,
     started: Instant,
+    /// What the last keyed step's key was made of (its parent and
+    /// inputs), for the explanation of a miss.
+    last_key: std::cell::RefCell<Option<(String, serde_json::Value)>>,
 }
 
 /// One build's state that every stage's driver sees.
@@ -164,6 +171,8 @@ pub struct Shared {
     pulled: Mutex<BTreeSet<String>>,
     /// Steps that --cache-from indexes name.
     remote: Mutex<remote_cache::Remote>,
+    /// The steps that missed the cache, and why.
+    misses: Mutex<Vec<explain::Miss>>,
     /// Every step's key and image in this build, for --cache-to.
     used: Mutex<std::collections::BTreeMap<Digest, Digest>>,
 }
@@ -221,6 +230,7 @@ impl<'a> Driver<'a> {
                 pulled: Mutex::new(BTreeSet::new()),
                 remote: Mutex::new(HashMap::new()),
                 used: Mutex::new(std::collections::BTreeMap::new()),
+                misses: Mutex::new(Vec::new()),
             }),
             rootfs: HashMap::new(),
             mounted: vec![],
@@ -228,6 +238,7 @@ impl<'a> Driver<'a> {
             num: 0,
             concurrent: false,
             started: Instant::now(),
+            last_key: Default::default(),
         }
     }
 
@@ -337,7 +348,10 @@ impl<'a> Driver<'a> {
         let mut fin = lock(&self.shared.results)
             .remove(&plan.target)
             .unwrap_or_default();
-        if !self.opts.labels.is_empty() || fin.image == "scratch" {
+        if !self.opts.labels.is_empty()
+            || !self.opts.annotations.is_empty()
+            || fin.image == "scratch"
+        {
             let next = self.next_tag(plan.target, "final");
             let mut edits: Vec<Word> = vec![];
             let mut texts = vec![];
@@ -345,6 +359,10 @@ impl<'a> Driver<'a> {
                 edits.push("-l".into());
                 edits.push(format!("{k}={v}").into());
                 texts.push(format!("{k}={v}"));
+            }
+            for (k, v) in &self.opts.annotations {
+                edits.push("--annotation".into());
+                edits.push(format!("{k}={v}").into());
             }
             if !texts.is_empty() {
                 edits.push("--history".into());
@@ -370,7 +388,12 @@ impl<'a> Driver<'a> {
         }
         self.act(&actions).map_err(|e| Error::Msg(e.to_string()))?;
         let mut exports = vec![];
-        if let Some(out) = self.opts.output.clone() {
+        if let Some(o) = self.opts.output.clone() {
+            if let Some(files) = self.files_out(&fin.image, &o) {
+                exports.extend(files);
+            }
+        }
+        if let Some(crate::outputs::Output::Image(out)) = self.opts.output.clone() {
             self.num = self.next_number();
             self.say(self.num, format!("writing the image to {out}"));
             let stdout =

@@ -53,6 +53,12 @@ Examples:
 /// COPY --parents keeps each source's path (below a `./` pivot); `**` in
 /// its sources is not supported yet.
 ///
+/// A step that runs instead of coming from the cache says why in the
+/// progress (`cache miss: …`) and in --metadata-file: the first input of
+/// its key that differs from the closest earlier build of that step (its
+/// base image, the parent step that re-ran, a build arg, the files that
+/// changed, the instruction's text), or that there was none.
+///
 /// Not in this version: ADD of git repositories, and in --print-script: COPY --from, --chown with names,
 /// URLs, secrets and mounts from stages (all need what only the running
 /// build has).
@@ -87,11 +93,30 @@ pub struct Args {
     #[arg(long = "label", value_name = "KEY[=VALUE]", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
 
-    /// Also write the image to oci:DIR[:REF], oci-archive:FILE[:REF] or
-    /// docker-archive:FILE[:NAME:TAG] ('-' as FILE is stdout, which then
-    /// carries nothing else). Without --tag the store keeps no name for it.
-    #[arg(short = 'o', long, value_name = "REF", value_parser = parse_output)]
-    pub output: Option<String>,
+    /// Where the result goes besides the store, as buildx's --output:
+    /// type=local,dest=DIR (the final stage's files; `-o DIR` too),
+    /// type=tar,dest=FILE (them as one tar; `-o -` for stdout),
+    /// type=oci,dest=FILE[,tar=false] and type=docker,dest=FILE (the image
+    /// as an archive or layout), type=image,name=NAME[,NAME…][,push=true]
+    /// or type=registry,name=… (names, pushed); or oci:DIR[:REF],
+    /// oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG] ('-' as FILE
+    /// is stdout, which then carries nothing else). Without --tag the
+    /// store keeps no name for it.
+    #[arg(short = 'o', long, value_name = "OUTPUT", value_parser = crate::outputs::parse)]
+    pub output: Option<crate::outputs::Output>,
+
+    /// Write what buildx writes of the build to FILE as JSON:
+    /// containerimage.digest, containerimage.config.digest, image.name,
+    /// buildx.build.ref, and slipway.cache.misses (each step that ran,
+    /// and why the cache did not have it).
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
+
+    /// An annotation on the image's manifest: KEY=VALUE or
+    /// manifest:KEY=VALUE (repeatable). Index and descriptor levels are
+    /// refused: a single-platform build makes no index.
+    #[arg(long = "annotation", value_name = "[manifest:]KEY=VALUE", value_parser = parse_annotation)]
+    pub annotations: Vec<(String, String)>,
 
     /// Push every --tag to its registry (image-push) once built.
     #[arg(long, requires = "tags")]
@@ -228,9 +253,25 @@ fn parse_secret(s: &str) -> Result<(String, build::SecretSource), String> {
     Ok((id, source))
 }
 
-fn parse_output(s: &str) -> Result<String, String> {
-    slipway_common::export::Destination::parse(s).map_err(|e| e.to_string())?;
-    Ok(s.to_string())
+/// buildx's `--annotation [TYPE[,TYPE…][\[PLATFORM\]]:]KEY=VALUE`, for the
+/// manifest, the only level a single-platform build has.
+fn parse_annotation(s: &str) -> Result<(String, String), String> {
+    let (level, kv) = match s.split_once('=') {
+        Some((k, _)) if k.contains(':') && !k.contains('/') => {
+            let (level, rest) = s.split_once(':').expect("checked");
+            (level, rest)
+        }
+        _ => ("manifest", s),
+    };
+    if level != "manifest" {
+        return Err(format!(
+            "{s:?}: annotations at the {level} level are not made: a single-platform build has a manifest, no index (give KEY=VALUE or manifest:KEY=VALUE)"
+        ));
+    }
+    match kv.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -244,6 +285,25 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn annotations_take_the_manifest_level_only() {
+        assert_eq!(
+            parse_annotation("org.opencontainers.image.source=https://x/y"),
+            Ok((
+                "org.opencontainers.image.source".into(),
+                "https://x/y".into()
+            ))
+        );
+        assert_eq!(
+            parse_annotation("manifest:a=b"),
+            Ok(("a".into(), "b".into()))
+        );
+        assert!(parse_annotation("index:a=b")
+            .unwrap_err()
+            .contains("index level"));
+        assert!(parse_annotation("=b").is_err());
+    }
 
     #[test]
     fn label_without_value_is_empty_as_in_docker_build() {

@@ -331,6 +331,54 @@ pub fn source_digest(cache: &mut StatCache, src: &Path, exclude: &Matcher) -> io
         .expect("a sha256 digest"))
 }
 
+/// Every file, link and directory below `root` with a short digest of
+/// what it is (a file's content and mode, a link's target), by path
+/// below `root`; `rel` is `root`'s path in the context, where `ignore`'s
+/// patterns start. What the build records to name the files that changed.
+pub fn listing(
+    cache: &mut StatCache,
+    root: &Path,
+    ignore: &Matcher,
+    rel: &str,
+) -> io::Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    let base = rel.trim_start_matches("./").trim_matches('/');
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, sub)) = stack.pop() {
+        for e in fs::read_dir(&dir)? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let below = if sub.is_empty() {
+                name
+            } else {
+                format!("{sub}/{name}")
+            };
+            let in_ctx = match base {
+                "" | "." => below.clone(),
+                b => format!("{b}/{below}"),
+            };
+            if !ignore.is_empty() && ignore.ignored(&in_ctx) && !ignore.has_exceptions() {
+                continue;
+            }
+            let path = e.path();
+            let m = fs::symlink_metadata(&path)?;
+            let what = if m.is_dir() {
+                stack.push((path, below.clone()));
+                format!("dir {:o}", m.mode() & 0o7777)
+            } else if m.file_type().is_symlink() {
+                format!("link {}", fs::read_link(&path)?.display())
+            } else if m.is_file() {
+                let d = cache.file_digest(&path, &m)?;
+                format!("{} {:o}", hex::encode(&d[..8]), m.mode() & 0o7777)
+            } else {
+                format!("special {:o}", m.mode())
+            };
+            out.insert(below, what);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ mod cli;
 mod context;
 mod digests;
 mod mounts;
+mod outputs;
 mod plan;
 mod progress;
 mod signals;
@@ -153,7 +154,16 @@ pub fn run(args: Args) -> Result<u8, Error> {
     }
 }
 
-fn build(args: Args) -> Result<(), Error> {
+fn build(mut args: Args) -> Result<(), Error> {
+    // -o type=image,name=…: names for the store, as --tag gives them.
+    if let Some(outputs::Output::Names { names, push }) = args.output.clone() {
+        args.tags.extend(names);
+        args.push |= push;
+        args.output = None;
+        if args.tags.is_empty() {
+            return Err(Error::Msg("-o type=image|registry needs name=NAME".into()));
+        }
+    }
     let tools = Tools::find().map_err(Error::Msg)?;
     check_platform(&args)?;
     let input = Input::read(&args, &tools)?;
@@ -230,7 +240,7 @@ fn build(args: Args) -> Result<(), Error> {
     // of them may be the only name it has.
     let result = d.build().and_then(|b| {
         let mut found = d.inspect(&b.reference).map_err(Error::Msg)?;
-        if args.output.is_some() || args.push {
+        if matches!(args.output, Some(outputs::Output::Image(_))) || args.push {
             // The image the user names is the one that went out, its
             // layers compressed on the way.
             let local: slipway_common::digest::Digest = found
@@ -245,7 +255,48 @@ fn build(args: Args) -> Result<(), Error> {
     shown.finish();
     let found = result?;
     cleaned.map_err(|e| Error::Msg(e.to_string()))?;
-    report(&args, quiet, &found, &d)
+    report(&args, quiet, &found, &d)?;
+    if let Some(f) = &args.metadata_file {
+        metadata(f, &args, &found, &d, &id)?;
+    }
+    Ok(())
+}
+
+/// --metadata-file: buildx's keys, for the CI steps that read them.
+fn metadata(
+    file: &Path,
+    args: &Args,
+    found: &build::Inspected,
+    d: &build::Driver,
+    id: &str,
+) -> Result<(), Error> {
+    let mut m = serde_json::Map::new();
+    m.insert(
+        "buildx.build.ref".into(),
+        format!("slipway/local/{id}").into(),
+    );
+    // Files out (type=local, type=tar) make no image for anyone to use.
+    let files_only = matches!(
+        args.output,
+        Some(outputs::Output::Local(_) | outputs::Output::Tar(_))
+    );
+    if !files_only {
+        m.insert("containerimage.digest".into(), found.digest.clone().into());
+        m.insert(
+            "containerimage.config.digest".into(),
+            found.id.clone().into(),
+        );
+        if !args.tags.is_empty() {
+            m.insert("image.name".into(), args.tags.join(",").into());
+        }
+    }
+    m.insert(
+        "slipway.cache.misses".into(),
+        serde_json::to_value(d.misses()).expect("misses serialize"),
+    );
+    let mut text = serde_json::to_vec_pretty(&serde_json::Value::Object(m)).expect("JSON");
+    text.push(b'\n');
+    slipway_common::fsutil::write_atomic(file, &text).map_err(|e| Error::Msg(e.to_string()))
 }
 
 /// --platform: only the host's, for now.
@@ -396,6 +447,7 @@ fn options(
         network,
         progress: shown.clone(),
         labels: args.labels.clone(),
+        annotations: args.annotations.clone(),
         tags: args.tags.clone(),
         // The debug hint names the store only when the environment
         // would not.
@@ -449,11 +501,7 @@ fn report(
             }
         );
     }
-    let archive_on_stdout = args
-        .output
-        .as_deref()
-        .and_then(|o| slipway_common::export::Destination::parse(o).ok())
-        .is_some_and(|d| d.is_stdout());
+    let archive_on_stdout = args.output.as_ref().is_some_and(|o| o.is_stdout());
     if archive_on_stdout {
         return Ok(());
     }

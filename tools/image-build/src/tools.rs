@@ -124,6 +124,9 @@ pub enum Action {
     Remove(Word),
     /// An empty directory, created afresh.
     Mkdir(Word),
+    /// A directory made if missing (`mkdir -p`), what it holds kept: a
+    /// user's destination.
+    EnsureDir(Word),
     /// A file with this text and mode (a heredoc), its directory made.
     Write(Word, String, u32),
 }
@@ -276,6 +279,10 @@ impl Runner<'_> {
                     Ok(_) => std::fs::remove_file(&p).map_err(|e| fs_err(&p, e)),
                     Err(_) => Ok(()),
                 }
+            }
+            Action::EnsureDir(w) => {
+                let p = self.word(w);
+                std::fs::create_dir_all(&p).map_err(|e| fs_err(&p, e))
             }
             Action::Mkdir(w) => {
                 self.run(&Action::Remove(w.clone()))?;
@@ -527,6 +534,7 @@ pub fn render(a: &Action) -> String {
         Action::Call(c) => render_call(c),
         Action::Remove(w) => format!("rm -rf {}", render_word(w)),
         Action::Mkdir(w) => format!("rm -rf {0} && mkdir -p {0}", render_word(w)),
+        Action::EnsureDir(w) => format!("mkdir -p {}", render_word(w)),
         Action::Write(w, data, mode) => {
             let dir = match w {
                 Word::Tmp(rel) => rel.rsplit_once('/').map(|(d, _)| Word::Tmp(d.to_string())),

@@ -69,6 +69,11 @@ impl Driver<'_> {
             "scratch" => "scratch".to_string(),
             _ => self.image_id(st.digest.as_deref()?)?,
         };
+        let mut inputs = step.clone();
+        if let Some(o) = inputs.as_object_mut() {
+            o.insert("pending".into(), json!(st.pending));
+        }
+        self.last_key.replace(Some((parent.clone(), inputs)));
         let step = json!({"step": step, "pending": st.pending});
         Some(step_key(
             &parent,

@@ -36,6 +36,7 @@ impl<'a> Driver<'a> {
             num: 0,
             concurrent: true,
             started: self.started,
+            last_key: Default::default(),
         })
     }
 

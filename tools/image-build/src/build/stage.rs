@@ -102,9 +102,34 @@ impl<'a> Driver<'a> {
             );
             self.check_interrupted()?;
             let next = self.next_tag(stage.index, &(i + 1).to_string());
+            self.last_key.replace(None);
+            let parent_ran = st.ran;
             let cached = self.step(&mut st, step, next).inspect_err(|_| {
                 self.end(num, crate::progress::End::Failed);
             })?;
+            if let Some((parent, inputs)) = self.last_key.take() {
+                let ident = format!(
+                    "{}|{}|{}|{i}",
+                    self.ctx.root.display(),
+                    self.opts.file_name,
+                    stage.index
+                );
+                let title = format!(
+                    "[{name} {}/{total}] {}",
+                    i + 2,
+                    one_line_text(&step.original)
+                );
+                self.after_keyed_step(&super::explain::KeyedStep {
+                    ident,
+                    title,
+                    parent,
+                    spec: inputs,
+                    cached,
+                    parent_ran,
+                    first: i == 0,
+                });
+                st.ran = !cached;
+            }
             use crate::progress::End;
             self.end(
                 num,
@@ -179,6 +204,7 @@ impl<'a> Driver<'a> {
                     args: vec![],
                     onbuild: c.on_build.unwrap_or_default(),
                     pending: vec![],
+                    ran: false,
                 }
             }
         })

@@ -29,6 +29,9 @@ pub(super) struct State {
     /// layers-only key of each step that changed it (see `fs_key`). None
     /// in a printed script.
     pub(super) lineage: Option<String>,
+    /// Whether the step that made `image` ran in this build (a miss):
+    /// the next step's miss is then the parent's doing.
+    pub(super) ran: bool,
 }
 
 pub(super) fn default_shell() -> Vec<String> {

@@ -1,0 +1,204 @@
+//! What CI pipelines read back from a build, as buildx gives it: the
+//! final stage's files (-o type=local, type=tar), archives in buildx's
+//! key=value forms, --metadata-file, --annotation; and why each step
+//! missed the cache, pinned reason by reason.
+
+use slipway_tests::{env_with_bb, json, ok, write_files, Env};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+fn build(env: &Env, ctx: &Path, args: &[&str]) -> std::process::Output {
+    let mut c = env.cmd("image-build");
+    c.args(["--progress", "plain", "--network", "none"])
+        .args(args)
+        .arg(ctx);
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The "cache miss: …" lines of a build's progress, in order.
+fn misses(out: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.split_once("cache miss: ").map(|(_, r)| r.to_string()))
+        .collect()
+}
+
+#[test]
+fn files_outputs_write_the_final_stages_tree_to_a_directory_or_a_tar() {
+    let (env, ctx) = env_with_bb();
+    write_files(
+        &ctx,
+        &[
+            ("Dockerfile", "FROM bb AS build\nRUN echo built > /artifact\nFROM scratch\nCOPY --from=build /artifact /out/artifact\nCOPY notes.txt /out/\n"),
+            ("notes.txt", "notes\n"),
+        ],
+    );
+    let dest = env.path("dest");
+    fs::create_dir_all(&dest).unwrap();
+    fs::write(dest.join("kept"), "the user's\n").unwrap();
+    build(
+        &env,
+        &ctx,
+        &["-o", &format!("type=local,dest={}", dest.display())],
+    );
+    assert_eq!(
+        fs::read_to_string(dest.join("out/artifact")).unwrap(),
+        "built\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dest.join("out/notes.txt")).unwrap(),
+        "notes\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dest.join("kept")).unwrap(),
+        "the user's\n"
+    );
+    // -o DIR is type=local too.
+    let short = env.path("short");
+    build(&env, &ctx, &["-o", short.to_str().unwrap()]);
+    assert!(short.join("out/artifact").is_file());
+
+    let tar = env.path("fs.tar");
+    build(
+        &env,
+        &ctx,
+        &["-o", &format!("type=tar,dest={}", tar.display())],
+    );
+    let listed = Command::new("tar").arg("-tf").arg(&tar).output().unwrap();
+    let names = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        names
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "out/artifact"),
+        "{names}"
+    );
+    // -o -: the tar on stdout, and nothing else there.
+    let out = build(&env, &ctx, &["-o", "-"]);
+    let unpack = env.path("unpacked");
+    fs::create_dir_all(&unpack).unwrap();
+    let mut t = Command::new("tar");
+    t.arg("-x").arg("-C").arg(&unpack);
+    let done = slipway_tests::run_with_input(t, &out.stdout);
+    assert!(done.status.success());
+    assert_eq!(
+        fs::read_to_string(unpack.join("out/notes.txt")).unwrap(),
+        "notes\n"
+    );
+}
+
+#[test]
+fn buildx_archive_forms_metadata_file_and_annotations() {
+    let (env, ctx) = env_with_bb();
+    write_files(&ctx, &[("Dockerfile", "FROM bb\nRUN echo x > /x\n")]);
+    let archive = env.path("img.tar");
+    let meta = env.path("meta.json");
+    let out = build(
+        &env,
+        &ctx,
+        &[
+            "-t",
+            "app:1",
+            "--annotation",
+            "org.opencontainers.image.source=https://example.invalid/app",
+            "--metadata-file",
+            meta.to_str().unwrap(),
+            "-o",
+            &format!("type=oci,dest={}", archive.display()),
+        ],
+    );
+    let digest = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let seen = slipway_tests::skopeo_inspect(&[&format!("oci-archive:{}", archive.display())]);
+    assert_eq!(seen["Digest"], digest.as_str());
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci-archive:{}", archive.display()))
+        .output()
+        .unwrap();
+    let manifest = json(&String::from_utf8_lossy(&raw.stdout));
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.source"],
+        "https://example.invalid/app"
+    );
+    let m = json(&fs::read_to_string(&meta).unwrap());
+    assert_eq!(m["containerimage.digest"], digest.as_str());
+    assert_eq!(m["image.name"], "app:1");
+    assert!(m["containerimage.config.digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    assert!(m["buildx.build.ref"]
+        .as_str()
+        .unwrap()
+        .starts_with("slipway/"));
+    // type=image,name=… names it in the store, as --tag.
+    build(&env, &ctx, &["-o", "type=image,name=named:2"]);
+    let mut c = env.cmd("image-store");
+    c.args(["inspect", "named:2"]);
+    ok(c);
+    // An index-level annotation has no index to go on: refused.
+    let mut c = env.cmd("image-build");
+    c.args(["--annotation", "index:a=b"]).arg(&ctx);
+    let out = c.output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("index level"));
+}
+
+#[test]
+fn a_step_that_misses_the_cache_says_why() {
+    let (env, ctx) = env_with_bb();
+    write_files(
+        &ctx,
+        &[
+            ("Dockerfile", "FROM bb\nARG VERSION=1\nRUN echo v$VERSION > /v\nCOPY src /src\nRUN ls /src > /list\n"),
+            ("src/a.py", "a\n"),
+            ("src/b.py", "b\n"),
+        ],
+    );
+    let first = build(&env, &ctx, &[]);
+    assert_eq!(misses(&first), vec!["no earlier build of this step"; 4]);
+    assert!(misses(&build(&env, &ctx, &[])).is_empty(), "all cached");
+    fs::write(ctx.join("src/b.py"), "changed\n").unwrap();
+    fs::write(ctx.join("src/c.py"), "new\n").unwrap();
+    let meta = env.path("meta.json");
+    let out = build(&env, &ctx, &["--metadata-file", meta.to_str().unwrap()]);
+    assert_eq!(
+        misses(&out),
+        ["2 files changed: src/b.py, src/c.py", "parent step re-ran"]
+    );
+    let m = json(&fs::read_to_string(&meta).unwrap());
+    assert_eq!(
+        m["slipway.cache.misses"][0]["step"],
+        "[stage-0 4/5] COPY src /src"
+    );
+    assert_eq!(
+        m["slipway.cache.misses"][0]["reason"],
+        "2 files changed: src/b.py, src/c.py"
+    );
+    let out = build(&env, &ctx, &["--build-arg", "VERSION=2"]);
+    assert_eq!(misses(&out)[0], "build arg VERSION changed");
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb\nARG VERSION=1\nRUN echo v$VERSION > /v\nCOPY src /src\nRUN ls -a /src > /list\n",
+    )
+    .unwrap();
+    assert_eq!(
+        misses(&build(&env, &ctx, &[])),
+        ["instruction text changed"]
+    );
+    // Another base image under the same name.
+    slipway_tests::busybox_image(&env, "bb", &["--label", "rebuilt=yes"]);
+    let out = build(&env, &ctx, &[]);
+    assert!(
+        misses(&out)[0].starts_with("base image changed ("),
+        "{:?}",
+        misses(&out)
+    );
+    assert_eq!(misses(&build(&env, &ctx, &["--no-cache"]))[0], "--no-cache");
+}
