@@ -1,6 +1,7 @@
 complete -c image-build -s t -l tag -d 'Name the image NAME[:TAG] (repeatable)' -r
 complete -c image-build -s f -l file -d 'The Dockerfile (\'-\' for stdin). Default: CONTEXT/Dockerfile' -r -F
 complete -c image-build -l build-arg -d 'A build argument (repeatable); KEY alone takes the value from the environment' -r
+complete -c image-build -l build-context -d 'A named context, as buildx\'s (repeatable): NAME=DIR, NAME=docker-image://REF or NAME=oci-layout://DIR[:TAG]. FROM NAME, COPY --from=NAME and RUN --mount from=NAME take it instead of the image of that name (a directory as an image of one layer of its files, less what its .dockerignore leaves out)' -r
 complete -c image-build -l target -d 'Build this stage (by name) and the stages it needs, not the last one' -r
 complete -c image-build -l label -d 'Set a label on the final image (repeatable); KEY alone sets an empty value, as docker build does' -r
 complete -c image-build -s o -l output -d 'Where the result goes besides the store, as buildx\'s --output: type=local,dest=DIR (the final stage\'s files; `-o DIR` too), type=tar,dest=FILE (them as one tar; `-o -` for stdout), type=oci,dest=FILE[,tar=false] and type=docker,dest=FILE (the image as an archive or layout), type=image,name=NAME[,NAME…][,push=true] or type=registry,name=… (names, pushed); or oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG] (\'-\' as FILE is stdout, which then carries nothing else). Without --tag the store keeps no name for it' -r

@@ -10,6 +10,7 @@ mod explain;
 mod files_out;
 mod images;
 mod meta;
+mod named_ctx;
 mod remote_cache;
 mod run;
 mod run_mounts;
@@ -67,6 +68,8 @@ pub struct Options {
     pub network: &'static str,
     pub progress: Arc<crate::progress::Progress>,
     pub labels: Vec<(String, String)>,
+    /// --build-context: by name.
+    pub contexts: std::collections::BTreeMap<String, crate::named::NamedContext>,
     /// --annotation: on the final image's manifest.
     pub annotations: Vec<(String, String)>,
     pub tags: Vec<String>,

@@ -84,6 +84,14 @@ pub struct Args {
     #[arg(long = "build-arg", value_name = "KEY[=VALUE]")]
     pub build_args: Vec<String>,
 
+    /// A named context, as buildx's (repeatable): NAME=DIR,
+    /// NAME=docker-image://REF or NAME=oci-layout://DIR[:TAG]. FROM NAME,
+    /// COPY --from=NAME and RUN --mount from=NAME take it instead of the
+    /// image of that name (a directory as an image of one layer of its
+    /// files, less what its .dockerignore leaves out).
+    #[arg(long = "build-context", value_name = "NAME=SOURCE", value_parser = crate::named::parse)]
+    pub build_contexts: Vec<(String, crate::named::NamedContext)>,
+
     /// Build this stage (by name) and the stages it needs, not the last one.
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,

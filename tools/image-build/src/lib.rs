@@ -8,6 +8,7 @@ mod cli;
 mod context;
 mod digests;
 mod mounts;
+mod named;
 mod outputs;
 mod plan;
 mod progress;
@@ -448,6 +449,7 @@ fn options(
         progress: shown.clone(),
         labels: args.labels.clone(),
         annotations: args.annotations.clone(),
+        contexts: args.build_contexts.iter().cloned().collect(),
         tags: args.tags.clone(),
         // The debug hint names the store only when the environment
         // would not.

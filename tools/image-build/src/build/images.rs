@@ -84,6 +84,15 @@ impl<'a> Driver<'a> {
     /// pulled into it by image-pull when the store lacks it (always with
     /// --pull, as docker build --pull does).
     pub(super) fn image(&mut self, r: &str) -> Result<Inspected, String> {
+        if let Some(ctx) = self.opts.contexts.get(r).cloned() {
+            return self.named_context(r, &ctx);
+        }
+        self.image_by_name(r)
+    }
+
+    /// The image of a name, from the store or pulled (named contexts
+    /// aside).
+    pub(super) fn image_by_name(&mut self, r: &str) -> Result<Inspected, String> {
         let want_pull = self.opts.pull && !lock(&self.shared.pulled).contains(r);
         // By its whole name: as BuildKit, FROM 0 names the image
         // docker.io/library/0, never an image whose ID starts with 0.
