@@ -18,6 +18,7 @@ complete -c image-build -l network -d 'The network of RUN steps: private (their 
 host\t''
 none\t''"
 complete -c image-build -l secret -d 'A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (id=ID alone: the variable ID if set, else the file ID). Repeatable. Its bytes never go into a layer, the history or a cache key' -r
+complete -c image-build -l ssh -d 'An SSH agent for RUN --mount=type=ssh: default (the one at $SSH_AUTH_SOCK), ID=SOCKET, or ID=KEY[,KEY…] (served by an ssh-agent started for the build). Repeatable. The agent is reached from those RUNs only; nothing of it goes into a layer' -r
 complete -c image-build -l progress -d 'plain: one line per event and the RUN output as it comes; tty: the steps under way redrawn in place with the last lines of their output; quiet: nothing but errors; auto: tty when stderr is a terminal, else plain' -r -f -a "auto\t''
 plain\t''
 tty\t''

@@ -16,6 +16,7 @@ mod run;
 mod run_mounts;
 mod schedule;
 mod source_kind;
+pub mod ssh;
 mod stage;
 mod state;
 
@@ -102,6 +103,8 @@ pub struct Options {
     pub stat_cache: bool,
     /// SOURCE_DATE_EPOCH, which the tools read too.
     pub epoch: Option<String>,
+    /// --ssh: id and where its agent is.
+    pub ssh: Vec<(String, ssh::SshSource)>,
     /// --secret: id and where its bytes come from.
     pub secrets: Vec<(String, SecretSource)>,
 }
@@ -174,6 +177,8 @@ pub struct Shared {
     pulled: Mutex<BTreeSet<String>>,
     /// Steps that --cache-from indexes name.
     remote: Mutex<remote_cache::Remote>,
+    /// The ssh-agents started for --ssh key files.
+    ssh: ssh::Agents,
     /// The steps that missed the cache, and why.
     misses: Mutex<Vec<explain::Miss>>,
     /// Every step's key and image in this build, for --cache-to.
@@ -234,6 +239,7 @@ impl<'a> Driver<'a> {
                 remote: Mutex::new(HashMap::new()),
                 used: Mutex::new(std::collections::BTreeMap::new()),
                 misses: Mutex::new(Vec::new()),
+                ssh: Default::default(),
             }),
             rootfs: HashMap::new(),
             mounted: vec![],

@@ -39,7 +39,7 @@ Examples:
 /// An image the store lacks (FROM, COPY --from) is pulled by image-pull.
 /// RUN --mount takes bind (the context, a stage or an image), cache (kept
 /// in the store; sharing shared, locked or private), tmpfs and secret
-/// (--secret) mounts; ssh is refused. ADD unpacks local tar archives
+/// (--secret) and ssh (--ssh) mounts. ADD unpacks local tar archives
 /// (plain, gzip, bzip2, xz, zstd) and downloads http(s) URLs (--checksum
 /// checked); COPY and ADD take heredoc sources; a RUN heredoc that starts
 /// with #! runs as a file of its own. The base's ONBUILD triggers run right
@@ -180,6 +180,13 @@ pub struct Args {
     /// Its bytes never go into a layer, the history or a cache key.
     #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR", value_parser = parse_secret)]
     pub secrets: Vec<(String, build::SecretSource)>,
+
+    /// An SSH agent for RUN --mount=type=ssh: default (the one at
+    /// $SSH_AUTH_SOCK), ID=SOCKET, or ID=KEY[,KEY…] (served by an
+    /// ssh-agent started for the build). Repeatable. The agent is reached
+    /// from those RUNs only; nothing of it goes into a layer.
+    #[arg(long = "ssh", value_name = "default|ID[=SOCKET|KEY,…]", value_parser = build::ssh::parse)]
+    pub ssh: Vec<(String, build::ssh::SshSource)>,
 
     /// Pull every image the build names (FROM, COPY --from) even when the
     /// store has it; without it only missing images are pulled.

@@ -462,6 +462,7 @@ fn options(
         store: args.store.path(),
         use_cache: !args.no_cache,
         secrets: args.secrets.clone(),
+        ssh: args.ssh.clone(),
         pull: args.pull,
         output: args.output.clone(),
         runtime: args.runtime.clone(),

@@ -50,6 +50,17 @@ pub enum Mount {
         uid: u32,
         gid: u32,
     },
+    /// The SSH agent of a --ssh ID, reached at `target` (and through
+    /// SSH_AUTH_SOCK) for this RUN only.
+    Ssh {
+        id: String,
+        /// None: /run/buildkit/ssh_agent.N, N the ssh mount's place.
+        target: Option<String>,
+        required: bool,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 /// Go's encoding/csv on one line: `"` quotes a field, `""` inside is a
@@ -141,7 +152,36 @@ pub fn parse(spec: &str, expand: &dyn Fn(&str) -> Result<String, String>) -> Res
         }
         "secret" => secret(&f, &kind),
         "ssh" => {
-            Err("RUN --mount=type=ssh is not supported: image-build forwards no SSH agent".into())
+            f.only(
+                &kind,
+                &[
+                    "type",
+                    "target",
+                    "dst",
+                    "destination",
+                    "id",
+                    "required",
+                    "mode",
+                    "uid",
+                    "gid",
+                ],
+            )?;
+            let (mode, uid, gid) = f.owner()?;
+            Ok(Mount::Ssh {
+                id: f
+                    .get(&["id"])
+                    .filter(|i| !i.is_empty())
+                    .unwrap_or_else(|| "default".into()),
+                target: f
+                    .get(&["target", "dst", "destination"])
+                    .filter(|t| !t.is_empty())
+                    .map(|t| absolute(&t)),
+                // BuildKit's default: an ssh mount with no agent fails.
+                required: f.flag(&["required"])?.unwrap_or(true),
+                mode: mode.unwrap_or(0o600),
+                uid,
+                gid,
+            })
         }
         other => Err(format!("unsupported mount type {other:?}")),
     }
@@ -436,6 +476,21 @@ mod tests {
             Mount::Secret { ref id, .. } if id == "key"
         ));
         assert_eq!(
+            p("type=ssh").unwrap(),
+            Mount::Ssh {
+                id: "default".into(),
+                target: None,
+                required: true,
+                mode: 0o600,
+                uid: 0,
+                gid: 0
+            }
+        );
+        assert!(matches!(
+            p("type=ssh,id=git,target=/a,required=false").unwrap(),
+            Mount::Ssh { ref id, required: false, ref target, .. } if id == "git" && target.as_deref() == Some("/a")
+        ));
+        assert_eq!(
             p("type=tmpfs,target=/t,size=10m").unwrap(),
             Mount::Tmpfs {
                 target: "/t".into(),
@@ -453,7 +508,7 @@ mod tests {
             ("type=tmpfs,target=/t,id=x", "unexpected key 'id'"),
             ("type=cache,target=/c,sharing=sometimes", "sharing"),
             ("type=cache,target=/c,mode=999", "octal"),
-            ("type=ssh", "not supported"),
+            ("type=ssh,source=/x", "unexpected key 'source'"),
             ("type=cache,target=/c,source=/x", "needs from="),
             ("type=secret", "needs an id"),
         ] {

@@ -64,3 +64,115 @@ fn named_contexts_stand_in_for_images_of_their_name() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
     let _ = fs::remove_dir_all(&layout);
 }
+
+/// The host's ssh-add and the libraries it loads, to run in a busybox
+/// image by its own dynamic loader.
+fn host_ssh_add(dir: &std::path::Path) {
+    use std::process::Command;
+    fs::create_dir_all(dir).unwrap();
+    fs::copy("/usr/bin/ssh-add", dir.join("ssh-add")).unwrap();
+    let ldd = Command::new("ldd")
+        .arg("/usr/bin/ssh-add")
+        .output()
+        .unwrap();
+    for lib in String::from_utf8_lossy(&ldd.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+    {
+        let name = std::path::Path::new(lib).file_name().unwrap();
+        fs::copy(lib, dir.join(name)).unwrap();
+    }
+}
+
+#[test]
+fn an_ssh_agent_reaches_the_run_that_mounts_it_and_nothing_else() {
+    use std::process::Command;
+    let (env, ctx) = env_with_bb();
+    host_ssh_add(&ctx.join("tools"));
+    let key = env.path("id_ed25519");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "the-build-key", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // A real agent of the user's, holding the key.
+    let sock = env.path("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    slipway_tests::wait_for(10, || sock.exists().then_some(()));
+    let added = Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
+    assert!(added.status.success());
+    let run = "/t/ld-linux-x86-64.so.2 --library-path /t /t/ssh-add -l";
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM bb\nRUN --mount=type=bind,source=tools,target=/t --mount=type=ssh {run} > /with-agent\nRUN --mount=type=bind,source=tools,target=/t {run} > /without 2>&1 || echo none >> /without\n"
+            ),
+        )],
+    );
+    // --ssh default: the agent of SSH_AUTH_SOCK.
+    let mut c = env.cmd("image-build");
+    c.env("SSH_AUTH_SOCK", &sock)
+        .args(["-q", "--network", "none", "--ssh", "default", "-t", "sshed"])
+        .arg(&ctx);
+    let out = c.output().unwrap();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut c = env.cmd("container-run");
+    c.args([
+        "--rm",
+        "--network",
+        "none",
+        "sshed",
+        "sh",
+        "-c",
+        "cat /with-agent; tail -1 /without; ls /run/buildkit 2>&1 || true",
+    ]);
+    let seen = ok(c);
+    assert!(seen.contains("the-build-key (ED25519)"), "{seen}");
+    assert!(
+        seen.contains("none"),
+        "the next RUN reached the agent: {seen}"
+    );
+    assert!(
+        seen.contains("No such file"),
+        "the mount point stayed: {seen}"
+    );
+    // Key files: an agent of the build's own serves them.
+    let mut c = env.cmd("image-build");
+    c.args([
+        "-q",
+        "--network",
+        "none",
+        "--no-cache",
+        "-t",
+        "sshed2",
+        "--ssh",
+    ])
+    .arg(format!("default={}", key.display()))
+    .arg(&ctx);
+    ok(c);
+    // Without --ssh an ssh mount is refused by id.
+    let mut c = env.cmd("image-build");
+    c.args(["--network", "none", "--no-cache"]).arg(&ctx);
+    let out = c.output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no SSH agent for id \"default\""));
+}

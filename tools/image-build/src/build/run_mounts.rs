@@ -30,7 +30,7 @@ pub enum SecretSource {
 
 /// One mount, parsed, with what it reads.
 pub(super) struct Planned {
-    mount: Mount,
+    pub(super) mount: Mount,
     /// A bind mount's stage or image: (reference, manifest digest).
     from: Option<(String, String)>,
     /// A bind mount's source in the context.
@@ -51,7 +51,7 @@ pub(super) struct Given {
     pub done: Vec<Action>,
 }
 
-fn volume(source: &str, target: &str, ro: bool) -> Result<String, String> {
+pub(super) fn volume(source: &str, target: &str, ro: bool) -> Result<String, String> {
     if source.contains(':') || target.contains(':') {
         return Err(format!(
             "{source}:{target}: a mount path with ':' cannot be given to container-run -v"
@@ -228,6 +228,13 @@ impl Driver<'_> {
                 Mount::Bind { .. } => self.give_bind(n, p, &mut g)?,
                 Mount::Cache { .. } => self.give_cache(n, p, &mut g)?,
                 Mount::Secret { .. } => self.give_secret(n, p, &mut g)?,
+                Mount::Ssh { .. } => {
+                    let k = planned[..n]
+                        .iter()
+                        .filter(|q| matches!(q.mount, Mount::Ssh { .. }))
+                        .count();
+                    self.give_ssh(n, k, p, &mut g)?
+                }
             }
         }
         Ok(g)
@@ -540,7 +547,7 @@ fn make_cache_dir(
     }
 }
 
-fn make_private_dir(dir: &std::path::Path) -> Result<(), String> {
+pub(super) fn make_private_dir(dir: &std::path::Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))
 }
