@@ -8,14 +8,15 @@
 # newgidmap) for the rootless tests, which add users of their own, and
 # podman, buildah and containerd, the engines that run container-runtime
 # in its tests; nftables and iptables, the two firewalls networks are made
-# with (each tested); openssh-client for the agent of RUN --mount=type=ssh.
+# with (each tested); openssh-client for the agent of RUN --mount=type=ssh;
+# git for git contexts and ADD of repositories.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 apt_need skopeo umoci oci-image-tool busybox-static docker-registry pigz gzip tar ca-certificates \
     openssl apache2-utils curl slirp4netns runc crun procps iproute2 uidmap passwd util-linux \
-    podman buildah containerd nftables iptables openssh-client
+    podman buildah containerd nftables iptables openssh-client git
 tun_for_users
 need_cargo
 # crun (a peer, and container-run --runtime crun) refuses a hybrid cgroup

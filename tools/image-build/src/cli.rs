@@ -59,16 +59,23 @@ Examples:
 /// base image, the parent step that re-ran, a build arg, the files that
 /// changed, the instruction's text), or that there was none.
 ///
-/// Not in this version: ADD of git repositories, and in --print-script: COPY --from, --chown with names,
+/// ADD takes a git repository as its source (REPO#REF:DIR,
+/// --keep-git-dir, --checksum as the commit), keyed by the commit its ref
+/// names, fetched only when the step runs.
+///
+/// Not in this version, in --print-script: COPY --from, --chown with names,
 /// URLs, secrets and mounts from stages (all need what only the running
 /// build has).
 #[derive(Parser, Debug)]
 #[command(name = "image-build", version, after_help = EXAMPLES)]
 pub struct Args {
-    /// The build context: a directory, or '-' for stdin: a tar of the
+    /// The build context: a directory; '-' for stdin: a tar of the
     /// context (plain, gzip, bzip2, xz or zstd), or a Dockerfile alone
-    /// (an empty context), as docker build reads it.
-    #[arg(value_name = "CONTEXT|-")]
+    /// (an empty context); a git repository (https://…/repo.git#REF:DIR,
+    /// git@host:repo.git, git://, ssh://), fetched with git (its .git
+    /// left out unless the build arg BUILDKIT_CONTEXT_KEEP_GIT_DIR=1); or
+    /// an http(s) URL of a tar or a Dockerfile, as docker build reads them.
+    #[arg(value_name = "CONTEXT|-|URL")]
     pub context: PathBuf,
 
     /// Name the image NAME[:TAG] (repeatable).

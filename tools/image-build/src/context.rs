@@ -356,8 +356,18 @@ pub fn looks_like_archive(h: &[u8]) -> bool {
 /// layer-diff (None), or else a Dockerfile, returned with `dir` left as an
 /// empty context.
 pub fn from_stdin(tools: &crate::tools::Tools, dir: &Path) -> Result<Option<Vec<u8>>, String> {
-    use std::io::{Read, Write};
-    let mut stdin = std::io::stdin().lock();
+    from_reader(tools, dir, std::io::stdin().lock(), "the context on stdin")
+}
+
+/// As [`from_stdin`], from any reader (a downloaded context); `what`
+/// names it in errors.
+pub fn from_reader(
+    tools: &crate::tools::Tools,
+    dir: &Path,
+    mut stdin: impl std::io::Read,
+    what: &str,
+) -> Result<Option<Vec<u8>>, String> {
+    use std::io::Write;
     let mut head = vec![0u8; 512];
     let mut n = 0;
     while n < head.len() {
@@ -365,14 +375,14 @@ pub fn from_stdin(tools: &crate::tools::Tools, dir: &Path) -> Result<Option<Vec<
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("stdin: {e}")),
+            Err(e) => return Err(format!("{what}: {e}")),
         }
     }
     head.truncate(n);
     if !looks_like_archive(&head) {
         stdin
             .read_to_end(&mut head)
-            .map_err(|e| format!("stdin: {e}"))?;
+            .map_err(|e| format!("{what}: {e}"))?;
         return Ok(Some(head));
     }
     let mut child = std::process::Command::new(tools.path("layer-diff"))
@@ -394,9 +404,9 @@ pub fn from_stdin(tools: &crate::tools::Tools, dir: &Path) -> Result<Option<Vec<
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let line = err.lines().last().unwrap_or("layer-diff failed");
-        return Err(format!("the context on stdin: {line}"));
+        return Err(format!("{what}: {line}"));
     }
-    fed.map_err(|e| format!("the context on stdin: {e}"))?;
+    fed.map_err(|e| format!("{what}: {e}"))?;
     Ok(None)
 }
 

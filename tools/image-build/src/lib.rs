@@ -12,6 +12,7 @@ mod named;
 mod outputs;
 mod plan;
 mod progress;
+mod remote;
 mod signals;
 mod tools;
 
@@ -258,7 +259,7 @@ fn build(mut args: Args) -> Result<(), Error> {
     cleaned.map_err(|e| Error::Msg(e.to_string()))?;
     report(&args, quiet, &found, &d)?;
     if let Some(f) = &args.metadata_file {
-        metadata(f, &args, &found, &d, &id)?;
+        metadata(f, &args, &found, &d, &id, input.git.as_ref())?;
     }
     Ok(())
 }
@@ -270,8 +271,13 @@ fn metadata(
     found: &build::Inspected,
     d: &build::Driver,
     id: &str,
+    git: Option<&(String, String)>,
 ) -> Result<(), Error> {
     let mut m = serde_json::Map::new();
+    if let Some((url, commit)) = git {
+        m.insert("slipway.context.git.url".into(), url.clone().into());
+        m.insert("slipway.context.git.commit".into(), commit.clone().into());
+    }
     m.insert(
         "buildx.build.ref".into(),
         format!("slipway/local/{id}").into(),
@@ -328,13 +334,18 @@ struct Input {
     file_name: String,
     /// The Dockerfile's bytes, when it came on stdin.
     stdin: Option<Vec<u8>>,
+    /// A context unpacked here (stdin, a URL, a git repository): its path
+    /// is new each build, so no stat cache is kept for it.
     stdin_context: bool,
+    /// The git repository and commit a git context was checked out at.
+    git: Option<(String, String)>,
 }
 
 impl Input {
     fn read(args: &Args, tools: &Tools) -> Result<Input, Error> {
         let mut from_stdin = args.file.as_deref() == Some(Path::new("-"));
-        let stdin_context = args.context.as_os_str() == "-";
+        let remote = args.context.to_str().and_then(remote::classify);
+        let stdin_context = args.context.as_os_str() == "-" || remote.is_some();
         if stdin_context && from_stdin {
             return Err(Error::Msg(
                 "stdin cannot be both the context and the Dockerfile (-f -)".into(),
@@ -344,7 +355,52 @@ impl Input {
         // Dockerfile with an empty context.
         let mut stdin_dockerfile = None;
         let mut stdin_dir = None;
-        let context = if stdin_context {
+        let mut git = None;
+        let context = if let Some(r) = &remote {
+            let dir = tempfile::Builder::new()
+                .prefix("image-build-context.")
+                .tempdir()
+                .map_err(|e| Error::Msg(format!("a temporary directory: {e}")))?;
+            let path = match r {
+                remote::Remote::Git(src) => {
+                    let keep = args.build_args.iter().any(|a| {
+                        matches!(
+                            a.as_str(),
+                            "BUILDKIT_CONTEXT_KEEP_GIT_DIR=1"
+                                | "BUILDKIT_CONTEXT_KEEP_GIT_DIR=true"
+                        )
+                    });
+                    let commit = remote::checkout(src, dir.path(), keep).map_err(Error::Msg)?;
+                    git = Some((src.url.clone(), commit));
+                    match &src.subdir {
+                        Some(d)
+                            if Path::new(d)
+                                .components()
+                                .any(|c| !matches!(c, std::path::Component::Normal(_))) =>
+                        {
+                            return Err(Error::Msg(format!(
+                                "{}: the subdirectory {d:?} must stay inside the repository",
+                                src.url
+                            )))
+                        }
+                        Some(d) => dir.path().join(d),
+                        None => dir.path().to_path_buf(),
+                    }
+                }
+                remote::Remote::Url(url) => {
+                    let file = dir.path().join(".download");
+                    slipway_common::registry::fetch::fetch(url, &file).map_err(Error::Msg)?;
+                    let root = dir.path().join("context");
+                    std::fs::create_dir_all(&root).map_err(io_at(&root))?;
+                    let f = std::fs::File::open(&file).map_err(io_at(&file))?;
+                    stdin_dockerfile =
+                        context::from_reader(tools, &root, f, url).map_err(Error::Msg)?;
+                    root
+                }
+            };
+            stdin_dir = Some(dir);
+            path
+        } else if stdin_context {
             let dir = tempfile::Builder::new()
                 .prefix("image-build-context.")
                 .tempdir()
@@ -397,6 +453,7 @@ impl Input {
             file_name,
             stdin,
             stdin_context,
+            git,
         })
     }
 

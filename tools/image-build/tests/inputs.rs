@@ -176,3 +176,185 @@ fn an_ssh_agent_reaches_the_run_that_mounts_it_and_nothing_else() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no SSH agent for id \"default\""));
 }
+
+/// A repository with a Dockerfile in sub/, committed and tagged v1,
+/// cloned bare to repo.git; the commit.
+fn repository(env: &slipway_tests::Env) -> String {
+    use std::process::Command;
+    let src = env.path("gsrc");
+    write_files(
+        &src,
+        &[
+            ("sub/Dockerfile", "FROM bb\nCOPY . /ctx\n"),
+            ("sub/hello.txt", "hello\n"),
+            ("top.txt", "top\n"),
+        ],
+    );
+    let git = |args: &[&str], dir: &std::path::Path| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.email=t@example.invalid", "-c", "user.name=t"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q", "-b", "main"], &src);
+    git(&["add", "-A"], &src);
+    git(&["commit", "-qm", "one"], &src);
+    git(&["tag", "v1"], &src);
+    git(
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            ".",
+            env.path("repo.git").to_str().unwrap(),
+        ],
+        &src,
+    );
+    git(&["rev-parse", "HEAD"], &src)
+}
+
+#[test]
+fn a_git_repository_is_a_context_and_an_add_source() {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let (env, ctx) = env_with_bb();
+    let commit = repository(&env);
+    // git daemon on a loopback port of its own.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut daemon = Command::new("git")
+        .args([
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", env.dir.path().display()))
+        .arg(env.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    slipway_tests::wait_for(10, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    let url = format!("git://127.0.0.1:{port}/repo.git");
+    let meta = env.path("meta.json");
+    let mut c = env.cmd("image-build");
+    c.args([
+        "-q",
+        "--network",
+        "none",
+        "-t",
+        "fromgit",
+        "--metadata-file",
+    ])
+    .arg(&meta)
+    .arg(format!("{url}#v1:sub"));
+    let built = c.output().unwrap();
+    // The daemon and the children it forked per connection.
+    // SAFETY: kill of the process group the daemon leads.
+    unsafe { libc::kill(-(daemon.id() as i32), libc::SIGKILL) };
+    let _ = daemon.wait();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let mut c = env.cmd("container-run");
+    c.args(["--rm", "--network", "none", "fromgit", "ls", "-a", "/ctx"]);
+    assert_eq!(ok(c), ".\n..\nDockerfile\nhello.txt\n");
+    let m = slipway_tests::json(&fs::read_to_string(&meta).unwrap());
+    assert_eq!(m["slipway.context.git.commit"], commit.as_str());
+
+    // ADD of a repository (file://): its tree, a subdirectory of it, the
+    // .git kept on request, and --checksum as the commit.
+    let repo = format!("file://{}", env.path("repo.git").display());
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM bb\nADD {repo}#main:sub /sub\nADD --keep-git-dir=true --checksum={} {repo}#v1 /whole\n",
+                &commit[..12]
+            ),
+        )],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--network", "none", "-t", "addgit"])
+        .arg(&ctx);
+    ok(c);
+    let mut c = env.cmd("container-run");
+    c.args([
+        "--rm",
+        "--network",
+        "none",
+        "addgit",
+        "sh",
+        "-c",
+        "ls /sub; ls -a /whole | grep -c .git; cat /whole/top.txt",
+    ]);
+    assert_eq!(ok(c), "Dockerfile\nhello.txt\n1\ntop\n");
+    write_files(
+        &ctx,
+        &[(
+            "Dockerfile",
+            &format!("FROM bb\nADD --checksum=deadbeef0 {repo} /x\n"),
+        )],
+    );
+    let mut c = env.cmd("image-build");
+    c.args(["--network", "none"]).arg(&ctx);
+    let out = c.output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("the commit is {commit}")));
+}
+
+#[test]
+fn a_tarball_or_dockerfile_url_is_a_context() {
+    let (env, _ctx) = env_with_bb();
+    let staged = env.path("staged");
+    write_files(
+        &staged,
+        &[
+            ("Dockerfile", "FROM bb\nCOPY f /f\n"),
+            ("f", "from-the-url\n"),
+        ],
+    );
+    let tar = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&staged)
+        .args(["-cz", "."])
+        .output()
+        .unwrap()
+        .stdout;
+    let server = slipway_tests::http::FileServer::start(&[
+        ("/ctx.tar.gz", &tar),
+        ("/Dockerfile", b"FROM bb\nRUN echo only > /only\n"),
+    ]);
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--network", "none", "-t", "fromurl"])
+        .arg(format!("{}/ctx.tar.gz", server.url));
+    ok(c);
+    let mut c = env.cmd("container-run");
+    c.args(["--rm", "--network", "none", "fromurl", "cat", "/f"]);
+    assert_eq!(ok(c), "from-the-url\n");
+    let mut c = env.cmd("image-build");
+    c.args(["-q", "--network", "none", "-t", "dfurl"])
+        .arg(format!("{}/Dockerfile", server.url));
+    ok(c);
+}

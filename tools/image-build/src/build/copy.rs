@@ -76,6 +76,9 @@ impl Spec {
     }
 }
 
+/// A --from that is a git repository to check out (a JSON array after).
+pub(super) const GIT_PENDING: &str = "git-pending:";
+
 impl Driver<'_> {
     /// COPY or ADD (`c` is either's fields); true when its image came
     /// from the cache.
@@ -209,6 +212,40 @@ impl Driver<'_> {
         Ok(false)
     }
 
+    /// ADD of a git repository: its commit found (ls-remote) and checked
+    /// against --checksum; the repository stands as a --from whose key is
+    /// the commit, checked out only when the step runs.
+    fn git_source(
+        &self,
+        g: &crate::remote::GitSource,
+        keep_git_dir: bool,
+        checksum: Option<&str>,
+    ) -> Result<(String, String, String), String> {
+        if self.script() {
+            return Err("--print-script cannot write ADD of a git repository yet".into());
+        }
+        let commit = crate::remote::resolve(g)?;
+        if let Some(sum) = checksum {
+            if !commit.starts_with(sum) || sum.len() < 7 {
+                return Err(format!(
+                    "{}: the commit is {commit}, not --checksum={sum}",
+                    g.url
+                ));
+            }
+        }
+        let pending = serde_json::json!([g.url, g.reference, commit, keep_git_dir]);
+        let key = format!(
+            "git:{}@{commit}{}",
+            g.url,
+            if keep_git_dir { "+git" } else { "" }
+        );
+        let subdir = match &g.subdir {
+            Some(d) => format!("/{}/", d.trim_matches('/')),
+            None => "/".into(),
+        };
+        Ok((format!("{GIT_PENDING}{pending}"), key, subdir))
+    }
+
     /// The step's words expanded and checked, its --from image found.
     fn copy_spec(&mut self, st: &State, step: &Step, c: &Copy, add: bool) -> Result<Spec, Error> {
         let up = if add { "ADD" } else { "COPY" };
@@ -244,13 +281,28 @@ impl Driver<'_> {
         let checksum = c.flags.checksum.as_deref().map(expand).transpose()?;
         let mut sources = vec![];
         let mut urls = vec![];
+        let mut from = from;
         for s in &c.sources {
             let s = expand(s)?;
             if add && is_remote(&s) {
-                if !(s.starts_with("http://") || s.starts_with("https://")) || s.ends_with(".git") {
+                if let Some(crate::remote::Remote::Git(g)) = crate::remote::classify(&s) {
+                    if c.sources.len() != 1 || from.is_some() {
+                        return Err(fail(
+                            self,
+                            format!("ADD of a git repository ({s}) takes it as its only source"),
+                        ));
+                    }
+                    let (image, key, subdir) = self
+                        .git_source(&g, c.flags.keep_git_dir, checksum.as_deref())
+                        .map_err(|m| fail(self, m))?;
+                    from = Some((image, key));
+                    sources.push(subdir);
+                    continue;
+                }
+                if !(s.starts_with("http://") || s.starts_with("https://")) {
                     return Err(fail(
                         self,
-                        format!("ADD of a git repository ({s}) is not supported: give the files in the context"),
+                        format!("ADD of {s}: only http(s) URLs and git repositories are fetched"),
                     ));
                 }
                 urls.push(s);
@@ -258,12 +310,17 @@ impl Driver<'_> {
                 sources.push(s);
             }
         }
-        if checksum.is_some() && (urls.len() != 1 || !sources.is_empty()) {
+        let git = from
+            .as_ref()
+            .is_some_and(|(i, _)| i.starts_with(GIT_PENDING));
+        if checksum.is_some() && !git && (urls.len() != 1 || !sources.is_empty()) {
             return Err(fail(
                 self,
                 "ADD --checksum needs exactly one URL source".into(),
             ));
         }
+        // A git source's checksum is its commit, checked already.
+        let checksum = if git { None } else { checksum };
         let dest = expand(&c.dest)?;
         let count = sources.len() + urls.len() + c.inline.len();
         let dest_is_dir = dest.ends_with('/') || dest == "." || dest.ends_with("/.");

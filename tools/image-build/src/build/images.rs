@@ -184,6 +184,26 @@ impl<'a> Driver<'a> {
         if let Some(dir) = self.rootfs.get(image) {
             return Ok(dir.clone());
         }
+        if let Some(pending) = image.strip_prefix(super::copy::GIT_PENDING) {
+            let (url, reference, commit, keep): (String, Option<String>, String, bool) =
+                serde_json::from_str(pending).map_err(|e| format!("{pending}: {e}"))?;
+            let dir = tmp.join(format!("git-{}", self.rootfs.len()));
+            let _ = std::fs::remove_dir_all(&dir);
+            self.say(self.num, format!("fetching {url}"));
+            let src = crate::remote::GitSource {
+                url: url.clone(),
+                reference,
+                subdir: None,
+            };
+            let got = crate::remote::checkout(&src, &dir, keep)?;
+            if got != commit {
+                return Err(format!(
+                    "{url}: the ref moved during the build ({commit} → {got})"
+                ));
+            }
+            self.rootfs.insert(image.to_string(), dir.clone());
+            return Ok(dir);
+        }
         if image == "scratch" {
             let dir = tmp.join("rootfs-scratch");
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
