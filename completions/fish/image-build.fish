@@ -28,6 +28,7 @@ complete -c image-build -l push -d 'Push every --tag to its registry (image-push
 complete -c image-build -l no-cache -d 'Do not take any step from the build cache (each one still records what it makes, for the next build)'
 complete -c image-build -l pull -d 'Pull every image the build names (FROM, COPY --from) even when the store has it; without it only missing images are pulled'
 complete -c image-build -l print-script -d 'Print the build as a POSIX shell script of tool calls instead of running it; any line can be rerun alone'
+complete -c image-build -l explain -d 'Build nothing: look every step up in the cache and print, step by step, whether it is cached or would run and why (its base image, a build arg, the files that changed, the instruction\'s text, a parent step that would re-run). Nothing is pulled, made or recorded'
 complete -c image-build -l check -d 'Run the build checks only, as docker build --check: print what they find and build nothing; exit 1 when they found anything'
 complete -c image-build -s q -l quiet -d 'No progress: --progress quiet'
 complete -c image-build -s h -l help -d 'Print help (see more with \'--help\')'

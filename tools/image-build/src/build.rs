@@ -69,6 +69,8 @@ pub struct Options {
     pub network: &'static str,
     pub progress: Arc<crate::progress::Progress>,
     pub labels: Vec<(String, String)>,
+    /// --explain: a dry run that says which steps would run, and why.
+    pub explain: bool,
     /// --build-context: by name.
     pub contexts: std::collections::BTreeMap<String, crate::named::NamedContext>,
     /// --annotation: on the final image's manifest.
@@ -343,7 +345,7 @@ impl<'a> Driver<'a> {
         if !self.opts.cache_from.is_empty() {
             self.load_remote_cache().map_err(Error::Msg)?;
         }
-        let built = if self.script() || needed.len() == 1 {
+        let built = if self.script() || needed.len() == 1 || self.opts.explain {
             needed.iter().try_for_each(|stage| self.stage(stage))
         } else {
             self.build_concurrently(&needed)
@@ -354,6 +356,11 @@ impl<'a> Driver<'a> {
             }
         }
         built?;
+        if self.opts.explain {
+            return Ok(Built {
+                reference: String::new(),
+            });
+        }
         let mut fin = lock(&self.shared.results)
             .remove(&plan.target)
             .unwrap_or_default();

@@ -205,6 +205,13 @@ pub struct Args {
     #[arg(long)]
     pub print_script: bool,
 
+    /// Build nothing: look every step up in the cache and print, step by
+    /// step, whether it is cached or would run and why (its base image, a
+    /// build arg, the files that changed, the instruction's text, a parent
+    /// step that would re-run). Nothing is pulled, made or recorded.
+    #[arg(long, conflicts_with_all = ["print_script", "push", "output"])]
+    pub explain: bool,
+
     /// Run the build checks only, as docker build --check: print what
     /// they find and build nothing; exit 1 when they found anything.
     #[arg(long, conflicts_with = "print_script")]

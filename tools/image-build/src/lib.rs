@@ -177,7 +177,7 @@ fn build(mut args: Args) -> Result<(), Error> {
         input.stdin.as_deref(),
     )?;
     let ignore = input.ignore_rules()?;
-    let quiet = args.quiet || args.progress == Progress::Quiet;
+    let quiet = args.quiet || args.progress == Progress::Quiet || args.explain;
     let shown = progress::Progress::new(progress_style(&args, quiet));
     let file_name = input.file_name.clone();
     if (!quiet && !args.print_script) || args.check {
@@ -237,7 +237,18 @@ fn build(mut args: Args) -> Result<(), Error> {
         progress: shown.clone(),
         step: std::cell::Cell::new(0),
     };
-    let mut d = build::Driver::new(&plan, &ctx, &tools, opts, Box::new(runner), &id);
+    let exec: Box<dyn build::executor::Executor + Send> = match args.explain {
+        true => Box::new(build::executor::Dry::new(runner)),
+        false => Box::new(runner),
+    };
+    let mut d = build::Driver::new(&plan, &ctx, &tools, opts, exec, &id);
+    if args.explain {
+        // Nothing was tagged or mounted (the dry run refuses it): nothing
+        // to clean up.
+        let r = d.build();
+        shown.finish();
+        return r.map(|_| ());
+    }
     // The final image is inspected before the intermediate tags go: one
     // of them may be the only name it has.
     let result = d.build().and_then(|b| {
@@ -506,6 +517,7 @@ fn options(
         progress: shown.clone(),
         labels: args.labels.clone(),
         annotations: args.annotations.clone(),
+        explain: args.explain,
         contexts: args.build_contexts.iter().cloned().collect(),
         tags: args.tags.clone(),
         // The debug hint names the store only when the environment

@@ -303,13 +303,13 @@ fn what_the_slice_does_not_do_is_refused_in_one_line() {
         ),
         (
             "git",
-            "FROM bb\nADD https://example.org/repo.git /x\n",
-            "ADD of a git repository (https://example.org/repo.git) is not supported",
+            "FROM bb\nADD https://example.invalid/repo.git /x\n",
+            "git:2: ADD https://example.invalid/repo.git /x: https://example.invalid/repo.git: git ls-remote: ",
         ),
         (
             "ssh",
             "FROM bb\nRUN --mount=type=ssh true\n",
-            "ssh:2: RUN --mount=type=ssh true: --mount=type=ssh: RUN --mount=type=ssh is not supported",
+            "ssh:2: RUN --mount=type=ssh true: no SSH agent for id \"default\"",
         ),
         (
             "chown",

@@ -202,3 +202,44 @@ fn a_step_that_misses_the_cache_says_why() {
     );
     assert_eq!(misses(&build(&env, &ctx, &["--no-cache"]))[0], "--no-cache");
 }
+
+#[test]
+fn explain_says_what_would_run_and_why_and_changes_nothing() {
+    let (env, ctx) = env_with_bb();
+    write_files(
+        &ctx,
+        &[
+            (
+                "Dockerfile",
+                "FROM bb\nCOPY src /src\nRUN ls /src > /list\nFROM bb\nCOPY --from=0 /list /list\n",
+            ),
+            ("src/a.py", "a\n"),
+        ],
+    );
+    build(&env, &ctx, &[]);
+    let explain = |env: &Env| {
+        let mut c = env.cmd("image-build");
+        c.args(["--explain", "--network", "none"]).arg(&ctx);
+        ok(c)
+    };
+    assert_eq!(
+        explain(&env),
+        "[stage-0 1/3] FROM bb: cached\n[stage-0 2/3] COPY src /src: cached\n[stage-0 3/3] RUN ls /src > /list: cached\n[stage-1 1/2] FROM bb: cached\n[stage-1 2/2] COPY --from=0 /list /list: cached\n"
+    );
+    fs::write(ctx.join("src/a.py"), "changed\n").unwrap();
+    let images = |env: &Env| {
+        let mut c = env.cmd("image-store");
+        c.args(["ls", "-a", "-q"]);
+        ok(c)
+    };
+    let before = images(&env);
+    let said = explain(&env);
+    assert_eq!(
+        said,
+        "[stage-0 1/3] FROM bb: cached\n[stage-0 2/3] COPY src /src: would run: 1 file changed: src/a.py\n[stage-0 3/3] RUN ls /src > /list: would run: parent step would re-run\n[stage-1 1/2] FROM bb: cached\n[stage-1 2/2] COPY --from=0 /list /list: would run: stage 0 it copies from would re-run\n"
+    );
+    assert_eq!(images(&env), before, "--explain made an image");
+    // Nothing recorded either: the build says the same.
+    let out = build(&env, &ctx, &[]);
+    assert_eq!(misses(&out)[0], "1 file changed: src/a.py");
+}

@@ -19,6 +19,69 @@ pub trait Executor<'a> {
     fn running(&self) -> Option<&Runner<'a>>;
     /// The lines a printed script has so far, taken.
     fn take_script(&mut self) -> Vec<String>;
+    /// Whether an action was refused because this is a dry run
+    /// (--explain): what a step would change was about to run.
+    fn refused(&self) -> bool {
+        false
+    }
+}
+
+/// `--explain`: a running build that changes nothing. Reads of the store
+/// happen outside the executor; every tool call but `image-store
+/// inspect` is refused, and the step that asked would have run.
+pub struct Dry<'a> {
+    pub inner: Runner<'a>,
+    refused: std::cell::Cell<bool>,
+}
+
+impl<'a> Dry<'a> {
+    pub fn new(inner: Runner<'a>) -> Dry<'a> {
+        Dry {
+            inner,
+            refused: std::cell::Cell::new(false),
+        }
+    }
+}
+
+impl<'a> Executor<'a> for Dry<'a> {
+    fn act(&mut self, actions: &[Action]) -> Result<(), Failed> {
+        for a in actions {
+            let read_only = match a {
+                Action::Call(c) => {
+                    c.tool == "image-store"
+                        && c.pipe_to.is_none()
+                        && c.args.first().is_some_and(
+                            |w| matches!(w, crate::tools::Word::Lit(s) if s == "inspect"),
+                        )
+                }
+                _ => false,
+            };
+            if !read_only {
+                self.refused.set(true);
+                return Err(Failed {
+                    tool: "image-build",
+                    status: None,
+                    message: "not run: --explain changes nothing".into(),
+                });
+            }
+            self.inner.run(a)?;
+        }
+        Ok(())
+    }
+    fn note(&mut self, _num: usize, _text: &str) {}
+    fn begin(&mut self, _num: usize, _header: &str) {
+        self.refused.set(false);
+    }
+    fn end(&self, _num: usize, _how: End) {}
+    fn running(&self) -> Option<&Runner<'a>> {
+        Some(&self.inner)
+    }
+    fn take_script(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+    fn refused(&self) -> bool {
+        self.refused.get()
+    }
 }
 
 impl<'a> Executor<'a> for Runner<'a> {

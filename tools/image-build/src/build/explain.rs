@@ -189,6 +189,7 @@ pub fn reason(
         ("mounts", "a RUN --mount's source changed"),
         ("pending", "the base image's ONBUILD triggers changed"),
         ("env", "the image's ENV changed"),
+        ("network", "the RUN's network mode changed"),
     ] {
         if prev.spec[field] != spec[field] {
             return what.into();
@@ -272,6 +273,75 @@ impl Driver<'_> {
         }
         let bytes = serde_json::to_vec(&history).expect("a record serializes");
         let _ = slipway_common::fsutil::write_atomic_unsynced(&path, &bytes);
+    }
+
+    /// --explain: one line of the tree (to stdout).
+    pub(super) fn explained(&self, title: &str, what: &str) {
+        println!("{title}: {what}");
+    }
+
+    /// --explain: a step looked up in the cache, not run: cached, or why
+    /// it would run (the steps after one that would run would too).
+    pub(super) fn explain_step(
+        &mut self,
+        stage: &crate::plan::Stage,
+        i: usize,
+        step: &crate::plan::Step,
+        title: &str,
+        st: &mut super::state::State,
+    ) -> Result<(), crate::Error> {
+        if st.dirty {
+            self.explained(title, "would run: parent step would re-run");
+            return Ok(());
+        }
+        if let crate::plan::Instruction::Copy(c) | crate::plan::Instruction::Add(c) = &step.ins {
+            if let Some(crate::plan::Source::Stage(k)) = &c.from {
+                if lock(&self.shared.results).get(k).is_some_and(|s| s.dirty) {
+                    st.dirty = true;
+                    self.explained(
+                        title,
+                        &format!("would run: stage {k} it copies from would re-run"),
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        self.num = self.next_number();
+        self.begin(self.num, title.to_string());
+        self.last_key.replace(None);
+        let next = self.next_tag(stage.index, &(i + 1).to_string());
+        let parent_ran = st.ran;
+        match self.step(st, step, next) {
+            Ok(true) => self.explained(title, "cached"),
+            Ok(false) => self.explained(title, "nothing to run"),
+            Err(_) if self.exec.refused() => {
+                let why = match self.last_key.take() {
+                    Some((parent, spec)) => {
+                        let ident = format!(
+                            "{}|{}|{}|{i}",
+                            self.ctx.root.display(),
+                            self.opts.file_name,
+                            stage.index
+                        );
+                        let history: Vec<Record> = std::fs::read(self.explain_path(&ident))
+                            .ok()
+                            .and_then(|b| serde_json::from_slice(&b).ok())
+                            .unwrap_or_default();
+                        match self.opts.use_cache {
+                            false => "--no-cache".to_string(),
+                            true => reason(&history, &parent, &spec, parent_ran, i == 0, &|d| {
+                                self.files_of(d)
+                            }),
+                        }
+                    }
+                    None => "its inputs are not in the cache".to_string(),
+                };
+                self.explained(title, &format!("would run: {why}"));
+                st.dirty = true;
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
     }
 
     /// Every miss of this build, in the order they happened.

@@ -85,10 +85,36 @@ impl<'a> Driver<'a> {
                 ));
             }
         }
-        let mut st = self.base_state(stage, &from_line)?;
+        let mut st = match self.base_state(stage, &from_line) {
+            Err(_) if self.exec.refused() => {
+                self.explained(
+                    &format!("[{name} 1/{total}] {from_line}"),
+                    "would run: the image is not in the store (it would be pulled)",
+                );
+                State {
+                    dirty: true,
+                    ..State::default()
+                }
+            }
+            r => r?,
+        };
+        if self.opts.explain && !st.dirty {
+            self.explained(&format!("[{name} 1/{total}] {from_line}"), "cached");
+        }
         self.end(from_num, crate::progress::End::Quiet);
-        self.onbuild_triggers(stage, &mut st, &name, total, &from_line)?;
+        if !st.dirty {
+            self.onbuild_triggers(stage, &mut st, &name, total, &from_line)?;
+        }
         for (i, step) in stage.steps.iter().enumerate() {
+            if self.opts.explain {
+                let title = format!(
+                    "[{name} {}/{total}] {}",
+                    i + 2,
+                    one_line_text(&step.original)
+                );
+                self.explain_step(stage, i, step, &title, &mut st)?;
+                continue;
+            }
             self.num = self.next_number();
             let num = self.num;
             let started = Instant::now();
@@ -205,6 +231,7 @@ impl<'a> Driver<'a> {
                     onbuild: c.on_build.unwrap_or_default(),
                     pending: vec![],
                     ran: false,
+                    dirty: false,
                 }
             }
         })

@@ -32,6 +32,9 @@ pub(super) struct State {
     /// Whether the step that made `image` ran in this build (a miss):
     /// the next step's miss is then the parent's doing.
     pub(super) ran: bool,
+    /// --explain: a step of the stage would run, so what follows cannot
+    /// be looked up (its parent image does not exist yet).
+    pub(super) dirty: bool,
 }
 
 pub(super) fn default_shell() -> Vec<String> {
