@@ -110,3 +110,45 @@ busybox_bench_bundle() {
     "$bin/image-assemble" -q --tag busybox:bench --cmd sh "$work/busybox.tar" >/dev/null
     umoci unpack --image "$SLIPWAY_STORE:docker.io/library/busybox:bench" "$work/bundle" >/dev/null
 }
+
+# qemu_binfmt ARCH...: qemu-user-static's emulators registered with
+# binfmt_misc (mounted if it is not), each as Debian's binfmt.d file says:
+# with the fix-binary flag, so the kernel opens the emulator once and a
+# container's RUN of a foreign binary finds it whatever its root holds.
+qemu_binfmt() {
+    apt_need qemu-user-static
+    if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    fi
+    local a conf
+    for a in "$@"; do
+        [ -e "/proc/sys/fs/binfmt_misc/qemu-$a" ] && continue
+        conf=/usr/lib/binfmt.d/qemu-$a.conf
+        if [ ! -f "$conf" ]; then
+            echo "error: no $conf: qemu-user-static has no emulator for $a" >&2
+            return 1
+        fi
+        echo "registering the qemu-$a emulator with binfmt_misc" >&2
+        grep -v '^#' "$conf" > /proc/sys/fs/binfmt_misc/register
+    done
+}
+
+# foreign_busybox ARCH DIR: Debian's busybox-static for ARCH (arm64, …)
+# unpacked into DIR (its binary at DIR/bin/busybox), for images of a
+# foreign platform made without a network of their own.
+foreign_busybox() {
+    local arch=$1 dir=$2 tmp
+    [ -x "$dir/bin/busybox" ] && return 0
+    if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+        dpkg --add-architecture "$arch"
+        apt-get update -qq >&2
+    fi
+    tmp=$(mktemp -d)
+    (cd "$tmp" && apt-get download -qq "busybox-static:$arch" 2>/dev/null) || {
+        apt-get update -qq >&2
+        (cd "$tmp" && apt-get download -qq "busybox-static:$arch")
+    }
+    mkdir -p "$dir"
+    dpkg-deb -x "$tmp"/busybox-static_*.deb "$dir"
+    rm -rf "$tmp"
+}

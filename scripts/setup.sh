@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 
 PREFIX=${PREFIX:-/usr/local}
 apt_need busybox-static ca-certificates slirp4netns man-db iproute2 nftables
+# RUN steps of arm64 images (image-build --platform linux/arm64) run under
+# qemu's emulator; a host that cannot register it still builds its own.
+qemu_binfmt aarch64 || echo "warning: no arm64 emulator registered: foreign RUN steps will be refused" >&2
 need_cargo
 cargo build --release --workspace --locked
 TOOLS=(slipway container-ctl container-run container-runtime image-build dockerfile-parse image-assemble image-pull image-push image-store layer-diff)

@@ -18,6 +18,10 @@ apt_need skopeo umoci oci-image-tool busybox-static docker-registry pigz gzip ta
     openssl apache2-utils curl slirp4netns runc crun procps iproute2 uidmap passwd util-linux \
     podman buildah containerd nftables iptables openssh-client git
 tun_for_users
+# RUN steps of foreign platforms: qemu's arm64 emulator registered, and
+# Debian's busybox-static:arm64 for the base images of those tests.
+qemu_binfmt aarch64
+foreign_busybox arm64 /var/cache/slipway-tests/busybox-arm64
 need_cargo
 # crun (a peer, and container-run --runtime crun) refuses a hybrid cgroup
 # host until its v2 controllers move to v1.

@@ -239,6 +239,33 @@ impl InspectRecord {
     pub fn container_config(&self) -> ContainerConfig {
         ContainerConfig::of(&self.config)
     }
+
+    /// The platform its config names (os, architecture, variant).
+    pub fn platform(&self) -> crate::platform::Platform {
+        config_platform(&self.config)
+    }
+}
+
+/// The platform an image config names (os, architecture, variant; empty
+/// where it names none).
+pub fn config_platform(
+    config: &serde_json::Map<String, serde_json::Value>,
+) -> crate::platform::Platform {
+    #[derive(serde::Deserialize, Default)]
+    struct P {
+        #[serde(default)]
+        os: String,
+        #[serde(default)]
+        architecture: String,
+        variant: Option<String>,
+    }
+    let p: P =
+        serde_json::from_value(serde_json::Value::Object(config.clone())).unwrap_or_default();
+    crate::platform::Platform {
+        os: p.os,
+        architecture: p.architecture,
+        variant: p.variant,
+    }
 }
 
 /// A manifest, an index or any JSON document decoded into its type, an

@@ -46,6 +46,73 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// Whether binaries of this platform run here without emulation.
+    pub fn is_native(&self) -> bool {
+        let h = Platform::host();
+        self.os == h.os && self.architecture == h.architecture
+    }
+
+    /// The CPU name qemu and the kernel give this platform's architecture
+    /// (arm64 is aarch64), as in binfmt_misc's qemu-NAME entries.
+    pub fn qemu_arch(&self) -> &str {
+        match (self.architecture.as_str(), self.variant.as_deref()) {
+            ("amd64", _) => "x86_64",
+            ("arm64", _) => "aarch64",
+            ("386", _) => "i386",
+            ("arm", _) => "arm",
+            ("ppc64le", _) => "ppc64le",
+            ("riscv64", _) => "riscv64",
+            ("s390x", _) => "s390x",
+            ("mips64le", _) => "mips64el",
+            (a, _) => a,
+        }
+    }
+
+    /// The emulator binfmt_misc runs this platform's binaries with, if one
+    /// is registered and enabled; the kernel finds it for every process,
+    /// a container's too, when it was registered with the fix-binary flag.
+    pub fn emulator(&self) -> Option<Emulator> {
+        let dir = std::path::Path::new("/proc/sys/fs/binfmt_misc");
+        let want = format!("qemu-{}", self.qemu_arch());
+        let text = std::fs::read_to_string(dir.join(&want)).ok()?;
+        let mut lines = text.lines();
+        if lines.next()? != "enabled" {
+            return None;
+        }
+        let mut interpreter = None;
+        let mut fix_binary = false;
+        for l in lines {
+            if let Some(i) = l.strip_prefix("interpreter ") {
+                interpreter = Some(std::path::PathBuf::from(i));
+            }
+            if let Some(f) = l.strip_prefix("flags: ") {
+                fix_binary = f.contains('F');
+            }
+        }
+        Some(Emulator {
+            interpreter: interpreter?,
+            fix_binary,
+        })
+    }
+}
+
+/// A binfmt_misc emulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emulator {
+    pub interpreter: std::path::PathBuf,
+    /// Opened at registration (flag F): it works inside any root.
+    pub fix_binary: bool,
+}
+
+/// Why a platform's binaries cannot run here, for an error line.
+pub fn no_emulator(p: &Platform) -> String {
+    format!(
+        "no emulator for {p} is registered with binfmt_misc (qemu-{}): apt install qemu-user-static, and register it with the fix-binary flag (scripts/lib.sh's qemu_binfmt does both)",
+        p.qemu_arch()
+    )
+}
+
 impl FromStr for Platform {
     type Err = PlatformError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

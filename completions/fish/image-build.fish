@@ -12,7 +12,7 @@ complete -c image-build -l compression-level -d 'Compression level (gzip 1-9, de
 complete -c image-build -l cache-from -d 'Import a build cache that --cache-to pushed: a registry reference (REG/REPO:TAG, or type=registry,ref=REG/REPO:TAG). Steps this store misses and the cache has are pulled instead of run. Repeatable' -r
 complete -c image-build -l cache-to -d 'Export this build\'s cache to a registry: every step\'s image by digest, and their index under REF (REG/REPO:TAG), for --cache-from on other machines' -r
 complete -c image-build -l runtime -d 'Run RUN steps with another OCI runtime (runc, crun, or a path) through a runtime bundle: container-run --runtime' -r
-complete -c image-build -l platform -d 'The platform to build for: only the host\'s (no emulation here)' -r
+complete -c image-build -l platform -d 'The platform to build for (default: the host\'s): its base images pulled for it, its RUN steps run under the emulator binfmt_misc has for it (qemu-user-static, registered with the fix-binary flag); a `FROM --platform=$BUILDPLATFORM` stage runs natively. TARGETPLATFORM, TARGETARCH… are set from it. One platform per build' -r
 complete -c image-build -l iidfile -d 'Write the image ID (the config digest) to this file' -r -F
 complete -c image-build -l network -d 'The network of RUN steps: private (their own namespace, as Docker\'s default bridge), host, or none. RUN --network overrides it' -r -f -a "private\t''
 host\t''

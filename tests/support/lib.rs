@@ -253,9 +253,43 @@ pub fn env_with_bb() -> (Env, PathBuf) {
     (env, ctx)
 }
 
+/// Where scripts/test.sh puts Debian's busybox-static of a foreign
+/// architecture (`foreign_busybox` in scripts/lib.sh).
+pub fn foreign_busybox(arch: &str) -> PathBuf {
+    let p = PathBuf::from(format!(
+        "/var/cache/slipway-tests/busybox-{arch}/bin/busybox"
+    ));
+    assert!(
+        p.is_file(),
+        "{} is missing: scripts/test.sh downloads Debian's busybox-static:{arch} there",
+        p.display()
+    );
+    p
+}
+
+/// [`busybox_image`] for another architecture (arm64, …): its busybox
+/// is Debian's for that architecture, its config says linux/ARCH.
+pub fn foreign_busybox_image(env: &Env, name: &str, arch: &str) {
+    let layer = env.path(&format!("{}.tar", name.replace([':', '/'], "_")));
+    busybox_layer_of(&layer, &foreign_busybox(arch));
+    let mut c = env.cmd("image-assemble");
+    c.arg("-t")
+        .arg(name)
+        .arg("--platform")
+        .arg(format!("linux/{arch}"))
+        .arg(&layer);
+    ok(c);
+}
+
 /// The layer of [`busybox_image`], written to `path`; every file is
 /// root's.
 pub fn busybox_image_layer(path: &Path) {
+    busybox_layer_of(path, &busybox())
+}
+
+/// A busybox layer around the binary `bb_bin` (its applets: the host's
+/// busybox's list, Debian's packages being of one version).
+fn busybox_layer_of(path: &Path, bb_bin: &Path) {
     let mut b = tar::Builder::new(Vec::new());
     let entry = |b: &mut tar::Builder<Vec<u8>>,
                  path: &str,
@@ -287,7 +321,7 @@ pub fn busybox_image_layer(path: &Path) {
     ] {
         entry(&mut b, d, tar::EntryType::Directory, mode, b"", None);
     }
-    let bb = fs::read(busybox()).expect("read busybox");
+    let bb = fs::read(bb_bin).expect("read busybox");
     entry(
         &mut b,
         "bin/busybox",

@@ -1032,6 +1032,23 @@ fn image(args: &Args, store: &Path, rootless: bool) -> Result<Image, Error> {
         None => Platform::host(),
     };
     let src = crate::pull::open(args, &r, image, store, &platform)?;
+    // A foreign image runs through its emulator; docker warns unless the
+    // platform was asked for.
+    let theirs = slipway_common::image::config_platform(&src.image.config);
+    if !theirs.architecture.is_empty() && !theirs.is_native() {
+        if theirs.emulator().is_none() {
+            return Err(Error::Unsupported(format!(
+                "the image is {theirs}: {}",
+                slipway_common::platform::no_emulator(&theirs)
+            )));
+        }
+        if args.platform.is_none() {
+            eprintln!(
+                "container-run: warning: the image's platform ({theirs}) does not match the host's ({}) and no --platform was given: it runs through its emulator",
+                Platform::host()
+            );
+        }
+    }
     // stderr is the container's: progress only where a person watches.
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // Until the overlay is up, image-store gc must not take them away.

@@ -49,6 +49,8 @@ pub struct Inspected {
     /// Found by a short name under the name registries.conf made of it,
     /// which the name as given does not reach.
     pub by_short_name: bool,
+    /// The platform its config names.
+    pub platform: slipway_common::platform::Platform,
 }
 
 impl Inspected {
@@ -69,6 +71,9 @@ pub struct Options {
     pub network: &'static str,
     pub progress: Arc<crate::progress::Progress>,
     pub labels: Vec<(String, String)>,
+    /// --platform: what the stages build for unless their FROM
+    /// --platform says otherwise (the host's by default).
+    pub target_platform: String,
     /// --explain: a dry run that says which steps would run, and why.
     pub explain: bool,
     /// --build-context: by name.
@@ -220,6 +225,7 @@ impl<'a> Driver<'a> {
                     .join(name.hex()),
             )
         });
+        let platform = opts.target_platform.clone();
         Driver {
             plan,
             ctx,
@@ -245,7 +251,7 @@ impl<'a> Driver<'a> {
             }),
             rootfs: HashMap::new(),
             mounted: vec![],
-            platform: slipway_common::platform::Platform::host().to_string(),
+            platform,
             num: 0,
             concurrent: false,
             started: Instant::now(),
@@ -333,6 +339,13 @@ impl<'a> Driver<'a> {
         self.lex
             .process_words(word, &st.lookup())
             .map_err(|e| self.err(step.line, &step.original, e.0))
+    }
+
+    /// Whether the stage being built is of the host's platform.
+    pub(super) fn platform_is_host(&self) -> bool {
+        self.platform
+            .parse::<slipway_common::platform::Platform>()
+            .map_or(true, |p| p.is_native())
     }
 
     /// Builds the stages the target needs: one after the other in a

@@ -164,7 +164,12 @@ pub struct Args {
     #[arg(long, value_name = "PROGRAM")]
     pub runtime: Option<String>,
 
-    /// The platform to build for: only the host's (no emulation here).
+    /// The platform to build for (default: the host's): its base images
+    /// pulled for it, its RUN steps run under the emulator binfmt_misc
+    /// has for it (qemu-user-static, registered with the fix-binary
+    /// flag); a `FROM --platform=$BUILDPLATFORM` stage runs natively.
+    /// TARGETPLATFORM, TARGETARCH… are set from it. One platform per
+    /// build.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
 

@@ -79,6 +79,9 @@ fn parse(
     if let Some(t) = &args.target {
         c.arg("--target").arg(t);
     }
+    if let Some(p) = &args.platform {
+        c.arg("--platform").arg(p);
+    }
     c.arg(dockerfile)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -317,21 +320,29 @@ fn metadata(
     slipway_common::fsutil::write_atomic(file, &text).map_err(|e| Error::Msg(e.to_string()))
 }
 
-/// --platform: only the host's, for now.
+/// --platform: one platform, the host's or another (its RUN steps
+/// emulated); several at once are not built yet.
 fn check_platform(args: &Args) -> Result<(), Error> {
     let Some(p) = &args.platform else {
         return Ok(());
     };
-    let host = slipway_common::platform::Platform::host();
-    let want: slipway_common::platform::Platform = p
-        .parse()
-        .map_err(|e| Error::Msg(format!("--platform {p}: {e}")))?;
-    if want != host {
+    if p.contains(',') {
         return Err(Error::Msg(format!(
-            "--platform {p}: building for another platform than the host's ({host}) is not supported (no emulation here)"
+            "--platform {p}: several platforms in one build (an index of them) are not supported yet: build each --platform alone"
         )));
     }
-    Ok(())
+    target_platform(args).map(|_| ())
+}
+
+/// The platform the build targets, normalized (linux/arm64).
+fn target_platform(args: &Args) -> Result<String, Error> {
+    match &args.platform {
+        None => Ok(slipway_common::platform::Platform::host().to_string()),
+        Some(p) => p
+            .parse::<slipway_common::platform::Platform>()
+            .map(|p| p.to_string())
+            .map_err(|e| Error::Msg(format!("--platform {p}: {e}"))),
+    }
 }
 
 /// Where the context and the Dockerfile are, either of them possibly on
@@ -518,6 +529,7 @@ fn options(
         labels: args.labels.clone(),
         annotations: args.annotations.clone(),
         explain: args.explain,
+        target_platform: target_platform(args)?,
         contexts: args.build_contexts.iter().cloned().collect(),
         tags: args.tags.clone(),
         // The debug hint names the store only when the environment

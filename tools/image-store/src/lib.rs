@@ -211,6 +211,8 @@ pub struct Row {
     /// What its blobs (manifest, config, layers) take in the store.
     pub disk_size: u64,
     pub labels: BTreeMap<String, String>,
+    /// The platform its config names (linux/arm64).
+    pub platform: String,
     #[serde(skip)]
     created_secs: i64,
     #[serde(skip)]
@@ -271,6 +273,7 @@ fn rows(store: &Store) -> Result<Vec<Row>, Error> {
             size,
             disk_size: blobs.iter().map(|(_, s)| s).sum(),
             labels,
+            platform: image::config_platform(&img.config).to_string(),
             created_secs: img.created().unwrap_or(0),
             blobs,
         });
@@ -365,6 +368,7 @@ fn field(r: &Row, name: &str, no_trunc: bool) -> String {
         }),
         "CreatedAt" => r.created.clone().unwrap_or_else(|| "N/A".into()),
         "Size" => time::human_size(r.size),
+        "Platform" => r.platform.clone(),
         "Labels" => r
             .labels
             .iter()
@@ -384,6 +388,7 @@ const FIELDS: &[(&str, &str)] = &[
     ("CreatedSince", "CREATED"),
     ("CreatedAt", "CREATED AT"),
     ("Size", "SIZE"),
+    ("Platform", "PLATFORM"),
     ("Labels", "LABELS"),
 ];
 

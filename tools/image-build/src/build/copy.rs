@@ -271,7 +271,7 @@ impl Driver<'_> {
             }
             Some(Source::Image(r)) => {
                 let found = self
-                    .image(r)
+                    .image_for_platform(r)
                     .map_err(|e| fail(self, format!("--from={r}: {e}")))?;
                 let pinned = found.pin(r);
                 Some((pinned, found.digest))

@@ -90,6 +90,49 @@ impl<'a> Driver<'a> {
         self.image_by_name(r)
     }
 
+    /// The image `r` of the stage's platform: the store's if it is of it,
+    /// else pulled for it (image-pull --platform), as FROM resolves an
+    /// image for its platform.
+    pub(super) fn image_for_platform(&mut self, r: &str) -> Result<Inspected, String> {
+        let found = self.image(r)?;
+        let Ok(want) = self.platform.parse::<slipway_common::platform::Platform>() else {
+            return Ok(found);
+        };
+        let of = |f: &Inspected| {
+            f.platform.architecture.is_empty()
+                || want.matches(
+                    &f.platform.os,
+                    &f.platform.architecture,
+                    f.platform.variant.as_deref(),
+                )
+        };
+        if of(&found) {
+            return Ok(found);
+        }
+        let named = self.opts.contexts.contains_key(r);
+        if self.script() || named {
+            return Err(format!("the image is {}, not {want}", found.platform));
+        }
+        self.say(self.num, format!("pulling {r} for {want}"));
+        let pull = Call::new("image-pull")
+            .args(["-q", "--platform"])
+            .arg(want.to_string())
+            .arg(r);
+        self.act(&[Action::Call(pull)]).map_err(|e| {
+            let m = tool_error("image-pull", &e.to_string());
+            format!(
+                "the store's image is {}, not {want}, and pulling it for {want} failed: {m}",
+                found.platform
+            )
+        })?;
+        lock(&self.shared.pulled).insert(r.to_string());
+        let again = self.image_by_name(r)?;
+        match of(&again) {
+            true => Ok(again),
+            false => Err(format!("the image is {}, not {want}", again.platform)),
+        }
+    }
+
     /// The image of a name, from the store or pulled (named contexts
     /// aside).
     pub(super) fn image_by_name(&mut self, r: &str) -> Result<Inspected, String> {
@@ -254,5 +297,6 @@ pub fn inspect(
         id: e.id.to_string(),
         config: e.container_config(),
         by_short_name: false,
+        platform: e.platform(),
     })
 }

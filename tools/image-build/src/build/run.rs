@@ -72,6 +72,10 @@ impl Driver<'_> {
         // Stopped builds stop their RUN at once: SIGKILL a second after
         // the SIGTERM.
         let mut run = Call::new("container-run").args(["--rm", "--stop-timeout", "1"]);
+        // A foreign stage's image runs through its emulator, knowingly.
+        if !self.platform_is_host() {
+            run = run.args(["--platform", self.platform.as_str()]);
+        }
         // Another runtime makes the same layer: it is not in the key, and
         // the debug hint opens its shell with ours (-it needs ours).
         if let Some(rt) = &self.opts.runtime {

@@ -28,6 +28,10 @@ impl<'a> Driver<'a> {
             .arg(st.image.as_str())
             .arg("-t")
             .arg(next.as_str());
+        // On scratch, the image is of the stage's platform.
+        if st.image == "scratch" && !self.platform_is_host() {
+            c = c.arg("--platform").arg(self.platform.as_str());
+        }
         if !self.script() {
             c = c.arg("--digestfile").arg(digestfile);
         }
@@ -75,14 +79,38 @@ impl<'a> Driver<'a> {
         let from_num = self.num;
         self.begin(from_num, format!("[{name} 1/{total}] FROM {from_text}"));
         let from_line = format!("FROM {from_text}");
-        if let Some(p) = &stage.platform {
-            let host = slipway_common::platform::Platform::host().to_string();
-            if *p != host && format!("{p}/") != format!("{host}/") {
-                return Err(self.err(
-                    stage.line,
-                    &from_line,
-                    format!("--platform={p}: building for another platform than the host's ({host}) is not supported yet"),
-                ));
+        // The stage's platform: FROM --platform, else the build's target.
+        let platform: slipway_common::platform::Platform = stage
+            .platform
+            .as_deref()
+            .unwrap_or(&self.opts.target_platform)
+            .parse()
+            .map_err(|e| self.err(stage.line, &from_line, format!("--platform: {e}")))?;
+        self.platform = platform.to_string();
+        let runs = stage
+            .steps
+            .iter()
+            .any(|s| matches!(s.ins, Instruction::Run(_)));
+        if runs && !platform.is_native() {
+            match platform.emulator() {
+                Some(e) if e.fix_binary => {}
+                Some(e) => {
+                    return Err(self.err(
+                        stage.line,
+                        &from_line,
+                        format!(
+                            "the emulator for {platform} ({}) is registered without the fix-binary flag (F): a container's root would have to hold it; register it again with F",
+                            e.interpreter.display()
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(self.err(
+                        stage.line,
+                        &from_line,
+                        format!("RUN for {platform}: {}", slipway_common::platform::no_emulator(&platform)),
+                    ))
+                }
             }
         }
         let mut st = match self.base_state(stage, &from_line) {
@@ -203,7 +231,7 @@ impl<'a> Driver<'a> {
             }
             Base::Image(r) => {
                 let found = self
-                    .image(r)
+                    .image_for_platform(r)
                     .map_err(|e| self.err(stage.line, from_line, e))?;
                 // Pinned by digest: a tag moved during the build does not
                 // change it halfway.
