@@ -228,6 +228,10 @@ pub struct State {
     /// to make it again (empty for a runtime bundle's container).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub run_args: Vec<String>,
+    /// Ended, and its monitor waits out the back-off before it starts it
+    /// again (its restart policy says so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarting: bool,
 }
 
 /// The log of a detached container: JSON lines as Docker's json-file
@@ -475,6 +479,11 @@ impl Containers {
     /// monitor does not restart it then.
     pub fn request_stop(&self, id: &str) {
         let _ = std::fs::write(self.dir(id).join(STOP_REQUESTED), b"");
+    }
+
+    /// Whether the user asked it to stop (the mark left in place).
+    pub fn stop_requested(&self, id: &str) -> bool {
+        self.dir(id).join(STOP_REQUESTED).exists()
     }
 
     /// Whether the user stopped it; the mark is taken away.

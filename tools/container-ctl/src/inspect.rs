@@ -60,10 +60,10 @@ pub fn document(containers: &Containers, s: &State) -> Value {
         "Path": path,
         "Args": args,
         "State": {
-            "Status": status_word(status),
+            "Status": if s.restarting && status == Status::Exited { "restarting" } else { status_word(status) },
             "Running": running,
             "Paused": paused(s),
-            "Restarting": false,
+            "Restarting": s.restarting && status == Status::Exited,
             "OOMKilled": s.oom_killed,
             "Dead": false,
             "Pid": if running { s.pid.unwrap_or(0) } else { 0 },

@@ -140,8 +140,16 @@ pub fn stop(
         }
         // Its restart policy does not bring it back, even one its monitor
         // is about to start again.
-        if s.status == Status::Running {
+        if s.status == Status::Running || s.restarting {
             containers.request_stop(&s.id);
+        }
+        // Between two runs: its monitor gives up the restart at once, and
+        // the container is stopped when stop returns.
+        if s.restarting {
+            let until = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < until && containers.load(&s.id).is_ok_and(|s| s.restarting) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         // Stopping a stopped container is no error, as in docker.
         if s.current_status() == Status::Running {

@@ -165,9 +165,10 @@ pub fn row_with(s: &State, health: Option<&Health>, trunc: bool, now: i64) -> Ro
         Status::Exited => {
             // 255 is docker's code for a container whose end nobody saw.
             let code = s.exit_code.unwrap_or(255);
+            let word = if s.restarting { "Restarting" } else { "Exited" };
             match s.finished.as_deref().and_then(time::parse_rfc3339) {
-                Some(f) => format!("Exited ({code}) {}", time::human_since(f, now)),
-                None => format!("Exited ({code})"),
+                Some(f) => format!("{word} ({code}) {}", time::human_since(f, now)),
+                None => format!("{word} ({code})"),
             }
         }
     };
@@ -189,6 +190,8 @@ pub fn row_with(s: &State, health: Option<&Health>, trunc: bool, now: i64) -> Ro
         running_for: time::human_since(created, now),
         state: if paused(s) {
             "paused".to_string()
+        } else if s.restarting && status == Status::Exited {
+            "restarting".to_string()
         } else {
             status_word(status).to_string()
         },
@@ -456,6 +459,7 @@ mod tests {
             ports: Vec::new(),
             lowers: Vec::new(),
             run_args: Vec::new(),
+            restarting: false,
             healthcheck: None,
             log: Default::default(),
             volumes: Vec::new(),

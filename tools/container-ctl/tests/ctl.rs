@@ -1182,6 +1182,13 @@ fn restart_policies_bring_a_container_back_until_told_to_stop() {
     wait_for(20, || {
         (c.inspect("always")["RestartCount"].as_u64() >= Some(2)).then_some(())
     });
+    // Between two runs, it is Restarting, as docker ps shows it.
+    wait_for(20, || {
+        let all = c.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}} {{.Status}}"]);
+        all.lines()
+            .any(|l| l.starts_with("always restarting Restarting (0)"))
+            .then_some(())
+    });
     // A stop is the user's: no restart after it.
     c.ok(&["stop", "-t", "1", "always"]);
     c.ok(&["wait", "always"]);

@@ -692,6 +692,7 @@ pub fn prepare(args: &Args, existing: Option<&State>) -> Result<Prepared, Error>
         restart: restart_policy(args)?,
         restart_count: 0,
         run_args: existing.map_or_else(|| args.given.clone(), |s| s.run_args.clone()),
+        restarting: false,
     };
     // A failed start leaves the container as it was; a failed run leaves
     // nothing.

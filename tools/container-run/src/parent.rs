@@ -293,6 +293,7 @@ impl Container {
         // gc must not take the layers until the root is mounted again.
         self.p.layers_lock = slipway_common::layers::startup_lock(&self.p.store).ok();
         self.p.state.restart_count += 1;
+        self.p.state.restarting = false;
         let (out_rd, out_wr) = pipe()?;
         let (err_rd, err_wr) = pipe()?;
         match self.start(Stdio::to(out_wr, err_wr))? {
@@ -335,6 +336,7 @@ impl Container {
             return;
         }
         let _ = std::fs::remove_dir(p.container_dir.join("rootfs"));
+        p.state.restarting = false;
         p.state.status = Status::Exited;
         p.state.exit_code = exit;
         p.state.oom_killed = oom;
@@ -693,9 +695,22 @@ fn monitor(p: Prepared, ready: OwnedFd) {
             return;
         }
         // Docker's back-off: 100 ms, doubled at each restart, at most a
-        // minute.
+        // minute; ps shows it Restarting meanwhile.
         let wait = 100u64 << s.restart_count.min(10);
-        std::thread::sleep(std::time::Duration::from_millis(wait.min(60_000)));
+        {
+            let s = &mut c.p.state;
+            s.restarting = true;
+            s.exit_code = Some(code);
+            s.finished = Some(slipway_common::time::format_rfc3339(
+                slipway_common::time::now(),
+            ));
+            let _ = c.p.containers.save_running(s);
+        }
+        // The back-off, cut short by a stop.
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(wait.min(60_000));
+        while std::time::Instant::now() < until && !c.p.containers.stop_requested(&c.p.state.id) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         if c.p.containers.take_stop_request(&c.p.state.id) {
             c.finish(Some(code));
             return;
