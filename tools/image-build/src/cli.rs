@@ -92,7 +92,8 @@ pub struct Args {
     pub build_args: Vec<String>,
 
     /// A named context, as buildx's (repeatable): NAME=DIR,
-    /// NAME=docker-image://REF or NAME=oci-layout://DIR[:TAG]. FROM NAME,
+    /// NAME=docker-image://REF, NAME=oci-layout://DIR[:TAG], or a git
+    /// repository or tar's URL (fetched as a context is). FROM NAME,
     /// COPY --from=NAME and RUN --mount from=NAME take it instead of the
     /// image of that name (a directory as an image of one layer of its
     /// files, less what its .dockerignore leaves out).

@@ -1,5 +1,6 @@
 //! `--build-context NAME=SOURCE`, as buildx takes it: a local directory,
-//! `docker-image://REF`, or `oci-layout://DIR[:TAG|@DIGEST]`. `FROM NAME`,
+//! `docker-image://REF`, `oci-layout://DIR[:TAG]`, a git repository or an
+//! http(s) URL of a tar (fetched as a context would be). `FROM NAME`,
 //! `COPY --from=NAME` and `RUN --mount from=NAME` get it in place of the
 //! image of that name.
 
@@ -14,6 +15,9 @@ pub enum NamedContext {
     /// An image of an OCI layout: the layout's dir and its ref, as
     /// image-assemble --base takes it (`oci:DIR[:REF]`).
     Layout(String),
+    /// A git repository or a tar's URL: fetched into the build's temp
+    /// dir, then a directory.
+    Remote(crate::remote::Remote),
 }
 
 pub fn parse(s: &str) -> Result<(String, NamedContext), String> {
@@ -42,9 +46,11 @@ pub fn parse(s: &str) -> Result<(String, NamedContext), String> {
             "" => NamedContext::Layout(format!("oci:{dir}")),
             r => NamedContext::Layout(format!("oci:{dir}:{r}")),
         }
-    } else if source.contains("://") || source.starts_with("git@") {
+    } else if let Some(r) = crate::remote::classify(source) {
+        NamedContext::Remote(r)
+    } else if source.contains("://") {
         return Err(format!(
-            "{s}: a URL or git repository as a named context is not supported yet: give a directory, docker-image:// or oci-layout://"
+            "{s}: not a source a named context takes: a directory, docker-image://, oci-layout://, a git repository or an http(s) URL"
         ));
     } else {
         let dir = PathBuf::from(source);
@@ -81,9 +87,17 @@ mod tests {
             parse(&format!("base=oci-layout://{dir}")).unwrap().1,
             NamedContext::Layout(format!("oci:{dir}"))
         );
-        assert!(parse("x=https://example.invalid/c.tar")
+        assert!(matches!(
+            parse("x=https://example.invalid/c.tar").unwrap().1,
+            NamedContext::Remote(crate::remote::Remote::Url(_))
+        ));
+        assert!(matches!(
+            parse("x=https://example.invalid/r.git#main").unwrap().1,
+            NamedContext::Remote(crate::remote::Remote::Git(_))
+        ));
+        assert!(parse("x=ftp://example.invalid/c")
             .unwrap_err()
-            .contains("not supported"));
+            .contains("not a source"));
         assert!(parse("x=/no/such/dir")
             .unwrap_err()
             .contains("not a directory"));

@@ -55,13 +55,36 @@ fn named_contexts_stand_in_for_images_of_their_name() {
     c.args(["ls", "-a", "--format", "{{.Repository}}:{{.Tag}}"]);
     let all = ok(c);
     assert!(!all.contains("context-"), "{all}");
-    // A URL is refused by name.
+    // A tar's URL as a named context: fetched, then a directory.
+    let staged = env.path("staged");
+    write_files(&staged, &[("e.txt", "from-the-url\n")]);
+    let tar = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&staged)
+        .args(["-cz", "."])
+        .output()
+        .unwrap()
+        .stdout;
+    let server = slipway_tests::http::FileServer::start(&[("/extra.tar.gz", &tar)]);
     let mut c = env.cmd("image-build");
-    c.args(["--build-context", "x=https://example.invalid/c.tar"])
+    c.args(["-q", "--network", "none", "-t", "named-url"])
+        .args(["--build-context", "base=docker-image://bb"])
+        .arg("--build-context")
+        .arg(format!("extra={}/extra.tar.gz", server.url))
+        .arg("--build-context")
+        .arg(format!("other=oci-layout://{}:v1", layout.display()))
         .arg(&ctx);
-    let out = c.output().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported yet"));
+    ok(c);
+    let mut c = env.cmd("container-run");
+    c.args([
+        "--rm",
+        "--network",
+        "none",
+        "named-url",
+        "cat",
+        "/out/e.txt",
+    ]);
+    assert_eq!(ok(c), "from-the-url\n");
     let _ = fs::remove_dir_all(&layout);
 }
 
