@@ -333,7 +333,7 @@ pub fn ps(containers: &Containers, a: &PsArgs) -> Result<(), Error> {
         .rev()
         .take(last.unwrap_or(usize::MAX))
         .map(|s| settle(containers, s))
-        .filter(|s| all || s.current_status() == Status::Running)
+        .filter(|s| all || s.current_status() == Status::Running || s.restarting)
         .filter(|s| {
             filters.is_empty()
                 || selected(

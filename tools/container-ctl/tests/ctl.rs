@@ -1184,7 +1184,7 @@ fn restart_policies_bring_a_container_back_until_told_to_stop() {
     });
     // Between two runs, it is Restarting, as docker ps shows it.
     wait_for(20, || {
-        let all = c.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}} {{.Status}}"]);
+        let all = c.ok(&["ps", "--format", "{{.Names}} {{.State}} {{.Status}}"]);
         all.lines()
             .any(|l| l.starts_with("always restarting Restarting (0)"))
             .then_some(())
