@@ -755,11 +755,14 @@ pub fn prepare(args: &Args, existing: Option<&State>) -> Result<Prepared, Error>
     {
         state.lowers = lowers.iter().map(|n| lowers_dir.join(n)).collect();
     }
-    // Rootless containers' layers belong to the user's namespace, where
-    // this copy cannot mount them: their volumes start empty.
-    if !rootless {
-        if let Err(e) = crate::copyup::copy_up(&store, &state.lowers, &mounts, &dir.join("copyup"))
-        {
+    {
+        if let Err(e) = crate::copyup::copy_up(
+            &store,
+            &state.lowers,
+            &mounts,
+            &dir.join("copyup"),
+            rootless,
+        ) {
             undo(&containers);
             return Err(e);
         }

@@ -29,6 +29,7 @@ pub fn copy_up(
     lowers: &[PathBuf],
     mounts: &[Mount],
     scratch: &Path,
+    rootless: bool,
 ) -> Result<(), Error> {
     let vols = Volumes::open(store);
     let todo: Vec<(&str, &PathBuf)> = mounts
@@ -54,7 +55,7 @@ pub fn copy_up(
         )));
     }
     if pid == 0 {
-        let code = match copy_in_child(lowers, &todo, scratch) {
+        let code = match copy_in_child(lowers, &todo, scratch, rootless) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("container-run: error: {e}");
@@ -81,6 +82,7 @@ fn copy_in_child(
     lowers: &[PathBuf],
     todo: &[(&str, &PathBuf)],
     scratch: &Path,
+    rootless: bool,
 ) -> Result<(), String> {
     use slipway_common::mount::mount;
     // SAFETY: unshare with a flag, in our single-threaded child.
@@ -99,7 +101,13 @@ fn copy_in_child(
         mount(Some(&cstr(&lowers[0])), &target, None, libc::MS_BIND, None)
     } else {
         let list: Vec<String> = lowers.iter().map(|l| l.display().to_string()).collect();
-        let data = CString::new(format!("lowerdir={}", list.join(":"))).unwrap_or_default();
+        // A rootless store's layers mark whiteouts in user.* xattrs, as
+        // an unprivileged overlay reads them.
+        let opts = match rootless {
+            true => ",userxattr",
+            false => "",
+        };
+        let data = CString::new(format!("lowerdir={}{opts}", list.join(":"))).unwrap_or_default();
         mount(
             Some(c"overlay"),
             &target,

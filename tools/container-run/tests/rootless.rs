@@ -212,6 +212,21 @@ fn read_only_root_with_the_users_volumes_and_a_tmpfs() {
 }
 
 #[test]
+fn a_new_named_volume_is_filled_from_the_image_rootless_too() {
+    let u = user(true);
+    let out = sh_ok(&u, &["-v", "etcvol:/etc"], "bb", "cat /etc/group | head -1");
+    assert_eq!(out, "root:x:0:\n");
+    let kept = u.store().join(".slipway/volumes/etcvol/passwd");
+    assert!(kept.is_file(), "{} was not filled", kept.display());
+    assert_eq!(
+        kept.metadata().unwrap().uid(),
+        u.uid,
+        "root's file, owned as the user's"
+    );
+    u.assert_nothing_left();
+}
+
+#[test]
 fn network_none_has_only_loopback() {
     let u = user(true);
     let out = sh_ok(&u, &[], "bb", "ip -o link | cut -d: -f2");
