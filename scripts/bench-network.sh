@@ -20,7 +20,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-apt_need podman busybox-static python3 iproute2 nftables
+# podman's own name resolution is netavark's aardvark-dns; its CNI
+# backend (the default where CNI networks exist) has none.
+apt_need podman netavark aardvark-dns busybox-static python3 iproute2 nftables
 need_cargo
 cargo build --release --workspace --bins -q
 BIN=$PWD/target/release
@@ -28,6 +30,9 @@ BIN=$PWD/target/release
 WORK=$(mktemp -d /dev/shm/slipway-bench-net.XXXXXX)
 export SLIPWAY_STORE=$WORK/store
 # podman on these VMs: their default ulimits exceed the machine's.
+mkdir -p "$WORK/containers"
+printf '[network]\nnetwork_backend = "netavark"\n' > "$WORK/containers/containers.conf"
+export CONTAINERS_CONF=$WORK/containers/containers.conf
 PODMAN=(podman --root "$WORK/podman" --runroot "$WORK/podman-run")
 PRUN=(run --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
 cleanup() {
