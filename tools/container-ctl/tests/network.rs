@@ -34,6 +34,25 @@ struct Net {
     firewall: &'static str,
 }
 
+/// A failed test leaves no container or network running: what it made
+/// is removed, by force, when it goes.
+impl Drop for Net {
+    fn drop(&mut self) {
+        // Never a panic here: this runs while a failed test unwinds.
+        let ids = self
+            .cmd("container-ctl", &["ps", "-a", "-q", "--no-trunc"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for id in ids.lines() {
+            let _ = self.cmd("container-ctl", &["rm", "-f", id]).output();
+        }
+        let _ = self
+            .cmd("container-ctl", &["network", "prune", "-f"])
+            .output();
+    }
+}
+
 impl Net {
     fn new(firewall: &'static str) -> Net {
         let env = Env::new();

@@ -346,6 +346,8 @@ impl Networks {
         attach::tear_down(&n);
         let p = self.path(&n.name);
         std::fs::remove_file(&p).ctx("remove", &p)?;
+        // Its runtime dir goes with it: nothing will use the network again.
+        let _ = std::fs::remove_dir_all(n.run_dir());
         Ok(n)
     }
 }
