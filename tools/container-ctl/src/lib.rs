@@ -220,6 +220,19 @@ pub enum Error {
     },
 }
 
+/// `--label K=V` (K alone: an empty value), as docker's volume and
+/// network commands take them.
+fn labels(given: &[String]) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    given
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            None if !l.is_empty() => Ok((l.clone(), String::new())),
+            _ => Err(Error::Invalid(format!("--label {l:?}: takes KEY=VALUE"))),
+        })
+        .collect()
+}
+
 fn out_err(e: io::Error) -> Error {
     Error::Io(IoError {
         op: "write",

@@ -1,7 +1,7 @@
 //! network: user-defined bridge networks as `docker network` handles them:
 //! create, ls, inspect, rm, prune, connect and disconnect.
 
-use crate::{each, out_err, Error};
+use crate::{each, labels, out_err, Error};
 use serde::Serialize;
 use slipway_common::container::network::endpoints::{self, Endpoint, Request};
 use slipway_common::container::network::{attach, CreateOptions, Network, Networks};
@@ -178,17 +178,6 @@ pub struct DocEndpoint {
 
 fn net_err(e: slipway_common::container::network::NetworkError) -> Error {
     Error::Invalid(e.to_string())
-}
-
-fn labels(given: &[String]) -> Result<BTreeMap<String, String>, Error> {
-    given
-        .iter()
-        .map(|l| match l.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            None if !l.is_empty() => Ok((l.clone(), String::new())),
-            _ => Err(Error::Invalid(format!("--label {l:?}: takes KEY=VALUE"))),
-        })
-        .collect()
 }
 
 fn matches(n: &Network, f: &str) -> Result<bool, Error> {

@@ -1,13 +1,12 @@
 //! volume: named volumes as `docker volume` handles them: create, ls,
 //! inspect, rm and prune.
 
-use crate::{each, out_err, Error};
+use crate::{each, labels, out_err, Error};
 use serde::Serialize;
 use slipway_common::container::state::{new_id, Containers};
 use slipway_common::container::volumes::{Volume, Volumes};
 use slipway_common::layout::canonical_json;
 use slipway_common::template::{Fields, Template};
-use std::collections::BTreeMap;
 use std::io::Write;
 
 #[derive(clap::Subcommand, Debug)]
@@ -94,17 +93,6 @@ impl Fields for Row {
     fn json(&self) -> String {
         String::from_utf8(canonical_json(self)).expect("JSON is UTF-8")
     }
-}
-
-fn labels(given: &[String]) -> Result<BTreeMap<String, String>, Error> {
-    given
-        .iter()
-        .map(|l| match l.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            None if !l.is_empty() => Ok((l.clone(), String::new())),
-            _ => Err(Error::Invalid(format!("--label {l:?}: takes KEY=VALUE"))),
-        })
-        .collect()
 }
 
 fn label_matches(v: &Volume, want: &str) -> bool {

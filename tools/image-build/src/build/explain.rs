@@ -243,10 +243,19 @@ impl Driver<'_> {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
+        // Each directory it copies is listed once: for the reason and for
+        // the record.
+        let files: BTreeMap<String, BTreeMap<String, String>> = dirs_of(spec)
+            .into_iter()
+            .map(|d| {
+                let f = self.files_of(&d);
+                (d, f)
+            })
+            .collect();
         let why = match self.opts.use_cache {
             false => "--no-cache".to_string(),
             true => reason(&history, parent, spec, parent_ran, first, &|d| {
-                self.files_of(d)
+                files.get(d).cloned().unwrap_or_default()
             }),
         };
         self.say(self.num, format!("cache miss: {why}"));
@@ -257,13 +266,7 @@ impl Driver<'_> {
         let rec = Record {
             parent: parent.clone(),
             spec: spec.clone(),
-            files: dirs_of(spec)
-                .into_iter()
-                .map(|d| {
-                    let f = self.files_of(&d);
-                    (d, f)
-                })
-                .collect(),
+            files,
         };
         history.retain(|r| !(r.parent == rec.parent && r.spec == rec.spec));
         history.insert(0, rec);
