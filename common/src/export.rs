@@ -5,6 +5,7 @@
 use crate::archive::{self, ArchiveError};
 use crate::fsutil::IoContext;
 use crate::image::Image;
+use crate::index::MultiImage;
 use crate::layout::{Layout, LayoutError};
 use crate::reference::{ImageRef, PathOrStdio, Reference};
 use oci_spec::image::Descriptor;
@@ -67,30 +68,52 @@ impl Destination {
     }
 }
 
-/// Copies an image's blobs into `out` and names it there.
+/// What is written: one image, or an index with every image it lists.
+#[derive(Clone, Copy)]
+pub enum Exported<'a> {
+    Image(&'a Image),
+    Index(&'a MultiImage),
+}
+
+impl Exported<'_> {
+    fn blob_sizes(&self) -> Vec<(crate::digest::Digest, u64)> {
+        match self {
+            Exported::Image(i) => i.blob_sizes(),
+            Exported::Index(m) => m.blob_sizes(),
+        }
+    }
+
+    fn descriptor(&self) -> &Descriptor {
+        match self {
+            Exported::Image(i) => &i.manifest_descriptor,
+            Exported::Index(m) => &m.descriptor,
+        }
+    }
+}
+
+/// Copies what is exported, blobs first, into `out` and names it there.
 pub fn write_into(
     out: &Layout,
     from: &Layout,
-    image: &Image,
-    mdesc: &Descriptor,
+    what: Exported,
     name: Option<&str>,
 ) -> Result<(), ExportError> {
     let _session = out.write_session()?;
     if out.root() != from.root() {
-        for (d, size) in image.blob_sizes() {
+        for (d, size) in what.blob_sizes() {
             out.copy_blob_from(from, &d, Some(size))?;
         }
     }
-    out.add_manifest(mdesc, name)?;
+    out.add_manifest(what.descriptor(), name)?;
     Ok(())
 }
 
-/// Writes `image` (whose blobs are in `from`, its manifest `mdesc`) to
-/// `dest`. A docker-archive without a name of its own is tagged `tags`.
+/// Writes an image or an index (whose blobs are in `from`) to `dest`. A
+/// docker-archive holds one image: an index's image for `platform`. A
+/// docker-archive without a name of its own is tagged `tags`.
 pub fn export(
     from: &Layout,
-    image: &Image,
-    mdesc: &Descriptor,
+    what: Exported,
     dest: &Destination,
     tags: &[Reference],
 ) -> Result<(), ExportError> {
@@ -101,16 +124,32 @@ pub fn export(
             } else {
                 Layout::create(dir)?
             };
-            write_into(&out, from, image, mdesc, name.as_deref())
+            write_into(&out, from, what, name.as_deref())
         }
         Destination::OciArchive { file, name } => {
             let tmp = tempfile::tempdir().ctx("create a temp dir in", &std::env::temp_dir())?;
             let out = Layout::create(tmp.path())?;
-            write_into(&out, from, image, mdesc, name.as_deref())?;
+            write_into(&out, from, what, name.as_deref())?;
             archive::write_output(file, |w| archive::write_layout_tar(&out, w))?;
             Ok(())
         }
         Destination::DockerArchive { file, name } => {
+            let image = match what {
+                Exported::Image(i) => i,
+                Exported::Index(m) => {
+                    let host = crate::platform::Platform::host();
+                    let pick = crate::image::select_platform(&m.index, &host).ok_or_else(|| {
+                        ExportError::Invalid(format!(
+                            "a docker-archive holds one image, and the index has none for {host} (it has {}): write it as oci-archive",
+                            m.platforms().join(", ")
+                        ))
+                    })?;
+                    m.images
+                        .iter()
+                        .find(|i| i.manifest_descriptor.digest() == pick.digest())
+                        .expect("the index lists its images")
+                }
+            };
             let repo_tags: Vec<String> = match name {
                 Some(n) => vec![n.familiar()],
                 None => tags.iter().map(|t| t.familiar()).collect(),

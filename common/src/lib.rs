@@ -28,6 +28,8 @@ pub mod fsutil;
 pub mod ignore;
 #[cfg(feature = "oci")]
 pub mod image;
+#[cfg(feature = "oci")]
+pub mod index;
 #[cfg(feature = "layer")]
 pub mod layer;
 #[cfg(feature = "layer")]

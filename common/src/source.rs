@@ -7,6 +7,7 @@ use crate::compress::Settings;
 use crate::digest::Digest;
 use crate::fsutil::{IoContext, IoError};
 use crate::image::{self, Image, ImageError};
+use crate::index::MultiImage;
 use crate::layer::{self, LayerError};
 use crate::layout::{canonical_json, Layout, LayoutError};
 use crate::platform::Platform;
@@ -43,8 +44,30 @@ pub enum SourceError {
 /// An opened image. `_tmp` keeps an unpacked archive alive while in use.
 pub struct Source {
     pub layout: Layout,
+    /// The image for the platform asked for (from an index whose image
+    /// for it is missing: its first).
     pub image: Image,
+    /// The whole index, when the reference names one whose images the
+    /// layout all holds.
+    pub multi: Option<MultiImage>,
     _tmp: Option<tempfile::TempDir>,
+}
+
+/// The image `desc` names for `platform`, and the whole index it is in.
+fn load(
+    layout: &Layout,
+    desc: &Descriptor,
+    platform: &Platform,
+) -> Result<(Image, Option<MultiImage>), SourceError> {
+    let multi = MultiImage::load(layout, desc)?;
+    let image = match (Image::load(layout, desc, platform), &multi) {
+        (Ok(i), _) => i,
+        (Err(ImageError::NoPlatform { .. }), Some(m)) if !m.images.is_empty() => {
+            m.images[0].clone()
+        }
+        (Err(e), _) => return Err(e.into()),
+    };
+    Ok((image, multi))
 }
 
 /// Finds the index entry called `name` (or the only entry) in a layout.
@@ -146,20 +169,22 @@ pub fn open(
                 ImageRef::Store(reference) => s.resolve_reference(reference)?,
                 _ => s.resolve(&what)?,
             };
-            let image = Image::load(s.layout(), &desc, platform)?;
+            let (image, multi) = load(s.layout(), &desc, platform)?;
             Ok(Source {
                 layout: s.layout().clone(),
                 image,
+                multi,
                 _tmp: None,
             })
         }
         ImageRef::Oci { dir, name } => {
             let layout = Layout::open(dir)?;
             let desc = find_in_layout(&layout, name.as_deref(), &what)?;
-            let image = Image::load(&layout, &desc, platform)?;
+            let (image, multi) = load(&layout, &desc, platform)?;
             Ok(Source {
                 layout,
                 image,
+                multi,
                 _tmp: None,
             })
         }
@@ -167,10 +192,11 @@ pub fn open(
             let tmp = tempfile::tempdir().ctx("create a temp dir in", &std::env::temp_dir())?;
             let layout = archive::extract_oci_archive(file, tmp.path())?;
             let desc = find_in_layout(&layout, name.as_deref(), &what)?;
-            let image = Image::load(&layout, &desc, platform)?;
+            let (image, multi) = load(&layout, &desc, platform)?;
             Ok(Source {
                 layout,
                 image,
+                multi,
                 _tmp: Some(tmp),
             })
         }
@@ -180,10 +206,11 @@ pub fn open(
                 archive::extract_docker_archive(file, name.as_ref(), &tmp.path().join("archive"))?;
             let layout = Layout::create(&tmp.path().join("layout"))?;
             let desc = import_docker_image(&layout, &found, settings, &what)?;
-            let image = Image::load(&layout, &desc, platform)?;
+            let (image, multi) = load(&layout, &desc, platform)?;
             Ok(Source {
                 layout,
                 image,
+                multi,
                 _tmp: Some(tmp),
             })
         }

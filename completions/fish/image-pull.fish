@@ -9,6 +9,7 @@ complete -c image-pull -l retries -d 'Retries of a request or a transfer after a
 complete -c image-pull -l jobs -d 'Blobs moved at once' -r
 complete -c image-pull -l platform -d 'The platform to choose from a multi-platform image (default: the host\'s)' -r
 complete -c image-pull -l store -d 'The local store (an OCI image layout). Default: $SLIPWAY_STORE, else /var/lib/slipway as root, else $XDG_DATA_HOME/slipway' -r -F
+complete -c image-pull -l all-platforms -d 'Keep the whole index of a multi-platform image, every platform\'s image in it (as `ctr pull --all-platforms`, `skopeo copy --all`); the layers of the host\'s platform are unpacked as they arrive'
 complete -c image-pull -s q -l quiet -d 'No progress on stderr'
 complete -c image-pull -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c image-pull -s V -l version -d 'Print version'

@@ -19,7 +19,7 @@ pub use client::{Access, Options, Registry};
 pub use creds::Credentials;
 pub use progress::Progress;
 pub use sources::BlobSources;
-pub use transfer::{pull_image, push_image, Job, Transfer};
+pub use transfer::{pull_all, pull_image, push_image, put_index, Job, Transfer};
 
 pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
 application/vnd.oci.image.index.v1+json, \

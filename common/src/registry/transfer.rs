@@ -391,6 +391,103 @@ pub fn push_image(
     Ok(mdigest)
 }
 
+/// Puts an index, byte for byte, under each of `tags` once its images are
+/// pushed (by digest, with `push_image`). Returns the index digest.
+pub fn put_index(
+    job: &Job,
+    multi: &crate::index::MultiImage,
+    tags: &[String],
+) -> Result<Digest, PushPullError> {
+    let digest = multi.digest();
+    let bytes = job
+        .layout
+        .read_blob(&digest, Some(multi.descriptor.size()))?;
+    let media = multi.descriptor.media_type().to_string();
+    for tag in tags {
+        job.reg.put_manifest(job.repo, tag, &media, &bytes)?;
+    }
+    Ok(digest)
+}
+
+/// A manifest or index by tag or digest, its bytes checked against a
+/// digest reference, parsed as JSON.
+fn fetch_manifest(
+    job: &Job,
+    reference: &str,
+) -> Result<(String, Vec<u8>, serde_json::Value), PushPullError> {
+    let (media, bytes) = job.reg.get_manifest(job.repo, reference)?;
+    if let Ok(want) = reference.parse::<Digest>() {
+        if Digest::of(&bytes) != want {
+            return Err(RegistryError::Protocol(format!(
+                "manifest {reference}: the registry sent other bytes"
+            ))
+            .into());
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| RegistryError::Protocol(format!("manifest {reference}: {e}")))?;
+    Ok((media, bytes, value))
+}
+
+/// Pulls `reference` whole when it names an index: every manifest it
+/// lists (layers unpacked only for the host's platform, the one that runs
+/// here), then the index itself. A manifest is pulled as `pull_image`
+/// does. Returns the descriptor of what `reference` names.
+pub fn pull_all(job: &Job, reference: &str) -> Result<oci_spec::image::Descriptor, PushPullError> {
+    use crate::image::{doc_kind, DocKind};
+    let (media, bytes, value) = fetch_manifest(job, reference)?;
+    let host = crate::platform::Platform::host();
+    if doc_kind(&media, Some(&value)) != DocKind::Index {
+        return pull_image(job, reference, &host);
+    }
+    let index: oci_spec::image::ImageIndex = crate::image::decode(&bytes)
+        .map_err(|e| RegistryError::Protocol(format!("index {reference}: {e}")))?;
+    for m in index.manifests() {
+        if doc_kind(m.media_type().as_ref(), None) == DocKind::Index {
+            return Err(RegistryError::Unsupported(format!(
+                "{}:{reference}: an index inside an index ({}) is not pulled",
+                job.repo,
+                m.digest()
+            ))
+            .into());
+        }
+        let native = m.platform().as_ref().is_some_and(|p| {
+            host.matches(
+                &p.os().to_string(),
+                &p.architecture().to_string(),
+                p.variant().as_deref(),
+            )
+        });
+        let child = Job {
+            unpack_into: job.unpack_into.filter(|_| native),
+            ..*job
+        };
+        let got = pull_image(&child, m.digest().as_ref(), &host)?;
+        if got.digest() != m.digest() {
+            return Err(RegistryError::Protocol(format!(
+                "{}: the registry sent another manifest than the index lists",
+                m.digest()
+            ))
+            .into());
+        }
+    }
+    let (digest, size) = job.layout.write_blob(&bytes)?;
+    let media = if media.is_empty() {
+        value["mediaType"]
+            .as_str()
+            .unwrap_or("application/vnd.oci.image.index.v1+json")
+            .to_string()
+    } else {
+        media
+    };
+    Ok(oci_spec::image::DescriptorBuilder::default()
+        .media_type(oci_spec::image::MediaType::from(media.as_str()))
+        .digest(digest.to_oci())
+        .size(size)
+        .build()
+        .expect("complete descriptor"))
+}
+
 /// Fetches one blob into `layout`, resuming with a Range request after a
 /// dropped connection; kept only when its size and digest are right.
 /// With `feed`, every byte also goes to the layer's extractor, which
@@ -518,17 +615,7 @@ pub fn pull_image(
         unpack_into,
     } = *job;
     use crate::image::{doc_kind, select_platform, DocKind};
-    let (mut media, mut bytes) = reg.get_manifest(repo, reference)?;
-    if let Ok(want) = reference.parse::<Digest>() {
-        if Digest::of(&bytes) != want {
-            return Err(RegistryError::Protocol(format!(
-                "manifest {reference}: the registry sent other bytes"
-            ))
-            .into());
-        }
-    }
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| RegistryError::Protocol(format!("manifest {reference}: {e}")))?;
+    let (mut media, mut bytes, value) = fetch_manifest(job, reference)?;
     match doc_kind(&media, Some(&value)) {
         DocKind::Index => {
             let index: oci_spec::image::ImageIndex = crate::image::decode(&bytes)

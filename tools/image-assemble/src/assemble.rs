@@ -98,7 +98,7 @@ pub fn run(args: &Args) -> Result<(), Error> {
         }
     }
     if let Some(dest) = &output {
-        export::export(&primary, &assembled, &mdesc, dest, &tags)?;
+        export::export(&primary, export::Exported::Image(&assembled), dest, &tags)?;
     }
     if let (Some(dir), Some((_, blob))) = (&args.unpacked, new_blobs.last()) {
         adopt_unpacked(args, &primary, &blob.diff_id, dir);

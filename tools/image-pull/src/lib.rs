@@ -48,6 +48,11 @@ pub struct Args {
     /// (oci-archive:FILE[:REF], '-' for stdout) instead of the store.
     #[arg(short, long, value_name = "DEST", conflicts_with = "tags")]
     pub output: Option<String>,
+    /// Keep the whole index of a multi-platform image, every platform's
+    /// image in it (as `ctr pull --all-platforms`, `skopeo copy --all`);
+    /// the layers of the host's platform are unpacked as they arrive.
+    #[arg(long, conflicts_with = "platform")]
+    pub all_platforms: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
@@ -196,7 +201,10 @@ pub fn run(args: Args) -> Result<(), Error> {
                     progress: &progress,
                     unpack_into,
                 };
-                Ok(registry::pull_image(&job, &reference, &platform)?)
+                match args.all_platforms {
+                    true => Ok(registry::pull_all(&job, &reference)?),
+                    false => Ok(registry::pull_image(&job, &reference, &platform)?),
+                }
             })();
             match tried {
                 Ok(desc) => {

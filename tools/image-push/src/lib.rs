@@ -94,34 +94,26 @@ pub enum Error {
 /// links to (or copies of) the blobs that go up as they are.
 fn outgoing(
     src: &ImageRef,
-    source: &source::Source,
+    from: &Layout,
+    img: &Image,
     s: Settings,
     staging: &mut Option<(tempfile::TempDir, Layout)>,
     present: convert::Present,
 ) -> Result<Image, Error> {
-    let needs = source
-        .image
-        .manifest
-        .layers()
-        .iter()
-        .any(convert::is_uncompressed);
+    let needs = img.manifest.layers().iter().any(convert::is_uncompressed);
     if s.kind == Compression::None || !needs {
-        return Ok(source.image.clone());
+        return Ok(img.clone());
     }
     if !matches!(src, ImageRef::Oci { .. }) {
-        let _session = source.layout.write_session()?;
-        let l = &source.layout;
-        return Ok(convert::compress_layers_into(
-            l,
-            l,
-            &source.image,
-            s,
-            present,
-        )?);
+        let _session = from.write_session()?;
+        return Ok(convert::compress_layers_into(from, from, img, s, present)?);
     }
-    let dir = tempfile::tempdir().map_err(|e| Error::Invalid(format!("a temp dir: {e}")))?;
-    let layout = Layout::create(dir.path())?;
-    let img = &source.image;
+    if staging.is_none() {
+        let dir = tempfile::tempdir().map_err(|e| Error::Invalid(format!("a temp dir: {e}")))?;
+        let layout = Layout::create(dir.path())?;
+        *staging = Some((dir, layout));
+    }
+    let (_, layout) = staging.as_ref().expect("made above");
     // What goes up as it is: the config and the compressed layers. The
     // uncompressed ones are read from the source as they are compressed.
     let kept = img
@@ -132,14 +124,27 @@ fn outgoing(
         .chain([img.manifest.config()]);
     for d in kept {
         let digest = digest_of(d).map_err(|e| Error::Invalid(e.to_string()))?;
-        let (from, to) = (source.layout.blob_path(&digest), layout.blob_path(&digest));
-        if std::fs::hard_link(&from, &to).is_err() {
-            layout.copy_blob_from(&source.layout, &digest, Some(d.size()))?;
+        let (from_path, to) = (from.blob_path(&digest), layout.blob_path(&digest));
+        if std::fs::hard_link(&from_path, &to).is_err() && !layout.has_blob(&digest) {
+            layout.copy_blob_from(from, &digest, Some(d.size()))?;
         }
     }
-    let out = convert::compress_layers_into(&source.layout, &layout, img, s, present)?;
-    *staging = Some((dir, layout));
-    Ok(out)
+    Ok(convert::compress_layers_into(
+        from, layout, img, s, present,
+    )?)
+}
+
+/// Where a manifest's (or an index's) blobs are once it is ready to go:
+/// the staging layout when it was written there, else the source's.
+fn blobs_of<'a>(
+    manifest: &slipway_common::digest::Digest,
+    source: &'a Layout,
+    staging: &'a Option<(tempfile::TempDir, Layout)>,
+) -> &'a Layout {
+    match staging {
+        Some((_, l)) if l.has_blob(manifest) => l,
+        _ => source,
+    }
 }
 
 fn parse_chunk(s: &str) -> Result<u64, String> {
@@ -225,17 +230,51 @@ pub fn run(args: Args) -> Result<(), Error> {
             .all(|(reg, repo, _)| matches!(reg.has_blob(repo, d), Ok(Some(_))))
     };
     let mut staging = None;
-    let image = outgoing(&src, &source, settings, &mut staging, &present)?;
-    let layout = match &staging {
-        Some((_, l)) => l,
-        None => &source.layout,
+    // An index whose images are all here goes whole, as docker push sends
+    // a multi-platform image; --platform picks one image of it, as skopeo
+    // copy does without --all.
+    let multi = match (&source.multi, &args.registry.platform) {
+        (Some(m), None) => {
+            let mut images = Vec::new();
+            for img in &m.images {
+                images.push(outgoing(
+                    &src,
+                    &source.layout,
+                    img,
+                    settings,
+                    &mut staging,
+                    &present,
+                )?);
+            }
+            let index_layout = match &staging {
+                Some((_, l)) => l,
+                None => &source.layout,
+            };
+            Some(m.with_images(index_layout, images)?)
+        }
+        _ => None,
+    };
+    let image = match &multi {
+        Some(_) => None,
+        None => Some(outgoing(
+            &src,
+            &source.layout,
+            &source.image,
+            settings,
+            &mut staging,
+            &present,
+        )?),
+    };
+    let out_digest = match (&multi, &image) {
+        (Some(m), _) => m.digest(),
+        (None, Some(i)) => i.digest(),
+        (None, None) => unreachable!("one of them is made"),
     };
     for (dest, _) in &dests {
         if let Some(d) = dest.digest() {
-            if *d != image.digest() {
+            if *d != out_digest {
                 return Err(Error::Invalid(format!(
-                    "{dest}: the image's digest is {}",
-                    image.digest()
+                    "{dest}: the image's digest is {out_digest}"
                 )));
             }
         }
@@ -248,7 +287,7 @@ pub fn run(args: Args) -> Result<(), Error> {
     };
     let mut digest = None;
     for (reg, repo, tags) in &targets {
-        let job = Job {
+        let job = |layout| Job {
             reg,
             layout,
             repo,
@@ -257,7 +296,23 @@ pub fn run(args: Args) -> Result<(), Error> {
             progress: &progress,
             unpack_into: None,
         };
-        digest = Some(registry::push_image(&job, &image, tags)?);
+        digest = Some(match (&multi, &image) {
+            (Some(m), _) => {
+                // The images' blobs may be in two layouts (the staged and
+                // the source's): one job per image.
+                for img in &m.images {
+                    let j = job(blobs_of(&img.digest(), &source.layout, &staging));
+                    registry::push_image(&j, img, &[img.digest().to_string()])?;
+                }
+                let j = job(blobs_of(&m.digest(), &source.layout, &staging));
+                registry::put_index(&j, m, tags)?
+            }
+            (None, Some(img)) => {
+                let j = job(blobs_of(&img.digest(), &source.layout, &staging));
+                registry::push_image(&j, img, tags)?
+            }
+            (None, None) => unreachable!("one of them is made"),
+        });
     }
     let Some(digest) = digest else {
         return Err(Error::Invalid("no destination given".into()));

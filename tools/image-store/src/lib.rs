@@ -4,6 +4,7 @@
 mod glob;
 mod history;
 mod load;
+mod manifest;
 mod mount;
 mod usage;
 
@@ -16,7 +17,9 @@ use slipway_common::digest::Digest;
 use slipway_common::export::{self, Destination, ExportError};
 use slipway_common::fsutil::{IoContext, IoError};
 use slipway_common::image::{self, Image, InspectRecord};
+use slipway_common::index::{IndexError, MultiImage};
 use slipway_common::layout::canonical_json;
+use slipway_common::layout::LayoutError;
 use slipway_common::platform::Platform;
 use slipway_common::reference::{Reference, ReferenceError};
 use slipway_common::store::{Removed, Store, StoreError};
@@ -148,6 +151,9 @@ pub enum Command {
     /// oci-archive into the store, named as the archive names them, as
     /// `docker load`.
     Load(load::LoadArgs),
+    /// Multi-platform images: join images into an index, show one.
+    #[command(subcommand)]
+    Manifest(manifest::ManifestCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -193,6 +199,10 @@ pub enum Error {
     Export(#[from] ExportError),
     #[error(transparent)]
     Convert(#[from] ConvertError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -231,7 +241,18 @@ fn rows(store: &Store) -> Result<Vec<Row>, Error> {
     let host = Platform::host();
     let mut out = Vec::new();
     for e in store.entries()? {
-        let img = match Image::load(store.layout(), &e.descriptor, &host) {
+        // A whole index is one row: the host's image (else its first)
+        // for the sizes and ID, every platform listed, every blob counted.
+        let multi = MultiImage::load(store.layout(), &e.descriptor)
+            .ok()
+            .flatten();
+        let loaded = Image::load(store.layout(), &e.descriptor, &host).or_else(|err| {
+            match multi.as_ref().and_then(|m| m.images.first()) {
+                Some(i) => Ok(i.clone()),
+                None => Err(err),
+            }
+        });
+        let img = match loaded {
             Ok(i) => i,
             Err(err) => {
                 let what = e
@@ -244,7 +265,10 @@ fn rows(store: &Store) -> Result<Vec<Row>, Error> {
             }
         };
         let labels = img.labels().into_iter().collect();
-        let blobs = img.blob_sizes();
+        let blobs = match &multi {
+            Some(m) => m.blob_sizes(),
+            None => img.blob_sizes(),
+        };
         let mut size = 0;
         for l in img.manifest.layers() {
             let d = image::digest_of(l).map_err(|err| Error::Invalid(err.to_string()))?;
@@ -273,7 +297,10 @@ fn rows(store: &Store) -> Result<Vec<Row>, Error> {
             size,
             disk_size: blobs.iter().map(|(_, s)| s).sum(),
             labels,
-            platform: image::config_platform(&img.config).to_string(),
+            platform: match &multi {
+                Some(m) => m.platforms().join(","),
+                None => image::config_platform(&img.config).to_string(),
+            },
             created_secs: img.created().unwrap_or(0),
             blobs,
         });
@@ -637,6 +664,7 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
         Command::Mount { image, dir } => mount::mount(&store, image, dir)?,
         Command::History(a) => history::history(&store, a, out)?,
         Command::Load(a) => load::load(&store, a, out)?,
+        Command::Manifest(m) => manifest::run(&store, m, out)?,
         Command::Save {
             image,
             dest,
@@ -648,11 +676,27 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
             let settings =
                 Settings::chosen(*compression, *compression_level).map_err(Error::Invalid)?;
             let desc = store.resolve(image)?;
-            let img =
-                Image::load(store.layout(), &desc, &Platform::host()).map_err(StoreError::from)?;
-            let _session = store.layout().write_session().map_err(StoreError::from)?;
-            let img = convert::compress_layers(store.layout(), &img, settings)?;
-            let desc = img.manifest_descriptor.clone();
+            let layout = store.layout();
+            let _session = layout.write_session().map_err(StoreError::from)?;
+            // An index whose images are all here goes whole; each image's
+            // layers compressed, which moves the index too.
+            let multi = MultiImage::load(layout, &desc)
+                .map_err(StoreError::from)?
+                .map(|m| m.map_images(layout, |i| convert::compress_layers(layout, i, settings)))
+                .transpose()?;
+            let img = match &multi {
+                Some(_) => None,
+                None => {
+                    let img =
+                        Image::load(layout, &desc, &Platform::host()).map_err(StoreError::from)?;
+                    Some(convert::compress_layers(layout, &img, settings)?)
+                }
+            };
+            let what = match (&multi, &img) {
+                (Some(m), _) => export::Exported::Index(m),
+                (None, Some(i)) => export::Exported::Image(i),
+                (None, None) => unreachable!("one of them is loaded"),
+            };
             // A docker-archive is named as --name says, else by the names
             // the store gives it.
             let names: Vec<Reference> = if given.is_empty() {
@@ -669,7 +713,7 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
                     .map(|n| Reference::parse(n))
                     .collect::<Result<_, _>>()?
             };
-            export::export(store.layout(), &img, &desc, &dest, &names)?;
+            export::export(layout, what, &dest, &names)?;
         }
         Command::Umount { .. } => unreachable!("handled above"),
         Command::Ls(a) => ls(&store, a, out)?,

@@ -1,0 +1,366 @@
+//! An image index whose images are all in one layout: what a
+//! multi-platform build makes, `image-pull --all-platforms` keeps and
+//! `image-push` sends whole. An index with a child missing (a pull that
+//! chose one platform from it) is not one of these: it is read one image at
+//! a time, as `Image::load` does.
+
+use crate::digest::Digest;
+use crate::image::{decode, digest_of, doc_kind, DocKind, Image, ImageError};
+use crate::layout::{canonical_json, Layout, LayoutError};
+use crate::platform::Platform;
+use oci_spec::image::{
+    Descriptor, DescriptorBuilder, ImageIndex, ImageIndexBuilder, MediaType, PlatformBuilder,
+};
+use std::collections::HashMap;
+
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// An index and every image it lists, in its order.
+#[derive(Clone, Debug)]
+pub struct MultiImage {
+    pub descriptor: Descriptor,
+    pub index: ImageIndex,
+    pub images: Vec<Image>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl MultiImage {
+    /// The index `desc` names with all its images, or None when `desc` is
+    /// a manifest, or an index some of whose images the layout lacks.
+    pub fn load(layout: &Layout, desc: &Descriptor) -> Result<Option<MultiImage>, ImageError> {
+        let digest = digest_of(desc)?;
+        if doc_kind(desc.media_type().as_ref(), None) == DocKind::Manifest {
+            return Ok(None);
+        }
+        let bytes = layout.read_blob(&digest, Some(desc.size()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| ImageError::Malformed {
+                what: "index",
+                digest: digest.clone(),
+                msg: e.to_string(),
+            })?;
+        if doc_kind(desc.media_type().as_ref(), Some(&value)) != DocKind::Index {
+            return Ok(None);
+        }
+        let index: ImageIndex = decode(&bytes).map_err(|msg| ImageError::Malformed {
+            what: "index",
+            digest: digest.clone(),
+            msg,
+        })?;
+        let mut images = Vec::new();
+        for m in index.manifests() {
+            let d = digest_of(m)?;
+            if !layout.has_blob(&d) {
+                return Ok(None);
+            }
+            if doc_kind(m.media_type().as_ref(), None) == DocKind::Index {
+                return Err(ImageError::TooDeep(d));
+            }
+            let any = Platform::host();
+            let img = Image::load(layout, m, &any)?;
+            if img
+                .manifest
+                .layers()
+                .iter()
+                .chain([img.manifest.config()])
+                .any(|b| digest_of(b).is_ok_and(|d| !layout.has_blob(&d)))
+            {
+                return Ok(None);
+            }
+            images.push(img);
+        }
+        Ok(Some(MultiImage {
+            descriptor: desc.clone(),
+            index,
+            images,
+        }))
+    }
+
+    pub fn digest(&self) -> Digest {
+        digest_of(&self.descriptor).expect("checked when loaded")
+    }
+
+    pub fn is_docker(&self) -> bool {
+        self.descriptor.media_type().to_string() == DOCKER_MANIFEST_LIST
+    }
+
+    /// The platforms of its entries, in order (`unknown/unknown` for an
+    /// attestation's).
+    pub fn platforms(&self) -> Vec<String> {
+        self.index
+            .manifests()
+            .iter()
+            .map(|m| match m.platform() {
+                Some(p) => {
+                    let mut s = format!("{}/{}", p.os(), p.architecture());
+                    if let Some(v) = p.variant() {
+                        s.push('/');
+                        s.push_str(v);
+                    }
+                    s
+                }
+                None => "unknown".into(),
+            })
+            .collect()
+    }
+
+    /// Every blob it takes in a layout: the index, then each image's.
+    pub fn blob_sizes(&self) -> Vec<(Digest, u64)> {
+        let mut v = vec![(self.digest(), self.descriptor.size())];
+        for i in &self.images {
+            for b in i.blob_sizes() {
+                if !v.contains(&b) {
+                    v.push(b);
+                }
+            }
+        }
+        v
+    }
+
+    /// The same index with each image replaced by `f`'s (which may move
+    /// its manifest, as compression does), a new index written to
+    /// `layout` if any did. The entries keep their platforms and
+    /// annotations.
+    pub fn map_images<E: From<LayoutError>>(
+        &self,
+        layout: &Layout,
+        f: impl FnMut(&Image) -> Result<Image, E>,
+    ) -> Result<MultiImage, E> {
+        let images = self.images.iter().map(f).collect::<Result<Vec<_>, E>>()?;
+        Ok(self.with_images(layout, images)?)
+    }
+
+    /// The same index listing `images` (one for each of its own, in its
+    /// order), written to `layout` when any of them moved.
+    pub fn with_images(
+        &self,
+        layout: &Layout,
+        images: Vec<Image>,
+    ) -> Result<MultiImage, LayoutError> {
+        let mut entries = Vec::new();
+        let mut changed = false;
+        for (entry, (old, new)) in self
+            .index
+            .manifests()
+            .iter()
+            .zip(self.images.iter().zip(&images))
+        {
+            let mut e = entry.clone();
+            if new.digest() != old.digest() {
+                changed = true;
+                e.set_digest(new.manifest_descriptor.digest().clone());
+                e.set_size(new.manifest_descriptor.size());
+                e.set_media_type(new.manifest_descriptor.media_type().clone());
+            }
+            entries.push(e);
+        }
+        if !changed {
+            return Ok(MultiImage {
+                images,
+                ..self.clone()
+            });
+        }
+        let mut index = self.index.clone();
+        index.set_manifests(entries);
+        let descriptor = write_index(layout, &index, self.descriptor.media_type().clone())?;
+        Ok(MultiImage {
+            descriptor,
+            index,
+            images,
+        })
+    }
+}
+
+/// The index entry for an image: its manifest, and the platform its
+/// config names.
+fn entry(img: &Image) -> Result<Descriptor, IndexError> {
+    let p = crate::image::config_platform(&img.config);
+    if p.os.is_empty() || p.architecture.is_empty() {
+        return Err(IndexError::Invalid(format!(
+            "image {}: its config names no os and architecture, which an index entry needs",
+            img.digest()
+        )));
+    }
+    let mut pb = PlatformBuilder::default()
+        .os(p.os.as_str())
+        .architecture(p.architecture.as_str());
+    if let Some(v) = p.variant.as_ref().filter(|v| !v.is_empty()) {
+        pb = pb.variant(v.clone());
+    }
+    if let Some(v) = img.config.get("os.version").and_then(|v| v.as_str()) {
+        pb = pb.os_version(v.to_string());
+    }
+    let platform = pb.build().map_err(|e| IndexError::Invalid(e.to_string()))?;
+    let d = &img.manifest_descriptor;
+    Ok(DescriptorBuilder::default()
+        .media_type(d.media_type().clone())
+        .digest(d.digest().clone())
+        .size(d.size())
+        .platform(platform)
+        .build()
+        .expect("complete descriptor"))
+}
+
+/// Writes an index of `images` (each in `layout` already) and returns its
+/// descriptor: a Docker manifest list when every image is a Docker
+/// manifest (or `docker` says so, and then every image must be), else an
+/// OCI index. Two images of one platform are refused: a client could not
+/// choose between them.
+pub fn create(
+    layout: &Layout,
+    images: &[Image],
+    docker: Option<bool>,
+    annotations: &HashMap<String, String>,
+) -> Result<Descriptor, IndexError> {
+    if images.is_empty() {
+        return Err(IndexError::Invalid(
+            "an index needs at least one image".into(),
+        ));
+    }
+    let all_docker = images
+        .iter()
+        .all(|i| i.manifest_descriptor.media_type().to_string() == DOCKER_MANIFEST);
+    let docker = docker.unwrap_or(all_docker);
+    if docker && !all_docker {
+        return Err(IndexError::Invalid(
+            "a Docker manifest list holds only Docker manifests: build or convert every image with --format docker".into(),
+        ));
+    }
+    let mut entries = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for img in images {
+        let e = entry(img)?;
+        let p = crate::image::config_platform(&img.config).to_string();
+        if seen.contains(&p) {
+            return Err(IndexError::Invalid(format!(
+                "two images for {p}: an index holds one per platform"
+            )));
+        }
+        seen.push(p);
+        entries.push(e);
+    }
+    let media = if docker {
+        MediaType::Other(DOCKER_MANIFEST_LIST.into())
+    } else {
+        MediaType::ImageIndex
+    };
+    let mut b = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(media.clone())
+        .manifests(entries);
+    if !annotations.is_empty() {
+        if docker {
+            return Err(IndexError::Invalid(
+                "a Docker manifest list has no annotations: use the OCI format".into(),
+            ));
+        }
+        b = b.annotations(annotations.clone());
+    }
+    let index = b.build().map_err(|e| IndexError::Invalid(e.to_string()))?;
+    Ok(write_index(layout, &index, media)?)
+}
+
+fn write_index(
+    layout: &Layout,
+    index: &ImageIndex,
+    media: MediaType,
+) -> Result<Descriptor, LayoutError> {
+    let bytes = canonical_json(index);
+    let (digest, size) = layout.write_blob(&bytes)?;
+    Ok(DescriptorBuilder::default()
+        .media_type(media)
+        .digest(digest.to_oci())
+        .size(size)
+        .build()
+        .expect("complete descriptor"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(layout: &Layout, arch: &str, docker: bool) -> Image {
+        let config = format!(
+            r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+        );
+        let (cd, cs) = layout.write_blob(config.as_bytes()).unwrap();
+        let mt = if docker {
+            DOCKER_MANIFEST
+        } else {
+            "application/vnd.oci.image.manifest.v1+json"
+        };
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{mt}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{cd}","size":{cs}}},"layers":[]}}"#
+        );
+        let (md, ms) = layout.write_blob(manifest.as_bytes()).unwrap();
+        let desc = DescriptorBuilder::default()
+            .media_type(MediaType::from(mt))
+            .digest(md.to_oci())
+            .size(ms)
+            .build()
+            .unwrap();
+        Image::load(layout, &desc, &Platform::host()).unwrap()
+    }
+
+    #[test]
+    fn an_index_of_two_platforms_reads_back_whole_with_their_platforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let imgs = [
+            image(&layout, "amd64", false),
+            image(&layout, "arm64", false),
+        ];
+        let desc = create(&layout, &imgs, None, &HashMap::new()).unwrap();
+        assert_eq!(desc.media_type(), &MediaType::ImageIndex);
+        let multi = MultiImage::load(&layout, &desc).unwrap().unwrap();
+        assert_eq!(multi.platforms(), ["linux/amd64", "linux/arm64"]);
+        assert_eq!(multi.images.len(), 2);
+        // A manifest is not an index.
+        assert!(MultiImage::load(&layout, &imgs[0].manifest_descriptor)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn docker_manifests_make_a_manifest_list_and_mixed_ones_refuse_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let d = [image(&layout, "amd64", true), image(&layout, "arm64", true)];
+        let desc = create(&layout, &d, None, &HashMap::new()).unwrap();
+        assert_eq!(desc.media_type().to_string(), DOCKER_MANIFEST_LIST);
+        let mixed = [
+            image(&layout, "amd64", true),
+            image(&layout, "arm64", false),
+        ];
+        assert!(create(&layout, &mixed, Some(true), &HashMap::new()).is_err());
+        let same = [
+            image(&layout, "amd64", false),
+            image(&layout, "amd64", false),
+        ];
+        let e = create(&layout, &same, None, &HashMap::new()).unwrap_err();
+        assert!(e.to_string().contains("two images for linux/amd64"), "{e}");
+    }
+
+    #[test]
+    fn an_index_missing_an_image_is_not_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::create(dir.path()).unwrap();
+        let imgs = [
+            image(&layout, "amd64", false),
+            image(&layout, "arm64", false),
+        ];
+        let desc = create(&layout, &imgs, None, &HashMap::new()).unwrap();
+        std::fs::remove_file(layout.blob_path(&imgs[1].digest())).unwrap();
+        assert!(MultiImage::load(&layout, &desc).unwrap().is_none());
+    }
+}
