@@ -221,6 +221,7 @@ impl Store {
             Ok(Match::Image(_, v)) => Ok(with_name(v[0].descriptor.clone(), None)),
             Err(StoreError::NotFound(q)) => self
                 .unindexed(query)
+                .or_else(|| self.in_named_index(query))
                 .or_else(|| self.short_name(query))
                 .ok_or(StoreError::NotFound(q)),
             Err(e) => Err(e),
@@ -243,6 +244,33 @@ impl Store {
                     Some(with_name(v[0].descriptor.clone(), None))
                 }
                 Err(_) => None,
+            })
+    }
+
+    /// `NAME@DIGEST` where DIGEST is an image of a multi-platform image
+    /// NAME has (as `FROM alpine@sha256:…` names one platform's image of
+    /// the index `alpine` names).
+    fn in_named_index(&self, query: &str) -> Option<Descriptor> {
+        let r = Reference::parse(query).ok()?;
+        let want = r.digest()?;
+        self.entries()
+            .ok()?
+            .into_iter()
+            .filter(|e| e.name.as_ref().is_some_and(|n| n.name() == r.name()))
+            .find_map(|e| {
+                let bytes = self
+                    .layout
+                    .read_blob(&digest_of(&e.descriptor).ok()?, Some(e.descriptor.size()))
+                    .ok()?;
+                let index: oci_spec::image::ImageIndex = image::decode(&bytes).ok()?;
+                index
+                    .manifests()
+                    .iter()
+                    .find(|m| digest_of(m).is_ok_and(|d| &d == want))
+                    .filter(|m| {
+                        self.layout.has_blob(want) && m.size() <= crate::layout::JSON_BLOB_MAX
+                    })
+                    .cloned()
             })
     }
 

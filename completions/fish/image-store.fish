@@ -51,6 +51,7 @@ complete -c image-store -n "__fish_image_store_using_subcommand ls" -l no-trunc 
 complete -c image-store -n "__fish_image_store_using_subcommand ls" -l digests -d 'Show manifest digests'
 complete -c image-store -n "__fish_image_store_using_subcommand ls" -s h -l help -d 'Print help'
 complete -c image-store -n "__fish_image_store_using_subcommand inspect" -s f -l format -d 'A line per image from a template instead of the JSON array: {{.Digest}}, {{.Id}}, {{.Names}} (comma-separated), {{json .}}' -r
+complete -c image-store -n "__fish_image_store_using_subcommand inspect" -l platform -d 'Of a multi-platform image, the image for this platform (default: the host\'s)' -r
 complete -c image-store -n "__fish_image_store_using_subcommand inspect" -l store -d 'The local store (an OCI image layout). Default: $SLIPWAY_STORE, else /var/lib/slipway as root, else $XDG_DATA_HOME/slipway' -r -F
 complete -c image-store -n "__fish_image_store_using_subcommand inspect" -s h -l help -d 'Print help'
 complete -c image-store -n "__fish_image_store_using_subcommand tag" -l store -d 'The local store (an OCI image layout). Default: $SLIPWAY_STORE, else /var/lib/slipway as root, else $XDG_DATA_HOME/slipway' -r -F

@@ -11,6 +11,7 @@ mod files_out;
 mod images;
 mod meta;
 mod named_ctx;
+pub mod platforms;
 mod remote_cache;
 mod run;
 mod run_mounts;
@@ -46,9 +47,11 @@ pub struct Inspected {
     pub digest: String,
     pub id: String,
     config: ContainerConfig,
-    /// Found by a short name under the name registries.conf made of it,
-    /// which the name as given does not reach.
-    pub by_short_name: bool,
+    /// Reached by its digest alone: found by a short name under the name
+    /// registries.conf made of it (which the name as given does not
+    /// reach), or an image of a multi-platform image (which its name
+    /// names as a whole).
+    pub by_digest_only: bool,
     /// The platform its config names.
     pub platform: slipway_common::platform::Platform,
 }
@@ -58,7 +61,7 @@ impl Inspected {
     /// not change it halfway: `NAME@DIGEST`, or the digest alone where
     /// the name would not find it again.
     pub fn pin(&self, r: &str) -> String {
-        if self.by_short_name {
+        if self.by_digest_only {
             return self.digest.clone();
         }
         format!("{}@{}", r.split('@').next().unwrap_or(r), self.digest)
@@ -80,6 +83,8 @@ pub struct Options {
     pub contexts: std::collections::BTreeMap<String, crate::named::NamedContext>,
     /// --annotation: on the final image's manifest.
     pub annotations: Vec<(String, String)>,
+    /// --annotation index:…: on the index of a multi-platform build.
+    pub index_annotations: Vec<(String, String)>,
     pub tags: Vec<String>,
     /// `--store DIR` for the debug hint, when one was given.
     pub store_flag: Option<String>,
@@ -166,6 +171,10 @@ pub struct Driver<'a> {
     /// What the last keyed step's key was made of (its parent and
     /// inputs), for the explanation of a miss.
     last_key: std::cell::RefCell<Option<(String, serde_json::Value)>>,
+    /// Before every step's tag in a multi-platform build: its platform's.
+    tag_prefix: String,
+    /// A multi-platform build's images, by platform, once built.
+    platform_images: Vec<(String, String)>,
 }
 
 /// One build's state that every stage's driver sees.
@@ -256,6 +265,8 @@ impl<'a> Driver<'a> {
             concurrent: false,
             started: Instant::now(),
             last_key: Default::default(),
+            tag_prefix: String::new(),
+            platform_images: Vec::new(),
         }
     }
 
@@ -352,7 +363,20 @@ impl<'a> Driver<'a> {
     /// script, else each on a thread of its own as soon as the stages it
     /// needs are built, so stages that do not depend on each other run at
     /// the same time.
+    /// Builds the target, then names it, writes it out and pushes it as
+    /// asked.
     pub fn build(&mut self) -> Result<Built, Error> {
+        let Some(fin) = self.build_image()? else {
+            return Ok(Built {
+                reference: String::new(),
+            });
+        };
+        self.publish(fin)
+    }
+
+    /// Builds the target stage and gives back the name of its image
+    /// (None for --explain, which builds nothing).
+    fn build_image(&mut self) -> Result<Option<String>, Error> {
         let plan = self.plan;
         let needed: Vec<&Stage> = plan.stages.iter().filter(|s| s.needed).collect();
         if !self.opts.cache_from.is_empty() {
@@ -370,9 +394,7 @@ impl<'a> Driver<'a> {
         }
         built?;
         if self.opts.explain {
-            return Ok(Built {
-                reference: String::new(),
-            });
+            return Ok(None);
         }
         let mut fin = lock(&self.shared.results)
             .remove(&plan.target)
@@ -406,19 +428,25 @@ impl<'a> Driver<'a> {
             }
             self.end(self.num, crate::progress::End::Quiet);
         }
+        Ok(Some(fin.image))
+    }
+
+    /// Names the built image (or index) `image` with the tags, writes it
+    /// to --output and pushes it.
+    fn publish(&mut self, image: String) -> Result<Built, Error> {
         let mut actions = vec![];
         for t in &self.opts.tags {
             actions.push(Action::Call(
                 Call::new("image-store")
                     .arg("tag")
-                    .arg(fin.image.as_str())
+                    .arg(image.as_str())
                     .arg(t.as_str()),
             ));
         }
         self.act(&actions).map_err(|e| Error::Msg(e.to_string()))?;
         let mut exports = vec![];
         if let Some(o) = self.opts.output.clone() {
-            if let Some(files) = self.files_out(&fin.image, &o) {
+            if let Some(files) = self.files_out(&image, &o) {
                 exports.extend(files);
             }
         }
@@ -440,7 +468,7 @@ impl<'a> Driver<'a> {
                 save = save.arg("--name").arg(t.as_str());
             }
             exports.push(Action::Call(
-                save.arg(fin.image.as_str()).arg(out.as_str()).stdout(to),
+                save.arg(image.as_str()).arg(out.as_str()).stdout(to),
             ));
         }
         if self.opts.push {
@@ -451,7 +479,7 @@ impl<'a> Driver<'a> {
                     Call::new("image-push")
                         .arg("-q")
                         .args(self.opts.compression_args())
-                        .arg(fin.image.as_str())
+                        .arg(image.as_str())
                         .arg(format!("docker://{t}")),
                 ));
             }
@@ -461,7 +489,7 @@ impl<'a> Driver<'a> {
         let reference = match self.opts.tags.first() {
             Some(t) => t.clone(),
             // An image written to --output needs no name in the store.
-            None if self.opts.output.is_some() => fin.image.clone(),
+            None if self.opts.output.is_some() => image.clone(),
             // Its own name, apart from the steps' (which gc removes once
             // the build is over): the build's result, as docker keeps an
             // untagged one.
@@ -469,7 +497,7 @@ impl<'a> Driver<'a> {
                 let name = format!("{}:latest", self.repo);
                 let tag = Call::new("image-store")
                     .arg("tag")
-                    .arg(fin.image.as_str())
+                    .arg(image.as_str())
                     .arg(name.as_str());
                 self.act(&[Action::Call(tag)])
                     .map_err(|e| Error::Msg(e.to_string()))?;

@@ -128,11 +128,11 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub metadata_file: Option<PathBuf>,
 
-    /// An annotation on the image's manifest: KEY=VALUE or
-    /// manifest:KEY=VALUE (repeatable). Index and descriptor levels are
-    /// refused: a single-platform build makes no index.
-    #[arg(long = "annotation", value_name = "[manifest:]KEY=VALUE", value_parser = parse_annotation)]
-    pub annotations: Vec<(String, String)>,
+    /// An annotation (repeatable): KEY=VALUE or manifest:KEY=VALUE on each
+    /// image's manifest; index:KEY=VALUE on the index of a multi-platform
+    /// build (manifest,index:… on both). Descriptor levels are refused.
+    #[arg(long = "annotation", value_name = "[manifest|index:]KEY=VALUE", value_parser = parse_annotation)]
+    pub annotations: Vec<Annotation>,
 
     /// Push every --tag to its registry (image-push) once built.
     #[arg(long, requires = "tags")]
@@ -169,10 +169,12 @@ pub struct Args {
     /// pulled for it, its RUN steps run under the emulator binfmt_misc
     /// has for it (qemu-user-static, registered with the fix-binary
     /// flag); a `FROM --platform=$BUILDPLATFORM` stage runs natively.
-    /// TARGETPLATFORM, TARGETARCH… are set from it. One platform per
-    /// build.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
+    /// TARGETPLATFORM, TARGETARCH… are set from it. Several, comma
+    /// separated (or the flag repeated): each built, and the images
+    /// joined into one index (a Docker manifest list when they are
+    /// Docker manifests), named, written out and pushed as one image.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT][,…]")]
+    pub platform: Vec<String>,
 
     /// Write the image ID (the config digest) to this file.
     #[arg(long, value_name = "FILE")]
@@ -288,23 +290,41 @@ fn parse_secret(s: &str) -> Result<(String, build::SecretSource), String> {
     Ok((id, source))
 }
 
-/// buildx's `--annotation [TYPE[,TYPE…][\[PLATFORM\]]:]KEY=VALUE`, for the
-/// manifest, the only level a single-platform build has.
-fn parse_annotation(s: &str) -> Result<(String, String), String> {
-    let (level, kv) = match s.split_once('=') {
-        Some((k, _)) if k.contains(':') && !k.contains('/') => {
-            let (level, rest) = s.split_once(':').expect("checked");
-            (level, rest)
-        }
+/// An annotation and the levels it goes on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Annotation {
+    pub manifest: bool,
+    pub index: bool,
+    pub key: String,
+    pub value: String,
+}
+
+/// buildx's `--annotation [TYPE[,TYPE…]:]KEY=VALUE`, for the manifest
+/// (the default) and the index levels.
+fn parse_annotation(s: &str) -> Result<Annotation, String> {
+    let (levels, kv) = match s.split_once('=') {
+        Some((k, _)) if k.contains(':') && !k.contains('/') => s.split_once(':').expect("checked"),
         _ => ("manifest", s),
     };
-    if level != "manifest" {
-        return Err(format!(
-            "{s:?}: annotations at the {level} level are not made: a single-platform build has a manifest, no index (give KEY=VALUE or manifest:KEY=VALUE)"
-        ));
+    let (mut manifest, mut index) = (false, false);
+    for level in levels.split(',') {
+        match level {
+            "manifest" => manifest = true,
+            "index" => index = true,
+            other => {
+                return Err(format!(
+                    "{s:?}: annotations at the {other} level are not made (give KEY=VALUE, manifest:KEY=VALUE or index:KEY=VALUE)"
+                ))
+            }
+        }
     }
     match kv.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        Some((k, v)) if !k.is_empty() => Ok(Annotation {
+            manifest,
+            index,
+            key: k.to_string(),
+            value: v.to_string(),
+        }),
         _ => Err(format!("{s:?} is not KEY=VALUE")),
     }
 }
@@ -322,21 +342,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn annotations_take_the_manifest_level_only() {
+    fn annotations_go_on_the_manifest_unless_they_name_the_index() {
+        let a = parse_annotation("org.opencontainers.image.source=https://x/y").unwrap();
+        assert!(a.manifest && !a.index);
         assert_eq!(
-            parse_annotation("org.opencontainers.image.source=https://x/y"),
-            Ok((
-                "org.opencontainers.image.source".into(),
-                "https://x/y".into()
-            ))
+            (a.key.as_str(), a.value.as_str()),
+            ("org.opencontainers.image.source", "https://x/y")
         );
-        assert_eq!(
-            parse_annotation("manifest:a=b"),
-            Ok(("a".into(), "b".into()))
-        );
-        assert!(parse_annotation("index:a=b")
+        let a = parse_annotation("index:a=b").unwrap();
+        assert!(!a.manifest && a.index);
+        let a = parse_annotation("manifest,index:a=b").unwrap();
+        assert!(a.manifest && a.index);
+        assert!(parse_annotation("manifest-descriptor:a=b")
             .unwrap_err()
-            .contains("index level"));
+            .contains("manifest-descriptor level"));
         assert!(parse_annotation("=b").is_err());
     }
 

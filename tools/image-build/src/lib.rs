@@ -62,6 +62,7 @@ fn parse(
     dockerfile: &Path,
     file_name: &str,
     stdin: Option<&[u8]>,
+    platform: Option<&str>,
 ) -> Result<plan::Plan, Error> {
     let mut c = std::process::Command::new(tools.path("dockerfile-parse"));
     for b in &args.build_args {
@@ -79,7 +80,7 @@ fn parse(
     if let Some(t) = &args.target {
         c.arg("--target").arg(t);
     }
-    if let Some(p) = &args.platform {
+    if let Some(p) = platform {
         c.arg("--platform").arg(p);
     }
     c.arg(dockerfile)
@@ -170,15 +171,33 @@ fn build(mut args: Args) -> Result<(), Error> {
         }
     }
     let tools = Tools::find().map_err(Error::Msg)?;
-    check_platform(&args)?;
+    let platforms = platforms(&args)?;
+    if platforms.len() < 2 && args.annotations.iter().any(|a| a.index) {
+        return Err(Error::Msg(
+            "--annotation index:…: a single-platform build makes no index (build several --platform, or annotate the manifest)".into(),
+        ));
+    }
     let input = Input::read(&args, &tools)?;
-    let plan = parse(
-        &tools,
-        &args,
-        &input.dockerfile,
-        &input.file_name,
-        input.stdin.as_deref(),
-    )?;
+    // The plan holds the predefined platform ARGs and what FROM lines
+    // make of them: one per platform.
+    let mut plans = Vec::new();
+    for p in platforms
+        .iter()
+        .map(Some)
+        .chain(platforms.is_empty().then_some(None))
+    {
+        let plan = parse(
+            &tools,
+            &args,
+            &input.dockerfile,
+            &input.file_name,
+            input.stdin.as_deref(),
+            p.map(String::as_str),
+        )?;
+        plans.push((p.cloned().unwrap_or_default(), plan));
+    }
+    let multi = plans.len() > 1;
+    let plan = &plans[0].1;
     let ignore = input.ignore_rules()?;
     let quiet = args.quiet || args.progress == Progress::Quiet || args.explain;
     let shown = progress::Progress::new(progress_style(&args, quiet));
@@ -191,7 +210,7 @@ fn build(mut args: Args) -> Result<(), Error> {
             );
         }
     }
-    checks_verdict(&plan, &file_name, args.check)?;
+    checks_verdict(plan, &file_name, args.check)?;
     if args.check {
         eprintln!("Check complete, no warnings found.");
         return Ok(());
@@ -210,7 +229,7 @@ fn build(mut args: Args) -> Result<(), Error> {
         ));
     }
     if args.print_script {
-        return print_script(&plan, &ctx, &tools, opts, &store, &id);
+        return print_script(&plans, &ctx, &tools, opts, &store, &id);
     }
     // The build's temp dir is in the store: a RUN's upper dir is renamed
     // into the store's layers, which needs the same filesystem. Named with
@@ -244,18 +263,21 @@ fn build(mut args: Args) -> Result<(), Error> {
         true => Box::new(build::executor::Dry::new(runner)),
         false => Box::new(runner),
     };
-    let mut d = build::Driver::new(&plan, &ctx, &tools, opts, exec, &id);
+    let mut d = build::Driver::new(plan, &ctx, &tools, opts, exec, &id);
     if args.explain {
         // Nothing was tagged or mounted (the dry run refuses it): nothing
         // to clean up.
-        let r = d.build();
+        let r = run_build(&mut d, &plans);
         shown.finish();
         return r.map(|_| ());
     }
     // The final image is inspected before the intermediate tags go: one
     // of them may be the only name it has.
-    let result = d.build().and_then(|b| {
-        let mut found = d.inspect(&b.reference).map_err(Error::Msg)?;
+    let result = run_build(&mut d, &plans).and_then(|b| {
+        let mut found = match multi {
+            true => d.inspect_index(&b.reference).map_err(Error::Msg)?,
+            false => d.inspect(&b.reference).map_err(Error::Msg)?,
+        };
         if matches!(args.output, Some(outputs::Output::Image(_))) || args.push {
             // The image the user names is the one that went out, its
             // layers compressed on the way.
@@ -276,6 +298,26 @@ fn build(mut args: Args) -> Result<(), Error> {
         metadata(f, &args, &found, &d, &id, input.git.as_ref())?;
     }
     Ok(())
+}
+
+/// The --annotation pairs of one level.
+fn annotations_at(args: &Args, level: fn(&cli::Annotation) -> bool) -> Vec<(String, String)> {
+    args.annotations
+        .iter()
+        .filter(|a| level(a))
+        .map(|a| (a.key.clone(), a.value.clone()))
+        .collect()
+}
+
+/// The build: one platform's, or each platform's joined into an index.
+fn run_build<'a>(
+    d: &mut build::Driver<'a>,
+    plans: &'a [(String, plan::Plan)],
+) -> Result<build::Built, Error> {
+    match plans.len() {
+        1 => d.build(),
+        _ => d.build_platforms(plans),
+    }
 }
 
 /// --metadata-file: buildx's keys, for the CI steps that read them.
@@ -303,10 +345,13 @@ fn metadata(
     );
     if !files_only {
         m.insert("containerimage.digest".into(), found.digest.clone().into());
-        m.insert(
-            "containerimage.config.digest".into(),
-            found.id.clone().into(),
-        );
+        // An index has no config of its own: buildx leaves the key out.
+        if found.id != found.digest {
+            m.insert(
+                "containerimage.config.digest".into(),
+                found.id.clone().into(),
+            );
+        }
         if !args.tags.is_empty() {
             m.insert("image.name".into(), args.tags.join(",").into());
         }
@@ -320,29 +365,30 @@ fn metadata(
     slipway_common::fsutil::write_atomic(file, &text).map_err(|e| Error::Msg(e.to_string()))
 }
 
-/// --platform: one platform, the host's or another (its RUN steps
-/// emulated); several at once are not built yet.
-fn check_platform(args: &Args) -> Result<(), Error> {
-    let Some(p) = &args.platform else {
-        return Ok(());
-    };
-    if p.contains(',') {
-        return Err(Error::Msg(format!(
-            "--platform {p}: several platforms in one build (an index of them) are not supported yet: build each --platform alone"
-        )));
-    }
-    target_platform(args).map(|_| ())
-}
-
-/// The platform the build targets, normalized (linux/arm64).
-fn target_platform(args: &Args) -> Result<String, Error> {
-    match &args.platform {
-        None => Ok(slipway_common::platform::Platform::host().to_string()),
-        Some(p) => p
+/// --platform: none (the host's), one (the host's or another, its RUN
+/// steps emulated), or several, comma separated or repeated: each
+/// normalized (linux/arm64), each once.
+fn platforms(args: &Args) -> Result<Vec<String>, Error> {
+    let mut out: Vec<String> = Vec::new();
+    for p in args.platform.iter().flat_map(|p| p.split(',')) {
+        let norm = p
+            .trim()
             .parse::<slipway_common::platform::Platform>()
             .map(|p| p.to_string())
-            .map_err(|e| Error::Msg(format!("--platform {p}: {e}"))),
+            .map_err(|e| Error::Msg(format!("--platform {p}: {e}")))?;
+        if !out.contains(&norm) {
+            out.push(norm);
+        }
     }
+    Ok(out)
+}
+
+/// The platform the build targets (the first of several), normalized.
+fn target_platform(args: &Args) -> Result<String, Error> {
+    Ok(platforms(args)?
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| slipway_common::platform::Platform::host().to_string()))
 }
 
 /// Where the context and the Dockerfile are, either of them possibly on
@@ -527,7 +573,8 @@ fn options(
         network,
         progress: shown.clone(),
         labels: args.labels.clone(),
-        annotations: args.annotations.clone(),
+        annotations: annotations_at(args, |a| a.manifest),
+        index_annotations: annotations_at(args, |a| a.index),
         explain: args.explain,
         target_platform: target_platform(args)?,
         contexts: args.build_contexts.iter().cloned().collect(),
@@ -627,16 +674,23 @@ fn checks_verdict(plan: &plan::Plan, file_name: &str, check_only: bool) -> Resul
 }
 
 fn print_script(
-    plan: &plan::Plan,
+    plans: &[(String, plan::Plan)],
     ctx: &context::Context,
     tools: &Tools,
     opts: build::Options,
     store: &Path,
     id: &str,
 ) -> Result<(), Error> {
-    let mut d = build::Driver::new(plan, ctx, tools, opts, Box::new(Script::default()), id);
+    let mut d = build::Driver::new(
+        &plans[0].1,
+        ctx,
+        tools,
+        opts,
+        Box::new(Script::default()),
+        id,
+    );
     // Only images that exist now are inspected: the FROM images.
-    let built = d.build()?;
+    let built = run_build(&mut d, plans)?;
     let cleanup = d.cleanup_actions();
     let lines = d.exec.take_script();
     let dirs: Vec<String> = tools
@@ -664,11 +718,18 @@ fn print_script(
         s.push_str(&l);
         s.push('\n');
     }
-    s.push_str("# the manifest digest, then the intermediate tags go\n");
-    s.push_str(&format!(
-        "image-store inspect --format '{{{{.Digest}}}}' {}\n",
-        sh_quote(&built.reference)
-    ));
+    s.push_str("# the manifest digest (an index's), then the intermediate tags go\n");
+    if plans.len() > 1 {
+        s.push_str(&format!(
+            "image-store ls --digests --format '{{{{.Digest}}}}' --filter reference={}\n",
+            sh_quote(&built.reference)
+        ));
+    } else {
+        s.push_str(&format!(
+            "image-store inspect --format '{{{{.Digest}}}}' {}\n",
+            sh_quote(&built.reference)
+        ));
+    }
     for a in &cleanup {
         s.push_str(&tools::render(a));
         s.push('\n');

@@ -142,12 +142,13 @@ fn buildx_archive_forms_metadata_file_and_annotations() {
     let mut c = env.cmd("image-store");
     c.args(["inspect", "named:2"]);
     ok(c);
-    // An index-level annotation has no index to go on: refused.
+    // A descriptor-level annotation is not made: refused by name.
     let mut c = env.cmd("image-build");
-    c.args(["--annotation", "index:a=b"]).arg(&ctx);
+    c.args(["--annotation", "manifest-descriptor:a=b"])
+        .arg(&ctx);
     let out = c.output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("index level"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("manifest-descriptor level"));
 }
 
 #[test]

@@ -64,6 +64,10 @@ pub enum Command {
         /// {{.Digest}}, {{.Id}}, {{.Names}} (comma-separated), {{json .}}.
         #[arg(short = 'f', long, value_name = "TEMPLATE")]
         format: Option<String>,
+        /// Of a multi-platform image, the image for this platform
+        /// (default: the host's).
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<Platform>,
     },
     /// Give an image another name.
     Tag {
@@ -524,13 +528,14 @@ fn inspect(
     store: &Store,
     refs: &[String],
     format: Option<&str>,
+    platform: Option<&Platform>,
     out: &mut dyn Write,
 ) -> Result<(), Error> {
     // Parsed before any image is read: a bad template prints nothing.
     let template = format
         .map(|f| Template::parse(f, INSPECT_FIELDS).map_err(|e| Error::Invalid(e.to_string())))
         .transpose()?;
-    let host = Platform::host();
+    let host = platform.cloned().unwrap_or_else(Platform::host);
     let entries = store.entries()?;
     let mut docs = Vec::new();
     for r in refs {
@@ -717,7 +722,11 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
         }
         Command::Umount { .. } => unreachable!("handled above"),
         Command::Ls(a) => ls(&store, a, out)?,
-        Command::Inspect { refs, format } => inspect(&store, refs, format.as_deref(), out)?,
+        Command::Inspect {
+            refs,
+            format,
+            platform,
+        } => inspect(&store, refs, format.as_deref(), platform.as_ref(), out)?,
         Command::Tag { source, target } => {
             let target = Reference::parse(target)?;
             if target.digest().is_some() {

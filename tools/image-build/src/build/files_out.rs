@@ -16,15 +16,28 @@ impl Driver<'_> {
             _ => return None,
         };
         self.num = self.next_number();
-        let mut actions = vec![
-            Action::Mkdir(tree.clone()),
-            Action::Call(
+        let mut actions = vec![Action::Mkdir(tree.clone())];
+        // Several platforms: each one's files in a directory named for
+        // it (linux_arm64), as buildx writes them.
+        let mounts: Vec<(Word, String)> = match self.platform_images.as_slice() {
+            [] => vec![(tree.clone(), image.to_string())],
+            many => many
+                .iter()
+                .map(|(p, img)| {
+                    let sub = Word::Tmp(format!("output-root/{}", super::platforms::slug(p)));
+                    actions.push(Action::Mkdir(sub.clone()));
+                    (sub, img.clone())
+                })
+                .collect(),
+        };
+        for (at, img) in &mounts {
+            actions.push(Action::Call(
                 Call::new("image-store")
                     .arg("mount")
-                    .arg(image)
-                    .arg(tree.clone()),
-            ),
-        ];
+                    .arg(img.as_str())
+                    .arg(at.clone()),
+            ));
+        }
         let whole = Call::new("layer-diff").arg("--dir").arg(tree.clone());
         match o {
             Output::Local(dir) => {
@@ -51,11 +64,14 @@ impl Driver<'_> {
         }
         // A running build unmounts it with its other mounts, after a
         // failure too; a script says so itself.
-        match self.exec.running().map(|r| r.tmp.join("output-root")) {
-            Some(dir) => self.mounted.push(dir),
-            None => actions.push(Action::Call(
-                Call::new("image-store").arg("umount").arg(tree),
-            )),
+        for (at, _) in mounts {
+            let Word::Tmp(rel) = &at else {
+                unreachable!("mounted in the build's temp dir")
+            };
+            match self.exec.running().map(|r| r.tmp.join(rel)) {
+                Some(dir) => self.mounted.push(dir),
+                None => actions.push(Action::Call(Call::new("image-store").arg("umount").arg(at))),
+            }
         }
         Some(actions)
     }

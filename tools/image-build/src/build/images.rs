@@ -109,6 +109,14 @@ impl<'a> Driver<'a> {
         if of(&found) {
             return Ok(found);
         }
+        // A multi-platform image in the store: its image for this platform.
+        if let Ok(mut child) = inspect_for(self.tools, r, &self.opts.store, Some(&want.to_string()))
+        {
+            if of(&child) && child.digest != found.digest {
+                child.by_digest_only = true;
+                return Ok(child);
+            }
+        }
         let named = self.opts.contexts.contains_key(r);
         if self.script() || named {
             return Err(format!("the image is {}, not {want}", found.platform));
@@ -148,7 +156,7 @@ impl<'a> Driver<'a> {
             slipway_common::registries::is_short(r) && !r.bytes().all(|b| b.is_ascii_hexdigit());
         if !want_pull {
             match self.inspect(&name).or_else(|e| match short {
-                true => self.by_short_name(r),
+                true => self.by_digest_only(r),
                 false => Err(e),
             }) {
                 Ok(found) => return Ok(found),
@@ -172,14 +180,14 @@ impl<'a> Driver<'a> {
         })?;
         lock(&self.shared.pulled).insert(r.to_string());
         self.inspect(&name).or_else(|e| match short {
-            true => self.by_short_name(r),
+            true => self.by_digest_only(r),
             false => Err(e),
         })
     }
 
-    fn by_short_name(&self, r: &str) -> Result<Inspected, String> {
+    fn by_digest_only(&self, r: &str) -> Result<Inspected, String> {
         self.inspect(r).map(|found| Inspected {
-            by_short_name: true,
+            by_digest_only: true,
             ..found
         })
     }
@@ -274,8 +282,23 @@ pub fn inspect(
     reference: &str,
     store: &std::path::Path,
 ) -> Result<Inspected, String> {
+    inspect_for(tools, reference, store, None)
+}
+
+/// `image-store inspect [--platform P] REF`: of a multi-platform image,
+/// its image for `platform` (the host's without one).
+pub fn inspect_for(
+    tools: &Tools,
+    reference: &str,
+    store: &std::path::Path,
+    platform: Option<&str>,
+) -> Result<Inspected, String> {
     let mut c = std::process::Command::new(tools.path("image-store"));
-    c.arg("inspect").arg(reference).env("SLIPWAY_STORE", store);
+    c.arg("inspect");
+    if let Some(p) = platform {
+        c.arg("--platform").arg(p);
+    }
+    c.arg(reference).env("SLIPWAY_STORE", store);
     let out = c
         .stdin(std::process::Stdio::null())
         .output()
@@ -296,7 +319,7 @@ pub fn inspect(
         digest: e.digest.to_string(),
         id: e.id.to_string(),
         config: e.container_config(),
-        by_short_name: false,
+        by_digest_only: false,
         platform: e.platform(),
     })
 }

@@ -16,7 +16,7 @@ impl Driver<'_> {
     ) -> Result<Inspected, String> {
         let pinned = |mut found: Inspected| {
             // Known by digest alone: the context's name finds nothing.
-            found.by_short_name = true;
+            found.by_digest_only = true;
             found
         };
         let image = match ctx {

@@ -134,9 +134,22 @@ impl Driver<'_> {
             .resolve(&image.to_string())
             .map_err(|e| e.to_string())?;
         let layout = store.layout();
+        let _session = layout.write_session().map_err(|e| e.to_string())?;
+        // A multi-platform image leaves as an index of its images, each
+        // compressed.
+        if let Some(m) =
+            slipway_common::index::MultiImage::load(layout, &desc).map_err(|e| e.to_string())?
+        {
+            let s = self.opts.compression;
+            let out = m
+                .map_images(layout, |i| {
+                    slipway_common::convert::compress_layers(layout, i, s)
+                })
+                .map_err(|e| format!("compress {image}: {e}"))?;
+            return Ok(out.digest());
+        }
         let img = slipway_common::image::Image::load(layout, &desc, &Platform::host())
             .map_err(|e| e.to_string())?;
-        let _session = layout.write_session().map_err(|e| e.to_string())?;
         let out = slipway_common::convert::compress_layers(layout, &img, self.opts.compression)
             .map_err(|e| format!("compress {image}: {e}"))?;
         Ok(out.digest())

@@ -10,7 +10,9 @@ impl<'a> Driver<'a> {
         let Some(r) = self.exec.running() else {
             unreachable!("a printed script builds one stage at a time")
         };
-        let tmp = r.tmp.join(format!("stage-{stage}"));
+        // Each platform's stages of a multi-platform build apart: a
+        // stage's mounts stay until the build's cleanup.
+        let tmp = r.tmp.join(format!("{}stage-{stage}", self.tag_prefix));
         std::fs::create_dir_all(&tmp).map_err(|e| Error::Msg(format!("{}: {e}", tmp.display())))?;
         Ok(Driver {
             plan: self.plan,
@@ -37,6 +39,8 @@ impl<'a> Driver<'a> {
             concurrent: true,
             started: self.started,
             last_key: Default::default(),
+            tag_prefix: self.tag_prefix.clone(),
+            platform_images: Vec::new(),
         })
     }
 

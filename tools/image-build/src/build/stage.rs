@@ -5,7 +5,7 @@ use super::*;
 
 impl<'a> Driver<'a> {
     pub(super) fn next_tag(&self, stage: usize, step: &str) -> String {
-        format!("{}:{stage}-{step}", self.repo)
+        format!("{}:{}{stage}-{step}", self.repo, self.tag_prefix)
     }
 
     /// image-assemble: the state's image plus an optional layer and edits
@@ -236,7 +236,7 @@ impl<'a> Driver<'a> {
                 // Pinned by digest: a tag moved during the build does not
                 // change it halfway.
                 let image = match r.split_once('@') {
-                    Some(_) if !found.by_short_name => r.clone(),
+                    Some(_) if !found.by_digest_only => r.clone(),
                     _ => found.pin(r),
                 };
                 let c = found.config;
