@@ -83,6 +83,8 @@ pub struct Options {
     pub contexts: std::collections::BTreeMap<String, crate::named::NamedContext>,
     /// --annotation: on the final image's manifest.
     pub annotations: Vec<(String, String)>,
+    /// --format docker: Docker schema 2 manifests (and manifest list).
+    pub docker_format: bool,
     /// --annotation index:…: on the index of a multi-platform build.
     pub index_annotations: Vec<(String, String)>,
     pub tags: Vec<String>,

@@ -134,6 +134,12 @@ pub struct Args {
     #[arg(long = "annotation", value_name = "[manifest|index:]KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<Annotation>,
 
+    /// The image's media types, as buildah bud's --format: oci, or docker
+    /// (schema 2 manifests, and a Docker manifest list for several
+    /// --platform).
+    #[arg(long, value_name = "FORMAT", default_value = "oci", value_parser = ["oci", "docker"])]
+    pub format: String,
+
     /// Push every --tag to its registry (image-push) once built.
     #[arg(long, requires = "tags")]
     pub push: bool,

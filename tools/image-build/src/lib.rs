@@ -575,6 +575,7 @@ fn options(
         labels: args.labels.clone(),
         annotations: annotations_at(args, |a| a.manifest),
         index_annotations: annotations_at(args, |a| a.index),
+        docker_format: args.format == "docker",
         explain: args.explain,
         target_platform: target_platform(args)?,
         contexts: args.build_contexts.iter().cloned().collect(),

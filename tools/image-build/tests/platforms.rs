@@ -257,6 +257,33 @@ fn several_platforms_make_one_index_named_pushed_and_written_out() {
         &format!("docker://{dest}"),
     ]);
     assert_eq!(info["Architecture"].as_str(), Some("arm64"));
+    // --format docker: Docker manifests joined into a manifest list.
+    let mut c = env.cmd("image-build");
+    c.args([
+        "-q",
+        "--network",
+        "none",
+        "--format",
+        "docker",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-t",
+        "app-docker",
+    ])
+    .arg(&ctx);
+    ok(c);
+    let mut c = env.cmd("image-store");
+    c.args(["manifest", "inspect", "app-docker"]);
+    let list = json(&ok(c));
+    assert_eq!(
+        list["mediaType"].as_str(),
+        Some("application/vnd.docker.distribution.manifest.list.v2+json")
+    );
+    assert!(list["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"));
     // A single platform has no index to annotate.
     let mut c = env.cmd("image-build");
     c.args(["--annotation", "index:a=b"]).arg(&ctx);

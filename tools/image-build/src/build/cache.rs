@@ -74,7 +74,12 @@ impl Driver<'_> {
             o.insert("pending".into(), json!(st.pending));
         }
         self.last_key.replace(Some((parent.clone(), inputs)));
-        let step = json!({"step": step, "pending": st.pending});
+        let mut step = json!({"step": step, "pending": st.pending});
+        // A Docker-format step image is another manifest of the same
+        // config: keyed apart (OCI keys stay as they were).
+        if self.opts.docker_format {
+            step["format"] = json!("docker");
+        }
         Some(step_key(
             &parent,
             self.opts.epoch.as_deref(),

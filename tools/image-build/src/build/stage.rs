@@ -28,6 +28,9 @@ impl<'a> Driver<'a> {
             .arg(st.image.as_str())
             .arg("-t")
             .arg(next.as_str());
+        if self.opts.docker_format {
+            c = c.args(["--format", "docker"]);
+        }
         // On scratch, the image is of the stage's platform.
         if st.image == "scratch" && !self.platform_is_host() {
             c = c.arg("--platform").arg(self.platform.as_str());
