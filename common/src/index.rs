@@ -32,6 +32,10 @@ pub enum IndexError {
     Layout(#[from] LayoutError),
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Attestation(#[from] crate::attestation::AttestationError),
+    #[error(transparent)]
+    Map(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl MultiImage {
@@ -94,12 +98,12 @@ impl MultiImage {
         self.descriptor.media_type().to_string() == DOCKER_MANIFEST_LIST
     }
 
-    /// The platforms of its entries, in order (`unknown/unknown` for an
-    /// attestation's).
+    /// The platforms of its images, in order (attestations left out).
     pub fn platforms(&self) -> Vec<String> {
         self.index
             .manifests()
             .iter()
+            .filter(|m| !crate::attestation::is_attestation(m))
             .map(|m| match m.platform() {
                 Some(p) => {
                     let mut s = format!("{}/{}", p.os(), p.architecture());
@@ -128,16 +132,50 @@ impl MultiImage {
     }
 
     /// The same index with each image replaced by `f`'s (which may move
-    /// its manifest, as compression does), a new index written to
-    /// `layout` if any did. The entries keep their platforms and
+    /// its manifest, as compression does), new blobs written to `to` (the
+    /// old ones are in `from`). An attestation of an image that moved is
+    /// made again about the new one. The entries keep their platforms and
     /// annotations.
-    pub fn map_images<E: From<LayoutError>>(
+    pub fn map_images<E: std::error::Error + Send + Sync + 'static>(
         &self,
-        layout: &Layout,
-        f: impl FnMut(&Image) -> Result<Image, E>,
-    ) -> Result<MultiImage, E> {
-        let images = self.images.iter().map(f).collect::<Result<Vec<_>, E>>()?;
-        Ok(self.with_images(layout, images)?)
+        from: &Layout,
+        to: &Layout,
+        mut f: impl FnMut(&Image) -> Result<Image, E>,
+    ) -> Result<MultiImage, IndexError> {
+        let entries = self.index.manifests();
+        let mut images = Vec::new();
+        let mut moved: HashMap<Digest, Digest> = HashMap::new();
+        for (e, img) in entries.iter().zip(&self.images) {
+            if crate::attestation::is_attestation(e) {
+                images.push(img.clone());
+                continue;
+            }
+            let new = f(img).map_err(|e| IndexError::Map(Box::new(e)))?;
+            if new.digest() != img.digest() {
+                moved.insert(img.digest(), new.digest());
+            }
+            images.push(new);
+        }
+        let mut index = self.index.clone();
+        let mut new_entries = entries.clone();
+        for (i, e) in entries.iter().enumerate() {
+            let Some(new) = crate::attestation::subject_of(e).and_then(|d| moved.get_key_value(&d))
+            else {
+                continue;
+            };
+            if !crate::attestation::is_attestation(e) {
+                continue;
+            }
+            let (img, entry) = crate::attestation::retarget(from, to, &images[i], new.0, new.1)?;
+            images[i] = img;
+            new_entries[i] = entry;
+        }
+        // Each moved image's entry names its new manifest.
+        for (e, img) in new_entries.iter_mut().zip(&images) {
+            point_at(e, img);
+        }
+        index.set_manifests(new_entries);
+        Ok(self.rebuild(to, index, images)?)
     }
 
     /// The same index listing `images` (one for each of its own, in its
@@ -147,37 +185,46 @@ impl MultiImage {
         layout: &Layout,
         images: Vec<Image>,
     ) -> Result<MultiImage, LayoutError> {
-        let mut entries = Vec::new();
-        let mut changed = false;
-        for (entry, (old, new)) in self
-            .index
-            .manifests()
-            .iter()
-            .zip(self.images.iter().zip(&images))
-        {
-            let mut e = entry.clone();
-            if new.digest() != old.digest() {
-                changed = true;
-                e.set_digest(new.manifest_descriptor.digest().clone());
-                e.set_size(new.manifest_descriptor.size());
-                e.set_media_type(new.manifest_descriptor.media_type().clone());
-            }
-            entries.push(e);
+        let mut index = self.index.clone();
+        let mut entries = index.manifests().clone();
+        for (e, img) in entries.iter_mut().zip(&images) {
+            point_at(e, img);
         }
-        if !changed {
+        index.set_manifests(entries);
+        self.rebuild(layout, index, images)
+    }
+
+    /// This index as `index` lists `images`: itself when nothing changed,
+    /// else a new index blob written to `layout`.
+    fn rebuild(
+        &self,
+        layout: &Layout,
+        index: ImageIndex,
+        images: Vec<Image>,
+    ) -> Result<MultiImage, LayoutError> {
+        if index == self.index {
             return Ok(MultiImage {
                 images,
                 ..self.clone()
             });
         }
-        let mut index = self.index.clone();
-        index.set_manifests(entries);
         let descriptor = write_index(layout, &index, self.descriptor.media_type().clone())?;
         Ok(MultiImage {
             descriptor,
             index,
             images,
         })
+    }
+}
+
+/// An index entry made to name `img`'s manifest, its platform and
+/// annotations kept.
+fn point_at(e: &mut Descriptor, img: &Image) {
+    let d = &img.manifest_descriptor;
+    if e.digest() != d.digest() {
+        e.set_digest(d.digest().clone());
+        e.set_size(d.size());
+        e.set_media_type(d.media_type().clone());
     }
 }
 
@@ -219,6 +266,7 @@ fn entry(img: &Image) -> Result<Descriptor, IndexError> {
 pub fn create(
     layout: &Layout,
     images: &[Image],
+    attestations: &[(Digest, Vec<u8>)],
     docker: Option<bool>,
     annotations: &HashMap<String, String>,
 ) -> Result<Descriptor, IndexError> {
@@ -248,6 +296,21 @@ pub fn create(
         }
         seen.push(p);
         entries.push(e);
+    }
+    // Each attestation after the images, naming the image it is about.
+    for (subject, statement) in attestations {
+        if docker {
+            return Err(IndexError::Invalid(
+                "a Docker manifest list holds no attestations: use the OCI format".into(),
+            ));
+        }
+        if !images.iter().any(|i| &i.digest() == subject) {
+            return Err(IndexError::Invalid(format!(
+                "an attestation about {subject}, which is not one of the images"
+            )));
+        }
+        let (_, entry) = crate::attestation::attach(layout, statement, subject)?;
+        entries.push(entry);
     }
     let media = if docker {
         MediaType::Other(DOCKER_MANIFEST_LIST.into())
@@ -320,7 +383,7 @@ mod tests {
             image(&layout, "amd64", false),
             image(&layout, "arm64", false),
         ];
-        let desc = create(&layout, &imgs, None, &HashMap::new()).unwrap();
+        let desc = create(&layout, &imgs, &[], None, &HashMap::new()).unwrap();
         assert_eq!(desc.media_type(), &MediaType::ImageIndex);
         let multi = MultiImage::load(&layout, &desc).unwrap().unwrap();
         assert_eq!(multi.platforms(), ["linux/amd64", "linux/arm64"]);
@@ -336,18 +399,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::create(dir.path()).unwrap();
         let d = [image(&layout, "amd64", true), image(&layout, "arm64", true)];
-        let desc = create(&layout, &d, None, &HashMap::new()).unwrap();
+        let desc = create(&layout, &d, &[], None, &HashMap::new()).unwrap();
         assert_eq!(desc.media_type().to_string(), DOCKER_MANIFEST_LIST);
         let mixed = [
             image(&layout, "amd64", true),
             image(&layout, "arm64", false),
         ];
-        assert!(create(&layout, &mixed, Some(true), &HashMap::new()).is_err());
+        assert!(create(&layout, &mixed, &[], Some(true), &HashMap::new()).is_err());
         let same = [
             image(&layout, "amd64", false),
             image(&layout, "amd64", false),
         ];
-        let e = create(&layout, &same, None, &HashMap::new()).unwrap_err();
+        let e = create(&layout, &same, &[], None, &HashMap::new()).unwrap_err();
         assert!(e.to_string().contains("two images for linux/amd64"), "{e}");
     }
 
@@ -359,7 +422,7 @@ mod tests {
             image(&layout, "amd64", false),
             image(&layout, "arm64", false),
         ];
-        let desc = create(&layout, &imgs, None, &HashMap::new()).unwrap();
+        let desc = create(&layout, &imgs, &[], None, &HashMap::new()).unwrap();
         std::fs::remove_file(layout.blob_path(&imgs[1].digest())).unwrap();
         assert!(MultiImage::load(&layout, &desc).unwrap().is_none());
     }

@@ -8,6 +8,8 @@ pub mod apply;
 #[cfg(feature = "layer")]
 pub mod archive;
 #[cfg(feature = "oci")]
+pub mod attestation;
+#[cfg(feature = "oci")]
 pub mod buildcache;
 pub mod cli;
 #[cfg(feature = "layer")]

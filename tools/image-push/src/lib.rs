@@ -85,6 +85,8 @@ pub enum Error {
     Convert(#[from] ConvertError),
     #[error(transparent)]
     Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Index(#[from] slipway_common::index::IndexError),
 }
 
 /// The image as it leaves: uncompressed layers compressed. In the store
@@ -93,27 +95,20 @@ pub enum Error {
 /// gave is not written to: the new blobs go to a staging layout, beside
 /// links to (or copies of) the blobs that go up as they are.
 fn outgoing(
-    src: &ImageRef,
     from: &Layout,
+    to: &Layout,
     img: &Image,
     s: Settings,
-    staging: &mut Option<(tempfile::TempDir, Layout)>,
     present: convert::Present,
 ) -> Result<Image, Error> {
     let needs = img.manifest.layers().iter().any(convert::is_uncompressed);
     if s.kind == Compression::None || !needs {
         return Ok(img.clone());
     }
-    if !matches!(src, ImageRef::Oci { .. }) {
+    if from.root() == to.root() {
         let _session = from.write_session()?;
         return Ok(convert::compress_layers_into(from, from, img, s, present)?);
     }
-    if staging.is_none() {
-        let dir = tempfile::tempdir().map_err(|e| Error::Invalid(format!("a temp dir: {e}")))?;
-        let layout = Layout::create(dir.path())?;
-        *staging = Some((dir, layout));
-    }
-    let (_, layout) = staging.as_ref().expect("made above");
     // What goes up as it is: the config and the compressed layers. The
     // uncompressed ones are read from the source as they are compressed.
     let kept = img
@@ -124,14 +119,12 @@ fn outgoing(
         .chain([img.manifest.config()]);
     for d in kept {
         let digest = digest_of(d).map_err(|e| Error::Invalid(e.to_string()))?;
-        let (from_path, to) = (from.blob_path(&digest), layout.blob_path(&digest));
-        if std::fs::hard_link(&from_path, &to).is_err() && !layout.has_blob(&digest) {
-            layout.copy_blob_from(from, &digest, Some(d.size()))?;
+        let (from_path, to_path) = (from.blob_path(&digest), to.blob_path(&digest));
+        if std::fs::hard_link(&from_path, &to_path).is_err() && !to.has_blob(&digest) {
+            to.copy_blob_from(from, &digest, Some(d.size()))?;
         }
     }
-    Ok(convert::compress_layers_into(
-        from, layout, img, s, present,
-    )?)
+    Ok(convert::compress_layers_into(from, to, img, s, present)?)
 }
 
 /// Where a manifest's (or an index's) blobs are once it is ready to go:
@@ -229,39 +222,49 @@ pub fn run(args: Args) -> Result<(), Error> {
             .iter()
             .all(|(reg, repo, _)| matches!(reg.has_blob(repo, d), Ok(Some(_))))
     };
-    let mut staging = None;
     // An index whose images are all here goes whole, as docker push sends
     // a multi-platform image; --platform picks one image of it, as skopeo
     // copy does without --all.
-    let multi = match (&source.multi, &args.registry.platform) {
-        (Some(m), None) => {
-            let mut images = Vec::new();
-            for img in &m.images {
-                images.push(outgoing(
-                    &src,
-                    &source.layout,
-                    img,
-                    settings,
-                    &mut staging,
-                    &present,
-                )?);
-            }
-            let index_layout = match &staging {
-                Some((_, l)) => l,
-                None => &source.layout,
-            };
-            Some(m.with_images(index_layout, images)?)
-        }
+    let whole = match (&source.multi, &args.registry.platform) {
+        (Some(m), None) => Some(m),
         _ => None,
+    };
+    // New blobs (compressed layers, the manifests naming them) go beside
+    // the old ones, the store remembering them for the next push; an
+    // `oci:DIR` the user gave is not written to: they go to a staging
+    // layout, beside links to (or copies of) the blobs that go up as
+    // they are.
+    let images: Vec<&Image> = match whole {
+        Some(m) => m.images.iter().collect(),
+        None => vec![&source.image],
+    };
+    let compresses = settings.kind != Compression::None
+        && images
+            .iter()
+            .any(|i| i.manifest.layers().iter().any(convert::is_uncompressed));
+    let staging = match matches!(src, ImageRef::Oci { .. }) && compresses {
+        true => {
+            let dir =
+                tempfile::tempdir().map_err(|e| Error::Invalid(format!("a temp dir: {e}")))?;
+            let layout = Layout::create(dir.path())?;
+            Some((dir, layout))
+        }
+        false => None,
+    };
+    let to = staging.as_ref().map_or(&source.layout, |(_, l)| l);
+    let multi = match whole {
+        Some(m) => Some(m.map_images(&source.layout, to, |img| {
+            outgoing(&source.layout, to, img, settings, &present)
+        })?),
+        None => None,
     };
     let image = match &multi {
         Some(_) => None,
         None => Some(outgoing(
-            &src,
             &source.layout,
+            to,
             &source.image,
             settings,
-            &mut staging,
             &present,
         )?),
     };

@@ -687,7 +687,11 @@ pub fn run_to(args: Args, out: &mut dyn Write) -> Result<(), Error> {
             // layers compressed, which moves the index too.
             let multi = MultiImage::load(layout, &desc)
                 .map_err(StoreError::from)?
-                .map(|m| m.map_images(layout, |i| convert::compress_layers(layout, i, settings)))
+                .map(|m| {
+                    m.map_images(layout, layout, |i| {
+                        convert::compress_layers(layout, i, settings)
+                    })
+                })
                 .transpose()?;
             let img = match &multi {
                 Some(_) => None,

@@ -3,6 +3,8 @@
 //! and `docker manifest inspect` do.
 
 use crate::{out_err, Error};
+use slipway_common::attestation;
+use slipway_common::fsutil::IoContext;
 use slipway_common::image::Image;
 use slipway_common::index::{self, MultiImage};
 use slipway_common::platform::Platform;
@@ -25,6 +27,12 @@ pub enum ManifestCommand {
         /// An annotation of the index (repeatable; OCI only).
         #[arg(long = "annotation", value_name = "KEY=VALUE")]
         annotations: Vec<String>,
+        /// Attach the in-toto statement in FILE (a provenance, an SBOM)
+        /// to IMAGE, one of the images, as BuildKit attaches attestations:
+        /// an attestation manifest in the index (repeatable). The
+        /// statement's subject must name IMAGE's manifest digest.
+        #[arg(long = "attest", value_name = "IMAGE=FILE")]
+        attest: Vec<String>,
         /// The index's name, NAME[:TAG].
         name: String,
         /// The images: NAME[:TAG], NAME@DIGEST, a digest or an image ID prefix.
@@ -49,6 +57,7 @@ pub fn run(store: &Store, cmd: &ManifestCommand, out: &mut dyn Write) -> Result<
         ManifestCommand::Create {
             format,
             annotations,
+            attest,
             name,
             images,
         } => {
@@ -59,10 +68,22 @@ pub fn run(store: &Store, cmd: &ManifestCommand, out: &mut dyn Write) -> Result<
                 )));
             }
             let annotations = parse_annotations(annotations)?;
+            let mut statements = Vec::new();
+            for a in attest {
+                let (image, file) = a
+                    .split_once('=')
+                    .filter(|(i, f)| !i.is_empty() && !f.is_empty())
+                    .ok_or_else(|| {
+                        Error::Invalid(format!("--attest {a:?}: expected IMAGE=FILE"))
+                    })?;
+                let bytes = std::fs::read(file).ctx("read", std::path::Path::new(file))?;
+                statements.push((image.to_string(), bytes));
+            }
             let digest = create(
                 store,
                 &target,
                 images,
+                &statements,
                 format.map(|f| matches!(f, Format::Docker)),
                 &annotations,
             )?;
@@ -88,6 +109,7 @@ pub fn create(
     store: &Store,
     target: &Reference,
     images: &[String],
+    statements: &[(String, Vec<u8>)],
     docker: Option<bool>,
     annotations: &HashMap<String, String>,
 ) -> Result<slipway_common::digest::Digest, Error> {
@@ -97,13 +119,29 @@ pub fn create(
     for r in images {
         let desc = store.resolve(r)?;
         match MultiImage::load(layout, &desc).map_err(StoreError::from)? {
-            Some(m) => list.extend(m.images),
+            // Its images, not its attestations: those are about the index
+            // they were made for.
+            Some(m) => list.extend(
+                m.index
+                    .manifests()
+                    .iter()
+                    .zip(m.images)
+                    .filter(|(e, _)| !attestation::is_attestation(e))
+                    .map(|(_, i)| i),
+            ),
             None => {
                 list.push(Image::load(layout, &desc, &Platform::host()).map_err(StoreError::from)?)
             }
         }
     }
-    let desc = index::create(layout, &list, docker, annotations)?;
+    let mut attestations = Vec::new();
+    for (r, bytes) in statements {
+        let desc = store.resolve(r)?;
+        let d =
+            slipway_common::image::digest_of(&desc).map_err(|e| Error::Invalid(e.to_string()))?;
+        attestations.push((d, bytes.clone()));
+    }
+    let desc = index::create(layout, &list, &attestations, docker, annotations)?;
     store.set_tags(std::slice::from_ref(target), &desc)?;
     slipway_common::image::digest_of(&desc).map_err(|e| Error::Invalid(e.to_string()))
 }

@@ -142,7 +142,7 @@ impl Driver<'_> {
         {
             let s = self.opts.compression;
             let out = m
-                .map_images(layout, |i| {
+                .map_images(layout, layout, |i| {
                     slipway_common::convert::compress_layers(layout, i, s)
                 })
                 .map_err(|e| format!("compress {image}: {e}"))?;
