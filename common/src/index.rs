@@ -33,9 +33,15 @@ pub enum IndexError {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
-    Attestation(#[from] crate::attestation::AttestationError),
+    Attestation(Box<crate::attestation::AttestationError>),
     #[error(transparent)]
     Map(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<crate::attestation::AttestationError> for IndexError {
+    fn from(e: crate::attestation::AttestationError) -> IndexError {
+        IndexError::Attestation(Box::new(e))
+    }
 }
 
 impl MultiImage {
