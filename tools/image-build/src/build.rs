@@ -12,6 +12,7 @@ mod images;
 mod meta;
 mod named_ctx;
 pub mod platforms;
+pub mod provenance;
 mod remote_cache;
 mod run;
 mod run_mounts;
@@ -83,6 +84,8 @@ pub struct Options {
     pub contexts: std::collections::BTreeMap<String, crate::named::NamedContext>,
     /// --annotation: on the final image's manifest.
     pub annotations: Vec<(String, String)>,
+    /// --provenance: what a statement about each image records.
+    pub provenance: Option<provenance::Inputs>,
     /// --format docker: Docker schema 2 manifests (and manifest list).
     pub docker_format: bool,
     /// --annotation index:…: on the index of a multi-platform build.
@@ -177,6 +180,8 @@ pub struct Driver<'a> {
     tag_prefix: String,
     /// A multi-platform build's images, by platform, once built.
     platform_images: Vec<(String, String)>,
+    /// The provenance predicates attached, by platform.
+    pub statements: Vec<(String, serde_json::Value)>,
 }
 
 /// One build's state that every stage's driver sees.
@@ -199,6 +204,9 @@ pub struct Shared {
     ssh: ssh::Agents,
     /// The steps that missed the cache, and why.
     misses: Mutex<Vec<explain::Miss>>,
+    /// The images read from outside (FROM, COPY --from, RUN --mount
+    /// from=), for --provenance.
+    materials: Mutex<Vec<provenance::Material>>,
     /// Every step's key and image in this build, for --cache-to.
     used: Mutex<std::collections::BTreeMap<Digest, Digest>>,
 }
@@ -258,6 +266,7 @@ impl<'a> Driver<'a> {
                 remote: Mutex::new(HashMap::new()),
                 used: Mutex::new(std::collections::BTreeMap::new()),
                 misses: Mutex::new(Vec::new()),
+                materials: Mutex::new(Vec::new()),
                 ssh: Default::default(),
             }),
             rootfs: HashMap::new(),
@@ -269,6 +278,7 @@ impl<'a> Driver<'a> {
             last_key: Default::default(),
             tag_prefix: String::new(),
             platform_images: Vec::new(),
+            statements: Vec::new(),
         }
     }
 
@@ -373,6 +383,14 @@ impl<'a> Driver<'a> {
                 reference: String::new(),
             });
         };
+        // With a provenance, the image goes out as an index of it and its
+        // attestation, as BuildKit sends it.
+        if self.opts.provenance.is_some() {
+            let materials = self.take_materials();
+            let platform = self.opts.target_platform.clone();
+            let index = self.join(&[(platform, fin, materials)])?;
+            return self.publish(index);
+        }
         self.publish(fin)
     }
 

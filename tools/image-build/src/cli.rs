@@ -134,6 +134,20 @@ pub struct Args {
     #[arg(long = "annotation", value_name = "[manifest|index:]KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<Annotation>,
 
+    /// Attach a SLSA provenance attestation (v0.2, as BuildKit makes it)
+    /// to each image: true or mode=min (the Dockerfile's digest, the base
+    /// images by digest, a git context's commit, platform and times),
+    /// mode=max (also the build arguments' values, secret and ssh ids and
+    /// the Dockerfile), false (none, the default). The result is then an
+    /// index of the image and its attestation, as buildx pushes it.
+    #[arg(long, value_name = "true|false|mode=min|mode=max", value_parser = crate::build::provenance::parse_flag)]
+    pub provenance: Option<crate::build::provenance::Setting>,
+
+    /// buildx's --attest type=provenance[,mode=min|max]: as --provenance.
+    /// (type=sbom is not made.)
+    #[arg(long, value_name = "type=provenance[,mode=…]", value_parser = parse_attest)]
+    pub attest: Vec<crate::build::provenance::Setting>,
+
     /// The image's media types, as buildah bud's --format: oci, or docker
     /// (schema 2 manifests, and a Docker manifest list for several
     /// --platform).
@@ -332,6 +346,32 @@ fn parse_annotation(s: &str) -> Result<Annotation, String> {
             value: v.to_string(),
         }),
         _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+/// `--attest type=provenance[,mode=min|max][,disabled=true]`.
+fn parse_attest(s: &str) -> Result<crate::build::provenance::Setting, String> {
+    parse_attest_mode(s).map(crate::build::provenance::Setting)
+}
+
+fn parse_attest_mode(s: &str) -> Result<Option<crate::build::provenance::Mode>, String> {
+    let mut kind = None;
+    let mut rest = vec![];
+    for part in s.split(',') {
+        match part.split_once('=') {
+            Some(("type", t)) => kind = Some(t),
+            Some(("disabled", "true")) => rest.push("false"),
+            Some(("disabled", "false")) => {}
+            _ => rest.push(part),
+        }
+    }
+    match kind {
+        Some("provenance") if rest.is_empty() => Ok(Some(crate::build::provenance::Mode::Min)),
+        Some("provenance") => crate::build::provenance::parse(&rest.join(",")),
+        Some(other) => Err(format!(
+            "type={other}: only provenance attestations are made here"
+        )),
+        None => Err(format!("{s:?}: --attest needs type=provenance")),
     }
 }
 

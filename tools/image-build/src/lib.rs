@@ -55,6 +55,19 @@ fn io_at(p: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
+/// --build-arg as KEY=VALUE pairs: a bare KEY takes its value from the
+/// environment, or is left out when the environment has none, as docker
+/// build does.
+fn build_args(args: &Args) -> Vec<(String, String)> {
+    args.build_args
+        .iter()
+        .filter_map(|b| match b.split_once('=') {
+            Some((k, v)) => Some((k.to_string(), v.to_string())),
+            None => std::env::var(b).ok().map(|v| (b.clone(), v)),
+        })
+        .collect()
+}
+
 /// The plan: dockerfile-parse run on the Dockerfile.
 fn parse(
     tools: &Tools,
@@ -65,17 +78,8 @@ fn parse(
     platform: Option<&str>,
 ) -> Result<plan::Plan, Error> {
     let mut c = std::process::Command::new(tools.path("dockerfile-parse"));
-    for b in &args.build_args {
-        match b.split_once('=') {
-            Some(_) => {
-                c.arg("--build-arg").arg(b);
-            }
-            None => {
-                if let Ok(v) = std::env::var(b) {
-                    c.arg("--build-arg").arg(format!("{b}={v}"));
-                }
-            }
-        }
+    for (k, v) in build_args(args) {
+        c.arg("--build-arg").arg(format!("{k}={v}"));
     }
     if let Some(t) = &args.target {
         c.arg("--target").arg(t);
@@ -221,7 +225,12 @@ fn build(mut args: Args) -> Result<(), Error> {
         ignore,
     };
     let store = args.store.path();
-    let opts = options(&args, file_name, &shown, input.stdin_context)?;
+    let opts = options(&args, file_name, &shown, &input)?;
+    if args.print_script && opts.provenance.is_some() {
+        return Err(Error::Msg(
+            "--print-script prints the build before it runs, and a provenance names the digests it makes: leave out --provenance".into(),
+        ));
+    }
     let id = build_id();
     if args.print_script && (!args.cache_from.is_empty() || args.cache_to.is_some()) {
         return Err(Error::Msg(
@@ -273,8 +282,9 @@ fn build(mut args: Args) -> Result<(), Error> {
     }
     // The final image is inspected before the intermediate tags go: one
     // of them may be the only name it has.
+    let indexed = multi || d.opts.provenance.is_some();
     let result = run_build(&mut d, &plans).and_then(|b| {
-        let mut found = match multi {
+        let mut found = match indexed {
             true => d.inspect_index(&b.reference).map_err(Error::Msg)?,
             false => d.inspect(&b.reference).map_err(Error::Msg)?,
         };
@@ -354,6 +364,17 @@ fn metadata(
         }
         if !args.tags.is_empty() {
             m.insert("image.name".into(), args.tags.join(",").into());
+        }
+    }
+    // As buildx: the provenance's predicate, per platform when several.
+    match d.statements.as_slice() {
+        [(_, one)] => {
+            m.insert("buildx.build.provenance".into(), one.clone());
+        }
+        many => {
+            for (p, pred) in many {
+                m.insert(format!("buildx.build.provenance/{p}"), pred.clone());
+            }
         }
     }
     m.insert(
@@ -561,8 +582,33 @@ fn options(
     args: &Args,
     file_name: String,
     shown: &std::sync::Arc<progress::Progress>,
-    stdin_context: bool,
+    input: &Input,
 ) -> Result<build::Options, Error> {
+    let stdin_context = input.stdin_context;
+    let mode = args
+        .attest
+        .iter()
+        .chain(args.provenance.iter())
+        .copied()
+        .next_back()
+        .and_then(|s| s.0);
+    let provenance = match mode {
+        None => None,
+        Some(mode) => Some(build::provenance::Inputs {
+            mode,
+            dockerfile: (
+                file_name.clone(),
+                match &input.stdin {
+                    Some(b) => b.clone(),
+                    None => std::fs::read(&input.dockerfile).map_err(io_at(&input.dockerfile))?,
+                },
+            ),
+            args: build_args(args),
+            git: input.git.clone(),
+            target: args.target.clone(),
+            started: slipway_common::time::now(),
+        }),
+    };
     let network = match args.network {
         Network::Private => "private",
         Network::Host => "host",
@@ -576,6 +622,7 @@ fn options(
         annotations: annotations_at(args, |a| a.manifest),
         index_annotations: annotations_at(args, |a| a.index),
         docker_format: args.format == "docker",
+        provenance,
         explain: args.explain,
         target_platform: target_platform(args)?,
         contexts: args.build_contexts.iter().cloned().collect(),

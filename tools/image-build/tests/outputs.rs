@@ -244,3 +244,158 @@ fn explain_says_what_would_run_and_why_and_changes_nothing() {
     let out = build(&env, &ctx, &[]);
     assert_eq!(misses(&out)[0], "1 file changed: src/a.py");
 }
+
+/// The statement of the attestation entry of the index in `layout` (an
+/// OCI layout directory) named `name`: (image entry, attestation entry,
+/// statement).
+fn attested(
+    layout: &Path,
+    name: &str,
+) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+    let blob = |d: &str| {
+        fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(d.strip_prefix("sha256:").unwrap()),
+        )
+        .unwrap()
+    };
+    let top = json(&fs::read_to_string(layout.join("index.json")).unwrap());
+    let entry = top["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {top}"))
+        .clone();
+    let index = json(&String::from_utf8(blob(entry["digest"].as_str().unwrap())).unwrap());
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{index}");
+    let (image, att) = (entries[0].clone(), entries[1].clone());
+    let manifest = json(&String::from_utf8(blob(att["digest"].as_str().unwrap())).unwrap());
+    let layer = &manifest["layers"][0];
+    assert_eq!(layer["mediaType"], "application/vnd.in-toto+json");
+    assert_eq!(
+        layer["annotations"]["in-toto.io/predicate-type"],
+        "https://slsa.dev/provenance/v0.2"
+    );
+    let statement = json(&String::from_utf8(blob(layer["digest"].as_str().unwrap())).unwrap());
+    (image, att, statement)
+}
+
+#[test]
+fn provenance_is_attached_as_buildkit_attaches_it_and_follows_the_pushed_image() {
+    use sha2::Digest as _;
+    let reg = slipway_tests::TestRegistry::start();
+    let (env, ctx) = env_with_bb();
+    let dockerfile = "FROM bb\nARG V\nRUN echo $V > /v\n";
+    write_files(&ctx, &[("Dockerfile", dockerfile)]);
+    let dest = format!("{}/app/prov:1", reg.host);
+    let out = build(
+        &env,
+        &ctx,
+        &[
+            "--provenance",
+            "mode=max",
+            "--build-arg",
+            "V=7",
+            "-t",
+            &dest,
+            "--push",
+        ],
+    );
+    let pushed = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut c = env.cmd("image-store");
+    c.args(["inspect", "--format", "{{.Digest}}", "bb"]);
+    let base = ok(c).trim().to_string();
+    // In the store: the image and its attestation, as BuildKit lays them
+    // out.
+    let (image, att, st) = attested(&env.store(), &dest);
+    assert_eq!(att["platform"]["os"], "unknown");
+    assert_eq!(
+        att["annotations"]["vnd.docker.reference.type"],
+        "attestation-manifest"
+    );
+    assert_eq!(
+        att["annotations"]["vnd.docker.reference.digest"],
+        image["digest"]
+    );
+    assert_eq!(st["predicateType"], "https://slsa.dev/provenance/v0.2");
+    let hex = |d: &serde_json::Value| {
+        d.as_str()
+            .unwrap()
+            .strip_prefix("sha256:")
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        st["subject"][0]["digest"]["sha256"].as_str().unwrap(),
+        hex(&image["digest"])
+    );
+    let p = &st["predicate"];
+    assert_eq!(p["buildType"], "https://mobyproject.org/buildkit@v1");
+    assert!(p["materials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["digest"]["sha256"].as_str() == base.strip_prefix("sha256:")));
+    assert_eq!(
+        p["invocation"]["configSource"]["digest"]["sha256"]
+            .as_str()
+            .unwrap(),
+        hex::encode(sha2::Sha256::digest(dockerfile.as_bytes()))
+    );
+    assert_eq!(p["invocation"]["parameters"]["args"]["build-arg:V"], "7");
+    assert_eq!(p["invocation"]["environment"]["platform"], "linux/amd64");
+    // Pushed: the image went with its layers compressed, and the
+    // attestation that went with it names that image, not the store's.
+    let layout = env.path("pulled");
+    let mut c = env.cmd("image-pull");
+    c.args(["-q", "--all-platforms", "--output"])
+        .arg(format!("oci:{}:x", layout.display()))
+        .arg(&dest);
+    assert_eq!(ok(c).trim(), pushed);
+    let (image2, att2, st2) = attested(&layout, "x");
+    assert_ne!(image2["digest"], image["digest"]);
+    assert_eq!(
+        att2["annotations"]["vnd.docker.reference.digest"],
+        image2["digest"]
+    );
+    assert_eq!(
+        st2["subject"][0]["digest"]["sha256"].as_str().unwrap(),
+        hex(&image2["digest"])
+    );
+    // skopeo reads the pushed index and picks the image, not the
+    // attestation.
+    let info = slipway_tests::skopeo_inspect(&["--tls-verify=false", &format!("docker://{dest}")]);
+    assert_eq!(info["Architecture"], "amd64");
+    // mode=min leaves the build arguments' values out; the metadata file
+    // carries the predicate, as buildx's does.
+    let meta = env.path("meta.json");
+    build(
+        &env,
+        &ctx,
+        &[
+            "--provenance",
+            "true",
+            "--build-arg",
+            "V=8",
+            "-t",
+            "min",
+            "--metadata-file",
+            meta.to_str().unwrap(),
+        ],
+    );
+    let m = json(&fs::read_to_string(&meta).unwrap());
+    assert_eq!(
+        m["buildx.build.provenance"]["buildType"],
+        "https://mobyproject.org/buildkit@v1"
+    );
+    let (_, _, st) = attested(&env.store(), "docker.io/library/min:latest");
+    assert!(
+        st["predicate"]["invocation"]["parameters"]["args"]
+            .get("build-arg:V")
+            .is_none(),
+        "{st}"
+    );
+}

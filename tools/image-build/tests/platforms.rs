@@ -284,6 +284,41 @@ fn several_platforms_make_one_index_named_pushed_and_written_out() {
         .unwrap()
         .iter()
         .all(|m| m["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"));
+    // With provenance: an attestation about each platform's image.
+    let mut c = env.cmd("image-build");
+    c.args([
+        "-q",
+        "--network",
+        "none",
+        "--provenance",
+        "mode=max",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-t",
+        "app-prov",
+    ])
+    .arg(&ctx);
+    ok(c);
+    let mut c = env.cmd("image-store");
+    c.args(["manifest", "inspect", "app-prov"]);
+    let index = json(&ok(c));
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 4, "{index}");
+    for (image, att) in [(&entries[0], &entries[2]), (&entries[1], &entries[3])] {
+        assert_eq!(
+            att["annotations"]["vnd.docker.reference.digest"],
+            image["digest"]
+        );
+    }
+    let mut c = env.cmd("image-store");
+    c.args([
+        "ls",
+        "--format",
+        "{{.Platform}}",
+        "--filter",
+        "reference=app-prov",
+    ]);
+    assert_eq!(ok(c), "linux/amd64,linux/arm64\n");
     // A single platform has no index to annotate.
     let mut c = env.cmd("image-build");
     c.args(["--annotation", "index:a=b"]).arg(&ctx);

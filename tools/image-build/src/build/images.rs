@@ -94,6 +94,12 @@ impl<'a> Driver<'a> {
     /// else pulled for it (image-pull --platform), as FROM resolves an
     /// image for its platform.
     pub(super) fn image_for_platform(&mut self, r: &str) -> Result<Inspected, String> {
+        let found = self.image_for_platform_unrecorded(r)?;
+        self.material(r, &found);
+        Ok(found)
+    }
+
+    fn image_for_platform_unrecorded(&mut self, r: &str) -> Result<Inspected, String> {
         let found = self.image(r)?;
         let Ok(want) = self.platform.parse::<slipway_common::platform::Platform>() else {
             return Ok(found);

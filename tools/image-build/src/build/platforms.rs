@@ -27,8 +27,9 @@ impl<'a> Driver<'a> {
             lock(&self.shared.results).clear();
             self.num = self.next_number();
             self.say(self.num, format!("building for {p}"));
+            self.take_materials();
             if let Some(image) = self.build_image()? {
-                images.push((p.clone(), image));
+                images.push((p.clone(), image, self.take_materials()));
             }
         }
         self.tag_prefix.clear();
@@ -37,25 +38,8 @@ impl<'a> Driver<'a> {
                 reference: String::new(),
             });
         }
-        let index = format!("{}:index", self.repo);
-        self.temps.push(index.clone());
-        let mut c = Call::new("image-store").args(["manifest", "create"]);
-        for (k, v) in &self.opts.index_annotations {
-            c = c.arg("--annotation").arg(format!("{k}={v}"));
-        }
-        c = c
-            .arg(index.as_str())
-            .args(images.iter().map(|(_, i)| i.as_str()))
-            .stdout(Out::Discard);
-        self.num = self.next_number();
-        let names: Vec<&str> = plans.iter().map(|(p, _)| p.as_str()).collect();
-        self.say(
-            self.num,
-            format!("joining {} into one index", names.join(", ")),
-        );
-        self.act(&[Action::Call(c)])
-            .map_err(|e| Error::Msg(e.to_string()))?;
-        self.platform_images = images;
+        let index = self.join(&images)?;
+        self.platform_images = images.into_iter().map(|(p, i, _)| (p, i)).collect();
         self.publish(index)
     }
 }

@@ -145,6 +145,7 @@ impl Driver<'_> {
             }
             Some(Source::Image(r)) => {
                 let found = self.image(r).map_err(|e| format!("from={r}: {e}"))?;
+                self.material(r, &found);
                 Ok((found.pin(r), found.digest))
             }
             None => Err(format!(

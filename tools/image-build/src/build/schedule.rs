@@ -41,6 +41,7 @@ impl<'a> Driver<'a> {
             last_key: Default::default(),
             tag_prefix: self.tag_prefix.clone(),
             platform_images: Vec::new(),
+            statements: Vec::new(),
         })
     }
 
