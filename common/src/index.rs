@@ -275,6 +275,7 @@ pub fn create(
     attestations: &[(Digest, Vec<u8>)],
     docker: Option<bool>,
     annotations: &HashMap<String, String>,
+    entry_annotations: &HashMap<String, String>,
 ) -> Result<Descriptor, IndexError> {
     if images.is_empty() {
         return Err(IndexError::Invalid(
@@ -285,6 +286,11 @@ pub fn create(
         .iter()
         .all(|i| i.manifest_descriptor.media_type().to_string() == DOCKER_MANIFEST);
     let docker = docker.unwrap_or(all_docker);
+    if docker && !entry_annotations.is_empty() {
+        return Err(IndexError::Invalid(
+            "a Docker manifest list has no annotations: use the OCI format".into(),
+        ));
+    }
     if docker && !all_docker {
         return Err(IndexError::Invalid(
             "a Docker manifest list holds only Docker manifests: build or convert every image with --format docker".into(),
@@ -293,7 +299,10 @@ pub fn create(
     let mut entries = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     for img in images {
-        let e = entry(img)?;
+        let mut e = entry(img)?;
+        if !entry_annotations.is_empty() {
+            e.set_annotations(Some(entry_annotations.clone()));
+        }
         let p = crate::image::config_platform(&img.config).to_string();
         if seen.contains(&p) {
             return Err(IndexError::Invalid(format!(
@@ -389,7 +398,7 @@ mod tests {
             image(&layout, "amd64", false),
             image(&layout, "arm64", false),
         ];
-        let desc = create(&layout, &imgs, &[], None, &HashMap::new()).unwrap();
+        let desc = create(&layout, &imgs, &[], None, &HashMap::new(), &HashMap::new()).unwrap();
         assert_eq!(desc.media_type(), &MediaType::ImageIndex);
         let multi = MultiImage::load(&layout, &desc).unwrap().unwrap();
         assert_eq!(multi.platforms(), ["linux/amd64", "linux/arm64"]);
@@ -405,18 +414,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::create(dir.path()).unwrap();
         let d = [image(&layout, "amd64", true), image(&layout, "arm64", true)];
-        let desc = create(&layout, &d, &[], None, &HashMap::new()).unwrap();
+        let desc = create(&layout, &d, &[], None, &HashMap::new(), &HashMap::new()).unwrap();
         assert_eq!(desc.media_type().to_string(), DOCKER_MANIFEST_LIST);
         let mixed = [
             image(&layout, "amd64", true),
             image(&layout, "arm64", false),
         ];
-        assert!(create(&layout, &mixed, &[], Some(true), &HashMap::new()).is_err());
+        assert!(create(
+            &layout,
+            &mixed,
+            &[],
+            Some(true),
+            &HashMap::new(),
+            &HashMap::new()
+        )
+        .is_err());
         let same = [
             image(&layout, "amd64", false),
             image(&layout, "amd64", false),
         ];
-        let e = create(&layout, &same, &[], None, &HashMap::new()).unwrap_err();
+        let e = create(&layout, &same, &[], None, &HashMap::new(), &HashMap::new()).unwrap_err();
         assert!(e.to_string().contains("two images for linux/amd64"), "{e}");
     }
 
@@ -428,7 +445,7 @@ mod tests {
             image(&layout, "amd64", false),
             image(&layout, "arm64", false),
         ];
-        let desc = create(&layout, &imgs, &[], None, &HashMap::new()).unwrap();
+        let desc = create(&layout, &imgs, &[], None, &HashMap::new(), &HashMap::new()).unwrap();
         std::fs::remove_file(layout.blob_path(&imgs[1].digest())).unwrap();
         assert!(MultiImage::load(&layout, &desc).unwrap().is_none());
     }

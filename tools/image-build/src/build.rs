@@ -88,6 +88,8 @@ pub struct Options {
     pub provenance: Option<provenance::Inputs>,
     /// --format docker: Docker schema 2 manifests (and manifest list).
     pub docker_format: bool,
+    /// --annotation manifest-descriptor:…: on each image's index entry.
+    pub entry_annotations: Vec<(String, String)>,
     /// --annotation index:…: on the index of a multi-platform build.
     pub index_annotations: Vec<(String, String)>,
     pub tags: Vec<String>,

@@ -130,7 +130,8 @@ pub struct Args {
 
     /// An annotation (repeatable): KEY=VALUE or manifest:KEY=VALUE on each
     /// image's manifest; index:KEY=VALUE on the index of a multi-platform
-    /// build (manifest,index:… on both). Descriptor levels are refused.
+    /// build (manifest,index:… on both); manifest-descriptor:KEY=VALUE on
+    /// each image's entry in that index. index-descriptor is refused.
     #[arg(long = "annotation", value_name = "[manifest|index:]KEY=VALUE", value_parser = parse_annotation)]
     pub annotations: Vec<Annotation>,
 
@@ -315,6 +316,8 @@ fn parse_secret(s: &str) -> Result<(String, build::SecretSource), String> {
 pub struct Annotation {
     pub manifest: bool,
     pub index: bool,
+    /// On each image's entry in the index.
+    pub manifest_descriptor: bool,
     pub key: String,
     pub value: String,
 }
@@ -326,14 +329,15 @@ fn parse_annotation(s: &str) -> Result<Annotation, String> {
         Some((k, _)) if k.contains(':') && !k.contains('/') => s.split_once(':').expect("checked"),
         _ => ("manifest", s),
     };
-    let (mut manifest, mut index) = (false, false);
+    let (mut manifest, mut index, mut manifest_descriptor) = (false, false, false);
     for level in levels.split(',') {
         match level {
             "manifest" => manifest = true,
             "index" => index = true,
+            "manifest-descriptor" => manifest_descriptor = true,
             other => {
                 return Err(format!(
-                    "{s:?}: annotations at the {other} level are not made (give KEY=VALUE, manifest:KEY=VALUE or index:KEY=VALUE)"
+                    "{s:?}: annotations at the {other} level are not made (give KEY=VALUE, manifest:, index: or manifest-descriptor:KEY=VALUE)"
                 ))
             }
         }
@@ -342,6 +346,7 @@ fn parse_annotation(s: &str) -> Result<Annotation, String> {
         Some((k, v)) if !k.is_empty() => Ok(Annotation {
             manifest,
             index,
+            manifest_descriptor,
             key: k.to_string(),
             value: v.to_string(),
         }),
@@ -399,9 +404,14 @@ mod tests {
         assert!(!a.manifest && a.index);
         let a = parse_annotation("manifest,index:a=b").unwrap();
         assert!(a.manifest && a.index);
-        assert!(parse_annotation("manifest-descriptor:a=b")
+        assert!(
+            parse_annotation("manifest-descriptor:a=b")
+                .unwrap()
+                .manifest_descriptor
+        );
+        assert!(parse_annotation("index-descriptor:a=b")
             .unwrap_err()
-            .contains("manifest-descriptor level"));
+            .contains("index-descriptor level"));
         assert!(parse_annotation("=b").is_err());
     }
 

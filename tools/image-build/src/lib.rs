@@ -176,9 +176,21 @@ fn build(mut args: Args) -> Result<(), Error> {
     }
     let tools = Tools::find().map_err(Error::Msg)?;
     let platforms = platforms(&args)?;
-    if platforms.len() < 2 && args.annotations.iter().any(|a| a.index) {
+    let makes_index = platforms.len() > 1
+        || args
+            .attest
+            .iter()
+            .chain(&args.provenance)
+            .next_back()
+            .is_some_and(|s| s.0.is_some());
+    if !makes_index
+        && args
+            .annotations
+            .iter()
+            .any(|a| a.index || a.manifest_descriptor)
+    {
         return Err(Error::Msg(
-            "--annotation index:…: a single-platform build makes no index (build several --platform, or annotate the manifest)".into(),
+            "--annotation index:… or manifest-descriptor:…: a single-platform build makes no index (build several --platform, add --provenance, or annotate the manifest)".into(),
         ));
     }
     let input = Input::read(&args, &tools)?;
@@ -621,6 +633,7 @@ fn options(
         labels: args.labels.clone(),
         annotations: annotations_at(args, |a| a.manifest),
         index_annotations: annotations_at(args, |a| a.index),
+        entry_annotations: annotations_at(args, |a| a.manifest_descriptor),
         docker_format: args.format == "docker",
         provenance,
         explain: args.explain,

@@ -144,11 +144,10 @@ fn buildx_archive_forms_metadata_file_and_annotations() {
     ok(c);
     // A descriptor-level annotation is not made: refused by name.
     let mut c = env.cmd("image-build");
-    c.args(["--annotation", "manifest-descriptor:a=b"])
-        .arg(&ctx);
+    c.args(["--annotation", "index-descriptor:a=b"]).arg(&ctx);
     let out = c.output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("manifest-descriptor level"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("index-descriptor level"));
 }
 
 #[test]

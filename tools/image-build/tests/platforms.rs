@@ -152,6 +152,8 @@ fn several_platforms_make_one_index_named_pushed_and_written_out() {
             "linux/amd64,linux/arm64",
             "--annotation",
             "index:org.opencontainers.image.title=multi",
+            "--annotation",
+            "manifest-descriptor:org.opencontainers.image.description=one of two",
             "--metadata-file",
         ])
         .arg(&meta)
@@ -183,6 +185,12 @@ fn several_platforms_make_one_index_named_pushed_and_written_out() {
         .map(|m| m["platform"]["architecture"].as_str().unwrap())
         .collect();
     assert_eq!(archs, ["amd64", "arm64"]);
+    for m in index["manifests"].as_array().unwrap() {
+        assert_eq!(
+            m["annotations"]["org.opencontainers.image.description"],
+            "one of two"
+        );
+    }
     let mut c = env.cmd("image-store");
     c.args([
         "ls",

@@ -27,6 +27,10 @@ pub enum ManifestCommand {
         /// An annotation of the index (repeatable; OCI only).
         #[arg(long = "annotation", value_name = "KEY=VALUE")]
         annotations: Vec<String>,
+        /// An annotation of each image's entry in the index (repeatable;
+        /// OCI only): buildx's manifest-descriptor level.
+        #[arg(long = "image-annotation", value_name = "KEY=VALUE")]
+        image_annotations: Vec<String>,
         /// Attach the in-toto statement in FILE (a provenance, an SBOM)
         /// to IMAGE, one of the images, as BuildKit attaches attestations:
         /// an attestation manifest in the index (repeatable). The
@@ -57,6 +61,7 @@ pub fn run(store: &Store, cmd: &ManifestCommand, out: &mut dyn Write) -> Result<
         ManifestCommand::Create {
             format,
             annotations,
+            image_annotations,
             attest,
             name,
             images,
@@ -68,6 +73,7 @@ pub fn run(store: &Store, cmd: &ManifestCommand, out: &mut dyn Write) -> Result<
                 )));
             }
             let annotations = parse_annotations(annotations)?;
+            let image_annotations = parse_annotations(image_annotations)?;
             let mut statements = Vec::new();
             for a in attest {
                 let (image, file) = a
@@ -86,6 +92,7 @@ pub fn run(store: &Store, cmd: &ManifestCommand, out: &mut dyn Write) -> Result<
                 &statements,
                 format.map(|f| matches!(f, Format::Docker)),
                 &annotations,
+                &image_annotations,
             )?;
             writeln!(out, "{digest}").map_err(out_err)
         }
@@ -112,6 +119,7 @@ pub fn create(
     statements: &[(String, Vec<u8>)],
     docker: Option<bool>,
     annotations: &HashMap<String, String>,
+    image_annotations: &HashMap<String, String>,
 ) -> Result<slipway_common::digest::Digest, Error> {
     let layout = store.layout();
     let _session = layout.write_session().map_err(StoreError::from)?;
@@ -141,7 +149,14 @@ pub fn create(
             slipway_common::image::digest_of(&desc).map_err(|e| Error::Invalid(e.to_string()))?;
         attestations.push((d, bytes.clone()));
     }
-    let desc = index::create(layout, &list, &attestations, docker, annotations)?;
+    let desc = index::create(
+        layout,
+        &list,
+        &attestations,
+        docker,
+        annotations,
+        image_annotations,
+    )?;
     store.set_tags(std::slice::from_ref(target), &desc)?;
     slipway_common::image::digest_of(&desc).map_err(|e| Error::Invalid(e.to_string()))
 }

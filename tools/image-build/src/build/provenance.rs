@@ -222,6 +222,9 @@ impl Driver<'_> {
         for (k, v) in &self.opts.index_annotations {
             c = c.arg("--annotation").arg(format!("{k}={v}"));
         }
+        for (k, v) in &self.opts.entry_annotations {
+            c = c.arg("--image-annotation").arg(format!("{k}={v}"));
+        }
         let mut writes = vec![];
         if self.opts.provenance.is_some() {
             for (n, (platform, image, materials)) in images.iter().enumerate() {
