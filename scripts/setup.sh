@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 PREFIX=${PREFIX:-/usr/local}
-apt_need busybox-static ca-certificates slirp4netns man-db iproute2 nftables
+apt_need busybox-static ca-certificates slirp4netns passt man-db iproute2 nftables
 # RUN steps of arm64 images (image-build --platform linux/arm64) run under
 # qemu's emulator; a host that cannot register it still builds its own.
 qemu_binfmt aarch64 || echo "warning: no arm64 emulator registered: foreign RUN steps will be refused" >&2

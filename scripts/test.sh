@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-apt_need skopeo umoci oci-image-tool busybox-static docker-registry pigz gzip tar ca-certificates \
+apt_need skopeo umoci oci-image-tool busybox-static docker-registry pigz gzip tar ca-certificates passt \
     openssl apache2-utils curl slirp4netns runc crun procps iproute2 uidmap passwd util-linux \
     podman buildah containerd nftables iptables openssh-client git
 tun_for_users

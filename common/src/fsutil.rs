@@ -119,6 +119,15 @@ pub fn resolve_in_root(root: &Path, rel: &str) -> io::Result<PathBuf> {
     Ok(out)
 }
 
+/// Finds PROGRAM in our PATH.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,8 @@ use std::process::{Command, Stdio};
 /// force-removed when it goes.
 struct User {
     u: TestUser,
+    /// What connects the user's networks to the host, when a test says.
+    connector: Option<&'static str>,
 }
 
 impl User {
@@ -22,11 +24,20 @@ impl User {
         let mut c = u.cmd("image-assemble");
         c.args(["-q", "-t", "bb", "bb.tar"]);
         ok(c);
-        User { u }
+        User { u, connector: None }
+    }
+
+    /// A command of the user's, with the connector the test chose.
+    fn cmd(&self, tool: &str) -> Command {
+        let mut c = self.u.cmd(tool);
+        if let Some(n) = self.connector {
+            c.env("SLIPWAY_ROOTLESS_NETWORK_CMD", n);
+        }
+        c
     }
 
     fn ctl(&self, args: &[&str]) -> Command {
-        let mut c = self.u.cmd("container-ctl");
+        let mut c = self.cmd("container-ctl");
         c.args(args);
         c
     }
@@ -135,7 +146,7 @@ fn a_rootless_container_is_listed_execd_signalled_committed_and_removed() {
     // commit sees the files with the owners the container gave them.
     let digest = u.ok(&["commit", "web", "snap"]);
     assert!(digest.starts_with("sha256:"), "{digest}");
-    let mut c = u.u.cmd("container-run");
+    let mut c = u.cmd("container-run");
     c.args([
         "--rm",
         "--network",
@@ -170,10 +181,23 @@ fn stop_and_rm_force_end_rootless_containers() {
 }
 
 #[test]
-fn an_ordinary_users_network_resolves_names_publishes_and_leaves_nothing() {
-    let u = User::new();
+fn an_ordinary_users_network_through_slirp4netns_resolves_names_publishes_and_leaves_nothing() {
+    users_network("slirp4netns");
+}
+
+#[test]
+fn an_ordinary_users_network_through_pasta_resolves_names_publishes_and_leaves_nothing() {
+    users_network("pasta");
+}
+
+/// Names, an alias and published ports on a user's
+/// network connected to the host by `connector`; nothing of the user's
+/// runs once the container and the network are gone.
+fn users_network(connector: &'static str) {
+    let mut u = User::new();
+    u.connector = Some(connector);
     let net = u.ok(&["network", "create", "mine"]).trim().to_string();
-    let mut c = u.u.cmd("container-run");
+    let mut c = u.cmd("container-run");
     c.args([
         "-d",
         "--name",
@@ -184,6 +208,8 @@ fn an_ordinary_users_network_resolves_names_publishes_and_leaves_nothing() {
         "www",
         "-p",
         "80",
+        "-p",
+        "127.0.0.1::53/udp",
     ])
     .args([
         "bb",
@@ -192,7 +218,7 @@ fn an_ordinary_users_network_resolves_names_publishes_and_leaves_nothing() {
         "echo users-page > /index.html; exec httpd -f -p 80 -h /",
     ]);
     ok(c);
-    let mut c = u.u.cmd("container-run");
+    let mut c = u.cmd("container-run");
     c.args([
         "--rm",
         "--network",
@@ -203,7 +229,8 @@ fn an_ordinary_users_network_resolves_names_publishes_and_leaves_nothing() {
         "http://www/",
     ]);
     assert_eq!(ok(c), "users-page\n");
-    // Published from the host through the user's slirp4netns, then DNAT.
+    // Published from the host: through slirp4netns then the network's
+    // DNAT, or through our proxy with pasta.
     let port = u.ok(&["port", "web", "80/tcp"]);
     let port: u16 = port.trim().rsplit(':').next().unwrap().parse().unwrap();
     let body = wait_for(10, || {
@@ -215,6 +242,13 @@ fn an_ordinary_users_network_resolves_names_publishes_and_leaves_nothing() {
         b.contains("users-page").then_some(b)
     });
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    // A UDP port on a chosen address, its host port chosen free (no
+    // busybox applet serves UDP: the relay itself is tested on its own).
+    let udp = u.ok(&["port", "web", "53/udp"]);
+    assert!(
+        udp.starts_with("127.0.0.1:") && !udp.trim().ends_with(":0"),
+        "{udp}"
+    );
     u.ok(&["rm", "-f", "web"]);
     assert_eq!(u.ok(&["network", "rm", "mine"]), "mine\n");
     // The user's network namespace, its slirp4netns and the responder

@@ -479,6 +479,13 @@ fn publish_exposed(config: &ContainerConfig, publish: &mut Vec<Publish>) -> Resu
 /// does: the kernel picks it (a bind to port 0), then the socket is closed
 /// for slirp4netns to bind.
 fn choose_host_ports(publish: &mut [Publish]) -> Result<(), Error> {
+    // Rootless with pasta: bound on the host now by the port proxy
+    // (random ones chosen there), which relays them once the container
+    // is on its network.
+    if slipway_common::container::network::portproxy::started() {
+        return slipway_common::container::network::portproxy::bind(publish)
+            .map_err(|e| Error::Unsupported(e.to_string()));
+    }
     for p in publish.iter_mut().filter(|p| p.host_port == 0) {
         let addr = format!("{}:0", p.host_ip);
         let port = if p.proto == "udp" {
@@ -495,11 +502,7 @@ fn choose_host_ports(publish: &mut [Publish]) -> Result<(), Error> {
 
 /// Finds PROGRAM in our PATH.
 pub fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(program))
-            .find(|p| p.is_file())
-    })
+    slipway_common::fsutil::which(program)
 }
 
 fn now_rfc3339() -> String {

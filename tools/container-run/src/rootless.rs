@@ -25,6 +25,14 @@ pub fn enter(args: &mut Args) -> Result<(), Error> {
     if user_network(&args.network) {
         use slipway_common::container::network::rootless;
         let pause = rootless::ensure_pause().map_err(|e| Error::Unsupported(e.to_string()))?;
+        // pasta publishes nothing once started: a proxy of ours binds the
+        // ports here, in the host's network namespace, before we leave it.
+        if rootless::Connector::running() == Some(rootless::Connector::Pasta)
+            && (!args.publish.is_empty() || args.publish_all)
+        {
+            slipway_common::container::network::portproxy::start(pause)
+                .map_err(|e| Error::Unsupported(e.to_string()))?;
+        }
         return rootless::join(pause).map_err(|e| Error::Unsupported(e.to_string()));
     }
     userns::enter(&Mapping::for_caller()).map_err(|e| Error::Unsupported(e.to_string()))

@@ -39,7 +39,7 @@ pub fn connect(
         .and_then(|()| firewall::apply(n, &live))
         .and_then(|()| dns::ensure(n))
         .and_then(|()| match rootless::active() {
-            true => rootless::forward(&e.ports, true),
+            true => rootless::forward(&e, true),
             false => Ok(()),
         });
     if let Err(err) = made {
@@ -67,7 +67,7 @@ pub fn disconnect(n: &Network, container_id: &str) {
     for e in &gone {
         link::delete_veth(e);
         if rootless::active() {
-            let _ = rootless::forward(&e.ports, false);
+            let _ = rootless::forward(e, false);
         }
     }
     let live: Vec<Endpoint> = rest.into_iter().filter(Endpoint::alive).collect();

@@ -85,7 +85,7 @@ pub fn live_locked(n: &Network) -> Result<Vec<Endpoint>, NetworkError> {
     if super::rootless::active() {
         // A dead container's published ports stop being forwarded.
         for dead in all.iter().filter(|e| !e.alive()) {
-            let _ = super::rootless::forward(&dead.ports, false);
+            let _ = super::rootless::forward(dead, false);
         }
     }
     if live.len() != all.len() {

@@ -13,6 +13,7 @@ pub mod dns;
 pub mod endpoints;
 pub mod firewall;
 pub mod link;
+pub mod portproxy;
 pub mod rootless;
 
 use crate::fsutil::{self, IoContext};

@@ -1,8 +1,11 @@
 //! Networks for an ordinary user, as rootless podman makes them: one
 //! user namespace and network namespace of the user's, held by a pause
 //! process, in which the bridges, veths, rules and DNS responders live;
-//! slirp4netns connects it to the host (outbound traffic, and published
-//! ports forwarded from the host to it, then DNAT to the container).
+//! pasta or slirp4netns connects it to the host: outbound traffic, and
+//! published ports (slirp4netns forwards them from the host to it, then
+//! the network's DNAT takes them to the container; with pasta, which takes
+//! forwards only when it starts, a proxy of ours relays them, as podman's
+//! rootlessport does).
 //! container-run joins that user namespace (not a new one) so that its
 //! containers' network namespaces can be linked to the bridges.
 
@@ -41,6 +44,53 @@ pub fn pause() -> Option<i32> {
     let (pid, start) = text.trim().split_once(' ')?;
     let pid: i32 = pid.parse().ok()?;
     (process_start(pid)? == start.parse::<u64>().ok()?).then_some(pid)
+}
+
+/// What connects the user's network namespace to the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connector {
+    Pasta,
+    Slirp4netns,
+}
+
+impl Connector {
+    fn name(self) -> &'static str {
+        match self {
+            Connector::Pasta => "pasta",
+            Connector::Slirp4netns => "slirp4netns",
+        }
+    }
+
+    /// The one asked for ($SLIPWAY_ROOTLESS_NETWORK_CMD: pasta or
+    /// slirp4netns, as containers.conf's default_rootless_network_cmd),
+    /// else pasta where it is installed (podman's default), else
+    /// slirp4netns.
+    pub fn chosen() -> Result<Connector, NetworkError> {
+        match std::env::var("SLIPWAY_ROOTLESS_NETWORK_CMD")
+            .ok()
+            .as_deref()
+        {
+            Some("pasta") => Ok(Connector::Pasta),
+            Some("slirp4netns") => Ok(Connector::Slirp4netns),
+            Some("") | None if crate::fsutil::which("pasta").is_some() => Ok(Connector::Pasta),
+            Some("") | None => Ok(Connector::Slirp4netns),
+            Some(other) => Err(NetworkError::Invalid(format!(
+                "SLIPWAY_ROOTLESS_NETWORK_CMD={other}: pasta or slirp4netns"
+            ))),
+        }
+    }
+
+    /// The one serving the running pause.
+    pub fn running() -> Option<Connector> {
+        match std::fs::read_to_string(dir().join("connector"))
+            .ok()?
+            .trim()
+        {
+            "pasta" => Some(Connector::Pasta),
+            "slirp4netns" => Some(Connector::Slirp4netns),
+            _ => None,
+        }
+    }
 }
 
 fn api() -> PathBuf {
@@ -150,13 +200,22 @@ pub fn ensure_pause() -> Result<i32, NetworkError> {
                 unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
                 return Err(err(what, msg.trim()));
             }
-            start_slirp(child).inspect_err(|_| {
+            let connector = Connector::chosen()?;
+            match connector {
+                Connector::Pasta => start_pasta(child),
+                Connector::Slirp4netns => start_slirp(child),
+            }
+            .inspect_err(|_| {
                 // SAFETY: kill and reap our own child.
                 unsafe {
                     libc::kill(child, libc::SIGKILL);
                     libc::waitpid(child, std::ptr::null_mut(), 0);
                 }
             })?;
+            crate::fsutil::write_atomic_unsynced(
+                &dir().join("connector"),
+                connector.name().as_bytes(),
+            )?;
             let line = format!("{child} {}\n", process_start(child).unwrap_or(0));
             crate::fsutil::write_atomic_unsynced(&dir().join("pause.pid"), line.as_bytes())?;
             Ok(child)
@@ -217,6 +276,53 @@ fn start_slirp(pid: i32) -> Result<(), NetworkError> {
     Ok(())
 }
 
+/// pasta for the pause's namespaces, outliving us: the host's addresses
+/// and routes copied onto its interface there, no port forwarded (the
+/// proxy does that), the host's loopback not reachable as the gateway
+/// (as slirp4netns's --disable-host-loopback).
+fn start_pasta(pid: i32) -> Result<(), NetworkError> {
+    let what = "start pasta for the user's networks";
+    let pid_file = dir().join("pasta.pid.tmp");
+    let _ = std::fs::remove_file(&pid_file);
+    let out = Command::new("pasta")
+        .args([
+            "--config-net",
+            "--quiet",
+            "--no-map-gw",
+            "-t",
+            "none",
+            "-u",
+            "none",
+            "-T",
+            "none",
+            "-U",
+            "none",
+            "-P",
+        ])
+        .arg(&pid_file)
+        .arg(pid.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| err(what, e))?;
+    if !out.status.success() {
+        return Err(err(
+            what,
+            crate::cli::one_line(String::from_utf8_lossy(&out.stderr).trim()),
+        ));
+    }
+    // It daemonized once the namespace was set up; its PID is in the file.
+    let child: i32 = std::fs::read_to_string(&pid_file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| err(what, "it wrote no PID"))?;
+    let _ = std::fs::remove_file(&pid_file);
+    let line = format!("{child} {}\n", process_start(child).unwrap_or(0));
+    crate::fsutil::write_atomic_unsynced(&dir().join("pasta.pid"), line.as_bytes())?;
+    Ok(())
+}
+
 /// The recorded process of `file` (PID and start time), if it runs.
 fn recorded(file: &str) -> Option<i32> {
     let text = std::fs::read_to_string(dir().join(file)).ok()?;
@@ -236,6 +342,7 @@ pub fn stop_if_idle() {
     };
     let me = std::process::id() as i32;
     let slirp = recorded("slirp.pid");
+    let pasta = recorded("pasta.pid");
     let busy = std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
@@ -255,17 +362,24 @@ pub fn stop_if_idle() {
             pid != pause
                 && pid != me
                 && Some(pid) != slirp
+                && Some(pid) != pasta
                 && !zombie
                 && std::fs::metadata(format!("/proc/{pid}/ns/user")).is_ok_and(|m| m.ino() == ns)
         });
     if busy {
         return;
     }
-    for pid in [Some(pause), slirp].into_iter().flatten() {
+    for pid in [Some(pause), slirp, pasta].into_iter().flatten() {
         // SAFETY: kill of processes checked by their start times.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
-    for f in ["pause.pid", "slirp.pid", "slirp.sock"] {
+    for f in [
+        "pause.pid",
+        "slirp.pid",
+        "slirp.sock",
+        "pasta.pid",
+        "connector",
+    ] {
         let _ = std::fs::remove_file(dir().join(f));
     }
 }
@@ -303,9 +417,30 @@ fn slirp_call(req: serde_json::Value) -> Result<serde_json::Value, NetworkError>
     Ok(v)
 }
 
-/// Forwards each port from the host to the user's namespace (the same
-/// port there, where the network's DNAT takes it on), or stops.
-pub fn forward(ports: &[PortMapping], add: bool) -> Result<(), NetworkError> {
+/// Publishes the endpoint's ports on the host, or stops: with pasta
+/// through the proxy container-run bound them in (to the container's
+/// address); with slirp4netns forwarded to the same port in the user's
+/// namespace, where the network's DNAT takes them on.
+pub fn forward(e: &super::endpoints::Endpoint, add: bool) -> Result<(), NetworkError> {
+    if e.ports.is_empty() {
+        return Ok(());
+    }
+    if Connector::running() == Some(Connector::Pasta) {
+        if !add {
+            super::portproxy::stop(&e.ports);
+            return Ok(());
+        }
+        if !super::portproxy::started() {
+            return Err(NetworkError::Invalid(
+                "ports are published by container-run when the container starts".into(),
+            ));
+        }
+        return super::portproxy::relay(&e.ports, e.ip);
+    }
+    slirp_forward(&e.ports, add)
+}
+
+fn slirp_forward(ports: &[PortMapping], add: bool) -> Result<(), NetworkError> {
     for p in ports {
         if add {
             slirp_call(serde_json::json!({
