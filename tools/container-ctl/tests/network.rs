@@ -155,6 +155,32 @@ fn http_get(port: u16) -> String {
     body
 }
 
+/// An A query for `name` asked of `server`:53 over TCP; the address in
+/// the answer.
+fn tcp_lookup(server: &str, name: &str) -> Option<std::net::Ipv4Addr> {
+    use std::io::{Read, Write};
+    let mut q = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for l in name.split('.') {
+        q.push(l.len() as u8);
+        q.extend_from_slice(l.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut s = std::net::TcpStream::connect((server, 53)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    let mut msg = (q.len() as u16).to_be_bytes().to_vec();
+    msg.extend_from_slice(&q);
+    s.write_all(&msg).ok()?;
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).ok()?;
+    let mut r = vec![0u8; u16::from_be_bytes(len) as usize];
+    s.read_exact(&mut r).ok()?;
+    (r.len() >= 4 && r[..2] == [0x42, 0x42] && u16::from_be_bytes([r[6], r[7]]) == 1).then(|| {
+        let a = &r[r.len() - 4..];
+        std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3])
+    })
+}
+
 #[test]
 fn containers_on_a_network_reach_each_other_by_name_and_alias_and_leave_nothing() {
     for fw in backends() {
@@ -171,6 +197,13 @@ fn containers_on_a_network_reach_each_other_by_name_and_alias_and_leave_nothing(
             .unwrap()
             .to_string();
         assert!(ns.contains(&format!("nameserver {gw}")), "{ns}");
+        // Over TCP too, where resolvers ask again for long answers.
+        let ip = json(&n.ctl(&["inspect", "web"]))[0]["NetworkSettings"]["Networks"]["app"]
+            ["IPAddress"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(tcp_lookup(&gw, "www"), Some(ip.parse().unwrap()), "{fw}");
         // inspect lists the container with its address.
         let doc = n.inspect_net("app");
         let ep = &doc["Containers"][&web];

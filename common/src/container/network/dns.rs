@@ -1,5 +1,6 @@
 //! A network's DNS responder, as podman's aardvark-dns: a small process
-//! on the gateway's port 53 (UDP) that answers the names of the live
+//! on the gateway's port 53 (UDP, and TCP for the answers too long for a
+//! datagram, which resolvers ask again there) that answers the names of the live
 //! containers on the network (their names, aliases and short IDs, read
 //! from the endpoints at each query, so a container that just started
 //! is found and one that ended is not) and forwards every other query to
@@ -8,7 +9,8 @@
 use super::endpoints::{self, Endpoint};
 use super::{Network, NetworkError};
 use crate::container::state::process_start;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::{Duration, Instant};
 
@@ -41,6 +43,7 @@ pub fn ensure(n: &Network) -> Result<(), NetworkError> {
     };
     let addr = SocketAddrV4::new(n.gateway, 53);
     let sock = UdpSocket::bind(addr).map_err(|e| fail(format!("bind {addr}: {e}")))?;
+    let tcp = TcpListener::bind(addr).map_err(|e| fail(format!("bind tcp {addr}: {e}")))?;
     let (rd, wr) = crate::container::process::pipe().map_err(|e| fail(e.to_string()))?;
     // SAFETY: the caller is single-threaded here (container-run sets up a
     // container, or container-ctl runs a command); the children only
@@ -68,7 +71,8 @@ pub fn ensure(n: &Network) -> Result<(), NetworkError> {
             let me = std::process::id();
             let line = format!("{me} {}\n", process_start(me as i32).unwrap_or(0));
             // SAFETY: writes to a pipe we hold; then the descriptors are
-            // rearranged: the socket on 3, /dev/null on 0-2, none else.
+            // rearranged: the sockets on 3 and 4, /dev/null on 0-2, none
+            // else.
             unsafe {
                 libc::write(wr.as_raw_fd(), line.as_ptr().cast(), line.len());
                 let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
@@ -76,9 +80,11 @@ pub fn ensure(n: &Network) -> Result<(), NetworkError> {
                     libc::dup2(null, fd);
                 }
                 libc::dup2(sock.as_raw_fd(), 3);
-                libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+                libc::dup2(tcp.as_raw_fd(), 4);
+                libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, 0u32);
                 let sock = UdpSocket::from_raw_fd(3);
-                serve(sock, n);
+                let tcp = TcpListener::from_raw_fd(4);
+                serve(sock, tcp, n);
                 libc::_exit(0);
             }
         }
@@ -89,8 +95,8 @@ pub fn ensure(n: &Network) -> Result<(), NetworkError> {
         }
     }
     drop(sock);
+    drop(tcp);
     let mut line = String::new();
-    use std::io::Read;
     let _ = std::fs::File::from(rd).read_to_string(&mut line);
     if line.trim().is_empty() {
         return Err(fail("it ended before it started".into()));
@@ -128,9 +134,18 @@ fn upstreams() -> Vec<SocketAddr> {
         .collect()
 }
 
-fn serve(sock: UdpSocket, n: &Network) {
+fn serve(sock: UdpSocket, tcp: TcpListener, n: &Network) {
     let _ = sock.set_read_timeout(Some(Duration::from_secs(1)));
     let ups = upstreams();
+    {
+        let (n, ups) = (n.clone(), ups.clone());
+        std::thread::spawn(move || {
+            for conn in tcp.incoming().flatten() {
+                let (n, ups) = (n.clone(), ups.clone());
+                std::thread::spawn(move || serve_tcp(conn, &n, &ups));
+            }
+        });
+    }
     let mut buf = [0u8; 1500];
     let mut idle_since: Option<Instant> = None;
     let mut checked = Instant::now() - Duration::from_secs(2);
@@ -174,6 +189,64 @@ fn serve(sock: UdpSocket, n: &Network) {
             }
         }
     }
+}
+
+/// One TCP client: length-prefixed queries, each answered in turn, until
+/// it closes or stays quiet.
+fn serve_tcp(mut c: TcpStream, n: &Network, ups: &[SocketAddr]) {
+    let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+    loop {
+        let mut len = [0u8; 2];
+        if c.read_exact(&mut len).is_err() {
+            return;
+        }
+        let mut query = vec![0u8; u16::from_be_bytes(len) as usize];
+        if c.read_exact(&mut query).is_err() {
+            return;
+        }
+        let Some(q) = Question::parse(&query) else {
+            return;
+        };
+        let eps = endpoints::load(n);
+        let reply = match eps.iter().find(|e| e.alive() && e.answers(&q.name)) {
+            Some(e) => answer(&query, &q, Some(e.ip), 0),
+            None => forward_tcp(&query, ups).unwrap_or_else(|| answer(&query, &q, None, 2)),
+        };
+        let Ok(rlen) = u16::try_from(reply.len()) else {
+            return;
+        };
+        let mut out = rlen.to_be_bytes().to_vec();
+        out.extend_from_slice(&reply);
+        if c.write_all(&out).is_err() {
+            return;
+        }
+    }
+}
+
+/// The query asked of each host nameserver over TCP in turn; the first
+/// answer.
+fn forward_tcp(query: &[u8], ups: &[SocketAddr]) -> Option<Vec<u8>> {
+    let len = u16::try_from(query.len()).ok()?;
+    for up in ups {
+        let Ok(mut s) = TcpStream::connect_timeout(up, Duration::from_secs(3)) else {
+            continue;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut out = len.to_be_bytes().to_vec();
+        out.extend_from_slice(query);
+        if s.write_all(&out).is_err() {
+            continue;
+        }
+        let mut rlen = [0u8; 2];
+        if s.read_exact(&mut rlen).is_err() {
+            continue;
+        }
+        let mut r = vec![0u8; u16::from_be_bytes(rlen) as usize];
+        if s.read_exact(&mut r).is_ok() && r.len() >= 2 && r[..2] == query[..2] {
+            return Some(r);
+        }
+    }
+    None
 }
 
 /// The query's one question.
