@@ -276,6 +276,14 @@ fn a_published_port_reaches_a_container_on_a_network_from_the_host() {
             b.contains("from-the-host").then_some(b)
         });
         assert!(body.starts_with("HTTP/1.1 200"), "{fw}: {body}");
+        // From another container on the network through a host address
+        // (hairpin): the answer comes back through the host, as it went.
+        let gw = n.inspect_net("pub")["IPAM"]["Config"][0]["Gateway"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let got = n.client("pub", &format!("wget -qO- http://{gw}:{port}/"));
+        assert_eq!(got, "from-the-host\n", "{fw}");
         n.ctl(&["rm", "-f", "site"]);
         n.ctl(&["network", "rm", "pub"]);
         assert_nothing_left(&net, &[&web]);

@@ -75,7 +75,16 @@ pub fn nft_script(n: &Network, eps: &[Endpoint]) -> String {
     let t = table(n);
     let br = n.bridge();
     let dnat: Vec<String> = eps.iter().flat_map(nft_dnat).collect();
-    let mut post = vec![format!("ip saddr 127.0.0.0/8 oifname \"{br}\" masquerade")];
+    // A container reaching a published port of the network through a
+    // host address (hairpin) is masqueraded, so the answer goes back
+    // through the host that rewrote the request.
+    let mut post = vec![
+        format!("ip saddr 127.0.0.0/8 oifname \"{br}\" masquerade"),
+        format!(
+            "ip saddr {0} ip daddr {0} oifname \"{br}\" ct status dnat masquerade",
+            n.subnet
+        ),
+    ];
     if !n.internal {
         post.push(format!(
             "ip saddr {} oifname != \"{br}\" masquerade",
@@ -130,6 +139,10 @@ pub fn iptables_script(n: &Network, eps: &[Endpoint]) -> String {
         }
     }
     out.push_str(&format!("-A {s} -s 127.0.0.0/8 -o {br} -j MASQUERADE\n"));
+    out.push_str(&format!(
+        "-A {s} -s {0} -d {0} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE\n",
+        n.subnet
+    ));
     if !n.internal {
         out.push_str(&format!("-A {s} -s {} ! -o {br} -j MASQUERADE\n", n.subnet));
     }
@@ -285,6 +298,11 @@ mod tests {
             s.contains("iifname \"swabcdef012345\" oifname \"sw*\" drop"),
             "{s}"
         );
+        // Hairpin: without br_netfilter the answer would skip the host.
+        assert!(
+            s.contains("ip saddr 10.89.3.0/24 ip daddr 10.89.3.0/24 oifname \"swabcdef012345\" ct status dnat masquerade"),
+            "{s}"
+        );
         let internal = nft_script(&net(true), &[]);
         assert!(!internal.contains("oifname != "), "{internal}");
         assert!(
@@ -299,6 +317,10 @@ mod tests {
         assert!(s.contains("-A SWD-abcdef012345 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.89.3.2:80"), "{s}");
         assert!(
             s.contains("-A SWS-abcdef012345 -s 10.89.3.0/24 ! -o swabcdef012345 -j MASQUERADE"),
+            "{s}"
+        );
+        assert!(
+            s.contains("-A SWS-abcdef012345 -s 10.89.3.0/24 -d 10.89.3.0/24 -o swabcdef012345 -m conntrack --ctstate DNAT -j MASQUERADE"),
             "{s}"
         );
         assert!(s.ends_with("COMMIT\n"));
