@@ -4,7 +4,7 @@
 # loopback docker-registry, one after the other in each run; medians of
 # wall time and peak RSS, printed as ratios (ours / buildah).
 #
-#   scripts/bench-build.sh [--runs N] [--copy | --debian | --apps] [--disk]
+#   scripts/bench-build.sh [--runs N] [--copy | --debian | --apps | --platforms] [--disk]
 #
 # --disk: stores, context and Buildah's storage on the ordinary disk
 # (/var/tmp) instead of tmpfs, where creating each file costs what it
@@ -17,7 +17,12 @@
 # /var/cache/slipway-bench) with a RUN useradd and a COPY of 200 sources;
 # with --apps, an app on that base: nginx and python3 installed with apt
 # (its cache and lists on cache mounts) from the Debian mirror, over each
-# builder's default network, then the sources COPY'd and read by python.
+# builder's default network, then the sources COPY'd and read by python;
+# with --platforms, the buildx cross-compile shape for linux/amd64 and
+# linux/arm64 at once (one index; buildah bud --manifest): a stage on
+# $BUILDPLATFORM reads the sources for each target, the final stage of
+# each platform copies its output and runs a RUN (arm64's emulated by
+# qemu-user-static), on a busybox base index of both platforms.
 #
 # cold:      empty store and empty buildah storage (the base is pulled)
 # unchanged: the same build again, nothing changed
@@ -34,6 +39,7 @@ RUNS=5
 COPY=
 DEBIAN=
 APPS=
+PLATFORMS=
 PLACE=/dev/shm
 while [ $# -gt 0 ]; do
     case $1 in
@@ -41,13 +47,15 @@ while [ $# -gt 0 ]; do
         --copy) COPY=1; shift ;;
         --debian) DEBIAN=1; shift ;;
         --apps) DEBIAN=1; APPS=1; shift ;;
+        --platforms) PLATFORMS=1; shift ;;
         --disk) PLACE=/var/tmp; shift ;;
-        *) echo "usage: $0 [--runs N] [--copy | --debian | --apps] [--disk]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--runs N] [--copy | --debian | --apps | --platforms] [--disk]" >&2; exit 2 ;;
     esac
 done
 
 apt_need bc buildah crun docker-registry busybox-static python3 time
 [ -z "$DEBIAN" ] || apt_need debootstrap
+[ -z "$PLATFORMS" ] || qemu_binfmt aarch64
 need_cargo
 cargo build --release --workspace --bins -q
 BIN=$PWD/target/release
@@ -86,6 +94,16 @@ else
     tar -C "$WORK/rootfs" --numeric-owner --owner=0 --group=0 -cf "$WORK/busybox.tar" .
 fi
 SLIPWAY_STORE=$WORK/base-store "$BIN/image-assemble" -q --tag busybox:bench --cmd '["sh"]' "$WORK/busybox.tar" >/dev/null
+if [ -n "$PLATFORMS" ]; then
+    # The base for both platforms: arm64's busybox is Debian's, the
+    # index made and pushed whole by our tools.
+    foreign_busybox arm64 /var/cache/slipway-bench/busybox-arm64
+    cp -a "$WORK/rootfs" "$WORK/rootfs-arm64"
+    cp /var/cache/slipway-bench/busybox-arm64/bin/busybox "$WORK/rootfs-arm64/bin/busybox"
+    tar -C "$WORK/rootfs-arm64" --numeric-owner --owner=0 --group=0 -cf "$WORK/busybox-arm64.tar" .
+    SLIPWAY_STORE=$WORK/base-store "$BIN/image-assemble" -q --tag busybox:bench-arm64 --platform linux/arm64 --cmd '["sh"]' "$WORK/busybox-arm64.tar" >/dev/null
+    SLIPWAY_STORE=$WORK/base-store "$BIN/image-store" manifest create busybox:bench busybox:bench busybox:bench-arm64 >/dev/null
+fi
 SLIPWAY_STORE=$WORK/base-store "$BIN/image-push" -q busybox:bench "docker://$BASE" >/dev/null
 
 if [ -n "$DEBIAN" ]; then
@@ -161,6 +179,23 @@ os.makedirs(f'{root}/src', exist_ok=True)
 for f in range(200):
     open(f'{root}/src/unit{f:03}.c', 'w').write(text(2000))
 EOF
+if [ -n "$PLATFORMS" ]; then
+cat > "$WORK/ctx/Dockerfile" <<DOCKERFILE
+FROM --platform=\$BUILDPLATFORM $BASE AS build
+ARG TARGETARCH
+WORKDIR /app
+COPY deps/ deps/
+RUN mkdir gen && for d in deps/*; do cat "\$d"/* | md5sum > "gen/\${d#deps/}.sum"; done
+COPY src/ src/
+RUN cat src/* | sha256sum > build.sum && echo "\$TARGETARCH" > arch && tar -czf app.tgz src gen arch
+
+FROM $BASE
+WORKDIR /srv/app
+COPY --from=build /app/app.tgz /app/build.sum ./
+RUN tar -xzf app.tgz && rm app.tgz && uname -m > machine
+CMD ["cat", "build.sum"]
+DOCKERFILE
+else
 cat > "$WORK/ctx/Dockerfile" <<DOCKERFILE
 FROM $BASE AS build
 WORKDIR /app
@@ -176,6 +211,7 @@ COPY --from=build /app/app.tgz /app/build.sum ./
 RUN tar -xzf app.tgz && rm app.tgz
 CMD ["cat", "build.sum"]
 DOCKERFILE
+fi
 
 fi
 
@@ -207,7 +243,7 @@ fresh() {
     STORES=$((STORES + 1))
     export SLIPWAY_STORE=$WORK/store-$STORES
     BUILDAH=(buildah --root "$WORK/buildah/root-$STORES" --runroot "$WORK/buildah/run-$STORES" --storage-driver overlay)
-    THEIRS=("${BUILDAH[@]}" bud -q --layers "${NET[@]}" --tls-verify=false -t bench:1 "$WORK/ctx")
+    THEIRS=("${BUILDAH[@]}" bud -q --layers "${NET[@]}" --tls-verify=false "${TAG_THEIRS[@]}" "$WORK/ctx")
     # Each cold build starts on a quiet disk: neither builder pays for the
     # writeback of the other's last build.
     sync
@@ -218,7 +254,13 @@ fresh() {
 # The apps case fetches packages: both on their default network.
 NET=(--network none)
 [ -z "$APPS" ] || NET=()
-OURS=("$BIN/image-build" -q "${NET[@]}" -t bench:1 "$WORK/ctx")
+TAG_THEIRS=(-t bench:1)
+TAG_OURS=(-t bench:1)
+if [ -n "$PLATFORMS" ]; then
+    TAG_THEIRS=(--platform linux/amd64,linux/arm64 --manifest bench:1)
+    TAG_OURS=(--platform linux/amd64,linux/arm64 -t bench:1)
+fi
+OURS=("$BIN/image-build" -q "${NET[@]}" "${TAG_OURS[@]}" "$WORK/ctx")
 build() {  # name who
     if [ "$2" = ours ]; then measure "$1_ours" "${OURS[@]}"; else measure "$1_theirs" "${THEIRS[@]}"; fi
 }

@@ -156,6 +156,14 @@ fn an_index_is_pushed_whole_and_pulled_whole_or_for_one_platform() {
         &format!("oci-archive:{}", tar.display()),
     ]);
     assert_eq!(info["Architecture"].as_str(), Some("arm64"));
+    // ... and loaded back whole.
+    let fourth = Env::new();
+    let mut c = fourth.cmd("image-store");
+    c.args(["load", "-i"]).arg(&tar);
+    ok(c);
+    let mut c = fourth.cmd("image-store");
+    c.args(["ls", "--format", "{{.Platform}}"]);
+    assert_eq!(ok(c), "linux/amd64,linux/arm64\n");
 
     // Without --all-platforms: the host's image alone, as before.
     let third = Env::new();

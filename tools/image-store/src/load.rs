@@ -7,6 +7,7 @@ use slipway_common::archive;
 use slipway_common::compress::{Compression, Settings};
 use slipway_common::fsutil::IoContext;
 use slipway_common::image::Image;
+use slipway_common::index::MultiImage;
 use slipway_common::platform::Platform;
 use slipway_common::reference::PathOrStdio;
 use slipway_common::reference::Reference;
@@ -84,9 +85,18 @@ pub fn load(store: &Store, a: &LoadArgs, out: &mut dyn Write) -> Result<(), Erro
             };
             let index = layout.read_index().map_err(StoreError::from)?;
             for d in index.manifests() {
-                // The host's image of an index, as a pull takes it.
-                let img = Image::load(&layout, d, &Platform::host()).map_err(StoreError::from)?;
-                for (blob, size) in img.blob_sizes() {
+                // A whole index is kept whole (a multi-platform image
+                // saved by image-store save); of one missing images, the
+                // host's image, as a pull takes it.
+                let (blobs, desc) = match MultiImage::load(&layout, d).map_err(StoreError::from)? {
+                    Some(m) => (m.blob_sizes(), m.descriptor.clone()),
+                    None => {
+                        let img =
+                            Image::load(&layout, d, &Platform::host()).map_err(StoreError::from)?;
+                        (img.blob_sizes(), img.manifest_descriptor.clone())
+                    }
+                };
+                for (blob, size) in blobs {
                     store
                         .layout()
                         .copy_blob_from(&layout, &blob, Some(size))
@@ -98,8 +108,8 @@ pub fn load(store: &Store, a: &LoadArgs, out: &mut dyn Write) -> Result<(), Erro
                     .and_then(|m| m.get(REF_NAME))
                     .and_then(|n| Reference::parse(n).ok());
                 let names: Vec<Reference> = name.into_iter().collect();
-                store.set_tags(&names, &img.manifest_descriptor)?;
-                loaded.push((names, img.manifest_descriptor.digest().to_string()));
+                store.set_tags(&names, &desc)?;
+                loaded.push((names, desc.digest().to_string()));
             }
         }
     }
