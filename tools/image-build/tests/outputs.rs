@@ -368,6 +368,26 @@ fn provenance_is_attached_as_buildkit_attaches_it_and_follows_the_pushed_image()
     // attestation.
     let info = slipway_tests::skopeo_inspect(&["--tls-verify=false", &format!("docker://{dest}")]);
     assert_eq!(info["Architecture"], "amd64");
+    // containers/image checks every manifest it copies: skopeo copy --all
+    // takes the attestation manifest as it takes BuildKit's.
+    let copied = env.path("copied");
+    let out = Command::new(slipway_tests::peer("skopeo"))
+        .args([
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            &format!("docker://{dest}"),
+        ])
+        .arg(format!("oci:{}:c", copied.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, att3, _) = attested(&copied, "c");
+    assert_eq!(att3["digest"], att2["digest"]);
     // mode=min leaves the build arguments' values out; the metadata file
     // carries the predicate, as buildx's does.
     let meta = env.path("meta.json");
