@@ -16,6 +16,7 @@ use crate::container::state::{process_start, PortMapping};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -243,6 +244,7 @@ fn helper(sock: UnixStream, pause: i32) -> Result<(), String> {
                     }
                     drop(out);
                     drop(reader);
+                    close_all_but(&routes);
                     // SAFETY: /dev/null on 0-2 and names for ps.
                     unsafe {
                         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
@@ -263,6 +265,32 @@ fn helper(sock: UnixStream, pause: i32) -> Result<(), String> {
                 }
                 _ => return Ok(()),
             }
+        }
+    }
+}
+
+/// Closes every descriptor but 0-2 and the routes' sockets: the proxy
+/// outlives container-run, and must not hold what it had open (a lock,
+/// a pipe someone waits on) when the helper was forked.
+fn close_all_but(routes: &[(Bound, u16)]) {
+    let keep: Vec<i32> = routes
+        .iter()
+        .map(|(b, _)| match b {
+            Bound::Tcp(l) => l.as_raw_fd(),
+            Bound::Udp(u) => u.as_raw_fd(),
+        })
+        .collect();
+    let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in open {
+        if fd > 2 && !keep.contains(&fd) {
+            // SAFETY: closes a descriptor nothing in this process uses
+            // any more (the directory's own is gone once listed).
+            unsafe { libc::close(fd) };
         }
     }
 }
