@@ -174,6 +174,11 @@ fn an_index_is_pushed_whole_and_pulled_whole_or_for_one_platform() {
     let mut c = third.cmd("image-store");
     c.args(["ls", "--format", "{{.Platform}}"]);
     assert_eq!(ok(c), "linux/amd64\n");
+    // The front door's verb, as podman manifest push LIST DEST.
+    let front = format!("{}/front/bb:1", reg.host);
+    let mut c = env.cmd("slipway");
+    c.args(["manifest", "push", "-q", "multi", &front]);
+    assert_eq!(ok(c).trim(), pushed);
     // --platform pushes one image of an index, as skopeo copy does.
     let mut c = env.cmd("image-push");
     c.args([

@@ -143,6 +143,11 @@ pub enum Verb {
     /// (image-store, image-pull, image-push).
     #[command(disable_help_flag = true)]
     Image(Rest),
+    /// Multi-platform images, as `docker manifest` and `podman manifest`:
+    /// create LIST IMAGE… and inspect LIST (image-store manifest), push
+    /// LIST [DEST] (image-push, every image then the index), rm LIST.
+    #[command(disable_help_flag = true)]
+    Manifest(Rest),
     /// Pull an image from a registry into the store (image-pull).
     #[command(disable_help_flag = true)]
     Pull(Rest),

@@ -71,6 +71,7 @@ pub fn plan(verb: &Verb) -> Result<Vec<Invocation>, Error> {
         ]),
         Images(r) => one(call("image-store", &["ls"], r)),
         Image(r) => image(r),
+        Manifest(r) => manifest(r).map(|i| vec![i]),
         Pull(r) => one(call("image-pull", &[], r)),
         Push(r) => push(r).map(|i| vec![i]),
         Tag(r) => one(call("image-store", &["tag"], r)),
@@ -121,6 +122,47 @@ fn image(r: &Rest) -> Result<Vec<Invocation>, Error> {
             "image {}: not a command slipway has (ls, rm, inspect, tag, save, load, history, prune, pull, push)",
             sub.to_string_lossy()
         ))),
+    }
+}
+
+/// `manifest SUBCOMMAND`, as `docker manifest` and `podman manifest`
+/// have them.
+fn manifest(r: &Rest) -> Result<Invocation, Error> {
+    let usage = || Error::Usage("manifest: name a command: create, inspect, push or rm".into());
+    let (sub, rest) = r.args.split_first().ok_or_else(usage)?;
+    let rest = Rest {
+        args: rest.to_vec(),
+    };
+    match sub.to_str() {
+        Some("create") => Ok(call("image-store", &["manifest", "create"], &rest)),
+        Some("inspect") => Ok(call("image-store", &["manifest", "inspect"], &rest)),
+        Some("rm") => Ok(call("image-store", &["rm"], &rest)),
+        // push LIST DEST, as podman's; push LIST alone to the registry
+        // its name says, as docker's.
+        Some("push") => {
+            let names: Vec<&OsString> = rest
+                .args
+                .iter()
+                .filter(|a| !a.to_string_lossy().starts_with('-'))
+                .collect();
+            match names.as_slice() {
+                [_] => push(&rest),
+                [_, dest] => {
+                    let dest = (*dest).clone();
+                    let mut args = rest.args.clone();
+                    args.retain(|a| *a != dest);
+                    let mut i = call("image-push", &[], &Rest { args });
+                    let mut d = OsString::from("docker://");
+                    d.push(dest.to_string_lossy().trim_start_matches("docker://"));
+                    i.args.push(d);
+                    Ok(i)
+                }
+                _ => Err(Error::Usage(
+                    "manifest push: give LIST, or LIST DEST".into(),
+                )),
+            }
+        }
+        _ => Err(usage()),
     }
 }
 
@@ -457,6 +499,18 @@ mod tests {
         let p = plan(&Verb::Image(rest(&["ls", "-q"]))).unwrap();
         assert_eq!(args(&p[0]), ["ls", "-q"]);
         assert!(plan(&Verb::Image(rest(&["frobnicate"]))).is_err());
+        let p = plan(&Verb::Manifest(rest(&["create", "app", "a", "b"]))).unwrap();
+        assert_eq!(p[0].tool, "image-store");
+        assert_eq!(p[0].args, ["manifest", "create", "app", "a", "b"]);
+        let p = plan(&Verb::Manifest(rest(&["push", "app", "reg.example/app:1"]))).unwrap();
+        assert_eq!(p[0].tool, "image-push");
+        assert_eq!(p[0].args, ["app", "docker://reg.example/app:1"]);
+        let p = plan(&Verb::Manifest(rest(&["push", "reg.example/app:1"]))).unwrap();
+        assert_eq!(
+            p[0].args,
+            ["reg.example/app:1", "docker://reg.example/app:1"]
+        );
+        assert!(plan(&Verb::Manifest(rest(&["annotate"]))).is_err());
         assert!(plan(&Verb::Image(rest(&[]))).is_err());
     }
 
