@@ -264,6 +264,18 @@ fn entry(img: &Image) -> Result<Descriptor, IndexError> {
         .expect("complete descriptor"))
 }
 
+/// How an index is made.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// A Docker manifest list (Some(true)), an OCI index (Some(false)),
+    /// or whichever the images' manifests are (None).
+    pub docker: Option<bool>,
+    /// On the index.
+    pub annotations: HashMap<String, String>,
+    /// On each image's entry.
+    pub image_annotations: HashMap<String, String>,
+}
+
 /// Writes an index of `images` (each in `layout` already) and returns its
 /// descriptor: a Docker manifest list when every image is a Docker
 /// manifest (or `docker` says so, and then every image must be), else an
@@ -273,10 +285,9 @@ pub fn create(
     layout: &Layout,
     images: &[Image],
     attestations: &[(Digest, Vec<u8>)],
-    docker: Option<bool>,
-    annotations: &HashMap<String, String>,
-    entry_annotations: &HashMap<String, String>,
+    opts: &Options,
 ) -> Result<Descriptor, IndexError> {
+    let (annotations, entry_annotations) = (&opts.annotations, &opts.image_annotations);
     if images.is_empty() {
         return Err(IndexError::Invalid(
             "an index needs at least one image".into(),
@@ -285,7 +296,7 @@ pub fn create(
     let all_docker = images
         .iter()
         .all(|i| i.manifest_descriptor.media_type().to_string() == DOCKER_MANIFEST);
-    let docker = docker.unwrap_or(all_docker);
+    let docker = opts.docker.unwrap_or(all_docker);
     if docker && !entry_annotations.is_empty() {
         return Err(IndexError::Invalid(
             "a Docker manifest list has no annotations: use the OCI format".into(),
@@ -398,7 +409,7 @@ mod tests {
             image(&layout, "amd64", false),
             image(&layout, "arm64", false),
         ];
-        let desc = create(&layout, &imgs, &[], None, &HashMap::new(), &HashMap::new()).unwrap();
+        let desc = create(&layout, &imgs, &[], &Options::default()).unwrap();
         assert_eq!(desc.media_type(), &MediaType::ImageIndex);
         let multi = MultiImage::load(&layout, &desc).unwrap().unwrap();
         assert_eq!(multi.platforms(), ["linux/amd64", "linux/arm64"]);
@@ -414,7 +425,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::create(dir.path()).unwrap();
         let d = [image(&layout, "amd64", true), image(&layout, "arm64", true)];
-        let desc = create(&layout, &d, &[], None, &HashMap::new(), &HashMap::new()).unwrap();
+        let desc = create(&layout, &d, &[], &Options::default()).unwrap();
         assert_eq!(desc.media_type().to_string(), DOCKER_MANIFEST_LIST);
         let mixed = [
             image(&layout, "amd64", true),
@@ -424,16 +435,17 @@ mod tests {
             &layout,
             &mixed,
             &[],
-            Some(true),
-            &HashMap::new(),
-            &HashMap::new()
+            &Options {
+                docker: Some(true),
+                ..Options::default()
+            }
         )
         .is_err());
         let same = [
             image(&layout, "amd64", false),
             image(&layout, "amd64", false),
         ];
-        let e = create(&layout, &same, &[], None, &HashMap::new(), &HashMap::new()).unwrap_err();
+        let e = create(&layout, &same, &[], &Options::default()).unwrap_err();
         assert!(e.to_string().contains("two images for linux/amd64"), "{e}");
     }
 
@@ -445,7 +457,7 @@ mod tests {
             image(&layout, "amd64", false),
             image(&layout, "arm64", false),
         ];
-        let desc = create(&layout, &imgs, &[], None, &HashMap::new(), &HashMap::new()).unwrap();
+        let desc = create(&layout, &imgs, &[], &Options::default()).unwrap();
         std::fs::remove_file(layout.blob_path(&imgs[1].digest())).unwrap();
         assert!(MultiImage::load(&layout, &desc).unwrap().is_none());
     }

@@ -176,13 +176,7 @@ fn build(mut args: Args) -> Result<(), Error> {
     }
     let tools = Tools::find().map_err(Error::Msg)?;
     let platforms = platforms(&args)?;
-    let makes_index = platforms.len() > 1
-        || args
-            .attest
-            .iter()
-            .chain(&args.provenance)
-            .next_back()
-            .is_some_and(|s| s.0.is_some());
+    let makes_index = platforms.len() > 1 || provenance_mode(&args).is_some();
     if !makes_index
         && args
             .annotations
@@ -589,6 +583,14 @@ fn progress_style(args: &Args, quiet: bool) -> progress::Style {
     }
 }
 
+/// --provenance, else the last --attest type=provenance: the mode asked
+/// for, or None.
+fn provenance_mode(args: &Args) -> Option<build::provenance::Mode> {
+    args.provenance
+        .or_else(|| args.attest.last().copied())
+        .and_then(|s| s.0)
+}
+
 /// The driver's options from the command line.
 fn options(
     args: &Args,
@@ -597,14 +599,7 @@ fn options(
     input: &Input,
 ) -> Result<build::Options, Error> {
     let stdin_context = input.stdin_context;
-    let mode = args
-        .attest
-        .iter()
-        .chain(args.provenance.iter())
-        .copied()
-        .next_back()
-        .and_then(|s| s.0);
-    let provenance = match mode {
+    let provenance = match provenance_mode(args) {
         None => None,
         Some(mode) => Some(build::provenance::Inputs {
             mode,

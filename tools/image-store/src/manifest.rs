@@ -72,8 +72,6 @@ pub fn run(store: &Store, cmd: &ManifestCommand, out: &mut dyn Write) -> Result<
                     "{target}: a name cannot carry a digest"
                 )));
             }
-            let annotations = parse_annotations(annotations)?;
-            let image_annotations = parse_annotations(image_annotations)?;
             let mut statements = Vec::new();
             for a in attest {
                 let (image, file) = a
@@ -85,15 +83,12 @@ pub fn run(store: &Store, cmd: &ManifestCommand, out: &mut dyn Write) -> Result<
                 let bytes = std::fs::read(file).ctx("read", std::path::Path::new(file))?;
                 statements.push((image.to_string(), bytes));
             }
-            let digest = create(
-                store,
-                &target,
-                images,
-                &statements,
-                format.map(|f| matches!(f, Format::Docker)),
-                &annotations,
-                &image_annotations,
-            )?;
+            let opts = index::Options {
+                docker: format.map(|f| matches!(f, Format::Docker)),
+                annotations: parse_annotations(annotations)?,
+                image_annotations: parse_annotations(image_annotations)?,
+            };
+            let digest = create(store, &target, images, &statements, &opts)?;
             writeln!(out, "{digest}").map_err(out_err)
         }
         ManifestCommand::Inspect { name } => {
@@ -117,9 +112,7 @@ pub fn create(
     target: &Reference,
     images: &[String],
     statements: &[(String, Vec<u8>)],
-    docker: Option<bool>,
-    annotations: &HashMap<String, String>,
-    image_annotations: &HashMap<String, String>,
+    opts: &index::Options,
 ) -> Result<slipway_common::digest::Digest, Error> {
     let layout = store.layout();
     let _session = layout.write_session().map_err(StoreError::from)?;
@@ -149,14 +142,7 @@ pub fn create(
             slipway_common::image::digest_of(&desc).map_err(|e| Error::Invalid(e.to_string()))?;
         attestations.push((d, bytes.clone()));
     }
-    let desc = index::create(
-        layout,
-        &list,
-        &attestations,
-        docker,
-        annotations,
-        image_annotations,
-    )?;
+    let desc = index::create(layout, &list, &attestations, opts)?;
     store.set_tags(std::slice::from_ref(target), &desc)?;
     slipway_common::image::digest_of(&desc).map_err(|e| Error::Invalid(e.to_string()))
 }

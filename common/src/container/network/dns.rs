@@ -8,7 +8,6 @@
 
 use super::endpoints::{self, Endpoint};
 use super::{Network, NetworkError};
-use crate::container::state::process_start;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -24,10 +23,7 @@ fn pid_file(n: &Network) -> std::path::PathBuf {
 
 /// The responder's PID, if it runs.
 fn running(n: &Network) -> Option<i32> {
-    let text = std::fs::read_to_string(pid_file(n)).ok()?;
-    let (pid, start) = text.trim().split_once(' ')?;
-    let pid: i32 = pid.parse().ok()?;
-    (process_start(pid)? == start.parse::<u64>().ok()?).then_some(pid)
+    super::recorded_pid(&pid_file(n))
 }
 
 /// Starts the responder unless it runs (the caller holds the network's
@@ -69,7 +65,7 @@ pub fn ensure(n: &Network) -> Result<(), NetworkError> {
                 )
             };
             let me = std::process::id();
-            let line = format!("{me} {}\n", process_start(me as i32).unwrap_or(0));
+            let line = super::pid_record(me as i32);
             // SAFETY: writes to a pipe we hold; then the descriptors are
             // rearranged: the sockets on 3 and 4, /dev/null on 0-2, none
             // else.

@@ -16,6 +16,23 @@ pub mod link;
 pub mod portproxy;
 pub mod rootless;
 
+/// A process recorded by its PID and start time (so a reused PID is not
+/// taken for it): the line a record file holds.
+pub(crate) fn pid_record(pid: i32) -> String {
+    format!(
+        "{pid} {}\n",
+        crate::container::state::process_start(pid).unwrap_or(0)
+    )
+}
+
+/// The process a record file names, if it still runs.
+pub(crate) fn recorded_pid(file: &std::path::Path) -> Option<i32> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let (pid, start) = text.trim().split_once(' ')?;
+    let pid: i32 = pid.parse().ok()?;
+    (crate::container::state::process_start(pid)? == start.parse::<u64>().ok()?).then_some(pid)
+}
+
 use crate::fsutil::{self, IoContext};
 use crate::lock::{FileLock, LockKind};
 use serde::{Deserialize, Serialize};

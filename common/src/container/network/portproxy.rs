@@ -12,7 +12,7 @@
 //! serves until the container leaves the network and it is killed.
 
 use super::NetworkError;
-use crate::container::state::{process_start, PortMapping};
+use crate::container::state::PortMapping;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -120,7 +120,7 @@ pub fn relay(ports: &[PortMapping], target: Ipv4Addr) -> Result<(), NetworkError
         .collect();
     let v = ask(serde_json::json!({"relay": target.to_string(), "map": map}))?;
     let pid = v["pid"].as_i64().unwrap_or(0) as i32;
-    let line = format!("{pid} {}\n", process_start(pid).unwrap_or(0));
+    let line = super::pid_record(pid);
     crate::fsutil::create_dir_all(&super::rootless::dir().join("ports"))?;
     for p in ports {
         crate::fsutil::write_atomic_unsynced(&pid_file(p), line.as_bytes())?;
@@ -136,16 +136,9 @@ pub fn relay(ports: &[PortMapping], target: Ipv4Addr) -> Result<(), NetworkError
 pub fn stop(ports: &[PortMapping]) {
     for p in ports {
         let f = pid_file(p);
-        let Ok(text) = std::fs::read_to_string(&f) else {
-            continue;
-        };
-        if let Some((pid, start)) = text.trim().split_once(' ') {
-            if let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) {
-                if process_start(pid) == Some(start) {
-                    // SAFETY: a kill of the process checked by its start time.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
+        if let Some(pid) = super::recorded_pid(&f) {
+            // SAFETY: a kill of the process checked by its start time.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         let _ = std::fs::remove_file(f);
     }

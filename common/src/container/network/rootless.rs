@@ -10,7 +10,7 @@
 //! containers' network namespaces can be linked to the bridges.
 
 use super::NetworkError;
-use crate::container::state::{process_start, PortMapping};
+use crate::container::state::PortMapping;
 use crate::fsutil::IoContext;
 use crate::lock::{FileLock, LockKind};
 use crate::userns;
@@ -40,10 +40,7 @@ fn err(what: &str, msg: impl std::fmt::Display) -> NetworkError {
 
 /// The pause process, if it runs.
 pub fn pause() -> Option<i32> {
-    let text = std::fs::read_to_string(dir().join("pause.pid")).ok()?;
-    let (pid, start) = text.trim().split_once(' ')?;
-    let pid: i32 = pid.parse().ok()?;
-    (process_start(pid)? == start.parse::<u64>().ok()?).then_some(pid)
+    recorded("pause.pid")
 }
 
 /// What connects the user's network namespace to the host.
@@ -216,7 +213,7 @@ pub fn ensure_pause() -> Result<i32, NetworkError> {
                 &dir().join("connector"),
                 connector.name().as_bytes(),
             )?;
-            let line = format!("{child} {}\n", process_start(child).unwrap_or(0));
+            let line = super::pid_record(child);
             crate::fsutil::write_atomic_unsynced(&dir().join("pause.pid"), line.as_bytes())?;
             Ok(child)
         }
@@ -266,11 +263,7 @@ fn start_slirp(pid: i32) -> Result<(), NetworkError> {
         return Err(err(what, "it did not get ready"));
     }
     // It is the pause's companion from now on; nobody waits for it here.
-    let line = format!(
-        "{} {}\n",
-        child.id(),
-        process_start(child.id() as i32).unwrap_or(0)
-    );
+    let line = super::pid_record(child.id() as i32);
     std::mem::forget(child);
     crate::fsutil::write_atomic_unsynced(&dir().join("slirp.pid"), line.as_bytes())?;
     Ok(())
@@ -318,17 +311,14 @@ fn start_pasta(pid: i32) -> Result<(), NetworkError> {
         .and_then(|t| t.trim().parse().ok())
         .ok_or_else(|| err(what, "it wrote no PID"))?;
     let _ = std::fs::remove_file(&pid_file);
-    let line = format!("{child} {}\n", process_start(child).unwrap_or(0));
+    let line = super::pid_record(child);
     crate::fsutil::write_atomic_unsynced(&dir().join("pasta.pid"), line.as_bytes())?;
     Ok(())
 }
 
 /// The recorded process of `file` (PID and start time), if it runs.
 fn recorded(file: &str) -> Option<i32> {
-    let text = std::fs::read_to_string(dir().join(file)).ok()?;
-    let (pid, start) = text.trim().split_once(' ')?;
-    let pid: i32 = pid.parse().ok()?;
-    (process_start(pid)? == start.parse::<u64>().ok()?).then_some(pid)
+    super::recorded_pid(&dir().join(file))
 }
 
 /// Stops the pause and its slirp4netns once nothing else is in its user

@@ -210,64 +210,6 @@ impl Driver<'_> {
         })
     }
 
-    /// The images built (by platform) joined into an index with a
-    /// provenance statement about each; returns the index's name.
-    pub(super) fn join(
-        &mut self,
-        images: &[(String, String, Vec<Material>)],
-    ) -> Result<String, Error> {
-        let index = format!("{}:index", self.repo);
-        self.temps.push(index.clone());
-        let mut c = Call::new("image-store").args(["manifest", "create"]);
-        for (k, v) in &self.opts.index_annotations {
-            c = c.arg("--annotation").arg(format!("{k}={v}"));
-        }
-        for (k, v) in &self.opts.entry_annotations {
-            c = c.arg("--image-annotation").arg(format!("{k}={v}"));
-        }
-        let mut writes = vec![];
-        if self.opts.provenance.is_some() {
-            for (n, (platform, image, materials)) in images.iter().enumerate() {
-                let found = self.inspect(image).map_err(Error::Msg)?;
-                let statement = self.provenance(&found.digest, platform, materials);
-                self.statements
-                    .push((platform.clone(), statement["predicate"].clone()));
-                // A statement names digests only a running build knows:
-                // --print-script refuses --provenance.
-                let Some(r) = self.exec.running() else {
-                    unreachable!("a printed script makes no provenance")
-                };
-                let file = r.tmp.join(format!("provenance-{n}.json"));
-                writes.push(Action::Write(
-                    Word::from(file.as_path()),
-                    String::from_utf8(slipway_common::layout::canonical_json(&statement))
-                        .expect("JSON is UTF-8"),
-                    0o600,
-                ));
-                c = c.arg("--attest").arg(format!("{image}={}", file.display()));
-            }
-        }
-        c = c
-            .arg(index.as_str())
-            .args(images.iter().map(|(_, i, _)| i.as_str()))
-            .stdout(Out::Discard);
-        self.num = self.next_number();
-        let names: Vec<&str> = images.iter().map(|(p, _, _)| p.as_str()).collect();
-        self.say(
-            self.num,
-            match self.opts.provenance {
-                Some(_) => format!(
-                    "joining {} with provenance into one index",
-                    names.join(", ")
-                ),
-                None => format!("joining {} into one index", names.join(", ")),
-            },
-        );
-        writes.push(Action::Call(c));
-        self.act(&writes).map_err(|e| Error::Msg(e.to_string()))?;
-        Ok(index)
-    }
-
     /// What this platform's build read, taken for its statement.
     pub(super) fn take_materials(&self) -> Vec<Material> {
         std::mem::take(&mut *lock(&self.shared.materials))
